@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+// rnn-dist: data-parallel training of the book's recurrent IMDB classifiers, MPI + HDF5 + BLAS.
+//
+// Layers of the package, bottom to top (each only imports what is below it):
+//   CMPI, CHDF5, CBLAS, CArchive  C libraries: a module map + shim header each (found via pkg-config)
+//   MPI, HDF5, BLAS               thin Swift wrappers; the only files that call C
+//   RNN                           model math: layers, loss, optimizers (no MPI, no files)
+//   IMDB                          tokenizer, vocabulary, the dataset file, `prepare`
+//   Training                      distributed loop, checkpoint, weights and history files
+//   RNNDistCLI, rnn-dist          the command tree (thin) and its executable
+import PackageDescription
+
+let package = Package(
+    name: "rnn-dist",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "rnn-dist", targets: ["rnn-dist"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+
+        .target(name: "MPI", dependencies: ["CMPI"]),
+        .target(name: "HDF5", dependencies: ["CHDF5"]),
+        .target(name: "BLAS", dependencies: ["CBLAS"]),
+
+        .target(name: "RNN", dependencies: ["BLAS"]),
+        .target(name: "IMDB", dependencies: ["HDF5", "CArchive"]),
+        .target(name: "Training", dependencies: ["RNN", "IMDB", "MPI", "HDF5"]),
+        .target(name: "RNNDistCLI", dependencies: [
+            "Training", "IMDB", "RNN", "MPI", "HDF5", "BLAS",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "rnn-dist", dependencies: ["RNNDistCLI"]),
+
+        .target(name: "TestSupport", dependencies: ["HDF5"], path: "Tests/TestSupport"),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"]),
+        .testTarget(name: "MPITests", dependencies: ["MPI", "TestSupport"]),
+        .testTarget(name: "BLASTests", dependencies: ["BLAS", "TestSupport"]),
+        .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "TestSupport"]),
+        .testTarget(name: "IMDBTests", dependencies: ["IMDB", "HDF5", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "IMDB", "HDF5", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,82 @@
+import CBLAS
+
+/// The BLAS facade: single-precision matrix products on row-major buffers (OpenBLAS `cblas_sgemm`).
+///
+/// Shapes follow the usual convention: `C (M×N) = alpha · op(A) (M×K) · op(B) (K×N) + beta · C`,
+/// where `op(X)` is `X` or `Xᵀ`. All buffers are row-major; `lda`, `ldb`, `ldc` are row strides.
+public enum BLAS {
+    /// One BLAS thread per process: the MPI ranks are the parallelism (BENCH.md).
+    /// Wraps `openblas_set_num_threads`.
+    public static func useSingleThread() {
+        openblas_set_num_threads(1)
+    }
+
+    /// Sets the number of OpenBLAS threads (for benchmarks that compare thread counts).
+    public static func setThreads(_ n: Int) {
+        precondition(n >= 1, "BLAS thread count must be at least 1")
+        openblas_set_num_threads(Int32(n))
+    }
+
+    /// `C = alpha · op(A) · op(B) + beta · C` on raw row-major pointers. Wraps `cblas_sgemm`.
+    /// - Parameters:
+    ///   - transA, transB: use `Aᵀ` / `Bᵀ`.
+    ///   - m, n, k: the shapes of `op(A)` (M×K), `op(B)` (K×N) and `C` (M×N).
+    ///   - lda, ldb, ldc: row strides; `lda ≥ (transA ? m : k)`, `ldb ≥ (transB ? k : n)`, `ldc ≥ n`.
+    @inlinable
+    public static func sgemm(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension m=\(m) n=\(n) k=\(k)")
+        precondition(lda >= max(1, transA ? m : k), "sgemm: lda \(lda) too small")
+        precondition(ldb >= max(1, transB ? k : n), "sgemm: ldb \(ldb) too small")
+        precondition(ldc >= max(1, n), "sgemm: ldc \(ldc) too small")
+        if m == 0 || n == 0 { return }
+        cblas_sgemm(CblasRowMajor,
+                    transA ? CblasTrans : CblasNoTrans,
+                    transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha,
+                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// `C = alpha · op(A) · op(B) + beta · C` on Swift arrays with dense strides, checking every
+    /// buffer's size against the shapes first.
+    /// - Parameters: `a` holds op-less `A` as (M×K) or, with `transA`, (K×M); likewise `b`.
+    public static func sgemm(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: [Float], b: [Float], beta: Float = 0, c: inout [Float]
+    ) {
+        precondition(a.count == m * k, "sgemm: A holds \(a.count) values, expected \(m)×\(k)")
+        precondition(b.count == k * n, "sgemm: B holds \(b.count) values, expected \(k)×\(n)")
+        precondition(c.count == m * n, "sgemm: C holds \(c.count) values, expected \(m)×\(n)")
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                          a: pa.baseAddress!, lda: transA ? m : k,
+                          b: pb.baseAddress!, ldb: transB ? k : n,
+                          beta: beta, c: pc.baseAddress!, ldc: n)
+                }
+            }
+        }
+    }
+
+    /// `y = alpha · op(A) · x + beta · y` for row-major A (M×N). Wraps `cblas_sgemv`.
+    @inlinable
+    public static func sgemv(
+        trans: Bool = false, m: Int, n: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, x: UnsafePointer<Float>,
+        beta: Float = 0, y: UnsafeMutablePointer<Float>
+    ) {
+        precondition(m >= 0 && n >= 0 && lda >= max(1, n), "sgemv: bad shape m=\(m) n=\(n) lda=\(lda)")
+        if m == 0 || n == 0 { return }
+        cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha,
+                    a, Int32(lda), x, 1, beta, y, 1)
+    }
+}

@@ -1,0 +1,1 @@
+// IMDB module: placeholder until its issue lands.

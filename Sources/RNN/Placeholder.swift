@@ -1,0 +1,1 @@
+// RNN module: placeholder until its issue lands.

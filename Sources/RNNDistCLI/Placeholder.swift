@@ -1,0 +1,1 @@
+// RNNDistCLI module: placeholder until its issue lands.

@@ -1,0 +1,1 @@
+print("rnn-dist: not built yet")

@@ -1,0 +1,2 @@
+import XCTest
+final class BLASTestsPlaceholder: XCTestCase { func testPlaceholderBuilds() { XCTAssertTrue(true) } }
