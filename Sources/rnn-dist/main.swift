@@ -1,1 +1,3 @@
-print("rnn-dist: not built yet")
+import RNNDistCLI
+
+RNNDist.runMain()

@@ -1,0 +1,93 @@
+import CHDF5
+
+/// An open N-D dataset. Reads check the element type exactly: an int8 dataset is never silently
+/// converted to float, nor the reverse (SPEC §7: wrong dtypes are errors).
+public final class H5Dataset: H5Object, @unchecked Sendable {
+    /// Dimensions, axis 0 first (rows).
+    public let shape: [Int]
+    /// The stored element type.
+    public let elementType: H5ElementType
+    let maxReadBytes: Int
+
+    init(id: hid_t, path: String, name: String, shape: [Int], elementType: H5ElementType, maxReadBytes: Int) {
+        self.shape = shape
+        self.elementType = elementType
+        self.maxReadBytes = maxReadBytes
+        super.init(id: id, path: path, name: name, closer: H5Dclose)
+    }
+
+    /// Number of elements.
+    public var count: Int { shape.reduce(1, *) }
+    /// Elements per row (the product of all axes but the first).
+    public var rowElements: Int { shape.dropFirst().reduce(1, *) }
+    /// Rows along axis 0.
+    public var rows: Int { shape[0] }
+
+    private func checkType<T: H5Element>(_: T.Type) throws {
+        guard T.h5Type == elementType else {
+            throw error(.invalid, "holds \(elementType.rawValue), expected \(T.h5Type.rawValue)")
+        }
+    }
+
+    /// Reads the whole dataset (row-major).
+    public func read<T: H5Element>(as _: T.Type = T.self) throws -> [T] {
+        try checkType(T.self)
+        guard count * elementType.size <= maxReadBytes else { throw error(.invalid, "too large to read") }
+        var out = [T](repeating: 0, count: count)
+        if count == 0 { return out }
+        try out.withUnsafeMutableBytes { p in
+            _ = try h5check(H5Dread(id, elementType.memoryType, rd_h5s_all(), rd_h5s_all(), rd_h5p_default(), p.baseAddress),
+                        "H5Dread", path: path, object: name)
+        }
+        return out
+    }
+
+    /// Reads rows `start ..< start + count` (a hyperslab: only their chunks are read).
+    public func readRows<T: H5Element>(_ range: Range<Int>, as _: T.Type = T.self) throws -> [T] {
+        try checkType(T.self)
+        guard range.lowerBound >= 0, range.upperBound <= rows else {
+            throw error(.invalid, "rows \(range) out of 0..<\(rows)")
+        }
+        var out = [T](repeating: 0, count: range.count * rowElements)
+        try out.withUnsafeMutableBufferPointer { try readRows(range, into: $0.baseAddress!) }
+        return out
+    }
+
+    /// Reads rows `range` into `dest`, which must hold `range.count * rowElements` values.
+    public func readRows<T: H5Element>(_ range: Range<Int>, into dest: UnsafeMutablePointer<T>) throws {
+        try checkType(T.self)
+        guard range.lowerBound >= 0, range.upperBound <= rows else {
+            throw error(.invalid, "rows \(range) out of 0..<\(rows)")
+        }
+        if range.isEmpty || rowElements == 0 { return }
+        let fspace = try h5check(H5Dget_space(id), "H5Dget_space", path: path, object: name)
+        defer { H5Sclose(fspace) }
+        var start = [hsize_t](repeating: 0, count: shape.count)
+        start[0] = hsize_t(range.lowerBound)
+        var cnt = shape.map { hsize_t($0) }
+        cnt[0] = hsize_t(range.count)
+        try h5check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, nil, &cnt, nil), "H5Sselect_hyperslab",
+                    path: path, object: name)
+        let mspace = try h5check(H5Screate_simple(Int32(shape.count), &cnt, nil), "H5Screate_simple", path: path, object: name)
+        defer { H5Sclose(mspace) }
+        try h5check(H5Dread(id, elementType.memoryType, mspace, fspace, rd_h5p_default(), dest), "H5Dread",
+                    path: path, object: name)
+    }
+
+    /// Reads an arbitrary set of rows, in the order given; consecutive runs are read as one hyperslab.
+    public func readRows<T: H5Element>(_ indices: [Int], as _: T.Type = T.self) throws -> [T] {
+        try checkType(T.self)
+        let re = rowElements
+        var out = [T](repeating: 0, count: indices.count * re)
+        try out.withUnsafeMutableBufferPointer { buf in
+            var i = 0
+            while i < indices.count {
+                var j = i + 1
+                while j < indices.count && indices[j] == indices[j - 1] + 1 { j += 1 }
+                try readRows(indices[i] ..< indices[i] + (j - i), into: buf.baseAddress! + i * re)
+                i = j
+            }
+        }
+        return out
+    }
+}

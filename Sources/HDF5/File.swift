@@ -1,0 +1,151 @@
+import CHDF5
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Limits applied to every size read from a file, before memory is allocated (SPEC §7).
+public enum H5Limits {
+    /// The most elements one dataset may declare (2³¹: ample for IMDB, small enough to allocate).
+    public static let maxElements = 1 << 31
+    /// The longest string attribute or object name we read.
+    public static let maxStringBytes = 1 << 24
+    /// The most children a group may list.
+    public static let maxChildren = 1 << 20
+    /// The most dimensions of a dataset.
+    public static let maxRank = 8
+}
+
+/// An HDF5 file, owned by this object and closed in `deinit` (or by `close()`, which reports errors).
+///
+/// Files written by rnn-dist use libver bounds V110 (checksummed metadata), chunked datasets with
+/// Fletcher-32 and no variable-length strings, so a flipped byte is a read error, not a crash or a
+/// wrong number (SPEC §7).
+public final class H5File: H5Group, @unchecked Sendable {
+    /// The root attribute written last by `writeAtomically`: a file without it is partial.
+    public static let completeAttribute = "rnn_dist_complete"
+    public let fileSize: Int
+    private var isOpen = true
+
+    private init(id: hid_t, path: String, fileSize: Int) {
+        self.fileSize = fileSize
+        super.init(id: id, path: path, name: "/", closer: { _ in 0 })
+    }
+
+    /// Creates (truncating) a file with libver bounds V110. Wraps `H5Fcreate`.
+    public static func create(_ path: String) throws -> H5File {
+        H5Library.prepare()
+        let fapl = try h5check(H5Pcreate(rd_h5p_file_access()), "H5Pcreate", path: path, object: "")
+        defer { H5Pclose(fapl) }
+        try h5check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110),
+                    "H5Pset_libver_bounds", path: path, object: "")
+        let id = try h5check(H5Fcreate(path, rd_h5f_acc_trunc(), rd_h5p_default(), fapl),
+                             "H5Fcreate", path: path, object: "")
+        return H5File(id: id, path: path, fileSize: 0)
+    }
+
+    /// Opens an existing file read-only (or read-write). Wraps `H5Fopen`.
+    /// - Parameter requireComplete: refuse a file without the completion attribute.
+    public static func open(_ path: String, writable: Bool = false, requireComplete: Bool = false) throws -> H5File {
+        H5Library.prepare()
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw HDF5Error(.missing, path: path, object: "", detail: String(cString: strerror(errno)))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw HDF5Error(.invalid, path: path, object: "", detail: "not a regular file")
+        }
+        guard access(path, writable ? (R_OK | W_OK) : R_OK) == 0 else {
+            throw HDF5Error(.invalid, path: path, object: "", detail: "not readable: \(String(cString: strerror(errno)))")
+        }
+        guard H5Fis_hdf5(path) > 0 else {
+            throw HDF5Error(.invalid, path: path, object: "", detail: "not an HDF5 file (no valid superblock)")
+        }
+        let id = try h5check(H5Fopen(path, writable ? rd_h5f_acc_rdwr() : rd_h5f_acc_rdonly(), rd_h5p_default()),
+                             "H5Fopen", path: path, object: "")
+        let file = H5File(id: id, path: path, fileSize: Int(st.st_size))
+        if requireComplete {
+            guard file.hasAttribute(completeAttribute),
+                  (try? file.intAttribute(completeAttribute)) == 1 else {
+                throw HDF5Error(.incomplete, path: path, object: "",
+                                detail: "incomplete file (no '\(completeAttribute)' mark): it was not written to the end")
+            }
+        }
+        return file
+    }
+
+    /// Whether the completion mark is present.
+    public var isComplete: Bool {
+        hasAttribute(Self.completeAttribute) && (try? intAttribute(Self.completeAttribute)) == 1
+    }
+
+    /// Flushes buffers to the operating system (`H5Fflush`).
+    public func flush() throws {
+        try h5check(H5Fflush(id, H5F_SCOPE_GLOBAL), "H5Fflush", path: path, object: "")
+    }
+
+    /// Closes the file, reporting failures (`H5Fclose`). Objects opened from it must be released first.
+    public func close() throws {
+        guard isOpen else { return }
+        isOpen = false
+        try h5check(H5Fclose(id), "H5Fclose", path: path, object: "")
+    }
+
+    deinit {
+        if isOpen { H5Fclose(id) }
+    }
+
+    /// Most bytes a single read may allocate: a dataset of ours is never larger than its file
+    /// (no compression), so a declared size beyond that means a damaged file.
+    var maxReadBytes: Int { fileSize > 0 ? fileSize + (1 << 16) : Int.max }
+
+    /// Writes a file atomically: `body` fills a temporary file in the same folder, then the completion
+    /// attribute is set, the file flushed, closed and fsync'ed, and renamed over `path`. If anything
+    /// fails the temporary file is removed and any previous file at `path` is untouched.
+    public static func writeAtomically(to path: String, _ body: (H5File) throws -> Void) throws {
+        let dir = directoryOf(path)
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        let tmp = (dir == "." && !path.hasPrefix("./") ? "" : dir + "/") + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        var dirStat = stat()
+        guard stat(dir, &dirStat) == 0, (dirStat.st_mode & S_IFMT) == S_IFDIR else {
+            throw HDF5Error(.missing, path: path, object: "", detail: "folder '\(dir)' does not exist")
+        }
+        do {
+            let file = try create(tmp)
+            do {
+                try body(file)
+                try file.setAttribute(completeAttribute, Int64(1))
+                try file.flush()
+                try file.close()
+            } catch {
+                try? file.close()
+                throw error
+            }
+            try fsyncPath(tmp)
+            guard rename(tmp, path) == 0 else {
+                throw HDF5Error(.invalid, path: path, object: "",
+                                detail: "rename from temporary file failed: \(String(cString: strerror(errno)))")
+            }
+            try? fsyncPath(dir)
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+    }
+
+    static func directoryOf(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let d = String(path[..<slash])
+        return d.isEmpty ? "/" : d
+    }
+
+    static func fsyncPath(_ p: String) throws {
+        let fd = Glibc.open(p, O_RDONLY)
+        guard fd >= 0 else {
+            throw HDF5Error(.invalid, path: p, object: "", detail: "cannot open for fsync: \(String(cString: strerror(errno)))")
+        }
+        defer { Glibc.close(fd) }
+        guard fsync(fd) == 0 else {
+            throw HDF5Error(.invalid, path: p, object: "", detail: "fsync failed: \(String(cString: strerror(errno)))")
+        }
+    }
+}

@@ -1,0 +1,206 @@
+import CHDF5
+
+/// What a child of a group is.
+public enum H5ChildKind: Sendable { case group, dataset, other }
+
+/// An HDF5 group: a folder of groups and datasets. `H5File` is the root group.
+public class H5Group: H5Object, @unchecked Sendable {
+
+    /// Whether a link of that (relative, possibly nested) name exists; intermediate groups are
+    /// checked one by one so a missing parent is not an error (`H5Lexists`).
+    public func exists(_ relative: String) -> Bool {
+        var prefix = ""
+        for part in relative.split(separator: "/") {
+            prefix += (prefix.isEmpty ? "" : "/") + part
+            guard H5Lexists(id, prefix, rd_h5p_default()) > 0 else { return false }
+        }
+        return !prefix.isEmpty
+    }
+
+    /// Creates a child group (`H5Gcreate2`); intermediate groups are created as needed.
+    @discardableResult
+    public func createGroup(_ relative: String) throws -> H5Group {
+        let lcpl = try h5check(H5Pcreate(rd_h5p_link_create()), "H5Pcreate", path: path, object: name)
+        defer { H5Pclose(lcpl) }
+        try h5check(H5Pset_create_intermediate_group(lcpl, 1), "H5Pset_create_intermediate_group", path: path, object: name)
+        let g = try h5check(H5Gcreate2(id, relative, lcpl, rd_h5p_default(), rd_h5p_default()),
+                            "H5Gcreate2", path: path, object: child(relative))
+        return H5Group(id: g, path: path, name: child(relative), closer: H5Gclose)
+    }
+
+    /// Opens a child group (`H5Gopen2`).
+    public func group(_ relative: String) throws -> H5Group {
+        guard exists(relative) else { throw error(.missing, "", object: child(relative)) }
+        guard kind(of: relative) == .group else { throw error(.invalid, "not a group", object: child(relative)) }
+        let g = try h5check(H5Gopen2(id, relative, rd_h5p_default()), "H5Gopen2", path: path, object: child(relative))
+        return H5Group(id: g, path: path, name: child(relative), closer: H5Gclose)
+    }
+
+    /// Whether a child is a group or a dataset (`H5Oopen` + `H5Iget_type`).
+    public func kind(of relative: String) -> H5ChildKind {
+        let o = H5Oopen(id, relative, rd_h5p_default())
+        guard o >= 0 else { _ = H5Library.stackMessage(); return .other }
+        defer { H5Oclose(o) }
+        switch H5Iget_type(o) {
+        case H5I_GROUP: return .group
+        case H5I_DATASET: return .dataset
+        default: return .other
+        }
+    }
+
+    /// The names of this group's direct children, in name order (`H5Literate`).
+    public func childNames() throws -> [String] {
+        final class Box { var names: [String] = []; var overflow = false }
+        let box = Box()
+        var idx: hsize_t = 0
+        let status = withExtendedLifetime(box) {
+            H5Literate(id, H5_INDEX_NAME, H5_ITER_INC, &idx, { _, cname, _, data in
+                let b = Unmanaged<Box>.fromOpaque(data!).takeUnretainedValue()
+                guard b.names.count < H5Limits.maxChildren, let cname else { b.overflow = true; return 1 }
+                b.names.append(String(cString: cname))
+                return 0
+            }, Unmanaged.passUnretained(box).toOpaque())
+        }
+        try h5check(status, "H5Literate", path: path, object: name)
+        if box.overflow { throw error(.invalid, "more than \(H5Limits.maxChildren) children") }
+        return box.names
+    }
+
+    /// Creates a chunked dataset with the Fletcher-32 checksum filter and writes `data` to it.
+    /// - Parameters:
+    ///   - shape: dimensions, rank ≥ 1; `data.count` must equal their product.
+    ///   - chunkRows: rows per chunk along axis 0 (default: about 256 KiB per chunk), so that a range
+    ///     of rows reads only its chunks.
+    @discardableResult
+    public func createDataset<T: H5Element>(_ relative: String, shape: [Int], data: [T], chunkRows: Int? = nil) throws -> H5Dataset {
+        try data.withUnsafeBufferPointer { try createDataset(relative, shape: shape, buffer: $0, chunkRows: chunkRows) }
+    }
+
+    /// A 1-D dataset holding `data`.
+    @discardableResult
+    public func createDataset<T: H5Element>(_ relative: String, data: [T]) throws -> H5Dataset {
+        try createDataset(relative, shape: [data.count], data: data)
+    }
+
+    /// As `createDataset(_:shape:data:chunkRows:)`, from a raw buffer.
+    @discardableResult
+    public func createDataset<T: H5Element>(_ relative: String, shape: [Int], buffer: UnsafeBufferPointer<T>,
+                                            chunkRows: Int? = nil) throws -> H5Dataset {
+        let obj = child(relative)
+        guard !shape.isEmpty, shape.count <= H5Limits.maxRank, shape.allSatisfy({ $0 >= 0 }) else {
+            throw error(.invalid, "bad shape \(shape)", object: obj)
+        }
+        let count = shape.reduce(1, *)
+        guard count == buffer.count else {
+            throw error(.invalid, "shape \(shape) needs \(count) values, given \(buffer.count)", object: obj)
+        }
+        let rowElems = max(1, shape.dropFirst().reduce(1, *))
+        let rows = chunkRows ?? max(1, (256 << 10) / (rowElems * T.h5Type.size))
+        var dims = shape.map { hsize_t($0) }
+        var maxDims = dims
+        maxDims[0] = hsize_t(bitPattern: -1)  // H5S_UNLIMITED: lets a chunk exceed a short (or empty) axis 0
+        var chunk = shape.map { hsize_t(max(1, $0)) }
+        chunk[0] = hsize_t(max(1, min(rows, max(1, shape[0]))))
+        let space = try h5check(H5Screate_simple(Int32(shape.count), &dims, &maxDims), "H5Screate_simple", path: path, object: obj)
+        defer { H5Sclose(space) }
+        let dcpl = try h5check(H5Pcreate(rd_h5p_dataset_create()), "H5Pcreate", path: path, object: obj)
+        defer { H5Pclose(dcpl) }
+        try h5check(H5Pset_chunk(dcpl, Int32(shape.count), &chunk), "H5Pset_chunk", path: path, object: obj)
+        try h5check(H5Pset_fletcher32(dcpl), "H5Pset_fletcher32", path: path, object: obj)
+        let lcpl = try h5check(H5Pcreate(rd_h5p_link_create()), "H5Pcreate", path: path, object: obj)
+        defer { H5Pclose(lcpl) }
+        try h5check(H5Pset_create_intermediate_group(lcpl, 1), "H5Pset_create_intermediate_group", path: path, object: obj)
+        let d = try h5check(H5Dcreate2(id, relative, T.h5Type.fileType, space, lcpl, dcpl, rd_h5p_default()),
+                            "H5Dcreate2", path: path, object: obj)
+        let ds = H5Dataset(id: d, path: path, name: obj, shape: shape, elementType: T.h5Type, maxReadBytes: Int.max)
+        if count > 0 {
+            try h5check(H5Dwrite(d, T.h5Type.memoryType, rd_h5s_all(), rd_h5s_all(), rd_h5p_default(), buffer.baseAddress),
+                        "H5Dwrite", path: path, object: obj)
+        }
+        return ds
+    }
+
+    /// Opens a dataset, checking its rank and declared size against the limits and the file's size
+    /// before anything is allocated (`H5Dopen2`).
+    public func dataset(_ relative: String) throws -> H5Dataset {
+        let obj = child(relative)
+        guard exists(relative) else { throw error(.missing, "", object: obj) }
+        guard kind(of: relative) == .dataset else { throw error(.invalid, "not a dataset", object: obj) }
+        let d = try h5check(H5Dopen2(id, relative, rd_h5p_default()), "H5Dopen2", path: path, object: obj)
+        func fail(_ e: HDF5Error) -> HDF5Error { H5Dclose(d); return e }
+        let space = H5Dget_space(d)
+        guard space >= 0 else {
+            throw fail(HDF5Error(.library(call: "H5Dget_space"), path: path, object: obj, detail: H5Library.stackMessage()))
+        }
+        defer { H5Sclose(space) }
+        let rank = H5Sget_simple_extent_ndims(space)
+        guard rank >= 1, Int(rank) <= H5Limits.maxRank else { throw fail(error(.invalid, "rank \(rank) is not supported", object: obj)) }
+        var dims = [hsize_t](repeating: 0, count: Int(rank))
+        guard H5Sget_simple_extent_dims(space, &dims, nil) == rank else {
+            throw fail(HDF5Error(.library(call: "H5Sget_simple_extent_dims"), path: path, object: obj, detail: H5Library.stackMessage()))
+        }
+        var count = 1
+        for dim in dims {
+            guard dim <= hsize_t(H5Limits.maxElements) else { throw fail(error(.invalid, "dimension \(dim) exceeds the limit", object: obj)) }
+            let (p, o) = count.multipliedReportingOverflow(by: Int(dim))
+            guard !o, p <= H5Limits.maxElements else { throw fail(error(.invalid, "shape \(dims) exceeds the size limit", object: obj)) }
+            count = p
+        }
+        let t = H5Dget_type(d)
+        guard t >= 0 else {
+            throw fail(HDF5Error(.library(call: "H5Dget_type"), path: path, object: obj, detail: H5Library.stackMessage()))
+        }
+        defer { H5Tclose(t) }
+        guard let et = H5ElementType.of(typeID: t) else { throw fail(error(.invalid, "unsupported element type", object: obj)) }
+        let limit = (self as? H5File)?.maxReadBytes ?? fileReadLimit()
+        guard count * et.size <= limit else {
+            throw fail(error(.invalid, "declares \(count * et.size) bytes, more than the file holds", object: obj))
+        }
+        return H5Dataset(id: d, path: path, name: obj, shape: dims.map { Int($0) }, elementType: et, maxReadBytes: limit)
+    }
+
+    /// The file's size bound for reads made through a sub-group.
+    private func fileReadLimit() -> Int {
+        var size: hsize_t = 0
+        let f = H5Iget_file_id(id)
+        guard f >= 0 else { return Int.max }
+        defer { H5Fclose(f) }
+        guard H5Fget_filesize(f, &size) >= 0, size > 0 else { return Int.max }
+        return Int(size) + (1 << 16)
+    }
+
+    // MARK: String lists, as bytes + offsets (never HDF5 variable-length strings)
+
+    /// Stores `strings` as a group holding `bytes` (uint8, all UTF-8 concatenated) and `offsets`
+    /// (int64, count + 1 entries, the first 0, the last the byte count).
+    public func writeStringList(_ relative: String, _ strings: [String]) throws {
+        var bytes: [UInt8] = []
+        var offsets: [Int64] = [0]
+        offsets.reserveCapacity(strings.count + 1)
+        for s in strings {
+            bytes.append(contentsOf: s.utf8)
+            offsets.append(Int64(bytes.count))
+        }
+        let g = try createGroup(relative)
+        try g.createDataset("bytes", data: bytes)
+        try g.createDataset("offsets", data: offsets)
+    }
+
+    /// Reads a list written by `writeStringList`, validating the offsets against the bytes.
+    public func readStringList(_ relative: String) throws -> [String] {
+        let g = try group(relative)
+        let bytes: [UInt8] = try g.dataset("bytes").read()
+        let offsets: [Int64] = try g.dataset("offsets").read()
+        guard let first = offsets.first, first == 0, offsets.last == Int64(bytes.count) else {
+            throw error(.invalid, "offsets do not span the \(bytes.count) bytes", object: child(relative) + "/offsets")
+        }
+        var out: [String] = []
+        out.reserveCapacity(offsets.count - 1)
+        for i in 1 ..< offsets.count {
+            let a = offsets[i - 1], b = offsets[i]
+            guard a <= b else { throw error(.invalid, "offsets decrease at entry \(i)", object: child(relative) + "/offsets") }
+            out.append(String(decoding: bytes[Int(a) ..< Int(b)], as: UTF8.self))
+        }
+        return out
+    }
+}

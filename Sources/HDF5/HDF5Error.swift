@@ -1,0 +1,74 @@
+import CHDF5
+
+/// An HDF5 failure, as one readable line naming the file, the object and the problem.
+public struct HDF5Error: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// The C library reported a failure (its error stack is in `detail`).
+        case library(call: String)
+        /// The object is missing.
+        case missing
+        /// The object exists but has the wrong type, shape, size or value.
+        case invalid
+        /// The file lacks the completion mark written last by rnn-dist: it is partial.
+        case incomplete
+    }
+    public let kind: Kind
+    public let path: String
+    public let object: String
+    public let detail: String
+
+    public init(_ kind: Kind, path: String, object: String, detail: String) {
+        self.kind = kind
+        self.path = path
+        self.object = object
+        self.detail = detail
+    }
+
+    public var description: String {
+        var s = path
+        if !object.isEmpty { s += ": \(object)" }
+        switch kind {
+        case .library(let call): s += ": \(call) failed"
+            if !detail.isEmpty { s += " (\(detail))" }
+        case .missing: s += ": missing" + (detail.isEmpty ? "" : " (\(detail))")
+        case .invalid, .incomplete: s += ": \(detail)"
+        }
+        return s
+    }
+}
+
+/// Process-wide HDF5 set-up: silence the library's own error printing once (`H5Eset_auto2`), so
+/// that errors reach the user only as `HDF5Error` lines.
+enum H5Library {
+    nonisolated(unsafe) static var ready = false
+    static func prepare() {
+        if ready { return }
+        _ = H5open()
+        _ = rd_h5_silence_errors()
+        ready = true
+    }
+
+    /// The library's error stack as one line (then cleared).
+    static func stackMessage() -> String {
+        var buf = [CChar](repeating: 0, count: 1024)
+        rd_h5_error_message(&buf, buf.count)
+        return decodeCString(buf)
+    }
+}
+
+/// Throws an `HDF5Error` when an HDF5 call returned a negative status or id.
+@inline(__always)
+@discardableResult
+func h5check<T: BinaryInteger>(_ result: T, _ call: @autoclosure () -> String,
+                               path: String, object: String) throws -> T {
+    if result < 0 {
+        throw HDF5Error(.library(call: call()), path: path, object: object, detail: H5Library.stackMessage())
+    }
+    return result
+}
+
+/// The text of a NUL-terminated C buffer (invalid UTF-8 repaired).
+func decodeCString(_ buf: [CChar]) -> String {
+    let bytes = buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: bytes, as: UTF8.self)
+}

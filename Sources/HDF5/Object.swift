@@ -1,0 +1,158 @@
+import CHDF5
+
+/// An open HDF5 object (group, dataset) and its attributes. Owns its handle, closed in `deinit`.
+public class H5Object: @unchecked Sendable {
+    let id: hid_t
+    /// The file's path, for error messages.
+    public let path: String
+    /// The object's name inside the file (e.g. `/train/x`).
+    public let name: String
+    private let closer: (hid_t) -> herr_t
+
+    init(id: hid_t, path: String, name: String, closer: @escaping (hid_t) -> herr_t) {
+        self.id = id
+        self.path = path
+        self.name = name
+        self.closer = closer
+    }
+
+    deinit { _ = closer(id) }
+
+    func error(_ kind: HDF5Error.Kind, _ detail: String, object: String? = nil) -> HDF5Error {
+        HDF5Error(kind, path: path, object: object ?? name, detail: detail)
+    }
+
+    func child(_ n: String) -> String { name == "/" ? "/" + n : name + "/" + n }
+
+    // MARK: Attributes (scalars and fixed-length UTF-8 strings; never variable-length)
+
+    /// Whether an attribute of that name exists (`H5Aexists`).
+    public func hasAttribute(_ attr: String) -> Bool { H5Aexists(id, attr) > 0 }
+
+    /// The names of this object's attributes, in creation order where known.
+    public func attributeNames() throws -> [String] {
+        var info = H5O_info_t()
+        try h5check(H5Oget_info2(id, &info, UInt32(H5O_INFO_NUM_ATTRS)), "H5Oget_info2", path: path, object: name)
+        let n = Int(info.num_attrs)
+        guard n <= H5Limits.maxChildren else { throw error(.invalid, "claims \(n) attributes") }
+        var names: [String] = []
+        for i in 0 ..< n {
+            let len = H5Aget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(i), nil, 0, rd_h5p_default())
+            try h5check(len, "H5Aget_name_by_idx", path: path, object: name)
+            guard len < H5Limits.maxStringBytes else { throw error(.invalid, "attribute name of \(len) bytes") }
+            var buf = [CChar](repeating: 0, count: Int(len) + 1)
+            try h5check(H5Aget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(i), &buf, buf.count, rd_h5p_default()),
+                        "H5Aget_name_by_idx", path: path, object: name)
+            names.append(decodeCString(buf))
+        }
+        return names
+    }
+
+    private func replaceAttribute(_ attr: String, type: hid_t, write: (hid_t) -> herr_t) throws {
+        if hasAttribute(attr) {
+            try h5check(H5Adelete(id, attr), "H5Adelete", path: path, object: name + "@" + attr)
+        }
+        let space = try h5check(H5Screate(H5S_SCALAR), "H5Screate", path: path, object: name)
+        defer { H5Sclose(space) }
+        let a = try h5check(H5Acreate2(id, attr, type, space, rd_h5p_default(), rd_h5p_default()),
+                            "H5Acreate2", path: path, object: name + "@" + attr)
+        defer { H5Aclose(a) }
+        try h5check(write(a), "H5Awrite", path: path, object: name + "@" + attr)
+    }
+
+    /// Sets a 64-bit integer attribute (replacing one of the same name).
+    public func setAttribute(_ attr: String, _ value: Int64) throws {
+        var v = value
+        try replaceAttribute(attr, type: rd_h5t_std_i64le()) { H5Awrite($0, rd_h5t_native_int64(), &v) }
+    }
+
+    /// Sets an integer attribute.
+    public func setAttribute(_ attr: String, _ value: Int) throws { try setAttribute(attr, Int64(value)) }
+
+    /// Sets a double attribute.
+    public func setAttribute(_ attr: String, _ value: Double) throws {
+        var v = value
+        try replaceAttribute(attr, type: rd_h5t_ieee_f64le()) { H5Awrite($0, rd_h5t_native_double(), &v) }
+    }
+
+    /// Sets a fixed-length, NUL-padded UTF-8 string attribute.
+    public func setAttribute(_ attr: String, _ value: String) throws {
+        let bytes = Array(value.utf8)
+        let t = try h5check(H5Tcopy(rd_h5t_c_s1()), "H5Tcopy", path: path, object: name)
+        defer { H5Tclose(t) }
+        try h5check(H5Tset_size(t, max(1, bytes.count)), "H5Tset_size", path: path, object: name)
+        try h5check(H5Tset_cset(t, H5T_CSET_UTF8), "H5Tset_cset", path: path, object: name)
+        try h5check(H5Tset_strpad(t, H5T_STR_NULLPAD), "H5Tset_strpad", path: path, object: name)
+        var buf = bytes.isEmpty ? [UInt8(0)] : bytes
+        try replaceAttribute(attr, type: t) { a in buf.withUnsafeMutableBytes { H5Awrite(a, t, $0.baseAddress) } }
+    }
+
+    /// Opens an attribute that must hold exactly one value; returns it and its type (caller closes both).
+    private func openScalarAttribute(_ attr: String) throws -> (hid_t, hid_t) {
+        guard hasAttribute(attr) else { throw error(.missing, "", object: name + "@" + attr) }
+        let a = try h5check(H5Aopen(id, attr, rd_h5p_default()), "H5Aopen", path: path, object: name + "@" + attr)
+        let space = H5Aget_space(a)
+        defer { if space >= 0 { H5Sclose(space) } }
+        let n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1
+        guard n == 1 else {
+            H5Aclose(a)
+            throw error(.invalid, "expected one value, found \(n)", object: name + "@" + attr)
+        }
+        let t = H5Aget_type(a)
+        guard t >= 0 else {
+            H5Aclose(a)
+            throw HDF5Error(.library(call: "H5Aget_type"), path: path, object: name + "@" + attr, detail: H5Library.stackMessage())
+        }
+        return (a, t)
+    }
+
+    /// Reads an integer attribute (stored as any integer type).
+    public func intAttribute(_ attr: String) throws -> Int64 {
+        let (a, t) = try openScalarAttribute(attr)
+        defer { H5Tclose(t); H5Aclose(a) }
+        guard H5Tget_class(t) == H5T_INTEGER, H5Tget_size(t) <= 8 else {
+            throw error(.invalid, "expected an integer attribute", object: name + "@" + attr)
+        }
+        var v: Int64 = 0
+        try h5check(H5Aread(a, rd_h5t_native_int64(), &v), "H5Aread", path: path, object: name + "@" + attr)
+        return v
+    }
+
+    /// Reads a numeric attribute as Double (stored as float or integer).
+    public func doubleAttribute(_ attr: String) throws -> Double {
+        let (a, t) = try openScalarAttribute(attr)
+        defer { H5Tclose(t); H5Aclose(a) }
+        let c = H5Tget_class(t)
+        guard (c == H5T_FLOAT || c == H5T_INTEGER), H5Tget_size(t) <= 8 else {
+            throw error(.invalid, "expected a numeric attribute", object: name + "@" + attr)
+        }
+        var v: Double = 0
+        try h5check(H5Aread(a, rd_h5t_native_double(), &v), "H5Aread", path: path, object: name + "@" + attr)
+        return v
+    }
+
+    /// Reads a fixed-length string attribute. Variable-length strings are refused unread: reading
+    /// them from a damaged file can crash HDF5 (SPEC §7).
+    public func stringAttribute(_ attr: String) throws -> String {
+        let (a, t) = try openScalarAttribute(attr)
+        defer { H5Tclose(t); H5Aclose(a) }
+        guard H5Tget_class(t) == H5T_STRING else {
+            throw error(.invalid, "expected a string attribute", object: name + "@" + attr)
+        }
+        guard H5Tis_variable_str(t) == 0 else {
+            throw error(.invalid, "variable-length string attributes are not read (not written by rnn-dist)",
+                        object: name + "@" + attr)
+        }
+        let size = H5Tget_size(t)
+        guard size > 0, size <= H5Limits.maxStringBytes else {
+            throw error(.invalid, "string attribute of \(size) bytes", object: name + "@" + attr)
+        }
+        var buf = [UInt8](repeating: 0, count: size)
+        try buf.withUnsafeMutableBytes { p in
+            _ = try h5check(H5Aread(a, t, p.baseAddress), "H5Aread", path: path, object: name + "@" + attr)
+        }
+        let end = buf.firstIndex(of: 0) ?? buf.count
+        return String(decoding: buf[..<end], as: UTF8.self)
+    }
+}
+

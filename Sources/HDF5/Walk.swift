@@ -1,0 +1,59 @@
+/// One object found by `H5Group.walk()`.
+public struct H5Entry: Sendable {
+    public enum Kind: Sendable { case group, dataset(shape: [Int], type: H5ElementType), other }
+    /// Full name inside the file, e.g. `/train/x`.
+    public let name: String
+    public let kind: Kind
+    /// Attribute names of the object.
+    public let attributes: [String]
+}
+
+extension H5Group {
+    /// Every object below this group, depth first in name order. With `verifyData`, each dataset is
+    /// read in full, so a flipped byte anywhere in its data fails its Fletcher-32 check here.
+    public func walk(verifyData: Bool = false, maxObjects: Int = 100_000) throws -> [H5Entry] {
+        var out: [H5Entry] = []
+        try walk(into: &out, verifyData: verifyData, maxObjects: maxObjects)
+        return out
+    }
+
+    private func walk(into out: inout [H5Entry], verifyData: Bool, maxObjects: Int) throws {
+        for n in try childNames() {
+            guard out.count < maxObjects else { throw error(.invalid, "more than \(maxObjects) objects") }
+            switch kind(of: n) {
+            case .group:
+                let g = try group(n)
+                out.append(H5Entry(name: g.name, kind: .group, attributes: try g.attributeNames()))
+                try g.walk(into: &out, verifyData: verifyData, maxObjects: maxObjects)
+            case .dataset:
+                let d = try dataset(n)
+                if verifyData { try d.verifyReadable() }
+                out.append(H5Entry(name: d.name, kind: .dataset(shape: d.shape, type: d.elementType),
+                                   attributes: try d.attributeNames()))
+            case .other:
+                out.append(H5Entry(name: child(n), kind: .other, attributes: []))
+            }
+        }
+    }
+}
+
+extension H5Dataset {
+    /// Reads every element, in slabs of rows, and discards them: a checksum or decoding failure throws.
+    public func verifyReadable() throws {
+        let rowBytes = max(1, rowElements * elementType.size)
+        let step = max(1, (4 << 20) / rowBytes)
+        var r = 0
+        while r < rows {
+            let range = r ..< min(rows, r + step)
+            switch elementType {
+            case .float32: _ = try readRows(range, as: Float.self)
+            case .float64: _ = try readRows(range, as: Double.self)
+            case .int64: _ = try readRows(range, as: Int64.self)
+            case .int32: _ = try readRows(range, as: Int32.self)
+            case .int8: _ = try readRows(range, as: Int8.self)
+            case .uint8: _ = try readRows(range, as: UInt8.self)
+            }
+            r = range.upperBound
+        }
+    }
+}

@@ -1,0 +1,173 @@
+import CMPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An MPI failure: the call that failed, its return code and `MPI_Error_string`'s text.
+public struct MPIError: Error, CustomStringConvertible, Sendable {
+    public let call: String
+    public let code: Int32
+    public let message: String
+    public var description: String { "MPI error in \(call) (code \(code)): \(message)" }
+}
+
+/// Turns an MPI return code into a thrown `MPIError` carrying the call's name.
+@inline(__always)
+func check(_ code: Int32, _ call: @autoclosure () -> String) throws {
+    guard code != rd_mpi_success() else { return }
+    var buf = [CChar](repeating: 0, count: Int(rd_mpi_max_error_string()) + 1)
+    var len: Int32 = 0
+    _ = MPI_Error_string(code, &buf, &len)
+    let message = String(decoding: buf.prefix(Int(max(0, len))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    throw MPIError(call: call(), code: code, message: message)
+}
+
+/// A value that can travel in an MPI reduction or broadcast.
+public protocol MPIScalar: Numeric {
+    static var mpiType: MPI_Datatype { get }
+}
+extension Float: MPIScalar { public static var mpiType: MPI_Datatype { rd_mpi_float() } }
+extension Double: MPIScalar { public static var mpiType: MPI_Datatype { rd_mpi_double() } }
+extension Int64: MPIScalar { public static var mpiType: MPI_Datatype { rd_mpi_int64() } }
+extension Int32: MPIScalar { public static var mpiType: MPI_Datatype { rd_mpi_int32() } }
+extension UInt8: MPIScalar { public static var mpiType: MPI_Datatype { rd_mpi_uint8() } }
+
+/// Reduction operators for `allReduce`.
+public enum ReduceOp: Sendable {
+    case sum, max, min
+    var handle: MPI_Op {
+        switch self {
+        case .sum: return rd_mpi_sum()
+        case .max: return rd_mpi_max()
+        case .min: return rd_mpi_min()
+        }
+    }
+}
+
+/// The world communicator of this process.
+///
+/// One process is the ordinary case of many: a program started without a launcher (no `mpirun`,
+/// `srun`, …) never calls `MPI_Init` and is rank 0 of 1, and every collective is then a no-op.
+/// Under a launcher, `MPI_Init` runs once and errors are returned, not fatal (`MPI_ERRORS_RETURN`),
+/// so each becomes a Swift `MPIError`.
+public final class Communicator: @unchecked Sendable {
+    /// This process's rank, 0 ..< size.
+    public let rank: Int
+    /// The number of processes in the job.
+    public let size: Int
+    /// True when MPI was initialised (launched under `mpirun`/`srun`), false when running alone.
+    public let usesMPI: Bool
+    private var finalized = false
+
+    /// Environment variables set by the launchers we support (Open MPI's mpirun, PMIx/PMI as
+    /// used by Slurm's srun). `RNN_DIST_FORCE_MPI=1` initialises MPI regardless.
+    static let launcherVariables = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"]
+
+    /// Whether this process was started by an MPI launcher.
+    public static var launchedByMPI: Bool {
+        if let force = getenv("RNN_DIST_FORCE_MPI"), String(cString: force) == "1" { return true }
+        return launcherVariables.contains { getenv($0) != nil }
+    }
+
+    /// Initialises MPI when launched under a launcher; otherwise a 1-process world.
+    /// Wraps `MPI_Init`, `MPI_Comm_set_errhandler`, `MPI_Comm_rank`, `MPI_Comm_size`.
+    public static func world() throws -> Communicator {
+        guard launchedByMPI else { return Communicator(rank: 0, size: 1, usesMPI: false) }
+        var initialized: Int32 = 0
+        try check(MPI_Initialized(&initialized), "MPI_Initialized")
+        if initialized == 0 {
+            try check(MPI_Init(nil, nil), "MPI_Init")
+        }
+        let comm = rd_mpi_comm_world()
+        try check(MPI_Comm_set_errhandler(comm, rd_mpi_errors_return()), "MPI_Comm_set_errhandler")
+        var r: Int32 = 0, s: Int32 = 0
+        try check(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")
+        try check(MPI_Comm_size(comm, &s), "MPI_Comm_size")
+        return Communicator(rank: Int(r), size: Int(s), usesMPI: true)
+    }
+
+    /// A 1-process world that never touches MPI (for tests and the model math).
+    public static func single() -> Communicator { Communicator(rank: 0, size: 1, usesMPI: false) }
+
+    private init(rank: Int, size: Int, usesMPI: Bool) {
+        self.rank = rank
+        self.size = size
+        self.usesMPI = usesMPI
+    }
+
+    /// Rank 0 is the one that prints and writes files.
+    public var isRoot: Bool { rank == 0 }
+
+    /// In-place all-reduce of `buffer` over all ranks (`MPI_Allreduce` with `MPI_IN_PLACE`).
+    public func allReduce<T: MPIScalar>(_ buffer: inout [T], op: ReduceOp = .sum) throws {
+        guard usesMPI, size > 1, !buffer.isEmpty else { return }
+        try buffer.withUnsafeMutableBufferPointer { p in
+            try check(MPI_Allreduce(rd_mpi_in_place(), p.baseAddress, Int32(p.count), T.mpiType, op.handle,
+                                    rd_mpi_comm_world()), "MPI_Allreduce(\(p.count) values)")
+        }
+    }
+
+    /// All-reduce of a raw buffer in place (for views into a flat parameter buffer).
+    public func allReduce<T: MPIScalar>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOp = .sum) throws {
+        guard usesMPI, size > 1, buffer.count > 0 else { return }
+        try check(MPI_Allreduce(rd_mpi_in_place(), buffer.baseAddress, Int32(buffer.count), T.mpiType, op.handle,
+                                rd_mpi_comm_world()), "MPI_Allreduce(\(buffer.count) values)")
+    }
+
+    /// All-reduce of one value.
+    public func allReduce<T: MPIScalar>(_ value: T, op: ReduceOp = .sum) throws -> T {
+        var b = [value]
+        try allReduce(&b, op: op)
+        return b[0]
+    }
+
+    /// Broadcasts `buffer` from `root` to every rank (`MPI_Bcast`). Every rank must pass a buffer
+    /// of the same count.
+    public func broadcast<T: MPIScalar>(_ buffer: inout [T], root: Int = 0) throws {
+        guard usesMPI, size > 1, !buffer.isEmpty else { return }
+        try buffer.withUnsafeMutableBufferPointer { p in
+            try check(MPI_Bcast(p.baseAddress, Int32(p.count), T.mpiType, Int32(root), rd_mpi_comm_world()),
+                      "MPI_Bcast(\(p.count) values from rank \(root))")
+        }
+    }
+
+    /// Broadcasts a byte string (e.g. an error message or a JSON config) from `root`.
+    public func broadcast(_ bytes: [UInt8], root: Int = 0) throws -> [UInt8] {
+        guard usesMPI, size > 1 else { return bytes }
+        var count: [Int64] = [Int64(bytes.count)]
+        try broadcast(&count, root: root)
+        var buf = rank == root ? bytes : [UInt8](repeating: 0, count: Int(count[0]))
+        try broadcast(&buf, root: root)
+        return buf
+    }
+
+    /// Waits until every rank has arrived (`MPI_Barrier`).
+    public func barrier() throws {
+        guard usesMPI, size > 1 else { return }
+        try check(MPI_Barrier(rd_mpi_comm_world()), "MPI_Barrier")
+    }
+
+    /// Ends the whole job with `code` (`MPI_Abort`): no rank is left waiting in a collective.
+    /// Without MPI it simply exits.
+    public func abort(code: Int32) -> Never {
+        if usesMPI && size > 1 {
+            _ = MPI_Abort(rd_mpi_comm_world(), code)
+        }
+        exit(code)
+    }
+
+    /// Seconds on a monotonic wall clock (`MPI_Wtime`, or `clock_gettime` without MPI).
+    public func wallTime() -> Double {
+        if usesMPI { return MPI_Wtime() }
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// Shuts MPI down (`MPI_Finalize`); call once at the end of a successful run.
+    public func finalize() throws {
+        guard usesMPI, !finalized else { return }
+        finalized = true
+        try check(MPI_Finalize(), "MPI_Finalize")
+    }
+}

@@ -1,1 +1,0 @@
-// MPI module: placeholder until its issue lands.

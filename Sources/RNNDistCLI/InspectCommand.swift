@@ -1,0 +1,62 @@
+import ArgumentParser
+import HDF5
+import Foundation
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "What an rnn-dist HDF5 file holds, and whether it is complete and intact.",
+        discussion: """
+        Lists every group and dataset with its shape, type and attributes, and reads every dataset in
+        full so that each Fletcher-32 checksum is verified. Exit status 0: the file is complete and
+        intact; 1: it is damaged, partial or unreadable (one line on stderr says why).
+        """)
+
+    @Argument(help: "The HDF5 file to inspect.")
+    var file: String
+
+    @Flag(help: "Print machine-readable JSON instead of text.")
+    var json = false
+
+    func run() throws {
+        let f = try H5File.open(file)
+        let entries = try f.walk(verifyData: true)
+        let rootAttrs = try f.attributeNames()
+        var attrValues: [String: String] = [:]
+        for a in rootAttrs {
+            if let s = try? f.stringAttribute(a) { attrValues[a] = s }
+            else if let i = try? f.intAttribute(a) { attrValues[a] = String(i) }
+            else if let d = try? f.doubleAttribute(a) { attrValues[a] = String(d) }
+        }
+        let complete = f.isComplete
+        if json {
+            var objects: [[String: Any]] = []
+            for e in entries {
+                var o: [String: Any] = ["name": e.name, "attributes": e.attributes]
+                switch e.kind {
+                case .group: o["kind"] = "group"
+                case .dataset(let shape, let type): o["kind"] = "dataset"; o["shape"] = shape; o["type"] = type.rawValue
+                case .other: o["kind"] = "other"
+                }
+                objects.append(o)
+            }
+            let doc: [String: Any] = ["file": file, "complete": complete, "valid": complete,
+                                      "attributes": attrValues, "objects": objects]
+            let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys, .prettyPrinted])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("\(file): \(f.fileSize) bytes, \(entries.count) objects, \(complete ? "complete" : "NOT complete")")
+            for k in attrValues.keys.sorted() { print("  @\(k) = \(attrValues[k]!)") }
+            for e in entries {
+                switch e.kind {
+                case .group: print("  \(e.name)/")
+                case .dataset(let shape, let type):
+                    print("  \(e.name)  \(type.rawValue) \(shape.map(String.init).joined(separator: "×"))")
+                case .other: print("  \(e.name)  (other object)")
+                }
+            }
+        }
+        if !complete {
+            throw CLIError("\(file): incomplete file (no '\(H5File.completeAttribute)' mark): it was not written to the end")
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// RNNDistCLI module: placeholder until its issue lands.

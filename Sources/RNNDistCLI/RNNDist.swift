@@ -1,0 +1,75 @@
+import ArgumentParser
+import BLAS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The command tree. Each subcommand lives in its own file; this file only lists them and runs one.
+public struct RNNDist: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "rnn-dist",
+        abstract: "Data-parallel training of recurrent IMDB sentiment classifiers (MPI + HDF5).",
+        discussion: """
+        Typical use:
+          rnn-dist prepare --source aclImdb_v1.tar.gz -o data/imdb.h5
+          mpirun -n 4 rnn-dist train --model lstm
+          rnn-dist eval --weights runs/best.weights.h5
+        Run without mpirun, every command is a single process (rank 0 of 1).
+        """,
+        version: "0.1.0",
+        subcommands: [Prepare.self, Train.self, Eval.self, Predict.self, Plot.self, Inspect.self, SelfTest.self]
+    )
+
+    public init() {}
+
+    /// Parses the arguments, runs the command, and turns any thrown error into one line on stderr
+    /// and a non-zero exit (2 for a bad command line, 1 for everything else).
+    public static func runMain() -> Never {
+        BLAS.useSingleThread()
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            try command.run()
+            Glibc.exit(0)
+        } catch let e as ExitCode {
+            Glibc.exit(e.rawValue)
+        } catch {
+            // Help requests, validation failures and other parser errors keep ArgumentParser's
+            // own messages and exit codes.
+            if error is ValidationError || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+                exit(withError: error)
+            }
+            failAndExit(error)
+        }
+    }
+}
+
+/// Prints `rnn-dist: error: …` (one line) to stderr and exits 1.
+func failAndExit(_ error: Error, code: Int32 = 1) -> Never {
+    printError("\(error)")
+    Glibc.exit(code)
+}
+
+/// One line on stderr, prefixed with the tool's name.
+func printError(_ message: String) {
+    let line = "rnn-dist: error: " + message.replacingOccurrences(of: "\n", with: " ") + "\n"
+    line.utf8CString.withUnsafeBufferPointer { p in
+        _ = write(2, p.baseAddress, p.count - 1)
+    }
+}
+
+/// A failure the CLI reports as-is.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A subcommand whose issue has not landed yet: it says so and exits non-zero.
+func notBuiltYet(_ name: String) throws -> Never {
+    printError("'\(name)' is not built yet in this version of rnn-dist")
+    Glibc.exit(3)
+}

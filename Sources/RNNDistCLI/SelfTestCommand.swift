@@ -1,0 +1,75 @@
+import ArgumentParser
+import MPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Hidden checks of the MPI layer, run by the test suite under `mpirun -n 2` and `-n 4`.
+struct SelfTest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "selftest",
+        abstract: "Internal checks of the MPI layer (used by the tests).",
+        shouldDisplay: false,
+        subcommands: [Collectives.self, Abort.self])
+
+    /// All-reduce and broadcast of every supported type; rank 0 prints one line per check.
+    struct Collectives: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "collectives")
+        func run() throws {
+            let comm = try Communicator.world()
+            let n = comm.size, r = comm.rank
+            var results: [String] = ["size=\(n)"]
+
+            // Sum of (rank + 1) · (i + 1) over ranks = (i + 1) · n(n+1)/2.
+            var f = (0 ..< 1000).map { Float((r + 1) * ($0 + 1)) }
+            try comm.allReduce(&f)
+            let expectF = (0 ..< 1000).map { Float(($0 + 1) * n * (n + 1) / 2) }
+            results.append("allreduce_float=\(f == expectF ? "ok" : "BAD")")
+
+            var d = [Double(r) + 0.5, -Double(r)]
+            try comm.allReduce(&d, op: .max)
+            results.append("allreduce_double_max=\(d == [Double(n - 1) + 0.5, 0] ? "ok" : "BAD")")
+
+            var i = [Int64(r), Int64(1) << 40]
+            try comm.allReduce(&i)
+            results.append("allreduce_int64=\(i == [Int64(n * (n - 1) / 2), Int64(n) << 40] ? "ok" : "BAD")")
+
+            let m = try comm.allReduce(Int32(r), op: .min)
+            results.append("allreduce_int32_min=\(m == 0 ? "ok" : "BAD")")
+
+            var b = r == 0 ? (0 ..< 257).map { Float($0) * 0.25 } : [Float](repeating: -1, count: 257)
+            try comm.broadcast(&b, root: 0)
+            var ok = b == (0 ..< 257).map { Float($0) * 0.25 }
+            var okAll = try comm.allReduce(Int32(ok ? 0 : 1))
+            results.append("broadcast_float=\(okAll == 0 ? "ok" : "BAD")")
+
+            let text = try comm.broadcast(r == n - 1 ? Array("from the last rank".utf8) : [], root: n - 1)
+            ok = String(decoding: text, as: UTF8.self) == "from the last rank"
+            okAll = try comm.allReduce(Int32(ok ? 0 : 1))
+            results.append("broadcast_bytes=\(okAll == 0 ? "ok" : "BAD")")
+
+            try comm.barrier()
+            if comm.isRoot { print(results.joined(separator: " ")) }
+            try comm.finalize()
+        }
+    }
+
+    /// One rank calls `MPI_Abort(code)` while every other rank waits in a barrier: the job must end.
+    struct Abort: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "abort")
+        @Option(help: "The rank that aborts.") var rank = 1
+        @Option(help: "The exit code it aborts with.") var code: Int32 = 7
+        @Option(help: "Seconds the aborting rank waits first.") var delay = 0.5
+
+        func run() throws {
+            let comm = try Communicator.world()
+            if comm.rank == rank {
+                usleep(UInt32(delay * 1e6))
+                printError("rank \(comm.rank) aborts on purpose with code \(code)")
+                comm.abort(code: code)
+            }
+            try comm.barrier()  // never completes: the aborting rank never arrives
+            try comm.finalize()
+        }
+    }
+}
