@@ -31,15 +31,15 @@ public class H5Group: H5Object, @unchecked Sendable {
     /// Opens a child group (`H5Gopen2`).
     public func group(_ relative: String) throws -> H5Group {
         guard exists(relative) else { throw error(.missing, "", object: child(relative)) }
-        guard kind(of: relative) == .group else { throw error(.invalid, "not a group", object: child(relative)) }
+        guard try kind(of: relative) == .group else { throw error(.invalid, "not a group", object: child(relative)) }
         let g = try h5check(H5Gopen2(id, relative, rd_h5p_default()), "H5Gopen2", path: path, object: child(relative))
         return H5Group(id: g, path: path, name: child(relative), closer: H5Gclose)
     }
 
-    /// Whether a child is a group or a dataset (`H5Oopen` + `H5Iget_type`).
-    public func kind(of relative: String) -> H5ChildKind {
-        let o = H5Oopen(id, relative, rd_h5p_default())
-        guard o >= 0 else { _ = H5Library.stackMessage(); return .other }
+    /// Whether a child is a group or a dataset (`H5Oopen` + `H5Iget_type`). An object that cannot
+    /// be opened (e.g. its header fails its checksum) is an error, not "other".
+    public func kind(of relative: String) throws -> H5ChildKind {
+        let o = try h5check(H5Oopen(id, relative, rd_h5p_default()), "H5Oopen", path: path, object: child(relative))
         defer { H5Oclose(o) }
         switch H5Iget_type(o) {
         case H5I_GROUP: return .group
@@ -125,7 +125,7 @@ public class H5Group: H5Object, @unchecked Sendable {
     public func dataset(_ relative: String) throws -> H5Dataset {
         let obj = child(relative)
         guard exists(relative) else { throw error(.missing, "", object: obj) }
-        guard kind(of: relative) == .dataset else { throw error(.invalid, "not a dataset", object: obj) }
+        guard try kind(of: relative) == .dataset else { throw error(.invalid, "not a dataset", object: obj) }
         let d = try h5check(H5Dopen2(id, relative, rd_h5p_default()), "H5Dopen2", path: path, object: obj)
         func fail(_ e: HDF5Error) -> HDF5Error { H5Dclose(d); return e }
         let space = H5Dget_space(d)

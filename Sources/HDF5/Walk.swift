@@ -20,7 +20,7 @@ extension H5Group {
     private func walk(into out: inout [H5Entry], verifyData: Bool, maxObjects: Int) throws {
         for n in try childNames() {
             guard out.count < maxObjects else { throw error(.invalid, "more than \(maxObjects) objects") }
-            switch kind(of: n) {
+            switch try kind(of: n) {
             case .group:
                 let g = try group(n)
                 out.append(H5Entry(name: g.name, kind: .group, attributes: try g.attributeNames()))

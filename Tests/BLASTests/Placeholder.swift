@@ -1,2 +1,0 @@
-import XCTest
-final class BLASTestsPlaceholder: XCTestCase { func testPlaceholderBuilds() { XCTAssertTrue(true) } }

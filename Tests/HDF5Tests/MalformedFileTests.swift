@@ -1,0 +1,127 @@
+import XCTest
+import HDF5
+import TestSupport
+
+/// Damaged files are read by the real executable (`rnn-dist inspect`, which opens every object and
+/// reads every byte of data) in a child process with a timeout, so a crash or a hang is detected.
+final class MalformedFileTests: XCTestCase {
+    var tmp: TempDir!
+    override func setUpWithError() throws {
+        tmp = try TempDir("malformed")
+        guard FileManager.default.isExecutableFile(atPath: Subprocess.rnnDist) else {
+            throw XCTSkip("rnn-dist is not built at \(Subprocess.rnnDist): run `swift build` first")
+        }
+    }
+    override func tearDown() { tmp.remove() }
+
+    /// A file like the ones rnn-dist writes: nested groups, several dtypes, attributes, a string list.
+    func writeSample(_ path: String) throws {
+        try H5File.writeAtomically(to: path) { f in
+            try f.setAttribute("format", "rnn-dist-imdb")
+            try f.setAttribute("num_words", 100)
+            try f.createDataset("train/x", shape: [40, 12], data: (0 ..< 480).map { Int32($0 % 97) }, chunkRows: 8)
+            try f.createDataset("train/y", data: (0 ..< 40).map { Int8($0 % 2) })
+            try f.createDataset("layers/lstm/cell/vars/0", shape: [8, 16], data: (0 ..< 128).map { Float($0) / 128 })
+            try f.writeStringList("vocab", (0 ..< 50).map { "word\($0)" })
+            try f.group("layers").setAttribute("config", #"{"kind":"lstm"}"#)
+        }
+    }
+
+    struct Outcome { var clean = 0; var accepted = 0; var failures: [String] = [] }
+
+    /// Runs inspect on `path`; a crash, hang, or an error that is not one line is a failure.
+    func check(_ path: String, label: String, into o: inout Outcome) throws {
+        let r = try Subprocess.rnnDist(["inspect", path], timeout: 20)
+        if r.timedOut { o.failures.append("\(label): hang"); return }
+        if r.signaled { o.failures.append("\(label): crashed with signal \(r.status)"); return }
+        if r.status == 0 { o.accepted += 1; return }
+        let lines = r.stderr.split(separator: "\n")
+        if r.status == 1, lines.count == 1, lines[0].hasPrefix("rnn-dist: error: ") { o.clean += 1 }
+        else { o.failures.append("\(label): status \(r.status), stderr: \(r.stderr.prefix(300))") }
+    }
+
+    func testGarbageEmptyAndTruncatedFilesFailCleanly() throws {
+        let good = tmp.file("good.h5")
+        try writeSample(good)
+        let r0 = try Subprocess.rnnDist(["inspect", good])
+        XCTAssertEqual(r0.status, 0, r0.stderr)
+
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))
+        var o = Outcome()
+        let empty = tmp.file("empty.h5")
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
+        try check(empty, label: "empty", into: &o)
+        var rng = SystemRandomNumberGenerator()
+        let garbage = tmp.file("garbage.h5")
+        try Data((0 ..< 4096).map { _ in UInt8.random(in: 0 ... 255, using: &rng) }).write(to: URL(fileURLWithPath: garbage))
+        try check(garbage, label: "garbage", into: &o)
+        let sigOnly = tmp.file("sig.h5")
+        try Data(bytes.prefix(8) + [UInt8](repeating: 0, count: 100)).write(to: URL(fileURLWithPath: sigOnly))
+        try check(sigOnly, label: "signature only", into: &o)
+        let cuts = [1, 8, 48, 100, 512, 1024, 2048, bytes.count / 2, bytes.count - 100, bytes.count - 1]
+        for cut in cuts where cut < bytes.count {
+            let p = tmp.file("cut\(cut).h5")
+            try Data(bytes.prefix(cut)).write(to: URL(fileURLWithPath: p))
+            try check(p, label: "truncated at \(cut)", into: &o)
+        }
+        XCTAssertEqual(o.failures, [])
+        XCTAssertEqual(o.accepted, 0, "a damaged file was reported valid")
+        print("malformed files: \(o.clean) clean errors (empty, garbage, signature-only, \(cuts.count) truncations)")
+    }
+
+    /// Flips one byte at many offsets spread over the whole file. Every flip must give a clean error,
+    /// or — where it hits a byte nobody reads (padding, free space) — a file that still reads back
+    /// exactly the original data.
+    func testBitFlipsAnywhereGiveATypedErrorOrIdenticalData() throws {
+        let good = tmp.file("good.h5")
+        try writeSample(good)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: good)))
+        let count = Int(ProcessInfo.processInfo.environment["RNN_DIST_FLIPS"] ?? "") ?? 200
+        var offsets = Set<Int>()
+        var state: UInt64 = 0x9E3779B97F4A7C15
+        while offsets.count < min(count, bytes.count) {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            offsets.insert(Int(state >> 33) % bytes.count)
+        }
+        var o = Outcome()
+        var unchanged = 0
+        for off in offsets.sorted() {
+            var b = bytes
+            b[off] ^= 0x5A
+            let p = tmp.file("flip.h5")
+            try Data(b).write(to: URL(fileURLWithPath: p))
+            let before = o.accepted
+            try check(p, label: "flip at \(off)", into: &o)
+            if o.accepted > before {
+                // Accepted: then every value must be the original one (no silent change).
+                if (try? sameContent(p, as: good)) == true { unchanged += 1 } else {
+                    try? FileManager.default.copyItem(atPath: p, toPath: "/tmp/flip-debug-\(off).h5")
+                    o.failures.append("flip at \(off): data changed silently") }
+            }
+        }
+        XCTAssertEqual(o.failures, [])
+        print("bit flips: \(offsets.count) offsets of \(bytes.count) bytes: \(o.clean) clean errors, \(unchanged) harmless (unread bytes)")
+        XCTAssertGreaterThan(o.clean, offsets.count / 3, "most flips should be detected")
+    }
+
+    func sameContent(_ a: String, as b: String) throws -> Bool {
+        let fa = try H5File.open(a), fb = try H5File.open(b)
+        guard try fa.readStringList("vocab") == fb.readStringList("vocab") else { return false }
+        for n in ["train/x"] { guard try fa.dataset(n).read(as: Int32.self) == fb.dataset(n).read(as: Int32.self) else { return false } }
+        guard try fa.dataset("train/y").read(as: Int8.self) == fb.dataset("train/y").read(as: Int8.self) else { return false }
+        guard try fa.dataset("layers/lstm/cell/vars/0").read(as: Float.self) == fb.dataset("layers/lstm/cell/vars/0").read(as: Float.self) else { return false }
+        guard try fa.stringAttribute("format") == fb.stringAttribute("format"),
+              try fa.intAttribute("num_words") == fb.intAttribute("num_words"),
+              try fa.group("layers").stringAttribute("config") == fb.group("layers").stringAttribute("config") else { return false }
+        return true
+    }
+
+    func testMissingAndUnreadablePaths() throws {
+        for (p, expect) in [(tmp.file("nope.h5"), "missing"), (tmp.path, "not a regular file")] {
+            let r = try Subprocess.rnnDist(["inspect", p])
+            XCTAssertEqual(r.status, 1)
+            XCTAssertTrue(r.stderr.contains(expect), r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        }
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class MPITestsPlaceholder: XCTestCase { func testPlaceholderBuilds() { XCTAssertTrue(true) } }
