@@ -3,13 +3,6 @@ import ArgumentParser
 // Subcommands whose issues have not landed yet. Each says so and exits 3: nothing pretends to work.
 // When a command is built it moves to a file of its own and leaves this list.
 
-struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Data-parallel training under mpirun (not built yet).")
-    @Argument(parsing: .allUnrecognized) var rest: [String] = []
-    func run() throws { try notBuiltYet("train") }
-}
-
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Loss, accuracy, precision, recall and F1 of saved weights on a split (not built yet).")

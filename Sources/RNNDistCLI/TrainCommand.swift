@@ -1,0 +1,209 @@
+import ArgumentParser
+import Foundation
+import MPI
+import RNN
+import Training
+
+/// Model and data flags shared by `train` (and, for the model kind, by `eval`).
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Recurrent cell: simple-rnn, lstm or gru.")
+    var model: ModelConfig.Kind = .lstm
+    @Option(help: "Vocabulary size V; must match the dataset (default: the dataset's num_words, 10000 from prepare).")
+    var numWords: Int?
+    @Option(help: "Sequence length T; must match the dataset (default: the dataset's maxlen, 500 from prepare).")
+    var maxlen: Int?
+    @Option(help: "Embedding width E.")
+    var embedDim = 32
+    @Option(help: "Units H of each recurrent layer.")
+    var units = 32
+    @Option(help: "Stacked recurrent layers (all but the last return sequences).")
+    var layers = 1
+}
+
+extension ModelConfig.Kind: ExpressibleByArgument {}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Data-parallel training; run it under `mpirun -n N` (alone it is one rank).",
+        discussion: """
+        Every rank holds a replica of the model and trains on its contiguous part of each global batch;
+        the gradient sums are all-reduced after every batch. Rank 0 writes into --run-dir:
+          model.weights.h5  last weights (Keras 3 .weights.h5 layout + config + vocabulary)
+          best.weights.h5   weights of the epoch with the lowest val_loss so far (keep this one)
+          checkpoint.h5     everything needed to resume, at every epoch end and every --checkpoint-every batches
+          history.h5        loss, acc, val_loss, val_acc, seconds, samples/s per epoch
+        SIGINT/SIGTERM finish the current batch, write a checkpoint and exit with status 4.
+        Resume with the same command plus --resume RUN_DIR/checkpoint.h5 (any number of ranks).
+        """)
+
+    @Option(help: "Dataset written by `rnn-dist prepare`.")
+    var data = "data/imdb.h5"
+    @Option(help: "Folder for weights, checkpoint and history (created if missing).")
+    var runDir = "runs"
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Global batch size B (split across ranks).")
+    var batchSize = 128
+    @Option(help: "Epochs to train (the total, also when resuming).")
+    var epochs = 10
+    @Option(help: "rmsprop, adam or sgd.")
+    var optimizer = "rmsprop"
+    @Option(help: "Learning rate (default 0.001; 0.01 for sgd).")
+    var lr: Double?
+    @Option(help: "Momentum for sgd.")
+    var momentum = 0.0
+    @Option(help: "Clip the gradient to this global norm (off by default).")
+    var clipNorm: Double?
+    @Option(help: "Trailing fraction of the training rows held out for validation, as Keras.")
+    var validationSplit = 0.2
+    @Option(help: "Seed of the weights and of every epoch's shuffle.")
+    var seed: UInt64 = 1
+    @Option(help: "Train on the first N training rows only (quick runs and tests).")
+    var limit: Int?
+    @Option(help: "Also write a checkpoint every K batches.")
+    var checkpointEvery: Int?
+    @Option(help: "Stop after P epochs without val_loss improvement (off by default).")
+    var patience: Int?
+    @Option(help: "Continue from this checkpoint.")
+    var resume: String?
+    @Option(help: ArgumentHelp("Test hook: stop as if interrupted after K batches.", visibility: .private))
+    var stopAfterBatches: Int?
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1 (got \(batchSize))") }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
+        guard (0 ..< 1).contains(validationSplit) else {
+            throw ValidationError("--validation-split must be in [0, 1) (got \(validationSplit))")
+        }
+        guard OptimizerKind(rawValue: optimizer) != nil else {
+            throw ValidationError("--optimizer must be rmsprop, adam or sgd (got '\(optimizer)')")
+        }
+        if let lr { guard lr > 0 && lr.isFinite else { throw ValidationError("--lr must be positive (got \(lr))") } }
+        guard momentum >= 0 && momentum < 1 else { throw ValidationError("--momentum must be in [0, 1) (got \(momentum))") }
+        if let c = clipNorm { guard c > 0 else { throw ValidationError("--clip-norm must be positive (got \(c))") } }
+        if let l = limit { guard l >= 2 else { throw ValidationError("--limit must be at least 2 (got \(l))") } }
+        if let k = checkpointEvery { guard k >= 1 else { throw ValidationError("--checkpoint-every must be at least 1 (got \(k))") } }
+        if let p = patience { guard p >= 1 else { throw ValidationError("--patience must be at least 1 (got \(p))") } }
+        let m = modelOptions
+        for (name, v) in [("--embed-dim", m.embedDim), ("--units", m.units), ("--layers", m.layers)] {
+            guard v >= 1 && v <= 65_536 else { throw ValidationError("\(name) must be in 1…65536 (got \(v))") }
+        }
+        if let n = m.numWords { guard n >= 4 else { throw ValidationError("--num-words must be at least 4 (got \(n))") } }
+        if let t = m.maxlen { guard t >= 1 else { throw ValidationError("--maxlen must be at least 1 (got \(t))") } }
+    }
+
+    func run() throws {
+        let comm = try Communicator.world()
+        try runDistributed(comm: comm) {
+            Trainer.installSignalHandlers()
+            // Everything that can fail on bad input happens here, before any collective of the
+            // training loop; a failure on any rank is reported once and every rank exits cleanly.
+            var setup: (TrainingDataset, TrainConfig, Checkpoint?)?
+            do { setup = try prepare(comm) } catch { try agree(comm, error: error) }
+            try agree(comm)
+            let (data, config, checkpoint) = setup!
+            let metadata = WeightsMetadata(config: config, tokenizerJSON: data.tokenizerJSON, vocabulary: data.vocabulary)
+            let trainer = try Trainer(config: config, comm: comm, rows: config.limit.map { min($0, data.train.rowCount) } ?? data.train.rowCount,
+                                      files: RunFiles(directory: runDir), metadata: metadata)
+            trainer.stopAfterBatches = stopAfterBatches
+            trainer.setValidationSource(data.train)
+            if resume != nil { try trainer.restore(checkpoint) }
+            let printer = comm.isRoot ? ProgressPrinter(batchSize: batchSize) : nil
+            trainer.observer = printer
+            if comm.isRoot {
+                let s = trainer.schedule
+                print("rnn-dist train: \(config.model.kind.rawValue), \(comm.size) rank\(comm.size == 1 ? "" : "s"), " +
+                      "\(s.trainCount) training and \(s.valCount) validation rows, global batch \(batchSize), " +
+                      "\(config.model.parameterCount) parameters" +
+                      (resume.map { ", resumed from \($0) at epoch \(trainer.state.epoch + 1) batch \(trainer.state.nextBatch + 1)" } ?? ""))
+            }
+            try trainer.run(source: data.train)
+            if comm.isRoot {
+                for p in [trainer.files.weights, trainer.files.best, trainer.files.checkpoint, trainer.files.history] {
+                    print("wrote \(p)")
+                }
+            }
+        }
+    }
+
+    /// Opens the dataset (every rank), builds the config, and on rank 0 reads and checks the
+    /// checkpoint and creates the run folder.
+    func prepare(_ comm: Communicator) throws -> (TrainingDataset, TrainConfig, Checkpoint?) {
+        let data = try TrainingDataset.open(self.data)
+        var config = try makeConfig(data)
+        var checkpoint: Checkpoint?
+        if comm.isRoot {
+            if let resume {
+                let c = try Checkpoint.read(from: resume)
+                if let (field, was, now) = c.metadata.config.resumeMismatches(against: config).first {
+                    throw TrainingError.mismatch(path: resume, field: field, checkpoint: was, requested: now)
+                }
+                config.dataPath = c.metadata.config.dataPath
+                checkpoint = c
+            }
+            try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
+        }
+        return (data, config, checkpoint)
+    }
+
+    func makeConfig(_ data: TrainingDataset) throws -> TrainConfig {
+        let m = modelOptions
+        if let n = m.numWords, n != data.numWords {
+            throw CLIError("--num-words \(n) disagrees with \(self.data), which was prepared with num_words \(data.numWords)")
+        }
+        if let t = m.maxlen, t != data.maxlen {
+            throw CLIError("--maxlen \(t) disagrees with \(self.data), which was prepared with maxlen \(data.maxlen)")
+        }
+        let rows = min(limit ?? data.train.rowCount, data.train.rowCount)
+        var c = TrainConfig(model: ModelConfig(kind: m.model, numWords: data.numWords, embedDim: m.embedDim,
+                                               units: m.units, layers: m.layers), maxlen: data.maxlen)
+        c.batchSize = batchSize
+        c.epochs = epochs
+        c.optimizer = optimizer
+        c.learningRate = lr ?? (optimizer == "sgd" ? 0.01 : 0.001)
+        c.momentum = momentum
+        c.clipNorm = clipNorm
+        c.validationSplit = validationSplit
+        c.seed = seed
+        c.limit = limit
+        c.checkpointEvery = checkpointEvery
+        c.patience = patience
+        c.dataPath = self.data
+        c.dataRows = data.train.rowCount
+        c.dataSeed = data.seed
+        let s = Schedule(rows: rows, validationSplit: validationSplit, batchSize: batchSize, seed: seed)
+        guard s.trainCount >= 1 else {
+            throw CLIError("no training rows: \(rows) rows with --validation-split \(validationSplit)")
+        }
+        return c
+    }
+}
+
+/// Rank 0 prints progress and one Keras-like line per epoch.
+final class ProgressPrinter: TrainingObserver {
+    let tty = isatty(1) != 0
+    let batchSize: Int
+    var lastPrint = 0.0
+    init(batchSize: Int) { self.batchSize = batchSize }
+
+    func batchDone(epoch: Int, batch: Int, of batches: Int, running: BatchStats, elapsed: Double) {
+        let eta = batch > 0 ? elapsed / Double(batch) * Double(batches - batch) : 0
+        let line = String(format: "epoch %d  %d/%d  ETA %.0fs  loss: %.4f  acc: %.4f",
+                          epoch + 1, batch, batches, eta, running.loss, running.accuracy)
+        if tty {
+            FileHandle.standardOutput.write(Data(("\r" + line + "   ").utf8))
+        } else if elapsed - lastPrint >= 10 || batch == batches {
+            lastPrint = batch == batches ? 0 : elapsed
+            print(line)
+            fflush(nil)
+        }
+    }
+
+    func epochDone(_ r: EpochRecord, epochs: Int) {
+        if tty { FileHandle.standardOutput.write(Data("\r".utf8)) }
+        print(String(format: "Epoch %d/%d - %.1fs - %.0f samples/s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f - mpi: %.1f%%",
+                     r.epoch, epochs, r.seconds, r.samplesPerSecond, r.loss, r.acc, r.valLoss, r.valAcc, r.mpiShare * 100))
+        fflush(nil)
+    }
+
+    func wrote(_ path: String, what: String) {}
+}

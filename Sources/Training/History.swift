@@ -1,0 +1,62 @@
+import HDF5
+
+/// One epoch of training, as Keras's `History` records it plus timing.
+public struct EpochRecord: Codable, Sendable, Equatable {
+    public var epoch: Int
+    public var loss: Double
+    public var acc: Double
+    public var valLoss: Double
+    public var valAcc: Double
+    /// Wall-clock seconds of the epoch (training + validation).
+    public var seconds: Double
+    /// Training samples per second.
+    public var samplesPerSecond: Double
+    /// Share of the step time spent in MPI (all-reduce), 0…1.
+    public var mpiShare: Double
+
+    public init(epoch: Int, loss: Double, acc: Double, valLoss: Double, valAcc: Double,
+                seconds: Double, samplesPerSecond: Double, mpiShare: Double) {
+        self.epoch = epoch; self.loss = loss; self.acc = acc; self.valLoss = valLoss; self.valAcc = valAcc
+        self.seconds = seconds; self.samplesPerSecond = samplesPerSecond; self.mpiShare = mpiShare
+    }
+}
+
+/// The per-epoch metrics of a run, stored as one float64 dataset per metric.
+public struct History: Sendable, Equatable {
+    public var records: [EpochRecord] = []
+    public init(records: [EpochRecord] = []) { self.records = records }
+
+    static var columns: [(String, KeyPath<EpochRecord, Double>)] { [
+        ("loss", \.loss), ("acc", \.acc), ("val_loss", \.valLoss), ("val_acc", \.valAcc),
+        ("epoch_seconds", \.seconds), ("samples_per_second", \.samplesPerSecond), ("mpi_share", \.mpiShare),
+    ] }
+
+    /// Writes `epoch` (int64) and the metric columns into `group`.
+    public func write(to group: H5Group) throws {
+        try group.createDataset("epoch", data: records.map { Int64($0.epoch) })
+        for (name, kp) in Self.columns {
+            try group.createDataset(name, data: records.map { $0[keyPath: kp] })
+        }
+    }
+
+    /// Reads what `write` wrote, checking that every column has one value per epoch.
+    public static func read(from group: H5Group) throws -> History {
+        let epochs: [Int64] = try group.dataset("epoch").read()
+        var cols: [[Double]] = []
+        for (name, _) in columns {
+            let c: [Double] = try group.dataset(name).read()
+            guard c.count == epochs.count else {
+                throw TrainingError.badFile(path: group.path, object: "\(group.name)/\(name)",
+                                            detail: "holds \(c.count) values for \(epochs.count) epochs")
+            }
+            cols.append(c)
+        }
+        var h = History()
+        for i in 0 ..< epochs.count {
+            h.records.append(EpochRecord(epoch: Int(epochs[i]), loss: cols[0][i], acc: cols[1][i],
+                                         valLoss: cols[2][i], valAcc: cols[3][i], seconds: cols[4][i],
+                                         samplesPerSecond: cols[5][i], mpiShare: cols[6][i]))
+        }
+        return h
+    }
+}

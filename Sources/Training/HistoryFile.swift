@@ -1,0 +1,28 @@
+import HDF5
+
+/// history.h5: one float64 dataset per metric, the config and world size as root attributes.
+public enum HistoryFile {
+    public static let format = "rnn-dist-history"
+
+    public static func write(to path: String, history: History, config: TrainConfig, worldSize: Int) throws {
+        try H5File.writeAtomically(to: path) { f in
+            try f.setAttribute("format", format)
+            try f.setAttribute("format_version", 1)
+            try f.setAttribute("config", config.json())
+            try f.setAttribute("world_size", worldSize)
+            try f.setAttribute("model", config.model.kind.rawValue)
+            try history.write(to: f)
+        }
+    }
+
+    public static func read(from path: String) throws -> (History, TrainConfig, Int) {
+        let f = try H5File.open(path, requireComplete: true)
+        let found = (try? f.stringAttribute("format")) ?? "(none)"
+        guard found == format else {
+            throw TrainingError.badFile(path: path, object: "/@format", detail: "is '\(found)', expected '\(format)'")
+        }
+        return (try History.read(from: f), try TrainConfig.from(json: try f.stringAttribute("config"), path: path),
+                Int(try f.intAttribute("world_size")))
+    }
+}
+

@@ -1,0 +1,52 @@
+import Foundation
+import IMDB
+
+/// A split of the dataset file as a `RowSource`: reads only the rows asked for.
+public struct IMDBRowSource: RowSource {
+    public let split: IMDBSplit
+    public var rowCount: Int { split.count }
+    public var maxlen: Int { split.maxlen }
+
+    /// Reads `rows` in ascending order (neighbouring rows share chunks), then restores the order asked.
+    public func read(rows: [Int]) throws -> (x: [Int32], y: [Float]) {
+        let order = rows.indices.sorted { rows[$0] < rows[$1] }
+        let sorted = order.map { rows[$0] }
+        let got = try split.read(rows: sorted)
+        let T = maxlen
+        var x = [Int32](repeating: 0, count: rows.count * T)
+        var y = [Float](repeating: 0, count: rows.count)
+        x.withUnsafeMutableBufferPointer { xp in
+            got.x.withUnsafeBufferPointer { gp in
+                for (k, dest) in order.enumerated() {
+                    (xp.baseAddress! + dest * T).update(from: gp.baseAddress! + k * T, count: T)
+                    y[dest] = Float(got.y[k])
+                }
+            }
+        }
+        return (x, y)
+    }
+}
+
+/// The dataset as the trainer and evaluator see it.
+public struct TrainingDataset {
+    public let file: IMDBDataset
+    public let train: IMDBRowSource
+    public let test: IMDBRowSource
+    public var numWords: Int { file.numWords }
+    public var maxlen: Int { file.maxlen }
+    public var seed: Int64 { file.seed }
+    public var vocabulary: [String] { file.vocabulary.words }
+
+    /// The tokenizer settings `predict` needs, stored in weights files as JSON.
+    public var tokenizerJSON: String {
+        let d: [String: Any] = ["num_words": numWords, "maxlen": maxlen, "index_from": 3, "start_char": 1,
+                                "oov_char": 2, "tokenizer": file.tokenizer, "dataset_seed": seed, "source": file.source]
+        let data = (try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public static func open(_ path: String) throws -> TrainingDataset {
+        let f = try IMDBDataset(path: path)
+        return TrainingDataset(file: f, train: IMDBRowSource(split: f.split(.train)), test: IMDBRowSource(split: f.split(.test)))
+    }
+}

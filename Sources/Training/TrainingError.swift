@@ -1,0 +1,27 @@
+/// Failures of training, checkpoints and weights files, each one line naming what is wrong.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case badFile(path: String, object: String, detail: String)
+    case mismatch(path: String, field: String, checkpoint: String, requested: String)
+    case nonFiniteLoss(epoch: Int, batch: Int)
+    case replicasDiverged(epoch: Int)
+    case invalid(String)
+    case interrupted(signal: String, checkpoint: String)
+
+    public var description: String {
+        switch self {
+        case .badFile(let p, let o, let d):
+            return "\(p)" + (o.isEmpty ? "" : ": \(o)") + ": \(d)"
+        case .mismatch(let p, let f, let c, let r):
+            return "\(p): checkpoint was written with \(f) = \(c), this run asks for \(r); " +
+                "drop the flag or start a new run"
+        case .nonFiniteLoss(let e, let b):
+            return "loss became non-finite at epoch \(e), batch \(b); training stopped, the last checkpoint is kept"
+        case .replicasDiverged(let e):
+            return "model replicas differ across ranks after epoch \(e) (checksum mismatch); aborting"
+        case .invalid(let s):
+            return s
+        case .interrupted(let s, let c):
+            return "interrupted by \(s); checkpoint written to \(c) (resume with --resume \(c))"
+        }
+    }
+}

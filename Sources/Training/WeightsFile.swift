@@ -1,0 +1,115 @@
+import HDF5
+import RNN
+
+/// What a weights file carries besides the tensors, so that `eval` and `predict` need nothing else:
+/// the training config, the tokenizer settings and the vocabulary.
+public struct WeightsMetadata: Sendable, Equatable {
+    public var config: TrainConfig
+    /// Tokenizer settings as JSON (num_words, maxlen, index_from, start_char, oov_char, tokenizer version).
+    public var tokenizerJSON: String
+    /// Entry k is the word with id k + 4.
+    public var vocabulary: [String]
+
+    public init(config: TrainConfig, tokenizerJSON: String, vocabulary: [String]) {
+        self.config = config
+        self.tokenizerJSON = tokenizerJSON
+        self.vocabulary = vocabulary
+    }
+}
+
+/// The Keras 3 `.weights.h5` layout (SPEC §5): `/layers/embedding/vars/0`,
+/// `/layers/lstm/cell/vars/0..2`, `/layers/dense/vars/0..1`, empty `vars` groups where Keras keeps
+/// them, plus our `/rnn_dist` group (Keras ignores it) with the config and the vocabulary.
+public enum WeightsFile {
+    public static let format = "rnn-dist-weights"
+    public static let formatVersion = 1
+
+    /// Writes the Keras layout of `weights` into `root` (a file, or a checkpoint's group).
+    public static func writeTensors(_ weights: [Float], table: [ParameterView], into root: H5Group) throws {
+        precondition(weights.count == (table.last.map { $0.offset + $0.count } ?? 0), "weights do not match the table")
+        var layersDone = Set<String>()
+        for view in table {
+            if !layersDone.contains(view.layerName) {
+                layersDone.insert(view.layerName)
+                let vars = try root.createGroup("layers/\(view.layerName)/vars")
+                try vars.setAttribute("name", view.layerName)
+                if view.isRecurrentCell {
+                    let cellVars = try root.createGroup("layers/\(view.layerName)/cell/vars")
+                    try cellVars.setAttribute("name", baseName(view.layerName) + "_cell")
+                }
+            }
+            try root.createDataset(view.kerasPath, shape: view.shape, data: Array(weights[view.range]))
+        }
+        let top = try root.createGroup("vars")
+        try top.setAttribute("name", "sequential")
+    }
+
+    /// "lstm_1" → "lstm", "simple_rnn" → "simple_rnn": Keras names a layer's cell after its class.
+    static func baseName(_ layer: String) -> String {
+        let parts = layer.split(separator: "_")
+        if parts.count > 1, let last = parts.last, last.allSatisfy(\.isNumber) {
+            return parts.dropLast().joined(separator: "_")
+        }
+        return layer
+    }
+
+    /// Reads the tensors of `table` from `root`, checking every shape and type.
+    public static func readTensors(table: [ParameterView], from root: H5Group) throws -> [Float] {
+        var weights = [Float](repeating: 0, count: table.last.map { $0.offset + $0.count } ?? 0)
+        for view in table {
+            let d = try root.dataset(view.kerasPath)
+            guard d.shape == view.shape else {
+                throw TrainingError.badFile(path: root.path, object: d.name,
+                                            detail: "shape \(d.shape), the model needs \(view.shape)")
+            }
+            let values: [Float] = try d.read()
+            for v in values where !v.isFinite {
+                throw TrainingError.badFile(path: root.path, object: d.name, detail: "holds a non-finite value")
+            }
+            weights.replaceSubrange(view.range, with: values)
+        }
+        return weights
+    }
+
+    /// Writes a complete weights file atomically.
+    public static func write(to path: String, weights: [Float], metadata: WeightsMetadata) throws {
+        let table = metadata.config.model.parameterTable
+        try H5File.writeAtomically(to: path) { f in
+            try writeTensors(weights, table: table, into: f)
+            try writeMetadata(metadata, into: f, kind: format)
+        }
+    }
+
+    /// The `/rnn_dist` group: format, config JSON, tokenizer JSON, vocabulary.
+    static func writeMetadata(_ m: WeightsMetadata, into f: H5Group, kind: String) throws {
+        let g = try f.createGroup("rnn_dist")
+        try g.setAttribute("format", kind)
+        try g.setAttribute("format_version", formatVersion)
+        try g.setAttribute("config", m.config.json())
+        try g.setAttribute("tokenizer", m.tokenizerJSON)
+        try g.writeStringList("vocab", m.vocabulary)
+    }
+
+    static func readMetadata(from f: H5Group, expecting kind: String) throws -> WeightsMetadata {
+        guard f.exists("rnn_dist") else {
+            throw TrainingError.badFile(path: f.path, object: "/rnn_dist",
+                                        detail: "missing: not a file written by rnn-dist (no config or vocabulary)")
+        }
+        let g = try f.group("rnn_dist")
+        let found = try g.stringAttribute("format")
+        guard found == kind else {
+            throw TrainingError.badFile(path: f.path, object: "/rnn_dist@format", detail: "is '\(found)', expected '\(kind)'")
+        }
+        let config = try TrainConfig.from(json: try g.stringAttribute("config"), path: f.path)
+        try config.model.validate()
+        return WeightsMetadata(config: config, tokenizerJSON: try g.stringAttribute("tokenizer"),
+                               vocabulary: try g.readStringList("vocab"))
+    }
+
+    /// Opens a complete weights file: its metadata and the tensors for the config it records.
+    public static func read(from path: String) throws -> (weights: [Float], metadata: WeightsMetadata) {
+        let f = try H5File.open(path, requireComplete: true)
+        let m = try readMetadata(from: f, expecting: format)
+        return (try readTensors(table: m.config.model.parameterTable, from: f), m)
+    }
+}

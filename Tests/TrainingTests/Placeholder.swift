@@ -1,2 +1,0 @@
-import XCTest
-final class TrainingTestsPlaceholder: XCTestCase { func testPlaceholderBuilds() { XCTAssertTrue(true) } }

@@ -1,0 +1,181 @@
+import XCTest
+import HDF5
+import MPI
+import RNN
+import TestSupport
+@testable import Training
+
+/// A learnable toy: label 1 when token 7 occurs in the sequence.
+func toyRows(_ n: Int, maxlen: Int = 12, vocab: Int = 30, seed: UInt64 = 3) -> InMemoryRows {
+    var g = SeededGenerator(seed: seed)
+    var x: [Int32] = [], y: [Float] = []
+    for i in 0 ..< n {
+        var row = (0 ..< maxlen).map { _ in Int32(8 + g.next() % UInt64(vocab - 8)) }
+        let positive = i % 2 == 0
+        if positive { row[Int(g.next() % UInt64(maxlen))] = 7 }
+        x += row
+        y.append(positive ? 1 : 0)
+    }
+    return InMemoryRows(x: x, y: y, maxlen: maxlen)
+}
+
+func toyConfig(_ kind: ModelConfig.Kind = .lstm, epochs: Int = 2) -> TrainConfig {
+    var c = TrainConfig(model: ModelConfig(kind: kind, numWords: 30, embedDim: 4, units: 5), maxlen: 12)
+    c.batchSize = 16
+    c.epochs = epochs
+    c.validationSplit = 0.25
+    c.seed = 42
+    return c
+}
+
+func toyMetadata(_ c: TrainConfig) -> WeightsMetadata {
+    WeightsMetadata(config: c, tokenizerJSON: #"{"num_words":30}"#, vocabulary: (4 ..< 30).map { "w\($0)" })
+}
+
+final class TrainerTests: XCTestCase {
+    var tmp: TempDir!
+    override func setUpWithError() throws { tmp = try TempDir("trainer") }
+    override func tearDown() { tmp.remove() }
+
+    func makeTrainer(_ c: TrainConfig, dir: String, rows: InMemoryRows) throws -> Trainer {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let t = try Trainer(config: c, comm: .single(), rows: rows.rowCount, files: RunFiles(directory: dir),
+                            metadata: toyMetadata(c))
+        t.setValidationSource(rows)
+        return t
+    }
+
+    func timeless(_ h: History) -> [EpochRecord] {
+        h.records.map { var r = $0; r.seconds = 0; r.samplesPerSecond = 0; r.mpiShare = 0; return r }
+    }
+
+    func testResumedRunIsBitIdenticalToAnUninterruptedOne() throws {
+        let rows = toyRows(160)
+        let c = toyConfig(epochs: 3)   // 120 train rows → 8 batches per epoch
+        let a = try makeTrainer(c, dir: tmp.file("a"), rows: rows)
+        try a.run(source: rows)
+
+        for stopAt in [3, 8, 13] {     // mid-epoch, at an epoch's last batch, in the second epoch
+            let dir = tmp.file("b\(stopAt)")
+            let b = try makeTrainer(c, dir: dir, rows: rows)
+            b.stopAfterBatches = stopAt
+            XCTAssertThrowsError(try b.run(source: rows)) { e in
+                guard case TrainingError.interrupted = e else { return XCTFail("\(e)") }
+            }
+            let ckpt = try Checkpoint.read(from: dir + "/checkpoint.h5")
+            XCTAssertEqual(ckpt.state.epoch * 8 + ckpt.state.nextBatch, stopAt)
+            let r = try makeTrainer(c, dir: dir, rows: rows)
+            try r.restore(ckpt)
+            try r.run(source: rows)
+            XCTAssertEqual(r.model.weights, a.model.weights, "stopped after \(stopAt) batches")
+            XCTAssertEqual(r.optimizer.slots, a.optimizer.slots)
+            XCTAssertEqual(r.optimizer.iterations, 24)
+            XCTAssertEqual(timeless(r.history), timeless(a.history))
+        }
+        // The interrupted run really did change something: a fresh model differs from the trained one.
+        XCTAssertNotEqual(Model(config: c.model, seed: c.seed).weights, a.model.weights)
+    }
+
+    func testTrainingLearnsTheToyTaskAndWritesItsFiles() throws {
+        let rows = toyRows(400)
+        var c = toyConfig(.gru, epochs: 8)
+        c.optimizer = "adam"
+        c.learningRate = 0.02
+        let dir = tmp.file("run")
+        let t = try makeTrainer(c, dir: dir, rows: rows)
+        try t.run(source: rows)
+        XCTAssertEqual(t.history.records.count, 8)
+        XCTAssertGreaterThan(t.history.records.last!.valAcc, 0.9, "\(t.history.records.map(\.valAcc))")
+        let (w, meta) = try WeightsFile.read(from: dir + "/model.weights.h5")
+        XCTAssertEqual(w, t.model.weights)
+        XCTAssertEqual(meta.config, c)
+        let (h, hc, ws) = try HistoryFile.read(from: dir + "/history.h5")
+        XCTAssertEqual(h, t.history)
+        XCTAssertEqual(hc, c)
+        XCTAssertEqual(ws, 1)
+        // best.weights.h5 holds the epoch with the lowest val_loss.
+        let bestEpoch = t.history.records.min { $0.valLoss < $1.valLoss }!.epoch
+        XCTAssertEqual(bestEpoch, 8 - t.state.epochsWithoutImprovement)
+        XCTAssertNoThrow(try WeightsFile.read(from: dir + "/best.weights.h5"))
+    }
+
+    func testEarlyStoppingStopsAfterPatienceEpochsWithoutImprovement() throws {
+        let rows = toyRows(64)
+        var c = toyConfig(epochs: 30)
+        c.learningRate = 0.5          // far too large: val_loss stops improving quickly
+        c.optimizer = "sgd"
+        c.patience = 2
+        let t = try makeTrainer(c, dir: tmp.file("es"), rows: rows)
+        try t.run(source: rows)
+        let n = t.history.records.count
+        XCTAssertLessThan(n, 30)
+        let best = t.history.records.map(\.valLoss).min()!
+        XCTAssertEqual(Array(t.history.records.suffix(2)).filter { $0.valLoss <= best }.count, 0)
+    }
+
+    func testKerasLayoutOfTheWeightsFile() throws {
+        var c = toyConfig(.lstm)
+        c.model.layers = 2
+        let path = tmp.file("w.weights.h5")
+        let m = Model(config: c.model, seed: 1)
+        try WeightsFile.write(to: path, weights: m.weights, metadata: toyMetadata(c))
+        let f = try H5File.open(path, requireComplete: true)
+        let names = try f.walk().compactMap { e -> String? in
+            if case .dataset(let shape, _) = e.kind { return "\(e.name) \(shape)" } else { return nil }
+        }
+        XCTAssertEqual(names.filter { $0.hasPrefix("/layers") }, [
+            "/layers/dense/vars/0 [5, 1]", "/layers/dense/vars/1 [1]",
+            "/layers/embedding/vars/0 [30, 4]",
+            "/layers/lstm/cell/vars/0 [4, 20]", "/layers/lstm/cell/vars/1 [5, 20]", "/layers/lstm/cell/vars/2 [20]",
+            "/layers/lstm_1/cell/vars/0 [5, 20]", "/layers/lstm_1/cell/vars/1 [5, 20]", "/layers/lstm_1/cell/vars/2 [20]",
+        ])
+        XCTAssertEqual(try f.group("layers/lstm_1/cell/vars").stringAttribute("name"), "lstm_cell")
+        XCTAssertEqual(try f.group("layers/lstm_1/vars").stringAttribute("name"), "lstm_1")
+        XCTAssertEqual(try WeightsFile.read(from: path).weights, m.weights)
+    }
+
+    func testCheckpointMismatchesAreNamed() {
+        let c = toyConfig()
+        var d = c
+        d.model.units = 8
+        d.batchSize = 32
+        d.epochs = 50            // may change
+        d.checkpointEvery = 3    // may change
+        let m = c.resumeMismatches(against: d).map(\.0)
+        XCTAssertEqual(m, ["--units", "--batch-size"])
+    }
+
+    func testDamagedCheckpointsAreRefusedWithOneLine() throws {
+        let rows = toyRows(64)
+        let c = toyConfig(epochs: 1)
+        let dir = tmp.file("d")
+        try makeTrainer(c, dir: dir, rows: rows).run(source: rows)
+        let good = try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoint.h5"))
+        XCTAssertNoThrow(try Checkpoint.read(from: dir + "/checkpoint.h5"))
+        // A weights file is not a checkpoint.
+        XCTAssertThrowsError(try Checkpoint.read(from: dir + "/model.weights.h5")) { e in
+            XCTAssertTrue("\(e)".contains("expected 'rnn-dist-checkpoint'"), "\(e)")
+        }
+        // Truncated: HDF5 refuses it (the completion mark is at the end).
+        let cut = tmp.file("cut.h5")
+        try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: cut))
+        XCTAssertThrowsError(try Checkpoint.read(from: cut))
+        // Flipped bytes: a typed error or identical contents, never a wrong number.
+        var flippedErrors = 0
+        for off in stride(from: 0, to: good.count, by: max(1, good.count / 150)) {
+            var b = [UInt8](good)
+            b[off] ^= 0xFF
+            let p = tmp.file("flip.h5")
+            try Data(b).write(to: URL(fileURLWithPath: p))
+            do {
+                let ck = try Checkpoint.read(from: p)
+                let orig = try Checkpoint.read(from: dir + "/checkpoint.h5")
+                XCTAssertEqual(ck.weights, orig.weights, "offset \(off)")
+                XCTAssertEqual(ck.slots, orig.slots, "offset \(off)")
+                XCTAssertEqual(ck.state, orig.state, "offset \(off)")
+                XCTAssertEqual(ck.metadata, orig.metadata, "offset \(off)")
+            } catch { flippedErrors += 1 }
+        }
+        XCTAssertGreaterThan(flippedErrors, 50)
+    }
+}
