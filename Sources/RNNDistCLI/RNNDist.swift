@@ -68,8 +68,3 @@ struct CLIError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A subcommand whose issue has not landed yet: it says so and exits non-zero.
-func notBuiltYet(_ name: String) throws -> Never {
-    printError("'\(name)' is not built yet in this version of rnn-dist")
-    Glibc.exit(3)
-}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import Training
+
+struct Plot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The book's two charts from history.h5: training vs validation accuracy and loss, as SVG.")
+
+    @Argument(help: "history.h5 written by `train`.")
+    var history: String
+    @Option(name: .shortAndLong, help: "The SVG file to write.")
+    var output = "history.svg"
+
+    func run() throws {
+        let (h, config, worldSize) = try HistoryFile.read(from: history)
+        guard !h.records.isEmpty else { throw CLIError("\(history): no epochs recorded yet") }
+        let title = "\(config.model.kind.rawValue) (\(config.model.units) units), \(worldSize) rank\(worldSize == 1 ? "" : "s"), " +
+            "\(h.records.count) epoch\(h.records.count == 1 ? "" : "s")"
+        let svg = HistoryPlot.svg(h, title: title)
+        let dir = (output as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        guard dir.isEmpty || (FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && isDir.boolValue) else {
+            throw CLIError("\(output): folder '\(dir)' does not exist")
+        }
+        let tmp = (dir.isEmpty ? "." : dir) + "/.\((output as NSString).lastPathComponent).tmp-\(getpid())"
+        do {
+            try Data(svg.utf8).write(to: URL(fileURLWithPath: tmp))
+            guard rename(tmp, output) == 0 else { throw CLIError("\(output): cannot write (\(String(cString: strerror(errno))))") }
+        } catch {
+            unlink(tmp)
+            throw error is CLIError ? error : CLIError("\(output): cannot write (\(error.localizedDescription))")
+        }
+        print("wrote \(output)")
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+/// The book's two figures as one SVG: training and validation accuracy, and training and validation
+/// loss, per epoch (training as dots, validation as a line, as in chapter 6).
+public enum HistoryPlot {
+    struct Series { let name: String; let values: [Double]; let dots: Bool; let color: String }
+
+    public static func svg(_ history: History, title: String) -> String {
+        let epochs = history.records.map { Double($0.epoch) }
+        let width = 1000.0, height = 420.0
+        var out = """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
+        <rect width="100%" height="100%" fill="white"/>
+        <text x="\(width / 2)" y="22" text-anchor="middle" font-size="16">\(escape(title))</text>
+
+        """
+        out += chart(x: 60, y: 50, w: 400, h: 310, epochs: epochs, heading: "Training and validation accuracy",
+                     yLabel: "accuracy", series: [
+                        Series(name: "Training acc", values: history.records.map(\.acc), dots: true, color: "#1f5fbf"),
+                        Series(name: "Validation acc", values: history.records.map(\.valAcc), dots: false, color: "#1f5fbf")])
+        out += chart(x: 560, y: 50, w: 400, h: 310, epochs: epochs, heading: "Training and validation loss",
+                     yLabel: "loss", series: [
+                        Series(name: "Training loss", values: history.records.map(\.loss), dots: true, color: "#c0392b"),
+                        Series(name: "Validation loss", values: history.records.map(\.valLoss), dots: false, color: "#c0392b")])
+        out += "</svg>\n"
+        return out
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    static func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
+
+    /// "Nice" tick values covering lo…hi.
+    static func ticks(_ lo: Double, _ hi: Double, count: Int = 5) -> [Double] {
+        let span = max(hi - lo, 1e-9)
+        let raw = span / Double(count)
+        let mag = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 2.5, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
+        var t = (lo / step).rounded(.down) * step
+        var out: [Double] = []
+        while t <= hi + step * 1e-9 { if t >= lo - step * 1e-9 { out.append(t) }; t += step }
+        return out
+    }
+
+    static func chart(x: Double, y: Double, w: Double, h: Double, epochs: [Double], heading: String,
+                      yLabel: String, series: [Series]) -> String {
+        let finite = series.flatMap(\.values).filter(\.isFinite)
+        var lo = finite.min() ?? 0, hi = finite.max() ?? 1
+        if hi - lo < 1e-6 { lo -= 0.05; hi += 0.05 }
+        let pad = (hi - lo) * 0.08
+        lo -= pad; hi += pad
+        let e0 = epochs.first ?? 1, e1 = max(epochs.last ?? 1, e0 + 1)
+        func px(_ e: Double) -> Double { x + (e - e0) / (e1 - e0) * w }
+        func py(_ v: Double) -> Double { y + h - (v - lo) / (hi - lo) * h }
+        var s = "<g class=\"chart\" data-title=\"\(escape(heading))\">\n"
+        s += "<text x=\"\(fmt(x + w / 2))\" y=\"\(fmt(y - 10))\" text-anchor=\"middle\" font-size=\"14\">\(escape(heading))</text>\n"
+        s += "<rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(w))\" height=\"\(fmt(h))\" fill=\"none\" stroke=\"#444\"/>\n"
+        for t in ticks(lo, hi) {
+            s += "<line x1=\"\(fmt(x - 4))\" y1=\"\(fmt(py(t)))\" x2=\"\(fmt(x + w))\" y2=\"\(fmt(py(t)))\" stroke=\"#ddd\"/>"
+            s += "<text x=\"\(fmt(x - 7))\" y=\"\(fmt(py(t) + 4))\" text-anchor=\"end\">\(String(format: "%.3g", t))</text>\n"
+        }
+        let step = max(1, Int((e1 - e0) / 10))
+        for e in stride(from: Int(e0), through: Int(e1), by: step) {
+            s += "<line x1=\"\(fmt(px(Double(e))))\" y1=\"\(fmt(y + h))\" x2=\"\(fmt(px(Double(e))))\" y2=\"\(fmt(y + h + 4))\" stroke=\"#444\"/>"
+            s += "<text x=\"\(fmt(px(Double(e))))\" y=\"\(fmt(y + h + 17))\" text-anchor=\"middle\">\(e)</text>\n"
+        }
+        s += "<text x=\"\(fmt(x + w / 2))\" y=\"\(fmt(y + h + 34))\" text-anchor=\"middle\">epoch</text>\n"
+        s += "<text transform=\"translate(\(fmt(x - 45)),\(fmt(y + h / 2))) rotate(-90)\" text-anchor=\"middle\">\(yLabel)</text>\n"
+        for (k, ser) in series.enumerated() {
+            let pts = zip(epochs, ser.values).filter { $0.1.isFinite }
+            s += "<g class=\"series\" data-name=\"\(escape(ser.name))\" data-points=\"\(pts.count)\">\n"
+            if ser.dots {
+                for (e, v) in pts { s += "<circle cx=\"\(fmt(px(e)))\" cy=\"\(fmt(py(v)))\" r=\"3.5\" fill=\"\(ser.color)\"/>\n" }
+            } else if !pts.isEmpty {
+                let d = pts.map { "\(fmt(px($0.0))),\(fmt(py($0.1)))" }.joined(separator: " ")
+                s += "<polyline points=\"\(d)\" fill=\"none\" stroke=\"\(ser.color)\" stroke-width=\"2\"/>\n"
+            }
+            s += "</g>\n"
+            // Legend, top right inside the chart.
+            let ly = y + 16 + Double(k) * 18, lx = x + w - 150
+            if ser.dots {
+                s += "<circle cx=\"\(fmt(lx + 10))\" cy=\"\(fmt(ly - 4))\" r=\"3.5\" fill=\"\(ser.color)\"/>"
+            } else {
+                s += "<line x1=\"\(fmt(lx))\" y1=\"\(fmt(ly - 4))\" x2=\"\(fmt(lx + 20))\" y2=\"\(fmt(ly - 4))\" stroke=\"\(ser.color)\" stroke-width=\"2\"/>"
+            }
+            s += "<text x=\"\(fmt(lx + 26))\" y=\"\(fmt(ly))\">\(escape(ser.name))</text>\n"
+        }
+        s += "</g>\n"
+        return s
+    }
+}

@@ -1,0 +1,167 @@
+import XCTest
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import IMDB
+import RNN
+import TestSupport
+@testable import Training
+
+/// eval, predict, plot and inspect on the files a real `train` run wrote.
+final class CommandTests: XCTestCase {
+    nonisolated(unsafe) static var shared: TempDir?
+    nonisolated(unsafe) static var folder = ""
+    nonisolated(unsafe) static var dataset = ""
+    nonisolated(unsafe) static var runDir = ""
+
+    override class func setUp() {
+        super.setUp()
+        guard let dir = try? TempDir("cmd-data") else { return }
+        shared = dir
+        guard let f = try? ToyIMDB.write(at: dir.path, perLabel: 120) else { return }
+        folder = f
+        let ds = dir.file("imdb.h5"), run = dir.file("run")
+        guard (try? Subprocess.rnnDist(["prepare", "--source", f, "-o", ds, "--num-words", "60", "--maxlen", "40"]))?.status == 0
+        else { return }
+        let r = try? Subprocess.rnnDist(["train", "--data", ds, "--run-dir", run, "--epochs", "3", "--batch-size", "16",
+                                         "--units", "8", "--embed-dim", "8", "--model", "gru", "--lr", "0.01"], timeout: 120)
+        if r?.status == 0 { dataset = ds; runDir = run } else { print("train failed: \(r?.stderr ?? "")") }
+    }
+    override class func tearDown() { shared?.remove(); super.tearDown() }
+
+    var tmp: TempDir!
+    override func setUpWithError() throws {
+        guard FileManager.default.isExecutableFile(atPath: Subprocess.rnnDist) else { throw XCTSkip("rnn-dist is not built") }
+        XCTAssertFalse(Self.runDir.isEmpty, "set-up run failed")
+        tmp = try TempDir("cmd")
+    }
+    override func tearDown() { tmp?.remove() }
+
+    func evalJSON(_ args: [String], ranks: Int? = nil) throws -> [String: Any] {
+        let all = ["eval", "--weights", Self.runDir + "/best.weights.h5", "--data", Self.dataset, "--json"] + args
+        let r = try ranks.map { try Subprocess.mpiRun($0, all) } ?? Subprocess.rnnDist(all)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]
+    }
+
+    func testEvalMatchesAReferenceComputedFromTheForwardPass() throws {
+        let (w, meta) = try WeightsFile.read(from: Self.runDir + "/best.weights.h5")
+        let model = Model(config: meta.config.model, seed: 0)
+        model.weights = w
+        let data = try TrainingDataset.open(Self.dataset)
+        let (x, y) = try data.test.read(range: 0 ..< data.test.rowCount)
+        let p = model.predict(x: x, batch: y.count)
+        var tp = 0, fp = 0, tn = 0, fn = 0, loss = 0.0
+        for i in 0 ..< y.count {
+            let pi = Double(p[i])
+            loss -= y[i] == 1 ? log(pi) : log(1 - pi)
+            switch (pi >= 0.5, y[i] == 1) {
+            case (true, true): tp += 1
+            case (true, false): fp += 1
+            case (false, false): tn += 1
+            case (false, true): fn += 1
+            }
+        }
+        let j = try evalJSON([])
+        let conf = j["confusion"] as? [String: Int] ?? [:]
+        XCTAssertEqual(conf["true_positive"], tp)
+        XCTAssertEqual(conf["false_positive"], fp)
+        XCTAssertEqual(conf["true_negative"], tn)
+        XCTAssertEqual(conf["false_negative"], fn)
+        XCTAssertEqual(j["samples"] as? Int, 240)
+        XCTAssertEqual(j["accuracy"] as? Double ?? -1, Double(tp + tn) / 240, accuracy: 1e-12)
+        let precision = Double(tp) / Double(tp + fp), recall = Double(tp) / Double(tp + fn)
+        XCTAssertEqual(j["precision"] as? Double ?? -1, precision, accuracy: 1e-12)
+        XCTAssertEqual(j["recall"] as? Double ?? -1, recall, accuracy: 1e-12)
+        XCTAssertEqual(j["f1"] as? Double ?? -1, 2 * precision * recall / (precision + recall), accuracy: 1e-12)
+        // Float probabilities vs the logit form: agree to ~1e-6 per sample.
+        XCTAssertEqual(j["loss"] as? Double ?? -1, loss / 240, accuracy: 1e-5)
+        XCTAssertGreaterThan(Double(tp + tn) / 240, 0.75, "the toy task is learnable in 3 epochs")
+    }
+
+    func testAnyNumberOfRanksPrintsIdenticalMetrics() throws {
+        for split in ["test", "val", "train"] {
+            var one = try evalJSON(["--split", split], ranks: 1)
+            var three = try evalJSON(["--split", split], ranks: 3)
+            for k in ["seconds", "ranks"] { one[k] = nil; three[k] = nil }
+            XCTAssertEqual(NSDictionary(dictionary: one), NSDictionary(dictionary: three), split)
+        }
+        XCTAssertEqual(try evalJSON(["--split", "val"])["samples"] as? Int, 48)   // 20% of 240 train rows
+    }
+
+    func testPredictAgreesWithEvalOnTheSameReviews() throws {
+        let data = try TrainingDataset.open(Self.dataset)
+        let (w, meta) = try WeightsFile.read(from: Self.runDir + "/best.weights.h5")
+        let model = Model(config: meta.config.model, seed: 0)
+        model.weights = w
+        var texts: [String] = [], rows: [Int] = []
+        for r in 0 ..< 6 {
+            guard let (id, rating) = try data.test.split.origin(row: r) else { throw XCTSkip("no review ids stored") }
+            let label = rating >= 7 ? "pos" : "neg"
+            texts.append(try String(contentsOfFile: "\(Self.folder)/test/\(label)/\(id)_\(rating).txt", encoding: .utf8))
+            rows.append(r)
+        }
+        let (x, _) = try data.test.read(rows: rows)
+        let expected = model.predict(x: x, batch: rows.count)
+        let r = try Subprocess.rnnDist(["predict", "--weights", Self.runDir + "/best.weights.h5", "--json"],
+                                       stdin: texts.joined(separator: "\n") + "\n")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let got = r.stdout.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+        }.compactMap { $0["probability"] as? Double }
+        XCTAssertEqual(got.count, 6)
+        for (a, b) in zip(got, expected) { XCTAssertEqual(a, Double(b), accuracy: 1e-6) }
+        // The same through arguments.
+        let r2 = try Subprocess.rnnDist(["predict", "--weights", Self.runDir + "/best.weights.h5", texts[0]])
+        XCTAssertTrue(r2.stdout.hasPrefix(String(format: "%.4f", expected[0])), r2.stdout)
+    }
+
+    func testPlotWritesAnSVGWithOneSeriesPerMetric() throws {
+        let out = tmp.file("h.svg")
+        let r = try Subprocess.rnnDist(["plot", Self.runDir + "/history.h5", "-o", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        final class Collector: NSObject, XMLParserDelegate {
+            var series: [String: Int] = [:]
+            var title = ""
+            func parser(_ p: XMLParser, didStartElement e: String, namespaceURI: String?, qualifiedName: String?,
+                        attributes a: [String: String] = [:]) {
+                if e == "g", let n = a["data-name"] { series[n] = Int(a["data-points"] ?? "") }
+            }
+        }
+        let parser = XMLParser(data: try Data(contentsOf: URL(fileURLWithPath: out)))
+        let c = Collector()
+        parser.delegate = c
+        XCTAssertTrue(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
+        XCTAssertEqual(c.series, ["Training acc": 3, "Validation acc": 3, "Training loss": 3, "Validation loss": 3])
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertTrue(text.contains("gru (8 units), 1 rank, 3 epochs"), "title names model and world size")
+    }
+
+    func testBadInputGivesOneLineAndNonZeroExit() throws {
+        let w = Self.runDir + "/best.weights.h5"
+        let cases: [([String], String?, String)] = [
+            (["eval", "--weights", Self.runDir + "/history.h5", "--data", Self.dataset], nil, "history file"),
+            (["eval", "--weights", w, "--data", Self.dataset, "--model", "lstm"], nil, "holds a gru model"),
+            (["eval", "--weights", w, "--data", tmp.file("none.h5")], nil, "missing"),
+            (["eval", "--weights", w, "--data", Self.dataset, "--split", "dev"], nil, "dev"),
+            (["predict", "--weights", w], "", "no reviews"),
+            (["predict", "--weights", Self.dataset, "nice"], nil, "rnn_dist"),
+            (["plot", Self.runDir + "/history.h5", "-o", tmp.file("no/such/folder.svg")], nil, "does not exist"),
+            (["plot", w, "-o", tmp.file("x.svg")], nil, "expected 'rnn-dist-history'"),
+        ]
+        for (args, stdin, expect) in cases {
+            let r = try Subprocess.rnnDist(args, stdin: stdin)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertFalse(r.signaled, "\(args)")
+            XCTAssertTrue(r.stderr.contains(expect), "\(args): \(r.stderr)")
+            if r.status == 1 { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): \(r.stderr)") }
+        }
+        // A dataset prepared with another maxlen is refused, naming both values.
+        let other = tmp.file("other.h5")
+        XCTAssertEqual(try Subprocess.rnnDist(["prepare", "--source", Self.folder, "-o", other, "--num-words", "60", "--maxlen", "30"]).status, 0)
+        let r = try Subprocess.rnnDist(["eval", "--weights", w, "--data", other])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("maxlen 30") && r.stderr.contains("maxlen 40"), r.stderr)
+    }
+}
