@@ -23,7 +23,10 @@ public class H5Group: H5Object, @unchecked Sendable {
         let lcpl = try h5check(H5Pcreate(rd_h5p_link_create()), "H5Pcreate", path: path, object: name)
         defer { H5Pclose(lcpl) }
         try h5check(H5Pset_create_intermediate_group(lcpl, 1), "H5Pset_create_intermediate_group", path: path, object: name)
-        let g = try h5check(H5Gcreate2(id, relative, lcpl, rd_h5p_default(), rd_h5p_default()),
+        let gcpl = try h5check(H5Pcreate(rd_h5p_group_create()), "H5Pcreate", path: path, object: name)
+        defer { H5Pclose(gcpl) }
+        try h5check(H5Pset_obj_track_times(gcpl, false), "H5Pset_obj_track_times", path: path, object: name)
+        let g = try h5check(H5Gcreate2(id, relative, lcpl, gcpl, rd_h5p_default()),
                             "H5Gcreate2", path: path, object: child(relative))
         return H5Group(id: g, path: path, name: child(relative), closer: H5Gclose)
     }
@@ -107,6 +110,8 @@ public class H5Group: H5Object, @unchecked Sendable {
         defer { H5Pclose(dcpl) }
         try h5check(H5Pset_chunk(dcpl, Int32(shape.count), &chunk), "H5Pset_chunk", path: path, object: obj)
         try h5check(H5Pset_fletcher32(dcpl), "H5Pset_fletcher32", path: path, object: obj)
+        // No modification times in object headers: the same content gives the same bytes.
+        try h5check(H5Pset_obj_track_times(dcpl, false), "H5Pset_obj_track_times", path: path, object: obj)
         let lcpl = try h5check(H5Pcreate(rd_h5p_link_create()), "H5Pcreate", path: path, object: obj)
         defer { H5Pclose(lcpl) }
         try h5check(H5Pset_create_intermediate_group(lcpl, 1), "H5Pset_create_intermediate_group", path: path, object: obj)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import HDF5
+import IMDB
 import Foundation
 
 struct Inspect: ParsableCommand {
@@ -28,6 +29,8 @@ struct Inspect: ParsableCommand {
             else if let d = try? f.doubleAttribute(a) { attrValues[a] = String(d) }
         }
         let complete = f.isComplete
+        // A dataset written by `prepare` also gets its own report (validating every row).
+        let dataset = complete && attrValues["format"] == IMDBDataset.format ? try DatasetSummary(path: file) : nil
         if json {
             var objects: [[String: Any]] = []
             for e in entries {
@@ -41,6 +44,7 @@ struct Inspect: ParsableCommand {
             }
             let doc: [String: Any] = ["file": file, "complete": complete, "valid": complete,
                                       "attributes": attrValues, "objects": objects]
+                .merging(dataset.map { ["dataset": $0.json] } ?? [:]) { a, _ in a }
             let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: data, as: UTF8.self))
         } else {
@@ -54,6 +58,7 @@ struct Inspect: ParsableCommand {
                 case .other: print("  \(e.name)  (other object)")
                 }
             }
+            dataset?.lines().forEach { print($0) }
         }
         if !complete {
             throw CLIError("\(file): incomplete file (no '\(H5File.completeAttribute)' mark): it was not written to the end")

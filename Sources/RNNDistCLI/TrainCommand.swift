@@ -117,7 +117,9 @@ struct Train: ParsableCommand {
                       (resume.map { ", resumed from \($0) at epoch \(trainer.state.epoch + 1) batch \(trainer.state.nextBatch + 1)" } ?? ""))
             }
             try trainer.run(source: data.train)
+            let rss = try comm.allReduce(peakResidentMegabytes(), op: .max)
             if comm.isRoot {
+                print(String(format: "peak RSS per rank: %.0f MB", rss) + " (max over \(comm.size) rank\(comm.size == 1 ? "" : "s"))")
                 for p in [trainer.files.weights, trainer.files.best, trainer.files.checkpoint, trainer.files.history] {
                     print("wrote \(p)")
                 }
@@ -206,4 +208,14 @@ final class ProgressPrinter: TrainingObserver {
     }
 
     func wrote(_ path: String, what: String) {}
+}
+
+/// This process's peak resident set size (VmHWM of /proc/self/status), in MB; 0 where unavailable.
+func peakResidentMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+        return kb / 1024
+    }
+    return 0
 }

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Benchmark driver for Launch/bench (standard library only; Keras runs in its own venv).
+
+Every comparison is a ratio of medians measured in this one run, the two sides alternating.
+"""
+import argparse, datetime, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared"))
+VENV = os.path.expanduser("~/.venvs/rnn-dist-keras")
+
+
+def log(*a):
+    print("bench:", *a, file=sys.stderr, flush=True)
+
+
+def run(cmd, **kw):
+    t = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    dt = time.perf_counter() - t
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr[-3000:]}")
+    return r, dt
+
+
+EPOCH_LINE = re.compile(r"Epoch (\d+)/\d+ - ([\d.]+)s - (\d+) samples/s - loss: ([\d.na]+) - acc: ([\d.na]+) - "
+                        r"val_loss: ([\d.na]+) - val_acc: ([\d.na]+) - mpi: ([\d.]+)%")
+
+
+def parse_epochs(stdout):
+    rows = []
+    for m in EPOCH_LINE.finditer(stdout):
+        rows.append({"epoch": int(m[1]), "seconds": float(m[2]), "samples_per_second": float(m[3]),
+                     "loss": float(m[4]), "acc": float(m[5]), "val_loss": float(m[6]), "val_acc": float(m[7]),
+                     "mpi_share": float(m[8]) / 100})
+    return rows
+
+
+def keras_python():
+    py = os.path.join(VENV, "bin", "python")
+    if os.path.exists(py):
+        r = subprocess.run([py, "-c", "import keras, tensorflow, h5py"], capture_output=True)
+        if r.returncode == 0:
+            return py
+    log(f"creating {VENV} (pip install tensorflow-cpu h5py)")
+    try:
+        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", "tensorflow-cpu", "h5py"], check=True)
+        return py
+    except Exception as e:  # noqa: BLE001 - any failure means: no Keras column
+        log(f"Keras could not be installed ({e}); its columns are skipped")
+        return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--data", default=os.path.join(ROOT, "data", "imdb.h5"))
+    ap.add_argument("--tarball", default=os.environ.get("IMDB_TARBALL", os.path.join(SHARED, "data", "aclImdb_v1.tar.gz")))
+    ap.add_argument("--models", default="simple-rnn,lstm,gru")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--scaling-limit", type=int, default=10000, help="training rows for the -n 1/2/4 scaling runs")
+    ap.add_argument("--skip", default="", help="comma list of: keras,prepare,scaling,eval,memory,accuracy")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
+    a = ap.parse_args()
+    skip = set(filter(None, a.skip.split(",")))
+    models = a.models.split(",")
+    os.makedirs(a.out, exist_ok=True)
+    os.makedirs(os.path.dirname(a.data), exist_ok=True)
+    work = tempfile.mkdtemp(prefix="rnn-dist-bench-")
+    res = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": platform.node(),
+           "cpus": os.cpu_count(), "epochs": a.epochs, "reps": a.reps, "models": models}
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+        res["cpu"] = cpu
+    except Exception:  # noqa: BLE001
+        pass
+
+    # 1. prepare vs the Python tokenizer, alternating.
+    if "prepare" not in skip or not os.path.exists(a.data):
+        ours, py = [], []
+        for _ in range(a.reps if "prepare" not in skip else 1):
+            _, t = run([a.bin, "prepare", "--source", a.tarball, "-o", a.data])
+            ours.append(t)
+            if "prepare" not in skip:
+                _, t = run([sys.executable, os.path.join(ROOT, "Launch", "py_tokenize_reference.py"), a.tarball])
+                py.append(t)
+        res["prepare"] = {"rnn_dist_s": statistics.median(ours)}
+        if py:
+            res["prepare"].update(python_s=statistics.median(py), speedup=statistics.median(py) / statistics.median(ours))
+        log("prepare", res["prepare"])
+
+    kpy = None if "keras" in skip else keras_python()
+    keras_script = os.path.join(SHARED, "bench", "keras_imdb.py")
+
+    # 2. epoch time per model: mpirun -n 2 rnn-dist vs Keras with 2 threads, alternating.
+    res["models_table"] = {}
+    for m in models:
+        ours, theirs, ours_rows, keras_rows = [], [], [], []
+        for rep in range(a.reps):
+            rd = os.path.join(work, f"{m}-{rep}")
+            r, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--run-dir", rd, "--model", m,
+                        "--epochs", str(a.epochs)])
+            rows = parse_epochs(r.stdout)
+            ours_rows.append(rows)
+            ours += [x["seconds"] for x in rows]
+            if kpy:
+                js = os.path.join(work, f"keras-{m}-{rep}.json")
+                run([kpy, keras_script, a.data, m, str(a.epochs), "--threads", "2", "--json", js])
+                krows = json.load(open(js))
+                keras_rows.append(krows)
+                theirs += [x["seconds"] for x in krows if "epoch" in x]
+        entry = {"rnn_dist_epoch_s": statistics.median(ours), "rnn_dist_epochs": ours_rows}
+        last = ours_rows[-1]
+        entry["best_val_acc"] = max(x["val_acc"] for x in last)
+        entry["mpi_share_n2"] = statistics.median(x["mpi_share"] for x in last)
+        if theirs:
+            entry.update(keras_epoch_s=statistics.median(theirs), keras=keras_rows,
+                         ratio=statistics.median(ours) / statistics.median(theirs))
+            kt = [x for x in keras_rows[-1] if x.get("split") == "test"]
+            if kt:
+                entry["keras_test_acc"] = kt[0]["acc"]
+                entry["keras_eval_s"] = kt[0]["eval_seconds"]
+                entry["keras_best_val_acc"] = max(x["val_acc"] for x in keras_rows[-1] if "epoch" in x)
+        # eval of the kept best weights on the test split at -n 2.
+        if "eval" not in skip:
+            best = os.path.join(work, f"{m}-{a.reps - 1}", "best.weights.h5")
+            r, t = run(["mpirun", "-n", "2", a.bin, "eval", "--weights", best, "--data", a.data, "--json"])
+            ev = json.loads(r.stdout)
+            entry.update(test_acc_best=ev["accuracy"], eval_s=ev["seconds"], eval_wall_s=t)
+            if "keras_eval_s" in entry:
+                entry["eval_speedup"] = entry["keras_eval_s"] / ev["seconds"]
+        res["models_table"][m] = entry
+        log(m, {k: v for k, v in entry.items() if not isinstance(v, list)})
+
+    # 3. scaling: samples/s at -n 1, 2, 4 (LSTM), alternating, one epoch on --scaling-limit rows.
+    if "scaling" not in skip:
+        sps = {1: [], 2: [], 4: []}
+        for rep in range(a.reps):
+            for n in (1, 2, 4):
+                rd = os.path.join(work, f"scale-{n}-{rep}")
+                r, _ = run(["mpirun", "-n", str(n), a.bin, "train", "--data", a.data, "--run-dir", rd,
+                            "--epochs", "1", "--limit", str(a.scaling_limit)])
+                rows = parse_epochs(r.stdout)
+                sps[n].append(rows[0]["samples_per_second"])
+        med = {n: statistics.median(v) for n, v in sps.items()}
+        res["scaling"] = {"samples_per_second": med, "n2_over_n1": med[2] / med[1], "n4_over_n2": med[4] / med[2]}
+        log("scaling", res["scaling"])
+
+    # 4. peak RSS per rank at -n 4, as the trainer reports it (VmHWM, max over ranks).
+    if "memory" not in skip:
+        rd = os.path.join(work, "mem")
+        r, _ = run(["mpirun", "-n", "4", a.bin, "train", "--data", a.data, "--run-dir", rd, "--epochs", "1",
+                    "--limit", str(a.scaling_limit)])
+        m = re.search(r"peak RSS per rank: ([\d.]+) MB", r.stdout)
+        res["peak_rss_mb_per_rank"] = float(m[1]) if m else None
+        log("peak RSS per rank (MB)", res["peak_rss_mb_per_rank"])
+
+    stamp = res["date"].replace(":", "")
+    path = os.path.join(a.out, f"bench-{stamp}.json")
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1)
+    print_table(res)
+    print(f"\nwritten to {path}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def print_table(res):
+    print(f"\nrnn-dist benchmark {res['date']} on {res.get('cpu', '?')} ({res['cpus']} cpus), "
+          f"{res['epochs']} epoch(s), {res['reps']} rep(s); medians, ratios from this run")
+    if "prepare" in res:
+        p = res["prepare"]
+        line = f"prepare: rnn-dist {p['rnn_dist_s']:.2f} s"
+        if "python_s" in p:
+            line += f", Python tokenizer {p['python_s']:.2f} s, speed-up {p['speedup']:.1f}x (target >= 4x)"
+        print(line)
+    print("\n| model | rnn-dist -n 2 s/epoch | Keras 2 threads s/epoch | ratio (target <= 0.33) | MPI share | best val_acc | test acc (best weights) | Keras best val_acc / test acc | eval s (-n 2) | Keras eval s | eval speed-up |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for m, e in res["models_table"].items():
+        def f(k, fmt="{:.2f}"):
+            return fmt.format(e[k]) if k in e and e[k] is not None else "—"
+        print(f"| {m} | {f('rnn_dist_epoch_s')} | {f('keras_epoch_s')} | {f('ratio', '{:.3f}')} | "
+              f"{f('mpi_share_n2', '{:.1%}')} | {f('best_val_acc', '{:.4f}')} | {f('test_acc_best', '{:.4f}')} | "
+              f"{f('keras_best_val_acc', '{:.4f}')} / {f('keras_test_acc', '{:.4f}')} | {f('eval_s')} | {f('keras_eval_s')} | {f('eval_speedup', '{:.1f}x')} |")
+    if "scaling" in res:
+        s = res["scaling"]
+        sp = s["samples_per_second"]
+        print(f"\nscaling (LSTM, training samples/s): -n 1 {sp[1]:.0f}, -n 2 {sp[2]:.0f}, -n 4 {sp[4]:.0f}; "
+              f"-n 2/-n 1 = {s['n2_over_n1']:.2f} (target >= 1.85), -n 4/-n 2 = {s['n4_over_n2']:.2f} (target >= 0.85)")
+    if res.get("peak_rss_mb_per_rank"):
+        print(f"peak RSS per rank at -n 4: {res['peak_rss_mb_per_rank']:.0f} MB (target <= 150)")
+
+
+if __name__ == "__main__":
+    main()

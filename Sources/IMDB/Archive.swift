@@ -1,0 +1,72 @@
+import CArchive
+
+/// A tar archive (plain or compressed: gzip, bzip2, xz…) read as a stream of entries with
+/// libarchive. The only file of this module that calls libarchive; the handle is freed in `deinit`.
+final class ArchiveReader {
+    private let handle: OpaquePointer
+    private let path: String
+    private var buffer: UnsafeMutablePointer<UInt8>
+    private var capacity = 1 << 16
+
+    /// Opens `path` (`archive_read_open_filename`); format detection happens here.
+    init(path: String) throws {
+        guard let a = archive_read_new() else { throw PrepareError.archive(path: path, detail: "archive_read_new failed") }
+        handle = a
+        self.path = path
+        buffer = .allocate(capacity: capacity)
+        archive_read_support_filter_all(a)
+        archive_read_support_format_tar(a)
+        guard archive_read_open_filename(a, path, 1 << 20) == ARCHIVE_OK else {
+            throw failure("expected a tar or tar.gz such as aclImdb_v1.tar.gz, or an aclImdb/ folder")
+        }
+    }
+
+    deinit {
+        archive_read_free(handle)
+        buffer.deallocate()
+    }
+
+    private func failure(_ what: String) -> PrepareError {
+        let msg = archive_error_string(handle).map { String(cString: $0) } ?? "unknown error"
+        return .archive(path: path, detail: "\(msg) (\(what))")
+    }
+
+    /// The next entry's path and, for a regular file, its declared size (nil for anything else);
+    /// nil at the end of the archive.
+    func next() throws -> (path: String, size: Int?)? {
+        var e: OpaquePointer?
+        let r = archive_read_next_header(handle, &e)
+        if r == ARCHIVE_EOF { return nil }
+        guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e else { throw failure("reading an entry header") }
+        let name = archive_entry_pathname(e).map { String(cString: $0) } ?? ""
+        let isFile = archive_entry_filetype(e) == 0o100000  // AE_IFREG (a cast macro Swift does not import)
+        let size = archive_entry_size_is_set(e) != 0 ? Int(archive_entry_size(e)) : nil
+        return (name, isFile ? size ?? 0 : nil)
+    }
+
+    /// Reads the current entry's data, exactly `size` bytes as declared. The bytes stay valid until
+    /// the next call.
+    func read(size: Int, entryName: String) throws -> UnsafeBufferPointer<UInt8> {
+        if size > capacity {
+            buffer.deallocate()
+            capacity = max(size, 2 * capacity)
+            buffer = .allocate(capacity: capacity)
+        }
+        var got = 0
+        while got < size {
+            let n = archive_read_data(handle, buffer + got, size - got)
+            guard n > 0 else {
+                throw n < 0 ? failure("reading \(entryName)")
+                            : .archive(path: path, detail: "\(entryName) ends after \(got) of \(size) bytes")
+            }
+            got += n
+        }
+        return UnsafeBufferPointer(start: buffer, count: size)
+    }
+
+    /// Skips the current entry's data.
+    func skip() throws {
+        let r = archive_read_data_skip(handle)
+        guard r == ARCHIVE_OK || r == ARCHIVE_WARN else { throw failure("skipping an entry") }
+    }
+}

@@ -1,0 +1,90 @@
+/// A failure of `prepare`: the raw IMDB source is missing, malformed or incomplete. The description
+/// is one line naming the file or folder and the problem.
+public enum PrepareError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// Nothing exists at the source path.
+    case sourceMissing(path: String)
+    /// A folder that is not an extracted `aclImdb/` (no `train/` and `test/`).
+    case notAnIMDBFolder(path: String)
+    /// A file or folder that cannot be read.
+    case unreadable(path: String, detail: String)
+    /// libarchive could not read the tarball (not gzip/tar, truncated, damaged).
+    case archive(path: String, detail: String)
+    /// A split holds no review at all.
+    case emptySplit(path: String, split: String)
+    /// The same (split, label, review id) occurs twice.
+    case duplicateReview(path: String, entry: String)
+    /// One review larger than `PrepareLimits.maxReviewBytes`.
+    case reviewTooLarge(path: String, entry: String, bytes: Int)
+    /// The folder the output would be written into does not exist.
+    case outputFolderMissing(path: String)
+    /// The output path names a folder.
+    case outputIsFolder(path: String)
+
+    public var description: String {
+        switch self {
+        case .sourceMissing(let p):
+            return "\(p): no such file or folder (expected aclImdb_v1.tar.gz or an extracted aclImdb/ folder)"
+        case .notAnIMDBFolder(let p):
+            return "\(p): not an IMDB folder: it holds neither train/ and test/ nor aclImdb/ with them"
+        case .unreadable(let p, let d):
+            return "\(p): cannot be read (\(d))"
+        case .archive(let p, let d):
+            return "\(p): cannot read the archive: \(d)"
+        case .emptySplit(let p, let s):
+            return "\(p): no reviews in the \(s) split (expected \(s)/pos/<id>_<rating>.txt and \(s)/neg/…)"
+        case .duplicateReview(let p, let e):
+            return "\(p): review \(e) occurs twice"
+        case .reviewTooLarge(let p, let e, let n):
+            return "\(p): review \(e) has \(n) bytes, more than the limit of \(PrepareLimits.maxReviewBytes)"
+        case .outputFolderMissing(let p):
+            return "\(p): the output folder does not exist"
+        case .outputIsFolder(let p):
+            return "\(p): is a folder; -o names the dataset file to write"
+        }
+    }
+}
+
+/// Sizes `prepare` refuses to exceed, so that no input makes it allocate without bound.
+public enum PrepareLimits {
+    /// The largest single review (the largest IMDB review has ≈ 14 KB).
+    public static let maxReviewBytes = 16 << 20
+    /// The most reviews in one split (Int32 row and review ids).
+    public static let maxReviewsPerSplit = 1 << 26
+}
+
+/// A dataset file that is not a valid rnn-dist IMDB dataset. One line naming the file, the object
+/// and what was expected and found (SPEC §7).
+public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
+    case wrongFormat(path: String, found: String)
+    case unsupportedVersion(path: String, found: Int64)
+    case badAttribute(path: String, name: String, detail: String)
+    case wrongShape(path: String, object: String, expected: String, found: [Int])
+    case wrongType(path: String, object: String, expected: String, found: String)
+    case tokenOutOfRange(path: String, object: String, row: Int, column: Int, id: Int32, numWords: Int)
+    case badLabel(path: String, object: String, row: Int, value: Int8)
+    case badVocabulary(path: String, object: String, detail: String)
+    case rowOutOfRange(path: String, object: String, row: Int, rows: Int)
+
+    public var description: String {
+        switch self {
+        case .wrongFormat(let p, let f):
+            return "\(p): /@format is \(f.isEmpty ? "missing" : "'\(f)'"), expected '\(IMDBDataset.format)' (write one with `rnn-dist prepare`)"
+        case .unsupportedVersion(let p, let v):
+            return "\(p): /@format_version is \(v), this rnn-dist reads version \(IMDBDataset.formatVersion)"
+        case .badAttribute(let p, let n, let d):
+            return "\(p): /@\(n): \(d)"
+        case .wrongShape(let p, let o, let e, let f):
+            return "\(p): \(o): shape \(f), expected \(e)"
+        case .wrongType(let p, let o, let e, let f):
+            return "\(p): \(o): holds \(f), expected \(e)"
+        case .tokenOutOfRange(let p, let o, let r, let c, let id, let n):
+            return "\(p): \(o): row \(r), position \(c): token id \(id) is outside the vocabulary 0..<\(n)"
+        case .badLabel(let p, let o, let r, let v):
+            return "\(p): \(o): row \(r): label \(v), expected 0 or 1"
+        case .badVocabulary(let p, let o, let d):
+            return "\(p): \(o): \(d)"
+        case .rowOutOfRange(let p, let o, let r, let n):
+            return "\(p): \(o): row \(r) out of 0..<\(n)"
+        }
+    }
+}

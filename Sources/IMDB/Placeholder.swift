@@ -1,1 +1,0 @@
-// IMDB module: placeholder until its issue lands.

@@ -1,0 +1,146 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The two splits of the dataset.
+public enum Split: String, CaseIterable, Sendable {
+    case train, test
+}
+
+/// Where one review came from: `<split>/<neg|pos>/<id>_<rating>.txt`.
+struct ReviewKey: Sendable, Hashable {
+    var split: Split
+    /// 0 = neg, 1 = pos.
+    var label: UInt8
+    var id: Int32
+    var rating: Int8
+
+    var entryName: String { "\(split.rawValue)/\(label == 1 ? "pos" : "neg")/\(id)_\(rating).txt" }
+
+    /// Parses the last three components of an entry path; nil for anything that is not a review
+    /// (`unsup/`, `urls_*.txt`, `imdb.vocab`, README, directories…).
+    static func parse<S: StringProtocol>(_ components: [S]) -> ReviewKey? {
+        guard components.count >= 3 else { return nil }
+        let n = components.count
+        guard let split = Split(rawValue: String(components[n - 3])) else { return nil }
+        let label: UInt8
+        switch components[n - 2] {
+        case "neg": label = 0
+        case "pos": label = 1
+        default: return nil
+        }
+        return parse(name: components[n - 1]).map { ReviewKey(split: split, label: label, id: $0.id, rating: $0.rating) }
+    }
+
+    /// `<id>_<rating>.txt`: id 1–9 digits, rating 1–2 digits.
+    static func parse<S: StringProtocol>(name: S) -> (id: Int32, rating: Int8)? {
+        let u = Array(name.utf8)
+        guard u.count >= 7, u.suffix(4).elementsEqual(".txt".utf8), let us = u.firstIndex(of: UInt8(ascii: "_")) else { return nil }
+        let idDigits = u[..<us], ratingDigits = u[(us + 1) ..< (u.count - 4)]
+        func number<C: Collection<UInt8>>(_ d: C, maxDigits: Int) -> Int? {
+            guard !d.isEmpty, d.count <= maxDigits, d.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            return d.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+        }
+        guard let id = number(idDigits, maxDigits: 9), let rating = number(ratingDigits, maxDigits: 2) else { return nil }
+        return (Int32(id), Int8(rating))
+    }
+}
+
+/// Reads the labelled reviews of the raw IMDB dataset from the official tarball (any tar that
+/// libarchive reads, compressed or not) or from an extracted folder, in storage order.
+enum ReviewSource {
+    /// What a source held besides its reviews.
+    struct Stats { var ignoredEntries = 0 }
+
+    /// Calls `body` with each review's key and bytes (valid during the call only).
+    static func read(_ path: String, _ body: (ReviewKey, UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Stats {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { throw PrepareError.sourceMissing(path: path) }
+            throw PrepareError.unreadable(path: path, detail: String(cString: strerror(errno)))
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR { return try readFolder(path, body) }
+        return try readArchive(path, body)
+    }
+
+    private static func readArchive(_ path: String, _ body: (ReviewKey, UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Stats {
+        guard access(path, R_OK) == 0 else {
+            throw PrepareError.unreadable(path: path, detail: String(cString: strerror(errno)))
+        }
+        let archive = try ArchiveReader(path: path)
+        var stats = Stats()
+        while let (name, size) = try archive.next() {
+            guard let size, let key = ReviewKey.parse(name.split(separator: "/")) else {
+                if size != nil { stats.ignoredEntries += 1 }
+                continue
+            }
+            guard size <= PrepareLimits.maxReviewBytes else {
+                throw PrepareError.reviewTooLarge(path: path, entry: name, bytes: size)
+            }
+            try body(key, try archive.read(size: size, entryName: name))
+        }
+        return stats
+    }
+
+    /// `path` is `aclImdb/` itself (holds `train/` and `test/`) or a folder holding `aclImdb/`.
+    private static func readFolder(_ path: String, _ body: (ReviewKey, UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Stats {
+        func isDir(_ p: String) -> Bool {
+            var st = stat()
+            return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        }
+        let base = path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path
+        var root = base
+        if !(isDir(root + "/train") && isDir(root + "/test")) {
+            root = base + "/aclImdb"
+            guard isDir(root + "/train") && isDir(root + "/test") else { throw PrepareError.notAnIMDBFolder(path: path) }
+        }
+        var stats = Stats()
+        var buffer = [UInt8]()
+        for split in Split.allCases {
+            for labelName in ["neg", "pos"] {
+                let dir = "\(root)/\(split.rawValue)/\(labelName)"
+                guard isDir(dir) else { continue }
+                let names: [String]
+                do { names = try FileManager.default.contentsOfDirectory(atPath: dir) } catch {
+                    throw PrepareError.unreadable(path: dir, detail: "\(error.localizedDescription)")
+                }
+                for name in names.sorted() {
+                    guard let key = ReviewKey.parse([split.rawValue, labelName, name]) else {
+                        stats.ignoredEntries += 1
+                        continue
+                    }
+                    try readFile("\(dir)/\(name)", into: &buffer)
+                    try buffer.withUnsafeBufferPointer { try body(key, $0) }
+                }
+            }
+        }
+        return stats
+    }
+
+    /// Reads a whole regular file, refusing one larger than `PrepareLimits.maxReviewBytes`.
+    private static func readFile(_ file: String, into buffer: inout [UInt8]) throws {
+        let fd = open(file, O_RDONLY)
+        guard fd >= 0 else { throw PrepareError.unreadable(path: file, detail: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw PrepareError.unreadable(path: file, detail: "not a regular file")
+        }
+        let size = Int(st.st_size)
+        guard size <= PrepareLimits.maxReviewBytes else {
+            throw PrepareError.reviewTooLarge(path: file, entry: file, bytes: size)
+        }
+        var failure: Int32 = 0
+        buffer = [UInt8](unsafeUninitializedCapacity: max(size, 1)) { p, count in
+            count = 0
+            while count < size {
+                let n = Glibc.read(fd, p.baseAddress! + count, size - count)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { failure = n < 0 ? errno : EIO; break }
+                count += n
+            }
+        }
+        guard failure == 0 else { throw PrepareError.unreadable(path: file, detail: String(cString: strerror(failure))) }
+    }
+}

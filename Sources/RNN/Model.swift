@@ -1,0 +1,287 @@
+// The whole classifier: Embedding → recurrent layer(s) → Dense(1, sigmoid), binary cross-entropy.
+//
+// Shape letters: B batch, T time steps (sequence length), V vocabulary, E embedding width, H units.
+// Input token ids x are batch-major (B, T) Int32, as the dataset stores them; labels y are (B) in {0, 1}.
+//
+// All weights live in one flat `[Float]` (`weights`) and all gradients in another of the same
+// layout (`gradients`), described by `parameters`; so broadcasting, all-reducing, checkpointing and
+// the optimizer are single loops or calls over one buffer.
+
+import BLAS
+import Foundation
+
+/// Loss and accuracy counts of some samples; sums, so that ranks and batches combine exactly.
+public struct BatchStats: Sendable, Equatable {
+    /// Σ binary cross-entropy over the samples.
+    public var lossSum: Double
+    /// Number of samples with (p ≥ 0.5) == label.
+    public var correct: Int
+    /// Number of samples.
+    public var count: Int
+
+    public init(lossSum: Double = 0, correct: Int = 0, count: Int = 0) {
+        self.lossSum = lossSum
+        self.correct = correct
+        self.count = count
+    }
+
+    public static let zero = BatchStats()
+
+    /// Mean loss (NaN for no samples).
+    public var loss: Double { count > 0 ? lossSum / Double(count) : .nan }
+    /// Fraction correct (NaN for no samples).
+    public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : .nan }
+
+    public static func + (a: BatchStats, b: BatchStats) -> BatchStats {
+        BatchStats(lossSum: a.lossSum + b.lossSum, correct: a.correct + b.correct, count: a.count + b.count)
+    }
+
+    public static func += (a: inout BatchStats, b: BatchStats) { a = a + b }
+}
+
+/// The classifier with its flat weight and gradient buffers and its (reused) workspaces.
+///
+/// Not thread-safe: one model per process (or per thread).
+public final class Model {
+    public let config: ModelConfig
+    /// Where each Keras tensor lives in `weights` / `gradients` (see `ModelConfig.parameterTable`).
+    public let parameters: [ParameterView]
+    /// All weights, in the layout of `parameters`.
+    public var weights: [Float]
+    /// ∂(Σ loss)/∂weights, same layout; `accumulateGradients` adds to it, `zeroGradients` clears it.
+    public var gradients: [Float]
+
+    let embedding: EmbeddingLookup
+    let recurrent: [RecurrentLayer]
+    /// Dense kernel (H, 1) and bias (1).
+    let denseKernel: ParameterView
+    let denseBias: ParameterView
+
+    /// (B): logits z = h_{T−1}·w_d + b_d of the last forward.
+    private var logitBuffer = FloatBuffer(count: 0)
+    /// (B, H): ∂loss/∂h_{T−1} of the last layer.
+    private var dLast = FloatBuffer(count: 0)
+    /// (T, B, H): ∂loss/∂(a layer's output sequence), passed down the stack.
+    private var dSequence = FloatBuffer(count: 0)
+
+    /// A model with freshly initialised weights (Keras's initializers, seeded: the same seed gives
+    /// the same weights in every process).
+    /// - Parameters:
+    ///   - config: sizes and cell kind.
+    ///   - seed: weight seed; each tensor draws from its own stream of it.
+    public init(config: ModelConfig, seed: UInt64) {
+        self.config = config
+        let table = config.parameterTable
+        parameters = table
+        let count = config.parameterCount
+        weights = [Float](repeating: 0, count: count)
+        gradients = [Float](repeating: 0, count: count)
+        embedding = EmbeddingLookup(numWords: config.numWords, width: config.embedDim, embeddings: table[0])
+        var layers: [RecurrentLayer] = []
+        for l in 0..<config.layers {
+            let k = 1 + 3 * l
+            layers.append(makeRecurrentLayer(kind: config.kind, inputSize: l == 0 ? config.embedDim : config.units,
+                                             units: config.units, kernel: table[k],
+                                             recurrentKernel: table[k + 1], bias: table[k + 2]))
+        }
+        recurrent = layers
+        denseKernel = table[table.count - 2]
+        denseBias = table[table.count - 1]
+        initializeWeights(seed: seed)
+    }
+
+    /// Overwrites `weights` with a fresh initialisation from `seed` (parameter k uses stream k).
+    public func initializeWeights(seed: UInt64) {
+        weights.withUnsafeMutableBufferPointer { w in
+            for (k, view) in parameters.enumerated() {
+                var generator = SeededGenerator(seed: seed, stream: UInt64(k))
+                let slice = UnsafeMutableBufferPointer(rebasing: w[view.range])
+                view.initializer.fill(slice, shape: view.shape, generator: &generator)
+            }
+        }
+    }
+
+    /// The view of Keras tensor `layerName/vars/varIndex`, if the model has it.
+    public func parameter(layer layerName: String, index varIndex: Int) -> ParameterView? {
+        parameters.first { $0.layerName == layerName && $0.varIndex == varIndex }
+    }
+
+    /// Sets every gradient to zero (once per optimizer step; backward only adds).
+    public func zeroGradients() {
+        gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+    }
+
+    // MARK: - Forward and backward
+
+    private func reserve(batch: Int, steps: Int) {
+        let H = config.units
+        logitBuffer = logitBuffer.ensuring(batch)
+        dLast = dLast.ensuring(batch * H)
+        if config.layers > 1 { dSequence = dSequence.ensuring(batch * steps * H) }
+        for layer in recurrent { layer.reserve(batch: batch, steps: steps) }
+    }
+
+    /// Runs the network on x (B, T), leaving the logits (B) in `logitBuffer` and the caches filled.
+    private func forward(x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int, weights w: UnsafePointer<Float>) {
+        reserve(batch: batch, steps: steps)
+        embedding.forward(tokens: x, batch: batch, steps: steps, weights: w, layer: recurrent[0])
+        recurrent[0].forward(weights: w, batch: batch, steps: steps)
+        for l in 1..<recurrent.count {
+            recurrent[l].projectForward(input: recurrent[l - 1].outputs, weights: w, positions: batch * steps)
+            recurrent[l].forward(weights: w, batch: batch, steps: steps)
+        }
+        // Dense head: z = h_{T−1}·w_d + b_d
+        let H = config.units
+        let last = recurrent[recurrent.count - 1].outputs + (steps - 1) * batch * H
+        BLAS.sgemv(m: batch, n: H, a: last, lda: H, x: w + denseKernel.offset, beta: 0, y: logitBuffer.pointer)
+        let bias = w[denseBias.offset]
+        for b in 0..<batch { logitBuffer.pointer[b] += bias }
+    }
+
+    /// Binary cross-entropy of logit z against label y, stable for any z:
+    /// max(z, 0) − z·y + log(1 + e^{−|z|}) (TensorFlow's `sigmoid_cross_entropy_with_logits`, which
+    /// Keras 3 uses when the output layer is a sigmoid).
+    @inline(__always)
+    static func crossEntropy(logit z: Float, label y: Float) -> Double {
+        let zd = Double(z), yd = Double(y)
+        return max(zd, 0) - zd * yd + Foundation.log1p(Foundation.exp(-abs(zd)))
+    }
+
+    private func statistics(labels y: UnsafeBufferPointer<Float>, batch: Int) -> BatchStats {
+        var stats = BatchStats(count: batch)
+        for b in 0..<batch {
+            let z = logitBuffer.pointer[b]
+            stats.lossSum += Self.crossEntropy(logit: z, label: y[b])
+            if (exactSigmoid(z) >= 0.5 ? Float(1) : 0) == y[b] { stats.correct += 1 }
+        }
+        return stats
+    }
+
+    /// Forward and backward on one batch: ADDS Σ over the batch of per-sample gradients to
+    /// `gradients` (not the mean — the caller divides by the global batch size after reducing).
+    /// - Parameters:
+    ///   - x: token ids (B, T), batch-major, each in 0..<V (a precondition: validate data when loading it).
+    ///   - y: labels (B), 0 or 1.
+    ///   - batch: B; T = x.count / B.
+    /// - Returns: the batch's loss sum and correct count (before the update).
+    @discardableResult
+    public func accumulateGradients(x: UnsafeBufferPointer<Int32>, y: UnsafeBufferPointer<Float>,
+                                    batch: Int) -> BatchStats {
+        guard batch > 0 else { return .zero }
+        precondition(y.count == batch && x.count % batch == 0 && x.count > 0,
+                     "accumulateGradients: \(x.count) ids and \(y.count) labels for batch \(batch)")
+        let steps = x.count / batch, H = config.units
+        return weights.withUnsafeBufferPointer { wBuffer in
+            gradients.withUnsafeMutableBufferPointer { gBuffer in
+                let w = wBuffer.baseAddress!, dw = gBuffer.baseAddress!
+                forward(x: x, batch: batch, steps: steps, weights: w)
+                let stats = statistics(labels: y, batch: batch)
+
+                // Dense head backward: dz = σ(z) − y per sample (summed, not averaged).
+                let top = recurrent[recurrent.count - 1]
+                let last = UnsafePointer(top.outputs + (steps - 1) * batch * H)
+                let wd = w + denseKernel.offset
+                var dBias: Double = 0
+                for b in 0..<batch {
+                    let dz = exactSigmoid(logitBuffer.pointer[b]) - y[b]
+                    logitBuffer.pointer[b] = dz                    // reuse: logits now hold dz
+                    dBias += Double(dz)
+                    let dh = dLast.pointer + b * H
+                    for j in 0..<H { dh[j] = dz * wd[j] }
+                }
+                dw[denseBias.offset] += Float(dBias)
+                // dW_d (H) += h_{T−1}ᵀ·dz
+                BLAS.sgemv(trans: true, m: batch, n: H, a: last, lda: H, x: logitBuffer.pointer, beta: 1,
+                           y: dw + denseKernel.offset)
+
+                // Recurrent layers, top to bottom; each hands ∂loss/∂(its input sequence) down.
+                for l in stride(from: recurrent.count - 1, through: 0, by: -1) {
+                    let layer = recurrent[l]
+                    let isTop = l == recurrent.count - 1
+                    layer.backward(weights: w, gradients: dw,
+                                   dOutputs: isTop ? dLast.pointer : dSequence.pointer,
+                                   sequence: !isTop, batch: batch, steps: steps)
+                    if l > 0 {
+                        // Writes over dSequence, which `backward` has finished reading.
+                        layer.projectBackward(input: recurrent[l - 1].outputs, dInput: dSequence.pointer,
+                                              weights: w, gradients: dw, positions: batch * steps)
+                    } else {
+                        embedding.backward(batch: batch, steps: steps, weights: w, gradients: dw, layer: layer)
+                    }
+                }
+                return stats
+            }
+        }
+    }
+
+    /// `accumulateGradients` on arrays.
+    @discardableResult
+    public func accumulateGradients(x: [Int32], y: [Float], batch: Int) -> BatchStats {
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeBufferPointer { yp in accumulateGradients(x: xp, y: yp, batch: batch) }
+        }
+    }
+
+    /// Loss and accuracy of one batch, forward only.
+    public func evaluate(x: UnsafeBufferPointer<Int32>, y: UnsafeBufferPointer<Float>, batch: Int) -> BatchStats {
+        guard batch > 0 else { return .zero }
+        precondition(y.count == batch && x.count % batch == 0 && x.count > 0,
+                     "evaluate: \(x.count) ids and \(y.count) labels for batch \(batch)")
+        weights.withUnsafeBufferPointer { w in
+            forward(x: x, batch: batch, steps: x.count / batch, weights: w.baseAddress!)
+        }
+        return statistics(labels: y, batch: batch)
+    }
+
+    /// Loss and accuracy summed over `rows` samples (x is (rows, T)), in chunks of `batchSize`.
+    public func evaluate(x: [Int32], y: [Float], rows: Int, batchSize: Int = 128) -> BatchStats {
+        precondition(rows >= 0 && y.count == rows && (rows == 0 || x.count % rows == 0),
+                     "evaluate: \(x.count) ids and \(y.count) labels for \(rows) rows")
+        guard rows > 0 else { return .zero }
+        let steps = x.count / rows
+        var total = BatchStats.zero
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeBufferPointer { yp in
+                var start = 0
+                while start < rows {
+                    let n = min(batchSize, rows - start)
+                    total += evaluate(x: UnsafeBufferPointer(rebasing: xp[(start * steps)..<((start + n) * steps)]),
+                                      y: UnsafeBufferPointer(rebasing: yp[start..<(start + n)]), batch: n)
+                    start += n
+                }
+            }
+        }
+        return total
+    }
+
+    /// Logits z (rows) for x (rows, T), in chunks of `batchSize` rows (forward only).
+    /// - Parameters:
+    ///   - batch: the number of rows in x; T = x.count / batch.
+    public func logits(x: [Int32], batch rows: Int, batchSize: Int = 128) -> [Float] {
+        precondition(rows >= 0 && (rows == 0 || (x.count % rows == 0 && x.count > 0)) && batchSize > 0,
+                     "logits: \(x.count) ids for \(rows) rows")
+        guard rows > 0 else { return [] }
+        let steps = x.count / rows
+        var out = [Float](repeating: 0, count: rows)
+        x.withUnsafeBufferPointer { xp in
+            weights.withUnsafeBufferPointer { w in
+                var start = 0
+                while start < rows {
+                    let n = min(batchSize, rows - start)
+                    forward(x: UnsafeBufferPointer(rebasing: xp[(start * steps)..<((start + n) * steps)]),
+                            batch: n, steps: steps, weights: w.baseAddress!)
+                    for b in 0..<n { out[start + b] = logitBuffer.pointer[b] }
+                    start += n
+                }
+            }
+        }
+        return out
+    }
+
+    /// Probabilities σ(z) (rows) for x (rows, T), in chunks of `batchSize` rows.
+    /// - Parameters:
+    ///   - batch: the number of rows in x; T = x.count / batch.
+    public func predict(x: [Int32], batch rows: Int, batchSize: Int = 128) -> [Float] {
+        logits(x: x, batch: rows, batchSize: batchSize).map(exactSigmoid)
+    }
+}

@@ -1,0 +1,146 @@
+// The model's configuration and its parameter table: where each Keras weight lives in the one flat
+// parameter buffer.
+//
+// Shape letters: V vocabulary size (num_words), E embedding width, H units, G = gates × H.
+
+/// Embedding(V, E) → `layers` × recurrent(H) → Dense(1, sigmoid): the book's IMDB classifiers.
+public struct ModelConfig: Codable, Hashable, Sendable {
+    /// The recurrent cell.
+    public enum Kind: String, Codable, CaseIterable, Sendable {
+        case simpleRNN = "simple-rnn"
+        case lstm
+        case gru
+
+        /// Keras's snake_case layer name ("simple_rnn", "lstm", "gru"); a second layer gets "_1", …
+        public var kerasName: String {
+            switch self {
+            case .simpleRNN: return "simple_rnn"
+            case .lstm: return "lstm"
+            case .gru: return "gru"
+            }
+        }
+
+        /// Number of gate blocks in the kernel's columns: 1 (SimpleRNN), 4 (LSTM i,f,c,o), 3 (GRU z,r,h).
+        public var gateCount: Int {
+            switch self {
+            case .simpleRNN: return 1
+            case .lstm: return 4
+            case .gru: return 3
+            }
+        }
+    }
+
+    /// The recurrent cell; default LSTM as in the book.
+    public var kind: Kind
+    /// V: vocabulary size, token ids are 0..<V; default 10,000.
+    public var numWords: Int
+    /// E: embedding width; default 32.
+    public var embedDim: Int
+    /// H: units of every recurrent layer; default 32.
+    public var units: Int
+    /// Number of stacked recurrent layers (all but the last return sequences); default 1.
+    public var layers: Int
+
+    public init(kind: Kind = .lstm, numWords: Int = 10_000, embedDim: Int = 32, units: Int = 32, layers: Int = 1) {
+        self.kind = kind
+        self.numWords = numWords
+        self.embedDim = embedDim
+        self.units = units
+        self.layers = layers
+    }
+
+    /// Limits that keep every buffer size far inside `Int` and memory (sizes may come from files).
+    public static let maxNumWords = 10_000_000
+    public static let maxWidth = 65_536
+    public static let maxLayers = 64
+
+    /// Throws `ModelConfigError` naming the first value out of range.
+    public func validate() throws {
+        func check(_ name: String, _ value: Int, _ limit: Int) throws {
+            guard value >= 1 && value <= limit else {
+                throw ModelConfigError.outOfRange(name: name, value: value, limit: limit)
+            }
+        }
+        try check("num_words", numWords, Self.maxNumWords)
+        try check("embed_dim", embedDim, Self.maxWidth)
+        try check("units", units, Self.maxWidth)
+        try check("layers", layers, Self.maxLayers)
+    }
+
+    /// The parameter table in Keras order: embedding, the recurrent layers (kernel, recurrent
+    /// kernel, bias each), dense (kernel, bias); offsets into one dense flat buffer.
+    public var parameterTable: [ParameterView] {
+        var views: [ParameterView] = []
+        var offset = 0
+        func add(_ layer: String, _ index: Int, _ name: String, _ shape: [Int], _ cell: Bool, _ initializer: Initializer) {
+            let view = ParameterView(layerName: layer, varIndex: index, varName: name, shape: shape,
+                                     offset: offset, isRecurrentCell: cell, initializer: initializer)
+            views.append(view)
+            offset += view.count
+        }
+        let h = units, g = kind.gateCount * units
+        add("embedding", 0, "embeddings", [numWords, embedDim], false, .uniform(limit: 0.05))
+        for l in 0..<layers {
+            let name = l == 0 ? kind.kerasName : "\(kind.kerasName)_\(l)"
+            let input = l == 0 ? embedDim : h
+            add(name, 0, "kernel", [input, g], true, .glorotUniform)
+            add(name, 1, "recurrent_kernel", [h, g], true, .orthogonal(gain: 1))
+            switch kind {
+            case .simpleRNN: add(name, 2, "bias", [h], true, .zeros)
+            case .lstm: add(name, 2, "bias", [4 * h], true, .lstmBias(units: h))
+            case .gru: add(name, 2, "bias", [2, 3 * h], true, .zeros)
+            }
+        }
+        add("dense", 0, "kernel", [h, 1], false, .glorotUniform)
+        add("dense", 1, "bias", [1], false, .zeros)
+        return views
+    }
+
+    /// Total number of parameters (the length of the flat buffers).
+    public var parameterCount: Int {
+        parameterTable.last.map { $0.offset + $0.count } ?? 0
+    }
+}
+
+/// A configuration value out of its allowed range.
+public enum ModelConfigError: Error, Equatable, CustomStringConvertible {
+    case outOfRange(name: String, value: Int, limit: Int)
+
+    public var description: String {
+        switch self {
+        case .outOfRange(let name, let value, let limit):
+            return "model config: \(name) = \(value) is outside 1…\(limit)"
+        }
+    }
+}
+
+/// One Keras weight tensor as a view into the flat parameter (and gradient) buffer.
+public struct ParameterView: Sendable, Equatable, CustomStringConvertible {
+    /// Keras layer name: "embedding", "lstm", "lstm_1", "dense", …
+    public let layerName: String
+    /// Index in the layer's Keras `vars/` list (kernel 0, recurrent_kernel 1, bias 2; embeddings 0).
+    public let varIndex: Int
+    /// Keras variable name: "embeddings", "kernel", "recurrent_kernel", "bias".
+    public let varName: String
+    /// Keras shape, row-major.
+    public let shape: [Int]
+    /// First element in the flat buffer.
+    public let offset: Int
+    /// Keras 3 keeps a recurrent layer's weights under `cell/vars`, other layers' under `vars`.
+    public let isRecurrentCell: Bool
+    /// How the tensor starts.
+    public let initializer: Initializer
+
+    /// Number of elements.
+    public var count: Int { shape.reduce(1, *) }
+    /// Elements `offset ..< offset + count` of the flat buffer.
+    public var range: Range<Int> { offset..<(offset + count) }
+    /// The dataset path in a Keras 3 `.weights.h5` file, e.g. "layers/lstm/cell/vars/0".
+    public var kerasPath: String {
+        "layers/\(layerName)/" + (isRecurrentCell ? "cell/" : "") + "vars/\(varIndex)"
+    }
+
+    public var description: String {
+        "\(kerasPath) \(varName) \(shape) @\(offset)"
+    }
+}

@@ -1,0 +1,258 @@
+// Optimizers over the flat parameter buffer, with Keras 3's update formulas and defaults.
+//
+// State is plain named `[Float]` slots (each as long as the parameter buffer) plus an iteration
+// count, so a checkpoint saves and restores it bit for bit.
+
+import Foundation
+
+/// One named optimizer state array, as long as the parameter buffer.
+public struct OptimizerSlot: Sendable, Equatable {
+    public var name: String
+    public var values: [Float]
+
+    public init(name: String, values: [Float]) {
+        self.name = name
+        self.values = values
+    }
+}
+
+/// Why optimizer state from a checkpoint was refused.
+public enum OptimizerError: Error, Equatable, CustomStringConvertible {
+    case slotNames(optimizer: String, expected: [String], found: [String])
+    case slotSize(optimizer: String, slot: String, expected: Int, found: Int)
+    case negativeIterations(Int)
+
+    public var description: String {
+        switch self {
+        case .slotNames(let o, let expected, let found):
+            return "\(o) state: expected slots \(expected), found \(found)"
+        case .slotSize(let o, let slot, let expected, let found):
+            return "\(o) state: slot '\(slot)' holds \(found) values, the model has \(expected) parameters"
+        case .negativeIterations(let n):
+            return "optimizer state: iteration count \(n) is negative"
+        }
+    }
+}
+
+/// A gradient-descent rule on the flat buffers. `apply` sees the gradient of the MEAN loss.
+public protocol Optimizer: AnyObject {
+    /// Keras class name ("RMSprop", "Adam", "SGD").
+    var name: String { get }
+    var learningRate: Float { get set }
+    /// Steps applied so far (Keras `optimizer.iterations`).
+    var iterations: Int { get }
+    /// The state arrays, in a fixed order.
+    var slots: [OptimizerSlot] { get }
+    /// Replaces the state, refusing slots whose names or sizes do not match.
+    func restore(slots: [OptimizerSlot], iterations: Int) throws
+    /// One step: updates `weights` from `gradients` and the state; increments `iterations`.
+    func apply(gradients: [Float], to weights: inout [Float])
+}
+
+/// Shared slot bookkeeping of the optimizers.
+public class SlotOptimizer {
+    public let parameterCount: Int
+    public var learningRate: Float
+    public internal(set) var iterations = 0
+    var state: [[Float]]
+    let slotNames: [String]
+    let displayName: String
+
+    init(name: String, slotNames: [String], parameterCount: Int, learningRate: Float) {
+        displayName = name
+        self.slotNames = slotNames
+        self.parameterCount = parameterCount
+        self.learningRate = learningRate
+        state = slotNames.map { _ in [Float](repeating: 0, count: parameterCount) }
+    }
+
+    public var name: String { displayName }
+
+    public var slots: [OptimizerSlot] {
+        zip(slotNames, state).map { OptimizerSlot(name: $0, values: $1) }
+    }
+
+    public func restore(slots: [OptimizerSlot], iterations: Int) throws {
+        guard slots.map(\.name) == slotNames else {
+            throw OptimizerError.slotNames(optimizer: displayName, expected: slotNames, found: slots.map(\.name))
+        }
+        for slot in slots where slot.values.count != parameterCount {
+            throw OptimizerError.slotSize(optimizer: displayName, slot: slot.name,
+                                          expected: parameterCount, found: slot.values.count)
+        }
+        guard iterations >= 0 else { throw OptimizerError.negativeIterations(iterations) }
+        state = slots.map(\.values)
+        self.iterations = iterations
+    }
+
+    func checkSizes(_ gradients: [Float], _ weights: [Float]) {
+        precondition(gradients.count == parameterCount && weights.count == parameterCount,
+                     "\(displayName): \(weights.count) weights and \(gradients.count) gradients, expected \(parameterCount)")
+    }
+}
+
+/// Keras 3 RMSprop (no momentum, not centered):
+///     v ← ρ·v + (1 − ρ)·g²;   w ← w − lr·g / √(v + ε)
+/// Defaults as Keras: lr 0.001, ρ 0.9, ε 1e-7 (inside the root, unlike Adam). Slot "velocity".
+///
+/// Hyperparameters are Double, as Keras's Python floats: 1 − ρ is formed in Double and then rounded
+/// to Float (0.1f, not 1 − 0.9f), exactly as TensorFlow does when it meets the float32 tensors.
+public final class RMSprop: SlotOptimizer, Optimizer {
+    public var rho: Double
+    public var epsilon: Double
+
+    public init(parameterCount: Int, learningRate: Float = 0.001, rho: Double = 0.9, epsilon: Double = 1e-7) {
+        self.rho = rho
+        self.epsilon = epsilon
+        super.init(name: "RMSprop", slotNames: ["velocity"], parameterCount: parameterCount, learningRate: learningRate)
+    }
+
+    public func apply(gradients: [Float], to weights: inout [Float]) {
+        checkSizes(gradients, weights)
+        let lr = learningRate, rho = Float(rho), oneMinusRho = Float(1 - self.rho), eps = Float(epsilon)
+        weights.withUnsafeMutableBufferPointer { w in
+            gradients.withUnsafeBufferPointer { g in
+                state[0].withUnsafeMutableBufferPointer { v in
+                    for i in 0..<w.count {
+                        let gi = g[i]
+                        let vi = rho * v[i] + oneMinusRho * (gi * gi)
+                        v[i] = vi
+                        w[i] -= (lr * gi) / (vi + eps).squareRoot()
+                    }
+                }
+            }
+        }
+        iterations += 1
+    }
+}
+
+/// Keras 3 Adam (no amsgrad), with Keras's bias correction folded into the step size:
+///     t = iterations + 1;  α = lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)
+///     m ← m + (g − m)(1 − β₁);  v ← v + (g² − v)(1 − β₂);  w ← w − α·m/(√v + ε)
+/// Defaults as Keras: lr 0.001, β₁ 0.9, β₂ 0.999, ε 1e-7. Slots "momentum", "velocity".
+/// Hyperparameters are Double, as Keras's Python floats (see `RMSprop`).
+public final class Adam: SlotOptimizer, Optimizer {
+    public var beta1: Double
+    public var beta2: Double
+    public var epsilon: Double
+
+    public init(parameterCount: Int, learningRate: Float = 0.001, beta1: Double = 0.9, beta2: Double = 0.999,
+                epsilon: Double = 1e-7) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        super.init(name: "Adam", slotNames: ["momentum", "velocity"], parameterCount: parameterCount,
+                   learningRate: learningRate)
+    }
+
+    public func apply(gradients: [Float], to weights: inout [Float]) {
+        checkSizes(gradients, weights)
+        let t = Float(iterations + 1)
+        // Float powers of Float betas, as Keras computes them in the variable's dtype.
+        let b1Power = Foundation.pow(Float(beta1), t), b2Power = Foundation.pow(Float(beta2), t)
+        let alpha = learningRate * (1 - b2Power).squareRoot() / (1 - b1Power)
+        let oneMinusB1 = Float(1 - beta1), oneMinusB2 = Float(1 - beta2), eps = Float(epsilon)
+        // Take both slots out of `state` (uniquely, so no copy) to hold two mutable accesses at once.
+        var momentum = state[0], velocity = state[1]
+        state = []
+        defer { state = [momentum, velocity] }
+        weights.withUnsafeMutableBufferPointer { w in
+            gradients.withUnsafeBufferPointer { g in
+                momentum.withUnsafeMutableBufferPointer { m in
+                    velocity.withUnsafeMutableBufferPointer { v in
+                        for i in 0..<w.count {
+                            let gi = g[i]
+                            let mi = m[i] + (gi - m[i]) * oneMinusB1
+                            let vi = v[i] + (gi * gi - v[i]) * oneMinusB2
+                            m[i] = mi
+                            v[i] = vi
+                            w[i] -= (mi * alpha) / (vi.squareRoot() + eps)
+                        }
+                    }
+                }
+            }
+        }
+        iterations += 1
+    }
+}
+
+/// Keras 3 SGD with (non-Nesterov) momentum:
+///     m ← momentum·m − lr·g;  w ← w + m
+/// Defaults as Keras: lr 0.01, momentum 0 (then the step is plain w − lr·g). Slot "momentum".
+public final class SGD: SlotOptimizer, Optimizer {
+    public var momentum: Double
+
+    public init(parameterCount: Int, learningRate: Float = 0.01, momentum: Double = 0) {
+        self.momentum = momentum
+        super.init(name: "SGD", slotNames: ["momentum"], parameterCount: parameterCount, learningRate: learningRate)
+    }
+
+    public func apply(gradients: [Float], to weights: inout [Float]) {
+        checkSizes(gradients, weights)
+        let lr = learningRate, mu = Float(momentum)
+        weights.withUnsafeMutableBufferPointer { w in
+            gradients.withUnsafeBufferPointer { g in
+                state[0].withUnsafeMutableBufferPointer { m in
+                    for i in 0..<w.count {
+                        let mi = -g[i] * lr + m[i] * mu
+                        m[i] = mi
+                        w[i] += mi
+                    }
+                }
+            }
+        }
+        iterations += 1
+    }
+}
+
+/// Which optimizer, by the CLI's names.
+public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
+    case rmsprop, adam, sgd
+
+    /// A fresh optimizer for `parameterCount` parameters; `learningRate` nil means Keras's default
+    /// (0.001 for RMSprop and Adam, 0.01 for SGD).
+    public func make(parameterCount: Int, learningRate: Float? = nil, momentum: Double = 0) -> any Optimizer {
+        switch self {
+        case .rmsprop: return RMSprop(parameterCount: parameterCount, learningRate: learningRate ?? 0.001)
+        case .adam: return Adam(parameterCount: parameterCount, learningRate: learningRate ?? 0.001)
+        case .sgd: return SGD(parameterCount: parameterCount, learningRate: learningRate ?? 0.01, momentum: momentum)
+        }
+    }
+}
+
+/// Gradient clipping by global norm (Keras `global_clipnorm`, `tf.clip_by_global_norm`).
+///
+/// Why: an RNN's gradient can explode through many time steps; rescaling the whole gradient keeps
+/// its direction and bounds the step.
+public enum GradientClipping {
+    /// ‖g‖₂ over the whole buffer, accumulated in Double.
+    public static func globalNorm(_ g: [Float]) -> Double {
+        var sum = 0.0
+        g.withUnsafeBufferPointer { p in
+            // Float partial sums over blocks, Double totals: fast and accurate enough for a norm.
+            var start = 0
+            while start < p.count {
+                let end = min(p.count, start + 1024)
+                var partial: Float = 0
+                for i in start..<end { partial += p[i] * p[i] }
+                sum += Double(partial)
+                start = end
+            }
+        }
+        return sum.squareRoot()
+    }
+
+    /// Scales g by maxNorm/‖g‖ when ‖g‖ > maxNorm. Returns ‖g‖ before clipping.
+    @discardableResult
+    public static func clip(_ g: inout [Float], maxNorm: Float) -> Double {
+        precondition(maxNorm > 0, "clipNorm must be positive")
+        let norm = globalNorm(g)
+        if norm > Double(maxNorm) {
+            let scale = Float(Double(maxNorm) / norm)
+            g.withUnsafeMutableBufferPointer { p in
+                for i in 0..<p.count { p[i] *= scale }
+            }
+        }
+        return norm
+    }
+}

@@ -1,1 +1,0 @@
-// RNN module: placeholder until its issue lands.

@@ -1,2 +1,0 @@
-import XCTest
-final class IMDBTestsPlaceholder: XCTestCase { func testPlaceholderBuilds() { XCTAssertTrue(true) } }

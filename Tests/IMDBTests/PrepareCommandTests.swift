@@ -1,0 +1,65 @@
+import XCTest
+import TestSupport
+
+/// The built `rnn-dist prepare` and `inspect`, end to end (skipped, and said so, when the executable
+/// is not built beside the test bundle).
+final class PrepareCommandTests: XCTestCase {
+    var dir: TempDir!
+
+    override func setUpWithError() throws {
+        guard FileManager.default.isExecutableFile(atPath: Subprocess.rnnDist) else {
+            print("PrepareCommandTests: SKIPPED: no executable at \(Subprocess.rnnDist)")
+            throw XCTSkip("rnn-dist is not built at \(Subprocess.rnnDist)")
+        }
+        dir = try TempDir("imdb-cli")
+    }
+
+    override func tearDown() { dir?.remove() }
+
+    func testPrepareThenInspect() throws {
+        let base = try RawIMDB.writeFolder(PrepareTests.reviews, at: dir.path)
+        try RawIMDB.writeTarball(folder: base, to: dir.file("aclImdb_v1.tar.gz"))
+        let out = dir.file("imdb.h5")
+        let r = try Subprocess.rnnDist(["prepare", "--source", dir.file("aclImdb_v1.tar.gz"), "-o", out, "--num-words", "9", "--maxlen", "5"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("train: 4 reviews (2 neg, 2 pos)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("wrote \(out) in"), r.stdout)
+
+        let text = try Subprocess.rnnDist(["inspect", out])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        XCTAssertTrue(text.stdout.contains("IMDB dataset: num_words 9, maxlen 5, seed 113, source aclImdb_v1.tar.gz"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("vocabulary: 5 words (ids 4..<9); first: a b c z é"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("train row 0 (label 1 = train/pos/7_8.txt, 3 padding): <start> <oov>"), text.stdout)
+
+        let json = try Subprocess.rnnDist(["inspect", "--json", out])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let dataset = try XCTUnwrap(doc["dataset"] as? [String: Any])
+        XCTAssertEqual(dataset["vocabulary_size"] as? Int, 5)
+        XCTAssertEqual((dataset["splits"] as? [[String: Any]])?.map { $0["rows"] as? Int }, [4, 3])
+    }
+
+    func testBadInputIsOneLineAndLeavesNothing() throws {
+        let out = dir.file("imdb.h5")
+        let missing = try Subprocess.rnnDist(["prepare", "--source", dir.file("none.tar.gz"), "-o", out])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertEqual(missing.stderr, "rnn-dist: error: \(dir.file("none.tar.gz")): no such file or folder (expected aclImdb_v1.tar.gz or an extracted aclImdb/ folder)\n")
+
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: dir.file("junk.tar.gz")))
+        let junk = try Subprocess.rnnDist(["prepare", "--source", dir.file("junk.tar.gz"), "-o", out])
+        XCTAssertEqual(junk.status, 1)
+        XCTAssertTrue(junk.stderr.hasPrefix("rnn-dist: error: \(dir.file("junk.tar.gz")): cannot read the archive"), junk.stderr)
+        XCTAssertEqual(junk.stderr.split(separator: "\n").count, 1)
+
+        try RawIMDB.writeFolder(PrepareTests.reviews, at: dir.path + "/src")
+        for (flags, words) in [(["--num-words", "3"], "--num-words"), (["--maxlen", "0"], "--maxlen")] {
+            let r = try Subprocess.rnnDist(["prepare", "--source", dir.path + "/src", "-o", out] + flags)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains(words), r.stderr)
+        }
+        let noFolder = try Subprocess.rnnDist(["prepare", "--source", dir.path + "/src", "-o", dir.path + "/nope/imdb.h5"])
+        XCTAssertEqual(noFolder.status, 1)
+        XCTAssertTrue(noFolder.stderr.contains("the output folder does not exist"), noFolder.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["junk.tar.gz", "src"])
+    }
+}

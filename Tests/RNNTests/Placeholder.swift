@@ -1,2 +1,0 @@
-import XCTest
-final class RNNTestsPlaceholder: XCTestCase { func testPlaceholderBuilds() { XCTAssertTrue(true) } }

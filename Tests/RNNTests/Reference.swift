@@ -1,0 +1,144 @@
+// An independent Double reference of the whole model, written straight from the equations:
+// batch-major loops, no BLAS, no time-major layout, no fused embedding lookup, exact exp/tanh.
+// Gradient checks take central differences of it; forward checks compare against it.
+
+import Foundation
+import RNN
+import TestSupport
+import XCTest
+
+/// Asserts `closenessFailure` is nil.
+func assertClose(_ actual: [Double], _ expected: [Double], rtol: Double, atol: Double = 0,
+                 labels: [String]? = nil, _ message: String = "",
+                 file: StaticString = #filePath, line: UInt = #line) {
+    if let failure = closenessFailure(actual, expected, rtol: rtol, atol: atol, labels: labels) {
+        XCTFail("\(message): \(failure)", file: file, line: line)
+    }
+}
+
+func assertClose(_ actual: Double, _ expected: Double, rtol: Double, atol: Double = 0, _ message: String = "",
+                 file: StaticString = #filePath, line: UInt = #line) {
+    assertClose([actual], [expected], rtol: rtol, atol: atol, message, file: file, line: line)
+}
+
+func sigmoid(_ x: Double) -> Double { 1 / (1 + exp(-x)) }
+
+/// Sequence (B][T][features).
+typealias Sequence3 = [[[Double]]]
+
+enum Reference {
+    /// One recurrent layer over input (B][T][I) from zero state; returns all h (B][T][H).
+    /// Weights are Keras-shaped row-major: kernel (I, G), recurrent (H, G), bias (G) or (2, 3H).
+    static func layer(kind: ModelConfig.Kind, input: Sequence3, kernel W: [Double], recurrent U: [Double],
+                      bias: [Double], units H: Int) -> Sequence3 {
+        let I = input.first?.first?.count ?? 0
+        let G = kind.gateCount * H
+        // x·W (+ b) and h·U for gate block g, unit j
+        func xw(_ x: [Double], _ g: Int, _ j: Int) -> Double {
+            var s = 0.0
+            for i in 0..<I { s += x[i] * W[i * G + g * H + j] }
+            return s
+        }
+        func hu(_ h: [Double], _ g: Int, _ j: Int) -> Double {
+            var s = 0.0
+            for k in 0..<H { s += h[k] * U[k * G + g * H + j] }
+            return s
+        }
+        var out: Sequence3 = []
+        for sample in input {
+            var h = [Double](repeating: 0, count: H)
+            var c = [Double](repeating: 0, count: H)
+            var hs: [[Double]] = []
+            for x in sample {
+                var hNew = h
+                for j in 0..<H {
+                    switch kind {
+                    case .simpleRNN:
+                        hNew[j] = tanh(xw(x, 0, j) + hu(h, 0, j) + bias[j])
+                    case .lstm:
+                        let i = sigmoid(xw(x, 0, j) + hu(h, 0, j) + bias[j])
+                        let f = sigmoid(xw(x, 1, j) + hu(h, 1, j) + bias[H + j])
+                        let cHat = tanh(xw(x, 2, j) + hu(h, 2, j) + bias[2 * H + j])
+                        let o = sigmoid(xw(x, 3, j) + hu(h, 3, j) + bias[3 * H + j])
+                        c[j] = f * c[j] + i * cHat
+                        hNew[j] = o * tanh(c[j])
+                    case .gru:
+                        let z = sigmoid(xw(x, 0, j) + bias[j] + hu(h, 0, j) + bias[G + j])
+                        let r = sigmoid(xw(x, 1, j) + bias[H + j] + hu(h, 1, j) + bias[G + H + j])
+                        let rh = hu(h, 2, j) + bias[G + 2 * H + j]
+                        let hHat = tanh(xw(x, 2, j) + bias[2 * H + j] + r * rh)
+                        hNew[j] = z * h[j] + (1 - z) * hHat
+                    }
+                }
+                h = hNew
+                hs.append(h)
+            }
+            out.append(hs)
+        }
+        return out
+    }
+
+    /// Logits (B) of the whole model for batch-major tokens x (B, T), weights in the flat layout.
+    static func logits(config: ModelConfig, weights w: [Double], x: [Int32], batch: Int) -> [Double] {
+        let table = config.parameterTable
+        func tensor(_ k: Int) -> [Double] { Array(w[table[k].range]) }
+        let T = x.count / batch, E = config.embedDim, H = config.units
+        let emb = tensor(0)
+        var seq: Sequence3 = (0..<batch).map { b in
+            (0..<T).map { t in
+                let token = Int(x[b * T + t])
+                return Array(emb[(token * E)..<((token + 1) * E)])
+            }
+        }
+        for l in 0..<config.layers {
+            seq = layer(kind: config.kind, input: seq, kernel: tensor(1 + 3 * l), recurrent: tensor(2 + 3 * l),
+                        bias: tensor(3 + 3 * l), units: H)
+        }
+        let wd = tensor(table.count - 2), bd = tensor(table.count - 1)[0]
+        return seq.map { sample in
+            let h = sample[T - 1]
+            var z = bd
+            for j in 0..<H { z += h[j] * wd[j] }
+            return z
+        }
+    }
+
+    /// Σ over the batch of binary cross-entropy, from the definition −y·log p − (1−y)·log(1−p).
+    static func lossSum(config: ModelConfig, weights w: [Double], x: [Int32], y: [Float], batch: Int) -> Double {
+        let z = logits(config: config, weights: w, x: x, batch: batch)
+        var sum = 0.0
+        for b in 0..<batch {
+            let p = sigmoid(z[b]), label = Double(y[b])
+            sum -= label * log(p) + (1 - label) * log(1 - p)
+        }
+        return sum
+    }
+
+    /// Central differences ∂f/∂w_k for every k in `indices`, step `eps`.
+    static func numericGradient(_ w: [Double], indices: [Int], eps: Double = 1e-5,
+                                _ f: ([Double]) -> Double) -> [Double] {
+        var probe = w
+        return indices.map { k in
+            probe[k] = w[k] + eps
+            let plus = f(probe)
+            probe[k] = w[k] - eps
+            let minus = f(probe)
+            probe[k] = w[k]
+            return (plus - minus) / (2 * eps)
+        }
+    }
+}
+
+/// Tiny deterministic test data.
+enum Fixtures {
+    /// Weights uniform in ±scale for every tensor (biases included, so their forward use is tested).
+    static func randomWeights(count: Int, scale: Double, seed: UInt64) -> [Float] {
+        var g = SeededGenerator(seed: seed, stream: 77)
+        return (0..<count).map { _ in Float(g.nextUniform(-scale, scale)) }
+    }
+
+    static func tokens(batch: Int, steps: Int, numWords: Int, seed: UInt64) -> [Int32] {
+        var g = SeededGenerator(seed: seed, stream: 78)
+        return (0..<(batch * steps)).map { _ in Int32(g.nextIndex(numWords)) }
+    }
+}
