@@ -180,28 +180,32 @@ struct Train: ParsableCommand {
     }
 }
 
-/// Rank 0 prints progress and one Keras-like line per epoch.
+/// Rank 0 prints progress and one Keras-like line per epoch. A redrawn progress bar only on a
+/// terminal and outside mpirun (whose ranks see a pseudo-terminal even when the output goes to a
+/// file); otherwise a plain line every 10 seconds.
 final class ProgressPrinter: TrainingObserver {
-    let tty = isatty(1) != 0
+    let bar = isatty(1) != 0 && !Communicator.launchedByMPI
     let batchSize: Int
     var lastPrint = 0.0
     init(batchSize: Int) { self.batchSize = batchSize }
 
     func batchDone(epoch: Int, batch: Int, of batches: Int, running: BatchStats, elapsed: Double) {
+        let interval = bar ? 0.2 : 10
+        guard elapsed - lastPrint >= interval || batch == batches else { return }
+        lastPrint = batch == batches ? 0 : elapsed
         let eta = batch > 0 ? elapsed / Double(batch) * Double(batches - batch) : 0
         let line = String(format: "epoch %d  %d/%d  ETA %.0fs  loss: %.4f  acc: %.4f",
                           epoch + 1, batch, batches, eta, running.loss, running.accuracy)
-        if tty {
+        if bar {
             FileHandle.standardOutput.write(Data(("\r" + line + "   ").utf8))
-        } else if elapsed - lastPrint >= 10 || batch == batches {
-            lastPrint = batch == batches ? 0 : elapsed
+        } else if batch < batches {
             print(line)
             fflush(nil)
         }
     }
 
     func epochDone(_ r: EpochRecord, epochs: Int) {
-        if tty { FileHandle.standardOutput.write(Data("\r".utf8)) }
+        if bar { FileHandle.standardOutput.write(Data("\r".utf8)) }
         print(String(format: "Epoch %d/%d - %.1fs - %.0f samples/s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f - mpi: %.1f%%",
                      r.epoch, epochs, r.seconds, r.samplesPerSecond, r.loss, r.acc, r.valLoss, r.valAcc, r.mpiShare * 100))
         fflush(nil)

@@ -183,10 +183,13 @@ public final class Trainer {
         let rows = schedule.validationRows(rank: comm.rank, size: comm.size)
         var local = BatchStats.zero
         var start = rows.lowerBound
+        // This rank's training batch size: the workspaces are already that large, so validation
+        // adds no memory.
+        let batch = max(1, (config.batchSize + comm.size - 1) / comm.size)
         while start < rows.upperBound {
-            let end = min(rows.upperBound, start + 256)
+            let end = min(rows.upperBound, start + batch)
             let (x, y) = try source.read(range: start ..< end)
-            local += model.evaluate(x: x, y: y, rows: y.count, batchSize: 128)
+            local += model.evaluate(x: x, y: y, rows: y.count, batchSize: batch)
             start = end
         }
         var sums = [local.lossSum, Double(local.correct), Double(local.count)]
