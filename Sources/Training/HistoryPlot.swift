@@ -7,19 +7,19 @@ public enum HistoryPlot {
 
     public static func svg(_ history: History, title: String) -> String {
         let epochs = history.records.map { Double($0.epoch) }
-        let width = 1000.0, height = 420.0
+        let width = 1000.0, height = 440.0
         var out = """
         <?xml version="1.0" encoding="UTF-8"?>
         <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
         <rect width="100%" height="100%" fill="white"/>
-        <text x="\(width / 2)" y="22" text-anchor="middle" font-size="16">\(escape(title))</text>
+        <text x="\(width / 2)" y="20" text-anchor="middle" font-size="16">\(escape(title))</text>
 
         """
-        out += chart(x: 60, y: 50, w: 400, h: 310, epochs: epochs, heading: "Training and validation accuracy",
+        out += chart(x: 60, y: 70, w: 400, h: 310, epochs: epochs, heading: "Training and validation accuracy",
                      yLabel: "accuracy", series: [
                         Series(name: "Training acc", values: history.records.map(\.acc), dots: true, color: "#1f5fbf"),
                         Series(name: "Validation acc", values: history.records.map(\.valAcc), dots: false, color: "#1f5fbf")])
-        out += chart(x: 560, y: 50, w: 400, h: 310, epochs: epochs, heading: "Training and validation loss",
+        out += chart(x: 560, y: 70, w: 400, h: 310, epochs: epochs, heading: "Training and validation loss",
                      yLabel: "loss", series: [
                         Series(name: "Training loss", values: history.records.map(\.loss), dots: true, color: "#c0392b"),
                         Series(name: "Validation loss", values: history.records.map(\.valLoss), dots: false, color: "#c0392b")])
@@ -57,7 +57,7 @@ public enum HistoryPlot {
         func px(_ e: Double) -> Double { x + (e - e0) / (e1 - e0) * w }
         func py(_ v: Double) -> Double { y + h - (v - lo) / (hi - lo) * h }
         var s = "<g class=\"chart\" data-title=\"\(escape(heading))\">\n"
-        s += "<text x=\"\(fmt(x + w / 2))\" y=\"\(fmt(y - 10))\" text-anchor=\"middle\" font-size=\"14\">\(escape(heading))</text>\n"
+        s += "<text x=\"\(fmt(x + w / 2))\" y=\"\(fmt(y - 24))\" text-anchor=\"middle\" font-size=\"14\">\(escape(heading))</text>\n"
         s += "<rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(w))\" height=\"\(fmt(h))\" fill=\"none\" stroke=\"#444\"/>\n"
         for t in ticks(lo, hi) {
             s += "<line x1=\"\(fmt(x - 4))\" y1=\"\(fmt(py(t)))\" x2=\"\(fmt(x + w))\" y2=\"\(fmt(py(t)))\" stroke=\"#ddd\"/>"
@@ -80,8 +80,8 @@ public enum HistoryPlot {
                 s += "<polyline points=\"\(d)\" fill=\"none\" stroke=\"\(ser.color)\" stroke-width=\"2\"/>\n"
             }
             s += "</g>\n"
-            // Legend, top right inside the chart.
-            let ly = y + 16 + Double(k) * 18, lx = x + w - 150
+            // Legend in one row between the heading and the frame, clear of the data.
+            let ly = y - 6, lx = x + w / 2 - 150 + Double(k) * 160
             if ser.dots {
                 s += "<circle cx=\"\(fmt(lx + 10))\" cy=\"\(fmt(ly - 4))\" r=\"3.5\" fill=\"\(ser.color)\"/>"
             } else {
