@@ -89,6 +89,31 @@ final class EmbeddingLookup {
         }
     }
 
+    /// The whole vocabulary's projection, Emb (V × E) · W (E × G), into `table` (V × G): for forward
+    /// passes with fixed weights (evaluation, prediction) one GEMM replaces every batch's lookup.
+    func fullTable(weights w: UnsafePointer<Float>, layer: RecurrentLayer, into table: FloatBuffer) -> FloatBuffer {
+        let G = layer.gateWidth
+        let t = table.ensuring(numWords * G)
+        BLAS.sgemm(m: numWords, n: G, k: width, a: w + embeddings.offset, lda: width, b: w + layer.kernel.offset,
+                   ldb: G, beta: 0, c: t.pointer, ldc: G)
+        return t
+    }
+
+    /// P (T, B, G) = rows of a `fullTable` for batch-major token ids x (B, T).
+    func forward(tokens x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int, table: UnsafePointer<Float>,
+                 layer: RecurrentLayer) {
+        precondition(x.count == batch * steps, "Embedding: \(x.count) token ids for B=\(batch) T=\(steps)")
+        let G = layer.gateWidth
+        let p = layer.projection
+        for b in 0..<batch {
+            for t in 0..<steps {
+                let token = Int(x[b * steps + t])
+                precondition(token >= 0 && token < numWords, "Embedding: token id \(token) outside 0..<\(numWords)")
+                (p + (t * batch + b) * G).update(from: table + token * G, count: G)
+            }
+        }
+    }
+
     /// Adds dW, db and dEmb (only the used rows) from `layer.projectionGradient` (T, B, G).
     /// Must follow the `forward` of the same batch.
     func backward(batch: Int, steps: Int, weights w: UnsafePointer<Float>,

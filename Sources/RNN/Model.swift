@@ -57,6 +57,8 @@ public final class Model {
     let denseKernel: ParameterView
     let denseBias: ParameterView
 
+    /// (V × G): the whole vocabulary's first-layer projection, for evaluation (see `makeInferenceTable`).
+    private var inferenceTable = FloatBuffer(count: 0)
     /// (B): logits z = h_{T−1}·w_d + b_d of the last forward.
     private var logitBuffer = FloatBuffer(count: 0)
     /// (B, H): ∂loss/∂h_{T−1} of the last layer.
@@ -122,9 +124,16 @@ public final class Model {
     }
 
     /// Runs the network on x (B, T), leaving the logits (B) in `logitBuffer` and the caches filled.
-    private func forward(x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int, weights w: UnsafePointer<Float>) {
+    /// - Parameter table: a `fullTable` of these weights (evaluation), or nil to project only the
+    ///   batch's distinct tokens (training).
+    private func forward(x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int, weights w: UnsafePointer<Float>,
+                         table: UnsafePointer<Float>? = nil) {
         reserve(batch: batch, steps: steps)
-        embedding.forward(tokens: x, batch: batch, steps: steps, weights: w, layer: recurrent[0])
+        if let table {
+            embedding.forward(tokens: x, batch: batch, steps: steps, table: table, layer: recurrent[0])
+        } else {
+            embedding.forward(tokens: x, batch: batch, steps: steps, weights: w, layer: recurrent[0])
+        }
         recurrent[0].forward(weights: w, batch: batch, steps: steps)
         for l in 1..<recurrent.count {
             recurrent[l].projectForward(input: recurrent[l - 1].outputs, weights: w, positions: batch * steps)
@@ -240,14 +249,18 @@ public final class Model {
         guard rows > 0 else { return .zero }
         let steps = x.count / rows
         var total = BatchStats.zero
+        let table = makeInferenceTable()
         x.withUnsafeBufferPointer { xp in
             y.withUnsafeBufferPointer { yp in
-                var start = 0
-                while start < rows {
-                    let n = min(batchSize, rows - start)
-                    total += evaluate(x: UnsafeBufferPointer(rebasing: xp[(start * steps)..<((start + n) * steps)]),
-                                      y: UnsafeBufferPointer(rebasing: yp[start..<(start + n)]), batch: n)
-                    start += n
+                weights.withUnsafeBufferPointer { w in
+                    var start = 0
+                    while start < rows {
+                        let n = min(batchSize, rows - start)
+                        forward(x: UnsafeBufferPointer(rebasing: xp[(start * steps)..<((start + n) * steps)]),
+                                batch: n, steps: steps, weights: w.baseAddress!, table: table.pointer)
+                        total += statistics(labels: UnsafeBufferPointer(rebasing: yp[start..<(start + n)]), batch: n)
+                        start += n
+                    }
                 }
             }
         }
@@ -263,13 +276,14 @@ public final class Model {
         guard rows > 0 else { return [] }
         let steps = x.count / rows
         var out = [Float](repeating: 0, count: rows)
+        let table = makeInferenceTable()
         x.withUnsafeBufferPointer { xp in
             weights.withUnsafeBufferPointer { w in
                 var start = 0
                 while start < rows {
                     let n = min(batchSize, rows - start)
                     forward(x: UnsafeBufferPointer(rebasing: xp[(start * steps)..<((start + n) * steps)]),
-                            batch: n, steps: steps, weights: w.baseAddress!)
+                            batch: n, steps: steps, weights: w.baseAddress!, table: table.pointer)
                     for b in 0..<n { out[start + b] = logitBuffer.pointer[b] }
                     start += n
                 }
@@ -283,5 +297,14 @@ public final class Model {
     ///   - batch: the number of rows in x; T = x.count / batch.
     public func predict(x: [Int32], batch rows: Int, batchSize: Int = 128) -> [Float] {
         logits(x: x, batch: rows, batchSize: batchSize).map(exactSigmoid)
+    }
+
+    /// Emb·W for the whole vocabulary with the current weights (V × G), reused across the chunks of
+    /// one evaluation: one GEMM instead of a lookup and a GEMM per chunk.
+    private func makeInferenceTable() -> FloatBuffer {
+        inferenceTable = weights.withUnsafeBufferPointer { w in
+            embedding.fullTable(weights: w.baseAddress!, layer: recurrent[0], into: inferenceTable)
+        }
+        return inferenceTable
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import HDF5
+import Training
 import IMDB
 import Foundation
 
@@ -8,7 +9,8 @@ struct Inspect: ParsableCommand {
         abstract: "What an rnn-dist HDF5 file holds, and whether it is complete and intact.",
         discussion: """
         Lists every group and dataset with its shape, type and attributes, and reads every dataset in
-        full so that each Fletcher-32 checksum is verified. Exit status 0: the file is complete and
+        full so that each Fletcher-32 checksum is verified. A dataset, weights file, checkpoint or
+        history file is then read as `train`, `eval` and `plot` read it, and summarised. Exit status 0: the file is complete and
         intact; 1: it is damaged, partial or unreadable (one line on stderr says why).
         """)
 
@@ -31,6 +33,8 @@ struct Inspect: ParsableCommand {
         let complete = f.isComplete
         // A dataset written by `prepare` also gets its own report (validating every row).
         let dataset = complete && attrValues["format"] == IMDBDataset.format ? try DatasetSummary(path: file) : nil
+        // Weights, checkpoints and history files are read by the code that uses them.
+        let runFile = try complete ? RunFileSummary.kind(of: f).map { try RunFileSummary(path: file, kind: $0) } : nil
         if json {
             var objects: [[String: Any]] = []
             for e in entries {
@@ -45,6 +49,7 @@ struct Inspect: ParsableCommand {
             let doc: [String: Any] = ["file": file, "complete": complete, "valid": complete,
                                       "attributes": attrValues, "objects": objects]
                 .merging(dataset.map { ["dataset": $0.json] } ?? [:]) { a, _ in a }
+                .merging(runFile.map { [$0.kind: $0.json] } ?? [:]) { a, _ in a }
             let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: data, as: UTF8.self))
         } else {
@@ -59,6 +64,7 @@ struct Inspect: ParsableCommand {
                 }
             }
             dataset?.lines().forEach { print($0) }
+            runFile?.lines.forEach { print($0) }
         }
         if !complete {
             throw CLIError("\(file): incomplete file (no '\(H5File.completeAttribute)' mark): it was not written to the end")

@@ -60,16 +60,22 @@ public enum Evaluator {
     /// chunks: every chunk is computed exactly as it would be by one process (a GEMM's rounding
     /// depends on its shape), so the reduced counts are identical for any number of ranks.
     public static func counts(model: Model, source: RowSource, rows: Range<Int>, comm: Communicator,
-                              batchSize: Int = 256) throws -> ClassificationCounts {
+                              batchSize: Int = 32) throws -> ClassificationCounts {
         let chunks = (rows.count + batchSize - 1) / batchSize
         let mine = Schedule.part(of: 0 ..< chunks, rank: comm.rank, size: comm.size)
         var c = ClassificationCounts()
-        for k in mine {
+        // This rank's rows in slabs of whole chunks; `logits` cuts each slab into chunks of
+        // `batchSize` from its start, which is a global chunk boundary.
+        let slab = max(1, 4096 / batchSize)
+        var k = mine.lowerBound
+        while k < mine.upperBound {
+            let kEnd = min(mine.upperBound, k + slab)
             let start = rows.lowerBound + k * batchSize
-            let end = min(rows.upperBound, start + batchSize)
+            let end = min(rows.upperBound, rows.lowerBound + kEnd * batchSize)
             let (x, y) = try source.read(range: start ..< end)
             let z = model.logits(x: x, batch: y.count, batchSize: batchSize)
             for i in 0 ..< y.count { c.add(logit: z[i], label: y[i]) }
+            k = kEnd
         }
         return try c.reduced(comm)
     }

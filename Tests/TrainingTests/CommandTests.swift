@@ -164,4 +164,28 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.contains("maxlen 30") && r.stderr.contains("maxlen 40"), r.stderr)
     }
+
+    func testInspectNamesEachKindAndDetectsDamage() throws {
+        let files = [(Self.dataset, "vocabulary"), (Self.runDir + "/best.weights.h5", "weights: gru"),
+                     (Self.runDir + "/checkpoint.h5", "checkpoint: gru"), (Self.runDir + "/history.h5", "history: gru")]
+        for (path, says) in files {
+            let ok = try Subprocess.rnnDist(["inspect", path])
+            XCTAssertEqual(ok.status, 0, "\(path): \(ok.stderr)")
+            XCTAssertTrue(ok.stdout.contains(says), "\(path): \(ok.stdout.suffix(600))")
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            var flipped = bytes
+            for k in 1 ..< 10 { flipped[bytes.count * k / 10] ^= 0x55 }
+            for (label, damaged) in [("truncated", Array(bytes.prefix(bytes.count * 2 / 3))), ("flipped", flipped)] {
+                let p = tmp.file("\(label)-" + (path as NSString).lastPathComponent)
+                try Data(damaged).write(to: URL(fileURLWithPath: p))
+                let r = try Subprocess.rnnDist(["inspect", p], timeout: 30)
+                XCTAssertEqual(r.status, 1, "\(label) \(path) was reported valid: \(r.stdout.suffix(300))")
+                XCTAssertFalse(r.signaled || r.timedOut, "\(label) \(path)")
+                XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            }
+        }
+        let j = try Subprocess.rnnDist(["inspect", "--json", Self.runDir + "/checkpoint.h5"])
+        let doc = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual((doc?["checkpoint"] as? [String: Any])?["epoch"] as? Int, 3)
+    }
 }

@@ -182,4 +182,43 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertGreaterThan(c.state.epoch * 8 + c.state.nextBatch, 0)
         try train(2, dir, ["--epochs", "\(c.state.epoch + 1)", "--resume", ckpt])
     }
+
+    func testNonFiniteLossStopsWithEpochAndBatchAndKeepsTheLastCheckpoint() throws {
+        let dir = tmp.file("nan")
+        let r = try train(2, dir, ["--epochs", "2", "--optimizer", "sgd", "--lr", "1e30", "--checkpoint-every", "1"], expect: 1)
+        let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }
+        XCTAssertEqual(lines.count, 1, r.stderr)
+        XCTAssertTrue(lines.first?.contains("non-finite at epoch 1, batch") ?? false, r.stderr)
+        let c = try Checkpoint.read(from: dir + "/checkpoint.h5")
+        XCTAssertEqual(c.state.epoch, 0)
+        XCTAssertGreaterThanOrEqual(c.state.nextBatch, 1)
+    }
+
+    func testSIGTERMFinishesTheBatchWritesACheckpointAndExitsNonZero() throws {
+        let dir = tmp.file("term")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Subprocess.mpirun)
+        p.arguments = ["-n", "2", Subprocess.rnnDist, "train", "--data", Self.dataset, "--run-dir", dir] + common + ["--epochs", "400"]
+        p.environment = Subprocess.mpiEnvironment
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        // Wait until the first epoch's files exist, then ask mpirun to stop.
+        let start = Date()
+        while !FileManager.default.fileExists(atPath: dir + "/history.h5") && Date().timeIntervalSince(start) < 60 { usleep(50_000) }
+        kill(p.processIdentifier, SIGTERM)
+        let sent = Date()
+        while p.isRunning && Date().timeIntervalSince(sent) < 20 { usleep(50_000) }
+        XCTAssertFalse(p.isRunning, "mpirun still running 20 s after SIGTERM")
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        // mpirun forwards SIGTERM to the ranks; they agree to stop through the next all-reduce,
+        // finish that batch, and rank 0 writes the checkpoint, which is complete and resumes.
+        XCTAssertTrue(stderr.contains("interrupted by SIGTERM; checkpoint written"), stderr)
+        let c = try Checkpoint.read(from: dir + "/checkpoint.h5")
+        print("SIGTERM: mpirun exit \(p.terminationStatus); checkpoint at epoch \(c.state.epoch + 1) batch \(c.state.nextBatch + 1)")
+        try train(2, dir, ["--epochs", "\(c.state.epoch + 1)", "--resume", dir + "/checkpoint.h5"])
+    }
 }

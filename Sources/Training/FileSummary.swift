@@ -1,0 +1,56 @@
+import Foundation
+import HDF5
+
+/// What `inspect` says about a weights file, a checkpoint or a history file, after reading it in
+/// full with the same code that `eval`, `--resume` and `plot` use (so "valid" means usable).
+public struct RunFileSummary {
+    public let kind: String
+    public let lines: [String]
+    public let json: [String: Any]
+
+    /// The kind named by the file's format attributes, or nil when it is none of these three.
+    public static func kind(of f: H5File) -> String? {
+        if let s = try? f.stringAttribute("format"), s == HistoryFile.format { return "history" }
+        guard f.exists("rnn_dist"), let g = try? f.group("rnn_dist"), let s = try? g.stringAttribute("format") else { return nil }
+        switch s {
+        case WeightsFile.format: return "weights"
+        case Checkpoint.format: return "checkpoint"
+        default: return nil
+        }
+    }
+
+    public init(path: String, kind: String) throws {
+        self.kind = kind
+        func describe(_ c: TrainConfig) -> String {
+            "\(c.model.kind.rawValue), \(c.model.layers) layer\(c.model.layers == 1 ? "" : "s") of \(c.model.units) units, " +
+                "embedding \(c.model.numWords)×\(c.model.embedDim), maxlen \(c.maxlen), \(c.model.parameterCount) parameters"
+        }
+        switch kind {
+        case "weights":
+            let (w, m) = try WeightsFile.read(from: path)
+            lines = ["weights: \(describe(m.config))", "  vocabulary: \(m.vocabulary.count) words (\(m.vocabulary.prefix(8).joined(separator: ", ")), …)",
+                     "  trained with \(m.config.optimizer) lr \(m.config.learningRate), batch \(m.config.batchSize), seed \(m.config.seed)",
+                     String(format: "  weights: %d values, max |w| %.4g", w.count, w.map { abs($0) }.max() ?? 0)]
+            json = ["kind": kind, "config": (try? JSONSerialization.jsonObject(with: Data(m.config.json().utf8))) ?? [:],
+                    "vocabulary_words": m.vocabulary.count, "parameters": w.count]
+        case "checkpoint":
+            let c = try Checkpoint.read(from: path)
+            let s = c.state
+            lines = ["checkpoint: \(describe(c.metadata.config))",
+                     "  at epoch \(s.epoch + 1) of \(c.metadata.config.epochs), next batch \(s.nextBatch + 1); \(c.iterations) optimizer steps (\(c.optimizerName), slots \(c.slots.map(\.name).joined(separator: ", ")))",
+                     "  written by \(s.worldSize) rank\(s.worldSize == 1 ? "" : "s"); \(c.history.records.count) epoch\(c.history.records.count == 1 ? "" : "s") of history; best val_loss \(s.bestValLoss)"]
+            json = ["kind": kind, "epoch": s.epoch, "next_batch": s.nextBatch, "iterations": c.iterations,
+                    "optimizer": c.optimizerName, "world_size": s.worldSize, "history_epochs": c.history.records.count]
+        default:
+            let (h, cfg, ws) = try HistoryFile.read(from: path)
+            var l = ["history: \(describe(cfg)), \(ws) rank\(ws == 1 ? "" : "s"), \(h.records.count) epochs"]
+            for r in h.records {
+                l.append(String(format: "  epoch %2d  %6.1fs  %6.0f samples/s  loss %.4f  acc %.4f  val_loss %.4f  val_acc %.4f",
+                                r.epoch, r.seconds, r.samplesPerSecond, r.loss, r.acc, r.valLoss, r.valAcc))
+            }
+            lines = l
+            json = ["kind": kind, "world_size": ws, "epochs": h.records.count,
+                    "val_acc": h.records.map(\.valAcc), "val_loss": h.records.map(\.valLoss)]
+        }
+    }
+}
