@@ -242,26 +242,35 @@ public final class Model {
         return statistics(labels: y, batch: batch)
     }
 
-    /// Loss and accuracy summed over `rows` samples (x is (rows, T)), in chunks of `batchSize`.
-    public func evaluate(x: [Int32], y: [Float], rows: Int, batchSize: Int = 128) -> BatchStats {
-        precondition(rows >= 0 && y.count == rows && (rows == 0 || x.count % rows == 0),
-                     "evaluate: \(x.count) ids and \(y.count) labels for \(rows) rows")
-        guard rows > 0 else { return .zero }
+    /// Forward passes over x (rows, T) in chunks of `batchSize` rows with the current weights (the
+    /// vocabulary's projection table computed once); after each, `chunkDone(start, n)` reads the
+    /// chunk's logits from `logitBuffer`.
+    private func forwardInChunks(x: [Int32], rows: Int, batchSize: Int, _ chunkDone: (Int, Int) -> Void) {
         let steps = x.count / rows
-        var total = BatchStats.zero
         let table = makeInferenceTable()
         x.withUnsafeBufferPointer { xp in
-            y.withUnsafeBufferPointer { yp in
-                weights.withUnsafeBufferPointer { w in
-                    var start = 0
-                    while start < rows {
-                        let n = min(batchSize, rows - start)
-                        forward(x: UnsafeBufferPointer(rebasing: xp[(start * steps)..<((start + n) * steps)]),
-                                batch: n, steps: steps, weights: w.baseAddress!, table: table.pointer)
-                        total += statistics(labels: UnsafeBufferPointer(rebasing: yp[start..<(start + n)]), batch: n)
-                        start += n
-                    }
+            weights.withUnsafeBufferPointer { w in
+                var start = 0
+                while start < rows {
+                    let n = min(batchSize, rows - start)
+                    forward(x: UnsafeBufferPointer(rebasing: xp[(start * steps)..<((start + n) * steps)]),
+                            batch: n, steps: steps, weights: w.baseAddress!, table: table.pointer)
+                    chunkDone(start, n)
+                    start += n
                 }
+            }
+        }
+    }
+
+    /// Loss and accuracy summed over `rows` samples (x is (rows, T)), in chunks of `batchSize`.
+    public func evaluate(x: [Int32], y: [Float], rows: Int, batchSize: Int = 128) -> BatchStats {
+        precondition(rows >= 0 && y.count == rows && (rows == 0 || x.count % rows == 0) && batchSize > 0,
+                     "evaluate: \(x.count) ids and \(y.count) labels for \(rows) rows")
+        guard rows > 0 else { return .zero }
+        var total = BatchStats.zero
+        y.withUnsafeBufferPointer { yp in
+            forwardInChunks(x: x, rows: rows, batchSize: batchSize) { start, n in
+                total += statistics(labels: UnsafeBufferPointer(rebasing: yp[start..<(start + n)]), batch: n)
             }
         }
         return total
@@ -274,20 +283,9 @@ public final class Model {
         precondition(rows >= 0 && (rows == 0 || (x.count % rows == 0 && x.count > 0)) && batchSize > 0,
                      "logits: \(x.count) ids for \(rows) rows")
         guard rows > 0 else { return [] }
-        let steps = x.count / rows
         var out = [Float](repeating: 0, count: rows)
-        let table = makeInferenceTable()
-        x.withUnsafeBufferPointer { xp in
-            weights.withUnsafeBufferPointer { w in
-                var start = 0
-                while start < rows {
-                    let n = min(batchSize, rows - start)
-                    forward(x: UnsafeBufferPointer(rebasing: xp[(start * steps)..<((start + n) * steps)]),
-                            batch: n, steps: steps, weights: w.baseAddress!, table: table.pointer)
-                    for b in 0..<n { out[start + b] = logitBuffer.pointer[b] }
-                    start += n
-                }
-            }
+        forwardInChunks(x: x, rows: rows, batchSize: batchSize) { start, n in
+            for b in 0..<n { out[start + b] = logitBuffer.pointer[b] }
         }
         return out
     }

@@ -206,7 +206,7 @@ final class ProgressPrinter: TrainingObserver {
 
     func epochDone(_ r: EpochRecord, epochs: Int) {
         if bar { FileHandle.standardOutput.write(Data("\r".utf8)) }
-        print(String(format: "Epoch %d/%d - %.1fs - %.0f samples/s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f - mpi: %.1f%%",
+        print(String(format: "Epoch %d/%d - %.2fs - %.0f samples/s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f - mpi: %.1f%%",
                      r.epoch, epochs, r.seconds, r.samplesPerSecond, r.loss, r.acc, r.valLoss, r.valAcc, r.mpiShare * 100))
         fflush(nil)
     }
