@@ -41,6 +41,8 @@ final class GRULayer: RecurrentLayer {
 
     private var buffers: [FloatBuffer] = []
     private(set) var cache: Cache
+    /// (B, H): h carried from the previous block of steps (`keepFinalState`).
+    private var stateH = FloatBuffer(count: 0)
 
     init(inputSize: Int, units: Int, kernel: ParameterView, recurrentKernel: ParameterView, bias: ParameterView) {
         precondition(kernel.shape == [inputSize, 3 * units] && recurrentKernel.shape == [units, 3 * units]
@@ -73,7 +75,12 @@ final class GRULayer: RecurrentLayer {
         }
     }
 
-    func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int) {
+    func keepFinalState(batch: Int, steps: Int) {
+        stateH = stateH.ensuring(batch * units)
+        stateH.pointer.update(from: cache.h + (steps - 1) * batch * units, count: batch * units)
+    }
+
+    func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         let H = units, G = 3 * units, BH = batch * units, BG = batch * G
         let U = w + recurrentKernel.offset
         let inZ = w + bias.offset, inR = inZ + H, inH = inZ + 2 * H
@@ -81,8 +88,8 @@ final class GRULayer: RecurrentLayer {
         let rec = cache.recurrent
         for t in 0..<steps {
             let gates = cache.gates + t * BG
-            let hPrev = t > 0 ? cache.h + (t - 1) * BH : cache.zeros
-            if t > 0 {
+            let hPrev = t > 0 ? cache.h + (t - 1) * BH : (carry ? stateH.pointer : cache.zeros)
+            if t > 0 || carry {
                 // h_{t−1}·U: (B × H)·(H × 3H)
                 BLAS.sgemm(m: batch, n: G, k: H, a: hPrev, lda: H, b: U, ldb: G, beta: 0, c: rec, ldc: G)
             } else {

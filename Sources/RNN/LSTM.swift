@@ -37,6 +37,9 @@ final class LSTMLayer: RecurrentLayer {
 
     private var buffers: [FloatBuffer] = []
     private(set) var cache: Cache
+    /// (B, H): h and c carried from the previous block of steps (`keepFinalState`).
+    private var stateH = FloatBuffer(count: 0)
+    private var stateC = FloatBuffer(count: 0)
 
     init(inputSize: Int, units: Int, kernel: ParameterView, recurrentKernel: ParameterView, bias: ParameterView) {
         precondition(kernel.shape == [inputSize, 4 * units] && recurrentKernel.shape == [units, 4 * units]
@@ -68,16 +71,24 @@ final class LSTMLayer: RecurrentLayer {
         }
     }
 
-    func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int) {
+    func keepFinalState(batch: Int, steps: Int) {
+        let BH = batch * units
+        stateH = stateH.ensuring(BH)
+        stateC = stateC.ensuring(BH)
+        stateH.pointer.update(from: cache.h + (steps - 1) * BH, count: BH)
+        stateC.pointer.update(from: cache.c + (steps - 1) * BH, count: BH)
+    }
+
+    func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         let H = units, G = 4 * units, BH = batch * units, BG = batch * G
         let U = w + recurrentKernel.offset
         let bi = w + bias.offset, bf = bi + H, bc = bi + 2 * H, bo = bi + 3 * H
         for t in 0..<steps {
             let gates = cache.gates + t * BG
-            let cPrev = t > 0 ? cache.c + (t - 1) * BH : cache.zeros
-            if t > 0 {
+            let cPrev = t > 0 ? cache.c + (t - 1) * BH : (carry ? stateC.pointer : cache.zeros)
+            if t > 0 || carry {
                 // a_t += h_{t−1}·U: (B × H)·(H × 4H)
-                BLAS.sgemm(m: batch, n: G, k: H, a: cache.h + (t - 1) * BH, lda: H,
+                BLAS.sgemm(m: batch, n: G, k: H, a: t > 0 ? cache.h + (t - 1) * BH : stateH.pointer, lda: H,
                            b: U, ldb: G, beta: 1, c: gates, ldc: G)
             }
             for row in 0..<batch {

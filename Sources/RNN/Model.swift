@@ -57,6 +57,8 @@ public final class Model {
     let denseKernel: ParameterView
     let denseBias: ParameterView
 
+    /// Time steps per block of an evaluation's forward pass (see `forward`); results do not depend on it.
+    public var inferenceBlockSteps = 25
     /// (V × G): the whole vocabulary's first-layer projection, for evaluation (see `makeInferenceTable`).
     private var inferenceTable = FloatBuffer(count: 0)
     /// (B): logits z = h_{T−1}·w_d + b_d of the last forward.
@@ -128,20 +130,39 @@ public final class Model {
     ///   batch's distinct tokens (training).
     private func forward(x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int, weights w: UnsafePointer<Float>,
                          table: UnsafePointer<Float>? = nil) {
-        reserve(batch: batch, steps: steps)
+        var lastBlock = steps
         if let table {
-            embedding.forward(tokens: x, batch: batch, steps: steps, table: table, layer: recurrent[0])
+            // Evaluation keeps nothing for BPTT, so it runs in blocks of steps whose activations
+            // stay in the CPU's caches, each block continuing from the state the previous one left.
+            let block = min(steps, inferenceBlockSteps)
+            reserve(batch: batch, steps: block)
+            var t0 = 0
+            while t0 < steps {
+                let n = min(block, steps - t0)
+                embedding.forward(tokens: x, batch: batch, steps: steps, table: table, layer: recurrent[0],
+                                  from: t0, count: n)
+                for l in 0..<recurrent.count {
+                    if l > 0 {
+                        recurrent[l].projectForward(input: recurrent[l - 1].outputs, weights: w, positions: batch * n)
+                    }
+                    recurrent[l].forward(weights: w, batch: batch, steps: n, carry: t0 > 0)
+                    if t0 + n < steps { recurrent[l].keepFinalState(batch: batch, steps: n) }
+                }
+                t0 += n
+                lastBlock = n
+            }
         } else {
+            reserve(batch: batch, steps: steps)
             embedding.forward(tokens: x, batch: batch, steps: steps, weights: w, layer: recurrent[0])
-        }
-        recurrent[0].forward(weights: w, batch: batch, steps: steps)
-        for l in 1..<recurrent.count {
-            recurrent[l].projectForward(input: recurrent[l - 1].outputs, weights: w, positions: batch * steps)
-            recurrent[l].forward(weights: w, batch: batch, steps: steps)
+            recurrent[0].forward(weights: w, batch: batch, steps: steps)
+            for l in 1..<recurrent.count {
+                recurrent[l].projectForward(input: recurrent[l - 1].outputs, weights: w, positions: batch * steps)
+                recurrent[l].forward(weights: w, batch: batch, steps: steps)
+            }
         }
         // Dense head: z = h_{T−1}·w_d + b_d
         let H = config.units
-        let last = recurrent[recurrent.count - 1].outputs + (steps - 1) * batch * H
+        let last = recurrent[recurrent.count - 1].outputs + (lastBlock - 1) * batch * H
         BLAS.sgemv(m: batch, n: H, a: last, lda: H, x: w + denseKernel.offset, beta: 0, y: logitBuffer.pointer)
         let bias = w[denseBias.offset]
         for b in 0..<batch { logitBuffer.pointer[b] += bias }

@@ -35,8 +35,11 @@ protocol RecurrentLayer: AnyObject {
 
     /// Makes every buffer large enough for (B, T); allocates only when they grow.
     func reserve(batch: Int, steps: Int)
-    /// Runs the recurrence from h_{−1} = 0 (and c_{−1} = 0) over `projection`, filling the cache.
-    func forward(weights: UnsafePointer<Float>, batch: Int, steps: Int)
+    /// Runs the recurrence over `projection`, filling the cache: from h_{−1} = 0 (and c_{−1} = 0),
+    /// or with `carry` from the state `keepFinalState` set aside (evaluation in blocks of steps).
+    func forward(weights: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool)
+    /// Copies h_{T−1} (and c_{T−1}) of the last forward aside, for a following `forward(carry: true)`.
+    func keepFinalState(batch: Int, steps: Int)
     /// BPTT: adds the recurrent weights' gradients into `gradients` and leaves `projectionGradient`.
     /// - Parameters:
     ///   - dOutputs: ∂loss/∂h — (T, B, H) if `sequence`, else (B, H) for the last step only.
@@ -45,6 +48,11 @@ protocol RecurrentLayer: AnyObject {
 }
 
 extension RecurrentLayer {
+    /// The recurrence from a zero state.
+    func forward(weights: UnsafePointer<Float>, batch: Int, steps: Int) {
+        forward(weights: weights, batch: batch, steps: steps, carry: false)
+    }
+
     /// Forward of the projection from a dense input sequence X (T, B, I): P = X·W.
     func projectForward(input x: UnsafePointer<Float>, weights w: UnsafePointer<Float>, positions: Int) {
         BLAS.sgemm(m: positions, n: gateWidth, k: inputSize,

@@ -29,6 +29,8 @@ final class SimpleRNNLayer: RecurrentLayer {
     private var hBuffer = FloatBuffer(count: 0)
     private var dABuffer = FloatBuffer(count: 0)
     private var dhBuffer = FloatBuffer(count: 0)
+    /// (B, H): h carried from the previous block of steps (`keepFinalState`).
+    private var stateBuffer = FloatBuffer(count: 0)
     private(set) var cache: Cache
 
     init(inputSize: Int, units: Int, kernel: ParameterView, recurrentKernel: ParameterView, bias: ParameterView) {
@@ -54,14 +56,19 @@ final class SimpleRNNLayer: RecurrentLayer {
         cache = Cache(h: hBuffer.pointer, dA: dABuffer.pointer, dh: dhBuffer.pointer)
     }
 
-    func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int) {
+    func keepFinalState(batch: Int, steps: Int) {
+        stateBuffer = stateBuffer.ensuring(batch * units)
+        stateBuffer.pointer.update(from: cache.h + (steps - 1) * batch * units, count: batch * units)
+    }
+
+    func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         let H = units, BH = batch * units
         let U = w + recurrentKernel.offset, b = w + bias.offset
         for t in 0..<steps {
             let a = cache.h + t * BH
-            if t > 0 {
+            if t > 0 || carry {
                 // a_t += h_{t−1}·U: (B × H)·(H × H)
-                BLAS.sgemm(m: batch, n: H, k: H, a: cache.h + (t - 1) * BH, lda: H,
+                BLAS.sgemm(m: batch, n: H, k: H, a: t > 0 ? cache.h + (t - 1) * BH : stateBuffer.pointer, lda: H,
                            b: U, ldb: H, beta: 1, c: a, ldc: H)
             }
             for row in 0..<batch {

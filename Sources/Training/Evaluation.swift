@@ -60,7 +60,7 @@ public enum Evaluator {
     /// chunks: every chunk is computed exactly as it would be by one process (a GEMM's rounding
     /// depends on its shape), so the reduced counts are identical for any number of ranks.
     public static func counts(model: Model, source: RowSource, rows: Range<Int>, comm: Communicator,
-                              batchSize: Int = 32) throws -> ClassificationCounts {
+                              batchSize: Int = 128) throws -> ClassificationCounts {
         let chunks = (rows.count + batchSize - 1) / batchSize
         let mine = Schedule.part(of: 0 ..< chunks, rank: comm.rank, size: comm.size)
         var c = ClassificationCounts()

@@ -183,9 +183,8 @@ public final class Trainer {
         let rows = schedule.validationRows(rank: comm.rank, size: comm.size)
         var local = BatchStats.zero
         var start = rows.lowerBound
-        // Forward passes of at most this rank's training batch (the workspaces are already that
-        // large, so validation adds no memory) and at most 32 rows (small blocks stay in cache).
-        let batch = min(32, max(1, (config.batchSize + comm.size - 1) / comm.size))
+        // Forward passes of this rank's training batch: the workspaces are already that large.
+        let batch = max(1, (config.batchSize + comm.size - 1) / comm.size)
         while start < rows.upperBound {
             let end = min(rows.upperBound, start + 2048)
             let (x, y) = try source.read(range: start ..< end)

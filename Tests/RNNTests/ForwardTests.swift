@@ -87,6 +87,35 @@ final class ForwardTests: XCTestCase {
         }
     }
 
+    /// Evaluation runs in blocks of steps, each continuing from the state the previous block left:
+    /// with one layer any block length gives exactly the logits of one block (the same operations on
+    /// the same data); a stacked layer's input projection is then a GEMM over fewer rows, which
+    /// OpenBLAS may sum in another order, so there they agree to Float rounding. Both match the reference.
+    func testBlockedEvaluationCarriesTheStateExactly() {
+        for kind in ModelConfig.Kind.allCases {
+            for layers in 1...2 {
+                let config = ModelConfig(kind: kind, numWords: 13, embedDim: 4, units: 11, layers: layers)
+                let model = Model(config: config, seed: 7)
+                model.weights = Fixtures.randomWeights(count: config.parameterCount, scale: 0.6, seed: 8)
+                let x = Fixtures.tokens(batch: 3, steps: 40, numWords: 13, seed: 9)
+                model.inferenceBlockSteps = 1_000
+                let whole = model.logits(x: x, batch: 3)
+                for block in [1, 7, 39] {
+                    model.inferenceBlockSteps = block
+                    let blocked = model.logits(x: x, batch: 3)
+                    if layers == 1 {
+                        XCTAssertEqual(blocked, whole, "\(kind), blocks of \(block)")
+                    } else {
+                        assertClose(blocked.map(Double.init), whole.map(Double.init), rtol: 1e-5, atol: 1e-6,
+                                    "\(kind) ×\(layers), blocks of \(block)")
+                    }
+                }
+                let z = Reference.logits(config: config, weights: model.weights.map(Double.init), x: x, batch: 3)
+                assertClose(whole.map(Double.init), z, rtol: 1e-4, atol: 1e-5, "\(kind) ×\(layers)")
+            }
+        }
+    }
+
     /// Workspaces grow and shrink with (B, T) without changing results.
     func testWorkspaceReuseAcrossShapes() {
         let config = ModelConfig(kind: .lstm, numWords: 20, embedDim: 4, units: 6, layers: 2)
