@@ -9,10 +9,22 @@ public class H5Group: H5Object, @unchecked Sendable {
     /// Whether a link of that (relative, possibly nested) name exists; intermediate groups are
     /// checked one by one so a missing parent is not an error (`H5Lexists`).
     public func exists(_ relative: String) -> Bool {
+        (try? resolve(relative)) == true
+    }
+
+    /// Whether every component of `relative` is present (false: missing). Only hard links are
+    /// followed: rnn-dist never writes soft or external links, and following one from a crafted
+    /// file could open another file, a device or a FIFO (and hang).
+    func resolve(_ relative: String) throws -> Bool {
         var prefix = ""
         for part in relative.split(separator: "/") {
             prefix += (prefix.isEmpty ? "" : "/") + part
             guard H5Lexists(id, prefix, rd_h5p_default()) > 0 else { return false }
+            var info = H5L_info_t()
+            try h5check(H5Lget_info(id, prefix, &info, rd_h5p_default()), "H5Lget_info", path: path, object: child(prefix))
+            guard info.type == H5L_TYPE_HARD else {
+                throw error(.invalid, "is a soft or external link, which rnn-dist does not follow", object: child(prefix))
+            }
         }
         return !prefix.isEmpty
     }
@@ -33,7 +45,7 @@ public class H5Group: H5Object, @unchecked Sendable {
 
     /// Opens a child group (`H5Gopen2`).
     public func group(_ relative: String) throws -> H5Group {
-        guard exists(relative) else { throw error(.missing, "", object: child(relative)) }
+        guard try resolve(relative) else { throw error(.missing, "", object: child(relative)) }
         guard try kind(of: relative) == .group else { throw error(.invalid, "not a group", object: child(relative)) }
         let g = try h5check(H5Gopen2(id, relative, rd_h5p_default()), "H5Gopen2", path: path, object: child(relative))
         return H5Group(id: g, path: path, name: child(relative), closer: H5Gclose)
@@ -42,6 +54,7 @@ public class H5Group: H5Object, @unchecked Sendable {
     /// Whether a child is a group or a dataset (`H5Oopen` + `H5Iget_type`). An object that cannot
     /// be opened (e.g. its header fails its checksum) is an error, not "other".
     public func kind(of relative: String) throws -> H5ChildKind {
+        guard try resolve(relative) else { throw error(.missing, "", object: child(relative)) }
         let o = try h5check(H5Oopen(id, relative, rd_h5p_default()), "H5Oopen", path: path, object: child(relative))
         defer { H5Oclose(o) }
         switch H5Iget_type(o) {
@@ -129,7 +142,7 @@ public class H5Group: H5Object, @unchecked Sendable {
     /// before anything is allocated (`H5Dopen2`).
     public func dataset(_ relative: String) throws -> H5Dataset {
         let obj = child(relative)
-        guard exists(relative) else { throw error(.missing, "", object: obj) }
+        guard try resolve(relative) else { throw error(.missing, "", object: obj) }
         guard try kind(of: relative) == .dataset else { throw error(.invalid, "not a dataset", object: obj) }
         let d = try h5check(H5Dopen2(id, relative, rd_h5p_default()), "H5Dopen2", path: path, object: obj)
         func fail(_ e: HDF5Error) -> HDF5Error { H5Dclose(d); return e }
@@ -160,6 +173,19 @@ public class H5Group: H5Object, @unchecked Sendable {
         let limit = (self as? H5File)?.maxReadBytes ?? fileReadLimit()
         guard count * et.size <= limit else {
             throw fail(error(.invalid, "declares \(count * et.size) bytes, more than the file holds", object: obj))
+        }
+        // A chunk is decoded whole: bound its size too (ours are at most a few hundred KiB).
+        let dcpl = H5Dget_create_plist(d)
+        if dcpl >= 0 {
+            defer { H5Pclose(dcpl) }
+            if H5Pget_layout(dcpl) == H5D_CHUNKED {
+                var chunk = [hsize_t](repeating: 0, count: Int(rank))
+                let n = H5Pget_chunk(dcpl, rank, &chunk)
+                let bytes = chunk.reduce(UInt64(et.size)) { $0.multipliedReportingOverflow(by: max(1, $1)).partialValue }
+                guard n == rank, chunk.allSatisfy({ $0 <= hsize_t(H5Limits.maxElements) }), bytes <= 64 << 20 else {
+                    throw fail(error(.invalid, "declares chunks of \(chunk) elements, beyond the limit", object: obj))
+                }
+            }
         }
         return H5Dataset(id: d, path: path, name: obj, shape: dims.map { Int($0) }, elementType: et, maxReadBytes: limit)
     }

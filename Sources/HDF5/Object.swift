@@ -24,6 +24,13 @@ public class H5Object: @unchecked Sendable {
 
     func child(_ n: String) -> String { name == "/" ? "/" + n : name + "/" + n }
 
+    /// The object's address in its file (`H5Oget_info2`): equal addresses, same object.
+    func objectAddress() throws -> UInt64 {
+        var info = H5O_info_t()
+        try h5check(H5Oget_info2(id, &info, UInt32(H5O_INFO_BASIC)), "H5Oget_info2", path: path, object: name)
+        return UInt64(info.addr)
+    }
+
     // MARK: Attributes (scalars and fixed-length UTF-8 strings; never variable-length)
 
     /// Whether an attribute of that name exists (`H5Aexists`).

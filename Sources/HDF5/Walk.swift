@@ -13,18 +13,26 @@ extension H5Group {
     /// read in full, so a flipped byte anywhere in its data fails its Fletcher-32 check here.
     public func walk(verifyData: Bool = false, maxObjects: Int = 100_000) throws -> [H5Entry] {
         var out: [H5Entry] = []
-        try walk(into: &out, verifyData: verifyData, maxObjects: maxObjects)
+        var seen = Set<UInt64>()
+        try walk(into: &out, seen: &seen, depth: 0, verifyData: verifyData, maxObjects: maxObjects)
         return out
     }
 
-    private func walk(into out: inout [H5Entry], verifyData: Bool, maxObjects: Int) throws {
+    /// Groups nest at most this deep in our files (the Keras layout needs 5).
+    static var maxDepth: Int { 32 }
+
+    private func walk(into out: inout [H5Entry], seen: inout Set<UInt64>, depth: Int, verifyData: Bool,
+                      maxObjects: Int) throws {
+        guard depth < Self.maxDepth else { throw error(.invalid, "groups nested deeper than \(Self.maxDepth)") }
+        // A group reached twice (hard links can form cycles in a crafted file) is an error.
+        guard seen.insert(try objectAddress()).inserted else { throw error(.invalid, "is linked more than once (a cycle)") }
         for n in try childNames() {
             guard out.count < maxObjects else { throw error(.invalid, "more than \(maxObjects) objects") }
             switch try kind(of: n) {
             case .group:
                 let g = try group(n)
                 out.append(H5Entry(name: g.name, kind: .group, attributes: try g.attributeNames()))
-                try g.walk(into: &out, verifyData: verifyData, maxObjects: maxObjects)
+                try g.walk(into: &out, seen: &seen, depth: depth + 1, verifyData: verifyData, maxObjects: maxObjects)
             case .dataset:
                 let d = try dataset(n)
                 if verifyData { try d.verifyReadable() }

@@ -53,6 +53,8 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     public static let maxNumWords = 10_000_000
     public static let maxWidth = 65_536
     public static let maxLayers = 64
+    /// The most parameters a model may have (2²⁸ floats = 1 GiB per flat buffer).
+    public static let maxParameters = 1 << 28
 
     /// Throws `ModelConfigError` naming the first value out of range.
     public func validate() throws {
@@ -65,6 +67,17 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         try check("embed_dim", embedDim, Self.maxWidth)
         try check("units", units, Self.maxWidth)
         try check("layers", layers, Self.maxLayers)
+        // Each size can be in range while their products are not: bound the total before any
+        // buffer is allocated (sizes may come from a file).
+        let g = kind.gateCount * units
+        let (embed, o1) = numWords.multipliedReportingOverflow(by: embedDim)
+        let (perLayer, o2) = (max(embedDim, units) + units + 2).multipliedReportingOverflow(by: g)
+        let (stack, o3) = perLayer.multipliedReportingOverflow(by: layers)
+        let (total, o4) = embed.addingReportingOverflow(stack)
+        if o1 || o2 || o3 || o4 || total > Self.maxParameters {
+            throw ModelConfigError.outOfRange(name: "parameter count", value: o1 || o2 || o3 || o4 ? Int.max : total,
+                                              limit: Self.maxParameters)
+        }
     }
 
     /// The parameter table in Keras order: embedding, the recurrent layers (kernel, recurrent

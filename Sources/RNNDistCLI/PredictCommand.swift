@@ -39,10 +39,18 @@ struct Predict: ParsableCommand {
         let T = meta.config.maxlen
         let model = Model(config: meta.config.model, seed: 0)
         model.weights = w
-        var x: [Int32] = []
-        x.reserveCapacity(reviews.count * T)
-        for r in reviews { x += vocab.encode(r, maxlen: T) }
-        let p = model.predict(x: x, batch: reviews.count)
+        // Encoded and scored 256 reviews at a time, so memory stays bounded for any input.
+        var p: [Float] = []
+        p.reserveCapacity(reviews.count)
+        var start = 0
+        while start < reviews.count {
+            let chunk = reviews[start ..< min(reviews.count, start + 256)]
+            var x: [Int32] = []
+            x.reserveCapacity(chunk.count * T)
+            for r in chunk { x += vocab.encode(r, maxlen: T) }
+            p += model.predict(x: x, batch: chunk.count)
+            start += chunk.count
+        }
         for (i, r) in reviews.enumerated() {
             let label = p[i] >= 0.5 ? "positive" : "negative"
             if json {

@@ -88,6 +88,10 @@ struct Train: ParsableCommand {
             guard v >= 1 && v <= 65_536 else { throw ValidationError("\(name) must be in 1…65536 (got \(v))") }
         }
         if let n = m.numWords { guard n >= 4 else { throw ValidationError("--num-words must be at least 4 (got \(n))") } }
+        do {
+            try ModelConfig(kind: m.model, numWords: m.numWords ?? 10_000, embedDim: m.embedDim, units: m.units,
+                            layers: m.layers).validate()
+        } catch { throw ValidationError("\(error)") }
         if let t = m.maxlen { guard t >= 1 else { throw ValidationError("--maxlen must be at least 1 (got \(t))") } }
     }
 
@@ -116,11 +120,20 @@ struct Train: ParsableCommand {
                       "\(config.model.parameterCount) parameters" +
                       (resume.map { ", resumed from \($0) at epoch \(trainer.state.epoch + 1) batch \(trainer.state.nextBatch + 1)" } ?? ""))
             }
+            if trainer.isFinished {
+                if comm.isRoot {
+                    print("nothing to train: the checkpoint is at epoch \(trainer.state.epoch) of --epochs \(config.epochs)" +
+                          (config.patience != nil && trainer.state.epoch < config.epochs ? " and early stopping had ended the run" : "") +
+                          "; raise --epochs to continue")
+                }
+                return
+            }
             try trainer.run(source: data.train)
             let rss = try comm.allReduce(peakResidentMegabytes(), op: .max)
             if comm.isRoot {
                 print(String(format: "peak RSS per rank: %.0f MB", rss) + " (max over \(comm.size) rank\(comm.size == 1 ? "" : "s"))")
-                for p in [trainer.files.weights, trainer.files.best, trainer.files.checkpoint, trainer.files.history] {
+                for p in [trainer.files.weights, trainer.files.best, trainer.files.checkpoint, trainer.files.history]
+                where FileManager.default.fileExists(atPath: p) {
                     print("wrote \(p)")
                 }
             }
@@ -132,6 +145,7 @@ struct Train: ParsableCommand {
     func prepare(_ comm: Communicator) throws -> (TrainingDataset, TrainConfig, Checkpoint?) {
         let data = try TrainingDataset.open(self.data)
         var config = try makeConfig(data)
+        try config.validate()
         var checkpoint: Checkpoint?
         if comm.isRoot {
             if let resume {
@@ -166,7 +180,7 @@ struct Train: ParsableCommand {
         c.clipNorm = clipNorm
         c.validationSplit = validationSplit
         c.seed = seed
-        c.limit = limit
+        c.limit = limit.map { min($0, data.train.rowCount) }
         c.checkpointEvery = checkpointEvery
         c.patience = patience
         c.dataPath = self.data
@@ -175,6 +189,9 @@ struct Train: ParsableCommand {
         let s = Schedule(rows: rows, validationSplit: validationSplit, batchSize: batchSize, seed: seed)
         guard s.trainCount >= 1 else {
             throw CLIError("no training rows: \(rows) rows with --validation-split \(validationSplit)")
+        }
+        guard validationSplit == 0 || s.valCount >= 1 else {
+            throw CLIError("--validation-split \(validationSplit) of \(rows) rows leaves no validation row; use 0 to train without validation")
         }
         return c
     }

@@ -96,16 +96,31 @@ public struct Checkpoint: Sendable {
         s.bestValLoss = try st.doubleAttribute("best_val_loss")
         s.epochsWithoutImprovement = try int("epochs_without_improvement")
         s.worldSize = try int("world_size")
-        guard s.epoch >= 0, s.nextBatch >= 0, s.epochCount >= 0, s.epochCorrect >= 0, s.epochCorrect <= s.epochCount,
-              s.worldSize >= 1, s.epochsWithoutImprovement >= 0 else {
-            throw TrainingError.badFile(path: path, object: "/rnn_dist/state", detail: "values out of range")
+        // Every number against what the recorded config allows, before anything is computed from it.
+        let cfg = meta.config
+        let schedule = Schedule(rows: min(cfg.limit ?? cfg.dataRows, cfg.dataRows), validationSplit: cfg.validationSplit,
+                                batchSize: cfg.batchSize, seed: cfg.seed)
+        let sums = [s.epochLossSum, s.epochSeconds, s.epochMPISeconds]
+        guard (0 ... TrainConfig.maxEpochs).contains(s.epoch), (0 ... schedule.batchesPerEpoch).contains(s.nextBatch),
+              (0 ... schedule.trainCount).contains(s.epochCount), (0 ... s.epochCount).contains(s.epochCorrect),
+              (1 ... 1 << 20).contains(s.worldSize), (0 ... TrainConfig.maxEpochs).contains(s.epochsWithoutImprovement),
+              !s.bestValLoss.isNaN, sums.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+            throw TrainingError.badFile(path: path, object: "/rnn_dist/state", detail: "values out of range for the recorded config")
         }
         let iterations = Int(try o.intAttribute("iterations"))
-        guard iterations >= 0 else {
-            throw TrainingError.badFile(path: path, object: "/rnn_dist/optimizer@iterations", detail: "negative")
+        guard (0 ... 1 << 40).contains(iterations) else {
+            throw TrainingError.badFile(path: path, object: "/rnn_dist/optimizer@iterations", detail: "\(iterations) is out of range")
         }
-        return Checkpoint(weights: weights, optimizerName: try o.stringAttribute("name"), slots: slots,
-                          iterations: iterations, state: s,
-                          history: try History.read(from: try f.group("rnn_dist/history")), metadata: meta)
+        // The slots must be those of the recorded optimizer, so that restoring cannot fail later.
+        let optimizer = OptimizerKind(rawValue: cfg.optimizer)!.make(parameterCount: weights.count)
+        do { try optimizer.restore(slots: slots, iterations: iterations) } catch {
+            throw TrainingError.badFile(path: path, object: "/rnn_dist/optimizer", detail: "\(error)")
+        }
+        let history = try History.read(from: try f.group("rnn_dist/history"))
+        guard history.records.count <= TrainConfig.maxEpochs else {
+            throw TrainingError.badFile(path: path, object: "/rnn_dist/history", detail: "\(history.records.count) epochs")
+        }
+        return Checkpoint(weights: weights, optimizerName: optimizer.name, slots: slots,
+                          iterations: iterations, state: s, history: history, metadata: meta)
     }
 }

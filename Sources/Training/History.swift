@@ -42,6 +42,9 @@ public struct History: Sendable, Equatable {
     /// Reads what `write` wrote, checking that every column has one value per epoch.
     public static func read(from group: H5Group) throws -> History {
         let epochs: [Int64] = try group.dataset("epoch").read()
+        for e in epochs where !(1 ... Int64(TrainConfig.maxEpochs)).contains(e) {
+            throw TrainingError.badFile(path: group.path, object: "\(group.name)/epoch", detail: "epoch \(e) is out of range")
+        }
         var cols: [[Double]] = []
         for (name, _) in columns {
             let c: [Double] = try group.dataset(name).read()

@@ -40,9 +40,14 @@ public enum HistoryPlot {
         let raw = span / Double(count)
         let mag = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 2.5, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
-        var t = (lo / step).rounded(.down) * step
         var out: [Double] = []
-        while t <= hi + step * 1e-9 { if t >= lo - step * 1e-9 { out.append(t) }; t += step }
+        let first = (lo / step).rounded(.down)
+        // Counted, not accumulated: with huge values t += step may not move t at all.
+        for k in 0 ... 2 * count + 2 {
+            let t = (first + Double(k)) * step
+            if t > hi + step * 1e-9 { break }
+            if t >= lo - step * 1e-9 { out.append(t) }
+        }
         return out
     }
 

@@ -37,12 +37,42 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
     }
 
+    /// Reads a config stored in a file and checks every value (a damaged or crafted file must not
+    /// make later arithmetic trap or allocate without bound).
     public static func from(json: String, path: String) throws -> TrainConfig {
+        let c: TrainConfig
         do {
-            return try JSONDecoder().decode(TrainConfig.self, from: Data(json.utf8))
+            c = try JSONDecoder().decode(TrainConfig.self, from: Data(json.utf8))
         } catch {
-            throw TrainingError.badFile(path: path, object: "config", detail: "unreadable config JSON (\(error))")
+            throw TrainingError.badFile(path: path, object: "/rnn_dist@config", detail: "unreadable config JSON (\(error))")
         }
+        do { try c.validate() } catch {
+            throw TrainingError.badFile(path: path, object: "/rnn_dist@config", detail: "\(error)")
+        }
+        return c
+    }
+
+    /// Largest values accepted for the run's sizes.
+    public static let maxMaxlen = 1 << 20
+    public static let maxEpochs = 1_000_000
+    public static let maxRows = 1 << 30
+
+    /// Throws a one-line reason for the first value out of range.
+    public func validate() throws {
+        try model.validate()
+        func need(_ ok: Bool, _ what: String) throws { if !ok { throw TrainingError.invalid(what) } }
+        try need((1 ... Self.maxMaxlen).contains(maxlen), "maxlen \(maxlen) is outside 1…\(Self.maxMaxlen)")
+        try need((1 ... Self.maxRows).contains(batchSize), "batch size \(batchSize) is outside 1…\(Self.maxRows)")
+        try need((1 ... Self.maxEpochs).contains(epochs), "epochs \(epochs) is outside 1…\(Self.maxEpochs)")
+        try need(["rmsprop", "adam", "sgd"].contains(optimizer), "unknown optimizer '\(optimizer)'")
+        try need(learningRate.isFinite && learningRate > 0, "learning rate \(learningRate) is not positive")
+        try need(momentum >= 0 && momentum < 1, "momentum \(momentum) is outside [0, 1)")
+        try need(clipNorm.map { $0.isFinite && $0 > 0 } ?? true, "clip norm \(clipNorm ?? 0) is not positive")
+        try need(validationSplit >= 0 && validationSplit < 1, "validation split \(validationSplit) is outside [0, 1)")
+        try need(limit.map { (1 ... Self.maxRows).contains($0) } ?? true, "limit \(limit ?? 0) is outside 1…\(Self.maxRows)")
+        try need(checkpointEvery.map { (1 ... Self.maxRows).contains($0) } ?? true, "checkpoint cadence out of range")
+        try need(patience.map { (1 ... Self.maxEpochs).contains($0) } ?? true, "patience out of range")
+        try need((0 ... Self.maxRows).contains(dataRows), "dataset rows \(dataRows) out of range")
     }
 
     /// The fields a resumed run must share with its checkpoint (model, data, batching, optimizer):

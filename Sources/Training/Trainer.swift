@@ -89,13 +89,23 @@ public final class Trainer {
 
     /// Installs SIGINT/SIGTERM handlers that ask the loop to stop after the current batch.
     public static func installSignalHandlers() {
-        signal(SIGINT) { _ in stopSignal = SIGINT }
-        signal(SIGTERM) { _ in stopSignal = SIGTERM }
+        // The first signal asks for a clean stop; the handler then gives way to the default action,
+        // so a second Ctrl-C ends the process at once.
+        signal(SIGINT) { s in stopSignal = s; signal(SIGINT, SIG_DFL) }
+        signal(SIGTERM) { s in stopSignal = s; signal(SIGTERM, SIG_DFL) }
+    }
+
+    /// Whether training is over: all epochs done, or early stopping already decided (a run resumed
+    /// from the checkpoint written at that point has nothing left to do).
+    public var isFinished: Bool {
+        state.epoch >= config.epochs || (config.patience.map { state.epochsWithoutImprovement >= $0 } ?? false)
     }
 
     /// Trains to `config.epochs` (or early stop). Throws `TrainingError.interrupted` after writing a
-    /// checkpoint when stopped, `.nonFiniteLoss` when the loss blows up (no checkpoint written).
+    /// checkpoint when stopped, `.nonFiniteLoss` when the loss or the weights stop being finite (no
+    /// file is written from that step on, so the last checkpoint stays loadable).
     public func run(source: RowSource) throws {
+        if isFinished { return }
         let loop = TrainingLoop(model: model, optimizer: optimizer, clipNorm: config.clipNorm.map { Float($0) },
                                 reduce: { [unowned self] grads, local in self.reduce(&grads, local) })
         let batches = schedule.batchesPerEpoch
@@ -107,7 +117,9 @@ public final class Trainer {
                 let part = Schedule.part(of: schedule.batch(state.nextBatch), rank: comm.rank, size: comm.size)
                 let (x, y) = try source.read(rows: Array(perm[part]))
                 let stats = loop.step(Batch(x: x, y: y))
-                guard stats.lossSum.isFinite else {
+                // A finite loss can still come with an infinite gradient (a huge learning rate):
+                // check the updated weights too. Every rank holds the same ones, so all stop alike.
+                guard stats.lossSum.isFinite, Self.allFinite(model.weights) else {
                     throw TrainingError.nonFiniteLoss(epoch: state.epoch + 1, batch: state.nextBatch + 1)
                 }
                 state.epochLossSum += stats.lossSum
@@ -134,6 +146,15 @@ public final class Trainer {
                 throw TrainingError.interrupted(signal: stopName, checkpoint: files.checkpoint)
             }
             if finished { break }
+        }
+    }
+
+    /// Whether every value is finite (a vectorizable scan: ~0.1 ms for the book's 328k weights).
+    static func allFinite(_ v: [Float]) -> Bool {
+        v.withUnsafeBufferPointer { p in
+            var acc: Float = 0
+            for x in p { acc += x * 0 }   // 0·x is 0 for finite x and NaN for ±inf or NaN
+            return acc == 0
         }
     }
 
@@ -237,8 +258,7 @@ public final class Trainer {
             try writeHistory()
         }
         try writeCheckpoint()
-        if let p = config.patience, state.epochsWithoutImprovement >= p { return true }
-        return false
+        return isFinished
     }
 
     /// Compares a hash of every weight's bits across ranks (min and max must agree).

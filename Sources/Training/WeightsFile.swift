@@ -55,7 +55,12 @@ public enum WeightsFile {
 
     /// Reads the tensors of `table` from `root`, checking every shape and type.
     public static func readTensors(table: [ParameterView], from root: H5Group) throws -> [Float] {
-        var weights = [Float](repeating: 0, count: table.last.map { $0.offset + $0.count } ?? 0)
+        let count = table.last.map { $0.offset + $0.count } ?? 0
+        if let f = root as? H5File, f.fileSize > 0, count * 4 > f.fileSize {
+            throw TrainingError.badFile(path: root.path, object: "/rnn_dist@config",
+                                        detail: "describes \(count) parameters, more than the file's \(f.fileSize) bytes hold")
+        }
+        var weights = [Float](repeating: 0, count: count)
         for view in table {
             let d = try root.dataset(view.kerasPath)
             guard d.shape == view.shape else {

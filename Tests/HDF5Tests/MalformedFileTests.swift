@@ -1,6 +1,7 @@
 import XCTest
 import HDF5
 import TestSupport
+import CHDF5
 
 /// Damaged files are read by the real executable (`rnn-dist inspect`, which opens every object and
 /// reads every byte of data) in a child process with a timeout, so a crash or a hang is detected.
@@ -122,6 +123,33 @@ final class MalformedFileTests: XCTestCase {
             XCTAssertEqual(r.status, 1)
             XCTAssertTrue(r.stderr.contains(expect), r.stderr)
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        }
+    }
+
+    /// Links rnn-dist never writes, crafted with the C library: a hard-link cycle, a soft link and an
+    /// external link to a FIFO (following it would block forever). Each is one clean error, fast.
+    func testLinkCyclesAndSoftOrExternalLinksAreRefused() throws {
+        let fifo = tmp.file("fifo")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        for kind in ["cycle", "soft", "external"] {
+            let p = tmp.file("\(kind).h5")
+            try H5File.writeAtomically(to: p) { f in
+                let g = try f.createGroup("g")
+                try g.createDataset("d", data: [Float(1)])
+            }
+            let f = H5Fopen(p, rd_h5f_acc_rdwr(), rd_h5p_default())
+            XCTAssertGreaterThanOrEqual(f, 0)
+            switch kind {
+            case "cycle": XCTAssertGreaterThanOrEqual(H5Lcreate_hard(f, "/g", f, "/g/loop", rd_h5p_default(), rd_h5p_default()), 0)
+            case "soft": XCTAssertGreaterThanOrEqual(H5Lcreate_soft("/g/d", f, "/g/alias", rd_h5p_default(), rd_h5p_default()), 0)
+            default: XCTAssertGreaterThanOrEqual(H5Lcreate_external(fifo, "/x", f, "/g/ext", rd_h5p_default(), rd_h5p_default()), 0)
+            }
+            H5Fclose(f)
+            let r = try Subprocess.rnnDist(["inspect", p], timeout: 20)
+            XCTAssertFalse(r.timedOut || r.signaled, "\(kind): hang or crash")
+            XCTAssertEqual(r.status, 1, "\(kind): \(r.stdout.suffix(300))")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains(kind == "cycle" ? "cycle" : "soft or external link"), "\(kind): \(r.stderr)")
         }
     }
 }

@@ -42,6 +42,7 @@ public enum Subprocess {
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         env["OPENBLAS_NUM_THREADS"] = "1"
+        env["OMPI_MCA_odls_base_sigkill_timeout"] = "2"
         return env
     }
 

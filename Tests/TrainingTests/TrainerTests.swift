@@ -19,12 +19,13 @@ func toyRows(_ n: Int, maxlen: Int = 12, vocab: Int = 30, seed: UInt64 = 3) -> I
     return InMemoryRows(x: x, y: y, maxlen: maxlen)
 }
 
-func toyConfig(_ kind: ModelConfig.Kind = .lstm, epochs: Int = 2) -> TrainConfig {
+func toyConfig(_ kind: ModelConfig.Kind = .lstm, epochs: Int = 2, rows: Int = 160) -> TrainConfig {
     var c = TrainConfig(model: ModelConfig(kind: kind, numWords: 30, embedDim: 4, units: 5), maxlen: 12)
     c.batchSize = 16
     c.epochs = epochs
     c.validationSplit = 0.25
     c.seed = 42
+    c.dataRows = rows
     return c
 }
 
@@ -78,7 +79,7 @@ final class TrainerTests: XCTestCase {
 
     func testTrainingLearnsTheToyTaskAndWritesItsFiles() throws {
         let rows = toyRows(400)
-        var c = toyConfig(.gru, epochs: 8)
+        var c = toyConfig(.gru, epochs: 8, rows: 400)
         c.optimizer = "adam"
         c.learningRate = 0.02
         let dir = tmp.file("run")
@@ -101,7 +102,7 @@ final class TrainerTests: XCTestCase {
 
     func testEarlyStoppingStopsAfterPatienceEpochsWithoutImprovement() throws {
         let rows = toyRows(64)
-        var c = toyConfig(epochs: 30)
+        var c = toyConfig(epochs: 30, rows: 64)
         c.learningRate = 0.5          // far too large: val_loss stops improving quickly
         c.optimizer = "sgd"
         c.patience = 2
@@ -147,7 +148,7 @@ final class TrainerTests: XCTestCase {
 
     func testDamagedCheckpointsAreRefusedWithOneLine() throws {
         let rows = toyRows(64)
-        let c = toyConfig(epochs: 1)
+        let c = toyConfig(epochs: 1, rows: 64)
         let dir = tmp.file("d")
         try makeTrainer(c, dir: dir, rows: rows).run(source: rows)
         let good = try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoint.h5"))
