@@ -12,9 +12,7 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Loss, accuracy, precision, recall, F1 and the confusion matrix of saved weights on a split.",
         discussion: """
-        Runs alone or under mpirun: the ranks share the rows and their sums are reduced exactly, so any
-        number of ranks prints the same numbers. --split val and train are the validation and training
-        rows of the run that wrote the weights (its --limit and --validation-split).
+        Runs alone or under mpirun: the ranks share the rows and their sums are reduced exactly, so any number of ranks prints the same numbers. --split val and train are the validation and training rows of the run that wrote the weights (its --limit and --validation-split).
         """)
 
     @Option(help: "Weights file written by `train` (model.weights.h5, best.weights.h5) or a checkpoint.")

@@ -8,10 +8,7 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "What an rnn-dist HDF5 file holds, and whether it is complete and intact.",
         discussion: """
-        Lists every group and dataset with its shape, type and attributes, and reads every dataset in
-        full so that each Fletcher-32 checksum is verified. A dataset, weights file, checkpoint or
-        history file is then read as `train`, `eval` and `plot` read it, and summarised. Exit status 0: the file is complete and
-        intact; 1: it is damaged, partial or unreadable (one line on stderr says why).
+        Lists every group and dataset with its shape, type and attributes, and reads every dataset in full so that each Fletcher-32 checksum is verified. A dataset, weights file, checkpoint or history file is then read as `train`, `eval` and `plot` read it, and summarised. Exit status 0: the file is complete and intact; 1: it is damaged, partial or unreadable (one line on stderr says why).
         """)
 
     @Argument(help: "The HDF5 file to inspect.")

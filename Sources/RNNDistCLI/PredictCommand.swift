@@ -8,9 +8,7 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sentiment probability for raw review text.",
         discussion: """
-        Reviews come from the arguments, or one per line on standard input. Each is tokenized with the
-        vocabulary and settings stored in the weights file, by the same code as `prepare`. Prints one
-        line per review: probability of positive, label, and the review's start.
+        Reviews come from the arguments, or one per line on standard input. Each is tokenized with the vocabulary and settings stored in the weights file, by the same code as `prepare`. Prints one line per review: probability of positive, label, and the review's start.
         """)
 
     @Option(help: "Weights file written by `train`.")

@@ -26,14 +26,12 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Data-parallel training; run it under `mpirun -n N` (alone it is one rank).",
         discussion: """
-        Every rank holds a replica of the model and trains on its contiguous part of each global batch;
-        the gradient sums are all-reduced after every batch. Rank 0 writes into --run-dir:
-          model.weights.h5  last weights (Keras 3 .weights.h5 layout + config + vocabulary)
-          best.weights.h5   weights of the epoch with the lowest val_loss so far (keep this one)
-          checkpoint.h5     everything needed to resume, at every epoch end and every --checkpoint-every batches
-          history.h5        loss, acc, val_loss, val_acc, seconds, samples/s per epoch
-        SIGINT/SIGTERM finish the current batch, write a checkpoint and exit with status 4.
-        Resume with the same command plus --resume RUN_DIR/checkpoint.h5 (any number of ranks).
+        Every rank holds a replica of the model and trains on its contiguous part of each global batch; the gradient sums are all-reduced after every batch. Rank 0 writes into --run-dir:
+          model.weights.h5  last weights (Keras 3 layout + config + vocabulary)
+          best.weights.h5   lowest val_loss so far: the weights to keep
+          checkpoint.h5     resume state, at each epoch end and --checkpoint-every
+          history.h5        loss, acc, val_loss, val_acc, seconds per epoch
+        SIGINT/SIGTERM finish the current batch, write a checkpoint and exit with status 4. Resume with the same command plus --resume RUN_DIR/checkpoint.h5, with any number of ranks.
         """)
 
     @Option(help: "Dataset written by `rnn-dist prepare`.")
