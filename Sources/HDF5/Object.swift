@@ -113,29 +113,27 @@ public class H5Object: @unchecked Sendable {
         return (a, t)
     }
 
-    /// Reads an integer attribute (stored as any integer type).
-    public func intAttribute(_ attr: String) throws -> Int64 {
+    /// Reads one number stored with one of `classes`, converted by HDF5 to `memoryType`.
+    private func numericAttribute<T: Numeric & BitwiseCopyable>(_ attr: String, classes: [H5T_class_t], memoryType: hid_t,
+                                              kind: String) throws -> T {
         let (a, t) = try openScalarAttribute(attr)
         defer { H5Tclose(t); H5Aclose(a) }
-        guard H5Tget_class(t) == H5T_INTEGER, H5Tget_size(t) <= 8 else {
-            throw error(.invalid, "expected an integer attribute", object: name + "@" + attr)
+        guard classes.contains(H5Tget_class(t)), H5Tget_size(t) <= 8 else {
+            throw error(.invalid, "expected \(kind) attribute", object: name + "@" + attr)
         }
-        var v: Int64 = 0
-        try h5check(H5Aread(a, rd_h5t_native_int64(), &v), "H5Aread", path: path, object: name + "@" + attr)
+        var v: T = 0
+        try h5check(H5Aread(a, memoryType, &v), "H5Aread", path: path, object: name + "@" + attr)
         return v
+    }
+
+    /// Reads an integer attribute (stored as any integer type).
+    public func intAttribute(_ attr: String) throws -> Int64 {
+        try numericAttribute(attr, classes: [H5T_INTEGER], memoryType: rd_h5t_native_int64(), kind: "an integer")
     }
 
     /// Reads a numeric attribute as Double (stored as float or integer).
     public func doubleAttribute(_ attr: String) throws -> Double {
-        let (a, t) = try openScalarAttribute(attr)
-        defer { H5Tclose(t); H5Aclose(a) }
-        let c = H5Tget_class(t)
-        guard (c == H5T_FLOAT || c == H5T_INTEGER), H5Tget_size(t) <= 8 else {
-            throw error(.invalid, "expected a numeric attribute", object: name + "@" + attr)
-        }
-        var v: Double = 0
-        try h5check(H5Aread(a, rd_h5t_native_double(), &v), "H5Aread", path: path, object: name + "@" + attr)
-        return v
+        try numericAttribute(attr, classes: [H5T_FLOAT, H5T_INTEGER], memoryType: rd_h5t_native_double(), kind: "a numeric")
     }
 
     /// Reads a fixed-length string attribute. Variable-length strings are refused unread: reading
