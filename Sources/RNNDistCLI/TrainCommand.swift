@@ -107,7 +107,6 @@ struct Train: ParsableCommand {
             let trainer = try Trainer(config: config, comm: comm, rows: config.limit.map { min($0, data.train.rowCount) } ?? data.train.rowCount,
                                       files: RunFiles(directory: runDir), metadata: metadata)
             trainer.stopAfterBatches = stopAfterBatches
-            trainer.setValidationSource(data.train)
             if resume != nil { try trainer.restore(checkpoint) }
             let printer = comm.isRoot ? ProgressPrinter(batchSize: batchSize) : nil
             trainer.observer = printer

@@ -141,7 +141,7 @@ public final class Trainer {
                     if let k = config.checkpointEvery, state.nextBatch % k == 0 { try writeCheckpoint() }
                 }
             }
-            let finished = try endEpoch()
+            let finished = try endEpoch(source: source)
             if lastStopFlag > 0 && state.epoch < config.epochs && !finished {
                 throw TrainingError.interrupted(signal: stopName, checkpoint: files.checkpoint)
             }
@@ -217,14 +217,12 @@ public final class Trainer {
         return BatchStats(lossSum: sums[0], correct: Int(sums[1]), count: Int(sums[2]))
     }
 
-    private var validationSource: RowSource?
-    /// Where validation rows come from (the same split as training; set by the caller).
-    public func setValidationSource(_ s: RowSource) { validationSource = s }
 
     /// Validation, history, replica check, files; returns true when training should stop early.
-    private func endEpoch() throws -> Bool {
+    /// The validation rows are the trailing rows of `source`, the split being trained on.
+    private func endEpoch(source: RowSource) throws -> Bool {
         let t0 = comm.wallTime()
-        let val = try validationSource.map { try validate(source: $0) } ?? .zero
+        let val = try validate(source: source)
         let valSeconds = comm.wallTime() - t0
         try checkReplicas()
         let rec = EpochRecord(

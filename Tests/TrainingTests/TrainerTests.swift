@@ -42,7 +42,6 @@ final class TrainerTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let t = try Trainer(config: c, comm: .single(), rows: rows.rowCount, files: RunFiles(directory: dir),
                             metadata: toyMetadata(c))
-        t.setValidationSource(rows)
         return t
     }
 
