@@ -3,6 +3,7 @@
 //
 // Layers of the package, bottom to top (each only imports what is below it):
 //   CMPI, CHDF5, CBLAS, CArchive  C libraries: a module map + shim header each (found via pkg-config)
+//   CFloatMode                    the CPU's subnormal mode (MXCSR / FPCR): one small C file
 //   MPI, HDF5, BLAS               thin Swift wrappers; the only files that call C
 //   RNN                           model math: layers, loss, optimizers (no MPI, no files)
 //   IMDB                          tokenizer, vocabulary, the dataset file, `prepare`
@@ -31,7 +32,8 @@ let package = Package(
 
         .target(name: "MPI", dependencies: ["CMPI"]),
         .target(name: "HDF5", dependencies: ["CHDF5"]),
-        .target(name: "BLAS", dependencies: ["CBLAS"]),
+        .target(name: "CFloatMode"),
+        .target(name: "BLAS", dependencies: ["CBLAS", "CFloatMode"]),
 
         .target(name: "RNN", dependencies: ["BLAS"]),
         .target(name: "IMDB", dependencies: ["HDF5", "CArchive"]),

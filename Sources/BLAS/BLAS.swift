@@ -17,6 +17,13 @@ public enum BLAS {
         openblas_set_num_threads(Int32(n))
     }
 
+    /// The kernel family OpenBLAS chose for this CPU (or `OPENBLAS_CORETYPE`), e.g. "Haswell",
+    /// "SkylakeX", "Zen". Wraps `openblas_get_corename`.
+    public static var coreName: String {
+        guard let p = openblas_get_corename() else { return "unknown" }
+        return String(cString: p)
+    }
+
     /// `C = alpha · op(A) · op(B) + beta · C` on raw row-major pointers. Wraps `cblas_sgemm`.
     /// - Parameters:
     ///   - transA, transB: use `Aᵀ` / `Bᵀ`.

@@ -18,5 +18,7 @@ static inline MPI_Errhandler rd_mpi_errors_return(void) { return MPI_ERRORS_RETU
 static inline int rd_mpi_success(void) { return MPI_SUCCESS; }
 static inline int rd_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline int rd_mpi_thread_single(void) { return MPI_THREAD_SINGLE; }
+static inline int rd_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
+static inline MPI_Info rd_mpi_info_null(void) { return MPI_INFO_NULL; }
 
 #endif

@@ -147,6 +147,19 @@ public final class Communicator: @unchecked Sendable {
         try check(MPI_Barrier(rd_mpi_comm_world()), "MPI_Barrier")
     }
 
+    /// How many ranks of the job share this process's host (shared memory), 1 without MPI.
+    /// Wraps `MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)`.
+    public func ranksOnThisHost() throws -> Int {
+        guard usesMPI, size > 1 else { return 1 }
+        var local = MPI_Comm(bitPattern: 0)
+        try check(MPI_Comm_split_type(rd_mpi_comm_world(), rd_mpi_comm_type_shared(), Int32(rank), rd_mpi_info_null(),
+                                      &local), "MPI_Comm_split_type(SHARED)")
+        defer { _ = MPI_Comm_free(&local) }
+        var n: Int32 = 0
+        try check(MPI_Comm_size(local, &n), "MPI_Comm_size(host)")
+        return Int(n)
+    }
+
     /// Ends the whole job with `code` (`MPI_Abort`): no rank is left waiting in a collective.
     /// Without MPI it simply exits.
     public func abort(code: Int32) -> Never {

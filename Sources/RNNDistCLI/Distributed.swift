@@ -17,7 +17,7 @@ func runDistributed(comm: Communicator, _ body: () throws -> Void) throws {
         exit(e.code)
     } catch let e as TrainingError {
         switch e {
-        case .nonFiniteLoss, .replicasDiverged, .interrupted:
+        case .nonFinite, .replicasDiverged, .interrupted:
             if comm.isRoot { printError("\(e)") }
             try? comm.finalize()
             if case .interrupted = e { exit(4) }
@@ -51,4 +51,10 @@ func agree(_ comm: Communicator, error: Error? = nil) throws {
     let who = try comm.allReduce(Int32(error == nil ? Int32(comm.size) : Int32(comm.rank)), op: .min)
     let msg = try comm.broadcast(comm.rank == Int(who) ? Array("\(error!)".utf8) : [], root: Int(who))
     throw AgreedFailure(message: String(decoding: msg, as: UTF8.self), code: 1)
+}
+
+/// Collective: rank 0 prints one line on stderr when a host runs more ranks than it has cores.
+func printHostLoadNote(_ comm: Communicator) throws {
+    guard let note = try HostLoad.note(comm: comm), comm.isRoot else { return }
+    FileHandle.standardError.write(Data((note + "\n").utf8))
 }

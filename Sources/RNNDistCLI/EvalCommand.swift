@@ -38,6 +38,7 @@ struct Eval: ParsableCommand {
             var setup: (Model, TrainingDataset, TrainConfig)?
             do { setup = try load() } catch { try agree(comm, error: error) }
             try agree(comm)
+            try printHostLoadNote(comm)
             let (model, data, config) = setup!
             let t0 = comm.wallTime()
             let source: RowSource

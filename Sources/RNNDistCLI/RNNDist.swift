@@ -1,5 +1,5 @@
 import ArgumentParser
-import BLAS
+import RNN
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,7 +25,7 @@ public struct RNNDist: ParsableCommand {
     /// Parses the arguments, runs the command, and turns any thrown error into one line on stderr
     /// and a non-zero exit (2 for a bad command line, 1 for everything else).
     public static func runMain() -> Never {
-        BLAS.useSingleThread()
+        ComputeSetup.configureProcess()
         var command: ParsableCommand
         do {
             command = try parseAsRoot()

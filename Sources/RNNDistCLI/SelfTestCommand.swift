@@ -1,5 +1,6 @@
 import ArgumentParser
 import MPI
+import RNN
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,9 +9,20 @@ import Glibc
 struct SelfTest: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "selftest",
-        abstract: "Internal checks of the MPI layer (used by the tests).",
+        abstract: "Internal checks of the MPI layer and the process set-up (used by the tests).",
         shouldDisplay: false,
-        subcommands: [Collectives.self, Abort.self])
+        subcommands: [Collectives.self, Abort.self, FloatModeCheck.self])
+
+    /// Whether this process flushes subnormals to zero, as every command sets at start-up; prints
+    /// `flush_subnormals=1 product=0` when the mode is on and a subnormal product really is 0.
+    struct FloatModeCheck: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "float-mode")
+        @Argument(help: "A small normal number; its square is subnormal.") var value: Float = 1e-20
+        func run() throws {
+            let product = value * value   // 1e-40: subnormal, flushed to 0 under FTZ
+            print("flush_subnormals=\(ComputeSetup.flushesSubnormals ? 1 : 0) product=\(product) blas_kernel=\(ComputeSetup.blasKernel)")
+        }
+    }
 
     /// All-reduce and broadcast of every supported type; rank 0 prints one line per check.
     struct Collectives: ParsableCommand {

@@ -65,6 +65,9 @@ struct Train: ParsableCommand {
     var resume: String?
     @Option(help: ArgumentHelp("Test hook: stop as if interrupted after K batches.", visibility: .private))
     var stopAfterBatches: Int?
+    @Option(help: ArgumentHelp("Test hook: VALUE@RANK:STEP writes nan, inf or -inf into that rank's gradient at that optimizer step.",
+                               visibility: .private))
+    var injectFault: String?
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1 (got \(batchSize))") }
@@ -80,6 +83,9 @@ struct Train: ParsableCommand {
         if let c = clipNorm { guard c > 0 else { throw ValidationError("--clip-norm must be positive (got \(c))") } }
         if let l = limit { guard l >= 2 else { throw ValidationError("--limit must be at least 2 (got \(l))") } }
         if let k = checkpointEvery { guard k >= 1 else { throw ValidationError("--checkpoint-every must be at least 1 (got \(k))") } }
+        if let f = injectFault, GradientFault(f) == nil {
+            throw ValidationError("--inject-fault must be VALUE@RANK:STEP with VALUE nan, inf or -inf (got '\(f)')")
+        }
         if let p = patience { guard p >= 1 else { throw ValidationError("--patience must be at least 1 (got \(p))") } }
         let m = modelOptions
         for (name, v) in [("--embed-dim", m.embedDim), ("--units", m.units), ("--layers", m.layers)] {
@@ -102,11 +108,13 @@ struct Train: ParsableCommand {
             var setup: (TrainingDataset, TrainConfig, Checkpoint?)?
             do { setup = try prepare(comm) } catch { try agree(comm, error: error) }
             try agree(comm)
+            try printHostLoadNote(comm)
             let (data, config, checkpoint) = setup!
             let metadata = WeightsMetadata(config: config, tokenizerJSON: data.tokenizerJSON, vocabulary: data.vocabulary)
             let trainer = try Trainer(config: config, comm: comm, rows: config.limit.map { min($0, data.train.rowCount) } ?? data.train.rowCount,
                                       files: RunFiles(directory: runDir), metadata: metadata)
             trainer.stopAfterBatches = stopAfterBatches
+            trainer.gradientFault = injectFault.flatMap(GradientFault.init)
             if resume != nil { try trainer.restore(checkpoint) }
             let printer = comm.isRoot ? ProgressPrinter(batchSize: batchSize) : nil
             trainer.observer = printer

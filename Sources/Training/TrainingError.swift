@@ -2,7 +2,8 @@
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case badFile(path: String, object: String, detail: String)
     case mismatch(path: String, field: String, checkpoint: String, requested: String)
-    case nonFiniteLoss(epoch: Int, batch: Int)
+    /// The loss, the reduced gradient or the updated weights hold NaN or ±∞.
+    case nonFinite(what: String, epoch: Int, batch: Int)
     case replicasDiverged(epoch: Int)
     case invalid(String)
     case interrupted(signal: String, checkpoint: String)
@@ -14,8 +15,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .mismatch(let p, let f, let c, let r):
             return "\(p): checkpoint was written with \(f) = \(c), this run asks for \(r); " +
                 "drop the flag or start a new run"
-        case .nonFiniteLoss(let e, let b):
-            return "loss became non-finite at epoch \(e), batch \(b); training stopped, the last checkpoint is kept"
+        case .nonFinite(let what, let e, let b):
+            return "\(what) became non-finite at epoch \(e), batch \(b); training stopped, the last checkpoint is kept"
         case .replicasDiverged(let e):
             return "model replicas differ across ranks after epoch \(e) (checksum mismatch); aborting"
         case .invalid(let s):

@@ -64,11 +64,22 @@ final class DistributedTrainingTests: XCTestCase {
             var w: [Int: [Float]] = [:], h: [Int: [EpochRecord]] = [:]
             for n in [1, 2, 4] {
                 let dir = tmp.file("\(model)-n\(n)")
-                try train(n, dir, ["--epochs", "1", "--model", model])
+                let r = try train(n, dir, ["--epochs", "1", "--model", model])
+                // One note when this host runs more ranks than it has cores, and only then.
+                let cores = HostLoad.cores()
+                XCTAssertEqual(r.stderr.components(separatedBy: "note: ").count - 1, n > cores ? 1 : 0, r.stderr)
+                if n > cores {
+                    XCTAssertTrue(r.stderr.contains("note: \(n) ranks on \(cores) core\(cores == 1 ? "" : "s"); -n \(cores) is likely faster"), r.stderr)
+                }
                 w[n] = try weights(dir)
                 h[n] = try timeless(dir)
                 XCTAssertEqual(try HistoryFile.read(from: dir + "/history.h5").2, n, "world size recorded")
             }
+            // Other world sizes sum the gradients in another order (each rank's part, then the
+            // all-reduce), so they agree up to Float rounding, compounded over 8 steps: 1e-4 on
+            // weights of size ~0.1 is ~1000 ulp of headroom over the ~1e-7 seen here. Accuracy
+            // may differ by a sample whose logit sits within rounding of 0 (1/256 of the training
+            // rows, 1/64 of the validation rows).
             for n in [2, 4] {
                 XCTAssertLessThanOrEqual(maxAbsDiff(w[1]!, w[n]!), 1e-4, "\(model) -n 1 vs -n \(n)")
                 let a = h[1]![0], b = h[n]![0]
@@ -91,6 +102,9 @@ final class DistributedTrainingTests: XCTestCase {
             let r = try train(2, dir, ["--epochs", "2", "--stop-after-batches", "\(stop)"], expect: 4)
             XCTAssertTrue(r.stderr.contains("checkpoint written"), r.stderr)
             try train(2, dir, ["--epochs", "2", "--resume", dir + "/checkpoint.h5"])
+            // Bit-identical on any BLAS kernel: the resumed run makes the same calls with the same
+            // shapes on the same data in the same order as the uninterrupted one, and a kernel
+            // is deterministic for a given call.
             XCTAssertEqual(try weights(dir), try weights(full), "stopped after \(stop) batches")
             XCTAssertEqual(try timeless(dir), try timeless(full))
             XCTAssertEqual(try Checkpoint.read(from: dir + "/checkpoint.h5").slots,
@@ -129,8 +143,8 @@ final class DistributedTrainingTests: XCTestCase {
         for (name, bytes) in cases {
             let p = tmp.file("\(name).h5")
             try bytes.write(to: URL(fileURLWithPath: p))
+            // No rank may wait for ever: `train` fails the test when mpirun outlives its timeout.
             let r = try train(2, tmp.file("out-\(name)"), ["--epochs", "2", "--resume", p], expect: 1)
-            XCTAssertLessThan(r.seconds, 30, name)
             let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }
             XCTAssertEqual(lines.count, 1, "\(name): \(r.stderr)")
             XCTAssertTrue(lines.first?.contains(p) ?? false, "\(name): \(r.stderr)")
@@ -146,6 +160,8 @@ final class DistributedTrainingTests: XCTestCase {
         try train(2, a, ["--epochs", "1"], mpirunArgs: ["--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo",
                                                          "--mca", "oob_tcp_if_include", "lo"])
         try train(2, b, ["--epochs", "1"])
+        // Exact on any kernel and transport: with 2 ranks each reduced value is one addition a + b,
+        // which is commutative, so no algorithm choice of the transport can change it.
         XCTAssertEqual(try weights(a), try weights(b), "same ranks, same summation order, other transport")
     }
 
@@ -172,10 +188,13 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertEqual(ranks.count, 2, pgrep.stdout)
         guard let victim = ranks.last else { return }
         kill(victim, SIGKILL)
+        // Open MPI notices the dead rank and ends the others (1–3 s here, plus the 2 s kill grace
+        // of mpiEnvironment). The bound only tells a hang from an ending, on any CPU: it is not a
+        // performance claim, so it is generous.
         let killed = Date()
-        while p.isRunning && Date().timeIntervalSince(killed) < 20 { usleep(50_000) }
-        XCTAssertFalse(p.isRunning, "mpirun still running 20 s after a rank was killed")
-        XCTAssertLessThan(Date().timeIntervalSince(killed), 10)
+        while p.isRunning && Date().timeIntervalSince(killed) < 60 { usleep(50_000) }
+        XCTAssertFalse(p.isRunning, "mpirun still running 60 s after a rank was killed")
+        print(String(format: "killed rank: mpirun ended %.1f s later", Date().timeIntervalSince(killed)))
         XCTAssertNotEqual(p.terminationStatus, 0)
         // The last checkpoint is complete and resumes.
         let c = try Checkpoint.read(from: ckpt)
@@ -183,20 +202,39 @@ final class DistributedTrainingTests: XCTestCase {
         try train(2, dir, ["--epochs", "\(c.state.epoch + 1)", "--resume", ckpt])
     }
 
-    func testNonFiniteLossStopsWithEpochAndBatchAndKeepsTheLastCheckpoint() throws {
-        let dir = tmp.file("nan")
-        let r = try train(2, dir, ["--epochs", "2", "--optimizer", "sgd", "--lr", "1e30", "--checkpoint-every", "1"], expect: 1)
-        let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }
-        XCTAssertEqual(lines.count, 1, r.stderr)
-        XCTAssertTrue(lines.first?.contains("non-finite at epoch 1, batch") ?? false, r.stderr)
-        // Whatever checkpoint was written before the blow-up holds finite weights and resumes
-        // (reading refuses non-finite weights); none may be written after it.
-        if FileManager.default.fileExists(atPath: dir + "/checkpoint.h5") {
+    /// A NaN or +∞ written into rank 1's gradient sum before the all-reduce (the injected fault,
+    /// so the outcome does not depend on how a BLAS kernel sums a blow-up): every rank sees it in
+    /// the reduced gradient and stops before the update; one error line names epoch and batch; the
+    /// last checkpoint is the step before and loads; no weights file is written after the fault.
+    func testNonFiniteGradientOnOneRankStopsEveryRankWithEpochAndBatch() throws {
+        // 8 batches per epoch: step 3 is epoch 1 batch 3, step 11 is epoch 2 batch 3.
+        for (fault, epoch, batch) in [("nan@1:3", 1, 3), ("inf@1:11", 2, 3), ("-inf@0:5", 1, 5)] {
+            let dir = tmp.file("fault-\(fault)")
+            let r = try train(2, dir, ["--epochs", "3", "--checkpoint-every", "1", "--inject-fault=\(fault)"], expect: 1)
+            let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }
+            XCTAssertEqual(lines.count, 1, r.stderr)
+            XCTAssertTrue(lines.first?.contains("gradient became non-finite at epoch \(epoch), batch \(batch);") ?? false,
+                          "\(fault): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("MPI_ABORT"), "a collective stop, not an abort: \(r.stderr)")
             let c = try Checkpoint.read(from: dir + "/checkpoint.h5")
-            XCTAssertEqual(c.state.epoch, 0)
-            XCTAssertGreaterThanOrEqual(c.state.nextBatch, 1)
+            XCTAssertEqual(c.state.epoch, epoch - 1, fault)
+            XCTAssertEqual(c.state.nextBatch, batch - 1, fault)
+            XCTAssertEqual(c.iterations, (epoch - 1) * 8 + batch - 1, fault)
+            // The weights file is the last epoch end's (none in epoch 1), not the faulty step's.
+            let wrote = FileManager.default.fileExists(atPath: dir + "/model.weights.h5")
+            XCTAssertEqual(wrote, epoch > 1, fault)
+            if wrote { XCTAssertEqual(try timeless(dir).count, epoch - 1, fault) }
+            // The checkpoint resumes, and without the fault the run finishes.
+            try train(2, dir, ["--epochs", "\(epoch)", "--resume", dir + "/checkpoint.h5"])
         }
-        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/model.weights.h5"), "no epoch ended")
+    }
+
+    func testTheFaultHookRejectsMalformedValues() throws {
+        for bad in ["nan", "nan@1", "zero@1:3", "nan@-1:3", "nan@1:0"] {
+            let r = try Subprocess.rnnDist(["train", "--data", Self.dataset, "--run-dir", tmp.file("x"), "--inject-fault", bad])
+            XCTAssertEqual(r.status, 64, "\(bad): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("--inject-fault"), r.stderr)
+        }
     }
 
     func testSIGTERMFinishesTheBatchWritesACheckpointAndExitsNonZero() throws {
@@ -215,8 +253,8 @@ final class DistributedTrainingTests: XCTestCase {
         while !FileManager.default.fileExists(atPath: dir + "/history.h5") && Date().timeIntervalSince(start) < 60 { usleep(50_000) }
         kill(p.processIdentifier, SIGTERM)
         let sent = Date()
-        while p.isRunning && Date().timeIntervalSince(sent) < 20 { usleep(50_000) }
-        XCTAssertFalse(p.isRunning, "mpirun still running 20 s after SIGTERM")
+        while p.isRunning && Date().timeIntervalSince(sent) < 60 { usleep(50_000) }   // a hang bound only
+        XCTAssertFalse(p.isRunning, "mpirun still running 60 s after SIGTERM")
         XCTAssertNotEqual(p.terminationStatus, 0)
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         // mpirun forwards SIGTERM to the ranks; they agree to stop through the next all-reduce,

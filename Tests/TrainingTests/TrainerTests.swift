@@ -99,6 +99,51 @@ final class TrainerTests: XCTestCase {
         XCTAssertNoThrow(try WeightsFile.read(from: dir + "/best.weights.h5"))
     }
 
+    /// The injected fault (NaN or ±∞ in the gradient sum before the reduction) stops the run at
+    /// that step with an error naming epoch and batch, before the optimizer touches the weights;
+    /// the checkpoint of the step before is on disk and resumes.
+    func testNonFiniteGradientStopsBeforeTheUpdateAndKeepsTheLastCheckpoint() throws {
+        let rows = toyRows(160)
+        var c = toyConfig(epochs: 3)   // 8 batches per epoch
+        c.checkpointEvery = 1
+        for (value, step) in [(Float.nan, 3), (Float.infinity, 11), (-Float.infinity, 1)] {
+            let dir = tmp.file("fault\(step)")
+            let t = try makeTrainer(c, dir: dir, rows: rows)
+            t.gradientFault = GradientFault(value: value, rank: 0, step: step)
+            let (epoch, batch) = ((step - 1) / 8 + 1, (step - 1) % 8 + 1)
+            XCTAssertThrowsError(try t.run(source: rows)) { e in
+                XCTAssertEqual(e as? TrainingError, .nonFinite(what: "gradient", epoch: epoch, batch: batch))
+                XCTAssertEqual("\(e)", "gradient became non-finite at epoch \(epoch), batch \(batch); training stopped, the last checkpoint is kept")
+            }
+            XCTAssertEqual(t.optimizer.iterations, step - 1, "no update from the faulty step")
+            XCTAssertTrue(Trainer.allFinite(t.model.weights))
+            if step > 1 {
+                let ckpt = try Checkpoint.read(from: dir + "/checkpoint.h5")
+                XCTAssertEqual(ckpt.iterations, step - 1)
+                XCTAssertEqual(ckpt.weights, t.model.weights, "the checkpoint holds the weights the fault left untouched")
+            } else {
+                XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/checkpoint.h5"))
+            }
+            XCTAssertEqual(FileManager.default.fileExists(atPath: dir + "/model.weights.h5"), epoch > 1)
+        }
+        // A fault meant for another rank, or for a later step, changes nothing.
+        let a = try makeTrainer(c, dir: tmp.file("clean"), rows: rows)
+        try a.run(source: rows)
+        let b = try makeTrainer(c, dir: tmp.file("other"), rows: rows)
+        b.gradientFault = GradientFault(value: .nan, rank: 1, step: 2)
+        try b.run(source: rows)
+        XCTAssertEqual(a.model.weights, b.model.weights)
+    }
+
+    func testGradientFaultParsing() {
+        XCTAssertEqual(GradientFault("nan@1:3").map { [$0.value.isNaN ? 1 : 0, Float($0.rank), Float($0.step)] }, [1, 1, 3])
+        XCTAssertEqual(GradientFault("inf@0:11"), GradientFault(value: .infinity, rank: 0, step: 11))
+        XCTAssertEqual(GradientFault("-inf@2:1"), GradientFault(value: -.infinity, rank: 2, step: 1))
+        for bad in ["", "nan", "nan@", "nan@1", "nan@1:", "1@1:1", "nan@x:1", "nan@-1:1", "nan@1:0", "nan@1:2:3"] {
+            XCTAssertNil(GradientFault(bad), bad)
+        }
+    }
+
     func testEarlyStoppingStopsAfterPatienceEpochsWithoutImprovement() throws {
         let rows = toyRows(64)
         var c = toyConfig(epochs: 30, rows: 64)
