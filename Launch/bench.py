@@ -61,7 +61,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--scaling-limit", type=int, default=10000, help="training rows for the -n 1/2/4 scaling runs")
-    ap.add_argument("--skip", default="", help="comma list of: keras,prepare,scaling,eval,memory,accuracy")
+    ap.add_argument("--skip", default="", help="comma list of: keras,keras-check,prepare,scaling,eval,memory,accuracy")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
@@ -76,6 +76,15 @@ def main():
         res["cpu"] = cpu
     except Exception:  # noqa: BLE001
         pass
+
+    if not os.path.exists(a.tarball):
+        if not os.path.exists(a.data):
+            sys.exit(f"bench: the IMDB tarball {a.tarball} does not exist and there is no {a.data} yet: "
+                     "set IMDB_TARBALL=/path/to/aclImdb_v1.tar.gz (or pass --tarball)")
+        if "prepare" not in skip:
+            log(f"the IMDB tarball {a.tarball} does not exist: prepare is not timed, {a.data} is used as it is "
+                "(set IMDB_TARBALL=/path/to/aclImdb_v1.tar.gz to time it)")
+            skip.add("prepare")
 
     # 1. prepare vs the Python tokenizer, alternating.
     if "prepare" not in skip or not os.path.exists(a.data):
@@ -92,7 +101,7 @@ def main():
         log("prepare", res["prepare"])
 
     kpy = None if "keras" in skip else keras_python()
-    keras_script = os.path.join(SHARED, "bench", "keras_imdb.py")
+    keras_script = os.path.join(ROOT, "Launch", "keras_imdb.py")
 
     # 2. epoch time per model: mpirun -n 2 rnn-dist vs Keras with 2 threads, alternating.
     res["models_table"] = {}
@@ -139,6 +148,20 @@ def main():
                 entry["eval_speedup"] = entry["keras_eval_s"] / ev["seconds"]
         res["models_table"][m] = entry
         log(m, {k: v for k, v in entry.items() if not isinstance(v, list)})
+
+    # 2b. Keras 3 loads each model's best weights and predicts what rnn-dist predicts (Launch/keras_check.py).
+    if kpy and "keras-check" not in skip:
+        js = os.path.join(work, "keras-check.json")
+        weights = [os.path.join(work, f"{m}-{a.reps - 1}", "best.weights.h5") for m in models]
+        r = subprocess.run([kpy, os.path.join(ROOT, "Launch", "keras_check.py"), "--bin", a.bin, "--data", a.data,
+                            "--json", js, *weights], capture_output=True, text=True)
+        log("keras_check:\n" + (r.stdout.strip() or r.stderr.strip()[-2000:]))
+        checks = {c["weights"]: c for c in json.load(open(js))} if os.path.exists(js) else {}
+        for m, w in zip(models, weights):
+            c = checks.get(w, {"ok": False, "max_abs_diff": None})
+            res["models_table"][m].update(keras_check="pass" if c["ok"] else "fail",
+                                          keras_check_max_diff=c["max_abs_diff"],
+                                          **({"keras_check_error": c["error"]} if "error" in c else {}))
 
     # 3. scaling: samples/s at -n 1, 2, 4 (LSTM), alternating, one epoch on --scaling-limit rows.
     if "scaling" not in skip:
@@ -189,6 +212,11 @@ def print_table(res):
         print(f"| {m} | {f('rnn_dist_n1_epoch_s')} | {f('n1_speedup', '{:.2f}x')} | {f('rnn_dist_epoch_s')} | {f('keras_epoch_s')} | {f('ratio', '{:.3f}')} | "
               f"{f('mpi_share_n2', '{:.1%}')} | {f('best_val_acc', '{:.4f}')} | {f('test_acc_best', '{:.4f}')} | "
               f"{f('keras_best_val_acc', '{:.4f}')} / {f('keras_test_acc', '{:.4f}')} | {f('eval_s')} | {f('keras_eval_s')} | {f('eval_speedup', '{:.1f}x')} |")
+    checked = [(m, e) for m, e in res["models_table"].items() if "keras_check" in e]
+    if checked:
+        print("\nKeras 3 load_weights of best.weights.h5, predictions vs rnn-dist (tolerance 1e-6): " + ", ".join(
+            f"{m} {e['keras_check']}" + (f" (max |dp| {e['keras_check_max_diff']:.2g})" if e["keras_check_max_diff"] is not None else "")
+            for m, e in checked))
     if "scaling" in res:
         s = res["scaling"]
         sp = s["samples_per_second"]

@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""Checks that weights written by `rnn-dist train` are Keras 3 weights, and that Keras computes what we do.
+
+usage: python Launch/keras_check.py --bin PATH/rnn-dist WEIGHTS.h5 [WEIGHTS.h5 ...]
+                                    [--data IMDB.h5 [--rows 32]] [--tolerance 1e-6] [--threads 1]
+                                    [--json OUT]
+
+For every weights file (model.weights.h5 or best.weights.h5 of a run):
+  1. the run's config is read from the file's /rnn_dist group (attribute `config`, JSON: model.kind,
+     model.layers, model.units, model.embedDim, model.numWords, maxlen), the tokenizer settings from
+     the attribute `tokenizer` and the vocabulary from /rnn_dist/vocab (bytes + offsets);
+  2. the matching Keras 3 Sequential is built (Launch/keras_imdb.py's build_model: Embedding ->
+     SimpleRNN|LSTM|GRU x layers -> Dense(1, sigmoid), Keras defaults) and the file is loaded, unchanged,
+     with model.load_weights(); then every Keras variable is compared bit for bit with the tensor at
+     its place in the file (layers/<name>/[cell/]vars/<i>), and every tensor of the file must be used;
+  3. the same reviews are scored by `rnn-dist predict --json` (which tokenizes raw text with the
+     vocabulary stored in the weights file) and by Keras's model.predict() on the same ids, encoded
+     here with Launch/py_tokenize_reference.py's tokenizer and that vocabulary. The reviews are a
+     fixed set (punctuation, `<br />`, apostrophes, accents, one longer than maxlen, one without any
+     word) plus pseudo-random ones drawn from the whole vocabulary with out-of-vocabulary words, of
+     lengths up to twice maxlen; with --data, also the first --rows rows of the test split, written
+     back as text (and checked to encode to exactly the stored row).
+Prints one line per file, PASS or FAIL with the largest |p_keras - p_rnn-dist| over all reviews, and
+exits 1 when any file fails to load or differs by more than --tolerance (absolute, on probabilities),
+2 on a usage or set-up problem.
+
+Keras, TensorFlow and h5py are not dependencies of rnn-dist. Run this with the benchmark's virtual
+environment (~/.venvs/rnn-dist-keras, see Launch/bench); started by another Python without Keras, the
+script re-runs itself with that environment's Python when it exists.
+"""
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+VENV_PYTHON = os.path.expanduser("~/.venvs/rnn-dist-keras/bin/python")
+REEXEC_MARK = "RNN_DIST_KERAS_CHECK_REEXEC"
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Hand-written reviews exercising the tokenizer's rules (no capital Sigma: Python's str.lower() applies
+# the final-sigma rule and rnn-dist does not, see Launch/py_tokenize_reference.py).
+FIXED_REVIEWS = [
+    "A wonderful film.",
+    "Dull and far too long.",
+    "This movie was terrible, I couldn't believe how bad the acting was!<br /><br />Avoid it.",
+    "One of the best films of the 80's: rock'n'roll, great music and a story that doesn't let go.",
+    "I didn't like it... the plot was 'predictable' and the ending -- well -- a let-down_really.",
+    "Café, naïve, ÉCOLE, Straße and don’t: accents, capitals and a curly apostrophe.",
+    "10/10 would watch again 🎬🍿 — simply brilliant, 2nd time even better than the 1st.",
+    "?!... --- !!!",
+    "THE WORST. THE WORST EVER. <BR />Seriously, <br/>the worst.",
+]
+
+
+def reexec_with_venv_if_needed():
+    try:
+        import h5py  # noqa: F401
+        import keras  # noqa: F401
+        return
+    except ImportError as e:
+        missing = e.name
+    venv = os.path.dirname(os.path.dirname(VENV_PYTHON))
+    if os.environ.get(REEXEC_MARK) != "1" and os.path.exists(VENV_PYTHON) \
+            and os.path.realpath(sys.prefix) != os.path.realpath(venv):
+        os.environ[REEXEC_MARK] = "1"
+        os.execv(VENV_PYTHON, [VENV_PYTHON, os.path.abspath(__file__)] + sys.argv[1:])
+    print(f"keras_check: cannot import {missing}: run with a Python that has keras (3.x), tensorflow and h5py, "
+          f"e.g. python3 -m venv ~/.venvs/rnn-dist-keras && ~/.venvs/rnn-dist-keras/bin/pip install "
+          f"tensorflow-cpu h5py", file=sys.stderr)
+    sys.exit(2)
+
+
+def text_attr(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+class WeightsInfo:
+    """What keras_check needs from one rnn-dist weights file, read with h5py (never with Keras)."""
+
+    def __init__(self, path):
+        import h5py
+        import numpy as np
+        with h5py.File(path, "r") as f:
+            if "rnn_dist" not in f:
+                raise ValueError("no /rnn_dist group: not a weights file written by rnn-dist")
+            g = f["rnn_dist"]
+            fmt = text_attr(g.attrs.get("format", b""))
+            if fmt != "rnn-dist-weights":
+                raise ValueError(f"/rnn_dist@format is '{fmt}', not 'rnn-dist-weights' "
+                                 "(pass model.weights.h5 or best.weights.h5, not a checkpoint)")
+            self.config = json.loads(text_attr(g.attrs["config"]))
+            self.tokenizer = json.loads(text_attr(g.attrs["tokenizer"]))
+            raw = g["vocab/bytes"][...].tobytes()
+            offsets = g["vocab/offsets"][...]
+            self.vocab = [raw[offsets[k]:offsets[k + 1]].decode("utf-8") for k in range(len(offsets) - 1)]
+            self.tensors = {}
+
+            def keep(name, obj):
+                if isinstance(obj, h5py.Dataset) and not name.startswith("rnn_dist/"):
+                    self.tensors[name] = np.asarray(obj[...])
+            f.visititems(keep)
+        m = self.config["model"]
+        self.kind, self.layers, self.units = m["kind"], int(m["layers"]), int(m["units"])
+        self.embed_dim, self.num_words = int(m["embedDim"]), int(m["numWords"])
+        self.maxlen = int(self.config["maxlen"])
+        self.index_from = int(self.tokenizer.get("index_from", 3))
+        self.start_char = int(self.tokenizer.get("start_char", 1))
+        self.oov_char = int(self.tokenizer.get("oov_char", 2))
+        if len(self.vocab) != self.num_words - self.index_from - 1:
+            raise ValueError(f"vocabulary has {len(self.vocab)} words, num_words {self.num_words} needs "
+                             f"{self.num_words - self.index_from - 1}")
+        self.ids = {w: k + self.index_from + 1 for k, w in enumerate(self.vocab)}
+
+    def describe(self):
+        return (f"{self.kind} {self.layers}x{self.units}, embed {self.embed_dim}, "
+                f"num_words {self.num_words}, maxlen {self.maxlen}")
+
+    def tensor_paths(self):
+        """Where rnn-dist puts each Keras variable, in the order of model.weights (WeightsFile.swift)."""
+        base = {"simple-rnn": "simple_rnn", "lstm": "lstm", "gru": "gru"}[self.kind]
+        paths = ["layers/embedding/vars/0"]
+        for i in range(self.layers):
+            name = base if i == 0 else f"{base}_{i}"
+            paths += [f"layers/{name}/cell/vars/{k}" for k in range(3)]
+        return paths + ["layers/dense/vars/0", "layers/dense/vars/1"]
+
+
+def encode(info, tokenize, text):
+    """`rnn-dist predict`'s model input for one review: [start] + ids, last maxlen, left-padded with 0."""
+    seq = [info.start_char]
+    for token in tokenize(text.encode("utf-8")):
+        i = info.ids.get(token, info.oov_char)
+        seq.append(i if i < info.num_words else info.oov_char)
+    seq = seq[-info.maxlen:]
+    return [0] * (info.maxlen - len(seq)) + seq
+
+
+def synthetic_reviews(info, tokenize, seed, count=24):
+    """Reviews of vocabulary words (any id, rare ones too) and out-of-vocabulary words, lengths up to 2·maxlen."""
+    rng = random.Random(seed)
+    words = [w for w in info.vocab if tokenize(w.encode("utf-8")) == [w]]
+    if not words:
+        return []
+    unknown = ["qzxjvk", "zzyzxq", "xqwzvj"]
+    unknown = [w for w in unknown if w not in info.ids]
+    T = info.maxlen
+    lengths = [1, 2, 5, 20, max(1, T - 2), max(1, T - 1), T, T + 1, 2 * T]
+    while len(lengths) < count:
+        lengths.append(rng.randint(1, 2 * T))
+    out = []
+    for n in lengths[:count]:
+        picked = [rng.choice(unknown) if unknown and rng.random() < 0.05 else rng.choice(words) for _ in range(n)]
+        out.append(" ".join(picked))
+    return out
+
+
+def review_texts(info, tokenize, seed):
+    """The fixed reviews, one longer than maxlen, and the pseudo-random ones."""
+    long_one = " ".join(["an outstanding", "performance", "by everyone involved"] * (info.maxlen // 5 + 2))
+    return list(FIXED_REVIEWS) + [long_one] + synthetic_reviews(info, tokenize, seed)
+
+
+def dataset_reviews(info, tokenize, data_path, rows):
+    """The first `rows` test rows as text that encodes back to exactly the stored row, with those rows."""
+    import h5py
+    with h5py.File(data_path, "r") as f:
+        if int(f.attrs["num_words"]) != info.num_words or f["test/x"].shape[1] != info.maxlen:
+            raise ValueError(f"{data_path} has num_words {int(f.attrs['num_words'])}, maxlen "
+                             f"{f['test/x'].shape[1]}; the weights need {info.num_words}, {info.maxlen}")
+        x = f["test/x"][:rows]
+    oov_word = next(w for w in ("qzxjvk", "zzyzxq", "xqwzvj", "qqqzzzxxx") if w not in info.ids)
+    texts, kept = [], []
+    for row in x:
+        ids = [int(i) for i in row if i != 0]
+        if ids and ids[0] == info.start_char:
+            ids = ids[1:]
+        if any(i < info.index_from + 1 and i != info.oov_char for i in ids):
+            continue  # a start mark or reserved id inside the row: no text encodes to it
+        text = " ".join(oov_word if i == info.oov_char else info.vocab[i - info.index_from - 1] for i in ids)
+        if encode(info, tokenize, text) != [int(i) for i in row]:
+            raise ValueError("a test row written back as text does not encode to the same ids "
+                             "(the Python tokenizer or vocabulary reading disagrees with the dataset)")
+        texts.append(text)
+        kept.append([int(i) for i in row])
+    return texts, kept
+
+
+def float64_reference(info, x):
+    """The same forward pass in float64 NumPy (Keras 3's cell equations; GRU with reset_after): a third
+    opinion telling float32 round-off, which both sides have, from a real disagreement."""
+    import numpy as np
+    sig = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
+    w = [info.tensors[p].astype(np.float64) for p in info.tensor_paths()]
+    seq = w[0][np.asarray(x)]  # (B, T, E)
+    for layer in range(info.layers):
+        kernel, recurrent, bias = w[1 + 3 * layer: 4 + 3 * layer]
+        inputs = seq @ kernel  # (B, T, gates*H)
+        h = np.zeros((seq.shape[0], recurrent.shape[0]))
+        c = np.zeros_like(h)
+        outputs = np.empty((seq.shape[0], seq.shape[1], h.shape[1]))
+        for t in range(seq.shape[1]):
+            if info.kind == "simple-rnn":
+                h = np.tanh(inputs[:, t] + h @ recurrent + bias)
+            elif info.kind == "lstm":
+                i, f, g, o = np.split(inputs[:, t] + h @ recurrent + bias, 4, axis=1)
+                c = sig(f) * c + sig(i) * np.tanh(g)
+                h = sig(o) * np.tanh(c)
+            else:
+                xz, xr, xh = np.split(inputs[:, t] + bias[0], 3, axis=1)
+                hz, hr, hh = np.split(h @ recurrent + bias[1], 3, axis=1)
+                z, r = sig(xz + hz), sig(xr + hr)
+                h = z * h + (1 - z) * np.tanh(xh + r * hh)
+            outputs[:, t] = h
+        seq = outputs
+    return sig(seq[:, -1] @ w[-2] + w[-1]).reshape(-1)
+
+
+def rnn_dist_predict(binary, weights, texts):
+    """Probabilities from `rnn-dist predict --json`, reviews one per line on stdin."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    r = subprocess.run([binary, "predict", "--json", "--weights", weights], input="\n".join(texts) + "\n",
+                       capture_output=True, text=True, encoding="utf-8", env=env, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"rnn-dist predict failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    if len(rows) != len(texts):
+        raise RuntimeError(f"rnn-dist predict printed {len(rows)} results for {len(texts)} reviews")
+    for i, (row, text) in enumerate(zip(rows, texts)):
+        if row.get("text") != text:
+            raise RuntimeError(f"rnn-dist predict result {i} is for another text than the one sent")
+    return [float(row["probability"]) for row in rows]
+
+
+def check_file(path, args, keras, tokenize):
+    import numpy as np
+    from keras_imdb import build_model
+
+    result = {"weights": path, "ok": False, "max_abs_diff": None}
+    info = WeightsInfo(path)
+    result.update(model=info.kind, layers=info.layers, units=info.units, embed_dim=info.embed_dim,
+                  num_words=info.num_words, maxlen=info.maxlen, describe=info.describe())
+
+    # Keras reads the file itself, unchanged.
+    model = build_model(keras, info.kind, info.num_words, info.maxlen, info.embed_dim, info.units, info.layers)
+    model.load_weights(path)
+    paths = info.tensor_paths()
+    variables = model.weights
+    if len(variables) != len(paths):
+        raise ValueError(f"the Keras model has {len(variables)} variables, rnn-dist's layout {len(paths)}")
+    for var, p in zip(variables, paths):
+        if p not in info.tensors:
+            raise ValueError(f"the file has no {p} (for Keras variable {var.path})")
+        got = np.asarray(keras.ops.convert_to_numpy(var))
+        want = info.tensors[p]
+        if got.shape != want.shape or got.dtype != want.dtype or not np.array_equal(got.view(np.uint32), want.view(np.uint32)):
+            raise ValueError(f"Keras variable {var.path} {got.shape} differs from the file's {p} {want.shape} after load_weights")
+    unused = sorted(set(info.tensors) - set(paths))
+    if unused:
+        raise ValueError(f"tensors Keras's model does not use: {', '.join(unused)}")
+
+    texts = review_texts(info, tokenize, args.seed)
+    x = [encode(info, tokenize, t) for t in texts]
+    if args.data:
+        more, rows = dataset_reviews(info, tokenize, args.data, args.rows)
+        texts += more
+        x += rows
+
+    ours = np.asarray(rnn_dist_predict(args.bin, path, texts), dtype=np.float64)
+    theirs = np.asarray(model.predict(np.asarray(x, dtype=np.int32), batch_size=64, verbose=0),
+                        dtype=np.float64).reshape(-1)
+    exact = float64_reference(info, x)
+    diff = np.abs(ours - theirs)
+    worst = int(np.argmax(diff))
+    result.update(reviews=len(texts), max_abs_diff=float(diff[worst]), mean_abs_diff=float(diff.mean()),
+                  worst_review=worst, worst_rnn_dist=float(ours[worst]), worst_keras=float(theirs[worst]),
+                  worst_float64=float(exact[worst]),
+                  rnn_dist_vs_float64=float(np.abs(ours - exact).max()),
+                  keras_vs_float64=float(np.abs(theirs - exact).max()),
+                  ok=bool(diff[worst] <= args.tolerance))
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Load rnn-dist weights into Keras 3 and compare predictions.")
+    ap.add_argument("--bin", default=os.environ.get("RNN_DIST_BIN", os.path.join(ROOT, ".build", "release", "rnn-dist")),
+                    help="the rnn-dist executable (default: $RNN_DIST_BIN, else .build/release/rnn-dist)")
+    ap.add_argument("weights", nargs="+", help="weights files written by `rnn-dist train`")
+    ap.add_argument("--data", help="also score the first --rows test rows of this dataset (written by `rnn-dist prepare`)")
+    ap.add_argument("--rows", type=int, default=32)
+    ap.add_argument("--tolerance", type=float, default=1e-6, help="largest allowed |p_keras - p_rnn-dist| (default 1e-6)")
+    ap.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default 1)")
+    ap.add_argument("--seed", type=int, default=20240613, help="seed of the pseudo-random reviews")
+    ap.add_argument("--json", metavar="OUT", help="also write the results as a JSON list to OUT")
+    args = ap.parse_args()
+    if not os.access(args.bin, os.X_OK):
+        ap.error(f"--bin {args.bin}: not an executable file")
+    if args.rows < 1 or args.threads < 1:
+        ap.error("--rows and --threads must be at least 1")
+
+    reexec_with_venv_if_needed()
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.get_logger().setLevel("ERROR")  # one model per file: predict's retracing warnings are expected
+    import keras
+    sys.dont_write_bytecode = True  # no __pycache__ in Launch/ for the sibling modules imported below
+    sys.path.insert(0, HERE)
+    from py_tokenize_reference import tokenize
+
+    results, failed = [], 0
+    for path in args.weights:
+        try:
+            r = check_file(path, args, keras, tokenize)
+        except Exception as e:  # noqa: BLE001 - every failure is reported as that file's FAIL line
+            r = {"weights": path, "ok": False, "max_abs_diff": None, "error": " ".join(f"{type(e).__name__}: {e}".split())}
+        results.append(r)
+        if "error" in r:
+            failed += 1
+            print(f"FAIL {path}: {r['error']}", flush=True)
+            continue
+        line = (f"{path}: {r['describe']}; {r['reviews']} reviews; max |p_keras - p_rnn-dist| = "
+                f"{r['max_abs_diff']:.3g}")
+        ref = (f"float64 reference: rnn-dist within {r['rnn_dist_vs_float64']:.2g}, "
+               f"Keras within {r['keras_vs_float64']:.2g}")
+        if r["ok"]:
+            print(f"PASS {line} (tolerance {args.tolerance:g}; {ref})", flush=True)
+        else:
+            failed += 1
+            print(f"FAIL {line} > {args.tolerance:g} (review {r['worst_review']}: rnn-dist "
+                  f"{r['worst_rnn_dist']:.9f}, Keras {r['worst_keras']:.9f}, float64 {r['worst_float64']:.9f}; "
+                  f"{ref})", flush=True)
+    print(f"keras_check: {len(results) - failed} of {len(results)} passed (Keras {keras.__version__})", flush=True)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(results, out, indent=1)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
