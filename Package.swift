@@ -4,7 +4,7 @@
 // Layers of the package, bottom to top (each only imports what is below it):
 //   CMPI, CHDF5, CBLAS, CArchive  C libraries: a module map + shim header each (found via pkg-config)
 //   CFloatMode                    the CPU's subnormal mode (MXCSR / FPCR): one small C file
-//   MPI, HDF5, BLAS               thin Swift wrappers; the only files that call C
+//   MPI, HDF5, BLAS, Archive      thin Swift wrappers; the only files that call C
 //   RNN                           model math: layers, loss, optimizers (no MPI, no files)
 //   IMDB                          tokenizer, vocabulary, the dataset file, `prepare`
 //   Training                      distributed loop, checkpoint, weights and history files
@@ -36,10 +36,11 @@ let package = Package(
         .target(name: "BLAS", dependencies: ["CBLAS", "CFloatMode"]),
 
         .target(name: "RNN", dependencies: ["BLAS"]),
-        .target(name: "IMDB", dependencies: ["HDF5", "CArchive"]),
+        .target(name: "Archive", dependencies: ["CArchive"]),
+        .target(name: "IMDB", dependencies: ["HDF5", "Archive"]),
         .target(name: "Training", dependencies: ["RNN", "IMDB", "MPI", "HDF5"]),
         .target(name: "RNNDistCLI", dependencies: [
-            "Training", "IMDB", "RNN", "MPI", "HDF5", "BLAS",
+            "Training", "IMDB", "RNN", "MPI", "HDF5",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "rnn-dist", dependencies: ["RNNDistCLI"]),

@@ -5,16 +5,10 @@ import CBLAS
 /// Shapes follow the usual convention: `C (M×N) = alpha · op(A) (M×K) · op(B) (K×N) + beta · C`,
 /// where `op(X)` is `X` or `Xᵀ`. All buffers are row-major; `lda`, `ldb`, `ldc` are row strides.
 public enum BLAS {
-    /// One BLAS thread per process: the MPI ranks are the parallelism (BENCH.md).
+    /// One BLAS thread per process: the MPI ranks are the parallelism (docs/BENCHMARKS.md).
     /// Wraps `openblas_set_num_threads`.
     public static func useSingleThread() {
         openblas_set_num_threads(1)
-    }
-
-    /// Sets the number of OpenBLAS threads (for benchmarks that compare thread counts).
-    public static func setThreads(_ n: Int) {
-        precondition(n >= 1, "BLAS thread count must be at least 1")
-        openblas_set_num_threads(Int32(n))
     }
 
     /// The kernel family OpenBLAS chose for this CPU (or `OPENBLAS_CORETYPE`), e.g. "Haswell",

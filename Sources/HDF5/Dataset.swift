@@ -1,7 +1,7 @@
 import CHDF5
 
 /// An open N-D dataset. Reads check the element type exactly: an int8 dataset is never silently
-/// converted to float, nor the reverse (SPEC §7: wrong dtypes are errors).
+/// converted to float, nor the reverse (docs/FILES.md §Robustness: wrong dtypes are errors).
 public final class H5Dataset: H5Object, @unchecked Sendable {
     /// Dimensions, axis 0 first (rows).
     public let shape: [Int]

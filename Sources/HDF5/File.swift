@@ -3,7 +3,7 @@ import CHDF5
 import Glibc
 #endif
 
-/// Limits applied to every size read from a file, before memory is allocated (SPEC §7).
+/// Limits applied to every size read from a file, before memory is allocated (docs/FILES.md §Robustness).
 public enum H5Limits {
     /// The most elements one dataset may declare (2³¹: ample for IMDB, small enough to allocate).
     public static let maxElements = 1 << 31
@@ -19,7 +19,7 @@ public enum H5Limits {
 ///
 /// Files written by rnn-dist use libver bounds V110 (checksummed metadata), chunked datasets with
 /// Fletcher-32 and no variable-length strings, so a flipped byte is a read error, not a crash or a
-/// wrong number (SPEC §7).
+/// wrong number (docs/FILES.md §Robustness).
 public final class H5File: H5Group, @unchecked Sendable {
     /// The root attribute written last by `writeAtomically`: a file without it is partial.
     public static let completeAttribute = "rnn_dist_complete"

@@ -137,7 +137,7 @@ public class H5Object: @unchecked Sendable {
     }
 
     /// Reads a fixed-length string attribute. Variable-length strings are refused unread: reading
-    /// them from a damaged file can crash HDF5 (SPEC §7).
+    /// them from a damaged file can crash HDF5 (docs/FILES.md §Robustness).
     public func stringAttribute(_ attr: String) throws -> String {
         let (a, t) = try openScalarAttribute(attr)
         defer { H5Tclose(t); H5Aclose(a) }

@@ -1,6 +1,6 @@
 import HDF5
 
-/// A dataset file written by `prepare` (SPEC §2), opened for training, evaluation and prediction.
+/// A dataset file written by `prepare` (docs/DATASET.md), opened for training, evaluation and prediction.
 ///
 /// Opening checks everything that is cheap to check: the completion mark, `format`,
 /// `format_version`, the tokenizer settings, the vocabulary against `num_words`, and each split's

@@ -44,16 +44,8 @@ public enum PrepareError: Error, CustomStringConvertible, Equatable, Sendable {
     }
 }
 
-/// Sizes `prepare` refuses to exceed, so that no input makes it allocate without bound.
-public enum PrepareLimits {
-    /// The largest single review (the largest IMDB review has ≈ 14 KB).
-    public static let maxReviewBytes = 16 << 20
-    /// The most reviews in one split (Int32 row and review ids).
-    public static let maxReviewsPerSplit = 1 << 26
-}
-
 /// A dataset file that is not a valid rnn-dist IMDB dataset. One line naming the file, the object
-/// and what was expected and found (SPEC §7).
+/// and what was expected and found (docs/DATASET.md §Reading it back).
 public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
     case wrongFormat(path: String, found: String)
     case unsupportedVersion(path: String, found: Int64)

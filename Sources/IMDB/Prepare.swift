@@ -71,7 +71,7 @@ public struct PrepareReport: Sendable {
     }
 }
 
-/// Raw IMDB reviews → the tokenized dataset file of SPEC §2 (`rnn-dist prepare`).
+/// Raw IMDB reviews → the tokenized dataset file of docs/DATASET.md (`rnn-dist prepare`).
 ///
 /// The source is read as a stream on the calling thread; batches of about 1 MB of reviews are
 /// tokenized concurrently, each worker interning its words into a batch table and then, under a
@@ -95,7 +95,7 @@ public enum IMDBPreparer {
         report.source = options.source
         report.ignoredEntries = tokens.ignoredEntries
 
-        // Ranks: training count descending, then UTF-8 bytes ascending (SPEC §2.3).
+        // Ranks: training count descending, then UTF-8 bytes ascending (docs/DATASET.md).
         let table = tokens.table
         var ranked = (0 ..< table.count).filter { table.counts[$0] > 0 }
         ranked.sort { a, b in

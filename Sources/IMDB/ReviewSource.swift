@@ -1,12 +1,8 @@
+import Archive
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// The two splits of the dataset.
-public enum Split: String, CaseIterable, Sendable {
-    case train, test
-}
 
 /// Where one review came from: `<split>/<neg|pos>/<id>_<rating>.txt`.
 struct ReviewKey: Sendable, Hashable {
@@ -68,19 +64,23 @@ enum ReviewSource {
         guard access(path, R_OK) == 0 else {
             throw PrepareError.unreadable(path: path, detail: String(cString: strerror(errno)))
         }
-        let archive = try ArchiveReader(path: path)
-        var stats = Stats()
-        while let (name, size) = try archive.next() {
-            guard let size, let key = ReviewKey.parse(name.split(separator: "/")) else {
-                if size != nil { stats.ignoredEntries += 1 }
-                continue
+        do {
+            let archive = try ArchiveReader(path: path)
+            var stats = Stats()
+            while let (name, size) = try archive.next() {
+                guard let size, let key = ReviewKey.parse(name.split(separator: "/")) else {
+                    if size != nil { stats.ignoredEntries += 1 }
+                    continue
+                }
+                guard size <= PrepareLimits.maxReviewBytes else {
+                    throw PrepareError.reviewTooLarge(path: path, entry: name, bytes: size)
+                }
+                try body(key, try archive.read(size: size, entryName: name))
             }
-            guard size <= PrepareLimits.maxReviewBytes else {
-                throw PrepareError.reviewTooLarge(path: path, entry: name, bytes: size)
-            }
-            try body(key, try archive.read(size: size, entryName: name))
+            return stats
+        } catch let e as ArchiveError {
+            throw PrepareError.archive(path: e.path, detail: e.detail)
         }
-        return stats
     }
 
     /// `path` is `aclImdb/` itself (holds `train/` and `test/`) or a folder holding `aclImdb/`.

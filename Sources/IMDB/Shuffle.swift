@@ -25,7 +25,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 }
 
-/// The seeded permutation `prepare` applies to each split (SPEC §2.5).
+/// The seeded permutation `prepare` applies to each split (docs/DATASET.md).
 public enum Shuffle {
     /// Stored in the dataset (`/@shuffle`).
     public static let version = "splitmix64-fisher-yates/1"

@@ -1,4 +1,4 @@
-/// The IMDB tokenizer of SPEC §2, on UTF-8 bytes:
+/// The IMDB tokenizer of docs/DATASET.md, on UTF-8 bytes:
 /// 1. every `<br />` becomes a space, then the text is lowercased (Unicode, per scalar);
 /// 2. tokens are maximal runs of *word scalars* — General_Category L* (letters) or N* (numbers) —
 ///    where an ASCII apostrophe `'` between two word scalars stays inside (`don't`, `rock'n'roll`);

@@ -1,6 +1,6 @@
 import HDF5
 
-/// The word ↔ id mapping of a dataset (SPEC §2.3–4), Keras `imdb.load_data` conventions:
+/// The word ↔ id mapping of a dataset (docs/DATASET.md), Keras `imdb.load_data` conventions:
 /// 0 padding, 1 start of sequence, 2 out of vocabulary, 3 unused, the word of rank r (1-based,
 /// training counts descending, ties by UTF-8 bytes ascending) has id r + 3; ids ≥ `numWords` are 2.
 ///
@@ -93,7 +93,7 @@ public struct Vocabulary: Sendable, Equatable {
         try group.writeStringList(name, words)
     }
 
-    /// Reads a list written by `write(to:name:)` and checks it against `numWords` (SPEC §7: sizes
+    /// Reads a list written by `write(to:name:)` and checks it against `numWords` (docs/FILES.md §Robustness: sizes
     /// read from a file are checked against the other parts of the file).
     public static func read(from group: H5Group, name: String = Vocabulary.defaultName, numWords: Int) throws -> Vocabulary {
         let path = group.path, object = group.name == "/" ? "/" + name : group.name + "/" + name

@@ -107,13 +107,6 @@ public final class Communicator: @unchecked Sendable {
         }
     }
 
-    /// All-reduce of a raw buffer in place (for views into a flat parameter buffer).
-    public func allReduce<T: MPIScalar>(_ buffer: UnsafeMutableBufferPointer<T>, op: ReduceOp = .sum) throws {
-        guard usesMPI, size > 1, buffer.count > 0 else { return }
-        try check(MPI_Allreduce(rd_mpi_in_place(), buffer.baseAddress, Int32(buffer.count), T.mpiType, op.handle,
-                                rd_mpi_comm_world()), "MPI_Allreduce(\(buffer.count) values)")
-    }
-
     /// All-reduce of one value.
     public func allReduce<T: MPIScalar>(_ value: T, op: ReduceOp = .sum) throws -> T {
         var b = [value]

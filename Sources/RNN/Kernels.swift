@@ -78,23 +78,9 @@ extension Float: Lane {
     func clamped(to c: Float) -> Float { self < -c ? -c : (self > c ? c : self) }
 }
 
-// SIMD4 and SIMD8 each spell out their conformance on purpose: the same methods written once in a
-// generic `extension SIMD where Scalar == Float` were not specialised, and LSTM training ran at
-// 1,960 samples/s instead of 7,000 (-n 2, measured).
-extension SIMD4: Lane where Scalar == Float {
-    @inline(__always) @usableFromInline
-    static func load(_ p: UnsafePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
-    @inline(__always) @usableFromInline
-    func store(to p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self) }
-    @inline(__always) @usableFromInline
-    func clamped(to c: Float) -> Self {
-        var r = self
-        r.replace(with: c, where: r .> c)
-        r.replace(with: -c, where: r .< -c)
-        return r
-    }
-}
-
+// SIMD8 spells out its conformance on purpose: the same methods written once in a generic
+// `extension SIMD where Scalar == Float` were not specialised, and LSTM training ran at 1,960
+// samples/s instead of 7,000 (-n 2, measured).
 extension SIMD8: Lane where Scalar == Float {
     @inline(__always) @usableFromInline
     static func load(_ p: UnsafePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }

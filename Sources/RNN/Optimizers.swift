@@ -209,13 +209,21 @@ public final class SGD: SlotOptimizer, Optimizer {
 public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
     case rmsprop, adam, sgd
 
-    /// A fresh optimizer for `parameterCount` parameters; `learningRate` nil means Keras's default
-    /// (0.001 for RMSprop and Adam, 0.01 for SGD).
-    public func make(parameterCount: Int, learningRate: Float? = nil, momentum: Double = 0) -> any Optimizer {
+    /// Keras's default learning rate: 0.001 for RMSprop and Adam, 0.01 for SGD.
+    public var defaultLearningRate: Double {
         switch self {
-        case .rmsprop: return RMSprop(parameterCount: parameterCount, learningRate: learningRate ?? 0.001)
-        case .adam: return Adam(parameterCount: parameterCount, learningRate: learningRate ?? 0.001)
-        case .sgd: return SGD(parameterCount: parameterCount, learningRate: learningRate ?? 0.01, momentum: momentum)
+        case .rmsprop, .adam: return 0.001
+        case .sgd: return 0.01
+        }
+    }
+
+    /// A fresh optimizer for `parameterCount` parameters; `learningRate` nil means the default.
+    public func make(parameterCount: Int, learningRate: Float? = nil, momentum: Double = 0) -> any Optimizer {
+        let lr = learningRate ?? Float(defaultLearningRate)
+        switch self {
+        case .rmsprop: return RMSprop(parameterCount: parameterCount, learningRate: lr)
+        case .adam: return Adam(parameterCount: parameterCount, learningRate: lr)
+        case .sgd: return SGD(parameterCount: parameterCount, learningRate: lr, momentum: momentum)
         }
     }
 }

@@ -35,11 +35,8 @@ struct Eval: ParsableCommand {
     func run() throws {
         let comm = try Communicator.world()
         try runDistributed(comm: comm) {
-            var setup: (Model, TrainingDataset, TrainConfig)?
-            do { setup = try load() } catch { try agree(comm, error: error) }
-            try agree(comm)
+            let (model, data, config) = try CollectiveError.agree(comm) { try load() }
             try printHostLoadNote(comm)
-            let (model, data, config) = setup!
             let t0 = comm.wallTime()
             let source: RowSource
             let rows: Range<Int>
@@ -48,8 +45,10 @@ struct Eval: ParsableCommand {
                 source = data.test; rows = 0 ..< data.test.rowCount
             case .train, .val:
                 source = data.train
-                let n = min(config.limit ?? data.train.rowCount, data.train.rowCount)
-                let s = Schedule(rows: n, validationSplit: config.validationSplit, batchSize: config.batchSize, seed: config.seed)
+                // The rows of this dataset, cut as the run that wrote the weights cut its own.
+                var run = config
+                run.dataRows = data.train.rowCount
+                let s = run.schedule
                 rows = split == .train ? 0 ..< s.trainCount : s.trainCount ..< (s.trainCount + s.valCount)
             }
             let c = try Evaluator.counts(model: model, source: source, rows: rows, comm: comm, batchSize: batchSize)

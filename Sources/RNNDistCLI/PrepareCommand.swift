@@ -1,7 +1,7 @@
 import ArgumentParser
 import IMDB
 
-/// `rnn-dist prepare`: raw IMDB reviews → the tokenized dataset file (SPEC §2, docs/DATASET.md).
+/// `rnn-dist prepare`: raw IMDB reviews → the tokenized dataset file (docs/DATASET.md).
 struct Prepare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Raw IMDB reviews (tarball or aclImdb/ folder) → tokenized HDF5 dataset.",

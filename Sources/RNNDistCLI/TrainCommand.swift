@@ -21,6 +21,7 @@ struct ModelOptions: ParsableArguments {
 }
 
 extension ModelConfig.Kind: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,21 +41,21 @@ struct Train: ParsableCommand {
     var runDir = "runs"
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Global batch size B (split across ranks).")
-    var batchSize = 128
+    var batchSize = TrainConfig.Defaults.batchSize
     @Option(help: "Epochs to train (the total, also when resuming).")
-    var epochs = 10
+    var epochs = TrainConfig.Defaults.epochs
     @Option(help: "rmsprop, adam or sgd.")
-    var optimizer = "rmsprop"
+    var optimizer = TrainConfig.Defaults.optimizer
     @Option(help: "Learning rate (default 0.001; 0.01 for sgd).")
     var lr: Double?
     @Option(help: "Momentum for sgd.")
-    var momentum = 0.0
+    var momentum = TrainConfig.Defaults.momentum
     @Option(help: "Clip the gradient to this global norm (off by default).")
     var clipNorm: Double?
     @Option(help: "Trailing fraction of the training rows held out for validation, as Keras.")
-    var validationSplit = 0.2
+    var validationSplit = TrainConfig.Defaults.validationSplit
     @Option(help: "Seed of the weights and of every epoch's shuffle.")
-    var seed: UInt64 = 1
+    var seed = TrainConfig.Defaults.seed
     @Option(help: "Train on the first N training rows only (quick runs and tests).")
     var limit: Int?
     @Option(help: "Also write a checkpoint every K batches.")
@@ -69,34 +70,17 @@ struct Train: ParsableCommand {
                                visibility: .private))
     var injectFault: String?
 
+    /// The rules are `TrainConfig.validate`'s: here they run on the flags alone (with the book's
+    /// dataset sizes where the flags leave them open), before any MPI work; `run` checks again
+    /// against the real dataset.
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1 (got \(batchSize))") }
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
-        guard (0 ..< 1).contains(validationSplit) else {
-            throw ValidationError("--validation-split must be in [0, 1) (got \(validationSplit))")
-        }
-        guard OptimizerKind(rawValue: optimizer) != nil else {
-            throw ValidationError("--optimizer must be rmsprop, adam or sgd (got '\(optimizer)')")
-        }
-        if let lr { guard lr > 0 && lr.isFinite else { throw ValidationError("--lr must be positive (got \(lr))") } }
-        guard momentum >= 0 && momentum < 1 else { throw ValidationError("--momentum must be in [0, 1) (got \(momentum))") }
-        if let c = clipNorm { guard c > 0 else { throw ValidationError("--clip-norm must be positive (got \(c))") } }
-        if let l = limit { guard l >= 2 else { throw ValidationError("--limit must be at least 2 (got \(l))") } }
-        if let k = checkpointEvery { guard k >= 1 else { throw ValidationError("--checkpoint-every must be at least 1 (got \(k))") } }
         if let f = injectFault, GradientFault(f) == nil {
             throw ValidationError("--inject-fault must be VALUE@RANK:STEP with VALUE nan, inf or -inf (got '\(f)')")
         }
-        if let p = patience { guard p >= 1 else { throw ValidationError("--patience must be at least 1 (got \(p))") } }
         let m = modelOptions
-        for (name, v) in [("--embed-dim", m.embedDim), ("--units", m.units), ("--layers", m.layers)] {
-            guard v >= 1 && v <= 65_536 else { throw ValidationError("\(name) must be in 1…65536 (got \(v))") }
-        }
-        if let n = m.numWords { guard n >= 4 else { throw ValidationError("--num-words must be at least 4 (got \(n))") } }
         do {
-            try ModelConfig(kind: m.model, numWords: m.numWords ?? 10_000, embedDim: m.embedDim, units: m.units,
-                            layers: m.layers).validate()
+            try config(numWords: m.numWords ?? 10_000, maxlen: m.maxlen ?? 500, dataRows: TrainConfig.maxRows).validate()
         } catch { throw ValidationError("\(error)") }
-        if let t = m.maxlen { guard t >= 1 else { throw ValidationError("--maxlen must be at least 1 (got \(t))") } }
     }
 
     func run() throws {
@@ -105,14 +89,10 @@ struct Train: ParsableCommand {
             Trainer.installSignalHandlers()
             // Everything that can fail on bad input happens here, before any collective of the
             // training loop; a failure on any rank is reported once and every rank exits cleanly.
-            var setup: (TrainingDataset, TrainConfig, Checkpoint?)?
-            do { setup = try prepare(comm) } catch { try agree(comm, error: error) }
-            try agree(comm)
+            let (data, config, checkpoint) = try CollectiveError.agree(comm) { try prepare(comm) }
             try printHostLoadNote(comm)
-            let (data, config, checkpoint) = setup!
             let metadata = WeightsMetadata(config: config, tokenizerJSON: data.tokenizerJSON, vocabulary: data.vocabulary)
-            let trainer = try Trainer(config: config, comm: comm, rows: config.limit.map { min($0, data.train.rowCount) } ?? data.train.rowCount,
-                                      files: RunFiles(directory: runDir), metadata: metadata)
+            let trainer = try Trainer(config: config, comm: comm, files: RunFiles(directory: runDir), metadata: metadata)
             trainer.stopAfterBatches = stopAfterBatches
             trainer.gradientFault = injectFault.flatMap(GradientFault.init)
             if resume != nil { try trainer.restore(checkpoint) }
@@ -137,10 +117,7 @@ struct Train: ParsableCommand {
             let rss = try comm.allReduce(peakResidentMegabytes(), op: .max)
             if comm.isRoot {
                 print(String(format: "peak RSS per rank: %.0f MB", rss) + " (max over \(comm.size) rank\(comm.size == 1 ? "" : "s"))")
-                for p in [trainer.files.weights, trainer.files.best, trainer.files.checkpoint, trainer.files.history]
-                where FileManager.default.fileExists(atPath: p) {
-                    print("wrote \(p)")
-                }
+                for p in trainer.files.all where FileManager.default.fileExists(atPath: p) { print("wrote \(p)") }
             }
         }
     }
@@ -166,6 +143,27 @@ struct Train: ParsableCommand {
         return (data, config, checkpoint)
     }
 
+    /// The run's config from the flags and the dataset's sizes (the one place flags become a config).
+    func config(numWords: Int, maxlen: Int, dataRows: Int) -> TrainConfig {
+        let m = modelOptions
+        var c = TrainConfig(model: ModelConfig(kind: m.model, numWords: numWords, embedDim: m.embedDim,
+                                               units: m.units, layers: m.layers), maxlen: maxlen)
+        c.batchSize = batchSize
+        c.epochs = epochs
+        c.optimizer = optimizer
+        c.learningRate = lr ?? optimizer.defaultLearningRate
+        c.momentum = momentum
+        c.clipNorm = clipNorm
+        c.validationSplit = validationSplit
+        c.seed = seed
+        c.limit = limit.map { min($0, dataRows) }
+        c.checkpointEvery = checkpointEvery
+        c.patience = patience
+        c.dataPath = data
+        c.dataRows = dataRows
+        return c
+    }
+
     func makeConfig(_ data: TrainingDataset) throws -> TrainConfig {
         let m = modelOptions
         if let n = m.numWords, n != data.numWords {
@@ -174,29 +172,14 @@ struct Train: ParsableCommand {
         if let t = m.maxlen, t != data.maxlen {
             throw CLIError("--maxlen \(t) disagrees with \(self.data), which was prepared with maxlen \(data.maxlen)")
         }
-        let rows = min(limit ?? data.train.rowCount, data.train.rowCount)
-        var c = TrainConfig(model: ModelConfig(kind: m.model, numWords: data.numWords, embedDim: m.embedDim,
-                                               units: m.units, layers: m.layers), maxlen: data.maxlen)
-        c.batchSize = batchSize
-        c.epochs = epochs
-        c.optimizer = optimizer
-        c.learningRate = lr ?? (optimizer == "sgd" ? 0.01 : 0.001)
-        c.momentum = momentum
-        c.clipNorm = clipNorm
-        c.validationSplit = validationSplit
-        c.seed = seed
-        c.limit = limit.map { min($0, data.train.rowCount) }
-        c.checkpointEvery = checkpointEvery
-        c.patience = patience
-        c.dataPath = self.data
-        c.dataRows = data.train.rowCount
+        var c = config(numWords: data.numWords, maxlen: data.maxlen, dataRows: data.train.rowCount)
         c.dataSeed = data.seed
-        let s = Schedule(rows: rows, validationSplit: validationSplit, batchSize: batchSize, seed: seed)
+        let s = c.schedule
         guard s.trainCount >= 1 else {
-            throw CLIError("no training rows: \(rows) rows with --validation-split \(validationSplit)")
+            throw CLIError("no training rows: \(min(c.limit ?? c.dataRows, c.dataRows)) rows with --validation-split \(validationSplit)")
         }
         guard validationSplit == 0 || s.valCount >= 1 else {
-            throw CLIError("--validation-split \(validationSplit) of \(rows) rows leaves no validation row; use 0 to train without validation")
+            throw CLIError("--validation-split \(validationSplit) of \(min(c.limit ?? c.dataRows, c.dataRows)) rows leaves no validation row; use 0 to train without validation")
         }
         return c
     }

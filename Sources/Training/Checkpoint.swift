@@ -1,29 +1,8 @@
 import HDF5
 import RNN
 
-/// Where a run stands: enough to continue at the next batch with bit-identical results.
-public struct TrainingState: Sendable, Equatable {
-    /// The epoch in progress (0-based) and the next global batch of it to train.
-    public var epoch: Int = 0
-    public var nextBatch: Int = 0
-    /// Sums over the epoch's batches so far (exact across ranks), for the epoch's reported loss/acc.
-    public var epochLossSum: Double = 0
-    public var epochCorrect: Int = 0
-    public var epochCount: Int = 0
-    /// Seconds spent in the epoch so far (training steps), and in MPI during them.
-    public var epochSeconds: Double = 0
-    public var epochMPISeconds: Double = 0
-    /// Lowest validation loss so far, and epochs since it improved (early stopping).
-    public var bestValLoss: Double = .infinity
-    public var epochsWithoutImprovement: Int = 0
-    /// The world size the checkpoint was written with.
-    public var worldSize: Int = 1
-
-    public init() {}
-}
-
 /// A checkpoint: weights, every optimizer slot and its iteration count, the training state, the
-/// config and the history so far (SPEC §5). Written atomically by rank 0.
+/// config and the history so far (docs/FILES.md §Checkpoint). Written atomically by rank 0.
 public struct Checkpoint: Sendable {
     public static let format = "rnn-dist-checkpoint"
     public var weights: [Float]
@@ -49,17 +28,7 @@ public struct Checkpoint: Sendable {
             try o.setAttribute("iterations", iterations)
             try o.writeStringList("slot_names", slots.map(\.name))
             for (i, s) in slots.enumerated() { try o.createDataset("slot_\(i)", data: s.values) }
-            let st = try f.createGroup("rnn_dist/state")
-            try st.setAttribute("epoch", state.epoch)
-            try st.setAttribute("next_batch", state.nextBatch)
-            try st.setAttribute("epoch_loss_sum", state.epochLossSum)
-            try st.setAttribute("epoch_correct", state.epochCorrect)
-            try st.setAttribute("epoch_count", state.epochCount)
-            try st.setAttribute("epoch_seconds", state.epochSeconds)
-            try st.setAttribute("epoch_mpi_seconds", state.epochMPISeconds)
-            try st.setAttribute("best_val_loss", state.bestValLoss)
-            try st.setAttribute("epochs_without_improvement", state.epochsWithoutImprovement)
-            try st.setAttribute("world_size", state.worldSize)
+            try f.createGroup("rnn_dist/state").setAttribute("json", try state.json())
             try history.write(to: try f.createGroup("rnn_dist/history"))
         }
     }
@@ -84,22 +53,17 @@ public struct Checkpoint: Sendable {
             slots.append(OptimizerSlot(name: n, values: v))
         }
         let st = try f.group("rnn_dist/state")
-        var s = TrainingState()
-        func int(_ n: String) throws -> Int { Int(try st.intAttribute(n)) }
-        s.epoch = try int("epoch")
-        s.nextBatch = try int("next_batch")
-        s.epochLossSum = try st.doubleAttribute("epoch_loss_sum")
-        s.epochCorrect = try int("epoch_correct")
-        s.epochCount = try int("epoch_count")
-        s.epochSeconds = try st.doubleAttribute("epoch_seconds")
-        s.epochMPISeconds = try st.doubleAttribute("epoch_mpi_seconds")
-        s.bestValLoss = try st.doubleAttribute("best_val_loss")
-        s.epochsWithoutImprovement = try int("epochs_without_improvement")
-        s.worldSize = try int("world_size")
+        guard st.hasAttribute("json") else {
+            throw TrainingError.badFile(path: path, object: "/rnn_dist/state@json",
+                                        detail: "missing: a checkpoint of an rnn-dist before 2026-11-30; start a new run")
+        }
+        let s: TrainingState
+        do { s = try TrainingState(json: try st.stringAttribute("json")) } catch let e as HDF5Error { throw e } catch {
+            throw TrainingError.badFile(path: path, object: "/rnn_dist/state@json", detail: "unreadable state JSON (\(error))")
+        }
         // Every number against what the recorded config allows, before anything is computed from it.
         let cfg = meta.config
-        let schedule = Schedule(rows: min(cfg.limit ?? cfg.dataRows, cfg.dataRows), validationSplit: cfg.validationSplit,
-                                batchSize: cfg.batchSize, seed: cfg.seed)
+        let schedule = cfg.schedule
         let sums = [s.epochLossSum, s.epochSeconds, s.epochMPISeconds]
         guard (0 ... TrainConfig.maxEpochs).contains(s.epoch), (0 ... schedule.batchesPerEpoch).contains(s.nextBatch),
               (0 ... schedule.trainCount).contains(s.epochCount), (0 ... s.epochCount).contains(s.epochCorrect),
@@ -112,7 +76,7 @@ public struct Checkpoint: Sendable {
             throw TrainingError.badFile(path: path, object: "/rnn_dist/optimizer@iterations", detail: "\(iterations) is out of range")
         }
         // The slots must be those of the recorded optimizer, so that restoring cannot fail later.
-        let optimizer = OptimizerKind(rawValue: cfg.optimizer)!.make(parameterCount: weights.count)
+        let optimizer = cfg.optimizer.make(parameterCount: weights.count)
         do { try optimizer.restore(slots: slots, iterations: iterations) } catch {
             throw TrainingError.badFile(path: path, object: "/rnn_dist/optimizer", detail: "\(error)")
         }

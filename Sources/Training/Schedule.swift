@@ -1,7 +1,7 @@
 import RNN
 
 /// Which rows train and which validate, and how an epoch's rows are cut into global batches and
-/// then into each rank's part (SPEC §4).
+/// then into each rank's part (docs/TRAINING.md §Training semantics).
 ///
 /// Shape letters: N rows used (after `--limit`), B the global batch, R ranks.
 public struct Schedule: Sendable, Equatable {

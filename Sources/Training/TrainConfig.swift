@@ -1,20 +1,31 @@
 import Foundation
 import RNN
 
-/// Everything that defines a training run. Stored as JSON in checkpoints, weights and history, and
-/// compared field by field on `--resume`.
+/// Everything that defines a training run: the one place where its defaults and its rules live.
+/// `train` builds it from its flags and validates it once; it is stored as JSON in checkpoints,
+/// weights and history, validated again when read back, and compared field by field on `--resume`.
 public struct TrainConfig: Codable, Sendable, Equatable {
+    /// The book's settings, which `train` offers as its defaults.
+    public enum Defaults {
+        public static let batchSize = 128
+        public static let epochs = 10
+        public static let optimizer = OptimizerKind.rmsprop
+        public static let momentum = 0.0
+        public static let validationSplit = 0.2
+        public static let seed: UInt64 = 1
+    }
+
     public var model: ModelConfig
     /// Sequence length T of the dataset.
     public var maxlen: Int
-    public var batchSize: Int = 128
-    public var epochs: Int = 10
-    public var optimizer: String = "rmsprop"
-    public var learningRate: Double = 0.001
-    public var momentum: Double = 0.0
+    public var batchSize: Int = Defaults.batchSize
+    public var epochs: Int = Defaults.epochs
+    public var optimizer: OptimizerKind = Defaults.optimizer
+    public var learningRate: Double = Defaults.optimizer.defaultLearningRate
+    public var momentum: Double = Defaults.momentum
     public var clipNorm: Double? = nil
-    public var validationSplit: Double = 0.2
-    public var seed: UInt64 = 1
+    public var validationSplit: Double = Defaults.validationSplit
+    public var seed: UInt64 = Defaults.seed
     /// Train on the first `limit` training rows only.
     public var limit: Int? = nil
     /// Checkpoint every K batches (besides every epoch end); nil: epoch ends only.
@@ -57,22 +68,36 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public static let maxEpochs = 1_000_000
     public static let maxRows = 1 << 30
 
-    /// Throws a one-line reason for the first value out of range.
+    /// The rows this run uses (the first `limit`, or all) cut into training and validation rows
+    /// and global batches.
+    public var schedule: Schedule {
+        Schedule(rows: min(limit ?? dataRows, dataRows), validationSplit: validationSplit, batchSize: batchSize, seed: seed)
+    }
+
+    /// Throws a one-line reason, naming the flag, for the first value out of range. The same rules
+    /// serve `train`'s command line and every config read back from a file.
     public func validate() throws {
-        try model.validate()
-        func need(_ ok: Bool, _ what: String) throws { if !ok { throw TrainingError.invalid(what) } }
-        try need((1 ... Self.maxMaxlen).contains(maxlen), "maxlen \(maxlen) is outside 1…\(Self.maxMaxlen)")
-        try need((1 ... Self.maxRows).contains(batchSize), "batch size \(batchSize) is outside 1…\(Self.maxRows)")
-        try need((1 ... Self.maxEpochs).contains(epochs), "epochs \(epochs) is outside 1…\(Self.maxEpochs)")
-        try need(["rmsprop", "adam", "sgd"].contains(optimizer), "unknown optimizer '\(optimizer)'")
-        try need(learningRate.isFinite && learningRate > 0, "learning rate \(learningRate) is not positive")
-        try need(momentum >= 0 && momentum < 1, "momentum \(momentum) is outside [0, 1)")
-        try need(clipNorm.map { $0.isFinite && $0 > 0 } ?? true, "clip norm \(clipNorm ?? 0) is not positive")
-        try need(validationSplit >= 0 && validationSplit < 1, "validation split \(validationSplit) is outside [0, 1)")
-        try need(limit.map { (1 ... Self.maxRows).contains($0) } ?? true, "limit \(limit ?? 0) is outside 1…\(Self.maxRows)")
-        try need(checkpointEvery.map { (1 ... Self.maxRows).contains($0) } ?? true, "checkpoint cadence out of range")
-        try need(patience.map { (1 ... Self.maxEpochs).contains($0) } ?? true, "patience out of range")
-        try need((0 ... Self.maxRows).contains(dataRows), "dataset rows \(dataRows) out of range")
+        func need(_ ok: Bool, _ flag: String, _ value: Any, _ allowed: String) throws {
+            if !ok { throw TrainingError.invalid("\(flag) \(value) is outside \(allowed)") }
+        }
+        do { try model.validate() } catch ModelConfigError.outOfRange(let name, let value, let limit) {
+            // The model's sizes are flags too: num_words → --num-words.
+            let flag = name.contains(" ") ? name : "--" + name.replacingOccurrences(of: "_", with: "-")
+            throw TrainingError.invalid("\(flag) \(value) is outside 1…\(limit)")
+        }
+        try need(model.numWords >= 4, "--num-words", model.numWords, "4…\(ModelConfig.maxNumWords) (ids 0–3 are reserved)")
+        try need((1 ... Self.maxMaxlen).contains(maxlen), "--maxlen", maxlen, "1…\(Self.maxMaxlen)")
+        try need((1 ... Self.maxRows).contains(batchSize), "--batch-size", batchSize, "1…\(Self.maxRows)")
+        try need((1 ... Self.maxEpochs).contains(epochs), "--epochs", epochs, "1…\(Self.maxEpochs)")
+        try need(learningRate.isFinite && learningRate > 0, "--lr", learningRate, "(0, ∞)")
+        try need(momentum >= 0 && momentum < 1, "--momentum", momentum, "[0, 1)")
+        try need(clipNorm.map { $0.isFinite && $0 > 0 } ?? true, "--clip-norm", clipNorm ?? 0, "(0, ∞)")
+        try need(validationSplit >= 0 && validationSplit < 1, "--validation-split", validationSplit, "[0, 1)")
+        try need(limit.map { (2 ... Self.maxRows).contains($0) } ?? true, "--limit", limit ?? 0, "2…\(Self.maxRows)")
+        try need(checkpointEvery.map { (1 ... Self.maxRows).contains($0) } ?? true, "--checkpoint-every", checkpointEvery ?? 0,
+                 "1…\(Self.maxRows)")
+        try need(patience.map { (1 ... Self.maxEpochs).contains($0) } ?? true, "--patience", patience ?? 0, "1…\(Self.maxEpochs)")
+        try need((0 ... Self.maxRows).contains(dataRows), "dataset rows", dataRows, "0…\(Self.maxRows)")
     }
 
     /// The fields a resumed run must share with its checkpoint (model, data, batching, optimizer):

@@ -19,12 +19,17 @@ public struct RunFiles: Sendable {
     public var best: String { directory + "/best.weights.h5" }
     public var checkpoint: String { directory + "/checkpoint.h5" }
     public var history: String { directory + "/history.h5" }
+    public var all: [String] { [weights, best, checkpoint, history] }
     public init(directory: String) { self.directory = directory }
 }
 
-/// The data-parallel training loop (SPEC §4): the same seeded permutation on every rank, each rank
-/// its contiguous part of every global batch, one all-reduce of a single flat buffer per batch, the
-/// same optimizer step everywhere; rank 0 writes the files.
+/// The data-parallel trainer (docs/TRAINING.md §Training semantics): the same seeded permutation on
+/// every rank, each rank its contiguous part of every global batch, one all-reduce of a single flat
+/// buffer per batch, the same optimizer step everywhere; rank 0 writes the files.
+///
+/// Errors it throws are `CollectiveError`s when every rank meets them alike (a non-finite loss,
+/// gradient or weight; diverged replicas; an agreed stop) and plain errors when they are this
+/// rank's alone (a failed read, write or MPI call), which must end the job.
 public final class Trainer {
     public let config: TrainConfig
     public let comm: Communicator
@@ -43,24 +48,22 @@ public final class Trainer {
 
     /// Gradients, then [loss hi, loss lo, correct, count, stop]: one all-reduce per batch.
     private var reduceBuffer: [Float]
-    private var mpiSeconds = 0.0
+    /// Steps this process has run (for `stopAfterBatches`).
+    private var stepsRun = 0
 
-    public init(config: TrainConfig, comm: Communicator, rows: Int, files: RunFiles, metadata: WeightsMetadata) throws {
+    public init(config: TrainConfig, comm: Communicator, files: RunFiles, metadata: WeightsMetadata) throws {
         self.config = config
         self.comm = comm
         self.files = files
         self.metadata = metadata
-        try config.model.validate()
+        try config.validate()
         model = Model(config: config.model, seed: config.seed)
-        guard let kind = OptimizerKind(rawValue: config.optimizer) else {
-            throw TrainingError.invalid("unknown optimizer '\(config.optimizer)' (rmsprop, adam, sgd)")
-        }
-        optimizer = kind.make(parameterCount: model.weights.count, learningRate: Float(config.learningRate),
-                              momentum: config.momentum)
-        schedule = Schedule(rows: rows, validationSplit: config.validationSplit, batchSize: config.batchSize, seed: config.seed)
+        optimizer = config.optimizer.make(parameterCount: model.weights.count, learningRate: Float(config.learningRate),
+                                          momentum: config.momentum)
+        schedule = config.schedule
         reduceBuffer = [Float](repeating: 0, count: model.weights.count + 5)
         state.worldSize = comm.size
-        // Rank 0's weights are the replicas' weights (SPEC §4), whatever the others computed.
+        // Rank 0's weights are the replicas' weights, whatever the others computed.
         try comm.broadcast(&model.weights, root: 0)
     }
 
@@ -76,16 +79,11 @@ public final class Trainer {
         try comm.broadcast(&model.weights, root: 0)
         var slots = optimizer.slots
         for i in slots.indices { try comm.broadcast(&slots[i].values, root: 0) }
-        var scalars: [Double] = [Double(optimizer.iterations), Double(state.epoch), Double(state.nextBatch),
-                                 state.epochLossSum, Double(state.epochCorrect), Double(state.epochCount),
-                                 state.epochSeconds, state.epochMPISeconds, state.bestValLoss,
-                                 Double(state.epochsWithoutImprovement)]
-        try comm.broadcast(&scalars, root: 0)
-        try optimizer.restore(slots: slots, iterations: Int(scalars[0]))
-        state.epoch = Int(scalars[1]); state.nextBatch = Int(scalars[2])
-        state.epochLossSum = scalars[3]; state.epochCorrect = Int(scalars[4]); state.epochCount = Int(scalars[5])
-        state.epochSeconds = scalars[6]; state.epochMPISeconds = scalars[7]; state.bestValLoss = scalars[8]
-        state.epochsWithoutImprovement = Int(scalars[9])
+        var iterations = [Int64(optimizer.iterations)]
+        try comm.broadcast(&iterations, root: 0)
+        try optimizer.restore(slots: slots, iterations: Int(iterations[0]))
+        let json = try comm.broadcast(comm.isRoot ? Array(try state.json().utf8) : [], root: 0)
+        state = try TrainingState(json: String(decoding: json, as: UTF8.self))
         state.worldSize = comm.size
     }
 
@@ -103,80 +101,106 @@ public final class Trainer {
         state.epoch >= config.epochs || (config.patience.map { state.epochsWithoutImprovement >= $0 } ?? false)
     }
 
-    /// Trains to `config.epochs` (or early stop). Throws `TrainingError.interrupted` after writing a
-    /// checkpoint when stopped, `.nonFinite` when the loss, the reduced gradient or the weights stop
-    /// being finite (no file is written from that step on, so the last checkpoint stays loadable).
+    /// Trains to `config.epochs` (or early stop). Throws a `CollectiveError` wrapping
+    /// `TrainingError.interrupted` (exit 4) after writing a checkpoint when stopped, or
+    /// `.nonFinite` when the loss, the reduced gradient or the weights stop being finite (no file
+    /// is written from that step on, so the last checkpoint stays loadable).
     public func run(source: RowSource) throws {
-        if isFinished { return }
         let batches = schedule.batchesPerEpoch
-        while state.epoch < config.epochs {
-            let perm = schedule.permutation(epoch: state.epoch)
+        var stopAgreed = false
+        while !isFinished {
+            let permutation = schedule.permutation(epoch: state.epoch)
             while state.nextBatch < batches {
                 let t0 = comm.wallTime()
-                mpiSeconds = 0
-                let stats = try step(rows: Array(perm[Schedule.part(of: schedule.batch(state.nextBatch),
-                                                                     rank: comm.rank, size: comm.size)]),
-                                     source: source)
-                state.epochLossSum += stats.lossSum
-                state.epochCorrect += stats.correct
-                state.epochCount += stats.count
-                state.epochSeconds += comm.wallTime() - t0
-                state.epochMPISeconds += mpiSeconds
-                state.nextBatch += 1
+                let part = Schedule.part(of: schedule.batch(state.nextBatch), rank: comm.rank, size: comm.size)
+                let step = try self.step(rows: Array(permutation[part]), source: source)
+                stopAgreed = step.stop
+                state.record(step.stats, seconds: comm.wallTime() - t0, mpiSeconds: step.mpiSeconds)
                 observer?.batchDone(epoch: state.epoch, batch: state.nextBatch, of: batches,
                                     running: BatchStats(lossSum: state.epochLossSum, correct: state.epochCorrect,
                                                         count: state.epochCount),
                                     elapsed: state.epochSeconds)
-                let stop = lastStopFlag > 0
-                if state.nextBatch < batches {
-                    if stop {
-                        try writeCheckpoint()
-                        throw TrainingError.interrupted(signal: stopName, checkpoint: files.checkpoint)
-                    }
-                    if let k = config.checkpointEvery, state.nextBatch % k == 0 { try writeCheckpoint() }
+                guard state.nextBatch < batches else { break }   // the epoch end writes a checkpoint
+                if stopAgreed {
+                    try writeCheckpoint()
+                    throw interrupted()
                 }
+                if let k = config.checkpointEvery, state.nextBatch % k == 0 { try writeCheckpoint() }
             }
-            let finished = try endEpoch(source: source)
-            if lastStopFlag > 0 && state.epoch < config.epochs && !finished {
-                throw TrainingError.interrupted(signal: stopName, checkpoint: files.checkpoint)
-            }
-            if finished { break }
+            try endEpoch(source: source)
+            if stopAgreed && !isFinished { throw interrupted() }
         }
     }
 
-    /// One optimizer step on this rank's `rows` of the current global batch (possibly none):
-    /// forward and backward sum the per-sample gradients, one all-reduce makes them the global
-    /// batch's, then the mean, clipping and the same update on every rank. Returns the global
-    /// batch's stats, measured before the update (as Keras reports them).
-    private func step(rows: [Int], source: RowSource) throws -> BatchStats {
+    /// What one step reports: the global batch's stats (before the update, as Keras reports them),
+    /// whether the ranks agreed to stop, and the seconds spent in the all-reduce.
+    struct StepResult {
+        var stats: BatchStats
+        var stop: Bool
+        var mpiSeconds: Double
+    }
+
+    /// One optimizer step on this rank's `rows` of the current global batch (possibly none).
+    private func step(rows: [Int], source: RowSource) throws -> StepResult {
         let (x, y) = try source.read(rows: rows)
+        // 1. Forward and backward: this rank's sum of per-sample gradients.
         model.zeroGradients()
-        let local = x.withUnsafeBufferPointer { xp in
-            y.withUnsafeBufferPointer { yp in model.accumulateGradients(x: xp, y: yp, batch: yp.count) }
-        }
-        batchesSeen += 1
+        let local = model.accumulateGradients(x: x, y: y, batch: y.count)
+        stepsRun += 1
         if let fault = gradientFault, fault.rank == comm.rank, fault.step == optimizer.iterations + 1 {
             model.gradients[model.gradients.count / 2] = fault.value
         }
-        let global = try reduce(local)
-        // Every rank holds the same reduced values, so every rank stops here alike, before the
-        // optimizer touches the weights. A finite loss can come with an infinite gradient, and a
-        // finite gradient with an update that overflows (a huge learning rate): check all three.
-        func nonFinite(_ what: String) -> TrainingError {
-            .nonFinite(what: what, epoch: state.epoch + 1, batch: state.nextBatch + 1)
+        // 2. One all-reduce makes them the global batch's, with the loss, counts and stop flag.
+        let t = comm.wallTime()
+        let wantsStop = stopSignal != 0 || stopAfterBatches.map { stepsRun >= $0 } ?? false
+        let (global, stop) = try allReduce(local, stop: wantsStop)
+        let mpiSeconds = comm.wallTime() - t
+        // 3. Every rank holds the same sums, so every rank stops here alike, before the update.
+        try requireFinite(global.lossSum.isFinite, "loss")
+        try requireFinite(Self.allFinite(model.gradients), "gradient")
+        // 4. The mean over the global batch, clipping, the same update on every rank.
+        if global.count > 0 {
+            let scale = 1 / Float(global.count)
+            model.gradients.withUnsafeMutableBufferPointer { g in
+                for i in 0..<g.count { g[i] *= scale }
+            }
+            if let clipNorm = config.clipNorm { GradientClipping.clip(&model.gradients, maxNorm: Float(clipNorm)) }
+            optimizer.apply(gradients: model.gradients, to: &model.weights)
+            // A finite gradient can still give an update that overflows (a huge learning rate).
+            try requireFinite(Self.allFinite(model.weights), "weights")
         }
-        guard global.lossSum.isFinite else { throw nonFinite("loss") }
-        guard Self.allFinite(model.gradients) else { throw nonFinite("gradient") }
-        guard global.count > 0 else { return global }
-        // The sum over the global batch divided by its size: the gradient of the mean loss.
-        let scale = 1 / Float(global.count)
-        model.gradients.withUnsafeMutableBufferPointer { g in
-            for i in 0..<g.count { g[i] *= scale }
+        return StepResult(stats: global, stop: stop, mpiSeconds: mpiSeconds)
+    }
+
+    /// The step's all-reduce of one flat buffer: the gradient sums (in and out of `model.gradients`),
+    /// the loss sum as a Float hi/lo pair, the correct and sample counts, and the stop flag.
+    private func allReduce(_ local: BatchStats, stop: Bool) throws -> (BatchStats, stop: Bool) {
+        guard comm.size > 1 else { return (local, stop) }
+        let p = model.gradients.count
+        let hi = Float(local.lossSum)
+        let lo = Float(local.lossSum - Double(hi))
+        reduceBuffer.withUnsafeMutableBufferPointer { r in
+            model.gradients.withUnsafeBufferPointer { g in r.baseAddress!.update(from: g.baseAddress!, count: p) }
+            r[p] = hi; r[p + 1] = lo; r[p + 2] = Float(local.correct); r[p + 3] = Float(local.count); r[p + 4] = stop ? 1 : 0
         }
-        if let clipNorm = config.clipNorm { GradientClipping.clip(&model.gradients, maxNorm: Float(clipNorm)) }
-        optimizer.apply(gradients: model.gradients, to: &model.weights)
-        guard Self.allFinite(model.weights) else { throw nonFinite("weights") }
-        return global
+        try comm.allReduce(&reduceBuffer)
+        reduceBuffer.withUnsafeBufferPointer { r in
+            model.gradients.withUnsafeMutableBufferPointer { g in g.baseAddress!.update(from: r.baseAddress!, count: p) }
+        }
+        let global = BatchStats(lossSum: Double(reduceBuffer[p]) + Double(reduceBuffer[p + 1]),
+                                correct: Int(reduceBuffer[p + 2]), count: Int(reduceBuffer[p + 3]))
+        return (global, reduceBuffer[p + 4] > 0)
+    }
+
+    private func requireFinite(_ ok: Bool, _ what: String) throws {
+        guard ok else { throw CollectiveError(TrainingError.nonFinite(what: what, epoch: state.epoch + 1, batch: state.nextBatch + 1)) }
+    }
+
+    private func interrupted() -> CollectiveError {
+        // The stop may have come from another rank's signal: this rank's hook names it only when
+        // the hook is set and no signal arrived here.
+        let name = stopAfterBatches != nil && stopSignal == 0 ? "--stop-after-batches" : (stopSignal == SIGINT ? "SIGINT" : "SIGTERM")
+        return CollectiveError(TrainingError.interrupted(signal: name, checkpoint: files.checkpoint), exitCode: 4)
     }
 
     /// Whether every value is finite (a vectorizable scan: ~0.1 ms for the book's 328k weights).
@@ -186,47 +210,6 @@ public final class Trainer {
             for x in p { acc += x * 0 }   // 0·x is 0 for finite x and NaN for ±inf or NaN
             return acc == 0
         }
-    }
-
-    private var lastStopFlag: Float = 0
-    private var stopName: String {
-        stopAfterBatches != nil && stopSignal == 0 ? "--stop-after-batches" : (stopSignal == SIGINT ? "SIGINT" : "SIGTERM")
-    }
-    private var batchesSeen = 0
-
-    /// The one all-reduce of a step, over `model.gradients` and the local stats: the gradient sums,
-    /// the loss sum (as a Float hi/lo pair, so no precision is lost), the correct and sample counts,
-    /// and the stop flag. Leaves the global sums in `model.gradients`.
-    private func reduce(_ local: BatchStats) throws -> BatchStats {
-        let p = model.gradients.count
-        let hi = Float(local.lossSum)
-        let lo = Float(local.lossSum - Double(hi))
-        var stop: Float = stopSignal != 0 ? 1 : 0
-        if let k = stopAfterBatches, batchesSeen >= k { stop = 1 }
-        if comm.size == 1 {
-            lastStopFlag = stop
-            return local
-        }
-        reduceBuffer.withUnsafeMutableBufferPointer { r in
-            model.gradients.withUnsafeBufferPointer { g in r.baseAddress!.update(from: g.baseAddress!, count: p) }
-            r[p] = hi; r[p + 1] = lo; r[p + 2] = Float(local.correct); r[p + 3] = Float(local.count); r[p + 4] = stop
-        }
-        let t = comm.wallTime()
-        do { try comm.allReduce(&reduceBuffer) } catch { Self.fail(error, comm: comm) }
-        mpiSeconds += comm.wallTime() - t
-        reduceBuffer.withUnsafeBufferPointer { r in
-            model.gradients.withUnsafeMutableBufferPointer { g in g.baseAddress!.update(from: r.baseAddress!, count: p) }
-        }
-        lastStopFlag = reduceBuffer[p + 4]
-        return BatchStats(lossSum: Double(reduceBuffer[p]) + Double(reduceBuffer[p + 1]),
-                          correct: Int(reduceBuffer[p + 2]), count: Int(reduceBuffer[p + 3]))
-    }
-
-    /// Ends the job from inside a step: an MPI failure cannot be recovered by one rank alone.
-    static func fail(_ error: Error, comm: Communicator) -> Never {
-        let msg = "rnn-dist: error: rank \(comm.rank): \(error)\n"
-        FileHandle.standardError.write(Data(msg.utf8))
-        comm.abort(code: 1)
     }
 
     /// Validation over all ranks: exact sums of losses and counts.
@@ -247,20 +230,16 @@ public final class Trainer {
         return BatchStats(lossSum: sums[0], correct: Int(sums[1]), count: Int(sums[2]))
     }
 
-
-    /// Validation, history, replica check, files; returns true when training should stop early.
-    /// The validation rows are the trailing rows of `source`, the split being trained on.
-    private func endEpoch(source: RowSource) throws -> Bool {
+    /// Validation, history, replica check, files. The validation rows are the trailing rows of
+    /// `source`, the split being trained on.
+    private func endEpoch(source: RowSource) throws {
         let t0 = comm.wallTime()
         let val = try validate(source: source)
         let valSeconds = comm.wallTime() - t0
         try checkReplicas()
+        let train = BatchStats(lossSum: state.epochLossSum, correct: state.epochCorrect, count: state.epochCount)
         let rec = EpochRecord(
-            epoch: state.epoch + 1,
-            loss: state.epochCount > 0 ? state.epochLossSum / Double(state.epochCount) : .nan,
-            acc: state.epochCount > 0 ? Double(state.epochCorrect) / Double(state.epochCount) : .nan,
-            valLoss: val.count > 0 ? val.lossSum / Double(val.count) : .nan,
-            valAcc: val.count > 0 ? Double(val.correct) / Double(val.count) : .nan,
+            epoch: state.epoch + 1, loss: train.loss, acc: train.accuracy, valLoss: val.loss, valAcc: val.accuracy,
             seconds: state.epochSeconds + valSeconds,
             samplesPerSecond: state.epochSeconds > 0 ? Double(state.epochCount) / state.epochSeconds : 0,
             mpiShare: state.epochSeconds > 0 ? state.epochMPISeconds / state.epochSeconds : 0)
@@ -273,20 +252,16 @@ public final class Trainer {
         } else {
             state.epochsWithoutImprovement += 1
         }
-        state.epoch += 1
-        state.nextBatch = 0
-        state.epochLossSum = 0; state.epochCorrect = 0; state.epochCount = 0
-        state.epochSeconds = 0; state.epochMPISeconds = 0
+        state.beginEpoch(rec.epoch)
         observer?.epochDone(rec, epochs: config.epochs)
         if comm.isRoot {
             try WeightsFile.write(to: files.weights, weights: model.weights, metadata: metadata)
             if improved {
                 try WeightsFile.write(to: files.best, weights: model.weights, metadata: metadata)
             }
-            try writeHistory()
+            try HistoryFile.write(to: files.history, history: history, config: config, worldSize: comm.size)
         }
         try writeCheckpoint()
-        return isFinished
     }
 
     /// Compares a hash of every weight's bits across ranks (min and max must agree).
@@ -299,21 +274,15 @@ public final class Trainer {
         var lo = [Int64(bitPattern: h)], hi = [Int64(bitPattern: h)]
         try comm.allReduce(&lo, op: .min)
         try comm.allReduce(&hi, op: .max)
-        guard lo == hi else { throw TrainingError.replicasDiverged(epoch: state.epoch + 1) }
+        guard lo == hi else { throw CollectiveError(TrainingError.replicasDiverged(epoch: state.epoch + 1)) }
     }
 
-    /// Rank 0 writes the checkpoint atomically; the others wait, so that a run that stops right
-    /// after finds the file complete.
+    /// Rank 0 writes the checkpoint atomically.
     public func writeCheckpoint() throws {
-        if comm.isRoot {
-            let c = Checkpoint(weights: model.weights, optimizerName: optimizer.name, slots: optimizer.slots,
-                               iterations: optimizer.iterations, state: state, history: history, metadata: metadata)
-            try c.write(to: files.checkpoint)
-            observer?.wrote(files.checkpoint, what: "checkpoint")
-        }
-    }
-
-    public func writeHistory() throws {
-        try HistoryFile.write(to: files.history, history: history, config: config, worldSize: comm.size)
+        guard comm.isRoot else { return }
+        let c = Checkpoint(weights: model.weights, optimizerName: optimizer.name, slots: optimizer.slots,
+                           iterations: optimizer.iterations, state: state, history: history, metadata: metadata)
+        try c.write(to: files.checkpoint)
+        observer?.wrote(files.checkpoint, what: "checkpoint")
     }
 }

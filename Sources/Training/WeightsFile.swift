@@ -17,7 +17,7 @@ public struct WeightsMetadata: Sendable, Equatable {
     }
 }
 
-/// The Keras 3 `.weights.h5` layout (SPEC §5): `/layers/embedding/vars/0`,
+/// The Keras 3 `.weights.h5` layout (docs/FILES.md §Weights): `/layers/embedding/vars/0`,
 /// `/layers/lstm/cell/vars/0..2`, `/layers/dense/vars/0..1`, empty `vars` groups where Keras keeps
 /// them, plus our `/rnn_dist` group (Keras ignores it) with the config and the vocabulary.
 public enum WeightsFile {

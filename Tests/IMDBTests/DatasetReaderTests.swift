@@ -3,7 +3,7 @@ import HDF5
 import TestSupport
 @testable import IMDB
 
-/// `IMDBDataset` refuses every file that is not exactly what `prepare` writes (SPEC §7), with one
+/// `IMDBDataset` refuses every file that is not exactly what `prepare` writes (docs/DATASET.md §Reading it back), with one
 /// line naming the file, the object and the problem.
 final class DatasetReaderTests: XCTestCase {
     var dir: TempDir!

@@ -2,12 +2,14 @@ import XCTest
 import TestSupport
 @testable import IMDB
 
-/// The real `aclImdb_v1.tar.gz` from `../shared/data` (skipped, and said so, when absent). Every
+/// The real `aclImdb_v1.tar.gz`: `$IMDB_TARBALL`, else the optional local copy beside the repository
+/// (skipped, and said so, when neither exists). Every
 /// pinned figure was cross-checked against Launch/py_tokenize_reference.py, an independent Python
 /// implementation: its x, y and vocabulary came out byte-identical to the dataset file.
 final class RealDataTests: XCTestCase {
     static var tarball: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        if let p = ProcessInfo.processInfo.environment["IMDB_TARBALL"], !p.isEmpty { return p }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("../shared/data/aclImdb_v1.tar.gz").standardized.path
     }
 

@@ -1,7 +1,7 @@
 import XCTest
 @testable import IMDB
 
-/// SPEC §2.1–2: `<br />` → space, Unicode lowercase, runs of letters/digits with inner apostrophes.
+/// docs/DATASET.md: `<br />` → space, Unicode lowercase, runs of letters/digits with inner apostrophes.
 final class TokenizerTests: XCTestCase {
     private func tokens(_ s: String) -> [String] { Tokenizer().tokens(s) }
 

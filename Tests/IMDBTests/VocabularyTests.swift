@@ -3,7 +3,7 @@ import HDF5
 import TestSupport
 @testable import IMDB
 
-/// Ids, padding and truncation (SPEC §2.3–4) on the `Vocabulary` API that `predict` uses.
+/// Ids, padding and truncation (docs/DATASET.md) on the `Vocabulary` API that `predict` uses.
 final class VocabularyTests: XCTestCase {
     func testIdsFollowKerasConventions() throws {
         let v = try Vocabulary(words: ["the", "movie", "don't"])

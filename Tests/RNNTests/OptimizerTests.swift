@@ -115,45 +115,39 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(small, [0.3, 0.4])                          // below the threshold: untouched
     }
 
-    /// The reduce hook sees the local sum and returns the global count; the step divides by it.
-    /// Two "ranks" with half a batch each must end where one process with the whole batch ends.
-    func testTrainingStepWithReduceHookMatchesSingleProcess() {
-        let config = ModelConfig(kind: .lstm, numWords: 15, embedDim: 4, units: 5)
-        let x = Fixtures.tokens(batch: 6, steps: 5, numWords: 15, seed: 1)
-        let y: [Float] = [1, 0, 1, 1, 0, 0]
+    /// What the data-parallel step relies on: the gradient sums of two parts of a batch add up to
+    /// the whole batch's (up to Float rounding: the parts are summed in another order), and so do
+    /// their loss sums and counts.
+    func testGradientSumsOfPartsAddUpToTheWholeBatch() {
+        for kind in ModelConfig.Kind.allCases {
+            let config = ModelConfig(kind: kind, numWords: 15, embedDim: 4, units: 5, layers: 2)
+            let x = Fixtures.tokens(batch: 6, steps: 5, numWords: 15, seed: 1)
+            let y: [Float] = [1, 0, 1, 1, 0, 0]
+            let whole = Model(config: config, seed: 2)
+            whole.weights = Fixtures.randomWeights(count: config.parameterCount, scale: 0.5, seed: 3)
+            whole.zeroGradients()
+            let all = whole.accumulateGradients(x: x, y: y, batch: 6)
 
-        let single = TrainingLoop(model: Model(config: config, seed: 2),
-                                  optimizer: RMSprop(parameterCount: config.parameterCount), clipNorm: 0.5)
-        let singleStats = single.step(Batch(x: x, y: y))
-
-        // Rank 1's contribution, computed on a replica.
-        let replica = Model(config: config, seed: 2)
-        replica.zeroGradients()
-        let remote = replica.accumulateGradients(x: Array(x[15...]), y: Array(y[3...]), batch: 3)
-        let remoteGradients = replica.gradients
-        let distributed = TrainingLoop(model: Model(config: config, seed: 2),
-                                       optimizer: RMSprop(parameterCount: config.parameterCount), clipNorm: 0.5) {
-            gradients, local in
-            for i in 0..<gradients.count { gradients[i] += remoteGradients[i] }
-            return local + remote
+            let parts = Model(config: config, seed: 2)
+            parts.weights = whole.weights
+            parts.zeroGradients()
+            let first = parts.accumulateGradients(x: Array(x[..<10]), y: Array(y[..<2]), batch: 2)
+            let second = parts.accumulateGradients(x: Array(x[10...]), y: Array(y[2...]), batch: 4)
+            XCTAssertEqual((first + second).count, all.count)
+            XCTAssertEqual((first + second).correct, all.correct)
+            assertClose((first + second).lossSum, all.lossSum, rtol: 1e-6)
+            assertClose(parts.gradients.map(Double.init), whole.gradients.map(Double.init), rtol: 1e-5, atol: 1e-6, "\(kind)")
+            XCTAssertGreaterThan(whole.gradients.map { abs($0) }.max() ?? 0, 1e-3, "the gradient is not trivially zero")
         }
-        let stats = distributed.step(Batch(x: Array(x[..<15]), y: Array(y[..<3])))
-        XCTAssertEqual(stats.count, 6)
-        XCTAssertEqual(stats.correct, singleStats.correct)
-        assertClose(stats.lossSum, singleStats.lossSum, rtol: 1e-6)
-        assertClose(distributed.model.weights.map(Double.init), single.model.weights.map(Double.init),
-                    rtol: 0, atol: 1e-6, "weights after one step")
-        XCTAssertNotEqual(single.model.weights, Model(config: config, seed: 2).weights)
     }
 
-    func testStepWithNoLocalRows() {
+    /// A rank whose part of a global batch is empty adds nothing and reports nothing.
+    func testNoRowsAddNothing() {
         let config = ModelConfig(kind: .gru, numWords: 5, embedDim: 2, units: 2)
-        let loop = TrainingLoop(model: Model(config: config, seed: 1),
-                                optimizer: SGD(parameterCount: config.parameterCount))
-        let before = loop.model.weights
-        let stats = loop.step(Batch(x: [], y: []))
-        XCTAssertEqual(stats.count, 0)
-        XCTAssertEqual(loop.model.weights, before)
-        XCTAssertEqual(loop.optimizer.iterations, 0)
+        let model = Model(config: config, seed: 1)
+        model.zeroGradients()
+        let stats = model.accumulateGradients(x: [], y: [], batch: 0)
+        XCTAssertEqual(stats, .zero)
+        XCTAssertEqual(model.gradients, [Float](repeating: 0, count: config.parameterCount))
     }
 }

@@ -165,6 +165,29 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("maxlen 30") && r.stderr.contains("maxlen 40"), r.stderr)
     }
 
+    /// `train`'s flags are checked by `TrainConfig.validate` (the rules files are read with) before
+    /// any MPI work or file access: exit 64 with a message naming the flag and the value.
+    func testBadTrainFlagsAreRefusedNamingTheFlag() throws {
+        let cases: [([String], String)] = [
+            (["--batch-size", "0"], "--batch-size 0 is outside 1…"),
+            (["--epochs", "0"], "--epochs 0 is outside 1…"),
+            (["--lr", "0"], "--lr 0.0 is outside (0, ∞)"),
+            (["--momentum", "1"], "--momentum 1.0 is outside [0, 1)"),
+            (["--validation-split", "1"], "--validation-split 1.0 is outside [0, 1)"),
+            (["--limit", "1"], "--limit 1 is outside 2…"),
+            (["--units", "0"], "--units 0 is outside 1…65536"),
+            (["--layers", "100"], "--layers 100 is outside 1…"),
+            (["--num-words", "3"], "--num-words 3 is outside 4…"),
+            (["--optimizer", "adagrad"], "adagrad"),
+        ]
+        for (flags, expect) in cases {
+            let r = try Subprocess.rnnDist(["train", "--data", tmp.file("absent.h5"), "--run-dir", tmp.file("r")] + flags)
+            XCTAssertEqual(r.status, 64, "\(flags): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(expect), "\(flags): \(r.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("r")), "nothing created for a bad flag")
+        }
+    }
+
     func testInspectNamesEachKindAndDetectsDamage() throws {
         let files = [(Self.dataset, "vocabulary"), (Self.runDir + "/best.weights.h5", "weights: gru"),
                      (Self.runDir + "/checkpoint.h5", "checkpoint: gru"), (Self.runDir + "/history.h5", "history: gru")]

@@ -40,8 +40,8 @@ final class TrainerTests: XCTestCase {
 
     func makeTrainer(_ c: TrainConfig, dir: String, rows: InMemoryRows) throws -> Trainer {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let t = try Trainer(config: c, comm: .single(), rows: rows.rowCount, files: RunFiles(directory: dir),
-                            metadata: toyMetadata(c))
+        XCTAssertEqual(c.dataRows, rows.rowCount, "the config describes the rows it trains on")
+        let t = try Trainer(config: c, comm: .single(), files: RunFiles(directory: dir), metadata: toyMetadata(c))
         return t
     }
 
@@ -60,7 +60,9 @@ final class TrainerTests: XCTestCase {
             let b = try makeTrainer(c, dir: dir, rows: rows)
             b.stopAfterBatches = stopAt
             XCTAssertThrowsError(try b.run(source: rows)) { e in
-                guard case TrainingError.interrupted = e else { return XCTFail("\(e)") }
+                guard let c = e as? CollectiveError, case TrainingError.interrupted = c.underlying, c.exitCode == 4 else {
+                    return XCTFail("\(e)")
+                }
             }
             let ckpt = try Checkpoint.read(from: dir + "/checkpoint.h5")
             XCTAssertEqual(ckpt.state.epoch * 8 + ckpt.state.nextBatch, stopAt)
@@ -79,7 +81,7 @@ final class TrainerTests: XCTestCase {
     func testTrainingLearnsTheToyTaskAndWritesItsFiles() throws {
         let rows = toyRows(400)
         var c = toyConfig(.gru, epochs: 8, rows: 400)
-        c.optimizer = "adam"
+        c.optimizer = .adam
         c.learningRate = 0.02
         let dir = tmp.file("run")
         let t = try makeTrainer(c, dir: dir, rows: rows)
@@ -112,7 +114,8 @@ final class TrainerTests: XCTestCase {
             t.gradientFault = GradientFault(value: value, rank: 0, step: step)
             let (epoch, batch) = ((step - 1) / 8 + 1, (step - 1) % 8 + 1)
             XCTAssertThrowsError(try t.run(source: rows)) { e in
-                XCTAssertEqual(e as? TrainingError, .nonFinite(what: "gradient", epoch: epoch, batch: batch))
+                XCTAssertEqual((e as? CollectiveError)?.underlying as? TrainingError,
+                               .nonFinite(what: "gradient", epoch: epoch, batch: batch), "every rank meets it alike")
                 XCTAssertEqual("\(e)", "gradient became non-finite at epoch \(epoch), batch \(batch); training stopped, the last checkpoint is kept")
             }
             XCTAssertEqual(t.optimizer.iterations, step - 1, "no update from the faulty step")
@@ -148,7 +151,7 @@ final class TrainerTests: XCTestCase {
         let rows = toyRows(64)
         var c = toyConfig(epochs: 30, rows: 64)
         c.learningRate = 0.5          // far too large: val_loss stops improving quickly
-        c.optimizer = "sgd"
+        c.optimizer = .sgd
         c.patience = 2
         let t = try makeTrainer(c, dir: tmp.file("es"), rows: rows)
         try t.run(source: rows)
@@ -177,6 +180,34 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try f.group("layers/lstm_1/cell/vars").stringAttribute("name"), "lstm_cell")
         XCTAssertEqual(try f.group("layers/lstm_1/vars").stringAttribute("name"), "lstm_1")
         XCTAssertEqual(try WeightsFile.read(from: path).weights, m.weights)
+    }
+
+    /// One serialisation serves the checkpoint and the broadcast: every field comes back bit for
+    /// bit, including ±∞ (the best loss before the first epoch ends) and Doubles of 17 digits.
+    func testTrainingStateRoundTripsExactlyThroughJSON() throws {
+        var s = TrainingState()
+        XCTAssertEqual(try TrainingState(json: try s.json()), s)
+        s.epoch = 3; s.nextBatch = 7; s.epochLossSum = 0.1 + 0.2; s.epochCorrect = 11; s.epochCount = 13
+        s.epochSeconds = 1.0 / 3.0; s.epochMPISeconds = 5e-324; s.bestValLoss = 0.6931471805599453
+        s.epochsWithoutImprovement = 2; s.worldSize = 4
+        let back = try TrainingState(json: try s.json())
+        XCTAssertEqual(back, s)
+        XCTAssertEqual(back.epochLossSum.bitPattern, s.epochLossSum.bitPattern)
+        XCTAssertThrowsError(try TrainingState(json: #"{"epoch": "three"}"#))
+    }
+
+    /// A state that is not the JSON of a `TrainingState` is refused with one line naming it.
+    func testACheckpointWithAnUnreadableStateIsRefused() throws {
+        let rows = toyRows(64)
+        let c = toyConfig(epochs: 1, rows: 64)
+        let dir = tmp.file("bad-state")
+        try makeTrainer(c, dir: dir, rows: rows).run(source: rows)
+        let f = try H5File.open(dir + "/checkpoint.h5", writable: true)
+        try f.group("rnn_dist/state").setAttribute("json", #"{"epoch": 1}"#)
+        try f.close()
+        XCTAssertThrowsError(try Checkpoint.read(from: dir + "/checkpoint.h5")) { e in
+            XCTAssertTrue("\(e)".contains("/rnn_dist/state@json: unreadable state JSON"), "\(e)")
+        }
     }
 
     func testCheckpointMismatchesAreNamed() {

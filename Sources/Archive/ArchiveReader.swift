@@ -1,16 +1,23 @@
 import CArchive
 
+/// A libarchive failure: the archive's path and what went wrong (libarchive's message and the step).
+public struct ArchiveError: Error, CustomStringConvertible, Sendable {
+    public let path: String
+    public let detail: String
+    public var description: String { "\(path): \(detail)" }
+}
+
 /// A tar archive (plain or compressed: gzip, bzip2, xz…) read as a stream of entries with
-/// libarchive. The only file of this module that calls libarchive; the handle is freed in `deinit`.
-final class ArchiveReader {
+/// libarchive. The only file that calls libarchive; the handle is freed in `deinit`.
+public final class ArchiveReader {
     private let handle: OpaquePointer
     private let path: String
     private var buffer: UnsafeMutablePointer<UInt8>
     private var capacity = 1 << 16
 
     /// Opens `path` (`archive_read_open_filename`); format detection happens here.
-    init(path: String) throws {
-        guard let a = archive_read_new() else { throw PrepareError.archive(path: path, detail: "archive_read_new failed") }
+    public init(path: String) throws {
+        guard let a = archive_read_new() else { throw ArchiveError(path: path, detail: "archive_read_new failed") }
         handle = a
         self.path = path
         buffer = .allocate(capacity: capacity)
@@ -26,14 +33,14 @@ final class ArchiveReader {
         buffer.deallocate()
     }
 
-    private func failure(_ what: String) -> PrepareError {
+    private func failure(_ what: String) -> ArchiveError {
         let msg = archive_error_string(handle).map { String(cString: $0) } ?? "unknown error"
-        return .archive(path: path, detail: "\(msg) (\(what))")
+        return ArchiveError(path: path, detail: "\(msg) (\(what))")
     }
 
     /// The next entry's path and, for a regular file, its declared size (nil for anything else);
     /// nil at the end of the archive.
-    func next() throws -> (path: String, size: Int?)? {
+    public func next() throws -> (path: String, size: Int?)? {
         var e: OpaquePointer?
         let r = archive_read_next_header(handle, &e)
         if r == ARCHIVE_EOF { return nil }
@@ -46,7 +53,7 @@ final class ArchiveReader {
 
     /// Reads the current entry's data, exactly `size` bytes as declared. The bytes stay valid until
     /// the next call.
-    func read(size: Int, entryName: String) throws -> UnsafeBufferPointer<UInt8> {
+    public func read(size: Int, entryName: String) throws -> UnsafeBufferPointer<UInt8> {
         if size > capacity {
             buffer.deallocate()
             capacity = max(size, 2 * capacity)
@@ -57,7 +64,7 @@ final class ArchiveReader {
             let n = archive_read_data(handle, buffer + got, size - got)
             guard n > 0 else {
                 throw n < 0 ? failure("reading \(entryName)")
-                            : .archive(path: path, detail: "\(entryName) ends after \(got) of \(size) bytes")
+                            : ArchiveError(path: path, detail: "\(entryName) ends after \(got) of \(size) bytes")
             }
             got += n
         }
@@ -65,7 +72,7 @@ final class ArchiveReader {
     }
 
     /// Skips the current entry's data.
-    func skip() throws {
+    public func skip() throws {
         let r = archive_read_data_skip(handle)
         guard r == ARCHIVE_OK || r == ARCHIVE_WARN else { throw failure("skipping an entry") }
     }

@@ -1,0 +1,4 @@
+/// The two splits of the dataset.
+public enum Split: String, CaseIterable, Sendable {
+    case train, test
+}

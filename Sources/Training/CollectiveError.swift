@@ -1,0 +1,34 @@
+import MPI
+
+/// An error that every rank meets alike — found on values every rank holds (the reduced loss and
+/// gradient, the weights), or agreed on through a collective (`agree`): rank 0 reports it once and
+/// every rank exits with `exitCode`, with no abort. Whoever raises an error decides: any other
+/// error is local to its rank, and the job must end with `MPI_Abort` so no rank waits in a
+/// collective for it.
+public struct CollectiveError: Error, CustomStringConvertible {
+    public let underlying: Error
+    public let exitCode: Int32
+
+    public init(_ underlying: Error, exitCode: Int32 = 1) {
+        self.underlying = underlying
+        self.exitCode = exitCode
+    }
+
+    public var description: String { "\(underlying)" }
+
+    /// Collective: runs `body` on every rank; if it fails on any rank, every rank throws the same
+    /// `CollectiveError` carrying the lowest failing rank's message. For work that can fail on bad
+    /// input (opening files, checking flags) before the ranks depend on each other.
+    public static func agree<T>(_ comm: Communicator, _ body: () throws -> T) throws -> T {
+        var result: Result<T, Error>
+        do { result = .success(try body()) } catch { result = .failure(error) }
+        let failed: Error? = if case .failure(let e) = result { e } else { nil }
+        let anyFailed = try comm.allReduce(Int32(failed == nil ? 0 : 1), op: .max)
+        if anyFailed == 1 {
+            let who = try comm.allReduce(Int32(failed == nil ? comm.size : comm.rank), op: .min)
+            let msg = try comm.broadcast(comm.rank == Int(who) ? Array("\(failed!)".utf8) : [], root: Int(who))
+            throw CollectiveError(TrainingError.invalid(String(decoding: msg, as: UTF8.self)))
+        }
+        return try result.get()
+    }
+}

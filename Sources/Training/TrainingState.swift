@@ -1,0 +1,64 @@
+import Foundation
+import RNN
+
+/// Where a run stands: enough to continue at the next batch with bit-identical results. One
+/// serialisation (JSON, `Codable`) serves the checkpoint file and the broadcast of a restored state.
+public struct TrainingState: Codable, Sendable, Equatable {
+    /// The epoch in progress (0-based) and the next global batch of it to train.
+    public var epoch: Int = 0
+    public var nextBatch: Int = 0
+    /// Sums over the epoch's batches so far (exact across ranks), for the epoch's reported loss/acc.
+    public var epochLossSum: Double = 0
+    public var epochCorrect: Int = 0
+    public var epochCount: Int = 0
+    /// Seconds spent in the epoch so far (training steps), and in MPI during them.
+    public var epochSeconds: Double = 0
+    public var epochMPISeconds: Double = 0
+    /// Lowest monitored loss so far, and epochs since it improved (early stopping).
+    public var bestValLoss: Double = .infinity
+    public var epochsWithoutImprovement: Int = 0
+    /// The world size the state was written with.
+    public var worldSize: Int = 1
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, nextBatch = "next_batch", epochLossSum = "epoch_loss_sum", epochCorrect = "epoch_correct"
+        case epochCount = "epoch_count", epochSeconds = "epoch_seconds", epochMPISeconds = "epoch_mpi_seconds"
+        case bestValLoss = "best_val_loss", epochsWithoutImprovement = "epochs_without_improvement"
+        case worldSize = "world_size"
+    }
+
+    /// Adds one step's global stats and timings to the epoch's running sums.
+    mutating func record(_ stats: BatchStats, seconds: Double, mpiSeconds: Double) {
+        epochLossSum += stats.lossSum
+        epochCorrect += stats.correct
+        epochCount += stats.count
+        epochSeconds += seconds
+        epochMPISeconds += mpiSeconds
+        nextBatch += 1
+    }
+
+    /// Moves to the start of `epoch`: no batch trained, empty running sums.
+    mutating func beginEpoch(_ epoch: Int) {
+        self.epoch = epoch
+        nextBatch = 0
+        epochLossSum = 0; epochCorrect = 0; epochCount = 0
+        epochSeconds = 0; epochMPISeconds = 0
+    }
+
+    /// JSON with every Double exact (shortest round-trip digits; ±∞ as "inf"/"-inf", which the
+    /// best loss is before the first epoch ends).
+    public func json() throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: try e.encode(self), as: UTF8.self)
+    }
+
+    public init(json: String) throws {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        self = try d.decode(TrainingState.self, from: Data(json.utf8))
+    }
+}
