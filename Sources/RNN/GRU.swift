@@ -12,83 +12,68 @@ import BLAS
 final class GRULayer: RecurrentLayer {
     let inputSize: Int
     let units: Int
-    let kernel: ParameterView
-    let recurrentKernel: ParameterView
-    let bias: ParameterView
-    var gateWidth: Int { 3 * units }
-    var inputBiasOffset: Int { bias.offset }
-    var recurrentBiasOffset: Int { bias.offset + 3 * units }
+    let tensors: RecurrentTensors
+    var recurrentBiasOffset: Int { tensors.bias.offset + 3 * units }
 
-    /// What BPTT needs from the forward pass.
-    struct Cache {
+    /// What BPTT needs from the forward pass, and its scratch.
+    enum Slot: Int, CaseIterable {
         /// (T, B, 3H). In: x·W. After forward: z, r, ĥ. During backward each step is overwritten by
         /// the gradient of the input-side pre-activations [x_z x_r x_h].
-        var gates: UnsafeMutablePointer<Float>
+        case gates
         /// (T, B, H): r_h = (h_{t−1}·U + b_rec)'s candidate block, which r multiplies.
-        var rh: UnsafeMutablePointer<Float>
+        case rh
         /// (T, B, H): outputs h_t.
-        var h: UnsafeMutablePointer<Float>
+        case h
         /// (T, B, 3H): gradient of the recurrent-side pre-activations [r_z r_r r_h] (differs from the
         /// input side only in the candidate block, by the factor r).
-        var dRecurrent: UnsafeMutablePointer<Float>
+        case dRecurrent
         /// (B, 3H): h_{t−1}·U of the current step (forward scratch).
-        var recurrent: UnsafeMutablePointer<Float>
+        case recurrent
         /// (B, H): running ∂loss/∂h_t during BPTT.
-        var dh: UnsafeMutablePointer<Float>
+        case dh
         /// (B, H) zeros: the state before the first step.
-        var zeros: UnsafeMutablePointer<Float>
+        case zeros
     }
-
-    private var buffers: [FloatBuffer] = []
-    private(set) var cache: Cache
-    /// (B, H): h carried from the previous block of steps (`keepFinalState`).
-    private var stateH = FloatBuffer(count: 0)
+    private var ws = Workspace<Slot>()
+    /// h carried from the previous block of steps (`keepFinalState`).
+    private var carried = CarriedState(tensors: 1)
 
     init(inputSize: Int, units: Int, kernel: ParameterView, recurrentKernel: ParameterView, bias: ParameterView) {
-        precondition(kernel.shape == [inputSize, 3 * units] && recurrentKernel.shape == [units, 3 * units]
-                     && bias.shape == [2, 3 * units], "GRU: weight shapes do not match I=\(inputSize) H=\(units)")
         self.inputSize = inputSize
         self.units = units
-        self.kernel = kernel
-        self.recurrentKernel = recurrentKernel
-        self.bias = bias
-        buffers = (0..<7).map { _ in FloatBuffer(count: 0) }
-        cache = Self.makeCache(buffers)
+        tensors = RecurrentTensors("GRU", inputSize: inputSize, units: units, gates: 3, biasRows: 2,
+                                   kernel: kernel, recurrentKernel: recurrentKernel, bias: bias)
     }
 
-    private static func makeCache(_ b: [FloatBuffer]) -> Cache {
-        Cache(gates: b[0].pointer, rh: b[1].pointer, h: b[2].pointer, dRecurrent: b[3].pointer,
-              recurrent: b[4].pointer, dh: b[5].pointer, zeros: b[6].pointer)
-    }
-
-    var projection: UnsafeMutablePointer<Float> { cache.gates }
-    var outputs: UnsafeMutablePointer<Float> { cache.h }
-    var projectionGradient: UnsafeMutablePointer<Float> { cache.gates }
+    var projection: UnsafeMutablePointer<Float> { ws[.gates] }
+    var outputs: UnsafeMutablePointer<Float> { ws[.h] }
+    var projectionGradient: UnsafeMutablePointer<Float> { ws[.gates] }
 
     func reserve(batch: Int, steps: Int) {
         let sequence = batch * steps * units, state = batch * units
-        let sizes = [3 * sequence, sequence, sequence, 3 * sequence, 3 * state, state, state]
-        let grown = zip(buffers, sizes).map { $0.ensuring($1) }
-        if zip(grown, buffers).contains(where: { $0 !== $1 }) {
-            buffers = grown
-            cache = Self.makeCache(buffers)
+        ws.reserve { slot in
+            switch slot {
+            case .gates, .dRecurrent: return 3 * sequence
+            case .rh, .h: return sequence
+            case .recurrent: return 3 * state
+            case .dh, .zeros: return state
+            }
         }
     }
 
     func keepFinalState(batch: Int, steps: Int) {
-        stateH = stateH.ensuring(batch * units)
-        stateH.pointer.update(from: cache.h + (steps - 1) * batch * units, count: batch * units)
+        carried.keep(lastStepOf: [ws[.h]], batch: batch, steps: steps, units: units)
     }
 
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         let H = units, G = 3 * units, BH = batch * units, BG = batch * G
-        let U = w + recurrentKernel.offset
-        let inZ = w + bias.offset, inR = inZ + H, inH = inZ + 2 * H
+        let U = w + tensors.recurrentKernel.offset
+        let inZ = w + tensors.bias.offset, inR = inZ + H, inH = inZ + 2 * H
         let recZ = w + recurrentBiasOffset, recR = recZ + H, recH = recZ + 2 * H
-        let rec = cache.recurrent
+        let rec = ws[.recurrent], allGates = ws[.gates], hs = ws[.h], rhs = ws[.rh]
         for t in 0..<steps {
-            let gates = cache.gates + t * BG
-            let hPrev = t > 0 ? cache.h + (t - 1) * BH : (carry ? stateH.pointer : cache.zeros)
+            let gates = allGates + t * BG
+            let hPrev = t > 0 ? hs + (t - 1) * BH : (carry ? carried[0] : ws[.zeros])
             if t > 0 || carry {
                 // h_{t−1}·U: (B × H)·(H × 3H)
                 BLAS.sgemm(m: batch, n: G, k: H, a: hPrev, lda: H, b: U, ldb: G, beta: 0, c: rec, ldc: G)
@@ -98,8 +83,8 @@ final class GRULayer: RecurrentLayer {
             for row in 0..<batch {
                 let xz = gates + row * G, xr = xz + H, xh = xz + 2 * H
                 let rz = rec + row * G, rr = rz + H, rhh = rz + 2 * H
-                let hp = hPrev + row * H, h = cache.h + t * BH + row * H
-                let rhOut = cache.rh + t * BH + row * H
+                let hp = hPrev + row * H, h = hs + t * BH + row * H
+                let rhOut = rhs + t * BH + row * H
                 @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
                     let one = V(repeating: 1)
                     let z = fastSigmoid(V.load(xz + j) + V.load(inZ + j) + V.load(rz + j) + V.load(recZ + j))
@@ -118,18 +103,18 @@ final class GRULayer: RecurrentLayer {
     func backward(weights w: UnsafePointer<Float>, gradients dw: UnsafeMutablePointer<Float>,
                   dOutputs: UnsafePointer<Float>, sequence: Bool, batch: Int, steps: Int) {
         let H = units, G = 3 * units, BH = batch * units, BG = batch * G
-        let U = w + recurrentKernel.offset
-        let dh = cache.dh
-        dh.update(from: sequence ? dOutputs + (steps - 1) * BH : dOutputs, count: BH)
+        let dh = ws[.dh], allGates = ws[.gates], dRecurrent = ws[.dRecurrent], hs = ws[.h], rhs = ws[.rh]
+        let zeros = ws[.zeros]
+        seedHiddenGradient(dh, dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps)
         for t in stride(from: steps - 1, through: 0, by: -1) {
-            let gates = cache.gates + t * BG, dRec = cache.dRecurrent + t * BG
-            let hPrev = t > 0 ? cache.h + (t - 1) * BH : cache.zeros
+            let gates = allGates + t * BG, dRec = dRecurrent + t * BG
+            let hPrev = t > 0 ? hs + (t - 1) * BH : zeros
             // The layer above's ∂/∂h_{t−1}, added while dh is rewritten below.
-            let above = sequence && t > 0 ? dOutputs + (t - 1) * BH : UnsafePointer(cache.zeros)
+            let above = sequence && t > 0 ? dOutputs + (t - 1) * BH : UnsafePointer(zeros)
             for row in 0..<batch {
                 let gz = gates + row * G, gr = gz + H, gh = gz + 2 * H
                 let dz = dRec + row * G, dr = dz + H, drh = dz + 2 * H
-                let hp = hPrev + row * H, rhRow = cache.rh + t * BH + row * H
+                let hp = hPrev + row * H, rhRow = rhs + t * BH + row * H
                 let dhr = dh + row * H, aboveRow = above + row * H
                 @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
                     let one = V(repeating: 1)
@@ -144,18 +129,11 @@ final class GRULayer: RecurrentLayer {
                 }
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             }
-            if t > 0 {
-                // dh_{t−1} += dRec_t·Uᵀ: (B × 3H)·(3H × H)
-                BLAS.sgemm(transB: true, m: batch, n: H, k: G, a: dRec, lda: G, b: U, ldb: G,
-                           beta: 1, c: dh, ldc: H)
-            }
+            // dh_{t−1} += dRec_t·Uᵀ (dh already holds the direct path and the layer above's part)
+            if t > 0 { backpropagateThroughRecurrentKernel(dRec, into: dh, accumulate: true, batch: batch, weights: w) }
         }
-        // dU += Σ_{t≥1} h_{t−1}ᵀ·dRec_t in one GEMM; b_rec enters every step, h_{−1}·U does not.
-        if steps > 1 {
-            BLAS.sgemm(transA: true, m: H, n: G, k: (steps - 1) * batch,
-                       a: cache.h, lda: H, b: cache.dRecurrent + BG, ldb: G,
-                       beta: 1, c: dw + recurrentKernel.offset, ldc: G)
-        }
-        addColumnSums(cache.dRecurrent, rows: steps * batch, cols: G, into: dw + recurrentBiasOffset)
+        // b_rec enters every step; U only from t ≥ 1.
+        accumulateRecurrentKernelGradient(dRecurrent, into: dw, batch: batch, steps: steps)
+        addColumnSums(dRecurrent, rows: steps * batch, cols: G, into: dw + recurrentBiasOffset)
     }
 }
