@@ -170,19 +170,27 @@ public final class Model {
 
     /// Binary cross-entropy of logit z against label y, stable for any z:
     /// max(z, 0) − z·y + log(1 + e^{−|z|}) (TensorFlow's `sigmoid_cross_entropy_with_logits`, which
-    /// Keras 3 uses when the output layer is a sigmoid).
+    /// Keras 3 uses when the output layer is a sigmoid). The one loss of training, validation and `eval`.
     @inline(__always)
-    static func crossEntropy(logit z: Float, label y: Float) -> Double {
+    public static func crossEntropy(logit z: Float, label y: Float) -> Double {
         let zd = Double(z), yd = Double(y)
         return max(zd, 0) - zd * yd + Foundation.log1p(Foundation.exp(-abs(zd)))
     }
+
+    /// The one decision rule of training, validation and `eval`: positive when σ(z) ≥ ½, i.e. z ≥ 0
+    /// (decided on the logit, so no rounding of σ near ½ can flip it).
+    @inline(__always)
+    public static func predictsPositive(logit z: Float) -> Bool { z >= 0 }
+
+    /// σ(z), the probability of a positive review.
+    public static func probability(logit z: Float) -> Float { exactSigmoid(z) }
 
     private func statistics(labels y: UnsafeBufferPointer<Float>, batch: Int) -> BatchStats {
         var stats = BatchStats(count: batch)
         for b in 0..<batch {
             let z = logitBuffer.pointer[b]
             stats.lossSum += Self.crossEntropy(logit: z, label: y[b])
-            if (exactSigmoid(z) >= 0.5 ? Float(1) : 0) == y[b] { stats.correct += 1 }
+            if Self.predictsPositive(logit: z) == (y[b] >= 0.5) { stats.correct += 1 }
         }
         return stats
     }

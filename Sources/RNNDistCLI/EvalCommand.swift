@@ -49,7 +49,7 @@ struct Eval: ParsableCommand {
                 var run = config
                 run.dataRows = data.train.rowCount
                 let s = run.schedule
-                rows = split == .train ? 0 ..< s.trainCount : s.trainCount ..< (s.trainCount + s.valCount)
+                rows = split == .train ? 0 ..< s.trainCount : s.validationRows
             }
             let c = try Evaluator.counts(model: model, source: source, rows: rows, comm: comm, batchSize: batchSize)
             let seconds = comm.wallTime() - t0
@@ -78,15 +78,18 @@ struct Eval: ParsableCommand {
 
     func report(_ c: ClassificationCounts, config: TrainConfig, seconds: Double, ranks: Int) {
         if json {
-            let d: [String: Any] = [
-                "weights": weights, "data": data, "split": split.rawValue, "model": config.model.kind.rawValue,
-                "samples": c.count, "loss": c.loss, "accuracy": c.accuracy, "precision": c.precision,
-                "recall": c.recall, "f1": c.f1, "seconds": seconds, "ranks": ranks,
-                "confusion": ["true_positive": c.truePositives, "false_positive": c.falsePositives,
-                              "true_negative": c.trueNegatives, "false_negative": c.falseNegatives],
-            ]
-            let out = (try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys, .prettyPrinted])) ?? Data()
-            print(String(decoding: out, as: UTF8.self))
+            // JSONEncoder writes the shortest digits that read back as the same Double (the metrics
+            // equal the history's bit for bit); JSONSerialization would round them.
+            let report = JSONReport(
+                weights: weights, data: data, split: split.rawValue, model: config.model.kind.rawValue,
+                samples: c.count, loss: c.loss, accuracy: c.accuracy, precision: c.precision, recall: c.recall,
+                f1: c.f1, seconds: seconds, ranks: ranks,
+                confusion: .init(true_positive: c.truePositives, false_positive: c.falsePositives,
+                                 true_negative: c.trueNegatives, false_negative: c.falseNegatives))
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys, .prettyPrinted]
+            e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            print(String(decoding: (try? e.encode(report)) ?? Data(), as: UTF8.self))
             return
         }
         print("\(weights) on \(data) [\(split.rawValue)], \(c.count) reviews, \(config.model.kind.rawValue), " +
@@ -97,6 +100,18 @@ struct Eval: ParsableCommand {
         print(String(format: "actual neg    %13d  %13d", c.trueNegatives, c.falsePositives))
         print(String(format: "actual pos    %13d  %13d", c.falseNegatives, c.truePositives))
     }
+}
+
+/// `eval --json`'s document.
+private struct JSONReport: Encodable {
+    struct Confusion: Encodable {
+        var true_positive, false_positive, true_negative, false_negative: Int
+    }
+    var weights, data, split, model: String
+    var samples: Int
+    var loss, accuracy, precision, recall, f1, seconds: Double
+    var ranks: Int
+    var confusion: Confusion
 }
 
 /// Weights from a weights file or a checkpoint (whose weights are in the same layout), with a clear

@@ -38,26 +38,27 @@ struct Predict: ParsableCommand {
         let model = Model(config: meta.config.model, seed: 0)
         model.weights = w
         // Encoded and scored 256 reviews at a time, so memory stays bounded for any input.
-        var p: [Float] = []
-        p.reserveCapacity(reviews.count)
+        var z: [Float] = []
+        z.reserveCapacity(reviews.count)
         var start = 0
         while start < reviews.count {
             let chunk = reviews[start ..< min(reviews.count, start + 256)]
             var x: [Int32] = []
             x.reserveCapacity(chunk.count * T)
             for r in chunk { x += vocab.encode(r, maxlen: T) }
-            p += model.predict(x: x, batch: chunk.count)
+            z += model.logits(x: x, batch: chunk.count)
             start += chunk.count
         }
         for (i, r) in reviews.enumerated() {
-            let label = p[i] >= 0.5 ? "positive" : "negative"
+            let p = Model.probability(logit: z[i])
+            let label = Model.predictsPositive(logit: z[i]) ? "positive" : "negative"
             if json {
-                let d: [String: Any] = ["probability": Double(p[i]), "label": label, "text": r]
+                let d: [String: Any] = ["probability": Double(p), "label": label, "text": r]
                 let out = (try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])) ?? Data()
                 print(String(decoding: out, as: UTF8.self))
             } else {
                 let head = r.count > 60 ? String(r.prefix(57)) + "..." : r
-                print(String(format: "%.4f  ", p[i]) + label + "  " + head)
+                print(String(format: "%.4f  ", p) + label + "  " + head)
             }
         }
     }

@@ -19,12 +19,8 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
 
     /// Adds one sample: its logit z (the model's pre-sigmoid output) and its label.
     public mutating func add(logit z: Float, label y: Float) {
-        let zd = Double(z)
-        // max(z,0) − z·y + log(1 + e^{−|z|}): stable for any z (as in training).
-        let loss = max(zd, 0) - zd * Double(y) + log1p(exp(-abs(zd)))
-        lossFixed += Int64((loss * Self.scale).rounded())
-        let predicted = z >= 0   // σ(z) ≥ 0.5
-        switch (predicted, y >= 0.5) {
+        lossFixed += Int64((Model.crossEntropy(logit: z, label: y) * Self.scale).rounded())
+        switch (Model.predictsPositive(logit: z), y >= 0.5) {
         case (true, true): truePositives += 1
         case (true, false): falsePositives += 1
         case (false, false): trueNegatives += 1
@@ -54,7 +50,8 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
     }
 }
 
-/// Scores a model on rows of a source, shared among the ranks.
+/// Scores a model on rows of a source, shared among the ranks: the one evaluation path, used by
+/// `eval` and by the trainer's validation at each epoch end.
 public enum Evaluator {
     /// The rows are cut into global chunks of `batchSize` and each rank takes a contiguous run of
     /// chunks: every chunk is computed exactly as it would be by one process (a GEMM's rounding

@@ -65,8 +65,7 @@ public struct Schedule: Sendable, Equatable {
         return lo ..< hi
     }
 
-    /// The validation rows this rank evaluates.
-    public func validationRows(rank: Int, size: Int) -> Range<Int> {
-        Self.part(of: trainCount ..< (trainCount + valCount), rank: rank, size: size)
-    }
+    /// The validation rows: the trailing `valCount` of the rows used (the ranks share them as
+    /// `Evaluator` cuts them).
+    public var validationRows: Range<Int> { trainCount ..< (trainCount + valCount) }
 }

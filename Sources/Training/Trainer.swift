@@ -212,29 +212,18 @@ public final class Trainer {
         }
     }
 
-    /// Validation over all ranks: exact sums of losses and counts.
-    public func validate(source: RowSource) throws -> BatchStats {
-        let rows = schedule.validationRows(rank: comm.rank, size: comm.size)
-        var local = BatchStats.zero
-        var start = rows.lowerBound
-        // Forward passes of this rank's training batch: the workspaces are already that large.
-        let batch = max(1, (config.batchSize + comm.size - 1) / comm.size)
-        while start < rows.upperBound {
-            let end = min(rows.upperBound, start + 2048)
-            let (x, y) = try source.read(range: start ..< end)
-            local += model.evaluate(x: x, y: y, rows: y.count, batchSize: batch)
-            start = end
-        }
-        var sums = [local.lossSum, Double(local.correct), Double(local.count)]
-        try comm.allReduce(&sums)
-        return BatchStats(lossSum: sums[0], correct: Int(sums[1]), count: Int(sums[2]))
+    /// Validation over all ranks (the trailing rows of `source`, the split being trained on):
+    /// `Evaluator`, as `eval --split val` computes it — exact, so identical for any number of ranks.
+    public func validate(source: RowSource) throws -> ClassificationCounts {
+        try Evaluator.counts(model: model, source: source, rows: schedule.validationRows, comm: comm,
+                             batchSize: config.batchSize)
     }
 
     /// Validation, history, replica check, files. The validation rows are the trailing rows of
     /// `source`, the split being trained on.
     private func endEpoch(source: RowSource) throws {
         let t0 = comm.wallTime()
-        let val = try validate(source: source)
+        let val = try validate(source: source)   // count 0 without validation rows: NaN metrics
         let valSeconds = comm.wallTime() - t0
         try checkReplicas()
         let train = BatchStats(lossSum: state.epochLossSum, correct: state.epochCorrect, count: state.epochCount)

@@ -167,6 +167,23 @@ final class CommandTests: XCTestCase {
 
     /// `train`'s flags are checked by `TrainConfig.validate` (the rules files are read with) before
     /// any MPI work or file access: exit 64 with a message naming the flag and the value.
+    /// Validation and `eval` are one path: the last epoch's val_loss and val_acc in the history are
+    /// exactly what `eval --split val` reports for the weights of that epoch (same chunks of the
+    /// run's batch size, same loss and decision rule), alone and under mpirun.
+    func testValidationInTheHistoryIsEvalOfTheSplit() throws {
+        let last = try HistoryFile.read(from: Self.runDir + "/history.h5").0.records.last!
+        for n in [1, 2] {
+            let args = ["eval", "--weights", Self.runDir + "/model.weights.h5", "--data", Self.dataset, "--split", "val",
+                        "--batch-size", "16", "--json"]
+            let r = n == 1 ? try Subprocess.rnnDist(args) : try Subprocess.mpiRun(n, args, timeout: 60)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            struct Metrics: Decodable { let loss: Double; let accuracy: Double }
+            let m = try JSONDecoder().decode(Metrics.self, from: Data(r.stdout.utf8))   // exact digits
+            XCTAssertEqual(m.loss, last.valLoss, "-n \(n)")
+            XCTAssertEqual(m.accuracy, last.valAcc, "-n \(n)")
+        }
+    }
+
     func testBadTrainFlagsAreRefusedNamingTheFlag() throws {
         let cases: [([String], String)] = [
             (["--batch-size", "0"], "--batch-size 0 is outside 1…"),

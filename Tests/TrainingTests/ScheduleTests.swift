@@ -48,11 +48,9 @@ final class ScheduleTests: XCTestCase {
         for c in counts { XCTAssertEqual(Double(c), 1_000, accuracy: 130, "\(counts)") }  // ±4σ
     }
 
-    func testValidationRowsAreSplitAcrossRanksExactly() {
+    func testValidationRowsAreTheTrailingRows() {
         let s = Schedule(rows: 103, validationSplit: 0.3, batchSize: 8, seed: 1)
-        for size in [1, 2, 4] {
-            let all = (0 ..< size).flatMap { Array(s.validationRows(rank: $0, size: size)) }
-            XCTAssertEqual(all, Array(s.trainCount ..< 103))
-        }
+        XCTAssertEqual(s.validationRows, 72 ..< 103)   // ⌊103 · 0.7⌋ = 72 train rows
+        XCTAssertEqual(Schedule(rows: 50, validationSplit: 0, batchSize: 8, seed: 1).validationRows.count, 0)
     }
 }
