@@ -15,6 +15,7 @@ public enum H5ElementType: String, Sendable, CaseIterable {
     var isFloat: Bool { self == .float32 || self == .float64 }
     var isSigned: Bool { self != .uint8 }
 
+    // Two parallel tables on purpose (file type, memory type): a new element type must add a row to each.
     /// The little-endian file type written for this element.
     var fileType: hid_t {
         switch self {

@@ -15,6 +15,9 @@ final class GRULayer: RecurrentLayer {
     let tensors: RecurrentTensors
     var recurrentBiasOffset: Int { tensors.bias.offset + 3 * units }
 
+    // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
+    // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
+    // stays specialised (a generic version once ran 3.5× slower). Shared code is in RecurrentLayer.swift.
     /// What BPTT needs from the forward pass, and its scratch.
     enum Slot: Int, CaseIterable {
         /// (T, B, 3H). In: x·W. After forward: z, r, ĥ. During backward each step is overwritten by

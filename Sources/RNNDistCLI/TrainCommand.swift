@@ -40,6 +40,7 @@ struct Train: ParsableCommand {
     @Option(help: "Folder for weights, checkpoint and history (created if missing).")
     var runDir = "runs"
     @OptionGroup var modelOptions: ModelOptions
+    // Defaults come from TrainConfig.Defaults, the one place they are set; the rules from TrainConfig.validate.
     @Option(help: "Global batch size B (split across ranks).")
     var batchSize = TrainConfig.Defaults.batchSize
     @Option(help: "Epochs to train (the total, also when resuming).")

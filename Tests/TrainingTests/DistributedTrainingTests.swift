@@ -165,22 +165,36 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertEqual(try weights(a), try weights(b), "same ranks, same summation order, other transport")
     }
 
-    func testKillingOneRankEndsTheJobAndKeepsTheCheckpoint() throws {
-        let dir = tmp.file("kill")
-        let args = ["train", "--data", Self.dataset, "--run-dir", dir] + common +
-            ["--epochs", "400", "--checkpoint-every", "2"]
+    /// `mpirun -n 2 rnn-dist train …` in the background, returned once `file` exists in the run
+    /// folder (waiting at most 60 s); stderr into `stderr`, or nowhere.
+    private func startTraining(_ dir: String, _ extra: [String], waitFor file: String, stderr: Pipe? = nil) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Subprocess.mpirun)
-        p.arguments = ["-n", "2", Subprocess.rnnDist] + args
+        p.arguments = ["-n", "2", Subprocess.rnnDist, "train", "--data", Self.dataset, "--run-dir", dir] + common + extra
         p.environment = Subprocess.mpiEnvironment
         p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        p.standardError = stderr ?? FileHandle.nullDevice
         try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        let ckpt = dir + "/checkpoint.h5"
         let start = Date()
-        while !FileManager.default.fileExists(atPath: ckpt) && Date().timeIntervalSince(start) < 60 { usleep(50_000) }
-        XCTAssertTrue(FileManager.default.fileExists(atPath: ckpt))
+        while !FileManager.default.fileExists(atPath: dir + "/" + file) && Date().timeIntervalSince(start) < 60 { usleep(50_000) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/" + file), "\(file) never appeared")
+        return p
+    }
+
+    /// Waits until `p` ends and returns the seconds it took. The 60 s bound only tells a hang from
+    /// an ending, on any CPU: it is not a performance claim, so it is generous.
+    @discardableResult
+    private func waitForEnd(_ p: Process, after what: String) -> Double {
+        let start = Date()
+        while p.isRunning && Date().timeIntervalSince(start) < 60 { usleep(50_000) }
+        XCTAssertFalse(p.isRunning, "mpirun still running 60 s after \(what)")
+        return Date().timeIntervalSince(start)
+    }
+
+    func testKillingOneRankEndsTheJobAndKeepsTheCheckpoint() throws {
+        let dir = tmp.file("kill")
+        let p = try startTraining(dir, ["--epochs", "400", "--checkpoint-every", "2"], waitFor: "checkpoint.h5")
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         usleep(300_000)
         // The ranks are mpirun's children: kill one of them, not mpirun.
         let pgrep = try Subprocess.run("/usr/bin/pgrep", ["-P", "\(p.processIdentifier)"])
@@ -188,15 +202,12 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertEqual(ranks.count, 2, pgrep.stdout)
         guard let victim = ranks.last else { return }
         kill(victim, SIGKILL)
-        // Open MPI notices the dead rank and ends the others (1–3 s here, plus the 2 s kill grace
-        // of mpiEnvironment). The bound only tells a hang from an ending, on any CPU: it is not a
-        // performance claim, so it is generous.
-        let killed = Date()
-        while p.isRunning && Date().timeIntervalSince(killed) < 60 { usleep(50_000) }
-        XCTAssertFalse(p.isRunning, "mpirun still running 60 s after a rank was killed")
-        print(String(format: "killed rank: mpirun ended %.1f s later", Date().timeIntervalSince(killed)))
+        // Open MPI notices the dead rank and ends the others (1–3 s here, plus the 2 s kill grace).
+        let seconds = waitForEnd(p, after: "a rank was killed")
+        print(String(format: "killed rank: mpirun ended %.1f s later", seconds))
         XCTAssertNotEqual(p.terminationStatus, 0)
         // The last checkpoint is complete and resumes.
+        let ckpt = dir + "/checkpoint.h5"
         let c = try Checkpoint.read(from: ckpt)
         XCTAssertGreaterThan(c.state.epoch * 8 + c.state.nextBatch, 0)
         try train(2, dir, ["--epochs", "\(c.state.epoch + 1)", "--resume", ckpt])
@@ -239,22 +250,12 @@ final class DistributedTrainingTests: XCTestCase {
 
     func testSIGTERMFinishesTheBatchWritesACheckpointAndExitsNonZero() throws {
         let dir = tmp.file("term")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Subprocess.mpirun)
-        p.arguments = ["-n", "2", Subprocess.rnnDist, "train", "--data", Self.dataset, "--run-dir", dir] + common + ["--epochs", "400"]
-        p.environment = Subprocess.mpiEnvironment
         let err = Pipe()
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = err
-        try p.run()
+        // Once the first epoch's files exist, ask mpirun to stop.
+        let p = try startTraining(dir, ["--epochs", "400"], waitFor: "history.h5", stderr: err)
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        // Wait until the first epoch's files exist, then ask mpirun to stop.
-        let start = Date()
-        while !FileManager.default.fileExists(atPath: dir + "/history.h5") && Date().timeIntervalSince(start) < 60 { usleep(50_000) }
         kill(p.processIdentifier, SIGTERM)
-        let sent = Date()
-        while p.isRunning && Date().timeIntervalSince(sent) < 60 { usleep(50_000) }   // a hang bound only
-        XCTAssertFalse(p.isRunning, "mpirun still running 60 s after SIGTERM")
+        waitForEnd(p, after: "SIGTERM")
         XCTAssertNotEqual(p.terminationStatus, 0)
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         // mpirun forwards SIGTERM to the ranks; they agree to stop through the next all-reduce,
