@@ -165,7 +165,7 @@ def main():
     if kpy and "keras-check" not in skip:
         js = os.path.join(work, "keras-check.json")
         weights = [os.path.join(work, f"{m}-{a.reps - 1}", "best.weights.h5") for m in models]
-        r = subprocess.run([kpy, os.path.join(ROOT, "Launch", "keras_check.py"), "--bin", a.bin, "--data", a.data,
+        r = subprocess.run([kpy, os.path.join(ROOT, "Launch", "keras_check.py"), "--legacy", "--bin", a.bin, "--data", a.data,
                             "--json", js, *weights], capture_output=True, text=True)
         log("keras_check:\n" + (r.stdout.strip() or r.stderr.strip()[-2000:]))
         checks = {c["weights"]: c for c in json.load(open(js))} if os.path.exists(js) else {}

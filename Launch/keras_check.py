@@ -283,6 +283,19 @@ def check_file(path, args, keras, tokenize):
                   rnn_dist_vs_float64=float(np.abs(ours - exact).max()),
                   keras_vs_float64=float(np.abs(theirs - exact).max()),
                   ok=bool(diff[worst] <= args.tolerance))
+    if args.legacy:
+        # `rnn-dist export --keras-legacy`: the Keras 2 HDF5 layout, loaded by Keras 3's legacy reader.
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            legacy = os.path.join(tmp, "legacy.h5")
+            r = subprocess.run([args.bin, "export", "--keras-legacy", path, "-o", legacy], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"rnn-dist export failed: {r.stderr.strip()}")
+            old = build_model(keras, info.kind, info.num_words, info.maxlen, info.embed_dim, info.units, info.layers)
+            old.load_weights(legacy)
+            p2 = np.asarray(old.predict(np.asarray(x, dtype=np.int32), batch_size=64, verbose=0), dtype=np.float64).reshape(-1)
+        legacy_diff = float(np.abs(ours - p2).max())
+        result.update(legacy_max_abs_diff=legacy_diff, ok=bool(result["ok"] and legacy_diff <= args.tolerance))
     return result
 
 
@@ -297,6 +310,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default 1)")
     ap.add_argument("--seed", type=int, default=20240613, help="seed of the pseudo-random reviews")
     ap.add_argument("--json", metavar="OUT", help="also write the results as a JSON list to OUT")
+    ap.add_argument("--legacy", action="store_true",
+                    help="also export each file with `rnn-dist export --keras-legacy` and check that Keras 3 loads that too")
     args = ap.parse_args()
     if not os.access(args.bin, os.X_OK):
         ap.error(f"--bin {args.bin}: not an executable file")
@@ -325,7 +340,8 @@ def main():
             print(f"FAIL {path}: {r['error']}", flush=True)
             continue
         line = (f"{path}: {r['describe']}; {r['reviews']} reviews; max |p_keras - p_rnn-dist| = "
-                f"{r['max_abs_diff']:.3g}")
+                f"{r['max_abs_diff']:.3g}"
+                + (f"; Keras 2 legacy export: {r['legacy_max_abs_diff']:.3g}" if "legacy_max_abs_diff" in r else ""))
         ref = (f"float64 reference: rnn-dist within {r['rnn_dist_vs_float64']:.2g}, "
                f"Keras within {r['keras_vs_float64']:.2g}")
         if r["ok"]:

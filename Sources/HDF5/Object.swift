@@ -55,11 +55,14 @@ public class H5Object: @unchecked Sendable {
         return names
     }
 
-    private func replaceAttribute(_ attr: String, type: hid_t, write: (hid_t) -> herr_t) throws {
+    /// Creates (or replaces) attribute `attr` of `type`: a scalar, or a 1-D array of `count` values.
+    private func replaceAttribute(_ attr: String, type: hid_t, count: Int? = nil, write: (hid_t) -> herr_t) throws {
         if hasAttribute(attr) {
             try h5check(H5Adelete(id, attr), "H5Adelete", path: path, object: name + "@" + attr)
         }
-        let space = try h5check(H5Screate(H5S_SCALAR), "H5Screate", path: path, object: name)
+        var dims = [hsize_t(count ?? 1)]
+        let space = try h5check(count == nil ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dims, nil), "H5Screate",
+                                path: path, object: name)
         defer { H5Sclose(space) }
         let a = try h5check(H5Acreate2(id, attr, type, space, rd_h5p_default(), rd_h5p_default()),
                             "H5Acreate2", path: path, object: name + "@" + attr)
@@ -92,6 +95,20 @@ public class H5Object: @unchecked Sendable {
         try h5check(H5Tset_strpad(t, H5T_STR_NULLPAD), "H5Tset_strpad", path: path, object: name)
         var buf = bytes.isEmpty ? [UInt8(0)] : bytes
         try replaceAttribute(attr, type: t) { a in buf.withUnsafeMutableBytes { H5Awrite(a, t, $0.baseAddress) } }
+    }
+
+    /// Sets a 1-D array of fixed-length byte strings, NUL-padded to the longest (numpy's `S` dtype,
+    /// as Keras 2 writes `layer_names` and `weight_names`; never variable-length).
+    public func setAttribute(_ attr: String, fixedStrings values: [String]) throws {
+        let encoded = values.map { Array($0.utf8) }
+        let width = max(1, encoded.map(\.count).max() ?? 1)
+        let t = try h5check(H5Tcopy(rd_h5t_c_s1()), "H5Tcopy", path: path, object: name)
+        defer { H5Tclose(t) }
+        try h5check(H5Tset_size(t, width), "H5Tset_size", path: path, object: name)
+        try h5check(H5Tset_strpad(t, H5T_STR_NULLPAD), "H5Tset_strpad", path: path, object: name)
+        var buf = [UInt8](repeating: 0, count: max(1, width * values.count))
+        for (i, e) in encoded.enumerated() { buf.replaceSubrange(i * width ..< i * width + e.count, with: e) }
+        try replaceAttribute(attr, type: t, count: values.count) { a in buf.withUnsafeMutableBytes { H5Awrite(a, t, $0.baseAddress) } }
     }
 
     /// Opens an attribute that must hold exactly one value; returns it and its type (caller closes both).
@@ -134,6 +151,32 @@ public class H5Object: @unchecked Sendable {
     /// Reads a numeric attribute as Double (stored as float or integer).
     public func doubleAttribute(_ attr: String) throws -> Double {
         try numericAttribute(attr, classes: [H5T_FLOAT, H5T_INTEGER], memoryType: rd_h5t_native_double(), kind: "a numeric")
+    }
+
+    /// Reads a 1-D array of fixed-length strings (as `setAttribute(_:fixedStrings:)` writes it).
+    public func fixedStringsAttribute(_ attr: String) throws -> [String] {
+        guard hasAttribute(attr) else { throw error(.missing, "", object: name + "@" + attr) }
+        let a = try h5check(H5Aopen(id, attr, rd_h5p_default()), "H5Aopen", path: path, object: name + "@" + attr)
+        defer { H5Aclose(a) }
+        let t = try h5check(H5Aget_type(a), "H5Aget_type", path: path, object: name + "@" + attr)
+        defer { H5Tclose(t) }
+        let space = try h5check(H5Aget_space(a), "H5Aget_space", path: path, object: name + "@" + attr)
+        defer { H5Sclose(space) }
+        guard H5Tget_class(t) == H5T_STRING, H5Tis_variable_str(t) == 0, H5Sget_simple_extent_ndims(space) == 1 else {
+            throw error(.invalid, "expected a 1-D array of fixed-length strings", object: name + "@" + attr)
+        }
+        let width = H5Tget_size(t), count = Int(H5Sget_simple_extent_npoints(space))
+        guard width > 0, width <= H5Limits.maxStringBytes, (0 ... H5Limits.maxChildren).contains(count) else {
+            throw error(.invalid, "\(count) strings of \(width) bytes", object: name + "@" + attr)
+        }
+        var buf = [UInt8](repeating: 0, count: max(1, width * count))
+        try buf.withUnsafeMutableBytes { p in
+            _ = try h5check(H5Aread(a, t, p.baseAddress), "H5Aread", path: path, object: name + "@" + attr)
+        }
+        return (0 ..< count).map { i in
+            let item = buf[(i * width) ..< ((i + 1) * width)]
+            return String(decoding: item.prefix { $0 != 0 }, as: UTF8.self)
+        }
     }
 
     /// Reads a fixed-length string attribute. Variable-length strings are refused unread: reading

@@ -22,14 +22,7 @@ struct Plot: ParsableCommand {
         guard dir.isEmpty || (FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && isDir.boolValue) else {
             throw CLIError("\(output): folder '\(dir)' does not exist")
         }
-        let tmp = (dir.isEmpty ? "." : dir) + "/.\((output as NSString).lastPathComponent).tmp-\(getpid())"
-        do {
-            try Data(svg.utf8).write(to: URL(fileURLWithPath: tmp))
-            guard rename(tmp, output) == 0 else { throw CLIError("\(output): cannot write (\(String(cString: strerror(errno))))") }
-        } catch {
-            unlink(tmp)
-            throw error is CLIError ? error : CLIError("\(output): cannot write (\(error.localizedDescription))")
-        }
+        try TextFile.writeAtomically(svg, to: output)
         print("wrote \(output)")
     }
 }

@@ -32,6 +32,7 @@ struct Train: ParsableCommand {
           best.weights.h5   lowest val_loss so far: the weights to keep
           checkpoint.h5     resume state, at each epoch end and --checkpoint-every
           history.h5        loss, acc, val_loss, val_acc, seconds per epoch
+          history.csv       the same as Keras's CSVLogger writes it (epoch 0-based)
         SIGINT/SIGTERM finish the current batch, write a checkpoint and exit with status 4. Resume with the same command plus --resume RUN_DIR/checkpoint.h5, with any number of ranks.
         """)
 
@@ -65,6 +66,10 @@ struct Train: ParsableCommand {
     var patience: Int?
     @Option(help: "Continue from this checkpoint.")
     var resume: String?
+    @Option(help: "Write TensorBoard event files into this folder (off by default); `tensorboard --logdir` it.")
+    var tensorboard: String?
+    @Option(help: "With --tensorboard: log batch_loss and learning_rate every K batches.")
+    var logEvery = 20
     @Option(help: ArgumentHelp("Test hook: stop as if interrupted after K batches.", visibility: .private))
     var stopAfterBatches: Int?
     @Option(help: ArgumentHelp("Test hook: VALUE@RANK:STEP writes nan, inf or -inf into that rank's gradient at that optimizer step.",
@@ -75,6 +80,7 @@ struct Train: ParsableCommand {
     /// dataset sizes where the flags leave them open), before any MPI work; `run` checks again
     /// against the real dataset.
     func validate() throws {
+        guard logEvery >= 1 else { throw ValidationError("--log-every \(logEvery) is outside 1…") }
         if let f = injectFault, GradientFault(f) == nil {
             throw ValidationError("--inject-fault must be VALUE@RANK:STEP with VALUE nan, inf or -inf (got '\(f)')")
         }
@@ -97,8 +103,13 @@ struct Train: ParsableCommand {
             trainer.stopAfterBatches = stopAfterBatches
             trainer.gradientFault = injectFault.flatMap(GradientFault.init)
             if resume != nil { try trainer.restore(checkpoint) }
-            let printer = comm.isRoot ? ProgressPrinter(batchSize: batchSize) : nil
-            trainer.observer = printer
+            if comm.isRoot {
+                trainer.observers.append(ProgressPrinter(batchSize: batchSize))
+                if let tensorboard {
+                    trainer.observers.append(try TensorBoardLogger(directory: tensorboard, every: logEvery, config: config,
+                                                                   startStep: trainer.optimizer.iterations))
+                }
+            }
             if comm.isRoot {
                 let s = trainer.schedule
                 print("rnn-dist train: \(config.model.kind.rawValue), \(comm.size) rank\(comm.size == 1 ? "" : "s"), " +
@@ -140,6 +151,7 @@ struct Train: ParsableCommand {
                 checkpoint = c
             }
             try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
+            if let tensorboard { try FileManager.default.createDirectory(atPath: tensorboard, withIntermediateDirectories: true) }
         }
         return (data, config, checkpoint)
     }
@@ -195,7 +207,8 @@ final class ProgressPrinter: TrainingObserver {
     var lastPrint = 0.0
     init(batchSize: Int) { self.batchSize = batchSize }
 
-    func batchDone(epoch: Int, batch: Int, of batches: Int, running: BatchStats, elapsed: Double) {
+    func batchDone(epoch: Int, batch: Int, of batches: Int, step: Int, stats: BatchStats, running: BatchStats,
+                   elapsed: Double) {
         let interval = bar ? 0.2 : 10
         guard elapsed - lastPrint >= interval || batch == batches else { return }
         lastPrint = batch == batches ? 0 : elapsed
@@ -217,7 +230,7 @@ final class ProgressPrinter: TrainingObserver {
         fflush(nil)
     }
 
-    func wrote(_ path: String, what: String) {}
+    func wrote(_ path: String, what: String) throws {}
 }
 
 /// This process's peak resident set size (VmHWM of /proc/self/status), in MB; 0 where unavailable.

@@ -5,11 +5,15 @@ import RNN
 /// Set by SIGINT/SIGTERM; read once per batch and agreed on by all ranks through the all-reduce.
 nonisolated(unsafe) private var stopSignal: Int32 = 0
 
-/// What the trainer reports as it goes (rank 0 prints it).
+/// What the trainer reports as it goes, to rank 0's progress line and TensorBoard log.
 public protocol TrainingObserver: AnyObject {
-    func batchDone(epoch: Int, batch: Int, of batches: Int, running: BatchStats, elapsed: Double)
+    /// After each step: `batch` of `batches` of the (0-based) epoch; `step` the optimizer step over
+    /// the whole run (1-based); `stats` the global batch's, `running` the epoch's so far.
+    func batchDone(epoch: Int, batch: Int, of batches: Int, step: Int, stats: BatchStats, running: BatchStats,
+                   elapsed: Double)
     func epochDone(_ record: EpochRecord, epochs: Int)
-    func wrote(_ path: String, what: String)
+    /// After rank 0 wrote a file (`what`: "checkpoint").
+    func wrote(_ path: String, what: String) throws
 }
 
 /// Files a run writes into its run directory (rank 0 only).
@@ -19,7 +23,9 @@ public struct RunFiles: Sendable {
     public var best: String { directory + "/best.weights.h5" }
     public var checkpoint: String { directory + "/checkpoint.h5" }
     public var history: String { directory + "/history.h5" }
-    public var all: [String] { [weights, best, checkpoint, history] }
+    /// Keras `CSVLogger`'s file.
+    public var csv: String { directory + "/history.csv" }
+    public var all: [String] { [weights, best, checkpoint, history, csv] }
     public init(directory: String) { self.directory = directory }
 }
 
@@ -40,7 +46,8 @@ public final class Trainer {
     public let metadata: WeightsMetadata
     public var state = TrainingState()
     public var history = History()
-    public weak var observer: TrainingObserver?
+    /// Rank 0's observers (the others have none).
+    public var observers: [TrainingObserver] = []
     /// Test hook: behave as if interrupted after this many batches of this process's run.
     public var stopAfterBatches: Int?
     /// Test hook: write a non-finite value into this rank's gradient sum before the all-reduce.
@@ -116,10 +123,11 @@ public final class Trainer {
                 let step = try self.step(rows: Array(permutation[part]), source: source)
                 stopAgreed = step.stop
                 state.record(step.stats, seconds: comm.wallTime() - t0, mpiSeconds: step.mpiSeconds)
-                observer?.batchDone(epoch: state.epoch, batch: state.nextBatch, of: batches,
-                                    running: BatchStats(lossSum: state.epochLossSum, correct: state.epochCorrect,
-                                                        count: state.epochCount),
-                                    elapsed: state.epochSeconds)
+                let running = BatchStats(lossSum: state.epochLossSum, correct: state.epochCorrect, count: state.epochCount)
+                for o in observers {
+                    o.batchDone(epoch: state.epoch, batch: state.nextBatch, of: batches, step: optimizer.iterations,
+                                stats: step.stats, running: running, elapsed: state.epochSeconds)
+                }
                 guard state.nextBatch < batches else { break }   // the epoch end writes a checkpoint
                 if stopAgreed {
                     try writeCheckpoint()
@@ -242,13 +250,14 @@ public final class Trainer {
             state.epochsWithoutImprovement += 1
         }
         state.beginEpoch(rec.epoch)
-        observer?.epochDone(rec, epochs: config.epochs)
+        for o in observers { o.epochDone(rec, epochs: config.epochs) }
         if comm.isRoot {
             try WeightsFile.write(to: files.weights, weights: model.weights, metadata: metadata)
             if improved {
                 try WeightsFile.write(to: files.best, weights: model.weights, metadata: metadata)
             }
             try HistoryFile.write(to: files.history, history: history, config: config, worldSize: comm.size)
+            try HistoryCSV.write(to: files.csv, history: history)
         }
         try writeCheckpoint()
     }
@@ -272,6 +281,6 @@ public final class Trainer {
         let c = Checkpoint(weights: model.weights, optimizerName: optimizer.name, slots: optimizer.slots,
                            iterations: optimizer.iterations, state: state, history: history, metadata: metadata)
         try c.write(to: files.checkpoint)
-        observer?.wrote(files.checkpoint, what: "checkpoint")
+        for o in observers { try o.wrote(files.checkpoint, what: "checkpoint") }
     }
 }

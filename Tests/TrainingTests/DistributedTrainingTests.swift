@@ -94,14 +94,32 @@ final class DistributedTrainingTests: XCTestCase {
         }
     }
 
+    /// TensorBoard's (tag, step) pairs over every event file of a folder, and history.csv without
+    /// its timing columns.
+    func logs(_ dir: String) throws -> ([String: [Int64]], [String]) {
+        var steps: [String: [Int64]] = [:]
+        for e in try EventReader.read(directory: dir + "/tb").joined() {
+            for v in e.values where v.tag != "config" { steps[v.tag, default: []].append(e.step) }
+        }
+        let csv = try String(contentsOfFile: dir + "/history.csv", encoding: .utf8).split(separator: "\n")
+        return (steps.mapValues { $0.sorted() }, csv.map { $0.split(separator: ",").prefix(5).joined(separator: ",") })
+    }
+
     func testResumeAtTheSameWorldSizeIsBitIdentical() throws {
         let full = tmp.file("full")
-        try train(2, full, ["--epochs", "2"])
+        let tb = ["--log-every", "2"]
+        try train(2, full, ["--epochs", "2", "--tensorboard", full + "/tb"] + tb)
         for stop in [3, 10] {                       // mid-epoch 1; in epoch 2 (8 batches per epoch)
             let dir = tmp.file("stop\(stop)")
-            let r = try train(2, dir, ["--epochs", "2", "--stop-after-batches", "\(stop)"], expect: 4)
+            let r = try train(2, dir, ["--epochs", "2", "--stop-after-batches", "\(stop)", "--tensorboard", dir + "/tb"] + tb,
+                              expect: 4)
             XCTAssertTrue(r.stderr.contains("checkpoint written"), r.stderr)
-            try train(2, dir, ["--epochs", "2", "--resume", dir + "/checkpoint.h5"])
+            try train(2, dir, ["--epochs", "2", "--resume", dir + "/checkpoint.h5", "--tensorboard", dir + "/tb"] + tb)
+            // The logs continue where the checkpoint was: no step twice, none missing, the same CSV rows.
+            let (a, b) = (try logs(dir), try logs(full))
+            XCTAssertEqual(a.0, b.0, "TensorBoard steps, stopped after \(stop)")
+            XCTAssertEqual(a.0["batch_loss"], [2, 4, 6, 8, 10, 12, 14, 16])
+            XCTAssertEqual(a.1, b.1, "history.csv, stopped after \(stop)")
             // Bit-identical on any BLAS kernel: the resumed run makes the same calls with the same
             // shapes on the same data in the same order as the uninterrupted one, and a kernel
             // is deterministic for a given call.

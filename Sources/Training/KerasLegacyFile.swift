@@ -1,0 +1,48 @@
+import HDF5
+import RNN
+
+/// The Keras 2 HDF5 weights layout that `tf.keras` 2.x `model.save_weights("x.h5")` writes and that
+/// Keras 2 and Keras 3 `load_weights("x.h5")` read (`rnn-dist export --keras-legacy`):
+///     /@layer_names   ["embedding", "lstm", "lstm_1", "dense"]      fixed-length byte strings
+///     /@backend "tensorflow", /@keras_version "2.15.0"
+///     /lstm/@weight_names ["lstm/lstm_cell/kernel:0", "lstm/lstm_cell/recurrent_kernel:0", "lstm/lstm_cell/bias:0"]
+///     /lstm/lstm/lstm_cell/kernel:0  (I, 4H) float32, and so on for every weight
+/// Keras matches layers by their order among the layers that have weights, then weights by the
+/// order of `weight_names`; the names follow tf.keras 2.x's (a second LSTM is `lstm_1`, its cell
+/// `lstm_cell_1`).
+public enum KerasLegacyFile {
+    public static let kerasVersion = "2.15.0"
+
+    /// The weight names of `view`'s layer in Keras 2's spelling, e.g. `lstm_1/lstm_cell_1/kernel:0`.
+    static func weightName(_ view: ParameterView) -> String {
+        let layer = view.layerName
+        let base = WeightsFile.baseName(layer)
+        let suffix = layer == base ? "" : String(layer.dropFirst(base.count))   // "" or "_1", "_2", …
+        switch base {
+        case "embedding": return "\(layer)/embeddings:0"
+        case "dense": return "\(layer)/\(["kernel", "bias"][view.varIndex]):0"
+        default:
+            return "\(layer)/\(base)_cell\(suffix)/\(["kernel", "recurrent_kernel", "bias"][view.varIndex]):0"
+        }
+    }
+
+    /// Writes the file atomically: every tensor of `table` from `weights`.
+    public static func write(to path: String, weights: [Float], table: [ParameterView]) throws {
+        precondition(weights.count == (table.last.map { $0.offset + $0.count } ?? 0), "weights do not match the table")
+        var layers: [String] = []
+        for view in table where !layers.contains(view.layerName) { layers.append(view.layerName) }
+        try H5File.writeAtomically(to: path) { f in
+            try f.setAttribute("layer_names", fixedStrings: layers)
+            try f.setAttribute("backend", "tensorflow")
+            try f.setAttribute("keras_version", kerasVersion)
+            for layer in layers {
+                let views = table.filter { $0.layerName == layer }
+                let g = try f.createGroup(layer)
+                try g.setAttribute("weight_names", fixedStrings: views.map(weightName))
+                for view in views {
+                    try g.createDataset(weightName(view), shape: view.shape, data: Array(weights[view.range]))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+
+/// Small text files (history.csv, the SVG plot) written as the HDF5 files are: into a temporary
+/// file in the same folder, fsync'ed, renamed into place; the previous file stays intact on failure.
+public enum TextFile {
+    public static func writeAtomically(_ contents: String, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
+        let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
+        func fail(_ what: String) -> TrainingError {
+            let reason = String(cString: strerror(errno))
+            unlink(tmp)
+            return TrainingError.invalid("\(path): cannot \(what) (\(reason))")
+        }
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw fail("write") }
+        let bytes = Array(contents.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { close(fd); throw fail("write") }
+            done += n
+        }
+        guard fsync(fd) == 0 else { close(fd); throw fail("flush") }
+        close(fd)
+        guard rename(tmp, path) == 0 else { throw fail("rename the temporary file into place") }
+    }
+}
+
+/// `history.csv` in Keras `CSVLogger`'s format: header `epoch,acc,loss,val_acc,val_loss` and our
+/// extra columns after them, the epoch 0-based as Keras writes it, one row per epoch. Rewritten
+/// whole from the history at each epoch end, so a resumed run continues the rows of the run it
+/// resumed (and never repeats one, even when the earlier run died after writing it).
+public enum HistoryCSV {
+    public static let header = "epoch,acc,loss,val_acc,val_loss,seconds,samples_per_second,mpi_share"
+
+    public static func text(_ history: History) -> String {
+        var lines = [header]
+        for r in history.records {
+            // Swift prints the shortest digits that read back as the same Double, as Python's repr.
+            lines.append([String(r.epoch - 1), "\(r.acc)", "\(r.loss)", "\(r.valAcc)", "\(r.valLoss)", "\(r.seconds)",
+                          "\(r.samplesPerSecond)", "\(r.mpiShare)"].joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    public static func write(to path: String, history: History) throws {
+        try TextFile.writeAtomically(text(history), to: path)
+    }
+}
