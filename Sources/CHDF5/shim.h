@@ -27,6 +27,7 @@ static inline hid_t rd_h5p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t rd_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
 static inline hid_t rd_h5p_link_create(void) { return H5P_LINK_CREATE; }
 static inline hid_t rd_h5p_group_create(void) { return H5P_GROUP_CREATE; }
+static inline hid_t rd_h5p_file_create(void) { return H5P_FILE_CREATE; }
 
 static inline unsigned rd_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned rd_h5f_acc_rdwr(void) { return H5F_ACC_RDWR; }

@@ -38,7 +38,11 @@ public final class H5File: H5Group, @unchecked Sendable {
         defer { H5Pclose(fapl) }
         try h5check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110),
                     "H5Pset_libver_bounds", path: path, object: "")
-        let id = try h5check(H5Fcreate(path, rd_h5f_acc_trunc(), rd_h5p_default(), fapl),
+        // The root group without modification times too (a file creation list is a group's).
+        let fcpl = try h5check(H5Pcreate(rd_h5p_file_create()), "H5Pcreate", path: path, object: "")
+        defer { H5Pclose(fcpl) }
+        try h5check(H5Pset_obj_track_times(fcpl, false), "H5Pset_obj_track_times", path: path, object: "")
+        let id = try h5check(H5Fcreate(path, rd_h5f_acc_trunc(), fcpl, fapl),
                              "H5Fcreate", path: path, object: "")
         return H5File(id: id, path: path, fileSize: 0)
     }
@@ -129,6 +133,11 @@ public final class H5File: H5Group, @unchecked Sendable {
             try? fsyncPath(dir)
         } catch {
             unlink(tmp)
+            // Name the file the caller asked for (not the temporary one) and, for a failed write,
+            // the system's reason, in one short line: e.g. a full disk.
+            if let e = error as? HDF5Error, let reason = e.detail.systemReason {
+                throw HDF5Error(.invalid, path: path, object: "", detail: "cannot write (\(reason)); the previous file is kept")
+            }
             throw error
         }
     }
@@ -162,5 +171,14 @@ public final class H5File: H5Group, @unchecked Sendable {
         guard fsync(fd) == 0 else {
             throw HDF5Error(.invalid, path: p, object: "", detail: "fsync failed: \(String(cString: strerror(errno)))")
         }
+    }
+}
+
+extension String {
+    /// The C library's message HDF5 quotes when a system call failed (`error message = '…'`).
+    var systemReason: String? {
+        guard let r = firstRange(of: "error message = '") else { return nil }
+        let rest = self[r.upperBound...]
+        return rest.firstIndex(of: "'").map { String(rest[..<$0]) }
     }
 }

@@ -29,18 +29,28 @@ public class H5Group: H5Object, @unchecked Sendable {
         return !prefix.isEmpty
     }
 
-    /// Creates a child group (`H5Gcreate2`); intermediate groups are created as needed.
+    /// Creates a child group (`H5Gcreate2`); intermediate groups are created as needed, each like
+    /// the group itself without modification times (HDF5's own intermediate groups would carry
+    /// them, so the same content would not give the same bytes).
     @discardableResult
     public func createGroup(_ relative: String) throws -> H5Group {
-        let lcpl = try h5check(H5Pcreate(rd_h5p_link_create()), "H5Pcreate", path: path, object: name)
-        defer { H5Pclose(lcpl) }
-        try h5check(H5Pset_create_intermediate_group(lcpl, 1), "H5Pset_create_intermediate_group", path: path, object: name)
+        try createParents(of: relative)
         let gcpl = try h5check(H5Pcreate(rd_h5p_group_create()), "H5Pcreate", path: path, object: name)
         defer { H5Pclose(gcpl) }
         try h5check(H5Pset_obj_track_times(gcpl, false), "H5Pset_obj_track_times", path: path, object: name)
-        let g = try h5check(H5Gcreate2(id, relative, lcpl, gcpl, rd_h5p_default()),
+        let g = try h5check(H5Gcreate2(id, relative, rd_h5p_default(), gcpl, rd_h5p_default()),
                             "H5Gcreate2", path: path, object: child(relative))
         return H5Group(id: g, path: path, name: child(relative), closer: H5Gclose)
+    }
+
+    /// Creates every missing group on the way to `relative` (not `relative` itself).
+    private func createParents(of relative: String) throws {
+        let parts = relative.split(separator: "/")
+        var prefix = ""
+        for part in parts.dropLast() {
+            prefix += (prefix.isEmpty ? "" : "/") + part
+            if !exists(prefix) { try createGroup(prefix) }
+        }
     }
 
     /// Opens a child group (`H5Gopen2`).
@@ -125,10 +135,8 @@ public class H5Group: H5Object, @unchecked Sendable {
         try h5check(H5Pset_fletcher32(dcpl), "H5Pset_fletcher32", path: path, object: obj)
         // No modification times in object headers: the same content gives the same bytes.
         try h5check(H5Pset_obj_track_times(dcpl, false), "H5Pset_obj_track_times", path: path, object: obj)
-        let lcpl = try h5check(H5Pcreate(rd_h5p_link_create()), "H5Pcreate", path: path, object: obj)
-        defer { H5Pclose(lcpl) }
-        try h5check(H5Pset_create_intermediate_group(lcpl, 1), "H5Pset_create_intermediate_group", path: path, object: obj)
-        let d = try h5check(H5Dcreate2(id, relative, T.h5Type.fileType, space, lcpl, dcpl, rd_h5p_default()),
+        try createParents(of: relative)
+        let d = try h5check(H5Dcreate2(id, relative, T.h5Type.fileType, space, rd_h5p_default(), dcpl, rd_h5p_default()),
                             "H5Dcreate2", path: path, object: obj)
         let ds = H5Dataset(id: d, path: path, name: obj, shape: shape, elementType: T.h5Type, maxReadBytes: Int.max)
         if count > 0 {

@@ -43,6 +43,11 @@ enum H5Library {
     nonisolated(unsafe) static var ready = false
     static func prepare() {
         if ready { return }
+        // No library shutdown at exit: a file whose flush failed (a full disk) stays half-open in
+        // HDF5, and its atexit handler then crashes closing it (seen: exit 139 after the right error
+        // line). Every file we write is closed (or abandoned and unlinked) explicitly; read-only
+        // handles need no flush.
+        _ = H5dont_atexit()
         _ = H5open()
         _ = rd_h5_silence_errors()
         ready = true

@@ -23,7 +23,7 @@ struct Eval: ParsableCommand {
     var split: EvalSplit = .test
     @Option(help: "Refuse weights of another cell kind (simple-rnn, lstm, gru); default: whatever the file holds.")
     var model: ModelConfig.Kind?
-    @Option(help: "Rows per forward pass.")
+    @Option(parsing: .unconditional, help: "Rows per forward pass.")
     var batchSize = 128
     @Flag(help: "Print machine-readable JSON.")
     var json = false

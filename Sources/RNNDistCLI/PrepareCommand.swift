@@ -19,13 +19,13 @@ struct Prepare: ParsableCommand {
     @Option(name: [.customShort("o"), .long], help: "The dataset file to write (its folder must exist).")
     var output: String
 
-    @Option(help: "Vocabulary size: ids 0..<num-words; rarer words become 2 (out of vocabulary). At least 4.")
+    @Option(parsing: .unconditional, help: "Vocabulary size: ids 0..<num-words; rarer words become 2 (out of vocabulary). At least 4.")
     var numWords = 10_000
 
-    @Option(help: "Ids per review: the last maxlen are kept, shorter reviews are left-padded with 0. At least 1.")
+    @Option(parsing: .unconditional, help: "Ids per review: the last maxlen are kept, shorter reviews are left-padded with 0. At least 1.")
     var maxlen = 500
 
-    @Option(help: "Seed of the row permutation of each split (113 as Keras).")
+    @Option(parsing: .unconditional, help: "Seed of the row permutation of each split (113 as Keras).")
     var seed: UInt64 = 113
 
     func validate() throws {

@@ -8,15 +8,15 @@ import Training
 struct ModelOptions: ParsableArguments {
     @Option(help: "Recurrent cell: simple-rnn, lstm or gru.")
     var model: ModelConfig.Kind = .lstm
-    @Option(help: "Vocabulary size V; must match the dataset (default: the dataset's num_words, 10000 from prepare).")
+    @Option(parsing: .unconditional, help: "Vocabulary size V; must match the dataset (default: the dataset's num_words, 10000 from prepare).")
     var numWords: Int?
-    @Option(help: "Sequence length T; must match the dataset (default: the dataset's maxlen, 500 from prepare).")
+    @Option(parsing: .unconditional, help: "Sequence length T; must match the dataset (default: the dataset's maxlen, 500 from prepare).")
     var maxlen: Int?
-    @Option(help: "Embedding width E.")
+    @Option(parsing: .unconditional, help: "Embedding width E.")
     var embedDim = 32
-    @Option(help: "Units H of each recurrent layer.")
+    @Option(parsing: .unconditional, help: "Units H of each recurrent layer.")
     var units = 32
-    @Option(help: "Stacked recurrent layers (all but the last return sequences).")
+    @Option(parsing: .unconditional, help: "Stacked recurrent layers (all but the last return sequences).")
     var layers = 1
 }
 
@@ -42,33 +42,33 @@ struct Train: ParsableCommand {
     var runDir = "runs"
     @OptionGroup var modelOptions: ModelOptions
     // Defaults come from TrainConfig.Defaults, the one place they are set; the rules from TrainConfig.validate.
-    @Option(help: "Global batch size B (split across ranks).")
+    @Option(parsing: .unconditional, help: "Global batch size B (split across ranks).")
     var batchSize = TrainConfig.Defaults.batchSize
-    @Option(help: "Epochs to train (the total, also when resuming).")
+    @Option(parsing: .unconditional, help: "Epochs to train (the total, also when resuming).")
     var epochs = TrainConfig.Defaults.epochs
     @Option(help: "rmsprop, adam or sgd.")
     var optimizer = TrainConfig.Defaults.optimizer
-    @Option(help: "Learning rate (default 0.001; 0.01 for sgd).")
+    @Option(parsing: .unconditional, help: "Learning rate (default 0.001; 0.01 for sgd).")
     var lr: Double?
-    @Option(help: "Momentum for sgd.")
+    @Option(parsing: .unconditional, help: "Momentum for sgd.")
     var momentum = TrainConfig.Defaults.momentum
-    @Option(help: "Clip the gradient to this global norm (off by default).")
+    @Option(parsing: .unconditional, help: "Clip the gradient to this global norm (off by default).")
     var clipNorm: Double?
-    @Option(help: "Trailing fraction of the training rows held out for validation, as Keras.")
+    @Option(parsing: .unconditional, help: "Trailing fraction of the training rows held out for validation, as Keras.")
     var validationSplit = TrainConfig.Defaults.validationSplit
-    @Option(help: "Seed of the weights and of every epoch's shuffle.")
+    @Option(parsing: .unconditional, help: "Seed of the weights and of every epoch's shuffle.")
     var seed = TrainConfig.Defaults.seed
-    @Option(help: "Train on the first N training rows only (quick runs and tests).")
+    @Option(parsing: .unconditional, help: "Train on the first N training rows only (quick runs and tests).")
     var limit: Int?
-    @Option(help: "Also write a checkpoint every K batches.")
+    @Option(parsing: .unconditional, help: "Also write a checkpoint every K batches.")
     var checkpointEvery: Int?
-    @Option(help: "Stop after P epochs without val_loss improvement (off by default).")
+    @Option(parsing: .unconditional, help: "Stop after P epochs without val_loss improvement (off by default).")
     var patience: Int?
     @Option(help: "Continue from this checkpoint.")
     var resume: String?
     @Option(help: "Write TensorBoard event files into this folder (off by default); `tensorboard --logdir` it.")
     var tensorboard: String?
-    @Option(help: "With --tensorboard: log batch_loss and learning_rate every K batches.")
+    @Option(parsing: .unconditional, help: "With --tensorboard: log batch_loss and learning_rate every K batches.")
     var logEvery = 20
     @Option(help: ArgumentHelp("Test hook: stop as if interrupted after K batches.", visibility: .private))
     var stopAfterBatches: Int?
@@ -150,8 +150,8 @@ struct Train: ParsableCommand {
                 config.dataPath = c.metadata.config.dataPath
                 checkpoint = c
             }
-            try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
-            if let tensorboard { try FileManager.default.createDirectory(atPath: tensorboard, withIntermediateDirectories: true) }
+            try RunDirectory(runDir)
+            if let tensorboard { try RunDirectory.createFolder(tensorboard) }
         }
         return (data, config, checkpoint)
     }

@@ -196,6 +196,11 @@ final class CommandTests: XCTestCase {
             (["--layers", "100"], "--layers 100 is outside 1…"),
             (["--num-words", "3"], "--num-words 3 is outside 4…"),
             (["--optimizer", "adagrad"], "adagrad"),
+            // Negative numbers are values, refused with a message about the value (not "missing value").
+            (["--epochs", "-1"], "--epochs -1 is outside 1…"),
+            (["--batch-size", "-1"], "--batch-size -1 is outside 1…"),
+            (["--lr", "-1"], "--lr -1.0 is outside (0, ∞)"),
+            (["--limit", "-1"], "--limit -1 is outside 2…"),
         ]
         for (flags, expect) in cases {
             let r = try Subprocess.rnnDist(["train", "--data", tmp.file("absent.h5"), "--run-dir", tmp.file("r")] + flags)

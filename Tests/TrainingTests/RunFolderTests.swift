@@ -1,0 +1,170 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import Training
+
+/// What clusters do to a run's folder: a full disk, a second run on the same folder, a folder that
+/// is a file or read-only; and that identical runs write identical weights files.
+final class RunFolderTests: XCTestCase {
+    nonisolated(unsafe) static var shared: TempDir?
+    nonisolated(unsafe) static var dataset = ""
+    var tmp: TempDir!
+    let common = ["--limit", "320", "--batch-size", "32", "--units", "8", "--embed-dim", "8", "--seed", "5"]
+
+    override class func setUp() {
+        super.setUp()
+        guard let dir = try? TempDir("folder-data"), let folder = try? ToyIMDB.write(at: dir.path, perLabel: 200) else { return }
+        shared = dir
+        let r = try? Subprocess.rnnDist(["prepare", "--source", folder, "-o", dir.file("imdb.h5"), "--num-words", "60", "--maxlen", "40"])
+        if r?.status == 0 { dataset = dir.file("imdb.h5") }
+    }
+    override class func tearDown() { shared?.remove(); super.tearDown() }
+
+    override func setUpWithError() throws {
+        guard FileManager.default.isExecutableFile(atPath: Subprocess.rnnDist) else { throw XCTSkip("rnn-dist is not built") }
+        XCTAssertFalse(Self.dataset.isEmpty, "the synthetic dataset could not be prepared")
+        tmp = try TempDir("folder")
+    }
+    override func tearDown() { tmp?.remove() }
+
+    func train(_ dir: String, _ extra: [String] = []) throws -> ProcessResult {
+        try Subprocess.rnnDist(["train", "--data", Self.dataset, "--run-dir", dir] + common + extra, timeout: 120)
+    }
+
+    func errorLines(_ r: ProcessResult) -> [Substring] { r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") } }
+
+    /// Writes fail (EFBIG, as on a full disk) once a file would pass `kilobytes`: the resource limit
+    /// RLIMIT_FSIZE with SIGXFSZ ignored, set by a shell for the command it then execs.
+    func withFileSizeLimit(_ kilobytes: Int, _ command: [String], mpi: Bool) throws -> ProcessResult {
+        let quoted = command.map { "'" + $0 + "'" }.joined(separator: " ")
+        return try Subprocess.run("/bin/bash", ["-c", "ulimit -f \(kilobytes); trap '' XFSZ; exec \(quoted)"],
+                                  environment: mpi ? Subprocess.mpiEnvironment : nil, timeout: 120)
+    }
+
+    /// Checks a resumed run whose next checkpoint write fails: one line naming the file and
+    /// `reason`, exit 1, no crash, the previous checkpoint intact, no temporary file, and it resumes.
+    func checkFailedWrite(_ r: ProcessResult, dir: String, before: Data, reason: String, _ label: String) throws {
+        XCTAssertFalse(r.timedOut, label)
+        XCTAssertFalse(r.signaled, "\(label) crashed: \(r.stderr.suffix(600))")
+        XCTAssertEqual(r.status, 1, "\(label): \(r.stderr.suffix(600))")
+        let lines = errorLines(r)
+        XCTAssertEqual(lines.count, 1, "\(label): \(r.stderr)")
+        XCTAssertTrue(lines.first?.contains(dir + "/checkpoint.h5: cannot write (\(reason))") ?? false, "\(label): \(r.stderr)")
+        XCTAssertFalse(r.stderr.contains("Program crashed"), r.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoint.h5")), before, "\(label): previous checkpoint intact")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }
+        XCTAssertEqual(leftovers, [], "\(label): no temporary file left")
+    }
+
+    func resumeArgs(_ dir: String) -> [String] {
+        ["train", "--data", Self.dataset, "--run-dir", dir] + common + ["--epochs", "2", "--checkpoint-every", "1", "--resume", dir + "/checkpoint.h5"]
+    }
+
+    /// D1, one process: writes fail with EFBIG past a size (RLIMIT_FSIZE, SIGXFSZ ignored), as on a full disk.
+    func testAFailedWriteIsOneLineAndKeepsThePreviousCheckpoint() throws {
+        let dir = tmp.file("single")
+        XCTAssertEqual(try train(dir, ["--epochs", "1"]).status, 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoint.h5"))
+        let r = try withFileSizeLimit(before.count / 1024 / 2, [Subprocess.rnnDist] + resumeArgs(dir), mpi: false)
+        try checkFailedWrite(r, dir: dir, before: before, reason: "File too large", "RLIMIT_FSIZE")
+        XCTAssertEqual(try train(dir, ["--epochs", "2", "--resume", dir + "/checkpoint.h5"]).status, 0)
+    }
+
+    /// D1 on a really full file system: a tmpfs just large enough for the run's files, alone and
+    /// under mpirun -n 2 (mpirun's shared-memory files rule out a file size limit there). Skipped,
+    /// saying so, where this machine cannot mount one.
+    func testAFullDiskIsOneLineAndKeepsThePreviousCheckpointAloneAndUnderMPI() throws {
+        for mpi in [false, true] {
+            let seed = tmp.file("seed-\(mpi)")
+            XCTAssertEqual(try train(seed, ["--epochs", "1"]).status, 0)
+            let files = try FileManager.default.contentsOfDirectory(atPath: seed)
+            // tmpfs counts 4 KiB pages: room for the files as they are plus half a checkpoint.
+            let pages = try files.reduce(0) {
+                $0 + ((try FileManager.default.attributesOfItem(atPath: seed + "/" + $1)[.size] as? Int ?? 0) + 4095) / 4096
+            }
+            let ckpt = try Data(contentsOf: URL(fileURLWithPath: seed + "/checkpoint.h5"))
+            let dir = tmp.file("full-\(mpi)")
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let size = pages * 4 + ckpt.count / 2 / 1024
+            guard (try? Subprocess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)k", "tmpfs", dir]))?.status == 0 else {
+                print("RunFolderTests: cannot mount a tmpfs here; the full-disk case is covered by the file size limit only")
+                return
+            }
+            defer { _ = try? Subprocess.run("/bin/umount", [dir]) }
+            for f in files { try FileManager.default.copyItem(atPath: seed + "/" + f, toPath: dir + "/" + f) }
+            let r = mpi ? try Subprocess.mpiRun(2, resumeArgs(dir)) : try Subprocess.rnnDist(resumeArgs(dir), timeout: 120)
+            try checkFailedWrite(r, dir: dir, before: ckpt, reason: "No space left on device", mpi ? "tmpfs, -n 2" : "tmpfs, -n 1")
+        }
+    }
+
+    /// D3: a run folder is locked while a run uses it; a second run is refused naming the holder;
+    /// the lock goes with its holder.
+    func testASecondRunOnTheSameFolderIsRefusedNamingTheHolder() throws {
+        let dir = tmp.file("locked")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // This test process holds the lock as a run would (flock on RUN_DIR/.lock, holder described inside).
+        let fd = open(dir + "/.lock", O_RDWR | O_CREAT, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
+        _ = "pid 4242 on host test-host, since 2026-11-30T00:00:00Z\n".withCString { write(fd, $0, strlen($0)) }
+        for n in [1, 2] {
+            let r = n == 1 ? try train(dir) : try Subprocess.mpiRun(2, ["train", "--data", Self.dataset, "--run-dir", dir] + common)
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertEqual(errorLines(r).count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains("\(dir): in use by another rnn-dist run (pid 4242 on host test-host"), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/model.weights.h5"))
+        }
+        close(fd)   // the holder is gone
+        XCTAssertEqual(try train(dir, ["--epochs", "1"]).status, 0)
+        let holder = try String(contentsOfFile: dir + "/.lock", encoding: .utf8)
+        XCTAssertTrue(holder.hasPrefix("pid "), holder)
+    }
+
+    /// D6: a run folder that is a file, lies under a file, or cannot be written is one clean line
+    /// before any batch (no Foundation error dump).
+    func testUnusableRunFoldersAreRefusedBeforeTraining() throws {
+        let file = tmp.file("a-file")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        var cases = [(file, "\(file): is a file, not a folder"), (file + "/sub", "\(file)/sub: cannot create the folder: \(file) is a file")]
+        // A read-only mount where this machine lets us make one (root in a sandbox usually can).
+        let ro = tmp.file("ro")
+        try FileManager.default.createDirectory(atPath: ro, withIntermediateDirectories: true)
+        let mounted = (try? Subprocess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", ro]))?.status == 0
+        if mounted {
+            cases += [(ro, "\(ro): the run folder is not writable (Read-only file system)"),
+                      (ro + "/new", "\(ro)/new: cannot create the folder (Read-only file system)")]
+        } else {
+            print("RunFolderTests: no read-only mount possible here; the read-only cases are skipped")
+        }
+        defer { if mounted { _ = try? Subprocess.run("/bin/umount", [ro]) } }
+        for (dir, expect) in cases {
+            let r = try train(dir)
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").map(String.init), ["rnn-dist: error: " + expect])
+            XCTAssertFalse(r.stdout.contains("Epoch"), "refused before training")
+        }
+    }
+
+    /// D4: identical runs write byte-identical weights files (no object timestamps anywhere: root,
+    /// intermediate groups, datasets). History and checkpoint hold the runs' timings, so they differ
+    /// in those values only.
+    func testIdenticalRunsWriteByteIdenticalWeightsFiles() throws {
+        let a = tmp.file("a"), b = tmp.file("b")
+        XCTAssertEqual(try train(a, ["--epochs", "1"]).status, 0)
+        sleep(1)   // a later second, so that any timestamp would differ
+        XCTAssertEqual(try train(b, ["--epochs", "1"]).status, 0)
+        for name in ["model.weights.h5", "best.weights.h5"] {
+            let x = try Data(contentsOf: URL(fileURLWithPath: a + "/" + name))
+            let y = try Data(contentsOf: URL(fileURLWithPath: b + "/" + name))
+            XCTAssertEqual(x, y, name)
+            XCTAssertEqual(try Subprocess.run("/usr/bin/cmp", [a + "/" + name, b + "/" + name]).status, 0, name)
+        }
+        for (i, path) in [a, b].enumerated() {
+            let r = try Subprocess.rnnDist(["export", "--keras-legacy", path + "/model.weights.h5", "-o", tmp.file("legacy\(i).h5")])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            if i == 0 { sleep(1) }
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: tmp.file("legacy0.h5"))),
+                       try Data(contentsOf: URL(fileURLWithPath: tmp.file("legacy1.h5"))), "the Keras 2 export too")
+    }
+}
