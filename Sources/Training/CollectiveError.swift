@@ -9,7 +9,14 @@ public struct CollectiveError: Error, CustomStringConvertible {
     public let underlying: Error
     public let exitCode: Int32
 
-    public init(_ underlying: Error, exitCode: Int32 = 1) {
+    /// Exit statuses a supervisor can act on (docs/TRAINING.md §Exit status): bad input found at
+    /// set-up, and training that cannot go on (non-finite values, diverged replicas) are not worth a
+    /// restart; an interruption left a checkpoint on purpose.
+    public static let badInput: Int32 = 2
+    public static let trainingFailed: Int32 = 3
+    public static let interrupted: Int32 = 4
+
+    public init(_ underlying: Error, exitCode: Int32) {
         self.underlying = underlying
         self.exitCode = exitCode
     }
@@ -27,7 +34,7 @@ public struct CollectiveError: Error, CustomStringConvertible {
         if anyFailed == 1 {
             let who = try comm.allReduce(Int32(failed == nil ? comm.size : comm.rank), op: .min)
             let msg = try comm.broadcast(comm.rank == Int(who) ? Array("\(failed!)".utf8) : [], root: Int(who))
-            throw CollectiveError(TrainingError.invalid(String(decoding: msg, as: UTF8.self)))
+            throw CollectiveError(TrainingError.invalid(String(decoding: msg, as: UTF8.self)), exitCode: badInput)
         }
         return try result.get()
     }

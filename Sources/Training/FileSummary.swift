@@ -39,8 +39,10 @@ public struct RunFileSummary {
             lines = ["checkpoint: \(describe(c.metadata.config))",
                      "  at epoch \(s.epoch + 1) of \(c.metadata.config.epochs), next batch \(s.nextBatch + 1); \(c.iterations) optimizer steps (\(c.optimizerName), slots \(c.slots.map(\.name).joined(separator: ", ")))",
                      "  written by \(s.worldSize) rank\(s.worldSize == 1 ? "" : "s"); \(c.history.records.count) epoch\(c.history.records.count == 1 ? "" : "s") of history; best val_loss \(s.bestValLoss)"]
+                + (s.interruptedBy.map { ["  written when \($0) stopped the run (a clean interruption: resume it)"] } ?? [])
             json = ["kind": kind, "epoch": s.epoch, "next_batch": s.nextBatch, "iterations": c.iterations,
-                    "optimizer": c.optimizerName, "world_size": s.worldSize, "history_epochs": c.history.records.count]
+                    "optimizer": c.optimizerName, "world_size": s.worldSize, "history_epochs": c.history.records.count,
+                    "interrupted_by": s.interruptedBy ?? NSNull()]
         default:
             let (h, cfg, ws) = try HistoryFile.read(from: path)
             var l = ["history: \(describe(cfg)), \(ws) rank\(ws == 1 ? "" : "s"), \(h.records.count) epochs"]

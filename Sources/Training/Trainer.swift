@@ -92,6 +92,7 @@ public final class Trainer {
         let json = try comm.broadcast(comm.isRoot ? Array(try state.json().utf8) : [], root: 0)
         state = try TrainingState(json: String(decoding: json, as: UTF8.self))
         state.worldSize = comm.size
+        state.interruptedBy = nil
     }
 
     /// Installs SIGINT/SIGTERM handlers that ask the loop to stop after the current batch.
@@ -100,6 +101,9 @@ public final class Trainer {
         // so a second Ctrl-C ends the process at once.
         signal(SIGINT) { s in stopSignal = s; signal(SIGINT, SIG_DFL) }
         signal(SIGTERM) { s in stopSignal = s; signal(SIGTERM, SIG_DFL) }
+        // SIGUSR1 is the way to stop a job: mpirun and Slurm pass it to the ranks without killing
+        // them (mpirun answers SIGTERM with SIGKILL after a grace period). It stays caught.
+        signal(SIGUSR1) { s in stopSignal = s }
     }
 
     /// Whether training is over: all epochs done, or early stopping already decided (a run resumed
@@ -130,13 +134,18 @@ public final class Trainer {
                 }
                 guard state.nextBatch < batches else { break }   // the epoch end writes a checkpoint
                 if stopAgreed {
+                    state.interruptedBy = stopName
                     try writeCheckpoint()
                     throw interrupted()
                 }
                 if let k = config.checkpointEvery, state.nextBatch % k == 0 { try writeCheckpoint() }
             }
             try endEpoch(source: source)
-            if stopAgreed && !isFinished { throw interrupted() }
+            if stopAgreed && !isFinished {
+                state.interruptedBy = stopName
+                try writeCheckpoint()   // the epoch end's checkpoint again, marked as interrupted
+                throw interrupted()
+            }
         }
     }
 
@@ -201,14 +210,25 @@ public final class Trainer {
     }
 
     private func requireFinite(_ ok: Bool, _ what: String) throws {
-        guard ok else { throw CollectiveError(TrainingError.nonFinite(what: what, epoch: state.epoch + 1, batch: state.nextBatch + 1)) }
+        guard ok else {
+            throw CollectiveError(TrainingError.nonFinite(what: what, epoch: state.epoch + 1, batch: state.nextBatch + 1),
+                                  exitCode: CollectiveError.trainingFailed)
+        }
+    }
+
+    /// What stopped the run: this rank's signal, else the test hook, else another rank's signal.
+    private var stopName: String {
+        switch stopSignal {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        case SIGUSR1: return "SIGUSR1"
+        default: return stopAfterBatches != nil ? "--stop-after-batches" : "a signal to another rank"
+        }
     }
 
     private func interrupted() -> CollectiveError {
-        // The stop may have come from another rank's signal: this rank's hook names it only when
-        // the hook is set and no signal arrived here.
-        let name = stopAfterBatches != nil && stopSignal == 0 ? "--stop-after-batches" : (stopSignal == SIGINT ? "SIGINT" : "SIGTERM")
-        return CollectiveError(TrainingError.interrupted(signal: name, checkpoint: files.checkpoint), exitCode: 4)
+        CollectiveError(TrainingError.interrupted(signal: stopName, checkpoint: files.checkpoint),
+                        exitCode: CollectiveError.interrupted)
     }
 
     /// Whether every value is finite (a vectorizable scan: ~0.1 ms for the book's 328k weights).
@@ -272,7 +292,9 @@ public final class Trainer {
         var lo = [Int64(bitPattern: h)], hi = [Int64(bitPattern: h)]
         try comm.allReduce(&lo, op: .min)
         try comm.allReduce(&hi, op: .max)
-        guard lo == hi else { throw CollectiveError(TrainingError.replicasDiverged(epoch: state.epoch + 1)) }
+        guard lo == hi else {
+            throw CollectiveError(TrainingError.replicasDiverged(epoch: state.epoch + 1), exitCode: CollectiveError.trainingFailed)
+        }
     }
 
     /// Rank 0 writes the checkpoint atomically.

@@ -19,6 +19,9 @@ public struct TrainingState: Codable, Sendable, Equatable {
     public var epochsWithoutImprovement: Int = 0
     /// The world size the state was written with.
     public var worldSize: Int = 1
+    /// Set in the checkpoint a stop signal made (e.g. "SIGTERM"): the mark by which a script tells a
+    /// clean interruption from a failure, whatever exit status `mpirun` reported. Nil otherwise.
+    public var interruptedBy: String?
 
     public init() {}
 
@@ -26,7 +29,7 @@ public struct TrainingState: Codable, Sendable, Equatable {
         case epoch, nextBatch = "next_batch", epochLossSum = "epoch_loss_sum", epochCorrect = "epoch_correct"
         case epochCount = "epoch_count", epochSeconds = "epoch_seconds", epochMPISeconds = "epoch_mpi_seconds"
         case bestValLoss = "best_val_loss", epochsWithoutImprovement = "epochs_without_improvement"
-        case worldSize = "world_size"
+        case worldSize = "world_size", interruptedBy = "interrupted_by"
     }
 
     /// Adds one step's global stats and timings to the epoch's running sums.

@@ -143,7 +143,7 @@ final class DistributedTrainingTests: XCTestCase {
     func testChangedModelSettingsAreRefusedOnResume() throws {
         let dir = tmp.file("mm")
         try train(2, dir, ["--epochs", "1", "--stop-after-batches", "2"], expect: 4)
-        let r = try train(2, dir, ["--epochs", "1", "--units", "16", "--resume", dir + "/checkpoint.h5"], expect: 1)
+        let r = try train(2, dir, ["--epochs", "1", "--units", "16", "--resume", dir + "/checkpoint.h5"], expect: 2)
         XCTAssertTrue(r.stderr.contains("--units = 8") && r.stderr.contains("asks for 16"), r.stderr)
         XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }.count, 1, r.stderr)
         // Epochs may change.
@@ -162,14 +162,14 @@ final class DistributedTrainingTests: XCTestCase {
             let p = tmp.file("\(name).h5")
             try bytes.write(to: URL(fileURLWithPath: p))
             // No rank may wait for ever: `train` fails the test when mpirun outlives its timeout.
-            let r = try train(2, tmp.file("out-\(name)"), ["--epochs", "2", "--resume", p], expect: 1)
+            let r = try train(2, tmp.file("out-\(name)"), ["--epochs", "2", "--resume", p], expect: 2)
             let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }
             XCTAssertEqual(lines.count, 1, "\(name): \(r.stderr)")
             XCTAssertTrue(lines.first?.contains(p) ?? false, "\(name): \(r.stderr)")
         }
         // A missing dataset, likewise.
         let r = try Subprocess.mpiRun(2, ["train", "--data", tmp.file("nope.h5"), "--run-dir", tmp.file("x")], timeout: 60)
-        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(r.status, 2, "bad input: exit 2, " + r.stderr)
         XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }.count, 1, r.stderr)
     }
 
@@ -239,7 +239,7 @@ final class DistributedTrainingTests: XCTestCase {
         // 8 batches per epoch: step 3 is epoch 1 batch 3, step 11 is epoch 2 batch 3.
         for (fault, epoch, batch) in [("nan@1:3", 1, 3), ("inf@1:11", 2, 3), ("-inf@0:5", 1, 5)] {
             let dir = tmp.file("fault-\(fault)")
-            let r = try train(2, dir, ["--epochs", "3", "--checkpoint-every", "1", "--inject-fault=\(fault)"], expect: 1)
+            let r = try train(2, dir, ["--epochs", "3", "--checkpoint-every", "1", "--inject-fault=\(fault)"], expect: 3)
             let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }
             XCTAssertEqual(lines.count, 1, r.stderr)
             XCTAssertTrue(lines.first?.contains("gradient became non-finite at epoch \(epoch), batch \(batch);") ?? false,
@@ -280,7 +280,28 @@ final class DistributedTrainingTests: XCTestCase {
         // finish that batch, and rank 0 writes the checkpoint, which is complete and resumes.
         XCTAssertTrue(stderr.contains("interrupted by SIGTERM; checkpoint written"), stderr)
         let c = try Checkpoint.read(from: dir + "/checkpoint.h5")
+        // mpirun reports 1 for a SIGTERM'ed job whatever the ranks did: the checkpoint's mark tells a
+        // clean interruption from a failure.
+        XCTAssertEqual(c.state.interruptedBy, "SIGTERM")
         print("SIGTERM: mpirun exit \(p.terminationStatus); checkpoint at epoch \(c.state.epoch + 1) batch \(c.state.nextBatch + 1)")
         try train(2, dir, ["--epochs", "\(c.state.epoch + 1)", "--resume", dir + "/checkpoint.h5"])
+    }
+
+    /// SIGUSR1 is the documented stop: mpirun passes it on without killing the ranks; they finish the
+    /// batch, write a checkpoint marked with the signal, and mpirun exits 4. The resumed run's
+    /// checkpoints carry no mark.
+    func testSIGUSR1StopsWithACheckpointAndExitFour() throws {
+        let dir = tmp.file("usr1")
+        let p = try startTraining(dir, ["--epochs", "400"], waitFor: "history.h5")
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        kill(p.processIdentifier, SIGUSR1)
+        waitForEnd(p, after: "SIGUSR1")
+        XCTAssertEqual(p.terminationStatus, 4)
+        let c = try Checkpoint.read(from: dir + "/checkpoint.h5")
+        XCTAssertEqual(c.state.interruptedBy, "SIGUSR1")
+        let info = try Subprocess.rnnDist(["inspect", dir + "/checkpoint.h5"])
+        XCTAssertTrue(info.stdout.contains("written when SIGUSR1 stopped the run"), info.stdout)
+        try train(2, dir, ["--epochs", "\(c.state.epoch + 2)", "--resume", dir + "/checkpoint.h5"])
+        XCTAssertNil(try Checkpoint.read(from: dir + "/checkpoint.h5").state.interruptedBy)
     }
 }

@@ -109,7 +109,7 @@ final class RunFolderTests: XCTestCase {
         _ = "pid 4242 on host test-host, since 2026-11-30T00:00:00Z\n".withCString { write(fd, $0, strlen($0)) }
         for n in [1, 2] {
             let r = n == 1 ? try train(dir) : try Subprocess.mpiRun(2, ["train", "--data", Self.dataset, "--run-dir", dir] + common)
-            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertEqual(r.status, 2, r.stderr)
             XCTAssertEqual(errorLines(r).count, 1, r.stderr)
             XCTAssertTrue(r.stderr.contains("\(dir): in use by another rnn-dist run (pid 4242 on host test-host"), r.stderr)
             XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/model.weights.h5"))
@@ -139,7 +139,7 @@ final class RunFolderTests: XCTestCase {
         defer { if mounted { _ = try? Subprocess.run("/bin/umount", [ro]) } }
         for (dir, expect) in cases {
             let r = try train(dir)
-            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertEqual(r.status, 2, r.stderr)
             XCTAssertEqual(r.stderr.split(separator: "\n").map(String.init), ["rnn-dist: error: " + expect])
             XCTAssertFalse(r.stdout.contains("Epoch"), "refused before training")
         }
