@@ -304,4 +304,63 @@ final class DistributedTrainingTests: XCTestCase {
         try train(2, dir, ["--epochs", "\(c.state.epoch + 2)", "--resume", dir + "/checkpoint.h5"])
         XCTAssertNil(try Checkpoint.read(from: dir + "/checkpoint.h5").state.interruptedBy)
     }
+
+    /// Launch/supervise: a rank killed three times during one run (SIGKILL, after the checkpoints of
+    /// epochs 2, 5 and 8) → three restarts from the last checkpoint, each logged with its cause, and
+    /// the run finishes with weights and history bit-identical to an uninterrupted run at the same N.
+    func testASupervisedRunSurvivesThreeKilledRanksBitIdentically() throws {
+        let full = tmp.file("unkilled"), dir = tmp.file("killed")
+        let flags = ["--epochs", "12", "--checkpoint-every", "2"]
+        try train(2, full, flags)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path, "--max-restarts", "5",
+                       "--data", Self.dataset, "--run-dir", dir] + common + flags
+        var env = Subprocess.mpiEnvironment
+        env["RANKS"] = "2"
+        env["RNN_DIST_BIN"] = Subprocess.rnnDist
+        p.environment = env
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        var killed: [Int32] = []
+        for epoch in [2, 5, 8] {
+            // Wait for that epoch's checkpoint, then SIGKILL one rank of the current job.
+            let start = Date()
+            while ((try? Checkpoint.read(from: dir + "/checkpoint.h5"))?.state.epoch ?? 0) < epoch && p.isRunning
+                    && Date().timeIntervalSince(start) < 90 { usleep(50_000) }
+            var victim: Int32?
+            while victim == nil && p.isRunning && Date().timeIntervalSince(start) < 90 {
+                let ranks = try Subprocess.run("/usr/bin/pgrep", ["-f", "^\(Subprocess.rnnDist) train .*\(dir)"])
+                victim = ranks.stdout.split(separator: "\n").compactMap { Int32($0) }.filter { !killed.contains($0) }.last
+                if victim == nil { usleep(50_000) }
+            }
+            guard let victim else { return XCTFail("no rank to kill before epoch \(epoch)'s checkpoint") }
+            kill(victim, SIGKILL)
+            killed.append(victim)
+        }
+        waitForEnd(p, after: "the third kill (a 60 s bound per wait)")
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 0, stderr.suffix(2000).description)
+        let restarts = stderr.split(separator: "\n").filter { $0.hasPrefix("supervise: restart") }
+        XCTAssertEqual(restarts.count, 3, stderr)
+        XCTAssertTrue(restarts.allSatisfy { $0.contains("a rank was killed by signal 9") || $0.contains("a rank failed") }, stderr)
+        XCTAssertEqual(try weights(dir), try weights(full), "bit-identical to the uninterrupted run")
+        XCTAssertEqual(try timeless(dir), try timeless(full))
+    }
+
+    /// Bad input is never restarted: the supervisor passes exit 2 on at once.
+    func testTheSupervisorDoesNotRestartBadInput() throws {
+        var env = Subprocess.mpiEnvironment
+        env["RANKS"] = "2"
+        env["RNN_DIST_BIN"] = Subprocess.rnnDist
+        let r = try Subprocess.run("/bin/bash", [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path,
+                                                 "--max-restarts", "3", "--data", tmp.file("missing.h5"), "--run-dir", tmp.file("r")],
+                                   environment: env, timeout: 120)
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertFalse(r.stderr.contains("supervise: restart"), r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }.count, 1, r.stderr)
+    }
 }
