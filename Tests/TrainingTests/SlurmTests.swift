@@ -1,0 +1,110 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import Training
+
+/// Launch/slurm.sbatch on the single-node Slurm of Launch/slurm-local (Launch/test starts it and
+/// exports SLURM_CONF): the time-limit warning checkpoints, requeues and finishes bit-identically;
+/// scancel leaves a loadable checkpoint. Skipped, with one line saying why, where Slurm is not up.
+final class SlurmTests: XCTestCase {
+    nonisolated(unsafe) static var shared: TempDir?
+    nonisolated(unsafe) static var dataset = ""
+    var tmp: TempDir!
+    let common = ["--limit", "320", "--batch-size", "32", "--units", "8", "--embed-dim", "8", "--seed", "5"]
+
+    override class func setUp() {
+        super.setUp()
+        guard let dir = try? TempDir("slurm-data"), let folder = try? ToyIMDB.write(at: dir.path, perLabel: 200) else { return }
+        shared = dir
+        let r = try? Subprocess.rnnDist(["prepare", "--source", folder, "-o", dir.file("imdb.h5"), "--num-words", "60", "--maxlen", "40"])
+        if r?.status == 0 { dataset = dir.file("imdb.h5") }
+    }
+    override class func tearDown() { shared?.remove(); super.tearDown() }
+
+    override func setUpWithError() throws {
+        guard let conf = ProcessInfo.processInfo.environment["SLURM_CONF"],
+              (try? Subprocess.run("/usr/bin/sinfo", ["-h", "-o", "%T"], environment: slurmEnvironment(conf)))?.status == 0 else {
+            throw XCTSkip("Slurm is not running here (Launch/slurm-local start did not bring it up): Slurm tests skipped")
+        }
+        XCTAssertFalse(Self.dataset.isEmpty, "the synthetic dataset could not be prepared")
+        tmp = try TempDir("slurm")
+        // Slurm writes as root into the run folder; keep it where the job can write.
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: tmp.path)
+    }
+    override func tearDown() { tmp?.remove() }
+
+    func slurmEnvironment(_ conf: String? = nil) -> [String: String] {
+        var env = Subprocess.mpiEnvironment
+        if let conf { env["SLURM_CONF"] = conf }
+        return env
+    }
+
+    /// Submits Launch/slurm.sbatch on 2 tasks (mpirun inside the allocation); returns the job id.
+    func submit(_ runDir: String, _ extra: [String]) throws -> String {
+        var env = slurmEnvironment()
+        env["RNN_DIST_BIN"] = Subprocess.rnnDist
+        env["DATA"] = Self.dataset
+        env["RUN_DIR"] = runDir
+        env["LAUNCHER"] = "mpirun"
+        let r = try Subprocess.run("/usr/bin/sbatch", ["--parsable", "-N1", "-n2", "--ntasks-per-node=2", "-O", "--time=5",
+                                                       "--output=" + tmp.file("job-%j.out"), "Launch/slurm.sbatch"] + common + extra,
+                                   environment: env, cwd: Subprocess.packageRoot.path)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func waitForCheckpoint(_ runDir: String, epoch: Int) {
+        let start = Date()
+        while ((try? Checkpoint.read(from: runDir + "/checkpoint.h5"))?.state.epoch ?? 0) < epoch
+                && Date().timeIntervalSince(start) < 120 { usleep(100_000) }
+    }
+
+    /// Waits until the job has left the queue (requeued runs included); a hang bound of 180 s.
+    func waitForJob(_ id: String) {
+        let start = Date()
+        while Date().timeIntervalSince(start) < 180 {
+            let q = try? Subprocess.run("/usr/bin/squeue", ["-h", "-j", id, "-o", "%T"], environment: slurmEnvironment())
+            if (q?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? "").isEmpty { return }
+            usleep(500_000)
+        }
+        XCTFail("job \(id) still queued after 180 s")
+    }
+
+    /// The time-limit warning (`--signal=B:USR1@…`), injected as Slurm delivers it (`scancel
+    /// --signal=USR1 --batch`): checkpoint, requeue, resume in the rerun, finish — weights and
+    /// history bit-identical to an uninterrupted run on 2 ranks.
+    func testTheTimeLimitWarningCheckpointsRequeuesAndFinishesBitIdentically() throws {
+        let full = tmp.file("full")
+        let r = try Subprocess.mpiRun(2, ["train", "--data", Self.dataset, "--run-dir", full] + common + ["--epochs", "6"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let dir = tmp.file("requeued")
+        let id = try submit(dir, ["--epochs", "6"])
+        waitForCheckpoint(dir, epoch: 2)
+        let s = try Subprocess.run("/usr/bin/scancel", ["--signal=USR1", "--batch", id], environment: slurmEnvironment())
+        XCTAssertEqual(s.status, 0, s.stderr)
+        waitForJob(id)
+        let out = (try? String(contentsOfFile: tmp.file("job-\(id).out"), encoding: .utf8)) ?? ""
+        XCTAssertTrue(out.contains("interrupted by SIGUSR1; checkpoint written"), out)
+        XCTAssertTrue(out.contains("requeueing job \(id)"), out)
+        XCTAssertTrue(out.contains("run 1,") && out.contains("resumed from"), out)
+        XCTAssertEqual(try WeightsFile.read(from: dir + "/model.weights.h5").weights,
+                       try WeightsFile.read(from: full + "/model.weights.h5").weights, "bit-identical to the uninterrupted run")
+        func timeless(_ d: String) throws -> [EpochRecord] {
+            try HistoryFile.read(from: d + "/history.h5").0.records.map { var x = $0; x.seconds = 0; x.samplesPerSecond = 0; x.mpiShare = 0; return x }
+        }
+        XCTAssertEqual(try timeless(dir), try timeless(full))
+    }
+
+    /// scancel: every process gets SIGTERM; the ranks write a checkpoint marked SIGTERM before
+    /// Slurm's SIGKILL, and it loads.
+    func testScancelLeavesALoadableCheckpoint() throws {
+        let dir = tmp.file("cancelled")
+        let id = try submit(dir, ["--epochs", "400"])
+        waitForCheckpoint(dir, epoch: 2)
+        XCTAssertEqual(try Subprocess.run("/usr/bin/scancel", [id], environment: slurmEnvironment()).status, 0)
+        waitForJob(id)
+        let c = try Checkpoint.read(from: dir + "/checkpoint.h5")
+        XCTAssertGreaterThanOrEqual(c.state.epoch, 2)
+        XCTAssertEqual(c.state.interruptedBy, "SIGTERM")
+    }
+}
