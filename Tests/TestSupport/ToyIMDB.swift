@@ -35,3 +35,22 @@ public enum ToyIMDB {
         return base
     }
 }
+
+/// A synthetic IMDB prepared by the real `rnn-dist prepare` (num_words 60, maxlen 40), shared by
+/// the tests of one class, and the small training flags they use (about a second a run in debug).
+public final class PreparedToyIMDB: @unchecked Sendable {
+    public let folder: TempDir
+    /// The dataset file, or "" when it could not be prepared (the tests then fail saying so).
+    public let dataset: String
+    public static let trainFlags = ["--limit", "320", "--batch-size", "32", "--units", "8", "--embed-dim", "8", "--seed", "5"]
+
+    public init?(_ label: String, perLabel: Int = 200) {
+        guard let dir = try? TempDir(label), let source = try? ToyIMDB.write(at: dir.path, perLabel: perLabel) else { return nil }
+        folder = dir
+        let r = try? Subprocess.rnnDist(["prepare", "--source", source, "-o", dir.file("imdb.h5"), "--num-words", "60", "--maxlen", "40"])
+        if r?.status != 0 { print("prepare failed: \(r?.stderr ?? "")") }
+        dataset = r?.status == 0 ? dir.file("imdb.h5") : ""
+    }
+
+    public func remove() { folder.remove() }
+}

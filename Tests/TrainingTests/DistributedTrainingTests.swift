@@ -6,38 +6,11 @@ import RNN
 
 /// `mpirun -n N rnn-dist train` on a small synthetic IMDB prepared by the real `prepare`:
 /// world-size invariance, exact resume, failures that end the job promptly and cleanly.
-final class DistributedTrainingTests: XCTestCase {
-    nonisolated(unsafe) static var shared: TempDir?
-    nonisolated(unsafe) static var dataset = ""
-    var tmp: TempDir!
-
-    /// Small model and data so that each run takes about a second in the debug build.
-    let common = ["--limit", "320", "--batch-size", "32", "--units", "8", "--embed-dim", "8", "--seed", "5"]
-
-    override class func setUp() {
-        super.setUp()
-        guard let dir = try? TempDir("dist-data") else { return }
-        shared = dir
-        guard let folder = try? ToyIMDB.write(at: dir.path, perLabel: 200) else { return }
-        let r = try? Subprocess.rnnDist(["prepare", "--source", folder, "-o", dir.file("imdb.h5"),
-                                         "--num-words", "60", "--maxlen", "40"])
-        if r?.status == 0 { dataset = dir.file("imdb.h5") } else { print("prepare failed: \(r?.stderr ?? "")") }
-    }
-
-    override class func tearDown() { shared?.remove(); super.tearDown() }
-
-    override func setUpWithError() throws {
-        guard FileManager.default.isExecutableFile(atPath: Subprocess.rnnDist) else {
-            throw XCTSkip("rnn-dist is not built at \(Subprocess.rnnDist)")
-        }
-        XCTAssertFalse(Self.dataset.isEmpty, "the synthetic dataset could not be prepared")
-        tmp = try TempDir("dist")
-    }
-    override func tearDown() { tmp?.remove() }
+final class DistributedTrainingTests: ToyIMDBTestCase {
 
     @discardableResult
     func train(_ n: Int, _ dir: String, _ extra: [String] = [], expect: Int32 = 0, mpirunArgs: [String] = []) throws -> ProcessResult {
-        let args = ["train", "--data", Self.dataset, "--run-dir", dir] + common + extra
+        let args = ["train", "--data", dataset, "--run-dir", dir] + common + extra
         let r = try Subprocess.mpiRun(n, args, mpirunArgs: mpirunArgs, timeout: 120)
         XCTAssertFalse(r.timedOut, "mpirun -n \(n) \(args) hung")
         XCTAssertEqual(r.status, expect, "-n \(n) \(extra): \(r.stderr.suffix(1500))")
@@ -188,7 +161,7 @@ final class DistributedTrainingTests: XCTestCase {
     private func startTraining(_ dir: String, _ extra: [String], waitFor file: String, stderr: Pipe? = nil) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Subprocess.mpirun)
-        p.arguments = ["-n", "2", Subprocess.rnnDist, "train", "--data", Self.dataset, "--run-dir", dir] + common + extra
+        p.arguments = ["-n", "2", Subprocess.rnnDist, "train", "--data", dataset, "--run-dir", dir] + common + extra
         p.environment = Subprocess.mpiEnvironment
         p.standardOutput = FileHandle.nullDevice
         p.standardError = stderr ?? FileHandle.nullDevice
@@ -260,7 +233,7 @@ final class DistributedTrainingTests: XCTestCase {
 
     func testTheFaultHookRejectsMalformedValues() throws {
         for bad in ["nan", "nan@1", "zero@1:3", "nan@-1:3", "nan@1:0"] {
-            let r = try Subprocess.rnnDist(["train", "--data", Self.dataset, "--run-dir", tmp.file("x"), "--inject-fault", bad])
+            let r = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("x"), "--inject-fault", bad])
             XCTAssertEqual(r.status, 64, "\(bad): \(r.stderr)")
             XCTAssertTrue(r.stderr.contains("--inject-fault"), r.stderr)
         }
@@ -315,7 +288,7 @@ final class DistributedTrainingTests: XCTestCase {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path, "--max-restarts", "5",
-                       "--data", Self.dataset, "--run-dir", dir] + common + flags
+                       "--data", dataset, "--run-dir", dir] + common + flags
         var env = Subprocess.mpiEnvironment
         env["RANKS"] = "2"
         env["RNN_DIST_BIN"] = Subprocess.rnnDist

@@ -5,30 +5,9 @@ import TestSupport
 
 /// What clusters do to a run's folder: a full disk, a second run on the same folder, a folder that
 /// is a file or read-only; and that identical runs write identical weights files.
-final class RunFolderTests: XCTestCase {
-    nonisolated(unsafe) static var shared: TempDir?
-    nonisolated(unsafe) static var dataset = ""
-    var tmp: TempDir!
-    let common = ["--limit", "320", "--batch-size", "32", "--units", "8", "--embed-dim", "8", "--seed", "5"]
-
-    override class func setUp() {
-        super.setUp()
-        guard let dir = try? TempDir("folder-data"), let folder = try? ToyIMDB.write(at: dir.path, perLabel: 200) else { return }
-        shared = dir
-        let r = try? Subprocess.rnnDist(["prepare", "--source", folder, "-o", dir.file("imdb.h5"), "--num-words", "60", "--maxlen", "40"])
-        if r?.status == 0 { dataset = dir.file("imdb.h5") }
-    }
-    override class func tearDown() { shared?.remove(); super.tearDown() }
-
-    override func setUpWithError() throws {
-        guard FileManager.default.isExecutableFile(atPath: Subprocess.rnnDist) else { throw XCTSkip("rnn-dist is not built") }
-        XCTAssertFalse(Self.dataset.isEmpty, "the synthetic dataset could not be prepared")
-        tmp = try TempDir("folder")
-    }
-    override func tearDown() { tmp?.remove() }
-
+final class RunFolderTests: ToyIMDBTestCase {
     func train(_ dir: String, _ extra: [String] = []) throws -> ProcessResult {
-        try Subprocess.rnnDist(["train", "--data", Self.dataset, "--run-dir", dir] + common + extra, timeout: 120)
+        try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", dir] + common + extra, timeout: 120)
     }
 
     func errorLines(_ r: ProcessResult) -> [Substring] { r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") } }
@@ -57,7 +36,7 @@ final class RunFolderTests: XCTestCase {
     }
 
     func resumeArgs(_ dir: String) -> [String] {
-        ["train", "--data", Self.dataset, "--run-dir", dir] + common + ["--epochs", "2", "--checkpoint-every", "1", "--resume", dir + "/checkpoint.h5"]
+        ["train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "2", "--checkpoint-every", "1", "--resume", dir + "/checkpoint.h5"]
     }
 
     /// D1, one process: writes fail with EFBIG past a size (RLIMIT_FSIZE, SIGXFSZ ignored), as on a full disk.
@@ -108,7 +87,7 @@ final class RunFolderTests: XCTestCase {
         XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
         _ = "pid 4242 on host test-host, since 2026-11-30T00:00:00Z\n".withCString { write(fd, $0, strlen($0)) }
         for n in [1, 2] {
-            let r = n == 1 ? try train(dir) : try Subprocess.mpiRun(2, ["train", "--data", Self.dataset, "--run-dir", dir] + common)
+            let r = n == 1 ? try train(dir) : try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", dir] + common)
             XCTAssertEqual(r.status, 2, r.stderr)
             XCTAssertEqual(errorLines(r).count, 1, r.stderr)
             XCTAssertTrue(r.stderr.contains("\(dir): in use by another rnn-dist run (pid 4242 on host test-host"), r.stderr)

@@ -6,32 +6,16 @@ import TestSupport
 /// Launch/slurm.sbatch on the single-node Slurm of Launch/slurm-local (Launch/test starts it and
 /// exports SLURM_CONF): the time-limit warning checkpoints, requeues and finishes bit-identically;
 /// scancel leaves a loadable checkpoint. Skipped, with one line saying why, where Slurm is not up.
-final class SlurmTests: XCTestCase {
-    nonisolated(unsafe) static var shared: TempDir?
-    nonisolated(unsafe) static var dataset = ""
-    var tmp: TempDir!
-    let common = ["--limit", "320", "--batch-size", "32", "--units", "8", "--embed-dim", "8", "--seed", "5"]
-
-    override class func setUp() {
-        super.setUp()
-        guard let dir = try? TempDir("slurm-data"), let folder = try? ToyIMDB.write(at: dir.path, perLabel: 200) else { return }
-        shared = dir
-        let r = try? Subprocess.rnnDist(["prepare", "--source", folder, "-o", dir.file("imdb.h5"), "--num-words", "60", "--maxlen", "40"])
-        if r?.status == 0 { dataset = dir.file("imdb.h5") }
-    }
-    override class func tearDown() { shared?.remove(); super.tearDown() }
-
+final class SlurmTests: ToyIMDBTestCase {
     override func setUpWithError() throws {
         guard let conf = ProcessInfo.processInfo.environment["SLURM_CONF"],
               (try? Subprocess.run("/usr/bin/sinfo", ["-h", "-o", "%T"], environment: slurmEnvironment(conf)))?.status == 0 else {
             throw XCTSkip("Slurm is not running here (Launch/slurm-local start did not bring it up): Slurm tests skipped")
         }
-        XCTAssertFalse(Self.dataset.isEmpty, "the synthetic dataset could not be prepared")
-        tmp = try TempDir("slurm")
-        // Slurm writes as root into the run folder; keep it where the job can write.
+        try super.setUpWithError()
+        // The job writes into the run folder as Slurm's user: let it.
         try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: tmp.path)
     }
-    override func tearDown() { tmp?.remove() }
 
     func slurmEnvironment(_ conf: String? = nil) -> [String: String] {
         var env = Subprocess.mpiEnvironment
@@ -43,7 +27,7 @@ final class SlurmTests: XCTestCase {
     func submit(_ runDir: String, _ extra: [String]) throws -> String {
         var env = slurmEnvironment()
         env["RNN_DIST_BIN"] = Subprocess.rnnDist
-        env["DATA"] = Self.dataset
+        env["DATA"] = dataset
         env["RUN_DIR"] = runDir
         env["LAUNCHER"] = "mpirun"
         let r = try Subprocess.run("/usr/bin/sbatch", ["--parsable", "-N1", "-n2", "--ntasks-per-node=2", "-O", "--time=5",
@@ -75,7 +59,7 @@ final class SlurmTests: XCTestCase {
     /// history bit-identical to an uninterrupted run on 2 ranks.
     func testTheTimeLimitWarningCheckpointsRequeuesAndFinishesBitIdentically() throws {
         let full = tmp.file("full")
-        let r = try Subprocess.mpiRun(2, ["train", "--data", Self.dataset, "--run-dir", full] + common + ["--epochs", "6"])
+        let r = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", full] + common + ["--epochs", "6"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let dir = tmp.file("requeued")
         let id = try submit(dir, ["--epochs", "6"])
