@@ -134,6 +134,26 @@ public final class Communicator: @unchecked Sendable {
         return buf
     }
 
+    /// Gathers every rank's bytes on `root`, in rank order (`MPI_Gather` of the sizes, then
+    /// `MPI_Gatherv`); the other ranks get an empty list. Every rank must call it.
+    public func gather(_ bytes: [UInt8], root: Int = 0) throws -> [[UInt8]] {
+        guard usesMPI, size > 1 else { return [bytes] }
+        var mine = Int32(bytes.count)
+        var counts = [Int32](repeating: 0, count: rank == root ? size : 1)
+        try check(MPI_Gather(&mine, 1, rd_mpi_int32(), &counts, 1, rd_mpi_int32(), Int32(root), rd_mpi_comm_world()),
+                  "MPI_Gather(sizes)")
+        var offsets = [Int32](repeating: 0, count: counts.count)
+        for i in counts.indices.dropFirst() { offsets[i] = offsets[i - 1] + counts[i - 1] }
+        let total = rank == root ? Int(offsets.last! + counts.last!) : 0
+        var all = [UInt8](repeating: 0, count: max(1, total))
+        try bytes.withUnsafeBufferPointer { send in
+            try check(MPI_Gatherv(send.baseAddress, mine, rd_mpi_uint8(), &all, &counts, &offsets, rd_mpi_uint8(),
+                                  Int32(root), rd_mpi_comm_world()), "MPI_Gatherv(\(bytes.count) bytes)")
+        }
+        guard rank == root else { return [] }
+        return counts.indices.map { Array(all[Int(offsets[$0]) ..< Int(offsets[$0] + counts[$0])]) }
+    }
+
     /// Waits until every rank has arrived (`MPI_Barrier`).
     public func barrier() throws {
         guard usesMPI, size > 1 else { return }

@@ -70,6 +70,8 @@ struct Train: ParsableCommand {
     var tensorboard: String?
     @Option(parsing: .unconditional, help: "With --tensorboard: log batch_loss and learning_rate every K batches.")
     var logEvery = 20
+    @Option(help: "Write a Chrome trace (chrome://tracing, Perfetto) of every rank's work to this file (off by default).")
+    var timeline: String?
     @Option(help: ArgumentHelp("Test hook: stop as if interrupted after K batches.", visibility: .private))
     var stopAfterBatches: Int?
     @Option(help: ArgumentHelp("Test hook: VALUE@RANK:STEP writes nan, inf or -inf into that rank's gradient at that optimizer step.",
@@ -102,6 +104,7 @@ struct Train: ParsableCommand {
             let trainer = try Trainer(config: config, comm: comm, files: RunFiles(directory: runDir), metadata: metadata)
             trainer.stopAfterBatches = stopAfterBatches
             trainer.gradientFault = injectFault.flatMap(GradientFault.init)
+            if let timeline { trainer.timeline = try Timeline(path: timeline, comm: comm) }
             if resume != nil { try trainer.restore(checkpoint) }
             if comm.isRoot {
                 trainer.observers.append(ProgressPrinter(batchSize: batchSize))

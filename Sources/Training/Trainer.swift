@@ -52,6 +52,14 @@ public final class Trainer {
     public var stopAfterBatches: Int?
     /// Test hook: write a non-finite value into this rank's gradient sum before the all-reduce.
     public var gradientFault: GradientFault?
+    /// `--timeline`: spans of this rank's work, gathered on rank 0 at every checkpoint.
+    public var timeline: Timeline?
+
+    /// Runs `body`, as a timeline span called `name` when there is a timeline.
+    private func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        if let timeline { return try timeline.span(name, body) }
+        return try body()
+    }
 
     /// Gradients, then [loss hi, loss lo, correct, count, stop]: one all-reduce per batch.
     private var reduceBuffer: [Float]
@@ -124,7 +132,7 @@ public final class Trainer {
             while state.nextBatch < batches {
                 let t0 = comm.wallTime()
                 let part = Schedule.part(of: schedule.batch(state.nextBatch), rank: comm.rank, size: comm.size)
-                let step = try self.step(rows: Array(permutation[part]), source: source)
+                let step = try timed("step") { try self.step(rows: Array(permutation[part]), source: source) }
                 stopAgreed = step.stop
                 state.record(step.stats, seconds: comm.wallTime() - t0, mpiSeconds: step.mpiSeconds)
                 let running = BatchStats(lossSum: state.epochLossSum, correct: state.epochCorrect, count: state.epochCount)
@@ -147,6 +155,7 @@ public final class Trainer {
                 throw interrupted()
             }
         }
+        try timeline?.finish()
     }
 
     /// What one step reports: the global batch's stats (before the update, as Keras reports them),
@@ -159,10 +168,12 @@ public final class Trainer {
 
     /// One optimizer step on this rank's `rows` of the current global batch (possibly none).
     private func step(rows: [Int], source: RowSource) throws -> StepResult {
-        let (x, y) = try source.read(rows: rows)
+        let (x, y) = try timed("read") { try source.read(rows: rows) }
         // 1. Forward and backward: this rank's sum of per-sample gradients.
-        model.zeroGradients()
-        let local = model.accumulateGradients(x: x, y: y, batch: y.count)
+        let local = timed("forward_backward") {
+            model.zeroGradients()
+            return model.accumulateGradients(x: x, y: y, batch: y.count)
+        }
         stepsRun += 1
         if let fault = gradientFault, fault.rank == comm.rank, fault.step == optimizer.iterations + 1 {
             model.gradients[model.gradients.count / 2] = fault.value
@@ -170,13 +181,13 @@ public final class Trainer {
         // 2. One all-reduce makes them the global batch's, with the loss, counts and stop flag.
         let t = comm.wallTime()
         let wantsStop = stopSignal != 0 || stopAfterBatches.map { stepsRun >= $0 } ?? false
-        let (global, stop) = try allReduce(local, stop: wantsStop)
+        let (global, stop) = try timed("allreduce") { try allReduce(local, stop: wantsStop) }
         let mpiSeconds = comm.wallTime() - t
         // 3. Every rank holds the same sums, so every rank stops here alike, before the update.
         try requireFinite(global.lossSum.isFinite, "loss")
         try requireFinite(Self.allFinite(model.gradients), "gradient")
         // 4. The mean over the global batch, clipping, the same update on every rank.
-        if global.count > 0 {
+        if global.count > 0 { try timed("optimizer") {
             let scale = 1 / Float(global.count)
             model.gradients.withUnsafeMutableBufferPointer { g in
                 for i in 0..<g.count { g[i] *= scale }
@@ -185,7 +196,7 @@ public final class Trainer {
             optimizer.apply(gradients: model.gradients, to: &model.weights)
             // A finite gradient can still give an update that overflows (a huge learning rate).
             try requireFinite(Self.allFinite(model.weights), "weights")
-        }
+        } }
         return StepResult(stats: global, stop: stop, mpiSeconds: mpiSeconds)
     }
 
@@ -251,7 +262,7 @@ public final class Trainer {
     /// `source`, the split being trained on.
     private func endEpoch(source: RowSource) throws {
         let t0 = comm.wallTime()
-        let val = try validate(source: source)   // count 0 without validation rows: NaN metrics
+        let val = try timed("validation") { try validate(source: source) }   // count 0 without validation rows: NaN metrics
         let valSeconds = comm.wallTime() - t0
         try checkReplicas()
         let train = BatchStats(lossSum: state.epochLossSum, correct: state.epochCorrect, count: state.epochCount)
@@ -271,14 +282,14 @@ public final class Trainer {
         }
         state.beginEpoch(rec.epoch)
         for o in observers { o.epochDone(rec, epochs: config.epochs) }
-        if comm.isRoot {
+        if comm.isRoot { try timed("files") {
             try WeightsFile.write(to: files.weights, weights: model.weights, metadata: metadata)
             if improved {
                 try WeightsFile.write(to: files.best, weights: model.weights, metadata: metadata)
             }
             try HistoryFile.write(to: files.history, history: history, config: config, worldSize: comm.size)
             try HistoryCSV.write(to: files.csv, history: history)
-        }
+        } }
         try writeCheckpoint()
     }
 
@@ -297,12 +308,16 @@ public final class Trainer {
         }
     }
 
-    /// Rank 0 writes the checkpoint atomically.
+    /// Rank 0 writes the checkpoint atomically; then the timeline gathers (every rank calls this).
     public func writeCheckpoint() throws {
-        guard comm.isRoot else { return }
-        let c = Checkpoint(weights: model.weights, optimizerName: optimizer.name, slots: optimizer.slots,
-                           iterations: optimizer.iterations, state: state, history: history, metadata: metadata)
-        try c.write(to: files.checkpoint)
-        for o in observers { try o.wrote(files.checkpoint, what: "checkpoint") }
+        if comm.isRoot {
+            try timed("checkpoint") {
+                let c = Checkpoint(weights: model.weights, optimizerName: optimizer.name, slots: optimizer.slots,
+                                   iterations: optimizer.iterations, state: state, history: history, metadata: metadata)
+                try c.write(to: files.checkpoint)
+            }
+            for o in observers { try o.wrote(files.checkpoint, what: "checkpoint") }
+        }
+        try timeline?.flush()
     }
 }

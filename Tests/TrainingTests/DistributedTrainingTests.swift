@@ -336,4 +336,37 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         XCTAssertFalse(r.stderr.contains("supervise: restart"), r.stderr)
         XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }.count, 1, r.stderr)
     }
+
+    /// --timeline: one Chrome trace with a named track per rank, every span well nested in its
+    /// track, a `step` per batch on every rank; an interrupted run keeps the trace of what it did up
+    /// to its checkpoint (Chrome's array format may then lack its closing bracket).
+    func testTheTimelineHasATrackPerRankWithWellNestedSpans() throws {
+        for (n, stop) in [(2, nil), (4, 5)] as [(Int, Int?)] {
+            let dir = tmp.file("timeline-\(n)"), trace = tmp.file("trace-\(n).json")
+            try train(n, dir, ["--epochs", "2", "--timeline", trace] + (stop.map { ["--stop-after-batches", "\($0)"] } ?? []),
+                      expect: stop == nil ? 0 : 4)
+            var text = try String(contentsOfFile: trace, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            XCTAssertEqual(text.hasSuffix("]"), stop == nil, "a finished run closes the array")
+            if !text.hasSuffix("]") { text += "]" }
+            let events = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] ?? []
+            let tracks = events.filter { $0["ph"] as? String == "M" }.compactMap { $0["pid"] as? Int }
+            XCTAssertEqual(tracks.sorted(), Array(0 ..< n), "one named track per rank")
+            let spans = events.filter { $0["ph"] as? String == "X" }
+            for rank in 0 ..< n {
+                let mine = spans.filter { $0["pid"] as? Int == rank }
+                    .map { (name: $0["name"] as? String ?? "", start: $0["ts"] as? Int ?? 0, end: ($0["ts"] as? Int ?? 0) + ($0["dur"] as? Int ?? 0)) }
+                XCTAssertEqual(mine.filter { $0.name == "step" }.count, stop ?? 16, "rank \(rank): a step per batch")
+                XCTAssertEqual(Set(mine.map(\.name)).isSuperset(of: ["read", "forward_backward", "allreduce", "optimizer"]), true)
+                // Well nested: two spans of a track are disjoint, or one holds the other.
+                for a in mine { for b in mine where a.start < b.start && b.start < a.end {
+                    XCTAssertLessThanOrEqual(b.end, a.end, "rank \(rank): \(b.name) overlaps the end of \(a.name)")
+                } }
+                // Every step holds its read, forward_backward, allreduce and optimizer.
+                for s in mine where s.name == "step" {
+                    let inside = mine.filter { $0.start >= s.start && $0.end <= s.end && $0.name != "step" }.map(\.name)
+                    XCTAssertEqual(inside, ["read", "forward_backward", "allreduce", "optimizer"], "rank \(rank)")
+                }
+            }
+        }
+    }
 }
