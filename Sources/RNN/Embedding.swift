@@ -115,6 +115,12 @@ final class EmbeddingLookup {
         }
     }
 
+    /// Sets `rows[token] = 1` for every token of the last `forward` (the rows whose gradient
+    /// `backward` touched; all others stay exactly zero).
+    func markUsedRows(_ rows: UnsafeMutableBufferPointer<UInt8>) {
+        for u in 0..<distinctCount { rows[Int(tokens.pointer[u])] = 1 }
+    }
+
     /// Adds dW, db and dEmb (only the used rows) from `layer.projectionGradient` (T, B, G).
     /// Must follow the `forward` of the same batch.
     func backward(batch: Int, steps: Int, weights w: UnsafePointer<Float>,

@@ -113,7 +113,23 @@ public final class Model {
     /// Sets every gradient to zero (once per optimizer step; backward only adds).
     public func zeroGradients() {
         gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        gradientRowsValid = false
     }
+
+    /// Whether `markTouchedEmbeddingRows` describes the gradients (a batch ran since they were zeroed).
+    private var gradientRowsValid = false
+
+    /// Sets `rows[v] = 1` (V bytes) for each embedding row whose gradient the batches accumulated
+    /// since `zeroGradients` touched; every other row of the embedding gradient is exactly zero. (The
+    /// rows of the last batch: call it after one `accumulateGradients`.)
+    public func markTouchedEmbeddingRows(_ rows: inout [UInt8]) {
+        precondition(rows.count == config.numWords, "markTouchedEmbeddingRows: \(rows.count) flags for V = \(config.numWords)")
+        guard gradientRowsValid else { return }
+        rows.withUnsafeMutableBufferPointer { embedding.markUsedRows($0) }
+    }
+
+    /// Where the embedding gradient (V × E, row-major) sits in `gradients`: it comes first.
+    public var embeddingRange: Range<Int> { parameters[0].range }
 
     // MARK: - Forward and backward
 
@@ -209,6 +225,7 @@ public final class Model {
         precondition(y.count == batch && x.count % batch == 0 && x.count > 0,
                      "accumulateGradients: \(x.count) ids and \(y.count) labels for batch \(batch)")
         let steps = x.count / batch, H = config.units
+        gradientRowsValid = true
         return weights.withUnsafeBufferPointer { wBuffer in
             gradients.withUnsafeMutableBufferPointer { gBuffer in
                 let w = wBuffer.baseAddress!, dw = gBuffer.baseAddress!

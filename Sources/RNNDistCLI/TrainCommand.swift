@@ -77,6 +77,8 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Test hook: VALUE@RANK:STEP writes nan, inf or -inf into that rank's gradient at that optimizer step.",
                                visibility: .private))
     var injectFault: String?
+    @Flag(help: ArgumentHelp("Benchmark hook: all-reduce every embedding row, not only the touched ones.", visibility: .private))
+    var denseExchange = false
 
     /// The rules are `TrainConfig.validate`'s: here they run on the flags alone (with the book's
     /// dataset sizes where the flags leave them open), before any MPI work; `run` checks again
@@ -106,8 +108,12 @@ struct Train: ParsableCommand {
             trainer.gradientFault = injectFault.flatMap(GradientFault.init)
             if let timeline { trainer.timeline = try Timeline(path: timeline, comm: comm) }
             if resume != nil { try trainer.restore(checkpoint) }
+            trainer.denseExchange = denseExchange
             if comm.isRoot {
-                trainer.observers.append(ProgressPrinter(batchSize: batchSize))
+                let printer = ProgressPrinter(batchSize: batchSize)
+                printer.traffic = { [unowned trainer] in trainer.traffic }
+                printer.vocabulary = config.model.numWords
+                trainer.observers.append(printer)
                 if let tensorboard {
                     trainer.observers.append(try TensorBoardLogger(directory: tensorboard, every: logEvery, config: config,
                                                                    startStep: trainer.optimizer.iterations))
@@ -208,6 +214,9 @@ final class ProgressPrinter: TrainingObserver {
     let bar = isatty(1) != 0 && !Communicator.launchedByMPI
     let batchSize: Int
     var lastPrint = 0.0
+    /// What this rank exchanged per batch in the epoch (shown when ranks exchanged anything).
+    var traffic: (() -> Trainer.Traffic)?
+    var vocabulary = 0
     init(batchSize: Int) { self.batchSize = batchSize }
 
     func batchDone(epoch: Int, batch: Int, of batches: Int, step: Int, stats: BatchStats, running: BatchStats,
@@ -228,8 +237,12 @@ final class ProgressPrinter: TrainingObserver {
 
     func epochDone(_ r: EpochRecord, epochs: Int) {
         if bar { FileHandle.standardOutput.write(Data("\r".utf8)) }
-        print(String(format: "Epoch %d/%d - %.2fs - %.0f samples/s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f - mpi: %.1f%%",
-                     r.epoch, epochs, r.seconds, r.samplesPerSecond, r.loss, r.acc, r.valLoss, r.valAcc, r.mpiShare * 100))
+        var line = String(format: "Epoch %d/%d - %.2fs - %.0f samples/s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f - mpi: %.1f%%",
+                          r.epoch, epochs, r.seconds, r.samplesPerSecond, r.loss, r.acc, r.valLoss, r.valAcc, r.mpiShare * 100)
+        if let t = traffic?(), t.batches > 0 {
+            line += String(format: " - exchange: %.3f MB/batch, %.0f of %d embedding rows", t.bytesPerBatch / 1e6, t.rowsPerBatch, vocabulary)
+        }
+        print(line)
         fflush(nil)
     }
 

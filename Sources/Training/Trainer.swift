@@ -61,8 +61,8 @@ public final class Trainer {
         return try body()
     }
 
-    /// Gradients, then [loss hi, loss lo, correct, count, stop]: one all-reduce per batch.
-    private var reduceBuffer: [Float]
+    /// The exchanged gradients, then [loss hi, loss lo, correct, count, stop]: one all-reduce per batch.
+    private var reduceBuffer: [Float] = []
     /// Steps this process has run (for `stopAfterBatches`).
     private var stepsRun = 0
 
@@ -76,7 +76,6 @@ public final class Trainer {
         optimizer = config.optimizer.make(parameterCount: model.weights.count, learningRate: Float(config.learningRate),
                                           momentum: config.momentum)
         schedule = config.schedule
-        reduceBuffer = [Float](repeating: 0, count: model.weights.count + 5)
         state.worldSize = comm.size
         // Rank 0's weights are the replicas' weights, whatever the others computed.
         try comm.broadcast(&model.weights, root: 0)
@@ -200,25 +199,75 @@ public final class Trainer {
         return StepResult(stats: global, stop: stop, mpiSeconds: mpiSeconds)
     }
 
-    /// The step's all-reduce of one flat buffer: the gradient sums (in and out of `model.gradients`),
-    /// the loss sum as a Float hi/lo pair, the correct and sample counts, and the stop flag.
+    /// The step's exchange, leaving the global sums in `model.gradients`: the gradient sums, the
+    /// loss sum as a Float hi/lo pair, the correct and sample counts, and the stop flag, in one
+    /// all-reduce of one flat buffer. Only the embedding rows some rank's batch touched travel (a
+    /// row no token used has a zero gradient on every rank): the ranks first agree on those rows
+    /// with a MAX all-reduce of V one-byte flags, then send them packed in ascending id order ahead
+    /// of the other parameters. The sums are the dense exchange's (bit for bit at 2 ranks; with more,
+    /// MPI may add in another order for another buffer size, as it may for any); `denseExchange`
+    /// (a test and benchmark hook) sends every row instead.
     private func allReduce(_ local: BatchStats, stop: Bool) throws -> (BatchStats, stop: Bool) {
         guard comm.size > 1 else { return (local, stop) }
-        let p = model.gradients.count
+        let e = model.embeddingRange, width = config.model.embedDim
+        var touched: [Int] = []
+        if !denseExchange {
+            rowFlags.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            model.markTouchedEmbeddingRows(&rowFlags)
+            try comm.allReduce(&rowFlags, op: .max)
+            touched = rowFlags.indices.filter { rowFlags[$0] != 0 }
+        }
+        let embeddingCount = denseExchange ? e.count : touched.count * width
+        let rest = e.upperBound ..< model.gradients.count
+        let n = embeddingCount + rest.count
+        if reduceBuffer.count != n + 5 { reduceBuffer = [Float](repeating: 0, count: n + 5) }
         let hi = Float(local.lossSum)
         let lo = Float(local.lossSum - Double(hi))
         reduceBuffer.withUnsafeMutableBufferPointer { r in
-            model.gradients.withUnsafeBufferPointer { g in r.baseAddress!.update(from: g.baseAddress!, count: p) }
-            r[p] = hi; r[p + 1] = lo; r[p + 2] = Float(local.correct); r[p + 3] = Float(local.count); r[p + 4] = stop ? 1 : 0
+            model.gradients.withUnsafeBufferPointer { g in
+                let out = r.baseAddress!, grad = g.baseAddress!
+                if denseExchange {
+                    out.update(from: grad + e.lowerBound, count: e.count)
+                } else {
+                    for (i, row) in touched.enumerated() { (out + i * width).update(from: grad + e.lowerBound + row * width, count: width) }
+                }
+                (out + embeddingCount).update(from: grad + rest.lowerBound, count: rest.count)
+            }
+            r[n] = hi; r[n + 1] = lo; r[n + 2] = Float(local.correct); r[n + 3] = Float(local.count); r[n + 4] = stop ? 1 : 0
         }
         try comm.allReduce(&reduceBuffer)
         reduceBuffer.withUnsafeBufferPointer { r in
-            model.gradients.withUnsafeMutableBufferPointer { g in g.baseAddress!.update(from: r.baseAddress!, count: p) }
+            model.gradients.withUnsafeMutableBufferPointer { g in
+                let from = r.baseAddress!, grad = g.baseAddress!
+                if denseExchange {
+                    (grad + e.lowerBound).update(from: from, count: e.count)
+                } else {
+                    for (i, row) in touched.enumerated() { (grad + e.lowerBound + row * width).update(from: from + i * width, count: width) }
+                }
+                (grad + rest.lowerBound).update(from: from + embeddingCount, count: rest.count)
+            }
         }
-        let global = BatchStats(lossSum: Double(reduceBuffer[p]) + Double(reduceBuffer[p + 1]),
-                                correct: Int(reduceBuffer[p + 2]), count: Int(reduceBuffer[p + 3]))
-        return (global, reduceBuffer[p + 4] > 0)
+        traffic.batches += 1
+        traffic.bytes += (denseExchange ? 0 : rowFlags.count) + (n + 5) * MemoryLayout<Float>.size
+        traffic.touchedRows += denseExchange ? config.model.numWords : touched.count
+        let global = BatchStats(lossSum: Double(reduceBuffer[n]) + Double(reduceBuffer[n + 1]),
+                                correct: Int(reduceBuffer[n + 2]), count: Int(reduceBuffer[n + 3]))
+        return (global, reduceBuffer[n + 4] > 0)
     }
+
+    /// What one rank sent per batch in the current epoch (all-reduce inputs), for the epoch line.
+    public struct Traffic: Sendable {
+        public var batches = 0
+        public var bytes = 0
+        public var touchedRows = 0
+        public var bytesPerBatch: Double { batches > 0 ? Double(bytes) / Double(batches) : 0 }
+        public var rowsPerBatch: Double { batches > 0 ? Double(touchedRows) / Double(batches) : 0 }
+    }
+    public private(set) var traffic = Traffic()
+    /// Test and benchmark hook: exchange every embedding row (the dense all-reduce).
+    public var denseExchange = false
+    /// V one-byte flags: the embedding rows this step's batch touched on any rank.
+    private lazy var rowFlags = [UInt8](repeating: 0, count: config.model.numWords)
 
     private func requireFinite(_ ok: Bool, _ what: String) throws {
         guard ok else {
@@ -282,6 +331,7 @@ public final class Trainer {
         }
         state.beginEpoch(rec.epoch)
         for o in observers { o.epochDone(rec, epochs: config.epochs) }
+        traffic = Traffic()
         if comm.isRoot { try timed("files") {
             try WeightsFile.write(to: files.weights, weights: model.weights, metadata: metadata)
             if improved {

@@ -150,4 +150,25 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(stats, .zero)
         XCTAssertEqual(model.gradients, [Float](repeating: 0, count: config.parameterCount))
     }
+
+    /// The rows `markTouchedEmbeddingRows` reports are exactly the batch's tokens, and every other
+    /// row of the embedding gradient is exactly zero (what lets ranks exchange only those rows).
+    func testTouchedEmbeddingRowsAreTheBatchsTokensAndTheOthersAreZero() {
+        let config = ModelConfig(kind: .gru, numWords: 20, embedDim: 3, units: 4)
+        let model = Model(config: config, seed: 1)
+        let x: [Int32] = [3, 5, 5, 0, 9, 3, 17, 1]
+        model.zeroGradients()
+        var flags = [UInt8](repeating: 0, count: 20)
+        model.markTouchedEmbeddingRows(&flags)
+        XCTAssertEqual(flags, [UInt8](repeating: 0, count: 20), "nothing before a batch")
+        model.accumulateGradients(x: x, y: [1, 0], batch: 2)
+        model.markTouchedEmbeddingRows(&flags)
+        XCTAssertEqual(flags.indices.filter { flags[$0] != 0 }, [0, 1, 3, 5, 9, 17])
+        let e = model.embeddingRange
+        for row in 0 ..< 20 where flags[row] == 0 {
+            XCTAssertEqual(Array(model.gradients[(e.lowerBound + row * 3) ..< (e.lowerBound + row * 3 + 3)]), [0, 0, 0], "row \(row)")
+        }
+        XCTAssertGreaterThan(flags.indices.filter { flags[$0] != 0 }.map { row in
+            model.gradients[(e.lowerBound + row * 3) ..< (e.lowerBound + row * 3 + 3)].map(abs).max()! }.max()!, 0)
+    }
 }
