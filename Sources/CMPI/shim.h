@@ -10,6 +10,7 @@ static inline MPI_Datatype rd_mpi_double(void) { return MPI_DOUBLE; }
 static inline MPI_Datatype rd_mpi_int64(void) { return MPI_INT64_T; }
 static inline MPI_Datatype rd_mpi_int32(void) { return MPI_INT32_T; }
 static inline MPI_Datatype rd_mpi_uint8(void) { return MPI_UINT8_T; }
+static inline MPI_Datatype rd_mpi_uint16(void) { return MPI_UINT16_T; }
 static inline MPI_Op rd_mpi_sum(void) { return MPI_SUM; }
 static inline MPI_Op rd_mpi_max(void) { return MPI_MAX; }
 static inline MPI_Op rd_mpi_min(void) { return MPI_MIN; }

@@ -31,6 +31,7 @@ extension Double: MPIScalar { public static var mpiType: MPI_Datatype { rd_mpi_d
 extension Int64: MPIScalar { public static var mpiType: MPI_Datatype { rd_mpi_int64() } }
 extension Int32: MPIScalar { public static var mpiType: MPI_Datatype { rd_mpi_int32() } }
 extension UInt8: MPIScalar { public static var mpiType: MPI_Datatype { rd_mpi_uint8() } }
+extension UInt16: MPIScalar { public static var mpiType: MPI_Datatype { rd_mpi_uint16() } }
 
 /// Reduction operators for `allReduce`.
 public enum ReduceOp: Sendable {
@@ -132,6 +133,21 @@ public final class Communicator: @unchecked Sendable {
         var buf = rank == root ? bytes : [UInt8](repeating: 0, count: Int(count[0]))
         try broadcast(&buf, root: root)
         return buf
+    }
+
+    /// Every rank's `values` (the same count on each), concatenated in rank order, on every rank
+    /// (`MPI_Allgather`).
+    public func allGather<T: MPIScalar>(_ values: [T]) throws -> [T] {
+        guard usesMPI, size > 1 else { return values }
+        var out = [T](repeating: 0, count: values.count * size)
+        try values.withUnsafeBufferPointer { send in
+            try out.withUnsafeMutableBufferPointer { recv in
+                try check(MPI_Allgather(send.baseAddress, Int32(values.count), T.mpiType, recv.baseAddress,
+                                        Int32(values.count), T.mpiType, rd_mpi_comm_world()),
+                          "MPI_Allgather(\(values.count) values)")
+            }
+        }
+        return out
     }
 
     /// Gathers every rank's bytes on `root`, in rank order (`MPI_Gather` of the sizes, then

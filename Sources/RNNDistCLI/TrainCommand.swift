@@ -22,6 +22,7 @@ struct ModelOptions: ParsableArguments {
 
 extension ModelConfig.Kind: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
+extension ExchangeDType: ExpressibleByArgument {}
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -64,6 +65,9 @@ struct Train: ParsableCommand {
     var checkpointEvery: Int?
     @Option(parsing: .unconditional, help: "Stop after P epochs without val_loss improvement (off by default).")
     var patience: Int?
+    @Option(name: .customLong("allreduce-dtype"),
+            help: "How gradients travel between ranks: fp32 (all-reduce) or bf16 (half the bytes, summed in fp32 on arrival).")
+    var allreduceDType: ExchangeDType = .fp32
     @Option(help: "Continue from this checkpoint.")
     var resume: String?
     @Option(help: "Write TensorBoard event files into this folder (off by default); `tensorboard --logdir` it.")
@@ -183,6 +187,7 @@ struct Train: ParsableCommand {
         c.patience = patience
         c.dataPath = data
         c.dataRows = dataRows
+        c.allreduceDType = allreduceDType == .fp32 ? nil : allreduceDType
         return c
     }
 

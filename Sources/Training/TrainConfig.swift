@@ -32,6 +32,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var checkpointEvery: Int? = nil
     /// Early stopping on val_loss after this many epochs without improvement; nil: off.
     public var patience: Int? = nil
+    /// How gradients travel (`--allreduce-dtype`); nil, as in files written before it existed, is fp32.
+    public var allreduceDType: ExchangeDType? = nil
+    public var exchange: ExchangeDType { allreduceDType ?? .fp32 }
     /// The dataset's path, its `seed` attribute and training row count: which data this run used.
     public var dataPath: String = ""
     public var dataRows: Int = 0
@@ -124,6 +127,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         cmp("--seed", \.seed)
         cmp("--limit", \.limit.debugDescription)
         cmp("--clip-norm", \.clipNorm.debugDescription)
+        cmp("--allreduce-dtype", \.exchange.rawValue)
         cmp("dataset rows", \.dataRows)
         cmp("dataset seed", \.dataSeed)
         return out

@@ -235,7 +235,11 @@ public final class Trainer {
             }
             r[n] = hi; r[n + 1] = lo; r[n + 2] = Float(local.correct); r[n + 3] = Float(local.count); r[n + 4] = stop ? 1 : 0
         }
-        try comm.allReduce(&reduceBuffer)
+        if config.exchange == .bf16 {
+            try exchangeInBFloat16(values: n)
+        } else {
+            try comm.allReduce(&reduceBuffer)
+        }
         reduceBuffer.withUnsafeBufferPointer { r in
             model.gradients.withUnsafeMutableBufferPointer { g in
                 let from = r.baseAddress!, grad = g.baseAddress!
@@ -248,11 +252,45 @@ public final class Trainer {
             }
         }
         traffic.batches += 1
-        traffic.bytes += (denseExchange ? 0 : rowFlags.count) + (n + 5) * MemoryLayout<Float>.size
+        traffic.bytes += (denseExchange ? 0 : rowFlags.count) + (config.exchange == .bf16 ? (n + 10) * 2 : (n + 5) * 4)
         traffic.touchedRows += denseExchange ? config.model.numWords : touched.count
         let global = BatchStats(lossSum: Double(reduceBuffer[n]) + Double(reduceBuffer[n + 1]),
                                 correct: Int(reduceBuffer[n + 2]), count: Int(reduceBuffer[n + 3]))
         return (global, reduceBuffer[n + 4] > 0)
+    }
+
+    /// `--allreduce-dtype bf16`: the first `values` of `reduceBuffer` travel as bfloat16 (the five
+    /// statistics after them as exact Float bits), every rank receives every rank's (all-gather),
+    /// and each sums them in Float in rank order: the same sums on every rank, never accumulated in
+    /// bfloat16.
+    private func exchangeInBFloat16(values n: Int) throws {
+        let width = n + 10
+        var wire = [UInt16](repeating: 0, count: width)
+        reduceBuffer.withUnsafeBufferPointer { r in
+            for i in 0 ..< n { wire[i] = BFloat16.encode(r[i]) }
+            for j in 0 ..< 5 {
+                let bits = r[n + j].bitPattern
+                wire[n + 2 * j] = UInt16(truncatingIfNeeded: bits); wire[n + 2 * j + 1] = UInt16(bits >> 16)
+            }
+        }
+        let all = try comm.allGather(wire)
+        reduceBuffer.withUnsafeMutableBufferPointer { r in
+            all.withUnsafeBufferPointer { a in
+                for i in 0 ..< n { r[i] = BFloat16.decode(a[i]) }
+                for rank in 1 ..< comm.size {
+                    let base = a.baseAddress! + rank * width
+                    for i in 0 ..< n { r[i] += BFloat16.decode(base[i]) }
+                }
+                for j in 0 ..< 5 {
+                    var sum: Float = 0
+                    for rank in 0 ..< comm.size {
+                        let base = rank * width + n + 2 * j
+                        sum += Float(bitPattern: UInt32(a[base]) | UInt32(a[base + 1]) << 16)
+                    }
+                    r[n + j] = sum
+                }
+            }
+        }
     }
 
     /// What one rank sent per batch in the current epoch (all-reduce inputs), for the epoch line.

@@ -138,6 +138,26 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(a.model.weights, b.model.weights)
     }
 
+    func testBFloat16RoundsToNearestEvenAndKeepsSpecialValues() {
+        XCTAssertEqual(BFloat16.encode(1), 0x3F80)
+        XCTAssertEqual(BFloat16.decode(0x3F80), 1)
+        // 1 + 2⁻⁸ is halfway between 1 and 1 + 2⁻⁷: ties go to the even mantissa (1); 1 + 3·2⁻⁸ goes up.
+        XCTAssertEqual(BFloat16.decode(BFloat16.encode(1 + 0x1p-8)), 1)
+        XCTAssertEqual(BFloat16.decode(BFloat16.encode(1 + 3 * 0x1p-8)), 1 + 0x1p-6)
+        XCTAssertEqual(BFloat16.decode(BFloat16.encode(1 + 0x1p-8 + 0x1p-20)), 1 + 0x1p-7, "above the tie: up")
+        XCTAssertEqual(BFloat16.decode(BFloat16.encode(-2.5)), -2.5)
+        XCTAssertEqual(BFloat16.decode(BFloat16.encode(.infinity)), .infinity)
+        XCTAssertEqual(BFloat16.decode(BFloat16.encode(-.infinity)), -.infinity)
+        XCTAssertTrue(BFloat16.decode(BFloat16.encode(.nan)).isNaN)
+        XCTAssertTrue(BFloat16.decode(BFloat16.encode(Float(bitPattern: 0x7F80_0001))).isNaN, "a NaN whose payload is in the low bits")
+        var g = SeededGenerator(seed: 11)
+        for _ in 0 ..< 1000 {
+            let x = Float(bitPattern: UInt32(truncatingIfNeeded: g.next()) & 0x3FFF_FFFF)   // finite, positive
+            let y = BFloat16.decode(BFloat16.encode(x))
+            XCTAssertLessThanOrEqual(abs(y - x), x.ulp * 65_536 / 2, "within half a bfloat16 ulp of \(x)")
+        }
+    }
+
     func testGradientFaultParsing() {
         XCTAssertEqual(GradientFault("nan@1:3").map { [$0.value.isNaN ? 1 : 0, Float($0.rank), Float($0.step)] }, [1, 1, 3])
         XCTAssertEqual(GradientFault("inf@0:11"), GradientFault(value: .infinity, rank: 0, step: 11))
