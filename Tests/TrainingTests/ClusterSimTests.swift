@@ -1,0 +1,75 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import Training
+
+/// Launch/cluster-sim: 2 emulated hosts (network namespaces joined by a shaped bridge) × 2 ranks.
+/// Skipped, with one line saying why, where network namespaces cannot be made.
+final class ClusterSimTests: ToyIMDBTestCase {
+    var script: String { Subprocess.packageRoot.appendingPathComponent("Launch/cluster-sim").path }
+
+    override func setUpWithError() throws {
+        let probe = try? Subprocess.run("/usr/sbin/ip", ["netns", "add", "rd-probe-test"])
+        guard getuid() == 0, probe?.status == 0 else {
+            throw XCTSkip("network namespaces are not available here (root and `ip netns` needed): cluster-sim tests skipped")
+        }
+        _ = try? Subprocess.run("/usr/sbin/ip", ["netns", "delete", "rd-probe-test"])
+        try super.setUpWithError()
+    }
+
+    func leftoverNamespaces() throws -> [String] {
+        try Subprocess.run("/usr/sbin/ip", ["netns", "list"]).stdout.split(separator: "\n")
+            .map { String($0.split(separator: " ").first ?? "") }.filter { $0.hasPrefix("rd-") }
+    }
+
+    func environment() -> [String: String] {
+        var env = Subprocess.mpiEnvironment
+        env["RNN_DIST_BIN"] = Subprocess.rnnDist
+        return env
+    }
+
+    /// Two hosts of two ranks agree with one host of four (only the transport differs between them),
+    /// and nothing of the cluster remains afterwards.
+    func testTwoHostsAgreeWithOneHostAndLeaveNothingBehind() throws {
+        let sim = tmp.file("sim"), local = tmp.file("local")
+        let args = ["train", "--data", dataset, "--run-dir", sim] + common + ["--epochs", "1"]
+        let r = try Subprocess.run("/bin/bash", [script, "--hosts", "2", "--slots", "2", "--rate", "1gbit", "--"] + args,
+                                   environment: environment(), timeout: 180)
+        XCTAssertEqual(r.status, 0, r.stderr.suffix(2000).description)
+        let l = try Subprocess.mpiRun(4, ["train", "--data", dataset, "--run-dir", local] + common + ["--epochs", "1"])
+        XCTAssertEqual(l.status, 0, l.stderr)
+        let a = try WeightsFile.read(from: sim + "/model.weights.h5").weights
+        let b = try WeightsFile.read(from: local + "/model.weights.h5").weights
+        XCTAssertLessThanOrEqual(zip(a, b).map { abs($0 - $1) }.max() ?? 1, 1e-4)
+        XCTAssertEqual(try leftoverNamespaces(), [])
+    }
+
+    /// Killing every process of one host ends the whole job with a non-zero status, and the
+    /// cluster is removed all the same.
+    func testLosingAHostEndsTheJobAndTheClusterIsRemoved() throws {
+        let dir = tmp.file("lost")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script, "--hosts", "2", "--slots", "2", "--"] +
+            ["train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "400"]
+        p.environment = environment()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let start = Date()
+        while !FileManager.default.fileExists(atPath: dir + "/checkpoint.h5") && Date().timeIntervalSince(start) < 120 { usleep(100_000) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/checkpoint.h5"), "the job never reached its first checkpoint")
+        let pids = try Subprocess.run("/usr/sbin/ip", ["netns", "pids", "rd-h2"]).stdout.split(separator: "\n").compactMap { Int32($0) }
+        XCTAssertFalse(pids.isEmpty, "no process on host 2")
+        for pid in pids { kill(pid, SIGKILL) }
+        let killed = Date()
+        // A hang bound only (measured: the job ends in 1–3 s); generous for slow machines.
+        while p.isRunning && Date().timeIntervalSince(killed) < 60 { usleep(100_000) }
+        XCTAssertFalse(p.isRunning, "the job still runs 60 s after host 2 was lost")
+        print(String(format: "cluster-sim: job ended %.1f s after host 2 was lost", Date().timeIntervalSince(killed)))
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        XCTAssertEqual(try leftoverNamespaces(), [])
+        XCTAssertNoThrow(try Checkpoint.read(from: dir + "/checkpoint.h5"))
+    }
+}
