@@ -24,7 +24,8 @@ def run(cmd, **kw):
 
 
 EPOCH_LINE = re.compile(r"Epoch (\d+)/\d+ - ([\d.]+)s - (\d+) samples/s - loss: ([\d.na]+) - acc: ([\d.na]+) - "
-                        r"val_loss: ([\d.na]+) - val_acc: ([\d.na]+) - mpi: ([\d.]+)%")
+                        r"val_loss: ([\d.na]+) - val_acc: ([\d.na]+) - mpi: ([\d.]+)%"
+                        r"(?: - exchange: ([\d.]+) MB/batch, (\d+) of (\d+) embedding rows)?")
 
 
 def parse_epochs(stdout):
@@ -32,7 +33,9 @@ def parse_epochs(stdout):
     for m in EPOCH_LINE.finditer(stdout):
         rows.append({"epoch": int(m[1]), "seconds": float(m[2]), "samples_per_second": float(m[3]),
                      "loss": float(m[4]), "acc": float(m[5]), "val_loss": float(m[6]), "val_acc": float(m[7]),
-                     "mpi_share": float(m[8]) / 100})
+                     "mpi_share": float(m[8]) / 100,
+                     "exchange_mb_per_batch": float(m[9]) if m[9] else None,
+                     "embedding_rows_per_batch": float(m[10]) if m[10] else None})
     return rows
 
 
@@ -61,8 +64,9 @@ def main():
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--scaling-limit", type=int, default=10000, help="training rows for the -n 1/2/4 scaling runs")
+    ap.add_argument("--accuracy-epochs", type=int, default=10, help="epochs of the bf16-vs-fp32 accuracy runs")
     ap.add_argument("--baseline-bin", help="another rnn-dist build: its -n 1 two-epoch runs alternate with ours")
-    ap.add_argument("--skip", default="", help="comma list of: keras,keras-check,prepare,scaling,eval,memory,accuracy")
+    ap.add_argument("--skip", default="", help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
@@ -106,7 +110,7 @@ def main():
 
     # 2. epoch time per model: mpirun -n 2 rnn-dist vs Keras with 2 threads, alternating.
     res["models_table"] = {}
-    for m in models:
+    for m in (models if "models" not in skip else []):
         ours, theirs, ours_rows, keras_rows, n1, n1_base = [], [], [], [], [], []
         for rep in range(a.reps):
             rd = os.path.join(work, f"{m}-{rep}")
@@ -175,19 +179,56 @@ def main():
                                           keras_check_max_diff=c["max_abs_diff"],
                                           **({"keras_check_error": c["error"]} if "error" in c else {}))
 
-    # 3. scaling: samples/s at -n 1, 2, 4 (LSTM), alternating, one epoch on --scaling-limit rows.
+    # 3. scaling: samples/s at -n 1, 2, 4 for every cell (and -n 2 with the dense exchange, to see
+    #    what exchanging only the touched rows changed), alternating, one epoch on --scaling-limit rows.
     if "scaling" not in skip:
-        sps = {1: [], 2: [], 4: []}
-        for rep in range(a.reps):
-            for n in (1, 2, 4):
-                rd = os.path.join(work, f"scale-{n}-{rep}")
-                r, _ = run(["mpirun", "-n", str(n), a.bin, "train", "--data", a.data, "--run-dir", rd,
-                            "--epochs", "1", "--limit", str(a.scaling_limit)])
-                rows = parse_epochs(r.stdout)
-                sps[n].append(rows[0]["samples_per_second"])
-        med = {n: statistics.median(v) for n, v in sps.items()}
-        res["scaling"] = {"samples_per_second": med, "n2_over_n1": med[2] / med[1], "n4_over_n2": med[4] / med[2]}
-        log("scaling", res["scaling"])
+        res["scaling"] = {}
+        for m in models:
+            sps = {"1": [], "2": [], "4": [], "2-dense": []}
+            for rep in range(a.reps):
+                for key in ("1", "2", "4", "2-dense"):
+                    n = key.split("-")[0]
+                    rd = os.path.join(work, f"scale-{m}-{key}-{rep}")
+                    r, _ = run(["mpirun", "-n", n, a.bin, "train", "--data", a.data, "--run-dir", rd, "--model", m,
+                                "--epochs", "1", "--limit", str(a.scaling_limit)] + (["--dense-exchange"] if "dense" in key else []))
+                    sps[key].append(parse_epochs(r.stdout)[0]["samples_per_second"])
+            med = {k: statistics.median(v) for k, v in sps.items()}
+            res["scaling"][m] = {"samples_per_second": med, "n2_over_n1": med["2"] / med["1"], "n4_over_n2": med["4"] / med["2"],
+                                 "n2_dense_over_n1": med["2-dense"] / med["1"]}
+            log("scaling", m, res["scaling"][m])
+
+    # 3b. the emulated cluster (Launch/cluster-sim, root only): LSTM, 2 hosts × 2 ranks at 1 and 10
+    #     Gbit/s with the dense fp32, touched-rows fp32 and touched-rows bf16 exchanges, against the
+    #     same job on one host (-n 4), one epoch each, one host first and last.
+    if "cluster" not in skip and os.geteuid() == 0:
+        def epoch(cmd):
+            r, _ = run(cmd)
+            return parse_epochs(r.stdout)[0]
+        base = ["train", "--data", a.data, "--epochs", "1", "--model", "lstm"]
+        one = lambda i: epoch(["mpirun", "-n", "4", a.bin] + base + ["--run-dir", os.path.join(work, f"one-host-{i}")])
+        c = {"one_host": [one(0)]}
+        for rate in ("1gbit", "10gbit"):
+            for mode, extra in (("dense_fp32", ["--dense-exchange"]), ("touched_fp32", []), ("touched_bf16", ["--allreduce-dtype", "bf16"])):
+                rd = os.path.join(work, f"sim-{rate}-{mode}")
+                c[f"{rate}_{mode}"] = epoch(["bash", os.path.join(ROOT, "Launch", "cluster-sim"), "--hosts", "2", "--slots", "2",
+                                             "--rate", rate, "--", *base, "--run-dir", rd, *extra])
+        c["one_host"].append(one(1))
+        one_s = statistics.median(x["seconds"] for x in c["one_host"])
+        res["cluster"] = {k: (v if k != "one_host" else v) for k, v in c.items()}
+        res["cluster_ratios"] = {k: v["seconds"] / one_s for k, v in c.items() if k != "one_host"}
+        log("cluster", res["cluster_ratios"])
+
+    # 3c. bf16 transport, accuracy: LSTM, --accuracy-epochs epochs at -n 2, fp32 and bf16.
+    if "bf16" not in skip:
+        acc = {}
+        for dt in ("fp32", "bf16"):
+            r, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--model", "lstm", "--epochs", str(a.accuracy_epochs),
+                        "--run-dir", os.path.join(work, f"acc-{dt}"), "--allreduce-dtype", dt])
+            rows = parse_epochs(r.stdout)
+            acc[dt] = {"best_val_acc": max(x["val_acc"] for x in rows), "epochs": rows}
+        res["bf16"] = {"fp32_best_val_acc": acc["fp32"]["best_val_acc"], "bf16_best_val_acc": acc["bf16"]["best_val_acc"],
+                       "difference": acc["bf16"]["best_val_acc"] - acc["fp32"]["best_val_acc"], "runs": acc}
+        log("bf16", {k: v for k, v in res["bf16"].items() if k != "runs"})
 
     # 4. peak RSS per rank at -n 4, as the trainer reports it (VmHWM, max over ranks).
     if "memory" not in skip:
@@ -237,11 +278,22 @@ def print_table(res):
         print("\nKeras 3 load_weights of best.weights.h5, predictions vs rnn-dist (tolerance 1e-6): " + ", ".join(
             f"{m} {e['keras_check']}" + (f" (max |dp| {e['keras_check_max_diff']:.2g})" if e["keras_check_max_diff"] is not None else "")
             for m, e in checked))
-    if "scaling" in res:
-        s = res["scaling"]
+    for m, s in res.get("scaling", {}).items():
         sp = s["samples_per_second"]
-        print(f"\nscaling (LSTM, training samples/s): -n 1 {sp[1]:.0f}, -n 2 {sp[2]:.0f}, -n 4 {sp[4]:.0f}; "
-              f"-n 2/-n 1 = {s['n2_over_n1']:.2f} (target >= 1.9), -n 4/-n 2 = {s['n4_over_n2']:.2f} (target >= 0.85)")
+        print(f"\nscaling ({m}, training samples/s): -n 1 {sp['1']:.0f}, -n 2 {sp['2']:.0f} (dense exchange {sp['2-dense']:.0f}), "
+              f"-n 4 {sp['4']:.0f}; -n 2/-n 1 = {s['n2_over_n1']:.2f} (target >= 1.9; dense {s['n2_dense_over_n1']:.2f}), "
+              f"-n 4/-n 2 = {s['n4_over_n2']:.2f} (target >= 0.85)")
+    if "cluster" in res:
+        print("\nemulated cluster, LSTM, 2 hosts × 2 ranks vs one host -n 4 (targets: 1gbit <= 1.25, 10gbit <= 1.1):")
+        for k, v in res["cluster"].items():
+            vv = v if isinstance(v, dict) else v[0]
+            ratio = res["cluster_ratios"].get(k)
+            print(f"  {k:22} {vv['seconds']:.2f} s/epoch" + (f", {ratio:.3f}x one host" if ratio else "") +
+                  f", mpi {vv['mpi_share']:.1%}, exchange {vv['exchange_mb_per_batch']} MB/batch, rows {vv['embedding_rows_per_batch']}")
+    if "bf16" in res:
+        b = res["bf16"]
+        print(f"\nbf16 transport, LSTM -n 2: best val_acc {b['bf16_best_val_acc']:.4f} vs fp32 {b['fp32_best_val_acc']:.4f} "
+              f"(difference {b['difference']:+.4f}; target within 0.005)")
     if res.get("peak_rss_mb_per_rank"):
         print(f"peak RSS per rank at -n 4: {res['peak_rss_mb_per_rank']:.0f} MB (target <= 150)")
 

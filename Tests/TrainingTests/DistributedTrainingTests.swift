@@ -384,7 +384,7 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
                 XCTAssertLessThanOrEqual(maxAbsDiff(try weights(touched), try weights(dense)), 1e-5)
             }
             // "exchange: 0.004 MB/batch, 41 of 42 embedding rows" (this toy vocabulary is so small
-            // that nearly every batch uses every word; on IMDB it is about a fifth: docs/BENCHMARKS.md).
+            // that nearly every batch uses every word; on IMDB it is about 40%: docs/BENCHMARKS.md).
             func exchanged(_ out: String) -> (rows: Double, of: Double)? {
                 guard let r = out.range(of: "exchange: ") else { return nil }
                 let f = out[r.upperBound...].split(separator: " ")
