@@ -102,7 +102,7 @@ public final class Trainer {
         state.interruptedBy = nil
     }
 
-    /// Installs SIGINT/SIGTERM handlers that ask the loop to stop after the current batch.
+    /// Installs SIGINT, SIGTERM and SIGUSR1 handlers that ask the loop to stop after the current batch.
     public static func installSignalHandlers() {
         // The first signal asks for a clean stop; the handler then gives way to the default action,
         // so a second Ctrl-C ends the process at once.
