@@ -142,14 +142,9 @@ public final class TensorBoardWriter {
 
     /// Appends every pending record (one write) and fsyncs.
     public func flush() throws {
-        var done = 0
-        while done < pending.count {
-            let n = pending.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                throw TrainingError.invalid("\(path): writing TensorBoard events failed (\(String(cString: strerror(errno))))")
-            }
-            done += n
+        let failed = TextFile.writeAll(fd, pending)
+        guard failed == 0 else {
+            throw TrainingError.invalid("\(path): writing TensorBoard events failed (\(String(cString: strerror(failed))))")
         }
         pending.removeAll(keepingCapacity: true)
         guard fsync(fd) == 0 else {

@@ -3,6 +3,18 @@ import Foundation
 /// Small text files (history.csv, the SVG plot) written as the HDF5 files are: into a temporary
 /// file in the same folder, fsync'ed, renamed into place; the previous file stays intact on failure.
 public enum TextFile {
+    /// Writes all of `bytes` to `fd`, retrying short writes and EINTR; 0, or the failing call's errno.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32 {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return n < 0 ? errno : EIO }
+            done += n
+        }
+        return 0
+    }
+
     public static func writeAtomically(_ contents: String, to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
@@ -14,14 +26,8 @@ public enum TextFile {
         }
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw fail("write") }
-        let bytes = Array(contents.utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { close(fd); throw fail("write") }
-            done += n
-        }
+        let failed = writeAll(fd, Array(contents.utf8))
+        guard failed == 0 else { close(fd); errno = failed; throw fail("write") }
         guard fsync(fd) == 0 else { close(fd); throw fail("flush") }
         close(fd)
         guard rename(tmp, path) == 0 else { throw fail("rename the temporary file into place") }

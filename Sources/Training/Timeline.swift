@@ -91,13 +91,8 @@ public final class Timeline {
 
     private func write(_ text: String) throws {
         let bytes = Array(text.utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw TrainingError.invalid("\(path): writing the timeline failed (\(String(cString: strerror(errno))))") }
-            done += n
-        }
+        let failed = TextFile.writeAll(fd, bytes)
+        guard failed == 0 else { throw TrainingError.invalid("\(path): writing the timeline failed (\(String(cString: strerror(failed))))") }
         written += bytes.count
         guard fsync(fd) == 0 else { throw TrainingError.invalid("\(path): fsync failed (\(String(cString: strerror(errno))))") }
     }

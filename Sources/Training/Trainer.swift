@@ -210,14 +210,17 @@ public final class Trainer {
     private func allReduce(_ local: BatchStats, stop: Bool) throws -> (BatchStats, stop: Bool) {
         guard comm.size > 1 else { return (local, stop) }
         let e = model.embeddingRange, width = config.model.embedDim
-        var touched: [Int] = []
-        if !denseExchange {
+        // The rows to exchange, ascending: every row for the dense exchange (no flags travel then).
+        let touched: [Int]
+        if denseExchange {
+            touched = Array(0 ..< config.model.numWords)
+        } else {
             rowFlags.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
             model.markTouchedEmbeddingRows(&rowFlags)
             try comm.allReduce(&rowFlags, op: .max)
             touched = rowFlags.indices.filter { rowFlags[$0] != 0 }
         }
-        let embeddingCount = denseExchange ? e.count : touched.count * width
+        let embeddingCount = touched.count * width
         let rest = e.upperBound ..< model.gradients.count
         let n = embeddingCount + rest.count
         if reduceBuffer.count != n + 5 { reduceBuffer = [Float](repeating: 0, count: n + 5) }
@@ -226,34 +229,28 @@ public final class Trainer {
         reduceBuffer.withUnsafeMutableBufferPointer { r in
             model.gradients.withUnsafeBufferPointer { g in
                 let out = r.baseAddress!, grad = g.baseAddress!
-                if denseExchange {
-                    out.update(from: grad + e.lowerBound, count: e.count)
-                } else {
-                    for (i, row) in touched.enumerated() { (out + i * width).update(from: grad + e.lowerBound + row * width, count: width) }
-                }
+                for (i, row) in touched.enumerated() { (out + i * width).update(from: grad + e.lowerBound + row * width, count: width) }
                 (out + embeddingCount).update(from: grad + rest.lowerBound, count: rest.count)
             }
             r[n] = hi; r[n + 1] = lo; r[n + 2] = Float(local.correct); r[n + 3] = Float(local.count); r[n + 4] = stop ? 1 : 0
         }
+        let payloadBytes: Int
         if config.exchange == .bf16 {
-            try exchangeInBFloat16(values: n)
+            payloadBytes = try exchangeInBFloat16(values: n)
         } else {
             try comm.allReduce(&reduceBuffer)
+            payloadBytes = reduceBuffer.count * MemoryLayout<Float>.size
         }
         reduceBuffer.withUnsafeBufferPointer { r in
             model.gradients.withUnsafeMutableBufferPointer { g in
                 let from = r.baseAddress!, grad = g.baseAddress!
-                if denseExchange {
-                    (grad + e.lowerBound).update(from: from, count: e.count)
-                } else {
-                    for (i, row) in touched.enumerated() { (grad + e.lowerBound + row * width).update(from: from + i * width, count: width) }
-                }
+                for (i, row) in touched.enumerated() { (grad + e.lowerBound + row * width).update(from: from + i * width, count: width) }
                 (grad + rest.lowerBound).update(from: from + embeddingCount, count: rest.count)
             }
         }
         traffic.batches += 1
-        traffic.bytes += (denseExchange ? 0 : rowFlags.count) + (config.exchange == .bf16 ? (n + 10) * 2 : (n + 5) * 4)
-        traffic.touchedRows += denseExchange ? config.model.numWords : touched.count
+        traffic.bytes += (denseExchange ? 0 : rowFlags.count) + payloadBytes
+        traffic.touchedRows += touched.count
         let global = BatchStats(lossSum: Double(reduceBuffer[n]) + Double(reduceBuffer[n + 1]),
                                 correct: Int(reduceBuffer[n + 2]), count: Int(reduceBuffer[n + 3]))
         return (global, reduceBuffer[n + 4] > 0)
@@ -263,7 +260,8 @@ public final class Trainer {
     /// statistics after them as exact Float bits), every rank receives every rank's (all-gather),
     /// and each sums them in Float in rank order: the same sums on every rank, never accumulated in
     /// bfloat16.
-    private func exchangeInBFloat16(values n: Int) throws {
+    /// Returns the bytes this rank sent.
+    private func exchangeInBFloat16(values n: Int) throws -> Int {
         let width = n + 10
         var wire = [UInt16](repeating: 0, count: width)
         reduceBuffer.withUnsafeBufferPointer { r in
@@ -291,6 +289,7 @@ public final class Trainer {
                 }
             }
         }
+        return wire.count * MemoryLayout<UInt16>.size
     }
 
     /// What one rank sent per batch in the current epoch (all-reduce inputs), for the epoch line.
