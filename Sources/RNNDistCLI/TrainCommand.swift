@@ -203,10 +203,10 @@ struct Train: ParsableCommand {
         c.dataSeed = data.seed
         let s = c.schedule
         guard s.trainCount >= 1 else {
-            throw CLIError("no training rows: \(min(c.limit ?? c.dataRows, c.dataRows)) rows with --validation-split \(validationSplit)")
+            throw CLIError("no training rows: \(s.trainCount + s.valCount) rows with --validation-split \(validationSplit)")
         }
         guard validationSplit == 0 || s.valCount >= 1 else {
-            throw CLIError("--validation-split \(validationSplit) of \(min(c.limit ?? c.dataRows, c.dataRows)) rows leaves no validation row; use 0 to train without validation")
+            throw CLIError("--validation-split \(validationSplit) of \(s.trainCount + s.valCount) rows leaves no validation row; use 0 to train without validation")
         }
         return c
     }
