@@ -54,9 +54,16 @@ final class EmbeddingLookup {
     /// P (T, B, G) = Emb[x]·W into `layer.projection`, from batch-major token ids x (B, T).
     func forward(tokens x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int,
                  weights w: UnsafePointer<Float>, layer: RecurrentLayer) {
+        lookup(tokens: x, batch: batch, steps: steps, weights: w, gateWidth: layer.gateWidth)
+        project(batch: batch, steps: steps, weights: w, layer: layer, reversed: false)
+    }
+
+    /// Finds the batch's distinct tokens and copies their embedding rows: the first half of
+    /// `forward`, shared by both directions of a bidirectional layer and by `gather`.
+    func lookup(tokens x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int, weights w: UnsafePointer<Float>,
+                gateWidth G: Int) {
         precondition(x.count == batch * steps, "Embedding: \(x.count) token ids for B=\(batch) T=\(steps)")
-        precondition(layer.inputSize == width, "Embedding: width \(width) ≠ layer input \(layer.inputSize)")
-        let G = layer.gateWidth, E = width
+        let E = width
         reserve(positions: batch * steps, gateWidth: G)
         var n = 0
         for b in 0..<batch {
@@ -80,12 +87,57 @@ final class EmbeddingLookup {
             slotOfToken.pointer[token] = -1
             (rows.pointer + u * E).update(from: emb + token * E, count: E)
         }
+    }
+
+    /// The slot (distinct-token row) that time-major position (t, b) of a direction reads: the
+    /// backward direction of a bidirectional layer reads step T−1−t at its step t.
+    @inline(__always)
+    private func slot(_ t: Int, _ b: Int, batch: Int, steps: Int, reversed: Bool) -> Int {
+        Int(slots.pointer[(reversed ? steps - 1 - t : t) * batch + b])
+    }
+
+    /// After `lookup`: P (T, B, G) = Emb[x]·W into `layer.projection`, time-reversed when `reversed`.
+    func project(batch: Int, steps: Int, weights w: UnsafePointer<Float>, layer: RecurrentLayer, reversed: Bool) {
+        precondition(layer.inputSize == width, "Embedding: width \(width) ≠ layer input \(layer.inputSize)")
+        let G = layer.gateWidth, E = width, n = distinctCount
         // table (N × G) = rows (N × E) · W (E × G)
         BLAS.sgemm(m: n, n: G, k: E, a: rows.pointer, lda: E, b: w + layer.kernel.offset, ldb: G,
                    beta: 0, c: table.pointer, ldc: G)
         let p = layer.projection
-        for position in 0..<(batch * steps) {
-            (p + position * G).update(from: table.pointer + Int(slots.pointer[position]) * G, count: G)
+        for t in 0..<steps {
+            for b in 0..<batch {
+                (p + (t * batch + b) * G).update(from: table.pointer + slot(t, b, batch: batch, steps: steps,
+                                                                            reversed: reversed) * G, count: G)
+            }
+        }
+    }
+
+    /// After `lookup`: the embedded sequence X (T, B, E) itself, time-reversed when `reversed` (the
+    /// input of a layer whose input dropout breaks the fused projection).
+    func gather(into x: UnsafeMutablePointer<Float>, batch: Int, steps: Int, reversed: Bool) {
+        let E = width
+        for t in 0..<steps {
+            for b in 0..<batch {
+                (x + (t * batch + b) * E).update(from: rows.pointer + slot(t, b, batch: batch, steps: steps,
+                                                                           reversed: reversed) * E, count: E)
+            }
+        }
+    }
+
+    /// The backward of `gather`: adds dX (T, B, E) into the used rows of the embedding gradient.
+    func backwardGathered(_ dX: UnsafePointer<Float>, batch: Int, steps: Int, reversed: Bool,
+                          gradients dw: UnsafeMutablePointer<Float>) {
+        let E = width, n = distinctCount
+        dRows.pointer.update(repeating: 0, count: n * E)
+        for t in 0..<steps {
+            for b in 0..<batch {
+                addVector(dX + (t * batch + b) * E,
+                          into: dRows.pointer + slot(t, b, batch: batch, steps: steps, reversed: reversed) * E, count: E)
+            }
+        }
+        let dEmb = dw + embeddings.offset
+        for u in 0..<n {
+            addVector(dRows.pointer + u * E, into: dEmb + Int(tokens.pointer[u]) * E, count: E)
         }
     }
 
@@ -121,16 +173,25 @@ final class EmbeddingLookup {
         for u in 0..<distinctCount { rows[Int(tokens.pointer[u])] = 1 }
     }
 
-    /// Adds dW, db and dEmb (only the used rows) from `layer.projectionGradient` (T, B, G).
-    /// Must follow the `forward` of the same batch.
+    /// Adds dW, db and dEmb (only the used rows) from `layer.projectionGradient` (T, B, G), which
+    /// ran time-reversed when `reversed`. Must follow the `lookup` of the same batch.
     func backward(batch: Int, steps: Int, weights w: UnsafePointer<Float>,
-                  gradients dw: UnsafeMutablePointer<Float>, layer: RecurrentLayer) {
+                  gradients dw: UnsafeMutablePointer<Float>, layer: RecurrentLayer, reversed: Bool = false) {
         let G = layer.gateWidth, E = width, n = distinctCount
         let dP = UnsafePointer(layer.projectionGradient)
         let dTable = table.pointer
         dTable.update(repeating: 0, count: n * G)
-        for position in 0..<(batch * steps) {
-            addVector(dP + position * G, into: dTable + Int(slots.pointer[position]) * G, count: G)
+        if reversed {
+            for t in 0..<steps {
+                for b in 0..<batch {
+                    addVector(dP + (t * batch + b) * G,
+                              into: dTable + slot(t, b, batch: batch, steps: steps, reversed: true) * G, count: G)
+                }
+            }
+        } else {
+            for position in 0..<(batch * steps) {
+                addVector(dP + position * G, into: dTable + Int(slots.pointer[position]) * G, count: G)
+            }
         }
         addColumnSums(dTable, rows: n, cols: G, into: dw + layer.inputBiasOffset)
         // dW (E × G) += rowsᵀ (E × N) · dTable (N × G)

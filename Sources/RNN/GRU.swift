@@ -5,6 +5,12 @@
 // Weights: kernel W (I, 3H), recurrent_kernel U (H, 3H), bias (2, 3H) = [b_in; b_rec].
 // "reset_after" means r multiplies h·U (+ its bias) after the product, so U·h stays one GEMM.
 //
+// With resetAfter = false, Keras 2's GRU (the book's; Keras 3 `GRU(reset_after=False)`):
+//     [x_z x_r x_h] = x_t·W + b                b (3H): input side only
+//     z = σ(x_z + h_{t−1}·U_z),  r = σ(x_r + h_{t−1}·U_r),  ĥ = tanh(x_h + (r ⊙ h_{t−1})·U_h)
+//     h_t = z ⊙ h_{t−1} + (1 − z) ⊙ ĥ
+// r acts before U_h, so each step needs a second, dependent GEMM for the candidate.
+//
 // Shape letters: B batch, T time steps, I input width, H units. Sequences are time-major (T, B, ·).
 
 import BLAS
@@ -13,6 +19,9 @@ final class GRULayer: RecurrentLayer {
     let inputSize: Int
     let units: Int
     let tensors: RecurrentTensors
+    var recurrentDropout: RecurrentDropout?
+    /// Keras 3's GRU (true) or the reset-before GRU of Keras 2 (false).
+    let resetAfter: Bool
     var recurrentBiasOffset: Int { tensors.bias.offset + 3 * units }
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
@@ -23,7 +32,8 @@ final class GRULayer: RecurrentLayer {
         /// (T, B, 3H). In: x·W. After forward: z, r, ĥ. During backward each step is overwritten by
         /// the gradient of the input-side pre-activations [x_z x_r x_h].
         case gates
-        /// (T, B, H): r_h = (h_{t−1}·U + b_rec)'s candidate block, which r multiplies.
+        /// (T, B, H): r_h = (h_{t−1}·U + b_rec)'s candidate block, which r multiplies; reset-before:
+        /// r ⊙ h_{t−1} (⊙ its recurrent-dropout mask), which U_h multiplies.
         case rh
         /// (T, B, H): outputs h_t.
         case h
@@ -36,15 +46,19 @@ final class GRULayer: RecurrentLayer {
         case dh
         /// (B, H) zeros: the state before the first step.
         case zeros
+        /// (B, H): ∂loss/∂(r ⊙ h_{t−1}) of the reset-before GRU during BPTT.
+        case dRH
     }
     private var ws = Workspace<Slot>()
     /// h carried from the previous block of steps (`keepFinalState`).
     private var carried = CarriedState(tensors: 1)
 
-    init(inputSize: Int, units: Int, kernel: ParameterView, recurrentKernel: ParameterView, bias: ParameterView) {
+    init(inputSize: Int, units: Int, kernel: ParameterView, recurrentKernel: ParameterView, bias: ParameterView,
+         resetAfter: Bool = true) {
         self.inputSize = inputSize
         self.units = units
-        tensors = RecurrentTensors("GRU", inputSize: inputSize, units: units, gates: 3, biasRows: 2,
+        self.resetAfter = resetAfter
+        tensors = RecurrentTensors("GRU", inputSize: inputSize, units: units, gates: 3, biasRows: resetAfter ? 2 : 1,
                                    kernel: kernel, recurrentKernel: recurrentKernel, bias: bias)
     }
 
@@ -59,7 +73,7 @@ final class GRULayer: RecurrentLayer {
             case .gates, .dRecurrent: return 3 * sequence
             case .rh, .h: return sequence
             case .recurrent: return 3 * state
-            case .dh, .zeros: return state
+            case .dh, .zeros, .dRH: return state
             }
         }
     }
@@ -69,8 +83,8 @@ final class GRULayer: RecurrentLayer {
     }
 
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
+        if !resetAfter { return forwardResetBefore(weights: w, batch: batch, steps: steps, carry: carry) }
         let H = units, G = 3 * units, BH = batch * units, BG = batch * G
-        let U = w + tensors.recurrentKernel.offset
         let inZ = w + tensors.bias.offset, inR = inZ + H, inH = inZ + 2 * H
         let recZ = w + recurrentBiasOffset, recR = recZ + H, recH = recZ + 2 * H
         let rec = ws[.recurrent], allGates = ws[.gates], hs = ws[.h], rhs = ws[.rh]
@@ -79,7 +93,7 @@ final class GRULayer: RecurrentLayer {
             let hPrev = t > 0 ? hs + (t - 1) * BH : (carry ? carried[0] : ws[.zeros])
             if t > 0 || carry {
                 // h_{t−1}·U: (B × H)·(H × 3H)
-                BLAS.sgemm(m: batch, n: G, k: H, a: hPrev, lda: H, b: U, ldb: G, beta: 0, c: rec, ldc: G)
+                addRecurrentProduct(step: t, hPrev: hPrev, into: rec, beta: 0, batch: batch, weights: w)
             } else {
                 rec.update(repeating: 0, count: BG)
             }
@@ -105,6 +119,10 @@ final class GRULayer: RecurrentLayer {
 
     func backward(weights w: UnsafePointer<Float>, gradients dw: UnsafeMutablePointer<Float>,
                   dOutputs: UnsafePointer<Float>, sequence: Bool, batch: Int, steps: Int) {
+        if !resetAfter {
+            return backwardResetBefore(weights: w, gradients: dw, dOutputs: dOutputs, sequence: sequence,
+                                       batch: batch, steps: steps)
+        }
         let H = units, G = 3 * units, BH = batch * units, BG = batch * G
         let dh = ws[.dh], allGates = ws[.gates], dRecurrent = ws[.dRecurrent], hs = ws[.h], rhs = ws[.rh]
         let zeros = ws[.zeros]
@@ -138,5 +156,118 @@ final class GRULayer: RecurrentLayer {
         // b_rec enters every step; U only from t ≥ 1.
         accumulateRecurrentKernelGradient(dRecurrent, into: dw, batch: batch, steps: steps)
         addColumnSums(dRecurrent, rows: steps * batch, cols: G, into: dw + recurrentBiasOffset)
+    }
+
+    // MARK: Reset-before (Keras 2) GRU
+
+    /// h_{t−1} as U_h sees it for row b: masked by gate h's recurrent-dropout mask when on.
+    private func candidateInput(step t: Int, row b: Int, hPrev: UnsafePointer<Float>, batch: Int) -> UnsafePointer<Float> {
+        guard let rd = recurrentDropout, t > 0 else { return hPrev + b * units }
+        return UnsafePointer(rd.masked.pointer + t * batch * 3 * units + (b * 3 + 2) * units)
+    }
+
+    private func forwardResetBefore(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
+        precondition(!carry || recurrentDropout == nil, "GRU: blocked evaluation runs without dropout")
+        let H = units, G = 3 * units, BH = batch * units, BG = batch * G
+        let U = w + tensors.recurrentKernel.offset
+        let bZ = w + tensors.bias.offset, bR = bZ + H, bH = bZ + 2 * H
+        let rec = ws[.recurrent], allGates = ws[.gates], hs = ws[.h], rhs = ws[.rh]
+        for t in 0..<steps {
+            let gates = allGates + t * BG, rhStep = rhs + t * BH
+            let hPrev = t > 0 ? hs + (t - 1) * BH : (carry ? carried[0] : ws[.zeros])
+            let hasState = t > 0 || carry
+            if hasState {
+                // [h·U_z  h·U_r]: (B × H)·(H × 2H)
+                addRecurrentProduct(step: t, hPrev: hPrev, into: rec, beta: 0, batch: batch, weights: w, blocks: 0..<2)
+            } else {
+                rec.update(repeating: 0, count: BG)
+            }
+            for row in 0..<batch {
+                let xz = gates + row * G, xr = xz + H
+                let rz = rec + row * G, rr = rz + H
+                let hh = candidateInput(step: t, row: row, hPrev: hPrev, batch: batch), rhOut = rhStep + row * H
+                @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
+                    let z = fastSigmoid(V.load(xz + j) + V.load(bZ + j) + V.load(rz + j))
+                    let r = fastSigmoid(V.load(xr + j) + V.load(bR + j) + V.load(rr + j))
+                    z.store(to: xz + j); r.store(to: xr + j)
+                    (r * V.load(hh + j)).store(to: rhOut + j)
+                }
+                forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
+            }
+            if hasState {
+                // (r ⊙ h_{t−1})·U_h: (B × H)·(H × H)
+                BLAS.sgemm(m: batch, n: H, k: H, a: rhStep, lda: H, b: U + 2 * H, ldb: G, beta: 0, c: rec + 2 * H, ldc: G)
+            }
+            for row in 0..<batch {
+                let xz = gates + row * G, xh = xz + 2 * H, rhh = rec + row * G + 2 * H
+                let hp = hPrev + row * H, h = hs + t * BH + row * H
+                @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
+                    let one = V(repeating: 1)
+                    let z = V.load(xz + j)
+                    let hHat = fastTanh(V.load(xh + j) + V.load(bH + j) + V.load(rhh + j))
+                    (z * V.load(hp + j) + (one - z) * hHat).store(to: h + j)
+                    hHat.store(to: xh + j)
+                }
+                forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
+            }
+        }
+    }
+
+    private func backwardResetBefore(weights w: UnsafePointer<Float>, gradients dw: UnsafeMutablePointer<Float>,
+                                     dOutputs: UnsafePointer<Float>, sequence: Bool, batch: Int, steps: Int) {
+        let H = units, G = 3 * units, BH = batch * units, BG = batch * G
+        let U = w + tensors.recurrentKernel.offset
+        let dh = ws[.dh], allGates = ws[.gates], dRecurrent = ws[.dRecurrent], hs = ws[.h], rhs = ws[.rh]
+        let zeros = ws[.zeros], dRH = ws[.dRH]
+        let hMask = recurrentDropout.map { UnsafePointer($0.masks.pointer) }
+        seedHiddenGradient(dh, dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps)
+        for t in stride(from: steps - 1, through: 0, by: -1) {
+            let gates = allGates + t * BG, dRec = dRecurrent + t * BG
+            let hPrev = t > 0 ? hs + (t - 1) * BH : zeros
+            let above = sequence && t > 0 ? dOutputs + (t - 1) * BH : UnsafePointer(zeros)
+            for row in 0..<batch {
+                let gz = gates + row * G, gh = gz + 2 * H
+                let dz = dRec + row * G, drh = dz + 2 * H
+                let hp = hPrev + row * H, dhr = dh + row * H, aboveRow = above + row * H
+                @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
+                    let one = V(repeating: 1)
+                    let z = V.load(gz + j), hHat = V.load(gh + j), dhv = V.load(dhr + j)
+                    let daH = dhv * (one - z) * (one - hHat * hHat)          // ∂/∂(x_h + (r ⊙ h)·U_h)
+                    let daZ = dhv * (V.load(hp + j) - hHat) * z * (one - z) // ∂/∂(x_z + h·U_z)
+                    daZ.store(to: gz + j); daH.store(to: gh + j)
+                    daZ.store(to: dz + j); daH.store(to: drh + j)
+                    (dhv * z + V.load(aboveRow + j)).store(to: dhr + j)     // direct path of h_{t−1}
+                }
+                forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
+            }
+            // ∂loss/∂(r ⊙ h_{t−1}) = daH·U_hᵀ: (B × H)·(H × H)
+            BLAS.sgemm(transB: true, m: batch, n: H, k: H, a: dRec + 2 * H, lda: G, b: U + 2 * H, ldb: G,
+                       beta: 0, c: dRH, ldc: H)
+            for row in 0..<batch {
+                let gr = gates + row * G + H, dr = dRec + row * G + H
+                let hh = candidateInput(step: t, row: row, hPrev: hPrev, batch: batch)
+                let mh = hMask.map { $0 + (row * 3 + 2) * H }
+                let d = dRH + row * H, dhr = dh + row * H
+                @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
+                    let one = V(repeating: 1)
+                    let r = V.load(gr + j), dv = V.load(d + j)
+                    let daR = dv * V.load(hh + j) * r * (one - r)           // ∂/∂(x_r + h·U_r)
+                    daR.store(to: gr + j); daR.store(to: dr + j)
+                    let viaCandidate = dv * r
+                    (V.load(dhr + j) + (mh.map { viaCandidate * V.load($0 + j) } ?? viaCandidate)).store(to: dhr + j)
+                }
+                forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
+            }
+            // dh_{t−1} += [daZ daR]·[U_z U_r]ᵀ
+            if t > 0 {
+                backpropagateThroughRecurrentKernel(dRec, into: dh, accumulate: true, batch: batch, weights: w, blocks: 0..<2)
+            }
+        }
+        accumulateRecurrentKernelGradient(dRecurrent, into: dw, batch: batch, steps: steps, blocks: 0..<2)
+        // dU_h += Σ_{t≥1} (r ⊙ h_{t−1})ᵀ·daH_t
+        if steps > 1 {
+            BLAS.sgemm(transA: true, m: H, n: H, k: (steps - 1) * batch, a: rhs + BH, lda: H,
+                       b: dRecurrent + BG + 2 * H, ldb: G, beta: 1, c: dw + tensors.recurrentKernel.offset + 2 * H, ldc: G)
+        }
     }
 }

@@ -12,6 +12,7 @@ final class LSTMLayer: RecurrentLayer {
     let inputSize: Int
     let units: Int
     let tensors: RecurrentTensors
+    var recurrentDropout: RecurrentDropout?
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
     // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
@@ -64,7 +65,6 @@ final class LSTMLayer: RecurrentLayer {
 
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         let H = units, G = 4 * units, BH = batch * units, BG = batch * G
-        let U = w + tensors.recurrentKernel.offset
         let bi = w + tensors.bias.offset, bf = bi + H, bc = bi + 2 * H, bo = bi + 3 * H
         let allGates = ws[.gates], cs = ws[.c], tanhCs = ws[.tanhC], hs = ws[.h]
         for t in 0..<steps {
@@ -72,8 +72,8 @@ final class LSTMLayer: RecurrentLayer {
             let cPrev = t > 0 ? cs + (t - 1) * BH : (carry ? carried[1] : ws[.zeros])
             if t > 0 || carry {
                 // a_t += h_{t−1}·U: (B × H)·(H × 4H)
-                BLAS.sgemm(m: batch, n: G, k: H, a: t > 0 ? hs + (t - 1) * BH : carried[0], lda: H,
-                           b: U, ldb: G, beta: 1, c: gates, ldc: G)
+                addRecurrentProduct(step: t, hPrev: t > 0 ? hs + (t - 1) * BH : carried[0], into: gates, beta: 1,
+                                    batch: batch, weights: w)
             }
             for row in 0..<batch {
                 let gi = gates + row * G, gf = gi + H, gc = gi + 2 * H, go = gi + 3 * H

@@ -52,10 +52,21 @@ public final class Model {
     public var gradients: [Float]
 
     let embedding: EmbeddingLookup
-    let recurrent: [RecurrentLayer]
-    /// Dense kernel (H, 1) and bias (1).
+    /// stack[l][d]: direction d (0 forward, 1 backward when bidirectional) of recurrent layer l.
+    let stack: [[LayerDirection]]
+    /// The forward direction's cell of each layer.
+    var recurrent: [RecurrentLayer] { stack.map { $0[0].cell } }
+    /// Dense kernel (D, 1) and bias (1), D = H or 2H.
     let denseKernel: ParameterView
     let denseBias: ParameterView
+    /// Whether the current forward/backward runs with dropout masks (a training batch with a key).
+    private var masksActive = false
+    /// Whether the layers' inputs are masked in the current pass (masks active and dropout > 0).
+    private var inputMasksActive: Bool { masksActive && config.dropout > 0 }
+    /// (T, B, 2H) per layer but the last, when bidirectional: [forward h_t | backward h at step t].
+    private var concatenated: [FloatBuffer] = []
+    /// (B, 2H), when bidirectional: the last layer's [forward h_{T−1} | backward h after x_0].
+    private var topOutput = FloatBuffer(count: 0)
 
     /// Time steps per block of an evaluation's forward pass (see `forward`); results do not depend on it.
     public var inferenceBlockSteps = 25
@@ -63,9 +74,9 @@ public final class Model {
     private var inferenceTable = FloatBuffer(count: 0)
     /// (B): logits z = h_{T−1}·w_d + b_d of the last forward.
     private var logitBuffer = FloatBuffer(count: 0)
-    /// (B, H): ∂loss/∂h_{T−1} of the last layer.
+    /// (B, D): ∂loss/∂(the last layer's output).
     private var dLast = FloatBuffer(count: 0)
-    /// (T, B, H): ∂loss/∂(a layer's output sequence), passed down the stack.
+    /// (T, B, D): ∂loss/∂(a layer's output sequence), passed down the stack.
     private var dSequence = FloatBuffer(count: 0)
 
     /// A model with freshly initialised weights (Keras's initializers, seeded: the same seed gives
@@ -81,14 +92,18 @@ public final class Model {
         weights = [Float](repeating: 0, count: count)
         gradients = [Float](repeating: 0, count: count)
         embedding = EmbeddingLookup(numWords: config.numWords, width: config.embedDim, embeddings: table[0])
-        var layers: [RecurrentLayer] = []
+        var layers: [[LayerDirection]] = []
         for l in 0..<config.layers {
-            let k = 1 + 3 * l
-            layers.append(makeRecurrentLayer(kind: config.kind, inputSize: l == 0 ? config.embedDim : config.units,
-                                             units: config.units, kernel: table[k],
-                                             recurrentKernel: table[k + 1], bias: table[k + 2]))
+            let input = l == 0 ? config.embedDim : config.outputWidth
+            layers.append((0..<config.directions).map { d in
+                let k = 1 + 3 * (l * config.directions + d)
+                let cell = makeRecurrentLayer(kind: config.kind, inputSize: input, units: config.units, kernel: table[k],
+                                              recurrentKernel: table[k + 1], bias: table[k + 2],
+                                              resetAfter: config.resetAfter)
+                return LayerDirection(cell: cell, layer: l, direction: d, config: config)
+            })
         }
-        recurrent = layers
+        stack = layers
         denseKernel = table[table.count - 2]
         denseBias = table[table.count - 1]
         initializeWeights(seed: seed)
@@ -134,11 +149,26 @@ public final class Model {
     // MARK: - Forward and backward
 
     private func reserve(batch: Int, steps: Int) {
-        let H = config.units
+        let D = config.outputWidth
         logitBuffer = logitBuffer.ensuring(batch)
-        dLast = dLast.ensuring(batch * H)
-        if config.layers > 1 { dSequence = dSequence.ensuring(batch * steps * H) }
-        for layer in recurrent { layer.reserve(batch: batch, steps: steps) }
+        dLast = dLast.ensuring(batch * D)
+        if config.layers > 1 { dSequence = dSequence.ensuring(batch * steps * D) }
+        if config.bidirectional {
+            topOutput = topOutput.ensuring(batch * D)
+            if concatenated.count < config.layers - 1 {
+                concatenated = (0..<(config.layers - 1)).map { _ in FloatBuffer(count: 0) }
+            }
+            for l in 0..<(config.layers - 1) { concatenated[l] = concatenated[l].ensuring(steps * batch * D) }
+        }
+        for layer in stack.joined() {
+            layer.reserve(batch: batch, steps: steps, inputMasks: inputMasksActive,
+                          recurrentMasks: masksActive && config.recurrentDropout > 0, bidirectional: config.bidirectional)
+        }
+    }
+
+    /// The output sequence (T, B, D) of layer l (the input of layer l + 1).
+    private func sequenceOutput(_ l: Int) -> UnsafeMutablePointer<Float> {
+        config.bidirectional ? concatenated[l].pointer : stack[l][0].cell.outputs
     }
 
     /// Runs the network on x (B, T), leaving the logits (B) in `logitBuffer` and the caches filled.
@@ -167,7 +197,7 @@ public final class Model {
                 t0 += n
                 lastBlock = n
             }
-        } else {
+        } else if !config.bidirectional && !inputMasksActive {
             reserve(batch: batch, steps: steps)
             embedding.forward(tokens: x, batch: batch, steps: steps, weights: w, layer: recurrent[0])
             recurrent[0].forward(weights: w, batch: batch, steps: steps)
@@ -175,13 +205,79 @@ public final class Model {
                 recurrent[l].projectForward(input: recurrent[l - 1].outputs, weights: w, positions: batch * steps)
                 recurrent[l].forward(weights: w, batch: batch, steps: steps)
             }
+        } else {
+            // Bidirectional layers and/or dropout masks: each direction builds its own input.
+            reserve(batch: batch, steps: steps)
+            embedding.lookup(tokens: x, batch: batch, steps: steps, weights: w, gateWidth: recurrent[0].gateWidth)
+            for l in 0..<stack.count {
+                for direction in stack[l] {
+                    if l == 0 {
+                        direction.forwardFromEmbedding(embedding, batch: batch, steps: steps, weights: w,
+                                                       masks: inputMasksActive)
+                    } else {
+                        direction.forwardFromSequence(sequenceOutput(l - 1), batch: batch, steps: steps, weights: w,
+                                                      masks: inputMasksActive)
+                    }
+                    direction.cell.forward(weights: w, batch: batch, steps: steps)
+                }
+                if config.bidirectional { concatenate(layer: l, batch: batch, steps: steps) }
+            }
         }
-        // Dense head: z = h_{T−1}·w_d + b_d
-        let H = config.units
-        let last = recurrent[recurrent.count - 1].outputs + (lastBlock - 1) * batch * H
-        BLAS.sgemv(m: batch, n: H, a: last, lda: H, x: w + denseKernel.offset, beta: 0, y: logitBuffer.pointer)
+        // Dense head: z = last·w_d + b_d, last (B, D) the top layer's output at the end of the sequence.
+        let D = config.outputWidth
+        BLAS.sgemv(m: batch, n: D, a: lastOutput(batch: batch, lastBlock: lastBlock), lda: D,
+                   x: w + denseKernel.offset, beta: 0, y: logitBuffer.pointer)
         let bias = w[denseBias.offset]
         for b in 0..<batch { logitBuffer.pointer[b] += bias }
+    }
+
+    /// (B, D): the Dense head's input after a forward whose last block had `lastBlock` steps.
+    private func lastOutput(batch: Int, lastBlock: Int) -> UnsafeMutablePointer<Float> {
+        config.bidirectional ? topOutput.pointer
+            : stack[stack.count - 1][0].cell.outputs + (lastBlock - 1) * batch * config.units
+    }
+
+    /// Keras `Bidirectional(merge_mode="concat")`: [forward | backward] with the backward direction's
+    /// sequence flipped back to time order; the last layer keeps only its final outputs.
+    private func concatenate(layer l: Int, batch: Int, steps: Int) {
+        let H = config.units, D = 2 * H, BH = batch * H
+        let forward = stack[l][0].cell.outputs, backward = stack[l][1].cell.outputs
+        if l == stack.count - 1 {
+            for b in 0..<batch {
+                (topOutput.pointer + b * D).update(from: forward + (steps - 1) * BH + b * H, count: H)
+                (topOutput.pointer + b * D + H).update(from: backward + (steps - 1) * BH + b * H, count: H)
+            }
+            return
+        }
+        let out = concatenated[l].pointer
+        for t in 0..<steps {
+            for b in 0..<batch {
+                let row = out + (t * batch + b) * D
+                row.update(from: forward + t * BH + b * H, count: H)
+                (row + H).update(from: backward + (steps - 1 - t) * BH + b * H, count: H)
+            }
+        }
+    }
+
+    /// Splits ∂loss/∂(layer l's concatenated output) into each direction's ∂loss/∂(its own outputs),
+    /// in the direction's own step order: (B, 2H) → 2 × (B, H) for the last layer, (T, B, 2H) →
+    /// 2 × (T, B, H) below it.
+    private func splitGradient(layer l: Int, from d: UnsafePointer<Float>, batch: Int, steps: Int) {
+        let H = config.units, D = 2 * H, BH = batch * H
+        let isTop = l == stack.count - 1
+        for (k, direction) in stack[l].enumerated() {
+            let out = direction.dOutputs
+            if isTop {
+                for b in 0..<batch { (out + b * H).update(from: d + b * D + k * H, count: H) }
+            } else {
+                for t in 0..<steps {
+                    let source = k == 0 ? t : steps - 1 - t
+                    for b in 0..<batch {
+                        (out + t * BH + b * H).update(from: d + (source * batch + b) * D + k * H, count: H)
+                    }
+                }
+            }
+        }
     }
 
     /// Binary cross-entropy of logit z against label y, stable for any z:
@@ -217,15 +313,38 @@ public final class Model {
     ///   - x: token ids (B, T), batch-major, each in 0..<V (a precondition: validate data when loading it).
     ///   - y: labels (B), 0 or 1.
     ///   - batch: B; T = x.count / B.
+    ///   - dropout: the batch's mask key (training); nil runs without dropout whatever the config says.
     /// - Returns: the batch's loss sum and correct count (before the update).
     @discardableResult
     public func accumulateGradients(x: UnsafeBufferPointer<Int32>, y: UnsafeBufferPointer<Float>,
-                                    batch: Int) -> BatchStats {
+                                    batch: Int, dropout: DropoutKey? = nil) -> BatchStats {
         guard batch > 0 else { return .zero }
         precondition(y.count == batch && x.count % batch == 0 && x.count > 0,
                      "accumulateGradients: \(x.count) ids and \(y.count) labels for batch \(batch)")
-        let steps = x.count / batch, H = config.units
+        precondition(dropout.map { $0.positions.count == batch } ?? true,
+                     "accumulateGradients: the dropout key has \(dropout?.positions.count ?? 0) positions for batch \(batch)")
+        let steps = x.count / batch
         gradientRowsValid = true
+        if let key = dropout, config.usesDropout {
+            for direction in stack.joined() { direction.drawMasks(key: key, config: config) }
+            setMasks(active: true)
+        }
+        defer { setMasks(active: false) }
+        return runForwardBackward(x: x, y: y, batch: batch, steps: steps)
+    }
+
+    /// Turns the drawn (or test-set) masks on or off for the following passes.
+    func setMasks(active: Bool) {
+        masksActive = active
+        for direction in stack.joined() {
+            direction.cell.recurrentDropout = active && config.recurrentDropout > 0 ? direction.recurrentDropout : nil
+        }
+    }
+
+    /// Forward and backward with whatever masks are active (tests hold masks fixed through this).
+    func runForwardBackward(x: UnsafeBufferPointer<Int32>, y: UnsafeBufferPointer<Float>, batch: Int,
+                            steps: Int) -> BatchStats {
+        let D = config.outputWidth
         return weights.withUnsafeBufferPointer { wBuffer in
             gradients.withUnsafeMutableBufferPointer { gBuffer in
                 let w = wBuffer.baseAddress!, dw = gBuffer.baseAddress!
@@ -233,47 +352,81 @@ public final class Model {
                 let stats = statistics(labels: y, batch: batch)
 
                 // Dense head backward: dz = σ(z) − y per sample (summed, not averaged).
-                let top = recurrent[recurrent.count - 1]
-                let last = UnsafePointer(top.outputs + (steps - 1) * batch * H)
+                let last = UnsafePointer(lastOutput(batch: batch, lastBlock: steps))
                 let wd = w + denseKernel.offset
                 var dBias: Double = 0
                 for b in 0..<batch {
                     let dz = exactSigmoid(logitBuffer.pointer[b]) - y[b]
                     logitBuffer.pointer[b] = dz                    // reuse: logits now hold dz
                     dBias += Double(dz)
-                    let dh = dLast.pointer + b * H
-                    for j in 0..<H { dh[j] = dz * wd[j] }
+                    let dh = dLast.pointer + b * D
+                    for j in 0..<D { dh[j] = dz * wd[j] }
                 }
                 dw[denseBias.offset] += Float(dBias)
-                // dW_d (H) += h_{T−1}ᵀ·dz
-                BLAS.sgemv(trans: true, m: batch, n: H, a: last, lda: H, x: logitBuffer.pointer, beta: 1,
+                // dW_d (D) += lastᵀ·dz
+                BLAS.sgemv(trans: true, m: batch, n: D, a: last, lda: D, x: logitBuffer.pointer, beta: 1,
                            y: dw + denseKernel.offset)
 
-                // Recurrent layers, top to bottom; each hands ∂loss/∂(its input sequence) down.
-                for l in stride(from: recurrent.count - 1, through: 0, by: -1) {
-                    let layer = recurrent[l]
-                    let isTop = l == recurrent.count - 1
-                    layer.backward(weights: w, gradients: dw,
-                                   dOutputs: isTop ? dLast.pointer : dSequence.pointer,
-                                   sequence: !isTop, batch: batch, steps: steps)
-                    if l > 0 {
-                        // Writes over dSequence, which `backward` has finished reading.
-                        layer.projectBackward(input: recurrent[l - 1].outputs, dInput: dSequence.pointer,
-                                              weights: w, gradients: dw, positions: batch * steps)
-                    } else {
-                        embedding.backward(batch: batch, steps: steps, weights: w, gradients: dw, layer: layer)
-                    }
+                if !config.bidirectional && !inputMasksActive {
+                    backwardUnidirectional(batch: batch, steps: steps, weights: w, gradients: dw)
+                } else {
+                    backwardGeneral(batch: batch, steps: steps, weights: w, gradients: dw)
                 }
                 return stats
             }
         }
     }
 
+    /// The recurrent layers' backward, top to bottom; each hands ∂loss/∂(its input sequence) down.
+    private func backwardUnidirectional(batch: Int, steps: Int, weights w: UnsafePointer<Float>,
+                                        gradients dw: UnsafeMutablePointer<Float>) {
+        for l in stride(from: recurrent.count - 1, through: 0, by: -1) {
+            let layer = recurrent[l]
+            let isTop = l == recurrent.count - 1
+            layer.backward(weights: w, gradients: dw,
+                           dOutputs: isTop ? dLast.pointer : dSequence.pointer,
+                           sequence: !isTop, batch: batch, steps: steps)
+            if l > 0 {
+                // Writes over dSequence, which `backward` has finished reading.
+                layer.projectBackward(input: recurrent[l - 1].outputs, dInput: dSequence.pointer,
+                                      weights: w, gradients: dw, positions: batch * steps)
+            } else {
+                embedding.backward(batch: batch, steps: steps, weights: w, gradients: dw, layer: layer)
+            }
+        }
+    }
+
+    /// The same for bidirectional layers and/or dropout masks.
+    private func backwardGeneral(batch: Int, steps: Int, weights w: UnsafePointer<Float>,
+                                 gradients dw: UnsafeMutablePointer<Float>) {
+        for l in stride(from: stack.count - 1, through: 0, by: -1) {
+            let isTop = l == stack.count - 1
+            let dAbove = isTop ? dLast.pointer : dSequence.pointer
+            if config.bidirectional { splitGradient(layer: l, from: dAbove, batch: batch, steps: steps) }
+            for direction in stack[l] {
+                direction.cell.backward(weights: w, gradients: dw,
+                                        dOutputs: config.bidirectional ? direction.dOutputs : dAbove,
+                                        sequence: !isTop, batch: batch, steps: steps)
+            }
+            // Every direction has read its output gradient: dSequence now becomes this layer's input gradient.
+            for (k, direction) in stack[l].enumerated() {
+                if l > 0 {
+                    direction.backwardToSequence(sequenceOutput(l - 1), dInput: dSequence.pointer, accumulate: k > 0,
+                                                 batch: batch, steps: steps, weights: w, gradients: dw,
+                                                 masks: inputMasksActive)
+                } else {
+                    direction.backwardToEmbedding(embedding, batch: batch, steps: steps, weights: w, gradients: dw,
+                                                  masks: inputMasksActive)
+                }
+            }
+        }
+    }
+
     /// `accumulateGradients` on arrays.
     @discardableResult
-    public func accumulateGradients(x: [Int32], y: [Float], batch: Int) -> BatchStats {
+    public func accumulateGradients(x: [Int32], y: [Float], batch: Int, dropout: DropoutKey? = nil) -> BatchStats {
         x.withUnsafeBufferPointer { xp in
-            y.withUnsafeBufferPointer { yp in accumulateGradients(x: xp, y: yp, batch: batch) }
+            y.withUnsafeBufferPointer { yp in accumulateGradients(x: xp, y: yp, batch: batch, dropout: dropout) }
         }
     }
 
@@ -289,18 +442,20 @@ public final class Model {
     }
 
     /// Forward passes over x (rows, T) in chunks of `batchSize` rows with the current weights (the
-    /// vocabulary's projection table computed once); after each, `chunkDone(start, n)` reads the
-    /// chunk's logits from `logitBuffer`.
+    /// vocabulary's projection table computed once, for unidirectional models); after each,
+    /// `chunkDone(start, n)` reads the chunk's logits from `logitBuffer`.
     private func forwardInChunks(x: [Int32], rows: Int, batchSize: Int, _ chunkDone: (Int, Int) -> Void) {
         let steps = x.count / rows
-        let table = makeInferenceTable()
+        // A bidirectional layer's backward direction starts from the sequence's end, so it cannot
+        // run in blocks of steps: it takes the training forward (one lookup per chunk).
+        let table = config.bidirectional ? nil : makeInferenceTable()
         x.withUnsafeBufferPointer { xp in
             weights.withUnsafeBufferPointer { w in
                 var start = 0
                 while start < rows {
                     let n = min(batchSize, rows - start)
                     forward(x: UnsafeBufferPointer(rebasing: xp[(start * steps)..<((start + n) * steps)]),
-                            batch: n, steps: steps, weights: w.baseAddress!, table: table.pointer)
+                            batch: n, steps: steps, weights: w.baseAddress!, table: table?.pointer)
                     chunkDone(start, n)
                     start += n
                 }

@@ -29,6 +29,8 @@ protocol RecurrentLayer: AnyObject {
     var outputs: UnsafeMutablePointer<Float> { get }
     /// (T, B, G): ∂loss/∂(X·W + b) after `backward`.
     var projectionGradient: UnsafeMutablePointer<Float> { get }
+    /// The masks on h_{t−1} for the current training batch, or nil (no recurrent dropout, evaluation).
+    var recurrentDropout: RecurrentDropout? { get set }
 
     /// Makes every buffer large enough for (B, T); allocates only when they grow.
     func reserve(batch: Int, steps: Int)
@@ -119,14 +121,68 @@ extension RecurrentLayer {
         dh.update(from: sequence ? dOutputs + (steps - 1) * BH : dOutputs, count: BH)
     }
 
-    /// dh_{t−1} (B, H) from step t's recurrent pre-activation gradient dA_t (B, G): `dh = dA_t·Uᵀ`,
-    /// or `dh += dA_t·Uᵀ` when `accumulate` (dh already holds the other paths into h_{t−1}).
+    /// Columns per h_{t−1} mask: G with one mask, H with one per gate.
+    private var maskBlockWidth: Int { gateWidth / (recurrentDropout?.masks.count ?? 1) }
+
+    /// Step t's recurrent term: out (B, G) = beta·out + h_{t−1}·U, over the gate blocks `blocks` (of
+    /// width H; all when nil). One GEMM; with recurrent dropout one GEMM per gate on h_{t−1} ⊙ m_g,
+    /// whose copies stay in `recurrentDropout.masked` for BPTT.
+    func addRecurrentProduct(step t: Int, hPrev: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                             beta: Float, batch: Int, weights w: UnsafePointer<Float>, blocks: Range<Int>? = nil) {
+        let H = units, G = gateWidth, U = w + tensors.recurrentKernel.offset
+        guard let rd = recurrentDropout else {
+            let columns = blocks.map { ($0.lowerBound * H)..<($0.upperBound * H) } ?? 0..<G
+            // (B × H)·(H × columns)
+            BLAS.sgemm(m: batch, n: columns.count, k: H, a: hPrev, lda: H, b: U + columns.lowerBound, ldb: G,
+                       beta: beta, c: out + columns.lowerBound, ldc: G)
+            return
+        }
+        let count = rd.masks.count, width = maskBlockWidth
+        let masked = rd.masked.pointer + t * batch * count * H, m = rd.masks.pointer
+        for b in 0..<batch {
+            for g in 0..<count {
+                let row = (b * count + g) * H
+                for j in 0..<H { masked[row + j] = hPrev[b * H + j] * m[row + j] }
+            }
+        }
+        let range = blocks.map { ($0.lowerBound * H / width)..<($0.upperBound * H / width) } ?? 0..<count
+        for g in range {
+            BLAS.sgemm(m: batch, n: width, k: H, a: masked + g * H, lda: count * H, b: U + g * width, ldb: G,
+                       beta: beta, c: out + g * width, ldc: G)
+        }
+    }
+
+    /// dh_{t−1} (B, H) from step t's recurrent pre-activation gradient dA_t (B, G) over the gate
+    /// blocks `blocks` (all when nil): `dh = dA_t·Uᵀ`, or `dh += dA_t·Uᵀ` when `accumulate` (dh already
+    /// holds the other paths into h_{t−1}); with recurrent dropout Σ_g (dA_g·U_gᵀ) ⊙ m_g.
     func backpropagateThroughRecurrentKernel(_ dA: UnsafePointer<Float>, into dh: UnsafeMutablePointer<Float>,
-                                             accumulate: Bool, batch: Int, weights w: UnsafePointer<Float>) {
-        // (B × G)·(G × H)
-        BLAS.sgemm(transB: true, m: batch, n: units, k: gateWidth, a: dA, lda: gateWidth,
-                   b: w + tensors.recurrentKernel.offset, ldb: gateWidth,
-                   beta: accumulate ? 1 : 0, c: dh, ldc: units)
+                                             accumulate: Bool, batch: Int, weights w: UnsafePointer<Float>,
+                                             blocks: Range<Int>? = nil) {
+        let H = units, G = gateWidth, U = w + tensors.recurrentKernel.offset
+        guard let rd = recurrentDropout else {
+            let columns = blocks.map { ($0.lowerBound * H)..<($0.upperBound * H) } ?? 0..<G
+            // (B × columns)·(columns × H)
+            BLAS.sgemm(transB: true, m: batch, n: H, k: columns.count, a: dA + columns.lowerBound, lda: G,
+                       b: U + columns.lowerBound, ldb: G, beta: accumulate ? 1 : 0, c: dh, ldc: H)
+            return
+        }
+        let count = rd.masks.count, width = maskBlockWidth
+        let scratch = rd.scratch.pointer, m = rd.masks.pointer
+        let range = blocks.map { ($0.lowerBound * H / width)..<($0.upperBound * H / width) } ?? 0..<count
+        var first = !accumulate
+        for g in range {
+            BLAS.sgemm(transB: true, m: batch, n: H, k: width, a: dA + g * width, lda: G, b: U + g * width, ldb: G,
+                       beta: 0, c: scratch, ldc: H)
+            for b in 0..<batch {
+                let mr = m + (b * count + g) * H, s = scratch + b * H, d = dh + b * H
+                if first {
+                    for j in 0..<H { d[j] = s[j] * mr[j] }
+                } else {
+                    for j in 0..<H { d[j] += s[j] * mr[j] }
+                }
+            }
+            first = false
+        }
     }
 
     /// dh_{t−1} = (the layer above's ∂/∂h_{t−1}, when it reads the whole sequence) + dA_t·Uᵀ, for
@@ -137,14 +193,28 @@ extension RecurrentLayer {
         backpropagateThroughRecurrentKernel(dA, into: dh, accumulate: sequence, batch: batch, weights: w)
     }
 
-    /// dU += Σ_{t≥1} h_{t−1}ᵀ·dA_t over all steps in one GEMM, dA (T, B, G): (H × (T−1)B)·((T−1)B × G).
-    /// h_{−1}·U contributes nothing (h_{−1} = 0).
+    /// dU += Σ_{t≥1} h_{t−1}ᵀ·dA_t over all steps in one GEMM, dA (T, B, G): (H × (T−1)B)·((T−1)B × G),
+    /// over the gate blocks `blocks` (all when nil); with recurrent dropout one GEMM per gate on the
+    /// masked copies. h_{−1}·U contributes nothing (h_{−1} = 0).
     func accumulateRecurrentKernelGradient(_ dA: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>,
-                                           batch: Int, steps: Int) {
+                                           batch: Int, steps: Int, blocks: Range<Int>? = nil) {
         guard steps > 1 else { return }
-        BLAS.sgemm(transA: true, m: units, n: gateWidth, k: (steps - 1) * batch,
-                   a: outputs, lda: units, b: dA + batch * gateWidth, ldb: gateWidth,
-                   beta: 1, c: dw + tensors.recurrentKernel.offset, ldc: gateWidth)
+        let H = units, G = gateWidth, dU = dw + tensors.recurrentKernel.offset
+        guard let rd = recurrentDropout else {
+            let columns = blocks.map { ($0.lowerBound * H)..<($0.upperBound * H) } ?? 0..<G
+            BLAS.sgemm(transA: true, m: H, n: columns.count, k: (steps - 1) * batch,
+                       a: outputs, lda: H, b: dA + batch * G + columns.lowerBound, ldb: G,
+                       beta: 1, c: dU + columns.lowerBound, ldc: G)
+            return
+        }
+        let count = rd.masks.count, width = maskBlockWidth
+        let masked = rd.masked.pointer + batch * count * H    // step 1: h_0 ⊙ m
+        let range = blocks.map { ($0.lowerBound * H / width)..<($0.upperBound * H / width) } ?? 0..<count
+        for g in range {
+            BLAS.sgemm(transA: true, m: H, n: width, k: (steps - 1) * batch,
+                       a: masked + g * H, lda: count * H, b: dA + batch * G + g * width, ldb: G,
+                       beta: 1, c: dU + g * width, ldc: G)
+        }
     }
 
     // MARK: The input projection
@@ -157,10 +227,10 @@ extension RecurrentLayer {
     }
 
     /// Backward of the projection from a dense input: dW += Xᵀ·dP, db += Σ dP, and, if `dInput` is
-    /// given, dX = dP·Wᵀ (overwritten, (T, B, I)).
+    /// given, dX = dP·Wᵀ ((T, B, I), overwritten, or added to when `accumulate`).
     func projectBackward(input x: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>?,
                          weights w: UnsafePointer<Float>, gradients dw: UnsafeMutablePointer<Float>,
-                         positions: Int) {
+                         positions: Int, accumulate: Bool = false) {
         let dP = UnsafePointer(projectionGradient)
         BLAS.sgemm(transA: true, m: inputSize, n: gateWidth, k: positions,
                    a: x, lda: inputSize, b: dP, ldb: gateWidth,
@@ -169,7 +239,7 @@ extension RecurrentLayer {
         if let dX = dInput {
             BLAS.sgemm(transB: true, m: positions, n: inputSize, k: gateWidth,
                        a: dP, lda: gateWidth, b: w + kernel.offset, ldb: gateWidth,
-                       beta: 0, c: dX, ldc: inputSize)
+                       beta: accumulate ? 1 : 0, c: dX, ldc: inputSize)
         }
     }
 }
@@ -177,7 +247,7 @@ extension RecurrentLayer {
 /// Builds the layer of `kind` whose weights are the three views `kernel`, `recurrentKernel`, `bias`.
 func makeRecurrentLayer(kind: ModelConfig.Kind, inputSize: Int, units: Int,
                         kernel: ParameterView, recurrentKernel: ParameterView,
-                        bias: ParameterView) -> RecurrentLayer {
+                        bias: ParameterView, resetAfter: Bool = true) -> RecurrentLayer {
     switch kind {
     case .simpleRNN:
         return SimpleRNNLayer(inputSize: inputSize, units: units, kernel: kernel,
@@ -187,6 +257,6 @@ func makeRecurrentLayer(kind: ModelConfig.Kind, inputSize: Int, units: Int,
                          recurrentKernel: recurrentKernel, bias: bias)
     case .gru:
         return GRULayer(inputSize: inputSize, units: units, kernel: kernel,
-                        recurrentKernel: recurrentKernel, bias: bias)
+                        recurrentKernel: recurrentKernel, bias: bias, resetAfter: resetAfter)
     }
 }

@@ -10,6 +10,7 @@ final class SimpleRNNLayer: RecurrentLayer {
     let inputSize: Int
     let units: Int
     let tensors: RecurrentTensors
+    var recurrentDropout: RecurrentDropout?
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
     // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
@@ -50,14 +51,14 @@ final class SimpleRNNLayer: RecurrentLayer {
 
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         let H = units, BH = batch * units
-        let U = w + tensors.recurrentKernel.offset, b = w + tensors.bias.offset
+        let b = w + tensors.bias.offset
         let hs = ws[.h]
         for t in 0..<steps {
             let a = hs + t * BH
             if t > 0 || carry {
                 // a_t += h_{t−1}·U: (B × H)·(H × H)
-                BLAS.sgemm(m: batch, n: H, k: H, a: t > 0 ? hs + (t - 1) * BH : carried[0], lda: H,
-                           b: U, ldb: H, beta: 1, c: a, ldc: H)
+                addRecurrentProduct(step: t, hPrev: t > 0 ? hs + (t - 1) * BH : carried[0], into: a, beta: 1,
+                                    batch: batch, weights: w)
             }
             for row in 0..<batch {
                 let ar = a + row * H

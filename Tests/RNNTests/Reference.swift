@@ -26,48 +26,82 @@ func sigmoid(_ x: Double) -> Double { 1 / (1 + exp(-x)) }
 /// Sequence (B][T][features).
 typealias Sequence3 = [[[Double]]]
 
+/// One layer direction's dropout masks per sample: input [b][mask][i], recurrent [b][mask][j]
+/// (one mask shared by all gates when a sample has one).
+struct ReferenceMasks {
+    var input: [[[Double]]]?
+    var recurrent: [[[Double]]]?
+}
+
 enum Reference {
     /// One recurrent layer over input (B][T][I) from zero state; returns all h (B][T][H).
     /// Weights are Keras-shaped row-major: kernel (I, G), recurrent (H, G), bias (G) or (2, 3H).
     static func layer(kind: ModelConfig.Kind, input: Sequence3, kernel W: [Double], recurrent U: [Double],
-                      bias: [Double], units H: Int) -> Sequence3 {
+                      bias: [Double], units H: Int, resetAfter: Bool = true,
+                      masks: ReferenceMasks? = nil) -> Sequence3 {
         let I = input.first?.first?.count ?? 0
         let G = kind.gateCount * H
-        // x·W (+ b) and h·U for gate block g, unit j
-        func xw(_ x: [Double], _ g: Int, _ j: Int) -> Double {
-            var s = 0.0
-            for i in 0..<I { s += x[i] * W[i * G + g * H + j] }
-            return s
-        }
-        func hu(_ h: [Double], _ g: Int, _ j: Int) -> Double {
-            var s = 0.0
-            for k in 0..<H { s += h[k] * U[k * G + g * H + j] }
-            return s
-        }
         var out: Sequence3 = []
-        for sample in input {
+        for (b, sample) in input.enumerated() {
+            // Inputs and h_{t−1} as gate block g sees them (masked when masks are given).
+            func xMasked(_ x: [Double], _ g: Int) -> [Double] {
+                guard let m = masks?.input?[b] else { return x }
+                let mask = m[m.count == 1 ? 0 : g]
+                return (0..<I).map { x[$0] * mask[$0] }
+            }
+            func hMasked(_ h: [Double], _ g: Int) -> [Double] {
+                guard let m = masks?.recurrent?[b] else { return h }
+                let mask = m[m.count == 1 ? 0 : g]
+                return (0..<H).map { h[$0] * mask[$0] }
+            }
             var h = [Double](repeating: 0, count: H)
             var c = [Double](repeating: 0, count: H)
             var hs: [[Double]] = []
             for x in sample {
+                // x and h_{t−1} as each gate block sees them, then x·W and h·U for block g, unit j.
+                let xg = (0..<kind.gateCount).map { xMasked(x, $0) }
+                let hg = (0..<kind.gateCount).map { hMasked(h, $0) }
+                func xw(_: [Double], _ g: Int, _ j: Int) -> Double {
+                    var s = 0.0
+                    for i in 0..<I { s += xg[g][i] * W[i * G + g * H + j] }
+                    return s
+                }
+                func hu(_: [Double], _ g: Int, _ j: Int) -> Double {
+                    var s = 0.0
+                    for k in 0..<H { s += hg[g][k] * U[k * G + g * H + j] }
+                    return s
+                }
                 var hNew = h
-                for j in 0..<H {
-                    switch kind {
-                    case .simpleRNN:
-                        hNew[j] = tanh(xw(x, 0, j) + hu(h, 0, j) + bias[j])
-                    case .lstm:
+                switch kind {
+                case .simpleRNN:
+                    for j in 0..<H { hNew[j] = tanh(xw(x, 0, j) + hu(h, 0, j) + bias[j]) }
+                case .lstm:
+                    for j in 0..<H {
                         let i = sigmoid(xw(x, 0, j) + hu(h, 0, j) + bias[j])
                         let f = sigmoid(xw(x, 1, j) + hu(h, 1, j) + bias[H + j])
                         let cHat = tanh(xw(x, 2, j) + hu(h, 2, j) + bias[2 * H + j])
                         let o = sigmoid(xw(x, 3, j) + hu(h, 3, j) + bias[3 * H + j])
                         c[j] = f * c[j] + i * cHat
                         hNew[j] = o * tanh(c[j])
-                    case .gru:
+                    }
+                case .gru where resetAfter:
+                    for j in 0..<H {
                         let z = sigmoid(xw(x, 0, j) + bias[j] + hu(h, 0, j) + bias[G + j])
                         let r = sigmoid(xw(x, 1, j) + bias[H + j] + hu(h, 1, j) + bias[G + H + j])
                         let rh = hu(h, 2, j) + bias[G + 2 * H + j]
                         let hHat = tanh(xw(x, 2, j) + bias[2 * H + j] + r * rh)
                         hNew[j] = z * h[j] + (1 - z) * hHat
+                    }
+                case .gru:
+                    // Keras 2: ĥ = tanh(x_h + b_h + (r ⊙ h_{t−1})·U_h), bias (3H) input side only.
+                    let z = (0..<H).map { sigmoid(xw(x, 0, $0) + bias[$0] + hu(h, 0, $0)) }
+                    let r = (0..<H).map { sigmoid(xw(x, 1, $0) + bias[H + $0] + hu(h, 1, $0)) }
+                    let hm = hg[2]
+                    for j in 0..<H {
+                        var s = 0.0
+                        for k in 0..<H { s += r[k] * hm[k] * U[k * G + 2 * H + j] }
+                        let hHat = tanh(xw(x, 2, j) + bias[2 * H + j] + s)
+                        hNew[j] = z[j] * h[j] + (1 - z[j]) * hHat
                     }
                 }
                 h = hNew
@@ -78,11 +112,13 @@ enum Reference {
         return out
     }
 
-    /// Logits (B) of the whole model for batch-major tokens x (B, T), weights in the flat layout.
-    static func logits(config: ModelConfig, weights w: [Double], x: [Int32], batch: Int) -> [Double] {
+    /// Logits (B) of the whole model for batch-major tokens x (B, T), weights in the flat layout;
+    /// `masks[l][d]` holds layer l's direction d's masks when given.
+    static func logits(config: ModelConfig, weights w: [Double], x: [Int32], batch: Int,
+                       masks: [[ReferenceMasks]]? = nil) -> [Double] {
         let table = config.parameterTable
         func tensor(_ k: Int) -> [Double] { Array(w[table[k].range]) }
-        let T = x.count / batch, E = config.embedDim, H = config.units
+        let T = x.count / batch, E = config.embedDim, H = config.units, D = config.outputWidth
         let emb = tensor(0)
         var seq: Sequence3 = (0..<batch).map { b in
             (0..<T).map { t in
@@ -91,21 +127,35 @@ enum Reference {
             }
         }
         for l in 0..<config.layers {
-            seq = layer(kind: config.kind, input: seq, kernel: tensor(1 + 3 * l), recurrent: tensor(2 + 3 * l),
-                        bias: tensor(3 + 3 * l), units: H)
+            var outputs: [Sequence3] = []
+            for d in 0..<config.directions {
+                let k = 1 + 3 * (l * config.directions + d)
+                // The backward direction reads the sequence reversed; its outputs are flipped back.
+                let input = d == 0 ? seq : seq.map { Array($0.reversed()) }
+                let h = layer(kind: config.kind, input: input, kernel: tensor(k), recurrent: tensor(k + 1),
+                              bias: tensor(k + 2), units: H, resetAfter: config.resetAfter, masks: masks?[l][d])
+                outputs.append(d == 0 ? h : h.map { Array($0.reversed()) })
+            }
+            if l == config.layers - 1 && config.bidirectional {
+                // return_sequences=False: each direction's last output ([backward] after reading x_0).
+                seq = (0..<batch).map { b in [outputs[0][b][T - 1] + outputs[1][b][0]] }
+            } else {
+                seq = (0..<batch).map { b in (0..<T).map { t in outputs.flatMap { $0[b][t] } } }
+            }
         }
         let wd = tensor(table.count - 2), bd = tensor(table.count - 1)[0]
         return seq.map { sample in
-            let h = sample[T - 1]
+            let h = sample[sample.count - 1]
             var z = bd
-            for j in 0..<H { z += h[j] * wd[j] }
+            for j in 0..<D { z += h[j] * wd[j] }
             return z
         }
     }
 
     /// Σ over the batch of binary cross-entropy, from the definition −y·log p − (1−y)·log(1−p).
-    static func lossSum(config: ModelConfig, weights w: [Double], x: [Int32], y: [Float], batch: Int) -> Double {
-        let z = logits(config: config, weights: w, x: x, batch: batch)
+    static func lossSum(config: ModelConfig, weights w: [Double], x: [Int32], y: [Float], batch: Int,
+                        masks: [[ReferenceMasks]]? = nil) -> Double {
+        let z = logits(config: config, weights: w, x: x, batch: batch, masks: masks)
         var sum = 0.0
         for b in 0..<batch {
             let p = sigmoid(z[b]), label = Double(y[b])

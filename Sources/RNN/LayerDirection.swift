@@ -1,0 +1,198 @@
+// One direction of one recurrent layer: the cell, and how its input reaches it — time-reversed for
+// the backward direction of a Bidirectional layer, masked by dropout in training.
+//
+// Shape letters: B batch, T time steps, I input width (E for the first layer, D = H or 2H above it),
+// H units, G = gates × H, c the number of input masks per sample (1, or one per gate).
+//
+// With input dropout (Keras `dropout`) and c masks per sample, the projection is
+//     P[:, block g] = (X ⊙ m_g)·W[:, block g]        blocks of G/c columns,
+// so the first layer can no longer project each distinct token once (a token's projection depends
+// on its sample's mask): the embedded sequence is gathered and masked, and its gradient scattered back.
+
+import BLAS
+
+final class LayerDirection {
+    let cell: RecurrentLayer
+    /// Which layer (0 = the first) and direction (0 forward, 1 backward: reads the sequence reversed).
+    let layer: Int
+    let direction: Int
+    var reversed: Bool { direction == 1 }
+    /// (B, c, I): this batch's input masks.
+    let inputMasks: MaskSet
+    /// h_{t−1}'s masks, handed to the cell while masks are active.
+    let recurrentDropout: RecurrentDropout
+
+    /// (T, B, I): the input as this direction reads it, when it is a copy (time-reversed, or gathered
+    /// embeddings).
+    private var input = FloatBuffer(count: 0)
+    /// (c, T, B, I): the input ⊙ each mask, kept for dW.
+    private var masked = FloatBuffer(count: 0)
+    /// (T, B, I): the input gradient of one mask block; (T, B, I): of the whole direction.
+    private var scratch = FloatBuffer(count: 0)
+    private var dInput = FloatBuffer(count: 0)
+    /// (T, B, H) or (B, H): ∂loss/∂(this direction's outputs) in its own step order (bidirectional).
+    private var dOutputBuffer = FloatBuffer(count: 0)
+    var dOutputs: UnsafeMutablePointer<Float> { dOutputBuffer.pointer }
+
+    init(cell: RecurrentLayer, layer: Int, direction: Int, config: ModelConfig) {
+        self.cell = cell
+        self.layer = layer
+        self.direction = direction
+        inputMasks = MaskSet(count: config.inputMaskCount, width: cell.inputSize)
+        recurrentDropout = RecurrentDropout(masks: MaskSet(count: config.recurrentMaskCount, width: cell.units))
+    }
+
+    /// Grows the buffers for (B, T); `inputMasks` / `recurrentMasks`: whether those masks are in use.
+    func reserve(batch: Int, steps: Int, inputMasks: Bool, recurrentMasks: Bool, bidirectional: Bool) {
+        cell.reserve(batch: batch, steps: steps)
+        let sequence = steps * batch * cell.inputSize
+        if reversed || inputMasks {
+            input = input.ensuring(sequence)
+            dInput = dInput.ensuring(sequence)
+        }
+        if inputMasks {
+            masked = masked.ensuring(self.inputMasks.count * sequence)
+            scratch = scratch.ensuring(sequence)
+        }
+        if recurrentMasks { recurrentDropout.reserve(batch: batch, steps: steps) }
+        if bidirectional { dOutputBuffer = dOutputBuffer.ensuring(steps * batch * cell.units) }
+    }
+
+    /// Draws this batch's masks (those whose rate is positive).
+    func drawMasks(key: DropoutKey, config: ModelConfig) {
+        if config.dropout > 0 {
+            inputMasks.draw(key: key, rate: config.dropout, layer: layer, direction: direction, site: .input)
+        }
+        if config.recurrentDropout > 0 {
+            recurrentDropout.masks.draw(key: key, rate: config.recurrentDropout, layer: layer, direction: direction,
+                                        site: .recurrent)
+        }
+    }
+
+    // MARK: Forward
+
+    /// The first layer's projection after `embedding.lookup`: fused (distinct tokens projected once)
+    /// without masks, else through the gathered, masked sequence.
+    func forwardFromEmbedding(_ embedding: EmbeddingLookup, batch: Int, steps: Int, weights w: UnsafePointer<Float>,
+                              masks: Bool) {
+        if masks {
+            embedding.gather(into: input.pointer, batch: batch, steps: steps, reversed: reversed)
+            projectMasked(UnsafePointer(input.pointer), batch: batch, steps: steps, weights: w)
+        } else {
+            embedding.project(batch: batch, steps: steps, weights: w, layer: cell, reversed: reversed)
+        }
+    }
+
+    /// A higher layer's projection from the layer below's output sequence x (T, B, I).
+    func forwardFromSequence(_ x: UnsafePointer<Float>, batch: Int, steps: Int, weights w: UnsafePointer<Float>,
+                             masks: Bool) {
+        let source = readable(x, batch: batch, steps: steps)
+        if masks {
+            projectMasked(source, batch: batch, steps: steps, weights: w)
+        } else {
+            cell.projectForward(input: source, weights: w, positions: batch * steps)
+        }
+    }
+
+    /// x itself for the forward direction; for the backward one, x reversed in time (into `input`).
+    private func readable(_ x: UnsafePointer<Float>, batch: Int, steps: Int) -> UnsafePointer<Float> {
+        guard reversed else { return x }
+        reverseSteps(x, into: input.pointer, batch: batch, steps: steps, width: cell.inputSize, add: false)
+        return UnsafePointer(input.pointer)
+    }
+
+    /// P[:, block g] = (x ⊙ m_g)·W[:, block g], keeping each x ⊙ m_g in `masked`.
+    private func projectMasked(_ x: UnsafePointer<Float>, batch: Int, steps: Int, weights w: UnsafePointer<Float>) {
+        let I = cell.inputSize, G = cell.gateWidth, c = inputMasks.count, width = G / c
+        let sequence = steps * batch * I
+        for g in 0..<c {
+            let xg = masked.pointer + g * sequence
+            applyMask(x, mask: g, into: xg, batch: batch, steps: steps, add: false)
+            BLAS.sgemm(m: steps * batch, n: width, k: I, a: xg, lda: I, b: w + cell.kernel.offset + g * width, ldb: G,
+                       beta: 0, c: cell.projection + g * width, ldc: G)
+        }
+    }
+
+    /// out[t, b, :] (=|+=) x[t, b, :] ⊙ m_g[b, :], for every step.
+    private func applyMask(_ x: UnsafePointer<Float>, mask g: Int, into out: UnsafeMutablePointer<Float>, batch: Int,
+                           steps: Int, add: Bool) {
+        let I = cell.inputSize, c = inputMasks.count, m = inputMasks.pointer
+        for t in 0..<steps {
+            for b in 0..<batch {
+                let row = (t * batch + b) * I, mb = m + (b * c + g) * I
+                if add {
+                    for i in 0..<I { out[row + i] += x[row + i] * mb[i] }
+                } else {
+                    for i in 0..<I { out[row + i] = x[row + i] * mb[i] }
+                }
+            }
+        }
+    }
+
+    // MARK: Backward (after `cell.backward`)
+
+    /// The first layer: dW, db and the embedding rows' gradient.
+    func backwardToEmbedding(_ embedding: EmbeddingLookup, batch: Int, steps: Int, weights w: UnsafePointer<Float>,
+                             gradients dw: UnsafeMutablePointer<Float>, masks: Bool) {
+        if masks {
+            projectMaskedBackward(batch: batch, steps: steps, weights: w, gradients: dw, dInput: dInput.pointer)
+            embedding.backwardGathered(dInput.pointer, batch: batch, steps: steps, reversed: reversed, gradients: dw)
+        } else {
+            embedding.backward(batch: batch, steps: steps, weights: w, gradients: dw, layer: cell, reversed: reversed)
+        }
+    }
+
+    /// A higher layer: dW, db, and ∂loss/∂x (T, B, I) in time order into `dX` (added when `accumulate`).
+    /// `x` is the same layer-below sequence the forward read.
+    func backwardToSequence(_ x: UnsafePointer<Float>, dInput dX: UnsafeMutablePointer<Float>, accumulate: Bool,
+                            batch: Int, steps: Int, weights w: UnsafePointer<Float>,
+                            gradients dw: UnsafeMutablePointer<Float>, masks: Bool) {
+        // The backward direction works in its own (reversed) step order, then flips its result back.
+        let target = reversed ? dInput.pointer : dX
+        if masks {
+            projectMaskedBackward(batch: batch, steps: steps, weights: w, gradients: dw, dInput: target,
+                                  accumulate: accumulate && !reversed)
+        } else {
+            // `input` still holds the reversed copy the forward made.
+            cell.projectBackward(input: reversed ? UnsafePointer(input.pointer) : x, dInput: target, weights: w,
+                                 gradients: dw, positions: batch * steps, accumulate: accumulate && !reversed)
+        }
+        if reversed {
+            reverseSteps(UnsafePointer(dInput.pointer), into: dX, batch: batch, steps: steps, width: cell.inputSize,
+                         add: accumulate)
+        }
+    }
+
+    /// dW[:, block g] += (x ⊙ m_g)ᵀ·dP[:, block g], db += Σ dP, dX (=|+=) Σ_g (dP_g·W_gᵀ) ⊙ m_g.
+    private func projectMaskedBackward(batch: Int, steps: Int, weights w: UnsafePointer<Float>,
+                                       gradients dw: UnsafeMutablePointer<Float>, dInput dX: UnsafeMutablePointer<Float>,
+                                       accumulate: Bool = false) {
+        let I = cell.inputSize, G = cell.gateWidth, c = inputMasks.count, width = G / c
+        let positions = steps * batch, sequence = positions * I
+        let dP = UnsafePointer(cell.projectionGradient)
+        for g in 0..<c {
+            BLAS.sgemm(transA: true, m: I, n: width, k: positions, a: masked.pointer + g * sequence, lda: I,
+                       b: dP + g * width, ldb: G, beta: 1, c: dw + cell.kernel.offset + g * width, ldc: G)
+        }
+        addColumnSums(dP, rows: positions, cols: G, into: dw + cell.inputBiasOffset)
+        for g in 0..<c {
+            BLAS.sgemm(transB: true, m: positions, n: I, k: width, a: dP + g * width, lda: G,
+                       b: w + cell.kernel.offset + g * width, ldb: G, beta: 0, c: scratch.pointer, ldc: I)
+            applyMask(scratch.pointer, mask: g, into: dX, batch: batch, steps: steps, add: accumulate || g > 0)
+        }
+    }
+}
+
+/// out[t] (=|+=) x[T−1−t] for each step's (B, width) block.
+func reverseSteps(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, batch: Int, steps: Int, width: Int,
+                  add: Bool) {
+    let block = batch * width
+    for t in 0..<steps {
+        let source = x + (steps - 1 - t) * block, target = out + t * block
+        if add {
+            addVector(source, into: target, count: block)
+        } else {
+            target.update(from: source, count: block)
+        }
+    }
+}
