@@ -10,9 +10,11 @@ For every weights file (model.weights.h5 or best.weights.h5 of a run):
      model.layers, model.units, model.embedDim, model.numWords, maxlen), the tokenizer settings from
      the attribute `tokenizer` and the vocabulary from /rnn_dist/vocab (bytes + offsets);
   2. the matching Keras 3 Sequential is built (Launch/keras_imdb.py's build_model: Embedding ->
-     SimpleRNN|LSTM|GRU x layers -> Dense(1, sigmoid), Keras defaults) and the file is loaded, unchanged,
-     with model.load_weights(); then every Keras variable is compared bit for bit with the tensor at
-     its place in the file (layers/<name>/[cell/]vars/<i>), and every tensor of the file must be used;
+     SimpleRNN|LSTM|GRU x layers, each optionally in Bidirectional, with the file's dropout rates and GRU
+     reset_after -> Dense(1, sigmoid), Keras defaults) and the file is loaded, unchanged, with
+     model.load_weights(); then every Keras variable is compared bit for bit with the tensor at its place
+     in the file (layers/<name>/[forward_layer/|backward_layer/][cell/]vars/<i>), and every tensor of the
+     file must be used;
   3. the same reviews are scored by `rnn-dist predict --json` (which tokenizes raw text with the
      vocabulary stored in the weights file) and by Keras's model.predict() on the same ids, encoded
      here with Launch/py_tokenize_reference.py's tokenizer and that vocabulary. The reviews are a
@@ -108,6 +110,9 @@ class WeightsInfo:
         m = self.config["model"]
         self.kind, self.layers, self.units = m["kind"], int(m["layers"]), int(m["units"])
         self.embed_dim, self.num_words = int(m["embedDim"]), int(m["numWords"])
+        self.bidirectional = bool(m.get("bidirectional", False))
+        self.dropout, self.recurrent_dropout = float(m.get("dropout", 0)), float(m.get("recurrentDropout", 0))
+        self.reset_after = bool(m.get("resetAfter", True))
         self.maxlen = int(self.config["maxlen"])
         self.index_from = int(self.tokenizer.get("index_from", 3))
         self.start_char = int(self.tokenizer.get("start_char", 1))
@@ -118,16 +123,27 @@ class WeightsInfo:
         self.ids = {w: k + self.index_from + 1 for k, w in enumerate(self.vocab)}
 
     def describe(self):
-        return (f"{self.kind} {self.layers}x{self.units}, embed {self.embed_dim}, "
+        extra = (" bidirectional" if self.bidirectional else "") + \
+            (" reset-before" if self.kind == "gru" and not self.reset_after else "") + \
+            (f" dropout {self.dropout:g}/{self.recurrent_dropout:g}" if self.dropout or self.recurrent_dropout else "")
+        return (f"{self.kind}{extra} {self.layers}x{self.units}, embed {self.embed_dim}, "
                 f"num_words {self.num_words}, maxlen {self.maxlen}")
+
+    def build(self, keras):
+        from keras_imdb import build_model
+        return build_model(keras, self.kind, self.num_words, self.maxlen, self.embed_dim, self.units, self.layers,
+                           self.bidirectional, self.dropout, self.recurrent_dropout, self.reset_after)
 
     def tensor_paths(self):
         """Where rnn-dist puts each Keras variable, in the order of model.weights (WeightsFile.swift)."""
         base = {"simple-rnn": "simple_rnn", "lstm": "lstm", "gru": "gru"}[self.kind]
+        if self.bidirectional:
+            base = "bidirectional"
         paths = ["layers/embedding/vars/0"]
         for i in range(self.layers):
             name = base if i == 0 else f"{base}_{i}"
-            paths += [f"layers/{name}/cell/vars/{k}" for k in range(3)]
+            for sub in (["forward_layer/", "backward_layer/"] if self.bidirectional else [""]):
+                paths += [f"layers/{name}/{sub}cell/vars/{k}" for k in range(3)]
         return paths + ["layers/dense/vars/0", "layers/dense/vars/1"]
 
 
@@ -198,12 +214,13 @@ def float64_reference(info, x):
     sig = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
     w = [info.tensors[p].astype(np.float64) for p in info.tensor_paths()]
     seq = w[0][np.asarray(x)]  # (B, T, E)
-    for layer in range(info.layers):
-        kernel, recurrent, bias = w[1 + 3 * layer: 4 + 3 * layer]
+
+    def run(seq, kernel, recurrent, bias):
         inputs = seq @ kernel  # (B, T, gates*H)
         h = np.zeros((seq.shape[0], recurrent.shape[0]))
         c = np.zeros_like(h)
-        outputs = np.empty((seq.shape[0], seq.shape[1], h.shape[1]))
+        H = h.shape[1]
+        outputs = np.empty((seq.shape[0], seq.shape[1], H))
         for t in range(seq.shape[1]):
             if info.kind == "simple-rnn":
                 h = np.tanh(inputs[:, t] + h @ recurrent + bias)
@@ -211,13 +228,32 @@ def float64_reference(info, x):
                 i, f, g, o = np.split(inputs[:, t] + h @ recurrent + bias, 4, axis=1)
                 c = sig(f) * c + sig(i) * np.tanh(g)
                 h = sig(o) * np.tanh(c)
-            else:
+            elif info.reset_after:
                 xz, xr, xh = np.split(inputs[:, t] + bias[0], 3, axis=1)
                 hz, hr, hh = np.split(h @ recurrent + bias[1], 3, axis=1)
                 z, r = sig(xz + hz), sig(xr + hr)
                 h = z * h + (1 - z) * np.tanh(xh + r * hh)
+            else:  # Keras 2's GRU: the reset gate acts on h before U_h; bias (3H,) on the input side
+                xz, xr, xh = np.split(inputs[:, t] + bias, 3, axis=1)
+                z = sig(xz + h @ recurrent[:, :H])
+                r = sig(xr + h @ recurrent[:, H:2 * H])
+                h = z * h + (1 - z) * np.tanh(xh + (r * h) @ recurrent[:, 2 * H:])
             outputs[:, t] = h
-        seq = outputs
+        return outputs
+
+    k = 1
+    for layer in range(info.layers):
+        if info.bidirectional:
+            forward = run(seq, *w[k:k + 3])
+            backward = run(seq[:, ::-1], *w[k + 3:k + 6])[:, ::-1]  # read reversed, flipped back
+            k += 6
+            if layer == info.layers - 1:
+                seq = np.concatenate([forward[:, -1:], backward[:, :1]], axis=2)
+            else:
+                seq = np.concatenate([forward, backward], axis=2)
+        else:
+            seq = run(seq, *w[k:k + 3])
+            k += 3
     return sig(seq[:, -1] @ w[-2] + w[-1]).reshape(-1)
 
 
@@ -239,7 +275,6 @@ def rnn_dist_predict(binary, weights, texts):
 
 def check_file(path, args, keras, tokenize):
     import numpy as np
-    from keras_imdb import build_model
 
     result = {"weights": path, "ok": False, "max_abs_diff": None}
     info = WeightsInfo(path)
@@ -247,7 +282,7 @@ def check_file(path, args, keras, tokenize):
                   num_words=info.num_words, maxlen=info.maxlen, describe=info.describe())
 
     # Keras reads the file itself, unchanged.
-    model = build_model(keras, info.kind, info.num_words, info.maxlen, info.embed_dim, info.units, info.layers)
+    model = info.build(keras)
     model.load_weights(path)
     paths = info.tensor_paths()
     variables = model.weights
@@ -291,7 +326,7 @@ def check_file(path, args, keras, tokenize):
             r = subprocess.run([args.bin, "export", "--keras-legacy", path, "-o", legacy], capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"rnn-dist export failed: {r.stderr.strip()}")
-            old = build_model(keras, info.kind, info.num_words, info.maxlen, info.embed_dim, info.units, info.layers)
+            old = info.build(keras)
             old.load_weights(legacy)
             p2 = np.asarray(old.predict(np.asarray(x, dtype=np.int32), batch_size=64, verbose=0), dtype=np.float64).reshape(-1)
         legacy_diff = float(np.abs(ours - p2).max())

@@ -3,7 +3,8 @@
 
 usage: python Launch/keras_imdb.py IMDB.h5 MODEL EPOCHS [--batch-size 128] [--threads 2] [--json OUT]
                                    [--units 32] [--embed-dim 32] [--layers 1] [--limit N] [--test-limit N]
-                                   [--seed 1]
+                                   [--seed 1] [--bidirectional] [--dropout R] [--recurrent-dropout R]
+                                   [--gru-reset-after true|false]
 
 IMDB.h5 is a file written by `rnn-dist prepare` (see docs/DATASET.md): int32 /train/x and /test/x of
 shape (N, maxlen), int8 /train/y and /test/y, and the root attribute num_words. MODEL is simple-rnn,
@@ -11,7 +12,9 @@ lstm or gru. The network is the one `rnn-dist train` builds, with Keras 3's defa
 
     Input(maxlen, int32) -> Embedding(num_words, embed_dim) -> RNN(units) x layers -> Dense(1, sigmoid)
 
-(every recurrent layer but the last returns sequences), compiled with RMSprop(learning_rate=1e-3) and
+(every recurrent layer but the last returns sequences; with --bidirectional each is wrapped in
+Bidirectional(merge_mode="concat"); --dropout/--recurrent-dropout are the layers' dropout rates;
+--gru-reset-after false builds GRU(reset_after=False)), compiled with RMSprop(learning_rate=1e-3) and
 binary cross-entropy, fitted with batch_size 128 and validation_split 0.2 (the trailing 20 % of the
 training rows, as rnn-dist), then evaluated on the test split. --limit takes the first N training rows
 (as `rnn-dist train --limit`), --test-limit the first N test rows: quick trials only.
@@ -53,7 +56,14 @@ def parse_args(argv):
     p.add_argument("--limit", type=int, help="train on the first N training rows only")
     p.add_argument("--test-limit", type=int, help="evaluate on the first N test rows only")
     p.add_argument("--seed", type=int, default=1, help="keras.utils.set_random_seed")
+    p.add_argument("--bidirectional", action="store_true", help="wrap every recurrent layer in Bidirectional")
+    p.add_argument("--dropout", type=float, default=0.0, help="the recurrent layers' dropout")
+    p.add_argument("--recurrent-dropout", type=float, default=0.0, help="the recurrent layers' recurrent_dropout")
+    p.add_argument("--gru-reset-after", choices=("true", "false"), default="true", help="GRU reset_after")
     a = p.parse_args(argv)
+    for name in ("dropout", "recurrent_dropout"):
+        if not 0 <= getattr(a, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be in [0, 1)")
     for name in ("epochs", "batch_size", "threads", "units", "embed_dim", "layers"):
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -73,11 +83,17 @@ def load_split(f, split, limit):
     return x.astype("int32", copy=False), y
 
 
-def build_model(keras, kind, num_words, maxlen, embed_dim, units, layers):
+def build_model(keras, kind, num_words, maxlen, embed_dim, units, layers, bidirectional=False, dropout=0.0,
+                recurrent_dropout=0.0, reset_after=True):
     """The rnn-dist network as a Keras Sequential (layer classes named as in the weights file)."""
     cell = {"simple-rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[kind]
+    options = {"dropout": dropout, "recurrent_dropout": recurrent_dropout}
+    if kind == "gru":
+        options["reset_after"] = reset_after
     stack = [keras.Input(shape=(maxlen,), dtype="int32"), keras.layers.Embedding(num_words, embed_dim)]
-    stack += [cell(units, return_sequences=(i < layers - 1)) for i in range(layers)]
+    for i in range(layers):
+        layer = cell(units, return_sequences=(i < layers - 1), **options)
+        stack.append(keras.layers.Bidirectional(layer) if bidirectional else layer)
     stack.append(keras.layers.Dense(1, activation="sigmoid"))
     return keras.Sequential(stack)
 
@@ -102,7 +118,8 @@ def main(argv=None):
     maxlen = x_train.shape[1]
 
     keras.utils.set_random_seed(a.seed)
-    model = build_model(keras, a.model, num_words, maxlen, a.embed_dim, a.units, a.layers)
+    model = build_model(keras, a.model, num_words, maxlen, a.embed_dim, a.units, a.layers, a.bidirectional,
+                        a.dropout, a.recurrent_dropout, a.gru_reset_after == "true")
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
                   loss="binary_crossentropy", metrics=["acc"])
 

@@ -26,7 +26,7 @@ final class LayerDirection {
     /// embeddings).
     private var input = FloatBuffer(count: 0)
     /// (c, T, B, I): the input ⊙ each mask, kept for dW.
-    private var masked = FloatBuffer(count: 0)
+    private(set) var masked = FloatBuffer(count: 0)
     /// (T, B, I): the input gradient of one mask block; (T, B, I): of the whole direction.
     private var scratch = FloatBuffer(count: 0)
     private var dInput = FloatBuffer(count: 0)

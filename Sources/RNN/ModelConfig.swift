@@ -143,7 +143,11 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         var offset = 0
         func add(_ layer: String, _ sublayer: String?, _ index: Int, _ name: String, _ shape: [Int], _ cell: Bool,
                  _ initializer: Initializer) {
-            let view = ParameterView(layerName: layer, sublayer: sublayer, varIndex: index, varName: name, shape: shape,
+            // The wrapped layer's name is the one it would have alone: "lstm", "lstm_1", …
+            let inner = sublayer.map { _ in layer == "bidirectional" ? kind.kerasName
+                                          : kind.kerasName + layer.dropFirst("bidirectional".count) }
+            let view = ParameterView(layerName: layer, sublayer: sublayer, innerLayerName: inner, varIndex: index,
+                                     varName: name, shape: shape,
                                      offset: offset, isRecurrentCell: cell, initializer: initializer)
             views.append(view)
             offset += view.count
@@ -200,6 +204,8 @@ public struct ParameterView: Sendable, Equatable, CustomStringConvertible {
     public let layerName: String
     /// Inside a `Bidirectional` layer: "forward_layer" or "backward_layer"; else nil.
     public let sublayer: String?
+    /// Inside a `Bidirectional` layer: the wrapped layer's own name ("lstm", "gru_1"); else nil.
+    public let innerLayerName: String?
     /// Index in the layer's Keras `vars/` list (kernel 0, recurrent_kernel 1, bias 2; embeddings 0).
     public let varIndex: Int
     /// Keras variable name: "embeddings", "kernel", "recurrent_kernel", "bias".

@@ -18,6 +18,22 @@ struct ModelOptions: ParsableArguments {
     var units = 32
     @Option(parsing: .unconditional, help: "Stacked recurrent layers (all but the last return sequences).")
     var layers = 1
+    @Flag(help: "Wrap every recurrent layer in Keras's Bidirectional (a forward and a backward copy, outputs concatenated).")
+    var bidirectional = false
+    @Option(parsing: .unconditional, help: "Dropout rate R in [0, 1) on each recurrent layer's input (Keras `dropout`; training only).")
+    var dropout = 0.0
+    @Option(parsing: .unconditional, help: "Dropout rate R in [0, 1) on the recurrent state h(t-1) (Keras `recurrent_dropout`; training only).")
+    var recurrentDropout = 0.0
+    @Option(name: .customLong("gru-reset-after"),
+            help: "GRU only: true is Keras 3's GRU; false the reset-before GRU of Keras 2 (the book's), bias (3*units,).")
+    var gruResetAfter = true
+
+    /// The model these flags describe, for a dataset of `numWords`.
+    func modelConfig(numWords: Int) -> ModelConfig {
+        ModelConfig(kind: model, numWords: numWords, embedDim: embedDim, units: units, layers: layers,
+                    bidirectional: bidirectional, dropout: dropout, recurrentDropout: recurrentDropout,
+                    resetAfter: gruResetAfter)
+    }
 }
 
 extension ModelConfig.Kind: ExpressibleByArgument {}
@@ -172,8 +188,7 @@ struct Train: ParsableCommand {
     /// The run's config from the flags and the dataset's sizes (the one place flags become a config).
     func config(numWords: Int, maxlen: Int, dataRows: Int) -> TrainConfig {
         let m = modelOptions
-        var c = TrainConfig(model: ModelConfig(kind: m.model, numWords: numWords, embedDim: m.embedDim,
-                                               units: m.units, layers: m.layers), maxlen: maxlen)
+        var c = TrainConfig(model: m.modelConfig(numWords: numWords), maxlen: maxlen)
         c.batchSize = batchSize
         c.epochs = epochs
         c.optimizer = optimizer

@@ -14,7 +14,17 @@ public enum KerasLegacyFile {
     public static let kerasVersion = "2.15.0"
 
     /// The weight names of `view`'s layer in Keras 2's spelling, e.g. `lstm_1/lstm_cell_1/kernel:0`.
+    /// Inside a Bidirectional layer: `bidirectional/forward_lstm/lstm_cell/kernel:0`,
+    /// `bidirectional_1/backward_lstm_1/lstm_cell_1/bias:0` (Keras loads a layer's weights in the
+    /// order of `weight_names`: the forward layer's, then the backward layer's, as rnn-dist stores them).
     static func weightName(_ view: ParameterView) -> String {
+        if let sublayer = view.sublayer, let inner = view.innerLayerName {
+            let base = WeightsFile.baseName(inner)
+            let suffix = String(inner.dropFirst(base.count))
+            let direction = sublayer == "backward_layer" ? "backward_" : "forward_"
+            return "\(view.layerName)/\(direction)\(inner)/\(base)_cell\(suffix)/"
+                + "\(["kernel", "recurrent_kernel", "bias"][view.varIndex]):0"
+        }
         let layer = view.layerName
         let base = WeightsFile.baseName(layer)
         let suffix = layer == base ? "" : String(layer.dropFirst(base.count))   // "" or "_1", "_2", …

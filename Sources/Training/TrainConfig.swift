@@ -87,6 +87,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             // The model's sizes are flags too: num_words → --num-words.
             let flag = name.contains(" ") ? name : "--" + name.replacingOccurrences(of: "_", with: "-")
             throw TrainingError.invalid("\(flag) \(value) is outside 1…\(limit)")
+        } catch ModelConfigError.badRate(let name, let value) {
+            throw TrainingError.invalid("--\(name.replacingOccurrences(of: "_", with: "-")) \(value) is outside [0, 1)")
+        } catch ModelConfigError.resetAfterNeedsGRU {
+            throw TrainingError.invalid("--gru-reset-after false needs --model gru (the setting exists for the GRU only)")
         }
         try need(model.numWords >= 4, "--num-words", model.numWords, "4…\(ModelConfig.maxNumWords) (ids 0–3 are reserved)")
         try need((1 ... Self.maxMaxlen).contains(maxlen), "--maxlen", maxlen, "1…\(Self.maxMaxlen)")
@@ -118,6 +122,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         cmp("--embed-dim", \.model.embedDim)
         cmp("--units", \.model.units)
         cmp("--layers", \.model.layers)
+        cmp("--bidirectional", \.model.bidirectional)
+        cmp("--dropout", \.model.dropout)
+        cmp("--recurrent-dropout", \.model.recurrentDropout)
+        cmp("--gru-reset-after", \.model.resetAfter)
         cmp("--maxlen", \.maxlen)
         cmp("--batch-size", \.batchSize)
         cmp("--optimizer", \.optimizer)

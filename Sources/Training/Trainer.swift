@@ -131,7 +131,9 @@ public final class Trainer {
             while state.nextBatch < batches {
                 let t0 = comm.wallTime()
                 let part = Schedule.part(of: schedule.batch(state.nextBatch), rank: comm.rank, size: comm.size)
-                let step = try timed("step") { try self.step(rows: Array(permutation[part]), source: source) }
+                let step = try timed("step") {
+                    try self.step(rows: Array(permutation[part]), positions: Array(part), source: source)
+                }
                 stopAgreed = step.stop
                 state.record(step.stats, seconds: comm.wallTime() - t0, mpiSeconds: step.mpiSeconds)
                 let running = BatchStats(lossSum: state.epochLossSum, correct: state.epochCorrect, count: state.epochCount)
@@ -165,13 +167,15 @@ public final class Trainer {
         var mpiSeconds: Double
     }
 
-    /// One optimizer step on this rank's `rows` of the current global batch (possibly none).
-    private func step(rows: [Int], source: RowSource) throws -> StepResult {
+    /// One optimizer step on this rank's `rows` of the current global batch (possibly none), which
+    /// sit at `positions` of the epoch's permutation (the key of their dropout masks).
+    private func step(rows: [Int], positions: [Int], source: RowSource) throws -> StepResult {
         let (x, y) = try timed("read") { try source.read(rows: rows) }
         // 1. Forward and backward: this rank's sum of per-sample gradients.
         let local = timed("forward_backward") {
             model.zeroGradients()
-            return model.accumulateGradients(x: x, y: y, batch: y.count)
+            let key = DropoutKey(seed: config.seed, epoch: state.epoch, positions: positions)
+            return model.accumulateGradients(x: x, y: y, batch: y.count, dropout: key)
         }
         stepsRun += 1
         if let fault = gradientFault, fault.rank == comm.rank, fault.step == optimizer.iterations + 1 {

@@ -27,15 +27,28 @@ public enum WeightsFile {
     /// Writes the Keras layout of `weights` into `root` (a file, or a checkpoint's group).
     public static func writeTensors(_ weights: [Float], table: [ParameterView], into root: H5Group) throws {
         precondition(weights.count == (table.last.map { $0.offset + $0.count } ?? 0), "weights do not match the table")
-        var layersDone = Set<String>()
+        var groupsDone = Set<String>()
         for view in table {
-            if !layersDone.contains(view.layerName) {
-                layersDone.insert(view.layerName)
-                let vars = try root.createGroup("layers/\(view.layerName)/vars")
-                try vars.setAttribute("name", view.layerName)
-                if view.isRecurrentCell {
-                    let cellVars = try root.createGroup("layers/\(view.layerName)/cell/vars")
-                    try cellVars.setAttribute("name", baseName(view.layerName) + "_cell")
+            if !groupsDone.contains(view.layerPath) {
+                groupsDone.insert(view.layerPath)
+                if let sublayer = view.sublayer {
+                    // Bidirectional: its own (empty) vars, then each wrapped layer's, as Keras 3 writes them:
+                    // layers/bidirectional/vars, …/forward_layer/vars (name "forward_lstm"), …/cell/vars.
+                    if !groupsDone.contains(view.layerName) {
+                        groupsDone.insert(view.layerName)
+                        try root.createGroup("layers/\(view.layerName)/vars").setAttribute("name", view.layerName)
+                    }
+                    let inner = view.innerLayerName ?? view.layerName
+                    let prefix = sublayer == "backward_layer" ? "backward_" : "forward_"
+                    try root.createGroup(view.layerPath + "/vars").setAttribute("name", prefix + inner)
+                    try root.createGroup(view.layerPath + "/cell/vars").setAttribute("name", baseName(inner) + "_cell")
+                } else {
+                    let vars = try root.createGroup("layers/\(view.layerName)/vars")
+                    try vars.setAttribute("name", view.layerName)
+                    if view.isRecurrentCell {
+                        let cellVars = try root.createGroup("layers/\(view.layerName)/cell/vars")
+                        try cellVars.setAttribute("name", baseName(view.layerName) + "_cell")
+                    }
                 }
             }
             try root.createDataset(view.kerasPath, shape: view.shape, data: Array(weights[view.range]))
