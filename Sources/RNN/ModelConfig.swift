@@ -86,6 +86,14 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     public var directions: Int { bidirectional ? 2 : 1 }
     /// D: width of a layer's output (and of the Dense head's input): H, or 2H when bidirectional.
     public var outputWidth: Int { directions * units }
+    /// The model in a few words for banners, titles and summaries: "lstm", "bidirectional gru
+    /// (reset before), dropout 0.2, recurrent dropout 0.2".
+    public var label: String {
+        var out = (bidirectional ? "bidirectional " : "") + kind.rawValue + (kind == .gru && !resetAfter ? " (reset before)" : "")
+        if dropout > 0 { out += ", dropout \(dropout)" }
+        if recurrentDropout > 0 { out += ", recurrent dropout \(recurrentDropout)" }
+        return out
+    }
     /// Whether training draws dropout masks at all.
     public var usesDropout: Bool { dropout > 0 || recurrentDropout > 0 }
     /// Input masks per sample of one layer direction: one per gate when recurrent dropout is on

@@ -92,7 +92,7 @@ struct Eval: ParsableCommand {
             print(String(decoding: (try? e.encode(report)) ?? Data(), as: UTF8.self))
             return
         }
-        print("\(weights) on \(data) [\(split.rawValue)], \(c.count) reviews, \(config.model.kind.rawValue), " +
+        print("\(weights) on \(data) [\(split.rawValue)], \(c.count) reviews, \(config.model.label), " +
               "\(ranks) rank\(ranks == 1 ? "" : "s"), \(String(format: "%.2f", seconds)) s")
         print(String(format: "loss %.4f  accuracy %.4f  precision %.4f  recall %.4f  F1 %.4f",
                      c.loss, c.accuracy, c.precision, c.recall, c.f1))

@@ -141,7 +141,7 @@ struct Train: ParsableCommand {
             }
             if comm.isRoot {
                 let s = trainer.schedule
-                print("rnn-dist train: \(config.model.kind.rawValue), \(comm.size) rank\(comm.size == 1 ? "" : "s"), " +
+                print("rnn-dist train: \(config.model.label), \(comm.size) rank\(comm.size == 1 ? "" : "s"), " +
                       "\(s.trainCount) training and \(s.valCount) validation rows, global batch \(batchSize), " +
                       "\(config.model.parameterCount) parameters" +
                       (resume.map { ", resumed from \($0) at epoch \(trainer.state.epoch + 1) batch \(trainer.state.nextBatch + 1)" } ?? ""))
