@@ -34,12 +34,32 @@ final class EmbeddingLookup {
     /// N of the last lookup.
     private(set) var distinctCount = 0
 
+    // Per-sample distinct tokens ("pairs" (sample, token)), for a first layer whose input is masked
+    // per sample (dropout): a token's projection then differs between samples but not within one,
+    // so each sample projects its own distinct tokens once (U = Σ_b N_b rows instead of B·T).
+    /// (B·T) time-major: which pair each position uses.
+    private var pairSlots = Int32Buffer(count: 0)
+    /// (U): the token and the sample of each pair, samples in order, tokens in order of first appearance.
+    private var pairTokens = Int32Buffer(count: 0)
+    private var pairSampleBuffer = Int32Buffer(count: 0)
+    /// (U × E): the pairs' embedding rows; (U × E): their gradient.
+    private var pairRowBuffer = FloatBuffer(count: 0)
+    /// (V): the pair of a token in the current sample, valid when `stampOfToken` is that sample + 1.
+    private var pairOfToken: Int32Buffer
+    private var stampOfToken: Int32Buffer
+    /// U of the last `lookupPairs`.
+    private(set) var pairCount = 0
+    var pairSamples: UnsafePointer<Int32> { UnsafePointer(pairSampleBuffer.pointer) }
+    var pairRows: UnsafePointer<Float> { UnsafePointer(pairRowBuffer.pointer) }
+
     init(numWords: Int, width: Int, embeddings: ParameterView) {
         precondition(embeddings.shape == [numWords, width], "Embedding: shape \(embeddings.shape) ≠ [\(numWords), \(width)]")
         self.numWords = numWords
         self.width = width
         self.embeddings = embeddings
         slotOfToken = Int32Buffer(count: numWords, value: -1)
+        pairOfToken = Int32Buffer(count: numWords, value: -1)
+        stampOfToken = Int32Buffer(count: numWords, value: 0)
     }
 
     func reserve(positions: Int, gateWidth: Int) {
@@ -112,32 +132,72 @@ final class EmbeddingLookup {
         }
     }
 
-    /// After `lookup`: the embedded sequence X (T, B, E) itself, time-reversed when `reversed` (the
-    /// input of a layer whose input dropout breaks the fused projection).
-    func gather(into x: UnsafeMutablePointer<Float>, batch: Int, steps: Int, reversed: Bool) {
-        let E = width
+    /// After `lookup`: each sample's distinct tokens and their embedding rows (`pairRows`, U × E).
+    func lookupPairs(tokens x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int, weights w: UnsafePointer<Float>) {
+        let E = width, positions = batch * steps
+        pairSlots = pairSlots.ensuring(positions)
+        pairTokens = pairTokens.ensuring(positions)
+        pairSampleBuffer = pairSampleBuffer.ensuring(positions)
+        var u = 0
+        for b in 0..<batch {
+            let stamp = Int32(b + 1)
+            for t in 0..<steps {
+                let token = Int(x[b * steps + t])
+                if stampOfToken.pointer[token] != stamp {
+                    stampOfToken.pointer[token] = stamp
+                    pairOfToken.pointer[token] = Int32(u)
+                    pairTokens.pointer[u] = Int32(token)
+                    pairSampleBuffer.pointer[u] = Int32(b)
+                    u += 1
+                }
+                pairSlots.pointer[t * batch + b] = pairOfToken.pointer[token]
+            }
+        }
+        for b in 0..<batch {   // stamps back to 0 for the next batch
+            for t in 0..<steps { stampOfToken.pointer[Int(x[b * steps + t])] = 0 }
+        }
+        pairCount = u
+        pairRowBuffer = pairRowBuffer.ensuring(u * E)
+        let emb = w + embeddings.offset
+        for k in 0..<u {
+            (pairRowBuffer.pointer + k * E).update(from: emb + Int(pairTokens.pointer[k]) * E, count: E)
+        }
+    }
+
+    /// The pair that time-major position (t, b) of a direction reads.
+    @inline(__always)
+    private func pair(_ t: Int, _ b: Int, batch: Int, steps: Int, reversed: Bool) -> Int {
+        Int(pairSlots.pointer[(reversed ? steps - 1 - t : t) * batch + b])
+    }
+
+    /// P (T, B, G) from the pairs' projections `table` (U × G), time-reversed when `reversed`.
+    func projectPairs(_ table: UnsafePointer<Float>, batch: Int, steps: Int, layer: RecurrentLayer, reversed: Bool) {
+        let G = layer.gateWidth, p = layer.projection
         for t in 0..<steps {
             for b in 0..<batch {
-                (x + (t * batch + b) * E).update(from: rows.pointer + slot(t, b, batch: batch, steps: steps,
-                                                                           reversed: reversed) * E, count: E)
+                (p + (t * batch + b) * G).update(from: table + pair(t, b, batch: batch, steps: steps, reversed: reversed) * G,
+                                                 count: G)
             }
         }
     }
 
-    /// The backward of `gather`: adds dX (T, B, E) into the used rows of the embedding gradient.
-    func backwardGathered(_ dX: UnsafePointer<Float>, batch: Int, steps: Int, reversed: Bool,
-                          gradients dw: UnsafeMutablePointer<Float>) {
-        let E = width, n = distinctCount
-        dRows.pointer.update(repeating: 0, count: n * E)
+    /// The backward of `projectPairs`: dTable (U × G) = Σ over each pair's positions of dP.
+    func sumPairGradients(_ dP: UnsafePointer<Float>, into dTable: UnsafeMutablePointer<Float>, batch: Int, steps: Int,
+                          gateWidth G: Int, reversed: Bool) {
+        dTable.update(repeating: 0, count: pairCount * G)
         for t in 0..<steps {
             for b in 0..<batch {
-                addVector(dX + (t * batch + b) * E,
-                          into: dRows.pointer + slot(t, b, batch: batch, steps: steps, reversed: reversed) * E, count: E)
+                addVector(dP + (t * batch + b) * G,
+                          into: dTable + pair(t, b, batch: batch, steps: steps, reversed: reversed) * G, count: G)
             }
         }
-        let dEmb = dw + embeddings.offset
-        for u in 0..<n {
-            addVector(dRows.pointer + u * E, into: dEmb + Int(tokens.pointer[u]) * E, count: E)
+    }
+
+    /// Adds the pairs' row gradients dRows (U × E) into the embedding gradient.
+    func backwardPairs(_ dRows: UnsafePointer<Float>, gradients dw: UnsafeMutablePointer<Float>) {
+        let E = width, dEmb = dw + embeddings.offset
+        for k in 0..<pairCount {
+            addVector(dRows + k * E, into: dEmb + Int(pairTokens.pointer[k]) * E, count: E)
         }
     }
 

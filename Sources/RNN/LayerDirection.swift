@@ -6,8 +6,9 @@
 //
 // With input dropout (Keras `dropout`) and c masks per sample, the projection is
 //     P[:, block g] = (X ⊙ m_g)·W[:, block g]        blocks of G/c columns,
-// so the first layer can no longer project each distinct token once (a token's projection depends
-// on its sample's mask): the embedded sequence is gathered and masked, and its gradient scattered back.
+// so the first layer can no longer project each distinct token of the batch once (a token's
+// projection depends on its sample's mask): it projects each sample's distinct tokens instead
+// (`EmbeddingLookup.lookupPairs`), still far fewer rows than B·T positions.
 
 import BLAS
 
@@ -22,14 +23,17 @@ final class LayerDirection {
     /// h_{t−1}'s masks, handed to the cell while masks are active.
     let recurrentDropout: RecurrentDropout
 
-    /// (T, B, I): the input as this direction reads it, when it is a copy (time-reversed, or gathered
-    /// embeddings).
+    /// (T, B, I): the input as this direction reads it, when it is a copy (time-reversed).
     private var input = FloatBuffer(count: 0)
-    /// (c, T, B, I): the input ⊙ each mask, kept for dW.
+    /// (c, rows, I): the input rows ⊙ each mask, kept for dW (rows: T·B positions, or U pairs).
     private(set) var masked = FloatBuffer(count: 0)
-    /// (T, B, I): the input gradient of one mask block; (T, B, I): of the whole direction.
+    /// (rows, I): the input gradient of one mask block; (T, B, I): of the whole (reversed) direction.
     private var scratch = FloatBuffer(count: 0)
     private var dInput = FloatBuffer(count: 0)
+    /// First layer with input masks: (U, G) the pairs' projections, then their gradient; (U, E) the
+    /// pairs' row gradients.
+    private var pairTable = FloatBuffer(count: 0)
+    private var pairRowGradient = FloatBuffer(count: 0)
     /// (T, B, H) or (B, H): ∂loss/∂(this direction's outputs) in its own step order (bidirectional).
     private var dOutputBuffer = FloatBuffer(count: 0)
     var dOutputs: UnsafeMutablePointer<Float> { dOutputBuffer.pointer }
@@ -53,6 +57,10 @@ final class LayerDirection {
         if inputMasks {
             masked = masked.ensuring(self.inputMasks.count * sequence)
             scratch = scratch.ensuring(sequence)
+            if layer == 0 {
+                pairTable = pairTable.ensuring(steps * batch * cell.gateWidth)
+                pairRowGradient = pairRowGradient.ensuring(sequence)
+            }
         }
         if recurrentMasks { recurrentDropout.reserve(batch: batch, steps: steps) }
         if bidirectional { dOutputBuffer = dOutputBuffer.ensuring(steps * batch * cell.units) }
@@ -72,12 +80,16 @@ final class LayerDirection {
     // MARK: Forward
 
     /// The first layer's projection after `embedding.lookup`: fused (distinct tokens projected once)
-    /// without masks, else through the gathered, masked sequence.
-    func forwardFromEmbedding(_ embedding: EmbeddingLookup, batch: Int, steps: Int, weights w: UnsafePointer<Float>,
-                              masks: Bool) {
+    /// without masks, else each sample's distinct tokens, masked.
+    func forwardFromEmbedding(_ embedding: EmbeddingLookup, tokens: UnsafeBufferPointer<Int32>, batch: Int, steps: Int,
+                              weights w: UnsafePointer<Float>, masks: Bool) {
         if masks {
-            embedding.gather(into: input.pointer, batch: batch, steps: steps, reversed: reversed)
-            projectMasked(UnsafePointer(input.pointer), batch: batch, steps: steps, weights: w)
+            // Both directions share the pairs (a sample's tokens are the same read either way).
+            if direction == 0 { embedding.lookupPairs(tokens: tokens, batch: batch, steps: steps, weights: w) }
+            let samples = embedding.pairSamples
+            projectMasked(embedding.pairRows, rows: embedding.pairCount, sample: { Int(samples[$0]) },
+                          into: pairTable.pointer, weights: w)
+            embedding.projectPairs(pairTable.pointer, batch: batch, steps: steps, layer: cell, reversed: reversed)
         } else {
             embedding.project(batch: batch, steps: steps, weights: w, layer: cell, reversed: reversed)
         }
@@ -88,7 +100,7 @@ final class LayerDirection {
                              masks: Bool) {
         let source = readable(x, batch: batch, steps: steps)
         if masks {
-            projectMasked(source, batch: batch, steps: steps, weights: w)
+            projectMasked(source, rows: steps * batch, sample: { $0 % batch }, into: cell.projection, weights: w)
         } else {
             cell.projectForward(input: source, weights: w, positions: batch * steps)
         }
@@ -101,30 +113,29 @@ final class LayerDirection {
         return UnsafePointer(input.pointer)
     }
 
-    /// P[:, block g] = (x ⊙ m_g)·W[:, block g], keeping each x ⊙ m_g in `masked`.
-    private func projectMasked(_ x: UnsafePointer<Float>, batch: Int, steps: Int, weights w: UnsafePointer<Float>) {
+    /// out[:, block g] = (x ⊙ m_g)·W[:, block g] for `rows` rows of x (rows × I), row r belonging to
+    /// sample `sample(r)`; each x ⊙ m_g stays in `masked` for dW.
+    private func projectMasked(_ x: UnsafePointer<Float>, rows: Int, sample: (Int) -> Int,
+                               into out: UnsafeMutablePointer<Float>, weights w: UnsafePointer<Float>) {
         let I = cell.inputSize, G = cell.gateWidth, c = inputMasks.count, width = G / c
-        let sequence = steps * batch * I
         for g in 0..<c {
-            let xg = masked.pointer + g * sequence
-            applyMask(x, mask: g, into: xg, batch: batch, steps: steps, add: false)
-            BLAS.sgemm(m: steps * batch, n: width, k: I, a: xg, lda: I, b: w + cell.kernel.offset + g * width, ldb: G,
-                       beta: 0, c: cell.projection + g * width, ldc: G)
+            let xg = masked.pointer + g * rows * I
+            applyMask(x, mask: g, rows: rows, sample: sample, into: xg, add: false)
+            BLAS.sgemm(m: rows, n: width, k: I, a: xg, lda: I, b: w + cell.kernel.offset + g * width, ldb: G,
+                       beta: 0, c: out + g * width, ldc: G)
         }
     }
 
-    /// out[t, b, :] (=|+=) x[t, b, :] ⊙ m_g[b, :], for every step.
-    private func applyMask(_ x: UnsafePointer<Float>, mask g: Int, into out: UnsafeMutablePointer<Float>, batch: Int,
-                           steps: Int, add: Bool) {
+    /// out[r, :] (=|+=) x[r, :] ⊙ m_g[sample(r), :] for each of `rows` rows.
+    private func applyMask(_ x: UnsafePointer<Float>, mask g: Int, rows: Int, sample: (Int) -> Int,
+                           into out: UnsafeMutablePointer<Float>, add: Bool) {
         let I = cell.inputSize, c = inputMasks.count, m = inputMasks.pointer
-        for t in 0..<steps {
-            for b in 0..<batch {
-                let row = (t * batch + b) * I, mb = m + (b * c + g) * I
-                if add {
-                    for i in 0..<I { out[row + i] += x[row + i] * mb[i] }
-                } else {
-                    for i in 0..<I { out[row + i] = x[row + i] * mb[i] }
-                }
+        for r in 0..<rows {
+            let xr = x + r * I, o = out + r * I, mb = m + (sample(r) * c + g) * I
+            if add {
+                for i in 0..<I { o[i] += xr[i] * mb[i] }
+            } else {
+                for i in 0..<I { o[i] = xr[i] * mb[i] }
             }
         }
     }
@@ -135,8 +146,12 @@ final class LayerDirection {
     func backwardToEmbedding(_ embedding: EmbeddingLookup, batch: Int, steps: Int, weights w: UnsafePointer<Float>,
                              gradients dw: UnsafeMutablePointer<Float>, masks: Bool) {
         if masks {
-            projectMaskedBackward(batch: batch, steps: steps, weights: w, gradients: dw, dInput: dInput.pointer)
-            embedding.backwardGathered(dInput.pointer, batch: batch, steps: steps, reversed: reversed, gradients: dw)
+            let samples = embedding.pairSamples, rows = embedding.pairCount
+            embedding.sumPairGradients(cell.projectionGradient, into: pairTable.pointer, batch: batch, steps: steps,
+                                       gateWidth: cell.gateWidth, reversed: reversed)
+            projectMaskedBackward(UnsafePointer(pairTable.pointer), rows: rows, sample: { Int(samples[$0]) }, weights: w,
+                                  gradients: dw, dInput: pairRowGradient.pointer)
+            embedding.backwardPairs(pairRowGradient.pointer, gradients: dw)
         } else {
             embedding.backward(batch: batch, steps: steps, weights: w, gradients: dw, layer: cell, reversed: reversed)
         }
@@ -150,8 +165,8 @@ final class LayerDirection {
         // The backward direction works in its own (reversed) step order, then flips its result back.
         let target = reversed ? dInput.pointer : dX
         if masks {
-            projectMaskedBackward(batch: batch, steps: steps, weights: w, gradients: dw, dInput: target,
-                                  accumulate: accumulate && !reversed)
+            projectMaskedBackward(cell.projectionGradient, rows: steps * batch, sample: { $0 % batch }, weights: w,
+                                  gradients: dw, dInput: target, accumulate: accumulate && !reversed)
         } else {
             // `input` still holds the reversed copy the forward made.
             cell.projectBackward(input: reversed ? UnsafePointer(input.pointer) : x, dInput: target, weights: w,
@@ -163,22 +178,21 @@ final class LayerDirection {
         }
     }
 
-    /// dW[:, block g] += (x ⊙ m_g)ᵀ·dP[:, block g], db += Σ dP, dX (=|+=) Σ_g (dP_g·W_gᵀ) ⊙ m_g.
-    private func projectMaskedBackward(batch: Int, steps: Int, weights w: UnsafePointer<Float>,
-                                       gradients dw: UnsafeMutablePointer<Float>, dInput dX: UnsafeMutablePointer<Float>,
-                                       accumulate: Bool = false) {
+    /// dW[:, block g] += (x ⊙ m_g)ᵀ·dP[:, block g], db += Σ dP, dX (=|+=) Σ_g (dP_g·W_gᵀ) ⊙ m_g, over the
+    /// `rows` rows of the last `projectMasked`.
+    private func projectMaskedBackward(_ dP: UnsafePointer<Float>, rows: Int, sample: (Int) -> Int,
+                                       weights w: UnsafePointer<Float>, gradients dw: UnsafeMutablePointer<Float>,
+                                       dInput dX: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
         let I = cell.inputSize, G = cell.gateWidth, c = inputMasks.count, width = G / c
-        let positions = steps * batch, sequence = positions * I
-        let dP = UnsafePointer(cell.projectionGradient)
         for g in 0..<c {
-            BLAS.sgemm(transA: true, m: I, n: width, k: positions, a: masked.pointer + g * sequence, lda: I,
+            BLAS.sgemm(transA: true, m: I, n: width, k: rows, a: masked.pointer + g * rows * I, lda: I,
                        b: dP + g * width, ldb: G, beta: 1, c: dw + cell.kernel.offset + g * width, ldc: G)
         }
-        addColumnSums(dP, rows: positions, cols: G, into: dw + cell.inputBiasOffset)
+        addColumnSums(dP, rows: rows, cols: G, into: dw + cell.inputBiasOffset)
         for g in 0..<c {
-            BLAS.sgemm(transB: true, m: positions, n: I, k: width, a: dP + g * width, lda: G,
+            BLAS.sgemm(transB: true, m: rows, n: I, k: width, a: dP + g * width, lda: G,
                        b: w + cell.kernel.offset + g * width, ldb: G, beta: 0, c: scratch.pointer, ldc: I)
-            applyMask(scratch.pointer, mask: g, into: dX, batch: batch, steps: steps, add: accumulate || g > 0)
+            applyMask(scratch.pointer, mask: g, rows: rows, sample: sample, into: dX, add: accumulate || g > 0)
         }
     }
 }

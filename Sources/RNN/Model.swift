@@ -212,7 +212,7 @@ public final class Model {
             for l in 0..<stack.count {
                 for direction in stack[l] {
                     if l == 0 {
-                        direction.forwardFromEmbedding(embedding, batch: batch, steps: steps, weights: w,
+                        direction.forwardFromEmbedding(embedding, tokens: x, batch: batch, steps: steps, weights: w,
                                                        masks: inputMasksActive)
                     } else {
                         direction.forwardFromSequence(sequenceOutput(l - 1), batch: batch, steps: steps, weights: w,

@@ -73,31 +73,39 @@ final class DropoutMaskTests: XCTestCase {
         }
     }
 
-    /// One sequence's input mask is the same at every time step: the masked first-layer input is zero
-    /// at the same units at every step of a sample, and the kept units are scaled 1/(1 − R).
+    /// One sequence's masks are the same at every time step: over 20 steps the model's loss is the
+    /// reference's with each sample's masks applied at every step (and not the unmasked one), and the
+    /// first layer's masked rows are each token's embedding times its sample's mask.
     func testMaskConstantAcrossTimeSteps() {
-        let config = ModelConfig(kind: .lstm, numWords: 50, embedDim: 16, units: 8, dropout: 0.5)
+        let config = ModelConfig(kind: .lstm, numWords: 50, embedDim: 16, units: 8, dropout: 0.5, recurrentDropout: 0.3)
         let model = Model(config: config, seed: 3)
-        let B = 4, T = 20
-        let x = Fixtures.tokens(batch: B, steps: T, numWords: 50, seed: 5).map { max($0, 1) }
+        let B = 4, T = 20, E = 16
+        let x = Fixtures.tokens(batch: B, steps: T, numWords: 50, seed: 5)
+        let y: [Float] = [1, 0, 1, 0]
         model.zeroGradients()
-        model.accumulateGradients(x: x, y: [1, 0, 1, 0], batch: B, dropout: DropoutKey(seed: 1, epoch: 0, positions: [0, 1, 2, 3]))
-        let direction = model.stack[0][0]
-        let masks = direction.inputMasks.values
-        let masked = direction.masked.pointer, E = 16
-        var droppedSomewhere = false
-        for b in 0..<B {
-            let m = Array(masks[(b * E)..<((b + 1) * E)])
-            droppedSomewhere = droppedSomewhere || m.contains(0)
-            for t in 0..<T {
-                let token = Int(x[b * T + t])
+        let stats = model.accumulateGradients(x: x, y: y, batch: B, dropout: DropoutKey(seed: 1, epoch: 0, positions: [0, 1, 2, 3]))
+        let d = model.stack[0][0]
+        func reshape(_ set: MaskSet) -> [[[Double]]] {
+            let v = set.values.map(Double.init)
+            return (0..<B).map { b in (0..<set.count).map { g in Array(v[((b * set.count + g) * set.width)..<((b * set.count + g + 1) * set.width)]) } }
+        }
+        let masks = [[ReferenceMasks(input: reshape(d.inputMasks), recurrent: reshape(d.recurrentDropout.masks))]]
+        let w = model.weights.map(Double.init)
+        assertClose(stats.lossSum, Reference.lossSum(config: config, weights: w, x: x, y: y, batch: B, masks: masks), rtol: 1e-5)
+        XCTAssertGreaterThan(abs(stats.lossSum - Reference.lossSum(config: config, weights: w, x: x, y: y, batch: B)), 1e-3)
+        // The masked rows: (sample, token) pairs, one per distinct token of each sample.
+        let embedding = model.embedding, masked = d.masked.pointer, c = d.inputMasks.count
+        let m = d.inputMasks.values
+        XCTAssertEqual(embedding.pairCount, (0..<B).map { b in Set(x[(b * T)..<((b + 1) * T)]).count }.reduce(0, +))
+        for u in 0..<embedding.pairCount {
+            let b = Int(embedding.pairSamples[u])
+            for g in 0..<c {
                 for i in 0..<E {
-                    let embedded = model.weights[token * E + i]
-                    XCTAssertEqual(masked[(t * B + b) * E + i], embedded * m[i], "sample \(b) step \(t) unit \(i)")
+                    let row = embedding.pairRows[u * E + i]
+                    XCTAssertEqual(masked[(g * embedding.pairCount + u) * E + i], row * m[(b * c + g) * E + i])
                 }
             }
         }
-        XCTAssertTrue(droppedSomewhere)
     }
 
     /// Validation, eval and predict never drop: a model with dropout rates scores exactly like the
