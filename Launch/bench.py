@@ -66,7 +66,10 @@ def main():
     ap.add_argument("--scaling-limit", type=int, default=10000, help="training rows for the -n 1/2/4 scaling runs")
     ap.add_argument("--accuracy-epochs", type=int, default=10, help="epochs of the bf16-vs-fp32 accuracy runs")
     ap.add_argument("--baseline-bin", help="another rnn-dist build: its -n 1 two-epoch runs alternate with ours")
-    ap.add_argument("--skip", default="", help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory")
+    ap.add_argument("--ch63-keras-epochs", type=int, default=10,
+                    help="epochs of Keras's bidirectional LSTM in the chapter 6.3 section (its accuracy comparison)")
+    ap.add_argument("--skip", default="",
+                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
@@ -230,6 +233,10 @@ def main():
                        "difference": acc["bf16"]["best_val_acc"] - acc["fp32"]["best_val_acc"], "runs": acc}
         log("bf16", {k: v for k, v in res["bf16"].items() if k != "runs"})
 
+    # 3d. chapter 6.3: dropout, recurrent dropout, bidirectional (issue targets in docs/BENCHMARKS.md).
+    if "ch63" not in skip:
+        res["ch63"] = ch63(a, kpy, keras_script, work)
+
     # 4. peak RSS per rank at -n 4, as the trainer reports it (VmHWM, max over ranks).
     if "memory" not in skip:
         rd = os.path.join(work, "mem")
@@ -246,6 +253,74 @@ def main():
     print_table(res)
     print(f"\nwritten to {path}")
     shutil.rmtree(work, ignore_errors=True)
+
+
+CH63 = {"plain": ["--model", "lstm"],
+        "dropout": ["--model", "lstm", "--dropout", "0.2", "--recurrent-dropout", "0.2"],
+        "bidirectional": ["--model", "lstm", "--bidirectional"]}
+
+
+def ch63(a, kpy, keras_script, work):
+    """Speed at -n 2 (one full epoch each, ours alternating over --reps, Keras once each), accuracy at
+    -n 4 over --accuracy-epochs epochs with the best weights evaluated on the test split, Keras's
+    bidirectional LSTM on the same arrays, and the Keras loading check of the new models."""
+    out = {"speed_n2": {}, "accuracy_n4": {}}
+    times = {k: [] for k in CH63}
+    for rep in range(a.reps):
+        for k, flags in CH63.items():
+            r, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--epochs", "1",
+                        "--run-dir", os.path.join(work, f"ch63-speed-{k}-{rep}"), *flags])
+            times[k].append(parse_epochs(r.stdout)[0]["seconds"])
+    med = {k: statistics.median(v) for k, v in times.items()}
+    out["speed_n2"] = {"rnn_dist_epoch_s": med, "dropout_over_plain": med["dropout"] / med["plain"],
+                       "bidirectional_over_plain": med["bidirectional"] / med["plain"]}
+    if kpy:
+        keras_flags = {"plain": [], "dropout": ["--dropout", "0.2", "--recurrent-dropout", "0.2"],
+                       "bidirectional": ["--bidirectional"]}
+        kt = {}
+        for k in ("dropout", "bidirectional"):
+            js = os.path.join(work, f"ch63-keras-speed-{k}.json")
+            run([kpy, keras_script, a.data, "lstm", "1", "--threads", "2", "--json", js, "--test-limit", "512", *keras_flags[k]])
+            kt[k] = next(x["seconds"] for x in json.load(open(js)) if "epoch" in x)
+        out["speed_n2"].update(keras_epoch_s=kt, **{f"{k}_over_keras": med[k] / kt[k] for k in kt})
+    log("ch63 speed", out["speed_n2"])
+
+    for k, flags in CH63.items():
+        rd = os.path.join(work, f"ch63-acc-{k}")
+        r, _ = run(["mpirun", "-n", "4", a.bin, "train", "--data", a.data, "--epochs", str(a.accuracy_epochs), "--run-dir", rd, *flags])
+        rows = parse_epochs(r.stdout)
+        ev, _ = run(["mpirun", "-n", "2", a.bin, "eval", "--weights", os.path.join(rd, "best.weights.h5"), "--data", a.data, "--json"])
+        last = rows[-1]
+        out["accuracy_n4"][k] = {"best_val_acc": max(x["val_acc"] for x in rows), "test_acc_best": json.loads(ev.stdout)["accuracy"],
+                                 "last_acc": last["acc"], "last_val_acc": last["val_acc"], "gap_last": last["acc"] - last["val_acc"],
+                                 "epochs": rows}
+        log("ch63 accuracy", k, {x: y for x, y in out["accuracy_n4"][k].items() if x != "epochs"})
+    if kpy:
+        js = os.path.join(work, "ch63-keras-bi.json")
+        run([kpy, keras_script, a.data, "lstm", str(a.ch63_keras_epochs), "--threads", "2", "--json", js, "--bidirectional"])
+        krows = json.load(open(js))
+        out["keras_bidirectional"] = {"epochs": a.ch63_keras_epochs,
+                                      "best_val_acc": max(x["val_acc"] for x in krows if "epoch" in x),
+                                      "test_acc_last": next(x["acc"] for x in krows if x.get("split") == "test"),
+                                      "epoch_s": statistics.median(x["seconds"] for x in krows if "epoch" in x)}
+        log("ch63 keras bidirectional", out["keras_bidirectional"])
+        # The Keras loading check: the three 10-epoch models plus a bidirectional 2-layer GRU with
+        # dropout and a reset-before GRU (one epoch on --scaling-limit rows each).
+        weights = [os.path.join(work, f"ch63-acc-{k}", "best.weights.h5") for k in CH63]
+        for name, flags in (("bi-gru-2", ["--model", "gru", "--bidirectional", "--layers", "2", "--dropout", "0.2",
+                                          "--recurrent-dropout", "0.2"]),
+                            ("gru-reset-before", ["--model", "gru", "--gru-reset-after", "false"])):
+            rd = os.path.join(work, f"ch63-{name}")
+            run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--epochs", "1", "--limit", str(a.scaling_limit),
+                 "--run-dir", rd, *flags])
+            weights.append(os.path.join(rd, "best.weights.h5"))
+        js = os.path.join(work, "ch63-keras-check.json")
+        r = subprocess.run([kpy, os.path.join(ROOT, "Launch", "keras_check.py"), "--legacy", "--bin", a.bin, "--data", a.data,
+                            "--json", js, *weights], capture_output=True, text=True)
+        log("ch63 keras_check:\n" + (r.stdout.strip() or r.stderr.strip()[-2000:]))
+        checks = json.load(open(js)) if os.path.exists(js) else []
+        out["keras_check"] = [{k: c.get(k) for k in ("describe", "ok", "max_abs_diff", "legacy_max_abs_diff", "error")} for c in checks]
+    return out
 
 
 def print_table(res):
@@ -294,6 +369,26 @@ def print_table(res):
         b = res["bf16"]
         print(f"\nbf16 transport, LSTM -n 2: best val_acc {b['bf16_best_val_acc']:.4f} vs fp32 {b['fp32_best_val_acc']:.4f} "
               f"(difference {b['difference']:+.4f}; target within 0.005)")
+    if "ch63" in res:
+        c = res["ch63"]
+        sp = c["speed_n2"]
+        e = sp["rnn_dist_epoch_s"]
+        print(f"\nchapter 6.3, LSTM -n 2 s/epoch: plain {e['plain']:.2f}, dropout 0.2 + recurrent dropout 0.2 {e['dropout']:.2f} "
+              f"({sp['dropout_over_plain']:.2f}x, target <= 1.3), bidirectional {e['bidirectional']:.2f} "
+              f"({sp['bidirectional_over_plain']:.2f}x, target <= 2.1)")
+        if "keras_epoch_s" in sp:
+            print(f"  vs Keras 2 threads: dropout {sp['keras_epoch_s']['dropout']:.2f} s ({sp['dropout_over_keras']:.3f}), "
+                  f"bidirectional {sp['keras_epoch_s']['bidirectional']:.2f} s ({sp['bidirectional_over_keras']:.3f}); target <= 0.2")
+        for k, v in c["accuracy_n4"].items():
+            print(f"  {k:14} -n 4: best val_acc {v['best_val_acc']:.4f}, test acc (best weights) {v['test_acc_best']:.4f}, "
+                  f"last epoch acc {v['last_acc']:.4f} val_acc {v['last_val_acc']:.4f} (gap {v['gap_last']:+.4f})")
+        if "keras_bidirectional" in c:
+            k = c["keras_bidirectional"]
+            print(f"  Keras bidirectional LSTM, {k['epochs']} epochs: best val_acc {k['best_val_acc']:.4f}, test acc (last weights) "
+                  f"{k['test_acc_last']:.4f}, {k['epoch_s']:.1f} s/epoch")
+        for chk in c.get("keras_check", []):
+            print(f"  keras_check {'PASS' if chk['ok'] else 'FAIL'} {chk.get('describe') or ''} "
+                  f"max |dp| {chk.get('max_abs_diff')}, legacy {chk.get('legacy_max_abs_diff')} {chk.get('error') or ''}")
     if res.get("peak_rss_mb_per_rank"):
         print(f"peak RSS per rank at -n 4: {res['peak_rss_mb_per_rank']:.0f} MB (target <= 150)")
 
