@@ -55,7 +55,7 @@ public final class Model {
     /// stack[l][d]: direction d (0 forward, 1 backward when bidirectional) of recurrent layer l.
     let stack: [[LayerDirection]]
     /// The forward direction's cell of each layer.
-    var recurrent: [RecurrentLayer] { stack.map { $0[0].cell } }
+    let recurrent: [RecurrentLayer]
     /// Dense kernel (D, 1) and bias (1), D = H or 2H.
     let denseKernel: ParameterView
     let denseBias: ParameterView
@@ -104,6 +104,7 @@ public final class Model {
             })
         }
         stack = layers
+        recurrent = layers.map { $0[0].cell }
         denseKernel = table[table.count - 2]
         denseBias = table[table.count - 1]
         initializeWeights(seed: seed)

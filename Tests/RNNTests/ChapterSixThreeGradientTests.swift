@@ -10,23 +10,6 @@ final class ChapterSixThreeGradientTests: XCTestCase {
     let rtol = 1e-3
     let floorFraction = 1e-5
 
-    /// The masks the model drew for this batch, as the reference takes them.
-    private func referenceMasks(_ model: Model, batch: Int) -> [[ReferenceMasks]] {
-        let config = model.config
-        return model.stack.map { directions in
-            directions.map { d in
-                func reshape(_ set: MaskSet) -> [[[Double]]] {
-                    let v = set.values.map(Double.init)
-                    return (0..<batch).map { b in
-                        (0..<set.count).map { g in Array(v[((b * set.count + g) * set.width)..<((b * set.count + g + 1) * set.width)]) }
-                    }
-                }
-                return ReferenceMasks(input: config.dropout > 0 ? reshape(d.inputMasks) : nil,
-                                      recurrent: config.recurrentDropout > 0 ? reshape(d.recurrentDropout.masks) : nil)
-            }
-        }
-    }
-
     /// Whole model, every parameter: B=3, T=4, E=3, H=9 (one SIMD8 block and a scalar remainder), V=11.
     private func check(_ config: ModelConfig, file: StaticString = #filePath, line: UInt = #line) {
         let batch = 3, steps = 4
@@ -39,7 +22,7 @@ final class ChapterSixThreeGradientTests: XCTestCase {
 
         model.zeroGradients()
         let stats = model.accumulateGradients(x: x, y: y, batch: batch, dropout: key)
-        let masks = config.usesDropout ? referenceMasks(model, batch: batch) : nil
+        let masks = config.usesDropout ? ReferenceMasks.drawn(by: model, batch: batch) : nil
         if let masks {
             // The masks must drop some units and keep others, or the check proves nothing about them.
             let all = masks.joined().flatMap { ($0.input ?? []) + ($0.recurrent ?? []) }.joined().joined()

@@ -85,11 +85,7 @@ final class DropoutMaskTests: XCTestCase {
         model.zeroGradients()
         let stats = model.accumulateGradients(x: x, y: y, batch: B, dropout: DropoutKey(seed: 1, epoch: 0, positions: [0, 1, 2, 3]))
         let d = model.stack[0][0]
-        func reshape(_ set: MaskSet) -> [[[Double]]] {
-            let v = set.values.map(Double.init)
-            return (0..<B).map { b in (0..<set.count).map { g in Array(v[((b * set.count + g) * set.width)..<((b * set.count + g + 1) * set.width)]) } }
-        }
-        let masks = [[ReferenceMasks(input: reshape(d.inputMasks), recurrent: reshape(d.recurrentDropout.masks))]]
+        let masks = ReferenceMasks.drawn(by: model, batch: B)
         let w = model.weights.map(Double.init)
         assertClose(stats.lossSum, Reference.lossSum(config: config, weights: w, x: x, y: y, batch: B, masks: masks), rtol: 1e-5)
         XCTAssertGreaterThan(abs(stats.lossSum - Reference.lossSum(config: config, weights: w, x: x, y: y, batch: B)), 1e-3)

@@ -3,7 +3,7 @@
 // Gradient checks take central differences of it; forward checks compare against it.
 
 import Foundation
-import RNN
+@testable import RNN
 import TestSupport
 import XCTest
 
@@ -31,6 +31,25 @@ typealias Sequence3 = [[[Double]]]
 struct ReferenceMasks {
     var input: [[[Double]]]?
     var recurrent: [[[Double]]]?
+}
+
+extension ReferenceMasks {
+    /// The masks `model` drew for its last batch of `batch` rows, per layer and direction, as the
+    /// reference takes them (nil where that dropout is off).
+    static func drawn(by model: Model, batch: Int) -> [[ReferenceMasks]] {
+        func reshape(_ set: MaskSet) -> [[[Double]]] {
+            let v = set.values.map(Double.init), n = set.width
+            return (0..<batch).map { b in
+                (0..<set.count).map { g in Array(v[((b * set.count + g) * n)..<((b * set.count + g + 1) * n)]) }
+            }
+        }
+        return model.stack.map { directions in
+            directions.map { d in
+                ReferenceMasks(input: model.config.dropout > 0 ? reshape(d.inputMasks) : nil,
+                               recurrent: model.config.recurrentDropout > 0 ? reshape(d.recurrentDropout.masks) : nil)
+            }
+        }
+    }
 }
 
 enum Reference {

@@ -101,12 +101,7 @@ final class ChapterSixThreeTrainingTests: ToyIMDBTestCase {
             (["--model", "lstm", "--gru-reset-after", "false"], "--gru-reset-after false needs --model gru"),
             (["--model", "gru", "--gru-reset-after", "maybe"], "gru-reset-after"),
         ]
-        for (flags, expect) in cases {
-            let r = try Subprocess.rnnDist(["train", "--data", tmp.file("absent.h5"), "--run-dir", tmp.file("r")] + flags)
-            XCTAssertEqual(r.status, 64, "\(flags): \(r.stderr)")
-            XCTAssertTrue(r.stderr.contains(expect), "\(flags): \(r.stderr)")
-            XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("r")), "nothing created for a bad flag")
-        }
+        try assertTrainRefuses(cases, in: tmp)
     }
 
     /// eval, predict, inspect and plot read a bidirectional reset-before GRU trained with dropout:

@@ -202,12 +202,7 @@ final class CommandTests: XCTestCase {
             (["--lr", "-1"], "--lr -1.0 is outside (0, ∞)"),
             (["--limit", "-1"], "--limit -1 is outside 2…"),
         ]
-        for (flags, expect) in cases {
-            let r = try Subprocess.rnnDist(["train", "--data", tmp.file("absent.h5"), "--run-dir", tmp.file("r")] + flags)
-            XCTAssertEqual(r.status, 64, "\(flags): \(r.stderr)")
-            XCTAssertTrue(r.stderr.contains(expect), "\(flags): \(r.stderr)")
-            XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("r")), "nothing created for a bad flag")
-        }
+        try assertTrainRefuses(cases, in: tmp)
     }
 
     func testInspectNamesEachKindAndDetectsDamage() throws {
@@ -232,5 +227,20 @@ final class CommandTests: XCTestCase {
         let j = try Subprocess.rnnDist(["inspect", "--json", Self.runDir + "/checkpoint.h5"])
         let doc = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
         XCTAssertEqual((doc?["checkpoint"] as? [String: Any])?["epoch"] as? Int, 3)
+    }
+}
+
+extension XCTestCase {
+    /// `train` with each set of flags exits 64 with a message containing the expected text, and
+    /// creates no run folder.
+    func assertTrainRefuses(_ cases: [([String], String)], in tmp: TempDir,
+                            file: StaticString = #filePath, line: UInt = #line) throws {
+        for (flags, expect) in cases {
+            let r = try Subprocess.rnnDist(["train", "--data", tmp.file("absent.h5"), "--run-dir", tmp.file("r")] + flags)
+            XCTAssertEqual(r.status, 64, "\(flags): \(r.stderr)", file: file, line: line)
+            XCTAssertTrue(r.stderr.contains(expect), "\(flags): \(r.stderr)", file: file, line: line)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("r")), "nothing created for a bad flag",
+                           file: file, line: line)
+        }
     }
 }
