@@ -66,10 +66,11 @@ def main():
     ap.add_argument("--scaling-limit", type=int, default=10000, help="training rows for the -n 1/2/4 scaling runs")
     ap.add_argument("--accuracy-epochs", type=int, default=10, help="epochs of the bf16-vs-fp32 accuracy runs")
     ap.add_argument("--baseline-bin", help="another rnn-dist build: its -n 1 two-epoch runs alternate with ours")
+    ap.add_argument("--ch63-only", default="", help="comma list of ch63 parts to run: speed,accuracy,keras,check (default all)")
     ap.add_argument("--ch63-keras-epochs", type=int, default=10,
                     help="epochs of Keras's bidirectional LSTM in the chapter 6.3 section (its accuracy comparison)")
     ap.add_argument("--skip", default="",
-                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63")
+                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
@@ -233,6 +234,33 @@ def main():
                        "difference": acc["bf16"]["best_val_acc"] - acc["fp32"]["best_val_acc"], "runs": acc}
         log("bf16", {k: v for k, v in res["bf16"].items() if k != "runs"})
 
+    # 3c'. what --timeline costs: the measured cost of recording and flushing one span
+    #      (`selftest timeline-cost`) times the spans per step of a real traced run, over its median
+    #      step; and, for reference, alternating runs with and without the timeline (noisy).
+    if "timeline" not in skip:
+        r, _ = run([a.bin, "selftest", "timeline-cost", "--output", os.path.join(work, "cost.json")])
+        cost = json.loads(r.stdout)
+        trace = os.path.join(work, "trace.json")
+        run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--epochs", "1", "--limit", str(a.scaling_limit),
+             "--run-dir", os.path.join(work, "traced"), "--timeline", trace])
+        events = [e for e in json.load(open(trace)) if e.get("ph") == "X"]
+        steps = [e["dur"] for e in events if e["name"] == "step"]
+        per_step = len(events) / len(steps)
+        step_s = statistics.median(steps) / 1e6
+        per_span = cost["record_seconds_per_span"] + cost["flush_seconds_per_span"]
+        sps = {"with": [], "without": []}
+        for rep in range(max(a.reps, 3)):
+            for k in ("without", "with"):
+                rr, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--epochs", "1", "--limit", str(a.scaling_limit),
+                             "--run-dir", os.path.join(work, f"tl-{k}-{rep}")]
+                            + (["--timeline", os.path.join(work, f"tl-{rep}.json")] if k == "with" else []))
+                sps[k].append(parse_epochs(rr.stdout)[0]["samples_per_second"])
+        res["timeline"] = {"cost": cost, "spans_per_step": per_step, "median_step_s": step_s,
+                           "estimated_overhead": per_step * per_span / step_s,
+                           "samples_per_second": sps,
+                           "wall_clock_ratio": statistics.median(sps["without"]) / statistics.median(sps["with"])}
+        log("timeline", res["timeline"])
+
     # 3d. chapter 6.3: dropout, recurrent dropout, bidirectional (issue targets in docs/BENCHMARKS.md).
     if "ch63" not in skip:
         res["ch63"] = ch63(a, kpy, keras_script, work)
@@ -258,58 +286,80 @@ def main():
 CH63 = {"plain": ["--model", "lstm"],
         "dropout": ["--model", "lstm", "--dropout", "0.2", "--recurrent-dropout", "0.2"],
         "bidirectional": ["--model", "lstm", "--bidirectional"]}
+KERAS_FLAGS = {"plain": [], "dropout": ["--dropout", "0.2", "--recurrent-dropout", "0.2"], "bidirectional": ["--bidirectional"]}
+# Timed only: recurrent dropout alone.
+CH63_SPEED = dict(CH63, recurrent=["--model", "lstm", "--recurrent-dropout", "0.2"])
 
 
 def ch63(a, kpy, keras_script, work):
     """Speed at -n 2 (one full epoch each, ours alternating over --reps, Keras once each), accuracy at
     -n 4 over --accuracy-epochs epochs with the best weights evaluated on the test split, Keras's
-    bidirectional LSTM on the same arrays, and the Keras loading check of the new models."""
-    out = {"speed_n2": {}, "accuracy_n4": {}}
-    times = {k: [] for k in CH63}
-    for rep in range(a.reps):
-        for k, flags in CH63.items():
-            r, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--epochs", "1",
-                        "--run-dir", os.path.join(work, f"ch63-speed-{k}-{rep}"), *flags])
-            times[k].append(parse_epochs(r.stdout)[0]["seconds"])
-    med = {k: statistics.median(v) for k, v in times.items()}
-    out["speed_n2"] = {"rnn_dist_epoch_s": med, "dropout_over_plain": med["dropout"] / med["plain"],
-                       "bidirectional_over_plain": med["bidirectional"] / med["plain"]}
-    if kpy:
-        keras_flags = {"plain": [], "dropout": ["--dropout", "0.2", "--recurrent-dropout", "0.2"],
-                       "bidirectional": ["--bidirectional"]}
-        kt = {}
-        for k in ("dropout", "bidirectional"):
-            js = os.path.join(work, f"ch63-keras-speed-{k}.json")
-            run([kpy, keras_script, a.data, "lstm", "1", "--threads", "2", "--json", js, "--test-limit", "512", *keras_flags[k]])
-            kt[k] = next(x["seconds"] for x in json.load(open(js)) if "epoch" in x)
-        out["speed_n2"].update(keras_epoch_s=kt, **{f"{k}_over_keras": med[k] / kt[k] for k in kt})
-    log("ch63 speed", out["speed_n2"])
+    bidirectional LSTM (and LSTM with dropout) on the same arrays, and the Keras loading check of the
+    new models. --ch63-only picks parts: speed, accuracy, keras (Keras's accuracy runs), check."""
+    out = {}
+    only = set(filter(None, a.ch63_only.split(",")))
+    part = lambda name: not only or name in only  # noqa: E731
 
-    for k, flags in CH63.items():
-        rd = os.path.join(work, f"ch63-acc-{k}")
-        r, _ = run(["mpirun", "-n", "4", a.bin, "train", "--data", a.data, "--epochs", str(a.accuracy_epochs), "--run-dir", rd, *flags])
-        rows = parse_epochs(r.stdout)
-        ev, _ = run(["mpirun", "-n", "2", a.bin, "eval", "--weights", os.path.join(rd, "best.weights.h5"), "--data", a.data, "--json"])
-        last = rows[-1]
-        out["accuracy_n4"][k] = {"best_val_acc": max(x["val_acc"] for x in rows), "test_acc_best": json.loads(ev.stdout)["accuracy"],
-                                 "last_acc": last["acc"], "last_val_acc": last["val_acc"], "gap_last": last["acc"] - last["val_acc"],
-                                 "epochs": rows}
-        log("ch63 accuracy", k, {x: y for x, y in out["accuracy_n4"][k].items() if x != "epochs"})
-    if kpy:
-        js = os.path.join(work, "ch63-keras-bi.json")
-        run([kpy, keras_script, a.data, "lstm", str(a.ch63_keras_epochs), "--threads", "2", "--json", js, "--bidirectional"])
-        krows = json.load(open(js))
-        out["keras_bidirectional"] = {"epochs": a.ch63_keras_epochs,
-                                      "best_val_acc": max(x["val_acc"] for x in krows if "epoch" in x),
-                                      "test_acc_last": next(x["acc"] for x in krows if x.get("split") == "test"),
-                                      "epoch_s": statistics.median(x["seconds"] for x in krows if "epoch" in x)}
-        log("ch63 keras bidirectional", out["keras_bidirectional"])
-        # The Keras loading check: the three 10-epoch models plus a bidirectional 2-layer GRU with
-        # dropout and a reset-before GRU (one epoch on --scaling-limit rows each).
+    if part("speed"):
+        times = {k: [] for k in CH63_SPEED}
+        for rep in range(a.reps):
+            for k, flags in CH63_SPEED.items():
+                r, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--epochs", "1",
+                            "--run-dir", os.path.join(work, f"ch63-speed-{k}-{rep}"), *flags])
+                times[k].append(parse_epochs(r.stdout)[0]["seconds"])
+        med = {k: statistics.median(v) for k, v in times.items()}
+        out["speed_n2"] = {"rnn_dist_epoch_s": med, "runs": times, "dropout_over_plain": med["dropout"] / med["plain"],
+                           "recurrent_over_plain": med["recurrent"] / med["plain"],
+                           "bidirectional_over_plain": med["bidirectional"] / med["plain"]}
+        if kpy:
+            kt = {}
+            for k in ("dropout", "bidirectional"):
+                js = os.path.join(work, f"ch63-keras-speed-{k}.json")
+                run([kpy, keras_script, a.data, "lstm", "1", "--threads", "2", "--json", js, "--test-limit", "512",
+                     *KERAS_FLAGS[k]])
+                kt[k] = next(x["seconds"] for x in json.load(open(js)) if "epoch" in x)
+            out["speed_n2"].update(keras_epoch_s=kt, **{f"{k}_over_keras": med[k] / kt[k] for k in kt})
+        log("ch63 speed", out["speed_n2"])
+
+    if part("accuracy"):
+        out["accuracy_n4"] = {}
+        for k, flags in CH63.items():
+            rd = os.path.join(work, f"ch63-acc-{k}")
+            r, _ = run(["mpirun", "-n", "4", a.bin, "train", "--data", a.data, "--epochs", str(a.accuracy_epochs),
+                        "--run-dir", rd, *flags])
+            rows = parse_epochs(r.stdout)
+            ev, _ = run(["mpirun", "-n", "2", a.bin, "eval", "--weights", os.path.join(rd, "best.weights.h5"), "--data", a.data,
+                         "--json"])
+            last = rows[-1]
+            out["accuracy_n4"][k] = {"best_val_acc": max(x["val_acc"] for x in rows),
+                                     "test_acc_best": json.loads(ev.stdout)["accuracy"],
+                                     "last_acc": last["acc"], "last_val_acc": last["val_acc"],
+                                     "gap_last": last["acc"] - last["val_acc"], "epochs": rows}
+            log("ch63 accuracy", k, {x: y for x, y in out["accuracy_n4"][k].items() if x != "epochs"})
+
+    if kpy and part("keras"):
+        out["keras"] = {}
+        for k in ("bidirectional", "dropout"):
+            js = os.path.join(work, f"ch63-keras-{k}.json")
+            run([kpy, keras_script, a.data, "lstm", str(a.ch63_keras_epochs), "--threads", "2", "--json", js, *KERAS_FLAGS[k]])
+            krows = json.load(open(js))
+            ep = [x for x in krows if "epoch" in x]
+            out["keras"][k] = {"epochs": a.ch63_keras_epochs, "best_val_acc": max(x["val_acc"] for x in ep),
+                               "test_acc_last": next(x["acc"] for x in krows if x.get("split") == "test"),
+                               "gap_last": ep[-1]["acc"] - ep[-1]["val_acc"],
+                               "epoch_s": statistics.median(x["seconds"] for x in ep), "rows": krows}
+            log("ch63 keras", k, {x: y for x, y in out["keras"][k].items() if x != "rows"})
+
+    if kpy and part("check"):
+        # The Keras loading check: the 10-epoch models (when this run trained them) plus a
+        # bidirectional 2-layer GRU with dropout and a reset-before GRU (one epoch on --scaling-limit rows).
         weights = [os.path.join(work, f"ch63-acc-{k}", "best.weights.h5") for k in CH63]
-        for name, flags in (("bi-gru-2", ["--model", "gru", "--bidirectional", "--layers", "2", "--dropout", "0.2",
-                                          "--recurrent-dropout", "0.2"]),
-                            ("gru-reset-before", ["--model", "gru", "--gru-reset-after", "false"])):
+        weights = [w for w in weights if os.path.exists(w)]
+        extra = [("bi-gru-2", ["--model", "gru", "--bidirectional", "--layers", "2", "--dropout", "0.2", "--recurrent-dropout", "0.2"]),
+                 ("gru-reset-before", ["--model", "gru", "--gru-reset-after", "false"])]
+        if not weights:
+            extra.insert(0, ("bi-lstm", CH63["bidirectional"]))
+        for name, flags in extra:
             rd = os.path.join(work, f"ch63-{name}")
             run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--epochs", "1", "--limit", str(a.scaling_limit),
                  "--run-dir", rd, *flags])
@@ -319,7 +369,8 @@ def ch63(a, kpy, keras_script, work):
                             "--json", js, *weights], capture_output=True, text=True)
         log("ch63 keras_check:\n" + (r.stdout.strip() or r.stderr.strip()[-2000:]))
         checks = json.load(open(js)) if os.path.exists(js) else []
-        out["keras_check"] = [{k: c.get(k) for k in ("describe", "ok", "max_abs_diff", "legacy_max_abs_diff", "error")} for c in checks]
+        out["keras_check"] = [{k: c.get(k) for k in ("describe", "ok", "max_abs_diff", "legacy_max_abs_diff", "error")}
+                              for c in checks]
     return out
 
 
@@ -369,23 +420,31 @@ def print_table(res):
         b = res["bf16"]
         print(f"\nbf16 transport, LSTM -n 2: best val_acc {b['bf16_best_val_acc']:.4f} vs fp32 {b['fp32_best_val_acc']:.4f} "
               f"(difference {b['difference']:+.4f}; target within 0.005)")
+    if "timeline" in res:
+        t = res["timeline"]
+        print(f"\n--timeline cost: {t['cost']['record_seconds_per_span'] * 1e9:.0f} ns to record and "
+              f"{t['cost']['flush_seconds_per_span'] * 1e9:.0f} ns to flush a span; {t['spans_per_step']:.2f} spans per "
+              f"step of median {t['median_step_s'] * 1e3:.1f} ms -> estimated overhead {t['estimated_overhead']:.3%} "
+              f"(target <= 2%); wall clock without/with over {len(t['samples_per_second']['with'])} alternating runs: "
+              f"{t['wall_clock_ratio']:.3f}")
     if "ch63" in res:
         c = res["ch63"]
-        sp = c["speed_n2"]
-        e = sp["rnn_dist_epoch_s"]
-        print(f"\nchapter 6.3, LSTM -n 2 s/epoch: plain {e['plain']:.2f}, dropout 0.2 + recurrent dropout 0.2 {e['dropout']:.2f} "
-              f"({sp['dropout_over_plain']:.2f}x, target <= 1.3), bidirectional {e['bidirectional']:.2f} "
-              f"({sp['bidirectional_over_plain']:.2f}x, target <= 2.1)")
-        if "keras_epoch_s" in sp:
-            print(f"  vs Keras 2 threads: dropout {sp['keras_epoch_s']['dropout']:.2f} s ({sp['dropout_over_keras']:.3f}), "
-                  f"bidirectional {sp['keras_epoch_s']['bidirectional']:.2f} s ({sp['bidirectional_over_keras']:.3f}); target <= 0.2")
-        for k, v in c["accuracy_n4"].items():
+        if "speed_n2" in c:
+            sp = c["speed_n2"]
+            e = sp["rnn_dist_epoch_s"]
+            print(f"\nchapter 6.3, LSTM -n 2 s/epoch: plain {e['plain']:.2f}, recurrent dropout 0.2 {e['recurrent']:.2f} "
+                  f"({sp['recurrent_over_plain']:.2f}x, target <= 1.3), dropout 0.2 + recurrent dropout 0.2 {e['dropout']:.2f} "
+                  f"({sp['dropout_over_plain']:.2f}x), bidirectional {e['bidirectional']:.2f} "
+                  f"({sp['bidirectional_over_plain']:.2f}x, target <= 2.1)")
+            if "keras_epoch_s" in sp:
+                print(f"  vs Keras 2 threads: dropout {sp['keras_epoch_s']['dropout']:.2f} s ({sp['dropout_over_keras']:.3f}), "
+                      f"bidirectional {sp['keras_epoch_s']['bidirectional']:.2f} s ({sp['bidirectional_over_keras']:.3f}); target <= 0.2")
+        for k, v in c.get("accuracy_n4", {}).items():
             print(f"  {k:14} -n 4: best val_acc {v['best_val_acc']:.4f}, test acc (best weights) {v['test_acc_best']:.4f}, "
                   f"last epoch acc {v['last_acc']:.4f} val_acc {v['last_val_acc']:.4f} (gap {v['gap_last']:+.4f})")
-        if "keras_bidirectional" in c:
-            k = c["keras_bidirectional"]
-            print(f"  Keras bidirectional LSTM, {k['epochs']} epochs: best val_acc {k['best_val_acc']:.4f}, test acc (last weights) "
-                  f"{k['test_acc_last']:.4f}, {k['epoch_s']:.1f} s/epoch")
+        for k, v in c.get("keras", {}).items():
+            print(f"  Keras {k} LSTM, {v['epochs']} epochs: best val_acc {v['best_val_acc']:.4f}, test acc (last weights) "
+                  f"{v['test_acc_last']:.4f}, last gap {v['gap_last']:+.4f}, {v['epoch_s']:.1f} s/epoch")
         for chk in c.get("keras_check", []):
             print(f"  keras_check {'PASS' if chk['ok'] else 'FAIL'} {chk.get('describe') or ''} "
                   f"max |dp| {chk.get('max_abs_diff')}, legacy {chk.get('legacy_max_abs_diff')} {chk.get('error') or ''}")

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Foundation
 import MPI
 import RNN
+import Training
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +13,30 @@ struct SelfTest: ParsableCommand {
         commandName: "selftest",
         abstract: "Internal checks of the MPI layer and the process set-up (used by the tests).",
         shouldDisplay: false,
-        subcommands: [Collectives.self, Abort.self, FloatModeCheck.self])
+        subcommands: [Collectives.self, Abort.self, FloatModeCheck.self, TimelineCost.self])
+
+    /// What `--timeline` costs: records `--spans` empty spans, then flushes them to a file as a
+    /// checkpoint does, and prints the seconds per span of each (JSON, for Launch/bench.py).
+    struct TimelineCost: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "timeline-cost")
+        @Option(help: "Spans to record.") var spans = 200_000
+        @Option(help: "The trace file to write (removed afterwards).") var output = "/tmp/rnn-dist-timeline-cost.json"
+        func run() throws {
+            let comm = try Communicator.world()
+            let timeline = try Timeline(path: output, comm: comm)
+            let t0 = comm.wallTime()
+            for _ in 0 ..< spans { timeline.span("step") {} }
+            let t1 = comm.wallTime()
+            try timeline.flush()
+            let t2 = comm.wallTime()
+            try? FileManager.default.removeItem(atPath: output)
+            if comm.isRoot {
+                print(#"{"spans":\#(spans),"record_seconds_per_span":\#((t1 - t0) / Double(spans)),"# +
+                      #""flush_seconds_per_span":\#((t2 - t1) / Double(spans))}"#)
+            }
+            try comm.finalize()
+        }
+    }
 
     /// Whether this process flushes subnormals to zero, as every command sets at start-up; prints
     /// `flush_subnormals=1 product=0` when the mode is on and a subnormal product really is 0.
