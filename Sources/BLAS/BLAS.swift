@@ -18,6 +18,26 @@ public enum BLAS {
         return String(cString: p)
     }
 
+    /// OpenBLAS core names without AVX2 kernels: older Intel and AMD families, and what OpenBLAS
+    /// falls back to for a CPU it does not know (OpenBLAS 0.3.21, Debian 12's, runs a Sapphire
+    /// Rapids Xeon as "Prescott": SSE3 kernels, 3–6× slower at this model's matrix sizes).
+    static let coresWithoutAVX2: Set<String> = [
+        "unknown", "katmai", "coppermine", "northwood", "prescott", "banias", "core2", "penryn", "dunnington",
+        "nehalem", "sandybridge", "atom", "athlon", "opteron", "barcelona", "bobcat", "bulldozer", "piledriver",
+        "steamroller", "excavator",
+    ]
+
+    /// The kernel family to ask OpenBLAS for (`OPENBLAS_CORETYPE`) when the one it picked, `current`,
+    /// has no AVX2 kernels but the CPU (its /proc/cpuinfo `flags`) has AVX2 and FMA: "SkylakeX"
+    /// with AVX-512 (F, CD, BW, DQ, VL), else "Haswell"; nil when the choice is fine as it is.
+    public static func betterCoreType(current: String, cpuFlags: Set<String>) -> String? {
+        guard coresWithoutAVX2.contains(current.lowercased()), cpuFlags.contains("avx2"), cpuFlags.contains("fma") else {
+            return nil
+        }
+        let avx512 = ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]
+        return avx512.allSatisfy(cpuFlags.contains) ? "SkylakeX" : "Haswell"
+    }
+
     /// `C = alpha · op(A) · op(B) + beta · C` on raw row-major pointers. Wraps `cblas_sgemm`.
     /// - Parameters:
     ///   - transA, transB: use `Aᵀ` / `Bᵀ`.

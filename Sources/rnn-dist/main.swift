@@ -1,3 +1,4 @@
 import RNNDistCLI
 
+KernelChoice.reexecWithAVX2KernelsIfNeeded()
 RNNDist.runMain()
