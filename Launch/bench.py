@@ -66,7 +66,8 @@ def main():
     ap.add_argument("--scaling-limit", type=int, default=10000, help="training rows for the -n 1/2/4 scaling runs")
     ap.add_argument("--accuracy-epochs", type=int, default=10, help="epochs of the bf16-vs-fp32 accuracy runs")
     ap.add_argument("--baseline-bin", help="another rnn-dist build: its -n 1 two-epoch runs alternate with ours")
-    ap.add_argument("--ch63-only", default="", help="comma list of ch63 parts to run: speed,accuracy,keras,check (default all)")
+    ap.add_argument("--ch63-only", default="",
+                    help="comma list of ch63 parts: speed,accuracy,check,keras-bidirectional,keras-dropout (default all)")
     ap.add_argument("--ch63-keras-epochs", type=int, default=10,
                     help="epochs of Keras's bidirectional LSTM in the chapter 6.3 section (its accuracy comparison)")
     ap.add_argument("--skip", default="",
@@ -295,7 +296,8 @@ def ch63(a, kpy, keras_script, work):
     """Speed at -n 2 (one full epoch each, ours alternating over --reps, Keras once each), accuracy at
     -n 4 over --accuracy-epochs epochs with the best weights evaluated on the test split, Keras's
     bidirectional LSTM (and LSTM with dropout) on the same arrays, and the Keras loading check of the
-    new models. --ch63-only picks parts: speed, accuracy, keras (Keras's accuracy runs), check."""
+    new models. --ch63-only picks parts: speed, accuracy, check, keras-bidirectional, keras-dropout
+    (Keras's accuracy runs, last: they take longest)."""
     out = {}
     only = set(filter(None, a.ch63_only.split(",")))
     part = lambda name: not only or name in only  # noqa: E731
@@ -337,19 +339,6 @@ def ch63(a, kpy, keras_script, work):
                                      "gap_last": last["acc"] - last["val_acc"], "epochs": rows}
             log("ch63 accuracy", k, {x: y for x, y in out["accuracy_n4"][k].items() if x != "epochs"})
 
-    if kpy and part("keras"):
-        out["keras"] = {}
-        for k in ("bidirectional", "dropout"):
-            js = os.path.join(work, f"ch63-keras-{k}.json")
-            run([kpy, keras_script, a.data, "lstm", str(a.ch63_keras_epochs), "--threads", "2", "--json", js, *KERAS_FLAGS[k]])
-            krows = json.load(open(js))
-            ep = [x for x in krows if "epoch" in x]
-            out["keras"][k] = {"epochs": a.ch63_keras_epochs, "best_val_acc": max(x["val_acc"] for x in ep),
-                               "test_acc_last": next(x["acc"] for x in krows if x.get("split") == "test"),
-                               "gap_last": ep[-1]["acc"] - ep[-1]["val_acc"],
-                               "epoch_s": statistics.median(x["seconds"] for x in ep), "rows": krows}
-            log("ch63 keras", k, {x: y for x, y in out["keras"][k].items() if x != "rows"})
-
     if kpy and part("check"):
         # The Keras loading check: the 10-epoch models (when this run trained them) plus a
         # bidirectional 2-layer GRU with dropout and a reset-before GRU (one epoch on --scaling-limit rows).
@@ -371,6 +360,19 @@ def ch63(a, kpy, keras_script, work):
         checks = json.load(open(js)) if os.path.exists(js) else []
         out["keras_check"] = [{k: c.get(k) for k in ("describe", "ok", "max_abs_diff", "legacy_max_abs_diff", "error")}
                               for c in checks]
+    if kpy and (part("keras-bidirectional") or part("keras-dropout")):
+        out["keras"] = {}
+        for k in [k for k in ("bidirectional", "dropout") if part(f"keras-{k}")]:
+            js = os.path.join(work, f"ch63-keras-{k}.json")
+            run([kpy, keras_script, a.data, "lstm", str(a.ch63_keras_epochs), "--threads", "2", "--json", js, *KERAS_FLAGS[k]])
+            krows = json.load(open(js))
+            ep = [x for x in krows if "epoch" in x]
+            out["keras"][k] = {"epochs": a.ch63_keras_epochs, "best_val_acc": max(x["val_acc"] for x in ep),
+                               "test_acc_last": next(x["acc"] for x in krows if x.get("split") == "test"),
+                               "gap_last": ep[-1]["acc"] - ep[-1]["val_acc"],
+                               "epoch_s": statistics.median(x["seconds"] for x in ep), "rows": krows}
+            log("ch63 keras", k, {x: y for x, y in out["keras"][k].items() if x != "rows"})
+
     return out
 
 
