@@ -362,6 +362,12 @@ def ch63(a, kpy, keras_script, work):
         checks = json.load(open(js)) if os.path.exists(js) else []
         out["keras_check"] = [{k: c.get(k) for k in ("describe", "ok", "max_abs_diff", "legacy_max_abs_diff", "error")}
                               for c in checks]
+        # Keras, given rnn-dist's dropout masks, computes rnn-dist's training loss (Launch/keras_dropout_check.py).
+        r = subprocess.run([kpy, os.path.join(ROOT, "Launch", "keras_dropout_check.py"), "--bin", a.bin, "--data", a.data],
+                           capture_output=True, text=True)
+        out["keras_dropout_check"] = {"ok": r.returncode == 0,
+                                      "lines": [l for l in r.stdout.splitlines() if l.startswith(("PASS", "FAIL", "keras_"))]}
+        log("ch63 keras_dropout_check:\n" + "\n".join(out["keras_dropout_check"]["lines"]))
     if kpy and (part("keras-bidirectional") or part("keras-dropout")):
         out["keras"] = {}
         for k in [k for k in ("bidirectional", "dropout") if part(f"keras-{k}")]:
@@ -449,6 +455,8 @@ def print_table(res):
         for k, v in c.get("keras", {}).items():
             print(f"  Keras {k} LSTM, {v['epochs']} epochs: best val_acc {v['best_val_acc']:.4f}, test acc (last weights) "
                   f"{v['test_acc_last']:.4f}, last gap {v['gap_last']:+.4f}, {v['epoch_s']:.1f} s/epoch")
+        for line in c.get("keras_dropout_check", {}).get("lines", []):
+            print("  " + line)
         for chk in c.get("keras_check", []):
             print(f"  keras_check {'PASS' if chk['ok'] else 'FAIL'} {chk.get('describe') or ''} "
                   f"max |dp| {chk.get('max_abs_diff')}, legacy {chk.get('legacy_max_abs_diff')} {chk.get('error') or ''}")
