@@ -73,7 +73,7 @@ final class ChapterSixThreeTrainingTests: ToyIMDBTestCase {
         let dir = tmp.file("mm")
         let flags = ["--model", "gru", "--bidirectional", "--dropout", "0.2", "--recurrent-dropout", "0.1",
                      "--gru-reset-after", "false"]
-        try train(2, dir, ["--epochs", "1", "--stop-after-batches", "2"] + flags, expect: 4)
+        try train(1, dir, ["--epochs", "1", "--stop-after-batches", "2"] + flags, expect: 4)
         let changes: [([String], String)] = [
             (["--model", "gru", "--dropout", "0.2", "--recurrent-dropout", "0.1", "--gru-reset-after", "false"],
              "--bidirectional = true"),
@@ -85,11 +85,11 @@ final class ChapterSixThreeTrainingTests: ToyIMDBTestCase {
              "--gru-reset-after = false"),
         ]
         for (changed, says) in changes {
-            let r = try train(2, dir, ["--epochs", "1", "--resume", dir + "/checkpoint.h5"] + changed, expect: 2)
+            let r = try train(1, dir, ["--epochs", "1", "--resume", dir + "/checkpoint.h5"] + changed, expect: 2)
             XCTAssertTrue(r.stderr.contains(says), r.stderr)
             XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }.count, 1, r.stderr)
         }
-        try train(2, dir, ["--epochs", "1", "--resume", dir + "/checkpoint.h5"] + flags)
+        try train(2, dir, ["--epochs", "1", "--resume", dir + "/checkpoint.h5"] + flags)   // and at another -n
     }
 
     func testBadOptionValuesAreRefusedNamingTheFlag() throws {
