@@ -31,13 +31,11 @@ public enum MaskSite: UInt64, Sendable {
 }
 
 public enum DropoutMask {
-    /// SplitMix64's finalizer: a bijection of 64-bit words with full avalanche.
+    /// One SplitMix64 step from state x: a bijection of 64-bit words with full avalanche.
     @inline(__always)
     static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        var generator = SplitMix64(state: x)
+        return generator.next()
     }
 
     /// The hash of one mask's key; feature j of the mask then hashes `stream + j`.
@@ -108,14 +106,6 @@ final class MaskSet {
         }
     }
 
-    /// Sets every mask to the given rows (tests: masks held fixed), (B, count, width).
-    func set(_ values: [Float], batch: Int) {
-        precondition(values.count == batch * count * width, "MaskSet.set: \(values.count) values")
-        self.batch = batch
-        buffer = buffer.ensuring(values.count)
-        values.withUnsafeBufferPointer { buffer.pointer.update(from: $0.baseAddress!, count: values.count) }
-    }
-
     /// Copies of the current masks, (B, count, width).
     var values: [Float] { Array(UnsafeBufferPointer(start: buffer.pointer, count: batch * count * width)) }
 }
@@ -123,7 +113,7 @@ final class MaskSet {
 /// A recurrent layer's h_{t−1} masks in use, and the masked copies h_{t−1} ⊙ m_g that BPTT reuses.
 final class RecurrentDropout {
     let masks: MaskSet
-    /// (T, B, count, H): step t holds h_{t−1} ⊙ m_g for each gate g (step 0: zeros).
+    /// (T, B, count, H): step t ≥ 1 holds h_{t−1} ⊙ m_g for each gate g (step 0 is unused: h_{−1} = 0).
     private(set) var masked = FloatBuffer(count: 0)
     /// (B, H) scratch of BPTT.
     private(set) var scratch = FloatBuffer(count: 0)

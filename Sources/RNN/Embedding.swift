@@ -42,7 +42,7 @@ final class EmbeddingLookup {
     /// (U): the token and the sample of each pair, samples in order, tokens in order of first appearance.
     private var pairTokens = Int32Buffer(count: 0)
     private var pairSampleBuffer = Int32Buffer(count: 0)
-    /// (U × E): the pairs' embedding rows; (U × E): their gradient.
+    /// (U × E): the pairs' embedding rows.
     private var pairRowBuffer = FloatBuffer(count: 0)
     /// (V): the pair of a token in the current sample, valid when `stampOfToken` is that sample + 1.
     private var pairOfToken: Int32Buffer
@@ -241,16 +241,10 @@ final class EmbeddingLookup {
         let dP = UnsafePointer(layer.projectionGradient)
         let dTable = table.pointer
         dTable.update(repeating: 0, count: n * G)
-        if reversed {
-            for t in 0..<steps {
-                for b in 0..<batch {
-                    addVector(dP + (t * batch + b) * G,
-                              into: dTable + slot(t, b, batch: batch, steps: steps, reversed: true) * G, count: G)
-                }
-            }
-        } else {
-            for position in 0..<(batch * steps) {
-                addVector(dP + position * G, into: dTable + Int(slots.pointer[position]) * G, count: G)
+        for t in 0..<steps {
+            for b in 0..<batch {
+                addVector(dP + (t * batch + b) * G,
+                          into: dTable + slot(t, b, batch: batch, steps: steps, reversed: reversed) * G, count: G)
             }
         }
         addColumnSums(dTable, rows: n, cols: G, into: dw + layer.inputBiasOffset)

@@ -50,7 +50,7 @@ final class LayerDirection {
     func reserve(batch: Int, steps: Int, inputMasks: Bool, recurrentMasks: Bool, bidirectional: Bool) {
         cell.reserve(batch: batch, steps: steps)
         let sequence = steps * batch * cell.inputSize
-        if reversed || inputMasks {
+        if reversed && layer > 0 {   // the first layer reads the embedding, reversed by its lookup
             input = input.ensuring(sequence)
             dInput = dInput.ensuring(sequence)
         }
