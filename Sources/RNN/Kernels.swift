@@ -4,6 +4,9 @@
 // vectorizes them; a buffer never moves while a layer holds its pointer.
 
 import Foundation
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+#endif
 
 /// A fixed-size, 64-byte aligned, zero-initialized Float buffer, freed in `deinit`.
 ///
@@ -63,8 +66,12 @@ protocol Lane {
     static func - (a: Self, b: Self) -> Self
     static func * (a: Self, b: Self) -> Self
     static func / (a: Self, b: Self) -> Self
+    /// The correctly rounded square root of each lane (IEEE 754: the bits of `Float.squareRoot()`).
+    func sqrt() -> Self
     /// Limited to [−c, c]; NaN stays NaN.
     func clamped(to c: Float) -> Self
+    /// Whether every lane is ±0 (NaN is not).
+    var isAllZero: Bool { get }
 }
 
 extension Float: Lane {
@@ -76,6 +83,10 @@ extension Float: Lane {
     func store(to p: UnsafeMutablePointer<Float>) { p.pointee = self }
     @inline(__always) @usableFromInline
     func clamped(to c: Float) -> Float { self < -c ? -c : (self > c ? c : self) }
+    @inline(__always) @usableFromInline
+    func sqrt() -> Float { squareRoot() }
+    @inline(__always) @usableFromInline
+    var isAllZero: Bool { self == 0 }
 }
 
 // SIMD8 spells out its conformance on purpose: the same methods written once in a generic
@@ -93,6 +104,19 @@ extension SIMD8: Lane where Scalar == Float {
         r.replace(with: -c, where: r .< -c)
         return r
     }
+    /// SSE's `sqrtps` on each half (one AVX `vsqrtps` in a `-target-cpu haswell` build): the
+    /// standard library's `SIMD.squareRoot()` goes lane by lane through C's `sqrtf`, whose `errno`
+    /// path keeps it scalar. Both instructions are IEEE square roots, so the bits are the same.
+    @inline(__always) @usableFromInline
+    func sqrt() -> Self {
+        #if arch(x86_64)
+        return Self(lowHalf: _mm_sqrt_ps(lowHalf), highHalf: _mm_sqrt_ps(highHalf))
+        #else
+        return squareRoot()
+        #endif
+    }
+    @inline(__always) @usableFromInline
+    var isAllZero: Bool { all(self .== Self(repeating: 0)) }
 }
 
 /// The vector the gate loops use: two SSE registers on the x86-64 baseline the package compiles

@@ -120,7 +120,7 @@ struct Train: ParsableCommand {
             Trainer.installSignalHandlers()
             // Everything that can fail on bad input happens here, before any collective of the
             // training loop; a failure on any rank is reported once and every rank exits cleanly.
-            let (data, config, checkpoint) = try CollectiveError.agree(comm) { try prepare(comm) }
+            let (data, config, checkpoint, rows) = try CollectiveError.agree(comm) { try prepare(comm) }
             try printHostLoadNote(comm)
             let metadata = WeightsMetadata(config: config, tokenizerJSON: data.tokenizerJSON, vocabulary: data.vocabulary)
             let trainer = try Trainer(config: config, comm: comm, files: RunFiles(directory: runDir), metadata: metadata)
@@ -154,7 +154,7 @@ struct Train: ParsableCommand {
                 }
                 return
             }
-            try trainer.run(source: data.train)
+            try trainer.run(source: rows)
             let rss = try comm.allReduce(peakResidentMegabytes(), op: .max)
             if comm.isRoot {
                 print(String(format: "peak RSS per rank: %.0f MB", rss) + " (max over \(comm.size) rank\(comm.size == 1 ? "" : "s"))")
@@ -163,9 +163,10 @@ struct Train: ParsableCommand {
         }
     }
 
-    /// Opens the dataset (every rank), builds the config, and on rank 0 reads and checks the
-    /// checkpoint and creates the run folder.
-    func prepare(_ comm: Communicator) throws -> (TrainingDataset, TrainConfig, Checkpoint?) {
+    /// Opens the dataset (every rank), builds the config, on rank 0 reads and checks the
+    /// checkpoint and creates the run folder, and on every rank reads the rows the run uses into
+    /// memory (checking every id and label before training starts).
+    func prepare(_ comm: Communicator) throws -> (TrainingDataset, TrainConfig, Checkpoint?, RowSource) {
         let data = try TrainingDataset.open(self.data)
         var config = try makeConfig(data)
         try config.validate()
@@ -182,7 +183,9 @@ struct Train: ParsableCommand {
             try RunDirectory(runDir)
             if let tensorboard { try RunDirectory.createFolder(tensorboard) }
         }
-        return (data, config, checkpoint)
+        let used = config.schedule.trainCount + config.schedule.valCount
+        let rows: RowSource = try PreloadedRows(data.train, rows: used, numWords: data.numWords) ?? data.train
+        return (data, config, checkpoint, rows)
     }
 
     /// The run's config from the flags and the dataset's sizes (the one place flags become a config).

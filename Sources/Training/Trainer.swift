@@ -189,17 +189,22 @@ public final class Trainer {
         // 3. Every rank holds the same sums, so every rank stops here alike, before the update.
         try requireFinite(global.lossSum.isFinite, "loss")
         try requireFinite(Self.allFinite(model.gradients), "gradient")
-        // 4. The mean over the global batch, clipping, the same update on every rank.
-        if global.count > 0 { try timed("optimizer") {
+        guard global.count > 0 else { return StepResult(stats: global, stop: stop, mpiSeconds: mpiSeconds) }
+        // 4. The mean over the global batch, clipping, the same update on every rank. Without
+        //    clipping, the optimizer takes the sums and 1/count and scales in its one pass.
+        let check = try timed("optimizer") {
             let scale = 1 / Float(global.count)
+            guard let clipNorm = config.clipNorm else {
+                return optimizer.apply(gradients: model.gradients, scale: scale, to: &model.weights)
+            }
             model.gradients.withUnsafeMutableBufferPointer { g in
                 for i in 0..<g.count { g[i] *= scale }
             }
-            if let clipNorm = config.clipNorm { GradientClipping.clip(&model.gradients, maxNorm: Float(clipNorm)) }
-            optimizer.apply(gradients: model.gradients, to: &model.weights)
-            // A finite gradient can still give an update that overflows (a huge learning rate).
-            try requireFinite(Self.allFinite(model.weights), "weights")
-        } }
+            GradientClipping.clip(&model.gradients, maxNorm: Float(clipNorm))
+            return optimizer.apply(gradients: model.gradients, scale: 1, to: &model.weights)
+        }
+        // A finite gradient can still give an update that overflows (a huge learning rate).
+        try requireFinite(check.weightsFinite, "weights")
         return StepResult(stats: global, stop: stop, mpiSeconds: mpiSeconds)
     }
 
@@ -332,12 +337,13 @@ public final class Trainer {
                         exitCode: CollectiveError.interrupted)
     }
 
-    /// Whether every value is finite (a vectorizable scan: ~0.1 ms for the book's 328k weights).
+    /// Whether every value is finite: no exponent field is all ones (±inf, NaN). An integer max,
+    /// which the compiler vectorizes (a Float sum would have to run in order).
     static func allFinite(_ v: [Float]) -> Bool {
         v.withUnsafeBufferPointer { p in
-            var acc: Float = 0
-            for x in p { acc += x * 0 }   // 0·x is 0 for finite x and NaN for ±inf or NaN
-            return acc == 0
+            var exponent: UInt32 = 0
+            for x in p { exponent = max(exponent, x.bitPattern & 0x7f80_0000) }
+            return exponent != 0x7f80_0000
         }
     }
 

@@ -105,6 +105,104 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(opt.iterations, 0)                          // refused state leaves it untouched
     }
 
+    /// Gradient sums for the bitwise tests: 1,003 values (125 vectors of 8 and a 3-value tail), a
+    /// spread of magnitudes, and exact +0 and −0 where a momentum or velocity is not zero, the
+    /// places where a sign of zero can differ.
+    private func sums(_ n: Int = 1003, seed: UInt64) -> [Float] {
+        var g = SeededGenerator(seed: seed)
+        return (0 ..< n).map { i in
+            if (i + Int(seed)) % 11 == 3 { return 0 }          // zeros move with the seed (the step)
+            if (i + Int(seed)) % 13 == 5 { return -0.0 }
+            let u = Float(g.next() % 2_000_001) / 1_000_000 - 1          // in [−1, 1]
+            return u * Float(1 << (i % 7)) * 1e-3
+        }
+    }
+
+    /// nil when `a` and `b` hold the same bits, else the first place they differ.
+    private func bitDifference(_ a: [Float], _ b: [Float]) -> String? {
+        guard a.count == b.count else { return "\(a.count) values against \(b.count)" }
+        return a.indices.first { a[$0].bitPattern != b[$0].bitPattern }.map { "[\($0)]: \(a[$0]) against \(b[$0])" }
+    }
+
+    /// The vectorized update is the scalar formula evaluated in Float, bit for bit, over the whole
+    /// buffer: the lanes and the tail agree, no multiply-add is fused, the square root is IEEE's, and
+    /// −g keeps the sign of zero. The reference is the plain loop each optimizer ran before, applied
+    /// to a buffer scaled first (as the trainer used to scale it).
+    func testUpdatesAreTheScalarFormulasBitForBit() {
+        let n = 1003, scale: Float = 1 / 96
+        let w0 = sums(n, seed: 7).map { $0 * 100 }
+        for (name, make) in [("rmsprop", { RMSprop(parameterCount: n) as any Optimizer }),
+                             ("adam", { Adam(parameterCount: n) as any Optimizer }),
+                             ("sgd", { SGD(parameterCount: n, learningRate: 0.1) as any Optimizer }),
+                             ("sgd-momentum", { SGD(parameterCount: n, learningRate: 0.1, momentum: 0.9) as any Optimizer })] {
+            let opt = make()
+            var w = w0
+            var rw = w0, slotA = [Float](repeating: 0, count: n), slotB = slotA
+            for step in 1 ... 4 {
+                let g = sums(n, seed: UInt64(step))
+                let check = opt.apply(gradients: g, scale: scale, to: &w)
+                XCTAssertEqual(check, UpdateCheck(weightsFinite: true), name)
+                let mean = g.map { $0 * scale }
+                for i in 0 ..< n {
+                    let gi = mean[i]
+                    switch name {
+                    case "rmsprop":
+                        let vi = Float(0.9) * slotA[i] + Float(1 - 0.9) * (gi * gi)
+                        slotA[i] = vi
+                        rw[i] -= (Float(0.001) * gi) / (vi + Float(1e-7)).squareRoot()
+                    case "adam":
+                        let t = Float(step)
+                        let alpha = Float(0.001) * (1 - Foundation.pow(Float(0.999), t)).squareRoot() / (1 - Foundation.pow(Float(0.9), t))
+                        let mi = slotA[i] + (gi - slotA[i]) * Float(1 - 0.9)
+                        let vi = slotB[i] + (gi * gi - slotB[i]) * Float(1 - 0.999)
+                        slotA[i] = mi; slotB[i] = vi
+                        rw[i] -= (mi * alpha) / (vi.squareRoot() + Float(1e-7))
+                    default:
+                        let mu: Float = name == "sgd" ? 0 : 0.9
+                        let mi = -gi * Float(0.1) + slotA[i] * mu
+                        slotA[i] = mi
+                        rw[i] += mi
+                    }
+                }
+                XCTAssertNil(bitDifference(w, rw), "\(name) weights after step \(step)")
+                XCTAssertNil(bitDifference(opt.slots[0].values, slotA), "\(name) \(opt.slots[0].name) after step \(step)")
+                if name == "adam" { XCTAssertNil(bitDifference(opt.slots[1].values, slotB), "adam velocity after step \(step)") }
+            }
+            if name == "sgd" {
+                // The case −g must get right: at g = +0 after a step that left the momentum negative,
+                // −g·lr + m·0 is −0 + −0 = −0 (with 0 − g it would be +0).
+                XCTAssertTrue(zip(sums(n, seed: 4), opt.slots[0].values).contains { $0.bitPattern == 0 && $1.bitPattern == 0x8000_0000 },
+                              "the data holds a +0 gradient after a negative momentum")
+            }
+        }
+    }
+
+    /// What the trainer relies on to stop on a non-finite step: the update reports the weights a NaN
+    /// or ±∞ gradient made non-finite (in the vector body or in the tail), and an update that
+    /// overflowed them from a finite gradient.
+    func testUpdateReportsNonFiniteGradientsAndWeights() {
+        let n = 1003
+        for kind in OptimizerKind.allCases {
+            for (i, bad) in [(5, Float.nan), (n - 2, Float.infinity), (400, -Float.infinity)] {
+                var g = sums(n, seed: 3), w = sums(n, seed: 9)
+                g[i] = bad
+                let check = kind.make(parameterCount: n).apply(gradients: g, scale: 0.5, to: &w)
+                XCTAssertFalse(check.weightsFinite, "\(kind): \(bad) at \(i)")
+            }
+            var w = sums(n, seed: 9)
+            let fine = kind.make(parameterCount: n).apply(gradients: sums(n, seed: 3), scale: 0.5, to: &w)
+            XCTAssertEqual(fine, UpdateCheck(weightsFinite: true), "\(kind)")
+        }
+        // A finite gradient whose step overflows: SGD with a learning rate of 1e38.
+        for i in [6, 1001] {
+            var g = [Float](repeating: 0, count: 1003), w = g
+            g[i] = 1e10
+            let check = SGD(parameterCount: 1003, learningRate: 1e38).apply(gradients: g, scale: 1, to: &w)
+            XCTAssertEqual(check, UpdateCheck(weightsFinite: false), "overflow at \(i)")
+            XCTAssertEqual(w[i], -.infinity)
+        }
+    }
+
     func testGlobalNormClipping() {
         var g: [Float] = [3, 4, 0]
         let norm = GradientClipping.clip(&g, maxNorm: 1)
