@@ -66,28 +66,17 @@ public struct UpdateCheck: Equatable, Sendable {
     public var weightsFinite: Bool
 }
 
-/// Lane-wise 0·w sums over the weights an update pass writes: 0 while every weight is finite,
-/// NaN once one is not (0·±inf and 0·NaN are NaN).
-struct UpdateProbe<V: Lane> {
-    var weights = V(repeating: 0)
-
-    @inline(__always)
-    mutating func see(weight w: V) {
-        weights = weights + w * V(repeating: 0)
-    }
-}
-
 /// Runs an optimizer's element update over 0..<count, eight lanes at a time and then one by one
-/// (the same IEEE operations either way, so the bits do not depend on the lane width or the CPU),
-/// with `UpdateProbe`s watching the weights. Why not a plain loop: with three or four buffers that
-/// may alias, the auto-vectorizer gives up, and the update was a scalar loop bounded by its
-/// division and square root (0.8 ms for the book's 328k parameters).
+/// (the same IEEE operations either way, so the bits do not depend on the lane width or the CPU).
+/// Each call returns the weights it wrote; their lane-wise 0·w sums stay 0 while every weight is
+/// finite and turn NaN once one is not (0·±inf and 0·NaN are NaN). Why not a plain loop: with three
+/// or four buffers that may alias, the auto-vectorizer gives up, and the update was a scalar loop
+/// bounded by its division and square root (0.8 ms for the book's 328k parameters).
 @inline(__always)
-func updateElements(count: Int, _ vector: (Int, inout UpdateProbe<Vector>) -> Void,
-                    _ scalar: (Int, inout UpdateProbe<Float>) -> Void) -> UpdateCheck {
-    var wide = UpdateProbe<Vector>(), narrow = UpdateProbe<Float>()
-    forEachLane(count, { vector($0, &wide) }, { scalar($0, &narrow) })
-    return UpdateCheck(weightsFinite: wide.weights.isAllZero && narrow.weights.isAllZero)
+func updateElements(count: Int, _ vector: (Int) -> Vector, _ scalar: (Int) -> Float) -> UpdateCheck {
+    var wide = Vector(repeating: 0), narrow: Float = 0
+    forEachLane(count, { wide = wide + vector($0) * Vector(repeating: 0) }, { narrow = narrow + scalar($0) * 0 })
+    return UpdateCheck(weightsFinite: wide.isAllZero && narrow.isAllZero)
 }
 
 /// Shared slot bookkeeping of the optimizers.
@@ -155,15 +144,15 @@ public final class RMSprop: SlotOptimizer, Optimizer {
             gradients.withUnsafeBufferPointer { gb in
                 state[0].withUnsafeMutableBufferPointer { vb in
                     let w = wb.baseAddress!, g = gb.baseAddress!, v = vb.baseAddress!
-                    @inline(__always) func update<V: Lane>(_ i: Int, _ probe: inout UpdateProbe<V>) {
+                    @inline(__always) func update<V: Lane>(_ i: Int) -> V {
                         let gi = V.load(g + i) * V(repeating: scale)
                         let vi = V(repeating: rho) * V.load(v + i) + V(repeating: oneMinusRho) * (gi * gi)
                         vi.store(to: v + i)
                         let wi = V.load(w + i) - (V(repeating: lr) * gi) / (vi + V(repeating: eps)).sqrt()
                         wi.store(to: w + i)
-                        probe.see(weight: wi)
+                        return wi
                     }
-                    return updateElements(count: wb.count, { update($0, &$1) }, { update($0, &$1) })
+                    return updateElements(count: wb.count, { update($0) }, { update($0) })
                 }
             }
         }
@@ -207,7 +196,7 @@ public final class Adam: SlotOptimizer, Optimizer {
                 momentum.withUnsafeMutableBufferPointer { mb in
                     velocity.withUnsafeMutableBufferPointer { vb in
                         let w = wb.baseAddress!, g = gb.baseAddress!, m = mb.baseAddress!, v = vb.baseAddress!
-                        @inline(__always) func update<V: Lane>(_ i: Int, _ probe: inout UpdateProbe<V>) {
+                        @inline(__always) func update<V: Lane>(_ i: Int) -> V {
                             let gi = V.load(g + i) * V(repeating: scale)
                             let m0 = V.load(m + i), v0 = V.load(v + i)
                             let mi = m0 + (gi - m0) * V(repeating: oneMinusB1)
@@ -216,9 +205,9 @@ public final class Adam: SlotOptimizer, Optimizer {
                             vi.store(to: v + i)
                             let wi = V.load(w + i) - (mi * V(repeating: alpha)) / (vi.sqrt() + V(repeating: eps))
                             wi.store(to: w + i)
-                            probe.see(weight: wi)
+                            return wi
                         }
-                        return updateElements(count: wb.count, { update($0, &$1) }, { update($0, &$1) })
+                        return updateElements(count: wb.count, { update($0) }, { update($0) })
                     }
                 }
             }
@@ -246,16 +235,16 @@ public final class SGD: SlotOptimizer, Optimizer {
             gradients.withUnsafeBufferPointer { gb in
                 state[0].withUnsafeMutableBufferPointer { mb in
                     let w = wb.baseAddress!, g = gb.baseAddress!, m = mb.baseAddress!
-                    @inline(__always) func update<V: Lane>(_ i: Int, _ probe: inout UpdateProbe<V>) {
+                    @inline(__always) func update<V: Lane>(_ i: Int) -> V {
                         let gi = V.load(g + i) * V(repeating: scale)
                         // −g as (−1)·g: the standard library's SIMD negation is 0 − g, which is +0, not −0, at g = +0.
                         let mi = V(repeating: -1) * gi * V(repeating: lr) + V.load(m + i) * V(repeating: mu)
                         mi.store(to: m + i)
                         let wi = V.load(w + i) + mi
                         wi.store(to: w + i)
-                        probe.see(weight: wi)
+                        return wi
                     }
-                    return updateElements(count: wb.count, { update($0, &$1) }, { update($0, &$1) })
+                    return updateElements(count: wb.count, { update($0) }, { update($0) })
                 }
             }
         }
