@@ -119,6 +119,22 @@ public class SlotOptimizer {
         precondition(gradients.count == parameterCount && weights.count == parameterCount,
                      "\(displayName): \(weights.count) weights and \(gradients.count) gradients, expected \(parameterCount)")
     }
+
+    /// The step of an optimizer with one slot: checks the sizes, hands `pass` the base addresses of
+    /// the weights, the gradients and the slot with the element count, and counts the step.
+    @inline(__always)
+    func stepWithOneSlot(_ weights: inout [Float], _ gradients: [Float],
+                         _ pass: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> UpdateCheck)
+        -> UpdateCheck {
+        checkSizes(gradients, weights)
+        let check = weights.withUnsafeMutableBufferPointer { wb in
+            gradients.withUnsafeBufferPointer { gb in
+                state[0].withUnsafeMutableBufferPointer { sb in pass(wb.baseAddress!, gb.baseAddress!, sb.baseAddress!, wb.count) }
+            }
+        }
+        iterations += 1
+        return check
+    }
 }
 
 /// Keras 3 RMSprop (no momentum, not centered):
@@ -138,26 +154,18 @@ public final class RMSprop: SlotOptimizer, Optimizer {
     }
 
     public func apply(gradients: [Float], scale: Float, to weights: inout [Float]) -> UpdateCheck {
-        checkSizes(gradients, weights)
         let lr = learningRate, rho = Float(rho), oneMinusRho = Float(1 - self.rho), eps = Float(epsilon)
-        let check = weights.withUnsafeMutableBufferPointer { wb in
-            gradients.withUnsafeBufferPointer { gb in
-                state[0].withUnsafeMutableBufferPointer { vb in
-                    let w = wb.baseAddress!, g = gb.baseAddress!, v = vb.baseAddress!
-                    @inline(__always) func update<V: Lane>(_ i: Int) -> V {
-                        let gi = V.load(g + i) * V(repeating: scale)
-                        let vi = V(repeating: rho) * V.load(v + i) + V(repeating: oneMinusRho) * (gi * gi)
-                        vi.store(to: v + i)
-                        let wi = V.load(w + i) - (V(repeating: lr) * gi) / (vi + V(repeating: eps)).sqrt()
-                        wi.store(to: w + i)
-                        return wi
-                    }
-                    return updateElements(count: wb.count, { update($0) }, { update($0) })
-                }
+        return stepWithOneSlot(&weights, gradients) { w, g, v, count in
+            @inline(__always) func update<V: Lane>(_ i: Int) -> V {
+                let gi = V.load(g + i) * V(repeating: scale)
+                let vi = V(repeating: rho) * V.load(v + i) + V(repeating: oneMinusRho) * (gi * gi)
+                vi.store(to: v + i)
+                let wi = V.load(w + i) - (V(repeating: lr) * gi) / (vi + V(repeating: eps)).sqrt()
+                wi.store(to: w + i)
+                return wi
             }
+            return updateElements(count: count, { update($0) }, { update($0) })
         }
-        iterations += 1
-        return check
     }
 }
 
@@ -229,27 +237,19 @@ public final class SGD: SlotOptimizer, Optimizer {
     }
 
     public func apply(gradients: [Float], scale: Float, to weights: inout [Float]) -> UpdateCheck {
-        checkSizes(gradients, weights)
         let lr = learningRate, mu = Float(momentum)
-        let check = weights.withUnsafeMutableBufferPointer { wb in
-            gradients.withUnsafeBufferPointer { gb in
-                state[0].withUnsafeMutableBufferPointer { mb in
-                    let w = wb.baseAddress!, g = gb.baseAddress!, m = mb.baseAddress!
-                    @inline(__always) func update<V: Lane>(_ i: Int) -> V {
-                        let gi = V.load(g + i) * V(repeating: scale)
-                        // −g as (−1)·g: the standard library's SIMD negation is 0 − g, which is +0, not −0, at g = +0.
-                        let mi = V(repeating: -1) * gi * V(repeating: lr) + V.load(m + i) * V(repeating: mu)
-                        mi.store(to: m + i)
-                        let wi = V.load(w + i) + mi
-                        wi.store(to: w + i)
-                        return wi
-                    }
-                    return updateElements(count: wb.count, { update($0) }, { update($0) })
-                }
+        return stepWithOneSlot(&weights, gradients) { w, g, m, count in
+            @inline(__always) func update<V: Lane>(_ i: Int) -> V {
+                let gi = V.load(g + i) * V(repeating: scale)
+                // −g as (−1)·g: the standard library's SIMD negation is 0 − g, which is +0, not −0, at g = +0.
+                let mi = V(repeating: -1) * gi * V(repeating: lr) + V.load(m + i) * V(repeating: mu)
+                mi.store(to: m + i)
+                let wi = V.load(w + i) + mi
+                wi.store(to: w + i)
+                return wi
             }
+            return updateElements(count: count, { update($0) }, { update($0) })
         }
-        iterations += 1
-        return check
     }
 }
 
