@@ -82,6 +82,25 @@ def text_attr(value):
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+def preset(model):
+    """The book's model fields (kind, layers, units, embedDim, numWords, …) of a stored model config:
+    files from before 2026-12-04 store them as they are; later files store a list of layers, which
+    must have the preset's shape (Embedding, recurrent layers alike but for return_sequences, Dense(1))."""
+    if "kind" in model:
+        return model
+    layers = model["layers"]
+    rec = [l for l in layers if l["type"] == "recurrent"]
+    if (model.get("head") != "sigmoid_binary_crossentropy" or layers[0]["type"] != "embedding" or not rec
+            or layers[-1] != {"type": "dense", "units": 1} or len(rec) != len(layers) - 2
+            or any({k: v for k, v in l.items() if k != "return_sequences"}
+                   != {k: v for k, v in rec[0].items() if k != "return_sequences"} for l in rec)):
+        raise ValueError("the model is not one of the book's recurrent classifiers; this check builds those only")
+    r = rec[0]
+    return {"kind": r["kind"], "layers": len(rec), "units": r["units"], "embedDim": layers[0]["output_dim"],
+            "numWords": layers[0]["input_dim"], "bidirectional": r["bidirectional"], "dropout": r["dropout"],
+            "recurrentDropout": r["recurrent_dropout"], "resetAfter": r["reset_after"]}
+
+
 class WeightsInfo:
     """What keras_check needs from one rnn-dist weights file, read with h5py (never with Keras)."""
 
@@ -107,7 +126,7 @@ class WeightsInfo:
                 if isinstance(obj, h5py.Dataset) and not name.startswith("rnn_dist/"):
                     self.tensors[name] = np.asarray(obj[...])
             f.visititems(keep)
-        m = self.config["model"]
+        m = preset(self.config["model"])
         self.kind, self.layers, self.units = m["kind"], int(m["layers"]), int(m["units"])
         self.embed_dim, self.num_words = int(m["embedDim"]), int(m["numWords"])
         self.bidirectional = bool(m.get("bidirectional", False))

@@ -33,6 +33,10 @@ final class EmbeddingLookup {
     private var table = FloatBuffer(count: 0)
     /// N of the last lookup.
     private(set) var distinctCount = 0
+    /// G of the layer that projects these rows (set where the model pairs them, `Model.init`).
+    var projectionWidth = 0
+    /// (B, T) batch-major: the token ids of the current pass.
+    private(set) var currentTokens = UnsafeBufferPointer<Int32>(start: nil, count: 0)
 
     // Per-sample distinct tokens ("pairs" (sample, token)), for a first layer whose input is masked
     // per sample (dropout): a token's projection then differs between samples but not within one,
@@ -260,3 +264,21 @@ final class EmbeddingLookup {
         }
     }
 }
+
+// As a layer, the embedding only finds the batch's rows: the layer after it projects them (the
+// fused projection above), and adds their gradient in its backward.
+extension EmbeddingLookup: Layer {
+    func reserve(_ pass: Pass) {}
+
+    func forward(_ input: Activation, _ p: Pass) -> Activation {
+        guard case .tokens(let x) = input else { preconditionFailure("Embedding: the input must be token ids") }
+        currentTokens = x
+        // Evaluation reads the whole vocabulary's projection table instead (`fullTable`).
+        if !p.inference { lookup(tokens: x, batch: p.batch, steps: p.steps, weights: p.weights, gateWidth: projectionWidth) }
+        return .embedded(self)
+    }
+
+    func backward(_ dOutput: UnsafePointer<Float>, input: Activation, _ pass: Pass,
+                  gradients: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>? { nil }
+}
+

@@ -14,7 +14,8 @@ import BLAS
 
 final class LayerDirection {
     let cell: RecurrentLayer
-    /// Which layer (0 = the first) and direction (0 forward, 1 backward: reads the sequence reversed).
+    /// Which recurrent layer (0 = the first; part of the masks' key) and direction (0 forward, 1
+    /// backward: reads the sequence reversed).
     let layer: Int
     let direction: Int
     var reversed: Bool { direction == 1 }
@@ -38,26 +39,37 @@ final class LayerDirection {
     private var dOutputBuffer = FloatBuffer(count: 0)
     var dOutputs: UnsafeMutablePointer<Float> { dOutputBuffer.pointer }
 
-    init(cell: RecurrentLayer, layer: Int, direction: Int, config: ModelConfig) {
+    /// Keras's rates of the layer (`dropout`, `recurrent_dropout`).
+    let dropout: Double
+    let recurrentDropoutRate: Double
+
+    /// Whether the input is the embedding's rows (the fused projection), not a dense sequence.
+    let readsEmbedding: Bool
+
+    init(cell: RecurrentLayer, layer: Int, direction: Int, spec: RecurrentSpec, readsEmbedding: Bool) {
         self.cell = cell
         self.layer = layer
         self.direction = direction
-        inputMasks = MaskSet(count: config.inputMaskCount, width: cell.inputSize)
-        recurrentDropout = RecurrentDropout(masks: MaskSet(count: config.recurrentMaskCount, width: cell.units))
+        self.readsEmbedding = readsEmbedding
+        dropout = spec.dropout
+        recurrentDropoutRate = spec.recurrentDropout
+        inputMasks = MaskSet(count: spec.inputMaskCount, width: cell.inputSize)
+        // h_{t−1} masks: one per gate (LSTM 4, GRU 3), SimpleRNN one.
+        recurrentDropout = RecurrentDropout(masks: MaskSet(count: spec.kind.gateCount, width: cell.units))
     }
 
     /// Grows the buffers for (B, T); `inputMasks` / `recurrentMasks`: whether those masks are in use.
     func reserve(batch: Int, steps: Int, inputMasks: Bool, recurrentMasks: Bool, bidirectional: Bool) {
         cell.reserve(batch: batch, steps: steps)
         let sequence = steps * batch * cell.inputSize
-        if reversed && layer > 0 {   // the first layer reads the embedding, reversed by its lookup
+        if reversed && !readsEmbedding {   // the embedding's rows are reversed by its lookup
             input = input.ensuring(sequence)
             dInput = dInput.ensuring(sequence)
         }
         if inputMasks {
             masked = masked.ensuring(self.inputMasks.count * sequence)
             scratch = scratch.ensuring(sequence)
-            if layer == 0 {
+            if readsEmbedding {
                 pairTable = pairTable.ensuring(steps * batch * cell.gateWidth)
                 pairRowGradient = pairRowGradient.ensuring(sequence)
             }
@@ -67,14 +79,20 @@ final class LayerDirection {
     }
 
     /// Draws this batch's masks (those whose rate is positive).
-    func drawMasks(key: DropoutKey, config: ModelConfig) {
-        if config.dropout > 0 {
-            inputMasks.draw(key: key, rate: config.dropout, layer: layer, direction: direction, site: .input)
+    func drawMasks(key: DropoutKey) {
+        if dropout > 0 {
+            inputMasks.draw(key: key, rate: dropout, layer: layer, direction: direction, site: .input)
         }
-        if config.recurrentDropout > 0 {
-            recurrentDropout.masks.draw(key: key, rate: config.recurrentDropout, layer: layer, direction: direction,
+        if recurrentDropoutRate > 0 {
+            recurrentDropout.masks.draw(key: key, rate: recurrentDropoutRate, layer: layer, direction: direction,
                                         site: .recurrent)
         }
+    }
+
+    /// Turns the drawn masks on or off for the following passes: h_{t−1}'s reach the cell here,
+    /// the input's are applied by the projections while `masks` is passed true.
+    func setMasks(active: Bool) {
+        cell.recurrentDropout = active && recurrentDropoutRate > 0 ? recurrentDropout : nil
     }
 
     // MARK: Forward

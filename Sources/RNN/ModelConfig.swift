@@ -1,12 +1,23 @@
-// The model's configuration and its parameter table: where each Keras weight lives in the one flat
-// parameter buffer.
+// The model's description: a list of layer specs and a head (Keras's `Sequential` and its loss), and
+// the parameter table it implies: where each Keras weight lives in the one flat parameter buffer.
 //
-// Shape letters: V vocabulary size (num_words), E embedding width, H units, G = gates × H.
+// Shape letters: V vocabulary size, E embedding width, H units, G = gates × H, D a layer's output
+// width (H, or 2H when bidirectional), K the head's outputs.
 
-/// Embedding(V, E) → `layers` × recurrent(H) (optionally Bidirectional, with dropout) → Dense(1,
-/// sigmoid): the book's IMDB classifiers of chapters 6.2 and 6.3.
+/// Embedding → layers → Dense → head, as a list. The book's IMDB classifiers of chapters 6.2 and 6.3
+/// are `Preset`s, built into this form (Preset.swift).
 public struct ModelConfig: Codable, Hashable, Sendable {
-    /// The recurrent cell.
+    /// The layers in order; the first reads token ids, the last feeds the head.
+    public var layers: [LayerSpec]
+    /// The output activation, loss and decision rule on the last layer's output.
+    public var head: HeadSpec
+
+    public init(layers: [LayerSpec], head: HeadSpec = .sigmoid) {
+        self.layers = layers
+        self.head = head
+    }
+
+    /// The recurrent cell of a recurrent layer.
     public enum Kind: String, Codable, CaseIterable, Sendable {
         case simpleRNN = "simple-rnn"
         case lstm
@@ -31,80 +42,49 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         }
     }
 
-    /// The recurrent cell; default LSTM as in the book.
-    public var kind: Kind
-    /// V: vocabulary size, token ids are 0..<V; default 10,000.
-    public var numWords: Int
-    /// E: embedding width; default 32.
-    public var embedDim: Int
-    /// H: units of every recurrent layer; default 32.
-    public var units: Int
-    /// Number of stacked recurrent layers (all but the last return sequences); default 1.
-    public var layers: Int
-    /// Keras `Bidirectional(layer)` with merge_mode "concat" around every recurrent layer; default false.
-    public var bidirectional: Bool
-    /// Keras `dropout`: the rate of the inverted-dropout mask on each recurrent layer's input, in [0, 1).
-    public var dropout: Double
-    /// Keras `recurrent_dropout`: the rate of the masks on h_{t−1}, in [0, 1).
-    public var recurrentDropout: Double
-    /// GRU only: Keras 3's `reset_after=True` (default) or Keras 2's reset-before GRU (bias (3H,)).
-    public var resetAfter: Bool
+    private enum CodingKeys: String, CodingKey { case layers, head, kind }
 
-    public init(kind: Kind = .lstm, numWords: Int = 10_000, embedDim: Int = 32, units: Int = 32, layers: Int = 1,
-                bidirectional: Bool = false, dropout: Double = 0, recurrentDropout: Double = 0,
-                resetAfter: Bool = true) {
-        self.kind = kind
-        self.numWords = numWords
-        self.embedDim = embedDim
-        self.units = units
-        self.layers = layers
-        self.bidirectional = bidirectional
-        self.dropout = dropout
-        self.recurrentDropout = recurrentDropout
-        self.resetAfter = resetAfter
-    }
-
-    private enum CodingKeys: String, CodingKey {
-        case kind, numWords, embedDim, units, layers, bidirectional, dropout, recurrentDropout, resetAfter
-    }
-
-    /// Files written before the 6.3 options existed lack their keys: they mean the defaults.
+    /// Files written before 2026-12-04 hold the preset's fields ("kind", "units", …): converted here.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        kind = try c.decode(Kind.self, forKey: .kind)
-        numWords = try c.decode(Int.self, forKey: .numWords)
-        embedDim = try c.decode(Int.self, forKey: .embedDim)
-        units = try c.decode(Int.self, forKey: .units)
-        layers = try c.decode(Int.self, forKey: .layers)
-        bidirectional = try c.decodeIfPresent(Bool.self, forKey: .bidirectional) ?? false
-        dropout = try c.decodeIfPresent(Double.self, forKey: .dropout) ?? 0
-        recurrentDropout = try c.decodeIfPresent(Double.self, forKey: .recurrentDropout) ?? 0
-        resetAfter = try c.decodeIfPresent(Bool.self, forKey: .resetAfter) ?? true
+        if c.contains(.kind) {
+            self = try Preset(from: decoder).config
+            return
+        }
+        layers = try c.decode([LayerSpec].self, forKey: .layers)
+        head = try c.decode(HeadSpec.self, forKey: .head)
     }
 
-    /// Directions per layer: 2 when bidirectional.
-    public var directions: Int { bidirectional ? 2 : 1 }
-    /// D: width of a layer's output (and of the Dense head's input): H, or 2H when bidirectional.
-    public var outputWidth: Int { directions * units }
-    /// The model in a few words for banners, titles and summaries: "lstm", "bidirectional gru
-    /// (reset before), dropout 0.2, recurrent dropout 0.2".
-    public var label: String {
-        var out = (bidirectional ? "bidirectional " : "") + kind.rawValue + (kind == .gru && !resetAfter ? " (reset before)" : "")
-        if dropout > 0 { out += ", dropout \(dropout)" }
-        if recurrentDropout > 0 { out += ", recurrent dropout \(recurrentDropout)" }
-        return out
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(layers, forKey: .layers)
+        try c.encode(head, forKey: .head)
     }
+
+    /// V: the embedding's vocabulary (token ids are 0..<V); 0 without an embedding.
+    public var vocabularySize: Int {
+        if case .embedding(let e)? = layers.first { return e.inputDim }
+        return 0
+    }
+
+    /// E: the embedding's width; 0 without an embedding.
+    public var embeddingWidth: Int {
+        if case .embedding(let e)? = layers.first { return e.outputDim }
+        return 0
+    }
+
+    /// The recurrent layers, in order.
+    public var recurrentLayers: [RecurrentSpec] {
+        layers.compactMap { if case .recurrent(let r) = $0 { return r } else { return nil } }
+    }
+
     /// Whether training draws dropout masks at all.
-    public var usesDropout: Bool { dropout > 0 || recurrentDropout > 0 }
-    /// Input masks per sample of one layer direction: one per gate when recurrent dropout is on
-    /// (Keras's implementation 1), else one shared by all gates; SimpleRNN always one.
-    public var inputMaskCount: Int { recurrentDropout > 0 ? kind.gateCount : 1 }
-    /// h_{t−1} masks per sample: one per gate (LSTM 4, GRU 3), SimpleRNN one.
-    public var recurrentMaskCount: Int { kind.gateCount }
-    /// The Keras layer name of recurrent layer `l`: "lstm", "lstm_1", … or "bidirectional", "bidirectional_1", …
-    public func layerName(_ l: Int) -> String {
-        let base = bidirectional ? "bidirectional" : kind.kerasName
-        return l == 0 ? base : "\(base)_\(l)"
+    public var usesDropout: Bool { recurrentLayers.contains { $0.dropout > 0 || $0.recurrentDropout > 0 } }
+
+    /// The model in a few words for banners, titles and summaries: a preset's ("bidirectional gru
+    /// (reset before), dropout 0.2"), else the layers ("embedding, lstm(32), dense(1)").
+    public var label: String {
+        preset?.label ?? layers.map(\.label).joined(separator: ", ")
     }
 
     /// Limits that keep every buffer size far inside `Int` and memory (sizes may come from files).
@@ -114,69 +94,73 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     /// The most parameters a model may have (2²⁸ floats = 1 GiB per flat buffer).
     public static let maxParameters = 1 << 28
 
-    /// Throws `ModelConfigError` naming the first value out of range.
+    /// Throws `ModelConfigError` naming the first value out of range or the first layer whose input
+    /// does not fit. Sizes are checked before any product of them is formed.
     public func validate() throws {
         func check(_ name: String, _ value: Int, _ limit: Int) throws {
             guard value >= 1 && value <= limit else {
                 throw ModelConfigError.outOfRange(name: name, value: value, limit: limit)
             }
         }
-        try check("num_words", numWords, Self.maxNumWords)
-        try check("embed_dim", embedDim, Self.maxWidth)
-        try check("units", units, Self.maxWidth)
-        try check("layers", layers, Self.maxLayers)
-        for (name, rate) in [("dropout", dropout), ("recurrent_dropout", recurrentDropout)]
-        where !(rate >= 0 && rate < 1) {
-            throw ModelConfigError.badRate(name: name, value: rate)
+        guard case .embedding? = layers.first else { throw ModelConfigError.badStack("the first layer must be an Embedding") }
+        try check("layers", recurrentLayers.count, Self.maxLayers)
+        var shape = Shape.tokens
+        var total = 0
+        for (i, layer) in layers.enumerated() {
+            switch layer {
+            case .embedding(let e):
+                try check("num_words", e.inputDim, Self.maxNumWords)
+                try check("embed_dim", e.outputDim, Self.maxWidth)
+            case .recurrent(let r):
+                try check("units", r.units, Self.maxWidth)
+                for (name, rate) in [("dropout", r.dropout), ("recurrent_dropout", r.recurrentDropout)]
+                where !(rate >= 0 && rate < 1) {
+                    throw ModelConfigError.badRate(name: name, value: rate)
+                }
+                if !r.resetAfter && r.kind != .gru { throw ModelConfigError.resetAfterNeedsGRU }
+            case .dense(let d):
+                try check("dense units", d.units, Self.maxWidth)
+            }
+            guard let next = layer.output(from: shape) else {
+                throw ModelConfigError.badStack("layer \(i + 1) (\(layer.label)) cannot take a \(shape)")
+            }
+            // Every factor is at most maxWidth or maxNumWords here, so each product fits in Int.
+            total += layer.parameterShapes(input: shape).reduce(0) { $0 + $1.shape.reduce(1, *) }
+            if total > Self.maxParameters {
+                throw ModelConfigError.outOfRange(name: "parameter count", value: total, limit: Self.maxParameters)
+            }
+            shape = next
         }
-        if !resetAfter && kind != .gru { throw ModelConfigError.resetAfterNeedsGRU }
-        // Each size can be in range while their products are not: bound the total before any
-        // buffer is allocated (sizes may come from a file).
-        let g = kind.gateCount * units
-        let (embed, o1) = numWords.multipliedReportingOverflow(by: embedDim)
-        let (perLayer, o2) = (max(embedDim, 2 * units) + units + 2).multipliedReportingOverflow(by: g)
-        let (stack, o3) = perLayer.multipliedReportingOverflow(by: layers * directions)
-        let (total, o4) = embed.addingReportingOverflow(stack)
-        if o1 || o2 || o3 || o4 || total > Self.maxParameters {
-            throw ModelConfigError.outOfRange(name: "parameter count", value: o1 || o2 || o3 || o4 ? Int.max : total,
-                                              limit: Self.maxParameters)
+        guard shape == .vector(head.outputs) else {
+            throw ModelConfigError.badStack("the head (\(head.rawValue)) needs a vector of \(head.outputs), the last layer gives a \(shape)")
         }
     }
 
-    /// The parameter table in Keras order: embedding, the recurrent layers (kernel, recurrent
-    /// kernel, bias each; forward then backward direction when bidirectional), dense (kernel,
-    /// bias); offsets into one dense flat buffer.
+    /// The parameter table in Keras order, layer by layer (a recurrent layer: kernel, recurrent
+    /// kernel, bias; forward then backward direction when bidirectional); offsets into one dense
+    /// flat buffer. Layer names are Keras's: a class's first layer "lstm", its next "lstm_1", …
     public var parameterTable: [ParameterView] {
         var views: [ParameterView] = []
         var offset = 0
-        func add(_ layer: String, _ sublayer: String?, _ index: Int, _ name: String, _ shape: [Int], _ cell: Bool,
-                 _ initializer: Initializer) {
-            // The wrapped layer's name is the one it would have alone: "lstm", "lstm_1", …
-            let inner = sublayer.map { _ in layer == "bidirectional" ? kind.kerasName
-                                          : kind.kerasName + layer.dropFirst("bidirectional".count) }
-            let view = ParameterView(layerName: layer, sublayer: sublayer, innerLayerName: inner, varIndex: index,
-                                     varName: name, shape: shape,
-                                     offset: offset, isRecurrentCell: cell, initializer: initializer)
-            views.append(view)
-            offset += view.count
+        var used: [String: Int] = [:]
+        func name(_ base: String) -> String {
+            let n = used[base, default: 0]
+            used[base] = n + 1
+            return n == 0 ? base : "\(base)_\(n)"
         }
-        let h = units, g = kind.gateCount * units
-        add("embedding", nil, 0, "embeddings", [numWords, embedDim], false, .uniform(limit: 0.05))
-        for l in 0..<layers {
-            let name = layerName(l)
-            let input = l == 0 ? embedDim : outputWidth
-            for sublayer in bidirectional ? ["forward_layer", "backward_layer"] : [nil] {
-                add(name, sublayer, 0, "kernel", [input, g], true, .glorotUniform)
-                add(name, sublayer, 1, "recurrent_kernel", [h, g], true, .orthogonal(gain: 1))
-                switch kind {
-                case .simpleRNN: add(name, sublayer, 2, "bias", [h], true, .zeros)
-                case .lstm: add(name, sublayer, 2, "bias", [4 * h], true, .lstmBias(units: h))
-                case .gru: add(name, sublayer, 2, "bias", resetAfter ? [2, 3 * h] : [3 * h], true, .zeros)
-                }
+        var shape = Shape.tokens
+        for layer in layers {
+            let layerName = name(layer.kerasBaseName)
+            let inner = layer.wrappedBaseName.map(name)
+            for p in layer.parameterShapes(input: shape) {
+                let view = ParameterView(layerName: layerName, sublayer: p.sublayer, innerLayerName: p.sublayer == nil ? nil : inner,
+                                         varIndex: p.index, varName: p.name, shape: p.shape, offset: offset,
+                                         isRecurrentCell: p.cell, initializer: p.initializer)
+                views.append(view)
+                offset += view.count
             }
+            shape = layer.output(from: shape) ?? shape
         }
-        add("dense", nil, 0, "kernel", [outputWidth, 1], false, .glorotUniform)
-        add("dense", nil, 1, "bias", [1], false, .zeros)
         return views
     }
 
@@ -186,13 +170,195 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     }
 }
 
-/// A configuration value out of its allowed range.
+/// What flows from one layer to the next, per sample.
+public enum Shape: Hashable, Sendable, CustomStringConvertible {
+    /// T token ids.
+    case tokens
+    /// T steps of `width` features.
+    case sequence(Int)
+    /// `width` features.
+    case vector(Int)
+
+    public var description: String {
+        switch self {
+        case .tokens: return "sequence of token ids"
+        case .sequence(let w): return "sequence of width \(w)"
+        case .vector(let w): return "vector of width \(w)"
+        }
+    }
+}
+
+/// One layer of a `ModelConfig`.
+public enum LayerSpec: Codable, Hashable, Sendable {
+    case embedding(EmbeddingSpec)
+    case recurrent(RecurrentSpec)
+    case dense(DenseSpec)
+
+    private enum TypeKey: String, CodingKey { case type }
+
+    public init(from decoder: Decoder) throws {
+        let type = try decoder.container(keyedBy: TypeKey.self).decode(String.self, forKey: .type)
+        switch type {
+        case "embedding": self = .embedding(try EmbeddingSpec(from: decoder))
+        case "recurrent": self = .recurrent(try RecurrentSpec(from: decoder))
+        case "dense": self = .dense(try DenseSpec(from: decoder))
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .type, in: try decoder.container(keyedBy: TypeKey.self),
+                                                   debugDescription: "unknown layer type '\(type)'")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: TypeKey.self)
+        switch self {
+        case .embedding(let e): try c.encode("embedding", forKey: .type); try e.encode(to: encoder)
+        case .recurrent(let r): try c.encode("recurrent", forKey: .type); try r.encode(to: encoder)
+        case .dense(let d): try c.encode("dense", forKey: .type); try d.encode(to: encoder)
+        }
+    }
+
+    /// The layer's output for an input of `shape`, or nil where it cannot take that input.
+    public func output(from shape: Shape) -> Shape? {
+        switch (self, shape) {
+        case (.embedding(let e), .tokens): return .sequence(e.outputDim)
+        case (.recurrent(let r), .sequence): return r.returnSequences ? .sequence(r.outputWidth) : .vector(r.outputWidth)
+        case (.dense(let d), .vector): return .vector(d.units)
+        default: return nil
+        }
+    }
+
+    /// Keras's name for the layer's class ("embedding", "lstm", "bidirectional", "dense").
+    var kerasBaseName: String {
+        switch self {
+        case .embedding: return "embedding"
+        case .recurrent(let r): return r.bidirectional ? "bidirectional" : r.kind.kerasName
+        case .dense: return "dense"
+        }
+    }
+
+    /// The class name of the layer a wrapper holds (Bidirectional's cell), which Keras numbers too.
+    var wrappedBaseName: String? {
+        if case .recurrent(let r) = self, r.bidirectional { return r.kind.kerasName }
+        return nil
+    }
+
+    /// A few words: "embedding(10000, 32)", "bidirectional lstm(32)", "dense(1)".
+    public var label: String {
+        switch self {
+        case .embedding(let e): return "embedding(\(e.inputDim), \(e.outputDim))"
+        case .recurrent(let r): return (r.bidirectional ? "bidirectional " : "") + "\(r.kind.rawValue)(\(r.units))"
+        case .dense(let d): return "dense(\(d.units))"
+        }
+    }
+
+    /// One Keras variable of the layer.
+    struct Parameter {
+        var sublayer: String?
+        var index: Int
+        var name: String
+        var shape: [Int]
+        var cell: Bool
+        var initializer: Initializer
+    }
+
+    /// The layer's Keras variables, in Keras's order, for an input of `shape`.
+    func parameterShapes(input shape: Shape) -> [Parameter] {
+        switch (self, shape) {
+        case (.embedding(let e), _):
+            return [Parameter(index: 0, name: "embeddings", shape: [e.inputDim, e.outputDim], cell: false,
+                              initializer: .uniform(limit: 0.05))]
+        case (.recurrent(let r), .sequence(let input)):
+            let h = r.units, g = r.kind.gateCount * h
+            let bias: Parameter
+            switch r.kind {
+            case .simpleRNN: bias = Parameter(index: 2, name: "bias", shape: [h], cell: true, initializer: .zeros)
+            case .lstm: bias = Parameter(index: 2, name: "bias", shape: [4 * h], cell: true, initializer: .lstmBias(units: h))
+            case .gru: bias = Parameter(index: 2, name: "bias", shape: r.resetAfter ? [2, 3 * h] : [3 * h], cell: true, initializer: .zeros)
+            }
+            let cell = [Parameter(index: 0, name: "kernel", shape: [input, g], cell: true, initializer: .glorotUniform),
+                        Parameter(index: 1, name: "recurrent_kernel", shape: [h, g], cell: true, initializer: .orthogonal(gain: 1)),
+                        bias]
+            guard r.bidirectional else { return cell }
+            return ["forward_layer", "backward_layer"].flatMap { side in cell.map { var p = $0; p.sublayer = side; return p } }
+        case (.dense(let d), .vector(let input)):
+            return [Parameter(index: 0, name: "kernel", shape: [input, d.units], cell: false, initializer: .glorotUniform),
+                    Parameter(index: 1, name: "bias", shape: [d.units], cell: false, initializer: .zeros)]
+        default:
+            return []
+        }
+    }
+}
+
+/// Keras `Embedding(input_dim, output_dim)`.
+public struct EmbeddingSpec: Codable, Hashable, Sendable {
+    /// V: token ids are 0..<V.
+    public var inputDim: Int
+    /// E: the width of each token's vector.
+    public var outputDim: Int
+
+    public init(inputDim: Int, outputDim: Int) {
+        self.inputDim = inputDim
+        self.outputDim = outputDim
+    }
+
+    private enum CodingKeys: String, CodingKey { case inputDim = "input_dim", outputDim = "output_dim" }
+}
+
+/// Keras `SimpleRNN`, `LSTM` or `GRU` (default activations), optionally in `Bidirectional` (concat).
+public struct RecurrentSpec: Codable, Hashable, Sendable {
+    public var kind: ModelConfig.Kind
+    /// H.
+    public var units: Int
+    /// Whether the layer outputs every step's h (T, D) or only the last (D).
+    public var returnSequences: Bool
+    /// Keras `Bidirectional(layer)`, merge mode "concat".
+    public var bidirectional: Bool
+    /// Keras `dropout`: the rate of the inverted-dropout masks on the layer's input, in [0, 1).
+    public var dropout: Double
+    /// Keras `recurrent_dropout`: the rate of the masks on h_{t−1}, in [0, 1).
+    public var recurrentDropout: Double
+    /// GRU only: Keras 3's `reset_after=True`, or Keras 2's reset-before GRU (bias (3H,)).
+    public var resetAfter: Bool
+
+    public init(kind: ModelConfig.Kind, units: Int, returnSequences: Bool = false, bidirectional: Bool = false,
+                dropout: Double = 0, recurrentDropout: Double = 0, resetAfter: Bool = true) {
+        self.kind = kind
+        self.units = units
+        self.returnSequences = returnSequences
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.recurrentDropout = recurrentDropout
+        self.resetAfter = resetAfter
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case kind, units, returnSequences = "return_sequences", bidirectional, dropout
+        case recurrentDropout = "recurrent_dropout", resetAfter = "reset_after"
+    }
+
+    /// D: H, or 2H when bidirectional.
+    public var outputWidth: Int { (bidirectional ? 2 : 1) * units }
+    /// Input masks per sample of one direction: one per gate when recurrent dropout is on (Keras's
+    /// implementation 1), else one shared by all gates; SimpleRNN always one.
+    var inputMaskCount: Int { recurrentDropout > 0 ? kind.gateCount : 1 }
+}
+
+/// Keras `Dense(units)`; its activation is the head's.
+public struct DenseSpec: Codable, Hashable, Sendable {
+    public var units: Int
+
+    public init(units: Int) { self.units = units }
+}
+
+/// A configuration value out of its allowed range, or layers that do not fit together.
 public enum ModelConfigError: Error, Equatable, CustomStringConvertible {
     case outOfRange(name: String, value: Int, limit: Int)
     /// A dropout rate outside [0, 1).
     case badRate(name: String, value: Double)
     /// reset_after = false on a cell that is not a GRU.
     case resetAfterNeedsGRU
+    /// The layers do not form a model (what is wrong, naming the layer).
+    case badStack(String)
 
     public var description: String {
         switch self {
@@ -202,6 +368,8 @@ public enum ModelConfigError: Error, Equatable, CustomStringConvertible {
             return "model config: \(name) = \(value) is outside [0, 1)"
         case .resetAfterNeedsGRU:
             return "model config: reset_after = false applies to the GRU only"
+        case .badStack(let what):
+            return "model config: \(what)"
         }
     }
 }

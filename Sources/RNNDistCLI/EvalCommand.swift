@@ -62,11 +62,11 @@ struct Eval: ParsableCommand {
         let (w, meta) = try loadWeights(weights)
         let data = try TrainingDataset.open(self.data)
         let cfg = meta.config
-        if let model, model != cfg.model.kind {
-            throw CLIError("\(weights) holds a \(cfg.model.kind.rawValue) model, not \(model.rawValue) as --model says")
+        if let model, model.rawValue != cfg.model.kindName {
+            throw CLIError("\(weights) holds a \(cfg.model.kindName) model, not \(model.rawValue) as --model says")
         }
-        guard cfg.model.numWords == data.numWords else {
-            throw CLIError("\(self.data) has num_words \(data.numWords) but \(weights) was trained with num_words \(cfg.model.numWords)")
+        guard cfg.model.vocabularySize == data.numWords else {
+            throw CLIError("\(self.data) has num_words \(data.numWords) but \(weights) was trained with num_words \(cfg.model.vocabularySize)")
         }
         guard cfg.maxlen == data.maxlen else {
             throw CLIError("\(self.data) has maxlen \(data.maxlen) but \(weights) was trained with maxlen \(cfg.maxlen)")
@@ -81,7 +81,7 @@ struct Eval: ParsableCommand {
             // JSONEncoder writes the shortest digits that read back as the same Double (the metrics
             // equal the history's bit for bit); JSONSerialization would round them.
             let report = JSONReport(
-                weights: weights, data: data, split: split.rawValue, model: config.model.kind.rawValue,
+                weights: weights, data: data, split: split.rawValue, model: config.model.kindName,
                 samples: c.count, loss: c.loss, accuracy: c.accuracy, precision: c.precision, recall: c.recall,
                 f1: c.f1, seconds: seconds, ranks: ranks,
                 confusion: .init(true_positive: c.truePositives, false_positive: c.falsePositives,

@@ -23,6 +23,6 @@ struct Export: ParsableCommand {
     func run() throws {
         let (w, meta) = try loadWeights(weights)
         try KerasLegacyFile.write(to: output, weights: w, table: meta.config.model.parameterTable)
-        print("wrote \(output) (Keras 2 HDF5 weights, \(meta.config.model.label) × \(meta.config.model.layers))")
+        print("wrote \(output) (Keras 2 HDF5 weights, \(meta.config.model.summary))")
     }
 }

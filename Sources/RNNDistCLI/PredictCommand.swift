@@ -24,8 +24,8 @@ struct Predict: ParsableCommand {
         do { vocab = try Vocabulary(words: meta.vocabulary) } catch {
             throw CLIError("\(weights): /rnn_dist/vocab: \(error)")
         }
-        guard vocab.numWords == meta.config.model.numWords else {
-            throw CLIError("\(weights): the vocabulary has \(vocab.numWords) ids but the model has num_words \(meta.config.model.numWords)")
+        guard vocab.numWords == meta.config.model.vocabularySize else {
+            throw CLIError("\(weights): the vocabulary has \(vocab.numWords) ids but the model has num_words \(meta.config.model.vocabularySize)")
         }
         var reviews = texts
         if reviews.isEmpty {
@@ -50,8 +50,8 @@ struct Predict: ParsableCommand {
             start += chunk.count
         }
         for (i, r) in reviews.enumerated() {
-            let p = Model.probability(logit: z[i])
-            let label = Model.predictsPositive(logit: z[i]) ? "positive" : "negative"
+            let p = SigmoidHead.probability(logit: z[i])
+            let label = SigmoidHead.predictsPositive(logit: z[i]) ? "positive" : "negative"
             if json {
                 let d: [String: Any] = ["probability": Double(p), "label": label, "text": r]
                 let out = (try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])) ?? Data()

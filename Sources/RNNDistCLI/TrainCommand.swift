@@ -28,11 +28,11 @@ struct ModelOptions: ParsableArguments {
             help: "GRU only: true is Keras 3's GRU; false the reset-before GRU of Keras 2 (the book's), bias (3*units,).")
     var gruResetAfter = true
 
-    /// The model these flags describe, for a dataset of `numWords`.
-    func modelConfig(numWords: Int) -> ModelConfig {
-        ModelConfig(kind: model, numWords: numWords, embedDim: embedDim, units: units, layers: layers,
-                    bidirectional: bidirectional, dropout: dropout, recurrentDropout: recurrentDropout,
-                    resetAfter: gruResetAfter)
+    /// The preset these flags describe, for a dataset of `numWords`.
+    func preset(numWords: Int) -> ModelConfig.Preset {
+        ModelConfig.Preset(kind: model, numWords: numWords, embedDim: embedDim, units: units, layers: layers,
+                           bidirectional: bidirectional, dropout: dropout, recurrentDropout: recurrentDropout,
+                           resetAfter: gruResetAfter)
     }
 }
 
@@ -110,6 +110,7 @@ struct Train: ParsableCommand {
         }
         let m = modelOptions
         do {
+            try checkPreset(numWords: m.numWords ?? 10_000)
             try config(numWords: m.numWords ?? 10_000, maxlen: m.maxlen ?? 500, dataRows: TrainConfig.maxRows).validate()
         } catch { throw ValidationError("\(error)") }
     }
@@ -132,7 +133,7 @@ struct Train: ParsableCommand {
             if comm.isRoot {
                 let printer = ProgressPrinter(batchSize: batchSize)
                 printer.traffic = { [unowned trainer] in trainer.traffic }
-                printer.vocabulary = config.model.numWords
+                printer.vocabulary = config.model.vocabularySize
                 trainer.observers.append(printer)
                 if let tensorboard {
                     trainer.observers.append(try TensorBoardLogger(directory: tensorboard, every: logEvery, config: config,
@@ -168,6 +169,7 @@ struct Train: ParsableCommand {
     /// memory (checking every id and label before training starts).
     func prepare(_ comm: Communicator) throws -> (TrainingDataset, TrainConfig, Checkpoint?, RowSource) {
         let data = try TrainingDataset.open(self.data)
+        try checkPreset(numWords: data.numWords)
         var config = try makeConfig(data)
         try config.validate()
         var checkpoint: Checkpoint?
@@ -188,10 +190,18 @@ struct Train: ParsableCommand {
         return (data, config, checkpoint, rows)
     }
 
+    /// The model flags' rules, named as flags, before they become layers (a layer count out of
+    /// range must not become that many layer specs).
+    func checkPreset(numWords: Int) throws {
+        do { try modelOptions.preset(numWords: numWords).validate() } catch let e as ModelConfigError {
+            throw TrainConfig.flagError(e)
+        }
+    }
+
     /// The run's config from the flags and the dataset's sizes (the one place flags become a config).
     func config(numWords: Int, maxlen: Int, dataRows: Int) -> TrainConfig {
         let m = modelOptions
-        var c = TrainConfig(model: m.modelConfig(numWords: numWords), maxlen: maxlen)
+        var c = TrainConfig(model: m.preset(numWords: numWords).config, maxlen: maxlen)
         c.batchSize = batchSize
         c.epochs = epochs
         c.optimizer = optimizer
@@ -238,7 +248,7 @@ final class ProgressPrinter: TrainingObserver {
     let batchSize: Int
     var lastPrint = 0.0
     /// What this rank exchanged per batch in the epoch (shown when ranks exchanged anything).
-    var traffic: (() -> Trainer.Traffic)?
+    var traffic: (() -> ExchangeTraffic)?
     var vocabulary = 0
     init(batchSize: Int) { self.batchSize = batchSize }
 

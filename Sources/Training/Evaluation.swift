@@ -17,10 +17,11 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
 
     static let scale = 4_294_967_296.0
 
-    /// Adds one sample: its logit z (the model's pre-sigmoid output) and its label.
-    public mutating func add(logit z: Float, label y: Float) {
-        lossFixed += Int64((Model.crossEntropy(logit: z, label: y) * Self.scale).rounded())
-        switch (Model.predictsPositive(logit: z), y >= 0.5) {
+    /// Adds one sample: its logits z (the model's output before the head's activation) and its
+    /// label, scored by `head` (class 1 is the positive class).
+    public mutating func add(logits z: UnsafePointer<Float>, label y: Float, head: any Head) {
+        lossFixed += Int64((head.loss(logits: z, label: y) * Self.scale).rounded())
+        switch (head.predictedClass(logits: z) == 1, y >= 0.5) {
         case (true, true): truePositives += 1
         case (true, false): falsePositives += 1
         case (false, false): trueNegatives += 1
@@ -70,8 +71,10 @@ public enum Evaluator {
             let start = rows.lowerBound + k * batchSize
             let end = min(rows.upperBound, rows.lowerBound + kEnd * batchSize)
             let (x, y) = try source.read(range: start ..< end)
-            let z = model.logits(x: x, batch: y.count, batchSize: batchSize)
-            for i in 0 ..< y.count { c.add(logit: z[i], label: y[i]) }
+            let z = model.logits(x: x, batch: y.count, batchSize: batchSize), K = model.head.outputs
+            z.withUnsafeBufferPointer { zp in
+                for i in 0 ..< y.count { c.add(logits: zp.baseAddress! + i * K, label: y[i], head: model.head) }
+            }
             k = kEnd
         }
         return try c.reduced(comm)

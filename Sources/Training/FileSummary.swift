@@ -22,8 +22,7 @@ public struct RunFileSummary {
     public init(path: String, kind: String) throws {
         self.kind = kind
         func describe(_ c: TrainConfig) -> String {
-            "\(c.model.label), \(c.model.layers) layer\(c.model.layers == 1 ? "" : "s") of \(c.model.units) units, " +
-                "embedding \(c.model.numWords)×\(c.model.embedDim), maxlen \(c.maxlen), \(c.model.parameterCount) parameters"
+            "\(c.model.summary), maxlen \(c.maxlen), \(c.model.parameterCount) parameters"
         }
         switch kind {
         case "weights":

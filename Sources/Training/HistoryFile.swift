@@ -10,7 +10,7 @@ public enum HistoryFile {
             try f.setAttribute("format_version", 1)
             try f.setAttribute("config", config.json())
             try f.setAttribute("world_size", worldSize)
-            try f.setAttribute("model", config.model.kind.rawValue)
+            try f.setAttribute("model", config.model.kindName)
             try history.write(to: f)
         }
     }

@@ -83,16 +83,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         func need(_ ok: Bool, _ flag: String, _ value: Any, _ allowed: String) throws {
             if !ok { throw TrainingError.invalid("\(flag) \(value) is outside \(allowed)") }
         }
-        do { try model.validate() } catch ModelConfigError.outOfRange(let name, let value, let limit) {
-            // The model's sizes are flags too: num_words → --num-words.
-            let flag = name.contains(" ") ? name : "--" + name.replacingOccurrences(of: "_", with: "-")
-            throw TrainingError.invalid("\(flag) \(value) is outside 1…\(limit)")
-        } catch ModelConfigError.badRate(let name, let value) {
-            throw TrainingError.invalid("--\(name.replacingOccurrences(of: "_", with: "-")) \(value) is outside [0, 1)")
-        } catch ModelConfigError.resetAfterNeedsGRU {
-            throw TrainingError.invalid("--gru-reset-after false needs --model gru (the setting exists for the GRU only)")
-        }
-        try need(model.numWords >= 4, "--num-words", model.numWords, "4…\(ModelConfig.maxNumWords) (ids 0–3 are reserved)")
+        do { try model.validate() } catch let e as ModelConfigError { throw Self.flagError(e) }
+        try need(model.vocabularySize >= 4, "--num-words", model.vocabularySize, "4…\(ModelConfig.maxNumWords) (ids 0–3 are reserved)")
         try need((1 ... Self.maxMaxlen).contains(maxlen), "--maxlen", maxlen, "1…\(Self.maxMaxlen)")
         try need((1 ... Self.maxRows).contains(batchSize), "--batch-size", batchSize, "1…\(Self.maxRows)")
         try need((1 ... Self.maxEpochs).contains(epochs), "--epochs", epochs, "1…\(Self.maxEpochs)")
@@ -107,6 +99,21 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         try need((0 ... Self.maxRows).contains(dataRows), "dataset rows", dataRows, "0…\(Self.maxRows)")
     }
 
+    /// A model config error as `train`'s flags name it: num_words → --num-words.
+    public static func flagError(_ error: ModelConfigError) -> TrainingError {
+        switch error {
+        case .outOfRange(let name, let value, let limit):
+            let flag = name.contains(" ") ? name : "--" + name.replacingOccurrences(of: "_", with: "-")
+            return .invalid("\(flag) \(value) is outside 1…\(limit)")
+        case .badRate(let name, let value):
+            return .invalid("--\(name.replacingOccurrences(of: "_", with: "-")) \(value) is outside [0, 1)")
+        case .resetAfterNeedsGRU:
+            return .invalid("--gru-reset-after false needs --model gru (the setting exists for the GRU only)")
+        case .badStack:
+            return .invalid("\(error)")
+        }
+    }
+
     /// The fields a resumed run must share with its checkpoint (model, data, batching, optimizer):
     /// (name, checkpoint value, requested value) for each that differs. Epochs, checkpoint cadence
     /// and patience may change.
@@ -117,15 +124,22 @@ public struct TrainConfig: Codable, Sendable, Equatable {
                 out.append((name, "\(self[keyPath: kp])", "\(requested[keyPath: kp])"))
             }
         }
-        cmp("--model", \.model.kind.rawValue)
-        cmp("--num-words", \.model.numWords)
-        cmp("--embed-dim", \.model.embedDim)
-        cmp("--units", \.model.units)
-        cmp("--layers", \.model.layers)
-        cmp("--bidirectional", \.model.bidirectional)
-        cmp("--dropout", \.model.dropout)
-        cmp("--recurrent-dropout", \.model.recurrentDropout)
-        cmp("--gru-reset-after", \.model.resetAfter)
+        if let was = model.preset, let now = requested.model.preset {
+            func preset<T: Equatable>(_ name: String, _ kp: KeyPath<ModelConfig.Preset, T>) {
+                if was[keyPath: kp] != now[keyPath: kp] { out.append((name, "\(was[keyPath: kp])", "\(now[keyPath: kp])")) }
+            }
+            preset("--model", \.kind.rawValue)
+            preset("--num-words", \.numWords)
+            preset("--embed-dim", \.embedDim)
+            preset("--units", \.units)
+            preset("--layers", \.layers)
+            preset("--bidirectional", \.bidirectional)
+            preset("--dropout", \.dropout)
+            preset("--recurrent-dropout", \.recurrentDropout)
+            preset("--gru-reset-after", \.resetAfter)
+        } else if model != requested.model {
+            out.append(("the model", model.label, requested.model.label))
+        }
         cmp("--maxlen", \.maxlen)
         cmp("--batch-size", \.batchSize)
         cmp("--optimizer", \.optimizer)

@@ -61,8 +61,8 @@ public final class Trainer {
         return try body()
     }
 
-    /// The exchanged gradients, then [loss hi, loss lo, correct, count, stop]: one all-reduce per batch.
-    private var reduceBuffer: [Float] = []
+    /// The gradients and statistics between the ranks, once per batch.
+    private let exchange: GradientExchange
     /// Steps this process has run (for `stopAfterBatches`).
     private var stepsRun = 0
 
@@ -76,6 +76,7 @@ public final class Trainer {
         optimizer = config.optimizer.make(parameterCount: model.weights.count, learningRate: Float(config.learningRate),
                                           momentum: config.momentum)
         schedule = config.schedule
+        exchange = GradientExchange(comm: comm, dtype: config.exchange, vocabulary: config.model.vocabularySize)
         state.worldSize = comm.size
         // Rank 0's weights are the replicas' weights, whatever the others computed.
         try comm.broadcast(&model.weights, root: 0)
@@ -184,7 +185,7 @@ public final class Trainer {
         // 2. One all-reduce makes them the global batch's, with the loss, counts and stop flag.
         let t = comm.wallTime()
         let wantsStop = stopSignal != 0 || stopAfterBatches.map { stepsRun >= $0 } ?? false
-        let (global, stop) = try timed("allreduce") { try allReduce(local, stop: wantsStop) }
+        let (global, stop) = try timed("allreduce") { try exchange.exchange(model, local: local, stop: wantsStop) }
         let mpiSeconds = comm.wallTime() - t
         // 3. Every rank holds the same sums, so every rank stops here alike, before the update.
         try requireFinite(global.lossSum.isFinite, "loss")
@@ -208,112 +209,13 @@ public final class Trainer {
         return StepResult(stats: global, stop: stop, mpiSeconds: mpiSeconds)
     }
 
-    /// The step's exchange, leaving the global sums in `model.gradients`: the gradient sums, the
-    /// loss sum as a Float hi/lo pair, the correct and sample counts, and the stop flag, in one
-    /// all-reduce of one flat buffer. Only the embedding rows some rank's batch touched travel (a
-    /// row no token used has a zero gradient on every rank): the ranks first agree on those rows
-    /// with a MAX all-reduce of V one-byte flags, then send them packed in ascending id order ahead
-    /// of the other parameters. The sums are the dense exchange's (bit for bit at 2 ranks; with more,
-    /// MPI may add in another order for another buffer size, as it may for any); `denseExchange`
-    /// (a test and benchmark hook) sends every row instead.
-    private func allReduce(_ local: BatchStats, stop: Bool) throws -> (BatchStats, stop: Bool) {
-        guard comm.size > 1 else { return (local, stop) }
-        let e = model.embeddingRange, width = config.model.embedDim
-        // The rows to exchange, ascending: every row for the dense exchange (no flags travel then).
-        let touched: [Int]
-        if denseExchange {
-            touched = Array(0 ..< config.model.numWords)
-        } else {
-            rowFlags.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-            model.markTouchedEmbeddingRows(&rowFlags)
-            try comm.allReduce(&rowFlags, op: .max)
-            touched = rowFlags.indices.filter { rowFlags[$0] != 0 }
-        }
-        let embeddingCount = touched.count * width
-        let rest = e.upperBound ..< model.gradients.count
-        let n = embeddingCount + rest.count
-        if reduceBuffer.count != n + 5 { reduceBuffer = [Float](repeating: 0, count: n + 5) }
-        let hi = Float(local.lossSum)
-        let lo = Float(local.lossSum - Double(hi))
-        reduceBuffer.withUnsafeMutableBufferPointer { r in
-            model.gradients.withUnsafeBufferPointer { g in
-                let out = r.baseAddress!, grad = g.baseAddress!
-                for (i, row) in touched.enumerated() { (out + i * width).update(from: grad + e.lowerBound + row * width, count: width) }
-                (out + embeddingCount).update(from: grad + rest.lowerBound, count: rest.count)
-            }
-            r[n] = hi; r[n + 1] = lo; r[n + 2] = Float(local.correct); r[n + 3] = Float(local.count); r[n + 4] = stop ? 1 : 0
-        }
-        let payloadBytes: Int
-        if config.exchange == .bf16 {
-            payloadBytes = try exchangeInBFloat16(values: n)
-        } else {
-            try comm.allReduce(&reduceBuffer)
-            payloadBytes = reduceBuffer.count * MemoryLayout<Float>.size
-        }
-        reduceBuffer.withUnsafeBufferPointer { r in
-            model.gradients.withUnsafeMutableBufferPointer { g in
-                let from = r.baseAddress!, grad = g.baseAddress!
-                for (i, row) in touched.enumerated() { (grad + e.lowerBound + row * width).update(from: from + i * width, count: width) }
-                (grad + rest.lowerBound).update(from: from + embeddingCount, count: rest.count)
-            }
-        }
-        traffic.batches += 1
-        traffic.bytes += (denseExchange ? 0 : rowFlags.count) + payloadBytes
-        traffic.touchedRows += touched.count
-        let global = BatchStats(lossSum: Double(reduceBuffer[n]) + Double(reduceBuffer[n + 1]),
-                                correct: Int(reduceBuffer[n + 2]), count: Int(reduceBuffer[n + 3]))
-        return (global, reduceBuffer[n + 4] > 0)
-    }
-
-    /// `--allreduce-dtype bf16`: the first `values` of `reduceBuffer` travel as bfloat16 (the five
-    /// statistics after them as exact Float bits), every rank receives every rank's (all-gather),
-    /// and each sums them in Float in rank order: the same sums on every rank, never accumulated in
-    /// bfloat16.
-    /// Returns the bytes this rank sent.
-    private func exchangeInBFloat16(values n: Int) throws -> Int {
-        let width = n + 10
-        var wire = [UInt16](repeating: 0, count: width)
-        reduceBuffer.withUnsafeBufferPointer { r in
-            for i in 0 ..< n { wire[i] = BFloat16.encode(r[i]) }
-            for j in 0 ..< 5 {
-                let bits = r[n + j].bitPattern
-                wire[n + 2 * j] = UInt16(truncatingIfNeeded: bits); wire[n + 2 * j + 1] = UInt16(bits >> 16)
-            }
-        }
-        let all = try comm.allGather(wire)
-        reduceBuffer.withUnsafeMutableBufferPointer { r in
-            all.withUnsafeBufferPointer { a in
-                for i in 0 ..< n { r[i] = BFloat16.decode(a[i]) }
-                for rank in 1 ..< comm.size {
-                    let base = a.baseAddress! + rank * width
-                    for i in 0 ..< n { r[i] += BFloat16.decode(base[i]) }
-                }
-                for j in 0 ..< 5 {
-                    var sum: Float = 0
-                    for rank in 0 ..< comm.size {
-                        let base = rank * width + n + 2 * j
-                        sum += Float(bitPattern: UInt32(a[base]) | UInt32(a[base + 1]) << 16)
-                    }
-                    r[n + j] = sum
-                }
-            }
-        }
-        return wire.count * MemoryLayout<UInt16>.size
-    }
-
-    /// What one rank sent per batch in the current epoch (all-reduce inputs), for the epoch line.
-    public struct Traffic: Sendable {
-        public var batches = 0
-        public var bytes = 0
-        public var touchedRows = 0
-        public var bytesPerBatch: Double { batches > 0 ? Double(bytes) / Double(batches) : 0 }
-        public var rowsPerBatch: Double { batches > 0 ? Double(touchedRows) / Double(batches) : 0 }
-    }
-    public private(set) var traffic = Traffic()
+    /// What this rank sent per batch in the current epoch.
+    public var traffic: ExchangeTraffic { exchange.traffic }
     /// Test and benchmark hook: exchange every embedding row (the dense all-reduce).
-    public var denseExchange = false
-    /// V one-byte flags: the embedding rows this step's batch touched on any rank.
-    private lazy var rowFlags = [UInt8](repeating: 0, count: config.model.numWords)
+    public var denseExchange: Bool {
+        get { exchange.dense }
+        set { exchange.dense = newValue }
+    }
 
     private func requireFinite(_ ok: Bool, _ what: String) throws {
         guard ok else {
@@ -378,7 +280,7 @@ public final class Trainer {
         }
         state.beginEpoch(rec.epoch)
         for o in observers { o.epochDone(rec, epochs: config.epochs) }
-        traffic = Traffic()
+        exchange.resetTraffic()
         if comm.isRoot { try timed("files") {
             try WeightsFile.write(to: files.weights, weights: model.weights, metadata: metadata)
             if improved {

@@ -15,7 +15,7 @@ final class ChapterSixThreeGradientTests: XCTestCase {
         let batch = 3, steps = 4
         let model = Model(config: config, seed: 1)
         model.weights = Fixtures.randomWeights(count: config.parameterCount, scale: 0.5, seed: 2)
-        var x = Fixtures.tokens(batch: batch, steps: steps, numWords: config.numWords, seed: 3)
+        var x = Fixtures.tokens(batch: batch, steps: steps, numWords: config.vocabularySize, seed: 3)
         x[5] = x[0]                                   // a repeated token: its rows' gradients add up
         let y: [Float] = [1, 0, 1]
         let key = DropoutKey(seed: 7, epoch: 2, positions: [40, 3, 17])
@@ -57,8 +57,7 @@ final class ChapterSixThreeGradientTests: XCTestCase {
             let view = config.parameterTable.first { $0.range.contains(k) }!
             return "\(view.kerasPath)[\(k - view.offset)]"
         }
-        print("gradient check \(config.kind) ×\(config.layers) bi=\(config.bidirectional) dropout=\(config.dropout) "
-              + "recurrent=\(config.recurrentDropout) resetAfter=\(config.resetAfter): max |a−n|/max(|n|, 0.01‖n‖∞) = "
+        print("gradient check \(config.label) ×\(config.recurrentLayers.count): max |a−n|/max(|n|, 0.01‖n‖∞) = "
               + "\(maxRelativeError(analytic, numeric, floor: 0.01 * scale))")
         assertClose(analytic, numeric, rtol: rtol, atol: floorFraction * scale, labels: labels,
                     "gradient", file: file, line: line)

@@ -84,7 +84,7 @@ final class DropoutMaskTests: XCTestCase {
         let y: [Float] = [1, 0, 1, 0]
         model.zeroGradients()
         let stats = model.accumulateGradients(x: x, y: y, batch: B, dropout: DropoutKey(seed: 1, epoch: 0, positions: [0, 1, 2, 3]))
-        let d = model.stack[0][0]
+        let d = model.recurrentLayers[0].directions[0]
         let masks = ReferenceMasks.drawn(by: model, batch: B)
         let w = model.weights.map(Double.init)
         assertClose(stats.lossSum, Reference.lossSum(config: config, weights: w, x: x, y: y, batch: B, masks: masks), rtol: 1e-5)
@@ -109,9 +109,8 @@ final class DropoutMaskTests: XCTestCase {
     func testOnlyTrainingWithAKeyDrops() {
         for kind in ModelConfig.Kind.allCases {
             let plain = ModelConfig(kind: kind, numWords: 30, embedDim: 5, units: 6, layers: 2, bidirectional: true)
-            var dropped = plain
-            dropped.dropout = 0.4
-            dropped.recurrentDropout = 0.3
+            let dropped = ModelConfig(kind: kind, numWords: 30, embedDim: 5, units: 6, layers: 2, bidirectional: true,
+                                      dropout: 0.4, recurrentDropout: 0.3)
             let a = Model(config: plain, seed: 9), b = Model(config: dropped, seed: 9)
             XCTAssertEqual(a.weights, b.weights)
             let x = Fixtures.tokens(batch: 3, steps: 7, numWords: 30, seed: 2)

@@ -16,7 +16,7 @@ final class ForwardTests: XCTestCase {
         model.weights.replaceSubrange(table[1].range, with: kernel)
         model.weights.replaceSubrange(table[2].range, with: recurrent)
         model.weights.replaceSubrange(table[3].range, with: bias)
-        let layer = model.recurrent[0]
+        let layer = model.recurrentLayers[0].directions[0].cell
         layer.reserve(batch: 1, steps: inputs.count)
         model.weights.withUnsafeBufferPointer { w in
             inputs.withUnsafeBufferPointer { x in
@@ -147,8 +147,8 @@ final class ForwardTests: XCTestCase {
         let expected = -log(Double(p[0])) - log(1 - Double(p[1]))
         assertClose(stats.lossSum, expected, rtol: 1e-5)
         // Extreme logits: the stable form neither overflows nor loses the small tail.
-        assertClose(Model.crossEntropy(logit: 100, label: 0), 100, rtol: 1e-12)
-        assertClose(Model.crossEntropy(logit: -100, label: 0), exp(-100.0), rtol: 1e-9)
-        assertClose(Model.crossEntropy(logit: 0, label: 1), log(2.0), rtol: 1e-12)
+        assertClose(SigmoidHead.crossEntropy(logit: 100, label: 0), 100, rtol: 1e-12)
+        assertClose(SigmoidHead.crossEntropy(logit: -100, label: 0), exp(-100.0), rtol: 1e-9)
+        assertClose(SigmoidHead.crossEntropy(logit: 0, label: 1), log(2.0), rtol: 1e-12)
     }
 }

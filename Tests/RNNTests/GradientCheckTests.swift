@@ -28,7 +28,7 @@ final class GradientCheckTests: XCTestCase {
         let batch = 2, steps = 4
         let model = Model(config: config, seed: 1)
         model.weights = Fixtures.randomWeights(count: config.parameterCount, scale: 0.5, seed: 2)
-        var x = Fixtures.tokens(batch: batch, steps: steps, numWords: config.numWords, seed: 3)
+        var x = Fixtures.tokens(batch: batch, steps: steps, numWords: config.vocabularySize, seed: 3)
         x[5] = x[0]                                   // a repeated token: its rows' gradients add up
         let y: [Float] = [1, 0]
 
@@ -71,7 +71,7 @@ final class GradientCheckTests: XCTestCase {
         let B = 2, T = 4, I = 3, H = 9
         let model = Model(config: config, seed: 1)
         let weights = Fixtures.randomWeights(count: config.parameterCount, scale: 0.5, seed: 4)
-        let layer = model.recurrent[0]
+        let layer = model.recurrentLayers[0].directions[0].cell
         let views = [layer.kernel, config.parameterTable[2], config.parameterTable[3]]
         var g = SeededGenerator(seed: 5)
         let xTimeMajor = (0..<(T * B * I)).map { _ in Float(g.nextUniform(-1, 1)) }

@@ -43,10 +43,10 @@ extension ReferenceMasks {
                 (0..<set.count).map { g in Array(v[((b * set.count + g) * n)..<((b * set.count + g + 1) * n)]) }
             }
         }
-        return model.stack.map { directions in
-            directions.map { d in
-                ReferenceMasks(input: model.config.dropout > 0 ? reshape(d.inputMasks) : nil,
-                               recurrent: model.config.recurrentDropout > 0 ? reshape(d.recurrentDropout.masks) : nil)
+        return model.recurrentLayers.map { layer in
+            layer.directions.map { d in
+                ReferenceMasks(input: layer.spec.dropout > 0 ? reshape(d.inputMasks) : nil,
+                               recurrent: layer.spec.recurrentDropout > 0 ? reshape(d.recurrentDropout.masks) : nil)
             }
         }
     }
@@ -135,9 +135,10 @@ enum Reference {
     /// `masks[l][d]` holds layer l's direction d's masks when given.
     static func logits(config: ModelConfig, weights w: [Double], x: [Int32], batch: Int,
                        masks: [[ReferenceMasks]]? = nil) -> [Double] {
-        let table = config.parameterTable
+        let table = config.parameterTable, p = config.preset!
         func tensor(_ k: Int) -> [Double] { Array(w[table[k].range]) }
-        let T = x.count / batch, E = config.embedDim, H = config.units, D = config.outputWidth
+        let directions = p.bidirectional ? 2 : 1
+        let T = x.count / batch, E = p.embedDim, H = p.units, D = directions * H
         let emb = tensor(0)
         var seq: Sequence3 = (0..<batch).map { b in
             (0..<T).map { t in
@@ -145,17 +146,17 @@ enum Reference {
                 return Array(emb[(token * E)..<((token + 1) * E)])
             }
         }
-        for l in 0..<config.layers {
+        for l in 0..<p.layers {
             var outputs: [Sequence3] = []
-            for d in 0..<config.directions {
-                let k = 1 + 3 * (l * config.directions + d)
+            for d in 0..<directions {
+                let k = 1 + 3 * (l * directions + d)
                 // The backward direction reads the sequence reversed; its outputs are flipped back.
                 let input = d == 0 ? seq : seq.map { Array($0.reversed()) }
-                let h = layer(kind: config.kind, input: input, kernel: tensor(k), recurrent: tensor(k + 1),
-                              bias: tensor(k + 2), units: H, resetAfter: config.resetAfter, masks: masks?[l][d])
+                let h = layer(kind: p.kind, input: input, kernel: tensor(k), recurrent: tensor(k + 1),
+                              bias: tensor(k + 2), units: H, resetAfter: p.resetAfter, masks: masks?[l][d])
                 outputs.append(d == 0 ? h : h.map { Array($0.reversed()) })
             }
-            if l == config.layers - 1 && config.bidirectional {
+            if l == p.layers - 1 && p.bidirectional {
                 // return_sequences=False: each direction's last output ([backward] after reading x_0).
                 seq = (0..<batch).map { b in [outputs[0][b][T - 1] + outputs[1][b][0]] }
             } else {

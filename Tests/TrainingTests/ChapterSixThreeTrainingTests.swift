@@ -40,7 +40,7 @@ final class ChapterSixThreeTrainingTests: ToyIMDBTestCase {
                 try train(n, dir, ["--epochs", "1"] + flags)
                 w[n] = try weights(dir)
                 let config = try WeightsFile.read(from: dir + "/model.weights.h5").metadata.config.model
-                XCTAssertEqual(config.dropout > 0 || config.recurrentDropout > 0, true, name)
+                XCTAssertEqual(config.usesDropout, true, name)
             }
             for n in [2, 4] { XCTAssertLessThanOrEqual(maxAbsDiff(w[1]!, w[n]!), 1e-4, "\(name) -n 1 vs -n \(n)") }
             let plain = tmp.file("\(name)-plain")
@@ -112,14 +112,14 @@ final class ChapterSixThreeTrainingTests: ToyIMDBTestCase {
                            "--dropout", "0.2", "--recurrent-dropout", "0.2"])
         let best = dir + "/best.weights.h5"
         let (w, meta) = try WeightsFile.read(from: best)
-        XCTAssertTrue(meta.config.model.bidirectional && !meta.config.model.resetAfter)
+        XCTAssertTrue(meta.config.model.preset!.bidirectional && !meta.config.model.preset!.resetAfter)
         let model = Model(config: meta.config.model, seed: 0)
         model.weights = w
         let data = try TrainingDataset.open(dataset)
         let (x, y) = try data.test.read(range: 0 ..< data.test.rowCount)
         let logits = model.logits(x: x, batch: y.count)
         var correct = 0
-        for (z, label) in zip(logits, y) where Model.predictsPositive(logit: z) == (label >= 0.5) { correct += 1 }
+        for (z, label) in zip(logits, y) where SigmoidHead.predictsPositive(logit: z) == (label >= 0.5) { correct += 1 }
         let r = try Subprocess.rnnDist(["eval", "--weights", best, "--data", dataset, "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]

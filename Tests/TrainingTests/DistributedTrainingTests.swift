@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import TestSupport
+import HDF5
 import RNN
 @testable import Training
 
@@ -101,6 +102,53 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
             XCTAssertEqual(try Checkpoint.read(from: dir + "/checkpoint.h5").slots,
                            try Checkpoint.read(from: full + "/checkpoint.h5").slots)
         }
+    }
+
+    /// Rewrites a file's stored config in the format of the builds before the layer list
+    /// (2026-12-04): the model as the preset's fields, keys sorted, as that build wrote them.
+    func writeOldConfigFormat(_ path: String) throws {
+        let f = try H5File.open(path, writable: true)
+        let g = try f.group("rnn_dist")
+        var config = try JSONSerialization.jsonObject(with: Data(try g.stringAttribute("config").utf8)) as! [String: Any]
+        let stored = try JSONDecoder().decode(TrainConfig.self, from: Data(try g.stringAttribute("config").utf8))
+        let p = try XCTUnwrap(stored.model.preset)
+        config["model"] = ["kind": p.kind.rawValue, "numWords": p.numWords, "embedDim": p.embedDim, "units": p.units,
+                           "layers": p.layers, "bidirectional": p.bidirectional, "dropout": p.dropout,
+                           "recurrentDropout": p.recurrentDropout, "resetAfter": p.resetAfter]
+        let json = try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
+        try g.setAttribute("config", String(decoding: json, as: UTF8.self))
+        try f.close()
+        XCTAssertTrue(try H5File.open(path).group("rnn_dist").stringAttribute("config").contains(#""kind":"gru","layers":2"#))
+    }
+
+    /// A checkpoint and a weights file whose config has the old format load as the same model: the
+    /// run resumes bit-identically to the uninterrupted one, and `eval` scores the weights alike.
+    func testFilesOfTheOldConfigFormatResumeAndEvaluate() throws {
+        let flags = ["--epochs", "2", "--model", "gru", "--layers", "2", "--dropout", "0.2"]
+        let full = tmp.file("full")
+        try train(2, full, flags)
+        let dir = tmp.file("old")
+        try train(2, dir, flags + ["--stop-after-batches", "3"], expect: 4)
+        try writeOldConfigFormat(dir + "/checkpoint.h5")
+        try train(2, dir, flags + ["--resume", dir + "/checkpoint.h5"])
+        XCTAssertEqual(try weights(dir), try weights(full))
+        XCTAssertEqual(try Checkpoint.read(from: dir + "/checkpoint.h5").slots, try Checkpoint.read(from: full + "/checkpoint.h5").slots)
+        // A refused change still names the flag when the checkpoint has the old format.
+        try writeOldConfigFormat(dir + "/checkpoint.h5")
+        let r = try train(2, dir, ["--epochs", "3", "--model", "gru", "--layers", "2", "--resume", dir + "/checkpoint.h5"], expect: 2)
+        XCTAssertTrue(r.stderr.contains("--dropout = 0.2") && r.stderr.contains("asks for 0.0"), r.stderr)
+
+        let weightsFile = full + "/model.weights.h5"
+        let new = try Subprocess.rnnDist(["eval", "--weights", weightsFile, "--data", dataset, "--split", "val", "--json"])
+        try writeOldConfigFormat(weightsFile)
+        let old = try Subprocess.rnnDist(["eval", "--weights", weightsFile, "--data", dataset, "--split", "val", "--json"])
+        XCTAssertEqual(new.status, 0, new.stderr)
+        func metrics(_ r: ProcessResult) -> [Substring] { r.stdout.split(separator: "\n").filter { !$0.contains("seconds") } }
+        XCTAssertEqual(metrics(old), metrics(new))
+        XCTAssertTrue(old.stdout.contains(#""accuracy""#), old.stdout)
+        XCTAssertEqual(try WeightsFile.read(from: weightsFile).metadata.config.model,
+                       ModelConfig(kind: .gru, numWords: try TrainingDataset.open(dataset).numWords, embedDim: 8, units: 8,
+                                   layers: 2, dropout: 0.2))
     }
 
     func testResumeAtAnotherWorldSizeAgreesUpToSummationOrder() throws {

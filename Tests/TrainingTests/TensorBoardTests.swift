@@ -246,7 +246,7 @@ final class TensorBoardTests: XCTestCase {
     func testTheKeras2ExportHoldsEveryTensorUnderItsKeras2Name() throws {
         for kind in ModelConfig.Kind.allCases {
             var c = toyConfig(kind)
-            c.model.layers = 2
+            c.model = ModelConfig(kind: kind, numWords: 30, embedDim: 4, units: 5, layers: 2)
             let m = Model(config: c.model, seed: 9)
             let weights = tmp.file("\(kind).weights.h5"), legacy = tmp.file("\(kind).legacy.h5")
             try WeightsFile.write(to: weights, weights: m.weights, metadata: toyMetadata(c))

@@ -183,7 +183,7 @@ final class TrainerTests: XCTestCase {
 
     func testKerasLayoutOfTheWeightsFile() throws {
         var c = toyConfig(.lstm)
-        c.model.layers = 2
+        c.model = ModelConfig(kind: .lstm, numWords: 30, embedDim: 4, units: 5, layers: 2)
         let path = tmp.file("w.weights.h5")
         let m = Model(config: c.model, seed: 1)
         try WeightsFile.write(to: path, weights: m.weights, metadata: toyMetadata(c))
@@ -233,7 +233,7 @@ final class TrainerTests: XCTestCase {
     func testCheckpointMismatchesAreNamed() {
         let c = toyConfig()
         var d = c
-        d.model.units = 8
+        d.model = ModelConfig(kind: .lstm, numWords: 30, embedDim: 4, units: 8)
         d.batchSize = 32
         d.epochs = 50            // may change
         d.checkpointEvery = 3    // may change

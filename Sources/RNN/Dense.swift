@@ -1,0 +1,68 @@
+// Keras `Dense(K)` on a vector: z = x·W + b, W (D, K), b (K); its activation is the head's.
+//
+// Shape letters: B batch, D input width, K units.
+
+import BLAS
+
+final class Dense: Layer {
+    let kernel: ParameterView
+    let bias: ParameterView
+    /// D and K.
+    let inputSize: Int
+    let units: Int
+    /// (B, K): z of the last forward.
+    private var output = FloatBuffer(count: 0)
+    /// (B, D): ∂loss/∂x.
+    private var dInput = FloatBuffer(count: 0)
+
+    init(kernel: ParameterView, bias: ParameterView) {
+        precondition(kernel.shape.count == 2 && bias.shape == [kernel.shape[1]], "Dense: kernel \(kernel.shape), bias \(bias.shape)")
+        self.kernel = kernel
+        self.bias = bias
+        inputSize = kernel.shape[0]
+        units = kernel.shape[1]
+    }
+
+    func reserve(_ p: Pass) {
+        output = output.ensuring(p.batch * units)
+        dInput = dInput.ensuring(p.batch * inputSize)
+    }
+
+    func forward(_ input: Activation, _ p: Pass) -> Activation {
+        guard case .vector(let x) = input else { preconditionFailure("Dense: the input must be a vector") }
+        let z = output.pointer, w = p.weights
+        if units == 1 {
+            BLAS.sgemv(m: p.batch, n: inputSize, a: x, lda: inputSize, x: w + kernel.offset, beta: 0, y: z)
+        } else {
+            BLAS.sgemm(m: p.batch, n: units, k: inputSize, a: x, lda: inputSize, b: w + kernel.offset, ldb: units,
+                       beta: 0, c: z, ldc: units)
+        }
+        for b in 0..<p.batch {
+            for k in 0..<units { z[b * units + k] += w[bias.offset + k] }
+        }
+        return .vector(UnsafePointer(z))
+    }
+
+    /// db += Σ_b dZ (summed in Double), dW += xᵀ·dZ, dX = dZ·Wᵀ.
+    func backward(_ dZ: UnsafePointer<Float>, input: Activation, _ p: Pass,
+                  gradients dw: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>? {
+        guard case .vector(let x) = input else { preconditionFailure("Dense: the input must be a vector") }
+        let D = inputSize, K = units, w = p.weights + kernel.offset, dx = dInput.pointer
+        for k in 0..<K {
+            var sum: Double = 0
+            for b in 0..<p.batch { sum += Double(dZ[b * K + k]) }
+            dw[bias.offset + k] += Float(sum)
+        }
+        if K == 1 {
+            for b in 0..<p.batch {
+                let dz = dZ[b], row = dx + b * D
+                for j in 0..<D { row[j] = dz * w[j] }
+            }
+            BLAS.sgemv(trans: true, m: p.batch, n: D, a: x, lda: D, x: dZ, beta: 1, y: dw + kernel.offset)
+        } else {
+            BLAS.sgemm(transA: true, m: D, n: K, k: p.batch, a: x, lda: D, b: dZ, ldb: K, beta: 1, c: dw + kernel.offset, ldc: K)
+            BLAS.sgemm(transB: true, m: p.batch, n: D, k: K, a: dZ, lda: K, b: w, ldb: K, beta: 0, c: dx, ldc: D)
+        }
+        return UnsafePointer(dx)
+    }
+}

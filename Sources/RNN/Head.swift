@@ -1,0 +1,115 @@
+// The head: what turns the last layer's output z (B, K) into probabilities, a loss, a decision and
+// the gradient ∂loss/∂z that starts backward. A new kind of output (softmax over K classes) is one
+// new type conforming to `Head` and one case of `HeadSpec`.
+
+import Foundation
+
+/// Which head a model has (stored in its config).
+public enum HeadSpec: String, Codable, Hashable, Sendable {
+    /// One logit per sample, σ(z) the probability of class 1, binary cross-entropy (Keras
+    /// `Dense(1, activation="sigmoid")` with `loss="binary_crossentropy"`).
+    case sigmoid = "sigmoid_binary_crossentropy"
+
+    /// K: the values per sample the head reads.
+    public var outputs: Int {
+        switch self {
+        case .sigmoid: return 1
+        }
+    }
+
+    /// The head itself.
+    public var head: any Head {
+        switch self {
+        case .sigmoid: return SigmoidHead()
+        }
+    }
+}
+
+/// Output activation, loss, decision rule: the one definition that training, validation, `eval`
+/// and `predict` share. Labels are class indices stored as Float (0 or 1 for a binary head).
+public protocol Head: Sendable {
+    /// K: values per sample (logits).
+    var outputs: Int { get }
+    /// The loss of one sample with logits z (K values) and its label.
+    func loss(logits z: UnsafePointer<Float>, label: Float) -> Double
+    /// The predicted class of one sample.
+    func predictedClass(logits z: UnsafePointer<Float>) -> Int
+    /// dZ (B, K) = ∂(Σ loss)/∂z for the batch's logits z (B, K).
+    func backward(logits z: UnsafePointer<Float>, labels y: UnsafeBufferPointer<Float>, into dZ: UnsafeMutablePointer<Float>)
+}
+
+extension Head {
+    /// Loss sum and correct count of a batch's logits z (B, K).
+    public func statistics(logits z: UnsafePointer<Float>, labels y: UnsafeBufferPointer<Float>) -> BatchStats {
+        var stats = BatchStats(count: y.count)
+        for b in 0..<y.count {
+            let zb = z + b * outputs
+            stats.lossSum += loss(logits: zb, label: y[b])
+            if predictedClass(logits: zb) == Int(y[b]) { stats.correct += 1 }
+        }
+        return stats
+    }
+}
+
+/// Sigmoid + binary cross-entropy, decided on the logit.
+public struct SigmoidHead: Head {
+    public init() {}
+
+    public var outputs: Int { 1 }
+
+    /// Binary cross-entropy of logit z against label y, stable for any z:
+    /// max(z, 0) − z·y + log(1 + e^{−|z|}) (TensorFlow's `sigmoid_cross_entropy_with_logits`, which
+    /// Keras 3 uses when the output layer is a sigmoid).
+    @inline(__always)
+    public static func crossEntropy(logit z: Float, label y: Float) -> Double {
+        let zd = Double(z), yd = Double(y)
+        return max(zd, 0) - zd * yd + Foundation.log1p(Foundation.exp(-abs(zd)))
+    }
+
+    /// Positive when σ(z) ≥ ½, i.e. z ≥ 0 (decided on the logit, so no rounding of σ near ½ can flip it).
+    @inline(__always)
+    public static func predictsPositive(logit z: Float) -> Bool { z >= 0 }
+
+    /// σ(z), the probability of class 1.
+    public static func probability(logit z: Float) -> Float { exactSigmoid(z) }
+
+    public func loss(logits z: UnsafePointer<Float>, label: Float) -> Double {
+        Self.crossEntropy(logit: z.pointee, label: label)
+    }
+
+    public func predictedClass(logits z: UnsafePointer<Float>) -> Int { Self.predictsPositive(logit: z.pointee) ? 1 : 0 }
+
+    /// dz = σ(z) − y per sample (summed over the batch later, not averaged).
+    public func backward(logits z: UnsafePointer<Float>, labels y: UnsafeBufferPointer<Float>, into dZ: UnsafeMutablePointer<Float>) {
+        for b in 0..<y.count { dZ[b] = exactSigmoid(z[b]) - y[b] }
+    }
+}
+
+/// Loss and accuracy counts of some samples; sums, so that ranks and batches combine exactly.
+public struct BatchStats: Sendable, Equatable {
+    /// Σ per-sample loss.
+    public var lossSum: Double
+    /// Number of samples whose predicted class is their label.
+    public var correct: Int
+    /// Number of samples.
+    public var count: Int
+
+    public init(lossSum: Double = 0, correct: Int = 0, count: Int = 0) {
+        self.lossSum = lossSum
+        self.correct = correct
+        self.count = count
+    }
+
+    public static let zero = BatchStats()
+
+    /// Mean loss (NaN for no samples).
+    public var loss: Double { count > 0 ? lossSum / Double(count) : .nan }
+    /// Fraction correct (NaN for no samples).
+    public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : .nan }
+
+    public static func + (a: BatchStats, b: BatchStats) -> BatchStats {
+        BatchStats(lossSum: a.lossSum + b.lossSum, correct: a.correct + b.correct, count: a.count + b.count)
+    }
+
+    public static func += (a: inout BatchStats, b: BatchStats) { a = a + b }
+}

@@ -1,0 +1,115 @@
+// The book's IMDB classifiers (chapters 6.2 and 6.3) as `train`'s flags describe them:
+// Embedding(V, E) → `layers` × recurrent(H) (optionally Bidirectional, with dropout) → Dense(1,
+// sigmoid). A preset is built into a `ModelConfig` (the one description the model runs from), and a
+// config of that shape is recognised as its preset again (for flag names in messages and labels).
+
+extension ModelConfig {
+    public struct Preset: Codable, Hashable, Sendable {
+        /// The recurrent cell; default LSTM as in the book.
+        public var kind: Kind
+        /// V: vocabulary size, token ids are 0..<V; default 10,000.
+        public var numWords: Int
+        /// E: embedding width; default 32.
+        public var embedDim: Int
+        /// H: units of every recurrent layer; default 32.
+        public var units: Int
+        /// Number of stacked recurrent layers (all but the last return sequences); default 1.
+        public var layers: Int
+        /// Keras `Bidirectional(layer)` with merge_mode "concat" around every recurrent layer.
+        public var bidirectional: Bool
+        /// Keras `dropout` and `recurrent_dropout` of every recurrent layer, in [0, 1).
+        public var dropout: Double
+        public var recurrentDropout: Double
+        /// GRU only: Keras 3's `reset_after=True` (default) or Keras 2's reset-before GRU.
+        public var resetAfter: Bool
+
+        public init(kind: Kind = .lstm, numWords: Int = 10_000, embedDim: Int = 32, units: Int = 32, layers: Int = 1,
+                    bidirectional: Bool = false, dropout: Double = 0, recurrentDropout: Double = 0,
+                    resetAfter: Bool = true) {
+            self.kind = kind
+            self.numWords = numWords
+            self.embedDim = embedDim
+            self.units = units
+            self.layers = layers
+            self.bidirectional = bidirectional
+            self.dropout = dropout
+            self.recurrentDropout = recurrentDropout
+            self.resetAfter = resetAfter
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case kind, numWords, embedDim, units, layers, bidirectional, dropout, recurrentDropout, resetAfter
+        }
+
+        /// The config JSON of files written before 2026-12-04; files from before the 6.3 options lack
+        /// their keys, which then mean the defaults.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(kind: try c.decode(Kind.self, forKey: .kind), numWords: try c.decode(Int.self, forKey: .numWords),
+                      embedDim: try c.decode(Int.self, forKey: .embedDim), units: try c.decode(Int.self, forKey: .units),
+                      layers: try c.decode(Int.self, forKey: .layers),
+                      bidirectional: try c.decodeIfPresent(Bool.self, forKey: .bidirectional) ?? false,
+                      dropout: try c.decodeIfPresent(Double.self, forKey: .dropout) ?? 0,
+                      recurrentDropout: try c.decodeIfPresent(Double.self, forKey: .recurrentDropout) ?? 0,
+                      resetAfter: try c.decodeIfPresent(Bool.self, forKey: .resetAfter) ?? true)
+        }
+
+        /// Throws for the first value out of range, named as the flag's config key ("units"): the
+        /// rules of `ModelConfig.validate` plus a layer count of at least 1.
+        public func validate() throws {
+            guard (1...ModelConfig.maxLayers).contains(layers) else {
+                throw ModelConfigError.outOfRange(name: "layers", value: layers, limit: ModelConfig.maxLayers)
+            }
+            try config.validate()
+        }
+
+        /// The model as layers: Embedding, the recurrent stack (all but the last return sequences),
+        /// Dense(1) with the sigmoid head.
+        public var config: ModelConfig {
+            let recurrent = (0..<max(layers, 0)).map { l in
+                LayerSpec.recurrent(RecurrentSpec(kind: kind, units: units, returnSequences: l < layers - 1,
+                                                  bidirectional: bidirectional, dropout: dropout,
+                                                  recurrentDropout: recurrentDropout, resetAfter: resetAfter))
+            }
+            return ModelConfig(layers: [.embedding(EmbeddingSpec(inputDim: numWords, outputDim: embedDim))] + recurrent
+                                   + [.dense(DenseSpec(units: 1))], head: .sigmoid)
+        }
+
+        /// "lstm", "bidirectional gru (reset before), dropout 0.2, recurrent dropout 0.2".
+        public var label: String {
+            var out = (bidirectional ? "bidirectional " : "") + kind.rawValue + (kind == .gru && !resetAfter ? " (reset before)" : "")
+            if dropout > 0 { out += ", dropout \(dropout)" }
+            if recurrentDropout > 0 { out += ", recurrent dropout \(recurrentDropout)" }
+            return out
+        }
+    }
+
+    /// A preset's config (the flags' model; tests).
+    public init(kind: Kind = .lstm, numWords: Int = 10_000, embedDim: Int = 32, units: Int = 32, layers: Int = 1,
+                bidirectional: Bool = false, dropout: Double = 0, recurrentDropout: Double = 0, resetAfter: Bool = true) {
+        self = Preset(kind: kind, numWords: numWords, embedDim: embedDim, units: units, layers: layers,
+                      bidirectional: bidirectional, dropout: dropout, recurrentDropout: recurrentDropout,
+                      resetAfter: resetAfter).config
+    }
+
+    /// The preset this config is, if it has a preset's shape (else nil).
+    public var preset: Preset? {
+        guard head == .sigmoid, case .embedding(let e)? = layers.first, case .dense(let d)? = layers.last, d.units == 1,
+              let r = recurrentLayers.first, recurrentLayers.count == layers.count - 2 else { return nil }
+        let p = Preset(kind: r.kind, numWords: e.inputDim, embedDim: e.outputDim, units: r.units, layers: recurrentLayers.count,
+                       bidirectional: r.bidirectional, dropout: r.dropout, recurrentDropout: r.recurrentDropout,
+                       resetAfter: r.resetAfter)
+        return p.config == self ? p : nil
+    }
+}
+
+extension ModelConfig {
+    /// The cell name files and `eval --json` report: a preset's ("lstm"), else "sequential".
+    public var kindName: String { preset?.kind.rawValue ?? "sequential" }
+
+    /// "lstm, 2 layers of 32 units, embedding 10000×32" for a preset, else the layers.
+    public var summary: String {
+        guard let p = preset else { return label }
+        return "\(p.label), \(p.layers) layer\(p.layers == 1 ? "" : "s") of \(p.units) units, embedding \(p.numWords)×\(p.embedDim)"
+    }
+}

@@ -1,0 +1,156 @@
+// A recurrent layer as the model sees it: SimpleRNN, LSTM or GRU (the cell), alone or wrapped in
+// Keras's `Bidirectional` (merge mode concat: [forward | backward], the backward direction's
+// sequence flipped back to time order), returning the whole sequence or only its last step, with
+// Keras's dropout masks while training.
+//
+// Shape letters: B batch, T time steps, I input width, H units, D = H or 2H (bidirectional).
+
+import BLAS
+
+final class Recurrent: Layer {
+    let spec: RecurrentSpec
+    /// One direction, or [forward, backward] when bidirectional.
+    let directions: [LayerDirection]
+    /// The whole vocabulary's projection through the kernel (V × G), when the input is the
+    /// embedding's rows: blocked evaluation copies rows of it (`prepareInference`).
+    private var inferenceTable = FloatBuffer(count: 0)
+    /// Whether the current pass applies the input masks (a training batch with dropout > 0).
+    private var inputMasks = false
+    /// Bidirectional: (T, B, 2H) or (B, 2H), the concatenated output.
+    private var output = FloatBuffer(count: 0)
+    /// ∂loss/∂(the input sequence) (T, B, I), when the input is a sequence.
+    private var dInput = FloatBuffer(count: 0)
+
+    /// - Parameters:
+    ///   - index: the layer's place among the model's recurrent layers (part of the masks' key).
+    ///   - tensors: each direction's kernel, recurrent kernel and bias, in the parameter table's order.
+    init(spec: RecurrentSpec, index: Int, inputSize: Int, tensors: [ParameterView], readsEmbedding: Bool) {
+        self.spec = spec
+        directions = (0..<(spec.bidirectional ? 2 : 1)).map { d in
+            let cell = makeRecurrentLayer(kind: spec.kind, inputSize: inputSize, units: spec.units, kernel: tensors[3 * d],
+                                          recurrentKernel: tensors[3 * d + 1], bias: tensors[3 * d + 2],
+                                          resetAfter: spec.resetAfter)
+            return LayerDirection(cell: cell, layer: index, direction: d, spec: spec, readsEmbedding: readsEmbedding)
+        }
+    }
+
+    /// A bidirectional layer's backward direction starts from the sequence's end.
+    var runsInBlocks: Bool { !spec.bidirectional }
+
+    func reserve(_ p: Pass) {
+        let D = spec.outputWidth
+        for d in directions {
+            d.reserve(batch: p.batch, steps: p.steps, inputMasks: p.masks && spec.dropout > 0,
+                      recurrentMasks: p.masks && spec.recurrentDropout > 0, bidirectional: spec.bidirectional)
+        }
+        if spec.bidirectional { output = output.ensuring((spec.returnSequences ? p.steps : 1) * p.batch * D) }
+        if !directions[0].readsEmbedding { dInput = dInput.ensuring(p.steps * p.batch * directions[0].cell.inputSize) }
+    }
+
+    func drawMasks(key: DropoutKey) {
+        for d in directions { d.drawMasks(key: key) }
+    }
+
+    func setMasks(active: Bool) {
+        inputMasks = active && spec.dropout > 0
+        for d in directions { d.setMasks(active: active) }
+    }
+
+    func prepareInference(weights w: UnsafePointer<Float>) {
+        guard directions[0].readsEmbedding, let embedding = embeddingInput else { return }
+        inferenceTable = embedding.fullTable(weights: w, layer: directions[0].cell, into: inferenceTable)
+    }
+
+    /// The embedding whose rows this layer projects (set where the model pairs them).
+    weak var embeddingInput: EmbeddingLookup?
+
+    func forward(_ input: Activation, _ p: Pass) -> Activation {
+        for d in directions {
+            switch input {
+            case .embedded(let e) where p.inference:
+                e.forward(tokens: e.currentTokens, batch: p.batch, steps: p.totalSteps, table: inferenceTable.pointer,
+                          layer: d.cell, from: p.start, count: p.steps)
+            case .embedded(let e):
+                d.forwardFromEmbedding(e, tokens: e.currentTokens, batch: p.batch, steps: p.steps, weights: p.weights,
+                                       masks: inputMasks)
+            case .sequence(let x):
+                d.forwardFromSequence(x, batch: p.batch, steps: p.steps, weights: p.weights, masks: inputMasks)
+            default:
+                preconditionFailure("\(spec.kind.rawValue): the input must be a sequence")
+            }
+            d.cell.forward(weights: p.weights, batch: p.batch, steps: p.steps, carry: p.carry)
+            if p.continues { d.cell.keepFinalState(batch: p.batch, steps: p.steps) }
+        }
+        let BH = p.batch * spec.units
+        guard spec.bidirectional else {
+            let h = UnsafePointer(directions[0].cell.outputs)
+            return spec.returnSequences ? .sequence(h) : .vector(h + (p.steps - 1) * BH)
+        }
+        concatenate(batch: p.batch, steps: p.steps)
+        return spec.returnSequences ? .sequence(UnsafePointer(output.pointer)) : .vector(UnsafePointer(output.pointer))
+    }
+
+    /// [forward | backward] with the backward direction's sequence flipped back to time order; a
+    /// layer that returns no sequence keeps each direction's final outputs (the backward one's
+    /// after reading x_0).
+    private func concatenate(batch: Int, steps: Int) {
+        let H = spec.units, D = 2 * H, BH = batch * H
+        let forward = directions[0].cell.outputs, backward = directions[1].cell.outputs
+        let out = output.pointer
+        guard spec.returnSequences else {
+            for b in 0..<batch {
+                (out + b * D).update(from: forward + (steps - 1) * BH + b * H, count: H)
+                (out + b * D + H).update(from: backward + (steps - 1) * BH + b * H, count: H)
+            }
+            return
+        }
+        for t in 0..<steps {
+            for b in 0..<batch {
+                let row = out + (t * batch + b) * D
+                row.update(from: forward + t * BH + b * H, count: H)
+                (row + H).update(from: backward + (steps - 1 - t) * BH + b * H, count: H)
+            }
+        }
+    }
+
+    func backward(_ dOutput: UnsafePointer<Float>, input: Activation, _ p: Pass,
+                  gradients dw: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>? {
+        if spec.bidirectional { splitGradient(dOutput, batch: p.batch, steps: p.steps) }
+        for d in directions {
+            d.cell.backward(weights: p.weights, gradients: dw, dOutputs: spec.bidirectional ? UnsafePointer(d.dOutputs) : dOutput,
+                            sequence: spec.returnSequences, batch: p.batch, steps: p.steps)
+        }
+        for (k, d) in directions.enumerated() {
+            switch input {
+            case .embedded(let e):
+                d.backwardToEmbedding(e, batch: p.batch, steps: p.steps, weights: p.weights, gradients: dw, masks: inputMasks)
+            case .sequence(let x):
+                d.backwardToSequence(x, dInput: dInput.pointer, accumulate: k > 0, batch: p.batch, steps: p.steps,
+                                     weights: p.weights, gradients: dw, masks: inputMasks)
+            default:
+                preconditionFailure("\(spec.kind.rawValue): the input must be a sequence")
+            }
+        }
+        if case .sequence = input { return UnsafePointer(dInput.pointer) }
+        return nil
+    }
+
+    /// Splits ∂loss/∂(the concatenated output) into each direction's ∂loss/∂(its own outputs), in
+    /// the direction's own step order: (B, 2H) → 2 × (B, H), or (T, B, 2H) → 2 × (T, B, H).
+    private func splitGradient(_ d: UnsafePointer<Float>, batch: Int, steps: Int) {
+        let H = spec.units, D = 2 * H, BH = batch * H
+        for (k, direction) in directions.enumerated() {
+            let out = direction.dOutputs
+            guard spec.returnSequences else {
+                for b in 0..<batch { (out + b * H).update(from: d + b * D + k * H, count: H) }
+                continue
+            }
+            for t in 0..<steps {
+                let source = k == 0 ? t : steps - 1 - t
+                for b in 0..<batch {
+                    (out + t * BH + b * H).update(from: d + (source * batch + b) * D + k * H, count: H)
+                }
+            }
+        }
+    }
+}

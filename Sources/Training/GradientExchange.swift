@@ -1,0 +1,140 @@
+import MPI
+import RNN
+
+/// One batch's exchange between the ranks (docs/TRAINING.md §The exchange): every rank's gradient
+/// sums and batch statistics in, the global ones out, in one collective per batch.
+///
+/// Wire layout, one Float buffer: the touched embedding rows packed in ascending id order, then
+/// every other parameter in table order, then the `Statistic`s. Only the embedding rows some rank's
+/// batch touched travel (a row no token used has a zero gradient on every rank): the ranks first
+/// agree on those rows with a MAX all-reduce of V one-byte flags. The sums are the dense exchange's
+/// (bit for bit at 2 ranks; with more, MPI may add in another order for another buffer size, as it
+/// may for any); `dense` (a test and benchmark hook) sends every row instead.
+/// With bf16 the values travel as bfloat16 and the statistics as their exact Float bits in two
+/// UInt16 each, all-gathered and summed in Float in rank order on every rank.
+final class GradientExchange {
+    /// The statistics after the gradients, in wire order.
+    enum Statistic: Int, CaseIterable {
+        /// The loss sum as a Float pair: hi = Float(sum), lo = Float(sum − hi).
+        case lossHigh, lossLow
+        case correct, count
+        /// 1 when the rank wants to stop (a signal), else 0.
+        case stop
+    }
+
+    let comm: Communicator
+    let dtype: ExchangeDType
+    /// Exchange every embedding row (the dense all-reduce).
+    var dense = false
+    private(set) var traffic = ExchangeTraffic()
+    private var buffer: [Float] = []
+    /// V one-byte flags: the embedding rows this step's batch touched on any rank.
+    private var rowFlags: [UInt8]
+
+    init(comm: Communicator, dtype: ExchangeDType, vocabulary: Int) {
+        self.comm = comm
+        self.dtype = dtype
+        rowFlags = [UInt8](repeating: 0, count: comm.size > 1 ? vocabulary : 0)
+    }
+
+    /// Starts a new epoch's traffic count.
+    func resetTraffic() { traffic = ExchangeTraffic() }
+
+    /// Replaces `model.gradients` by the sums over every rank and returns the global statistics
+    /// and whether any rank asked to stop.
+    func exchange(_ model: Model, local: BatchStats, stop: Bool) throws -> (stats: BatchStats, stop: Bool) {
+        guard comm.size > 1 else { return (local, stop) }
+        let e = model.embeddingRange, width = model.config.embeddingWidth
+        let touched: [Int]
+        if dense {
+            touched = Array(0 ..< model.config.vocabularySize)
+        } else {
+            rowFlags.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            model.markTouchedEmbeddingRows(&rowFlags)
+            try comm.allReduce(&rowFlags, op: .max)
+            touched = rowFlags.indices.filter { rowFlags[$0] != 0 }
+        }
+        let embeddingCount = touched.count * width
+        let rest = e.upperBound ..< model.gradients.count
+        let n = embeddingCount + rest.count
+        let statistics = Statistic.allCases.count
+        if buffer.count != n + statistics { buffer = [Float](repeating: 0, count: n + statistics) }
+        buffer.withUnsafeMutableBufferPointer { r in
+            model.gradients.withUnsafeBufferPointer { g in
+                let out = r.baseAddress!, grad = g.baseAddress!
+                for (i, row) in touched.enumerated() { (out + i * width).update(from: grad + e.lowerBound + row * width, count: width) }
+                (out + embeddingCount).update(from: grad + rest.lowerBound, count: rest.count)
+            }
+            let hi = Float(local.lossSum)
+            let values: [Statistic: Float] = [.lossHigh: hi, .lossLow: Float(local.lossSum - Double(hi)),
+                                              .correct: Float(local.correct), .count: Float(local.count), .stop: stop ? 1 : 0]
+            for (s, v) in values { r[n + s.rawValue] = v }
+        }
+        let payloadBytes = dtype == .bf16 ? try exchangeInBFloat16(values: n) : try allReduceFloat()
+        buffer.withUnsafeBufferPointer { r in
+            model.gradients.withUnsafeMutableBufferPointer { g in
+                let from = r.baseAddress!, grad = g.baseAddress!
+                for (i, row) in touched.enumerated() { (grad + e.lowerBound + row * width).update(from: from + i * width, count: width) }
+                (grad + rest.lowerBound).update(from: from + embeddingCount, count: rest.count)
+            }
+        }
+        traffic.batches += 1
+        traffic.bytes += (dense ? 0 : rowFlags.count) + payloadBytes
+        traffic.touchedRows += touched.count
+        func value(_ s: Statistic) -> Float { buffer[n + s.rawValue] }
+        let global = BatchStats(lossSum: Double(value(.lossHigh)) + Double(value(.lossLow)),
+                                correct: Int(value(.correct)), count: Int(value(.count)))
+        return (global, value(.stop) > 0)
+    }
+
+    /// fp32: one all-reduce (sum) of the buffer. Returns the bytes this rank sent.
+    private func allReduceFloat() throws -> Int {
+        try comm.allReduce(&buffer)
+        return buffer.count * MemoryLayout<Float>.size
+    }
+
+    /// bf16: the first `values` of the buffer travel as bfloat16, the statistics after them as
+    /// exact Float bits (two UInt16 each); every rank receives every rank's (all-gather) and sums
+    /// them in Float in rank order: the same sums on every rank, never accumulated in bfloat16.
+    /// Returns the bytes this rank sent.
+    private func exchangeInBFloat16(values n: Int) throws -> Int {
+        let statistics = Statistic.allCases.count
+        let width = n + 2 * statistics
+        var wire = [UInt16](repeating: 0, count: width)
+        buffer.withUnsafeBufferPointer { r in
+            for i in 0 ..< n { wire[i] = BFloat16.encode(r[i]) }
+            for j in 0 ..< statistics {
+                let bits = r[n + j].bitPattern
+                wire[n + 2 * j] = UInt16(truncatingIfNeeded: bits); wire[n + 2 * j + 1] = UInt16(bits >> 16)
+            }
+        }
+        let all = try comm.allGather(wire)
+        buffer.withUnsafeMutableBufferPointer { r in
+            all.withUnsafeBufferPointer { a in
+                for i in 0 ..< n { r[i] = BFloat16.decode(a[i]) }
+                for rank in 1 ..< comm.size {
+                    let base = a.baseAddress! + rank * width
+                    for i in 0 ..< n { r[i] += BFloat16.decode(base[i]) }
+                }
+                for j in 0 ..< statistics {
+                    var sum: Float = 0
+                    for rank in 0 ..< comm.size {
+                        let base = rank * width + n + 2 * j
+                        sum += Float(bitPattern: UInt32(a[base]) | UInt32(a[base + 1]) << 16)
+                    }
+                    r[n + j] = sum
+                }
+            }
+        }
+        return wire.count * MemoryLayout<UInt16>.size
+    }
+}
+
+/// What one rank sent per batch in the current epoch (exchange inputs), for the epoch line.
+public struct ExchangeTraffic: Sendable {
+    public var batches = 0
+    public var bytes = 0
+    public var touchedRows = 0
+    public var bytesPerBatch: Double { batches > 0 ? Double(bytes) / Double(batches) : 0 }
+    public var rowsPerBatch: Double { batches > 0 ? Double(touchedRows) / Double(batches) : 0 }
+}
