@@ -4,6 +4,7 @@
 // Layers of the package, bottom to top (each only imports what is below it):
 //   CMPI, CHDF5, CBLAS, CArchive  C libraries: a module map + shim header each (found via pkg-config)
 //   CFloatMode                    the CPU's subnormal mode (MXCSR / FPCR): one small C file
+//   POSIX                         errno as a message, the host name (Linux only, like the package)
 //   MPI, HDF5, BLAS, Archive      thin Swift wrappers; the only files that call C
 //   RNN                           model math: layers, loss, optimizers (no MPI, no files)
 //   IMDB                          tokenizer, vocabulary, the dataset file, `prepare`
@@ -13,7 +14,6 @@ import PackageDescription
 
 let package = Package(
     name: "rnn-dist",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "rnn-dist", targets: ["rnn-dist"]),
     ],
@@ -30,15 +30,16 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive",
                        providers: [.apt(["libarchive-dev"])]),
 
+        .target(name: "POSIX"),
         .target(name: "MPI", dependencies: ["CMPI"]),
-        .target(name: "HDF5", dependencies: ["CHDF5"]),
+        .target(name: "HDF5", dependencies: ["CHDF5", "POSIX"]),
         .target(name: "CFloatMode"),
         .target(name: "BLAS", dependencies: ["CBLAS", "CFloatMode"]),
 
         .target(name: "RNN", dependencies: ["BLAS"]),
         .target(name: "Archive", dependencies: ["CArchive"]),
-        .target(name: "IMDB", dependencies: ["HDF5", "Archive"]),
-        .target(name: "Training", dependencies: ["RNN", "IMDB", "MPI", "HDF5"]),
+        .target(name: "IMDB", dependencies: ["HDF5", "Archive", "POSIX"]),
+        .target(name: "Training", dependencies: ["RNN", "IMDB", "MPI", "HDF5", "POSIX"]),
         .target(name: "RNNDistCLI", dependencies: [
             "Training", "IMDB", "RNN", "MPI", "HDF5",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -51,6 +52,6 @@ let package = Package(
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "TestSupport"]),
         .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "TestSupport"]),
         .testTarget(name: "IMDBTests", dependencies: ["IMDB", "HDF5", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "IMDB", "HDF5", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "IMDB", "HDF5", "POSIX", "TestSupport"]),
     ]
 )

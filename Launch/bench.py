@@ -3,7 +3,7 @@
 
 Every comparison is a ratio of medians measured in this one run, the two sides alternating.
 """
-import argparse, datetime, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, datetime, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, time, types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared"))
@@ -14,7 +14,23 @@ def log(*a):
     print("bench:", *a, file=sys.stderr, flush=True)
 
 
+_json_log = {}
+
+
+def supports_json_log(binary):
+    """Whether `binary train` has --log-format (builds from 2026-12-04 on; --baseline-bin may be older)."""
+    if binary not in _json_log:
+        r = subprocess.run([binary, "train", "--help"], capture_output=True, text=True)
+        _json_log[binary] = "--log-format" in r.stdout
+    return _json_log[binary]
+
+
 def run(cmd, **kw):
+    """Runs a command; an `rnn-dist train` is asked for its machine-readable epoch log."""
+    if "train" in cmd:
+        i = cmd.index("train")
+        if i > 0 and os.path.isfile(cmd[i - 1]) and supports_json_log(cmd[i - 1]):
+            cmd = cmd[:i + 1] + ["--log-format", "json"] + cmd[i + 1:]
     t = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, **kw)
     dt = time.perf_counter() - t
@@ -23,14 +39,27 @@ def run(cmd, **kw):
     return r, dt
 
 
-EPOCH_LINE = re.compile(r"Epoch (\d+)/\d+ - ([\d.]+)s - (\d+) samples/s - loss: ([\d.na]+) - acc: ([\d.na]+) - "
-                        r"val_loss: ([\d.na]+) - val_acc: ([\d.na]+) - mpi: ([\d.]+)%"
-                        r"(?: - exchange: ([\d.]+) MB/batch, (\d+) of (\d+) embedding rows)?")
+# The human epoch line of builds without --log-format (a --baseline-bin from before 2026-12-04).
+OLD_EPOCH_LINE = re.compile(r"Epoch (\d+)/\d+ - ([\d.]+)s - (\d+) samples/s - loss: ([\d.na]+) - acc: ([\d.na]+) - "
+                            r"val_loss: ([\d.na]+) - val_acc: ([\d.na]+) - mpi: ([\d.]+)%"
+                            r"(?: - exchange: ([\d.]+) MB/batch, (\d+) of (\d+) embedding rows)?")
 
 
 def parse_epochs(stdout):
+    """One dict per epoch, from `train --log-format json` (or an older build's epoch lines)."""
     rows = []
-    for m in EPOCH_LINE.finditer(stdout):
+    for line in stdout.splitlines():
+        if line.startswith('{"'):
+            e = json.loads(line)
+            bpb = e.get("exchange_bytes_per_batch")
+            rows.append({"epoch": e["epoch"], "seconds": e["seconds"], "samples_per_second": e["samples_per_second"],
+                         "loss": float(e["loss"]), "acc": float(e["acc"]), "val_loss": float(e["val_loss"]),
+                         "val_acc": float(e["val_acc"]), "mpi_share": e["mpi_share"],
+                         "exchange_mb_per_batch": bpb / 1e6 if bpb is not None else None,
+                         "embedding_rows_per_batch": e.get("embedding_rows_per_batch")})
+    if rows:
+        return rows
+    for m in OLD_EPOCH_LINE.finditer(stdout):
         rows.append({"epoch": int(m[1]), "seconds": float(m[2]), "samples_per_second": float(m[3]),
                      "loss": float(m[4]), "acc": float(m[5]), "val_loss": float(m[6]), "val_acc": float(m[7]),
                      "mpi_share": float(m[8]) / 100,
@@ -53,6 +82,213 @@ def keras_python():
     except Exception as e:  # noqa: BLE001 - any failure means: no Keras column
         log(f"Keras could not be installed ({e}); its columns are skipped")
         return None
+
+
+def section_models(c):
+    # 2. epoch time per model: mpirun -n 2 rnn-dist vs Keras with 2 threads, alternating.
+    a, skip, models, work, res, kpy, keras_script = c.a, c.skip, c.models, c.work, c.res, c.kpy, c.keras_script
+    res["models_table"] = {}
+    for m in (models if "models" not in skip else []):
+        ours, theirs, ours_rows, keras_rows, n1, n1_base = [], [], [], [], [], []
+        for rep in range(a.reps):
+            rd = os.path.join(work, f"{m}-{rep}")
+            r, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--run-dir", rd, "--model", m,
+                        "--epochs", str(a.epochs)])
+            rows = parse_epochs(r.stdout)
+            ours_rows.append(rows)
+            ours += [x["seconds"] for x in rows]
+            if kpy:
+                js = os.path.join(work, f"keras-{m}-{rep}.json")
+                run([kpy, keras_script, a.data, m, str(a.epochs), "--threads", "2", "--json", js])
+                krows = json.load(open(js))
+                keras_rows.append(krows)
+                theirs += [x["seconds"] for x in krows if "epoch" in x]
+            # One process, one BLAS thread, two epochs: the model math alone against Keras on 2
+            # threads (epoch 2), and epoch 1 against epoch 2 (a first epoch slowed by subnormal
+            # numbers shows here); with --baseline-bin the same run of that binary right after.
+            for tag, binary in [("", a.bin)] + ([("baseline", a.baseline_bin)] if a.baseline_bin else []):
+                r1, _ = run([binary, "train", "--data", a.data, "--run-dir", os.path.join(work, f"{m}-n1{tag}-{rep}"),
+                             "--model", m, "--epochs", "2"])
+                e = parse_epochs(r1.stdout)
+                (n1 if not tag else n1_base).append((e[0]["seconds"], e[1]["seconds"]))
+        entry = {"rnn_dist_epoch_s": statistics.median(ours), "rnn_dist_epochs": ours_rows,
+                 "rnn_dist_n1_epoch1_s": statistics.median(x[0] for x in n1),
+                 "rnn_dist_n1_epoch_s": statistics.median(x[1] for x in n1),
+                 "first_epoch_ratio": statistics.median(x[0] / x[1] for x in n1)}
+        if n1_base:
+            entry.update(baseline_n1_epoch1_s=statistics.median(x[0] for x in n1_base),
+                         baseline_n1_epoch_s=statistics.median(x[1] for x in n1_base),
+                         baseline_first_epoch_ratio=statistics.median(x[0] / x[1] for x in n1_base),
+                         n1_vs_baseline=statistics.median(x[1] / y[1] for x, y in zip(n1, n1_base)))
+        last = ours_rows[-1]
+        entry["best_val_acc"] = max(x["val_acc"] for x in last)
+        entry["mpi_share_n2"] = statistics.median(x["mpi_share"] for x in last)
+        if theirs:
+            entry.update(keras_epoch_s=statistics.median(theirs), keras=keras_rows,
+                         ratio=statistics.median(ours) / statistics.median(theirs),
+                         n1_speedup=statistics.median(theirs) / entry["rnn_dist_n1_epoch_s"])
+            kt = [x for x in keras_rows[-1] if x.get("split") == "test"]
+            if kt:
+                entry["keras_test_acc"] = kt[0]["acc"]
+                entry["keras_eval_s"] = kt[0]["eval_seconds"]
+                entry["keras_best_val_acc"] = max(x["val_acc"] for x in keras_rows[-1] if "epoch" in x)
+        # eval of the kept best weights on the test split at -n 2.
+        if "eval" not in skip:
+            best = os.path.join(work, f"{m}-{a.reps - 1}", "best.weights.h5")
+            r, t = run(["mpirun", "-n", "2", a.bin, "eval", "--weights", best, "--data", a.data, "--json"])
+            ev = json.loads(r.stdout)
+            entry.update(test_acc_best=ev["accuracy"], eval_s=ev["seconds"], eval_wall_s=t)
+            if "keras_eval_s" in entry:
+                entry["eval_speedup"] = entry["keras_eval_s"] / ev["seconds"]
+        res["models_table"][m] = entry
+        log(m, {k: v for k, v in entry.items() if not isinstance(v, list)})
+
+
+def section_keras_check(c):
+    # 2b. Keras 3 loads each model's best weights and predicts what rnn-dist predicts (Launch/keras_check.py).
+    a, skip, models, work, res, kpy = c.a, c.skip, c.models, c.work, c.res, c.kpy
+    if kpy and "keras-check" not in skip:
+        js = os.path.join(work, "keras-check.json")
+        weights = [os.path.join(work, f"{m}-{a.reps - 1}", "best.weights.h5") for m in models]
+        r = subprocess.run([kpy, os.path.join(ROOT, "Launch", "keras_check.py"), "--legacy", "--bin", a.bin, "--data", a.data,
+                            "--json", js, *weights], capture_output=True, text=True)
+        log("keras_check:\n" + (r.stdout.strip() or r.stderr.strip()[-2000:]))
+        checks = {c["weights"]: c for c in json.load(open(js))} if os.path.exists(js) else {}
+        for m, w in zip(models, weights):
+            c = checks.get(w, {"ok": False, "max_abs_diff": None})
+            res["models_table"][m].update(keras_check="pass" if c["ok"] else "fail",
+                                          keras_check_max_diff=c["max_abs_diff"],
+                                          **({"keras_check_error": c["error"]} if "error" in c else {}))
+
+
+def section_scaling(c):
+    # 3. scaling: samples/s at -n 1, 2, 4 for every cell (and -n 2 with the dense exchange, to see
+    #    what exchanging only the touched rows changed), alternating, one epoch on --scaling-limit rows.
+    #    "pair" is the machine's own ceiling for -n 2: two independent -n 1 runs at once, one per
+    #    core; their summed samples/s over the lone -n 1's. On a VM whose cores share a host this is
+    #    below 2, and no -n 2 run can beat it.
+    a, skip, models, work, res = c.a, c.skip, c.models, c.work, c.res
+    if "scaling" not in skip:
+        res["scaling"] = {}
+        cores = os.cpu_count() or 1
+        for m in models:
+            sps = {"1": [], "2": [], "4": [], "2-dense": [], "pair": []}
+            base = ["train", "--data", a.data, "--model", m, "--epochs", "1", "--limit", str(a.scaling_limit)]
+            for rep in range(a.reps):
+                for key in ("1", "2", "4", "2-dense") + (("pair",) if cores >= 2 else ()):
+                    rd = os.path.join(work, f"scale-{m}-{key}-{rep}")
+                    if key == "pair":
+                        procs = [subprocess.Popen(["mpirun", "--cpu-set", str(c), "--bind-to", "core", "-n", "1", a.bin] + base +
+                                                  ["--run-dir", f"{rd}-{c}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 for c in (0, 1)]
+                        outs = [p.communicate() for p in procs]
+                        if any(p.returncode != 0 for p in procs):
+                            raise RuntimeError("concurrent -n 1 runs failed:\n" + "\n".join(e[-2000:] for _, e in outs))
+                        sps[key].append(sum(parse_epochs(o)[0]["samples_per_second"] for o, _ in outs))
+                        continue
+                    n = key.split("-")[0]
+                    r, _ = run(["mpirun", "-n", n, a.bin] + base + ["--run-dir", rd] + (["--dense-exchange"] if "dense" in key else []))
+                    sps[key].append(parse_epochs(r.stdout)[0]["samples_per_second"])
+            med = {k: statistics.median(v) for k, v in sps.items() if v}
+            res["scaling"][m] = {"samples_per_second": med, "runs": sps, "n2_over_n1": med["2"] / med["1"],
+                                 "n2_over_n1_paired": statistics.median(b / a for a, b in zip(sps["1"], sps["2"])),
+                                 "n4_over_n2": med["4"] / med["2"], "n2_dense_over_n1": med["2-dense"] / med["1"]}
+            if sps["pair"]:
+                res["scaling"][m]["pair_over_n1"] = statistics.median(p / a for a, p in zip(sps["1"], sps["pair"]))
+                res["scaling"][m]["n2_over_pair"] = statistics.median(b / p for b, p in zip(sps["2"], sps["pair"]))
+            log("scaling", m, {k: v for k, v in res["scaling"][m].items() if k != "runs"})
+
+
+def section_cluster(c):
+    # 3b. the emulated cluster (Launch/cluster-sim, root only): LSTM, 2 hosts × 2 ranks at 1 and 10
+    #     Gbit/s with the dense fp32, touched-rows fp32 and touched-rows bf16 exchanges, against the
+    #     same job on one host (-n 4), one epoch each, one host first and last.
+    a, skip, work, res = c.a, c.skip, c.work, c.res
+    if "cluster" not in skip and os.geteuid() == 0:
+        def epoch(cmd):
+            r, _ = run(cmd)
+            return parse_epochs(r.stdout)[0]
+        base = ["train", "--data", a.data, "--epochs", "1", "--model", "lstm"]
+        one = lambda i: epoch(["mpirun", "-n", "4", a.bin] + base + ["--run-dir", os.path.join(work, f"one-host-{i}")])
+        c = {"one_host": [one(0)]}
+        for rate in ("1gbit", "10gbit"):
+            for mode, extra in (("dense_fp32", ["--dense-exchange"]), ("touched_fp32", []), ("touched_bf16", ["--allreduce-dtype", "bf16"])):
+                rd = os.path.join(work, f"sim-{rate}-{mode}")
+                c[f"{rate}_{mode}"] = epoch(["bash", os.path.join(ROOT, "Launch", "cluster-sim"), "--hosts", "2", "--slots", "2",
+                                             "--rate", rate, "--", *base, "--run-dir", rd, *extra])
+        c["one_host"].append(one(1))
+        one_s = statistics.median(x["seconds"] for x in c["one_host"])
+        res["cluster"] = c
+        res["cluster_ratios"] = {k: v["seconds"] / one_s for k, v in c.items() if k != "one_host"}
+        log("cluster", res["cluster_ratios"])
+
+
+def section_bf16(c):
+    # 3c. bf16 transport, accuracy: LSTM, --accuracy-epochs epochs at -n 2, fp32 and bf16.
+    a, skip, work, res = c.a, c.skip, c.work, c.res
+    if "bf16" not in skip:
+        acc = {}
+        for dt in ("fp32", "bf16"):
+            r, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--model", "lstm", "--epochs", str(a.accuracy_epochs),
+                        "--run-dir", os.path.join(work, f"acc-{dt}"), "--allreduce-dtype", dt])
+            rows = parse_epochs(r.stdout)
+            acc[dt] = {"best_val_acc": max(x["val_acc"] for x in rows), "epochs": rows}
+        res["bf16"] = {"fp32_best_val_acc": acc["fp32"]["best_val_acc"], "bf16_best_val_acc": acc["bf16"]["best_val_acc"],
+                       "difference": acc["bf16"]["best_val_acc"] - acc["fp32"]["best_val_acc"], "runs": acc}
+        log("bf16", {k: v for k, v in res["bf16"].items() if k != "runs"})
+
+
+def section_timeline(c):
+    # 3c'. what --timeline costs: the measured cost of recording and flushing one span
+    #      (`selftest timeline-cost`) times the spans per step of a real traced run, over its median
+    #      step; and, for reference, alternating runs with and without the timeline (noisy).
+    a, skip, work, res = c.a, c.skip, c.work, c.res
+    if "timeline" not in skip:
+        r, _ = run([a.bin, "selftest", "timeline-cost", "--output", os.path.join(work, "cost.json")])
+        cost = json.loads(r.stdout)
+        trace = os.path.join(work, "trace.json")
+        run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--epochs", "1", "--limit", str(a.scaling_limit),
+             "--run-dir", os.path.join(work, "traced"), "--timeline", trace])
+        events = [e for e in json.load(open(trace)) if e.get("ph") == "X"]
+        steps = [e["dur"] for e in events if e["name"] == "step"]
+        per_step = len(events) / len(steps)
+        step_s = statistics.median(steps) / 1e6
+        per_span = cost["record_seconds_per_span"] + cost["flush_seconds_per_span"]
+        sps = {"with": [], "without": []}
+        for rep in range(max(a.reps, 3)):
+            for k in ("without", "with"):
+                rr, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--epochs", "1", "--limit", str(a.scaling_limit),
+                             "--run-dir", os.path.join(work, f"tl-{k}-{rep}")]
+                            + (["--timeline", os.path.join(work, f"tl-{rep}.json")] if k == "with" else []))
+                sps[k].append(parse_epochs(rr.stdout)[0]["samples_per_second"])
+        res["timeline"] = {"cost": cost, "spans_per_step": per_step, "median_step_s": step_s,
+                           "estimated_overhead": per_step * per_span / step_s,
+                           "samples_per_second": sps,
+                           "wall_clock_ratio": statistics.median(sps["without"]) / statistics.median(sps["with"])}
+        log("timeline", res["timeline"])
+
+
+def section_ch63(c):
+    # 3d. chapter 6.3: dropout, recurrent dropout, bidirectional (issue targets in docs/BENCHMARKS.md).
+    a, skip, work, res, kpy, keras_script = c.a, c.skip, c.work, c.res, c.kpy, c.keras_script
+    if "ch63" not in skip:
+        res["ch63"] = ch63(a, kpy, keras_script, work)
+
+
+def section_memory(c):
+    # 4. peak RSS per rank at -n 4, as the trainer reports it (VmHWM, max over ranks).
+    a, skip, work, res = c.a, c.skip, c.work, c.res
+    if "memory" not in skip:
+        rd = os.path.join(work, "mem")
+        r, _ = run(["mpirun", "-n", "4", a.bin, "train", "--data", a.data, "--run-dir", rd, "--epochs", "1",
+                    "--limit", str(a.scaling_limit)])
+        m = re.search(r"peak RSS per rank: ([\d.]+) MB", r.stdout)
+        res["peak_rss_mb_per_rank"] = float(m[1]) if m else None
+        log("peak RSS per rank (MB)", res["peak_rss_mb_per_rank"])
+
+
+# In the order they run.
+SECTIONS = [section_models, section_keras_check, section_scaling, section_cluster, section_bf16, section_timeline, section_ch63, section_memory]
 
 
 def main():
@@ -112,185 +348,9 @@ def main():
 
     kpy = None if "keras" in skip else keras_python()
     keras_script = os.path.join(ROOT, "Launch", "keras_imdb.py")
-
-    # 2. epoch time per model: mpirun -n 2 rnn-dist vs Keras with 2 threads, alternating.
-    res["models_table"] = {}
-    for m in (models if "models" not in skip else []):
-        ours, theirs, ours_rows, keras_rows, n1, n1_base = [], [], [], [], [], []
-        for rep in range(a.reps):
-            rd = os.path.join(work, f"{m}-{rep}")
-            r, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--run-dir", rd, "--model", m,
-                        "--epochs", str(a.epochs)])
-            rows = parse_epochs(r.stdout)
-            ours_rows.append(rows)
-            ours += [x["seconds"] for x in rows]
-            if kpy:
-                js = os.path.join(work, f"keras-{m}-{rep}.json")
-                run([kpy, keras_script, a.data, m, str(a.epochs), "--threads", "2", "--json", js])
-                krows = json.load(open(js))
-                keras_rows.append(krows)
-                theirs += [x["seconds"] for x in krows if "epoch" in x]
-            # One process, one BLAS thread, two epochs: the model math alone against Keras on 2
-            # threads (epoch 2), and epoch 1 against epoch 2 (a first epoch slowed by subnormal
-            # numbers shows here); with --baseline-bin the same run of that binary right after.
-            for tag, binary in [("", a.bin)] + ([("baseline", a.baseline_bin)] if a.baseline_bin else []):
-                r1, _ = run([binary, "train", "--data", a.data, "--run-dir", os.path.join(work, f"{m}-n1{tag}-{rep}"),
-                             "--model", m, "--epochs", "2"])
-                e = parse_epochs(r1.stdout)
-                (n1 if not tag else n1_base).append((e[0]["seconds"], e[1]["seconds"]))
-        entry = {"rnn_dist_epoch_s": statistics.median(ours), "rnn_dist_epochs": ours_rows,
-                 "rnn_dist_n1_epoch1_s": statistics.median(x[0] for x in n1),
-                 "rnn_dist_n1_epoch_s": statistics.median(x[1] for x in n1),
-                 "first_epoch_ratio": statistics.median(x[0] / x[1] for x in n1)}
-        if n1_base:
-            entry.update(baseline_n1_epoch1_s=statistics.median(x[0] for x in n1_base),
-                         baseline_n1_epoch_s=statistics.median(x[1] for x in n1_base),
-                         baseline_first_epoch_ratio=statistics.median(x[0] / x[1] for x in n1_base),
-                         n1_vs_baseline=statistics.median(x[1] / y[1] for x, y in zip(n1, n1_base)))
-        last = ours_rows[-1]
-        entry["best_val_acc"] = max(x["val_acc"] for x in last)
-        entry["mpi_share_n2"] = statistics.median(x["mpi_share"] for x in last)
-        if theirs:
-            entry.update(keras_epoch_s=statistics.median(theirs), keras=keras_rows,
-                         ratio=statistics.median(ours) / statistics.median(theirs),
-                         n1_speedup=statistics.median(theirs) / entry["rnn_dist_n1_epoch_s"])
-            kt = [x for x in keras_rows[-1] if x.get("split") == "test"]
-            if kt:
-                entry["keras_test_acc"] = kt[0]["acc"]
-                entry["keras_eval_s"] = kt[0]["eval_seconds"]
-                entry["keras_best_val_acc"] = max(x["val_acc"] for x in keras_rows[-1] if "epoch" in x)
-        # eval of the kept best weights on the test split at -n 2.
-        if "eval" not in skip:
-            best = os.path.join(work, f"{m}-{a.reps - 1}", "best.weights.h5")
-            r, t = run(["mpirun", "-n", "2", a.bin, "eval", "--weights", best, "--data", a.data, "--json"])
-            ev = json.loads(r.stdout)
-            entry.update(test_acc_best=ev["accuracy"], eval_s=ev["seconds"], eval_wall_s=t)
-            if "keras_eval_s" in entry:
-                entry["eval_speedup"] = entry["keras_eval_s"] / ev["seconds"]
-        res["models_table"][m] = entry
-        log(m, {k: v for k, v in entry.items() if not isinstance(v, list)})
-
-    # 2b. Keras 3 loads each model's best weights and predicts what rnn-dist predicts (Launch/keras_check.py).
-    if kpy and "keras-check" not in skip:
-        js = os.path.join(work, "keras-check.json")
-        weights = [os.path.join(work, f"{m}-{a.reps - 1}", "best.weights.h5") for m in models]
-        r = subprocess.run([kpy, os.path.join(ROOT, "Launch", "keras_check.py"), "--legacy", "--bin", a.bin, "--data", a.data,
-                            "--json", js, *weights], capture_output=True, text=True)
-        log("keras_check:\n" + (r.stdout.strip() or r.stderr.strip()[-2000:]))
-        checks = {c["weights"]: c for c in json.load(open(js))} if os.path.exists(js) else {}
-        for m, w in zip(models, weights):
-            c = checks.get(w, {"ok": False, "max_abs_diff": None})
-            res["models_table"][m].update(keras_check="pass" if c["ok"] else "fail",
-                                          keras_check_max_diff=c["max_abs_diff"],
-                                          **({"keras_check_error": c["error"]} if "error" in c else {}))
-
-    # 3. scaling: samples/s at -n 1, 2, 4 for every cell (and -n 2 with the dense exchange, to see
-    #    what exchanging only the touched rows changed), alternating, one epoch on --scaling-limit rows.
-    #    "pair" is the machine's own ceiling for -n 2: two independent -n 1 runs at once, one per
-    #    core; their summed samples/s over the lone -n 1's. On a VM whose cores share a host this is
-    #    below 2, and no -n 2 run can beat it.
-    if "scaling" not in skip:
-        res["scaling"] = {}
-        cores = os.cpu_count() or 1
-        for m in models:
-            sps = {"1": [], "2": [], "4": [], "2-dense": [], "pair": []}
-            base = ["train", "--data", a.data, "--model", m, "--epochs", "1", "--limit", str(a.scaling_limit)]
-            for rep in range(a.reps):
-                for key in ("1", "2", "4", "2-dense") + (("pair",) if cores >= 2 else ()):
-                    rd = os.path.join(work, f"scale-{m}-{key}-{rep}")
-                    if key == "pair":
-                        procs = [subprocess.Popen(["mpirun", "--cpu-set", str(c), "--bind-to", "core", "-n", "1", a.bin] + base +
-                                                  ["--run-dir", f"{rd}-{c}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                                 for c in (0, 1)]
-                        outs = [p.communicate() for p in procs]
-                        if any(p.returncode != 0 for p in procs):
-                            raise RuntimeError("concurrent -n 1 runs failed:\n" + "\n".join(e[-2000:] for _, e in outs))
-                        sps[key].append(sum(parse_epochs(o)[0]["samples_per_second"] for o, _ in outs))
-                        continue
-                    n = key.split("-")[0]
-                    r, _ = run(["mpirun", "-n", n, a.bin] + base + ["--run-dir", rd] + (["--dense-exchange"] if "dense" in key else []))
-                    sps[key].append(parse_epochs(r.stdout)[0]["samples_per_second"])
-            med = {k: statistics.median(v) for k, v in sps.items() if v}
-            res["scaling"][m] = {"samples_per_second": med, "runs": sps, "n2_over_n1": med["2"] / med["1"],
-                                 "n2_over_n1_paired": statistics.median(b / a for a, b in zip(sps["1"], sps["2"])),
-                                 "n4_over_n2": med["4"] / med["2"], "n2_dense_over_n1": med["2-dense"] / med["1"]}
-            if sps["pair"]:
-                res["scaling"][m]["pair_over_n1"] = statistics.median(p / a for a, p in zip(sps["1"], sps["pair"]))
-                res["scaling"][m]["n2_over_pair"] = statistics.median(b / p for b, p in zip(sps["2"], sps["pair"]))
-            log("scaling", m, {k: v for k, v in res["scaling"][m].items() if k != "runs"})
-
-    # 3b. the emulated cluster (Launch/cluster-sim, root only): LSTM, 2 hosts × 2 ranks at 1 and 10
-    #     Gbit/s with the dense fp32, touched-rows fp32 and touched-rows bf16 exchanges, against the
-    #     same job on one host (-n 4), one epoch each, one host first and last.
-    if "cluster" not in skip and os.geteuid() == 0:
-        def epoch(cmd):
-            r, _ = run(cmd)
-            return parse_epochs(r.stdout)[0]
-        base = ["train", "--data", a.data, "--epochs", "1", "--model", "lstm"]
-        one = lambda i: epoch(["mpirun", "-n", "4", a.bin] + base + ["--run-dir", os.path.join(work, f"one-host-{i}")])
-        c = {"one_host": [one(0)]}
-        for rate in ("1gbit", "10gbit"):
-            for mode, extra in (("dense_fp32", ["--dense-exchange"]), ("touched_fp32", []), ("touched_bf16", ["--allreduce-dtype", "bf16"])):
-                rd = os.path.join(work, f"sim-{rate}-{mode}")
-                c[f"{rate}_{mode}"] = epoch(["bash", os.path.join(ROOT, "Launch", "cluster-sim"), "--hosts", "2", "--slots", "2",
-                                             "--rate", rate, "--", *base, "--run-dir", rd, *extra])
-        c["one_host"].append(one(1))
-        one_s = statistics.median(x["seconds"] for x in c["one_host"])
-        res["cluster"] = {k: (v if k != "one_host" else v) for k, v in c.items()}
-        res["cluster_ratios"] = {k: v["seconds"] / one_s for k, v in c.items() if k != "one_host"}
-        log("cluster", res["cluster_ratios"])
-
-    # 3c. bf16 transport, accuracy: LSTM, --accuracy-epochs epochs at -n 2, fp32 and bf16.
-    if "bf16" not in skip:
-        acc = {}
-        for dt in ("fp32", "bf16"):
-            r, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--model", "lstm", "--epochs", str(a.accuracy_epochs),
-                        "--run-dir", os.path.join(work, f"acc-{dt}"), "--allreduce-dtype", dt])
-            rows = parse_epochs(r.stdout)
-            acc[dt] = {"best_val_acc": max(x["val_acc"] for x in rows), "epochs": rows}
-        res["bf16"] = {"fp32_best_val_acc": acc["fp32"]["best_val_acc"], "bf16_best_val_acc": acc["bf16"]["best_val_acc"],
-                       "difference": acc["bf16"]["best_val_acc"] - acc["fp32"]["best_val_acc"], "runs": acc}
-        log("bf16", {k: v for k, v in res["bf16"].items() if k != "runs"})
-
-    # 3c'. what --timeline costs: the measured cost of recording and flushing one span
-    #      (`selftest timeline-cost`) times the spans per step of a real traced run, over its median
-    #      step; and, for reference, alternating runs with and without the timeline (noisy).
-    if "timeline" not in skip:
-        r, _ = run([a.bin, "selftest", "timeline-cost", "--output", os.path.join(work, "cost.json")])
-        cost = json.loads(r.stdout)
-        trace = os.path.join(work, "trace.json")
-        run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--epochs", "1", "--limit", str(a.scaling_limit),
-             "--run-dir", os.path.join(work, "traced"), "--timeline", trace])
-        events = [e for e in json.load(open(trace)) if e.get("ph") == "X"]
-        steps = [e["dur"] for e in events if e["name"] == "step"]
-        per_step = len(events) / len(steps)
-        step_s = statistics.median(steps) / 1e6
-        per_span = cost["record_seconds_per_span"] + cost["flush_seconds_per_span"]
-        sps = {"with": [], "without": []}
-        for rep in range(max(a.reps, 3)):
-            for k in ("without", "with"):
-                rr, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--epochs", "1", "--limit", str(a.scaling_limit),
-                             "--run-dir", os.path.join(work, f"tl-{k}-{rep}")]
-                            + (["--timeline", os.path.join(work, f"tl-{rep}.json")] if k == "with" else []))
-                sps[k].append(parse_epochs(rr.stdout)[0]["samples_per_second"])
-        res["timeline"] = {"cost": cost, "spans_per_step": per_step, "median_step_s": step_s,
-                           "estimated_overhead": per_step * per_span / step_s,
-                           "samples_per_second": sps,
-                           "wall_clock_ratio": statistics.median(sps["without"]) / statistics.median(sps["with"])}
-        log("timeline", res["timeline"])
-
-    # 3d. chapter 6.3: dropout, recurrent dropout, bidirectional (issue targets in docs/BENCHMARKS.md).
-    if "ch63" not in skip:
-        res["ch63"] = ch63(a, kpy, keras_script, work)
-
-    # 4. peak RSS per rank at -n 4, as the trainer reports it (VmHWM, max over ranks).
-    if "memory" not in skip:
-        rd = os.path.join(work, "mem")
-        r, _ = run(["mpirun", "-n", "4", a.bin, "train", "--data", a.data, "--run-dir", rd, "--epochs", "1",
-                    "--limit", str(a.scaling_limit)])
-        m = re.search(r"peak RSS per rank: ([\d.]+) MB", r.stdout)
-        res["peak_rss_mb_per_rank"] = float(m[1]) if m else None
-        log("peak RSS per rank (MB)", res["peak_rss_mb_per_rank"])
+    c = types.SimpleNamespace(a=a, skip=skip, models=models, work=work, res=res, kpy=kpy, keras_script=keras_script)
+    for section in SECTIONS:
+        section(c)
 
     stamp = res["date"].replace(":", "")
     path = os.path.join(a.out, f"bench-{stamp}.json")

@@ -70,10 +70,4 @@ public final class ArchiveReader {
         }
         return UnsafeBufferPointer(start: buffer, count: size)
     }
-
-    /// Skips the current entry's data.
-    public func skip() throws {
-        let r = archive_read_data_skip(handle)
-        guard r == ARCHIVE_OK || r == ARCHIVE_WARN else { throw failure("skipping an entry") }
-    }
 }

@@ -1,6 +1,7 @@
 import CHDF5
 #if canImport(Glibc)
 import Glibc
+import POSIX
 #endif
 
 /// Limits applied to every size read from a file, before memory is allocated (docs/FILES.md §Robustness).
@@ -53,13 +54,13 @@ public final class H5File: H5Group, @unchecked Sendable {
         H5Library.prepare()
         var st = stat()
         guard stat(path, &st) == 0 else {
-            throw HDF5Error(.missing, path: path, object: "", detail: String(cString: strerror(errno)))
+            throw HDF5Error(.missing, path: path, object: "", detail: SystemError().description)
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             throw HDF5Error(.invalid, path: path, object: "", detail: "not a regular file")
         }
         guard access(path, writable ? (R_OK | W_OK) : R_OK) == 0 else {
-            throw HDF5Error(.invalid, path: path, object: "", detail: "not readable: \(String(cString: strerror(errno)))")
+            throw HDF5Error(.invalid, path: path, object: "", detail: "not readable: \(SystemError().description)")
         }
         guard H5Fis_hdf5(path) > 0 else {
             throw HDF5Error(.invalid, path: path, object: "", detail: "not an HDF5 file (no valid superblock)")
@@ -128,7 +129,7 @@ public final class H5File: H5Group, @unchecked Sendable {
             try fsyncPath(tmp)
             guard rename(tmp, path) == 0 else {
                 throw HDF5Error(.invalid, path: path, object: "",
-                                detail: "rename from temporary file failed: \(String(cString: strerror(errno)))")
+                                detail: "rename from temporary file failed: \(SystemError().description)")
             }
             try? fsyncPath(dir)
         } catch {
@@ -165,11 +166,11 @@ public final class H5File: H5Group, @unchecked Sendable {
     static func fsyncPath(_ p: String) throws {
         let fd = Glibc.open(p, O_RDONLY)
         guard fd >= 0 else {
-            throw HDF5Error(.invalid, path: p, object: "", detail: "cannot open for fsync: \(String(cString: strerror(errno)))")
+            throw HDF5Error(.invalid, path: p, object: "", detail: "cannot open for fsync: \(SystemError().description)")
         }
         defer { Glibc.close(fd) }
         guard fsync(fd) == 0 else {
-            throw HDF5Error(.invalid, path: p, object: "", detail: "fsync failed: \(String(cString: strerror(errno)))")
+            throw HDF5Error(.invalid, path: p, object: "", detail: "fsync failed: \(SystemError().description)")
         }
     }
 }

@@ -2,6 +2,7 @@ import Archive
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import POSIX
 #endif
 
 /// Where one review came from: `<split>/<neg|pos>/<id>_<rating>.txt`.
@@ -54,7 +55,7 @@ enum ReviewSource {
         var st = stat()
         guard stat(path, &st) == 0 else {
             if errno == ENOENT || errno == ENOTDIR { throw PrepareError.sourceMissing(path: path) }
-            throw PrepareError.unreadable(path: path, detail: String(cString: strerror(errno)))
+            throw PrepareError.unreadable(path: path, detail: SystemError().description)
         }
         if (st.st_mode & S_IFMT) == S_IFDIR { return try readFolder(path, body) }
         return try readArchive(path, body)
@@ -62,7 +63,7 @@ enum ReviewSource {
 
     private static func readArchive(_ path: String, _ body: (ReviewKey, UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Stats {
         guard access(path, R_OK) == 0 else {
-            throw PrepareError.unreadable(path: path, detail: String(cString: strerror(errno)))
+            throw PrepareError.unreadable(path: path, detail: SystemError().description)
         }
         do {
             let archive = try ArchiveReader(path: path)
@@ -121,7 +122,7 @@ enum ReviewSource {
     /// Reads a whole regular file, refusing one larger than `PrepareLimits.maxReviewBytes`.
     private static func readFile(_ file: String, into buffer: inout [UInt8]) throws {
         let fd = open(file, O_RDONLY)
-        guard fd >= 0 else { throw PrepareError.unreadable(path: file, detail: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw PrepareError.unreadable(path: file, detail: SystemError().description) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
@@ -141,6 +142,6 @@ enum ReviewSource {
                 count += n
             }
         }
-        guard failure == 0 else { throw PrepareError.unreadable(path: file, detail: String(cString: strerror(failure))) }
+        guard failure == 0 else { throw PrepareError.unreadable(path: file, detail: SystemError(failure).description) }
     }
 }

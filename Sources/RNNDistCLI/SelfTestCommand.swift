@@ -71,8 +71,10 @@ struct SelfTest: ParsableCommand {
             try comm.allReduce(&i)
             results.append("allreduce_int64=\(i == [Int64(n * (n - 1) / 2), Int64(n) << 40] ? "ok" : "BAD")")
 
-            let m = try comm.allReduce(Int32(r), op: .min)
-            results.append("allreduce_int32_min=\(m == 0 ? "ok" : "BAD")")
+            // The minimum sits on the last rank, and every rank checks what it received.
+            let m = try comm.allReduce(Int32(100 - r), op: .min)
+            let minBad = try comm.allReduce(Int32(m == Int32(101 - n) ? 0 : 1), op: .max)
+            results.append("allreduce_int32_min=\(minBad == 0 ? "ok" : "BAD")")
 
             var b = r == 0 ? (0 ..< 257).map { Float($0) * 0.25 } : [Float](repeating: -1, count: 257)
             try comm.broadcast(&b, root: 0)

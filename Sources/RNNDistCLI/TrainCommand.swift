@@ -40,6 +40,14 @@ extension ModelConfig.Kind: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension ExchangeDType: ExpressibleByArgument {}
 
+/// How `train` reports its epochs on stdout.
+enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+    /// A progress line and one Keras-like line per epoch, for people.
+    case text
+    /// One JSON object per epoch and no progress lines, for scripts (the bench reads it).
+    case json
+}
+
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Data-parallel training; run it under `mpirun -n N` (alone it is one rank).",
@@ -92,6 +100,8 @@ struct Train: ParsableCommand {
     var logEvery = 20
     @Option(help: "Write a Chrome trace (chrome://tracing, Perfetto) of every rank's work to this file (off by default).")
     var timeline: String?
+    @Option(help: "text: progress and a Keras-like line per epoch; json: one JSON object per epoch (epoch, seconds, samples_per_second, loss, acc, val_loss, val_acc, mpi_share, exchange_bytes_per_batch, embedding_rows_per_batch), no progress lines.")
+    var logFormat: LogFormat = .text
     @Option(help: ArgumentHelp("Test hook: stop as if interrupted after K batches.", visibility: .private))
     var stopAfterBatches: Int?
     @Option(help: ArgumentHelp("Test hook: VALUE@RANK:STEP writes nan, inf or -inf into that rank's gradient at that optimizer step.",
@@ -131,7 +141,7 @@ struct Train: ParsableCommand {
             if resume != nil { try trainer.restore(checkpoint) }
             trainer.denseExchange = denseExchange
             if comm.isRoot {
-                let printer = ProgressPrinter(batchSize: batchSize)
+                let printer = ProgressPrinter(format: logFormat)
                 printer.traffic = { [unowned trainer] in trainer.traffic }
                 printer.vocabulary = config.model.vocabularySize
                 trainer.observers.append(printer)
@@ -244,16 +254,21 @@ struct Train: ParsableCommand {
 /// terminal and outside mpirun (whose ranks see a pseudo-terminal even when the output goes to a
 /// file); otherwise a plain line every 10 seconds.
 final class ProgressPrinter: TrainingObserver {
-    let bar = isatty(1) != 0 && !Communicator.launchedByMPI
-    let batchSize: Int
+    let format: LogFormat
+    let bar: Bool
     var lastPrint = 0.0
     /// What this rank exchanged per batch in the epoch (shown when ranks exchanged anything).
     var traffic: (() -> ExchangeTraffic)?
     var vocabulary = 0
-    init(batchSize: Int) { self.batchSize = batchSize }
+
+    init(format: LogFormat) {
+        self.format = format
+        bar = format == .text && isatty(1) != 0 && !Communicator.launchedByMPI
+    }
 
     func batchDone(epoch: Int, batch: Int, of batches: Int, step: Int, stats: BatchStats, running: BatchStats,
                    elapsed: Double) {
+        guard format == .text else { return }
         let interval = bar ? 0.2 : 10
         guard elapsed - lastPrint >= interval || batch == batches else { return }
         lastPrint = batch == batches ? 0 : elapsed
@@ -268,11 +283,33 @@ final class ProgressPrinter: TrainingObserver {
         }
     }
 
+    /// One epoch for scripts; Doubles in the shortest digits that read back the same.
+    struct EpochJSON: Encodable {
+        var epoch, epochs: Int
+        var seconds, samples_per_second, loss, acc, val_loss, val_acc, mpi_share: Double
+        var exchange_bytes_per_batch, embedding_rows_per_batch: Double?
+        var vocabulary: Int
+    }
+
     func epochDone(_ r: EpochRecord, epochs: Int) {
+        let t = traffic?()
+        if format == .json {
+            let exchanged = (t?.batches ?? 0) > 0
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys]
+            e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            let record = EpochJSON(epoch: r.epoch, epochs: epochs, seconds: r.seconds, samples_per_second: r.samplesPerSecond,
+                                   loss: r.loss, acc: r.acc, val_loss: r.valLoss, val_acc: r.valAcc, mpi_share: r.mpiShare,
+                                   exchange_bytes_per_batch: exchanged ? t?.bytesPerBatch : nil,
+                                   embedding_rows_per_batch: exchanged ? t?.rowsPerBatch : nil, vocabulary: vocabulary)
+            print(String(decoding: (try? e.encode(record)) ?? Data(), as: UTF8.self))
+            fflush(nil)
+            return
+        }
         if bar { FileHandle.standardOutput.write(Data("\r".utf8)) }
         var line = String(format: "Epoch %d/%d - %.2fs - %.0f samples/s - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f - mpi: %.1f%%",
                           r.epoch, epochs, r.seconds, r.samplesPerSecond, r.loss, r.acc, r.valLoss, r.valAcc, r.mpiShare * 100)
-        if let t = traffic?(), t.batches > 0 {
+        if let t, t.batches > 0 {
             line += String(format: " - exchange: %.3f MB/batch, %.0f of %d embedding rows", t.bytesPerBatch / 1e6, t.rowsPerBatch, vocabulary)
         }
         print(line)

@@ -15,6 +15,8 @@ public struct CollectiveError: Error, CustomStringConvertible {
     public static let badInput: Int32 = 2
     public static let trainingFailed: Int32 = 3
     public static let interrupted: Int32 = 4
+    /// The run folder is in use by another run: retry after a pause.
+    public static let runFolderBusy: Int32 = 5
 
     public init(_ underlying: Error, exitCode: Int32) {
         self.underlying = underlying
@@ -22,6 +24,13 @@ public struct CollectiveError: Error, CustomStringConvertible {
     }
 
     public var description: String { "\(underlying)" }
+
+    /// The status a set-up failure ends the job with: a busy run folder's, else bad input's.
+    static func exitCode(for error: Error) -> Int32 {
+        if let e = error as? CollectiveError { return e.exitCode }
+        if case TrainingError.busy? = error as? TrainingError { return runFolderBusy }
+        return badInput
+    }
 
     /// Collective: runs `body` on every rank; if it fails on any rank, every rank throws the same
     /// `CollectiveError` carrying the lowest failing rank's message. For work that can fail on bad
@@ -34,7 +43,9 @@ public struct CollectiveError: Error, CustomStringConvertible {
         if anyFailed == 1 {
             let who = try comm.allReduce(Int32(failed == nil ? comm.size : comm.rank), op: .min)
             let msg = try comm.broadcast(comm.rank == Int(who) ? Array("\(failed!)".utf8) : [], root: Int(who))
-            throw CollectiveError(TrainingError.invalid(String(decoding: msg, as: UTF8.self)), exitCode: badInput)
+            var code = [failed.map(exitCode) ?? badInput]
+            try comm.broadcast(&code, root: Int(who))
+            throw CollectiveError(TrainingError.invalid(String(decoding: msg, as: UTF8.self)), exitCode: code[0])
         }
         return try result.get()
     }

@@ -8,8 +8,15 @@ public enum HostLoad {
     /// The cores this process may use on its host: the online CPUs, capped by a cgroup v2 CPU quota.
     /// Not the affinity mask: `mpirun` binds each rank to one core.
     public static func cores() -> Int {
-        var n = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        if let quota = try? String(contentsOfFile: "/sys/fs/cgroup/cpu.max", encoding: .utf8) {
+        cores(online: sysconf(Int32(_SC_NPROCESSORS_ONLN)),
+              cpuMax: try? String(contentsOfFile: "/sys/fs/cgroup/cpu.max", encoding: .utf8))
+    }
+
+    /// `online` CPUs capped by a cgroup v2 `cpu.max` ("QUOTA PERIOD", or "max PERIOD" for none),
+    /// the quota rounded up to whole cores; at least 1.
+    static func cores(online: Int, cpuMax: String?) -> Int {
+        var n = max(1, online)
+        if let quota = cpuMax {
             let f = quota.split(whereSeparator: \.isWhitespace)
             if f.count == 2, let q = Double(f[0]), let period = Double(f[1]), period > 0 {
                 n = min(n, max(1, Int((q / period).rounded(.up))))

@@ -1,4 +1,5 @@
 import Foundation
+import POSIX
 
 /// The run folder, made ready by rank 0 before the first batch: created if missing, checked
 /// writable (a file is created and removed in it), and locked for this run. Every failure is one
@@ -37,7 +38,7 @@ public struct RunDirectory {
                 continue
             }
             guard mkdir(prefix, 0o755) == 0 || errno == EEXIST else {
-                throw TrainingError.invalid("\(path): cannot create the folder (\(String(cString: strerror(errno))))")
+                throw TrainingError.invalid("\(path): cannot create the folder (\(SystemError().description))")
             }
         }
     }
@@ -46,33 +47,61 @@ public struct RunDirectory {
         let probe = path + "/.rnn-dist-write-test-\(getpid())"
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw TrainingError.invalid("\(path): the run folder is not writable (\(String(cString: strerror(errno))))")
+            throw TrainingError.invalid("\(path): the run folder is not writable (\(SystemError().description))")
         }
         close(fd)
         unlink(probe)
+    }
+
+    /// Seconds to wait for a run folder's lock held by a process on this host.
+    static let lockWait = 10.0
+
+    /// The lock file's note of who holds it ("pid 123 on host h, since …"), or "".
+    private static func holder(_ fd: Int32) -> String {
+        var buf = [UInt8](repeating: 0, count: 512)
+        let n = pread(fd, &buf, buf.count, 0)
+        return String(decoding: buf.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     private func lock() throws {
         let lockPath = path + "/.lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw TrainingError.invalid("\(lockPath): cannot open the run lock (\(String(cString: strerror(errno))))")
+            throw TrainingError.invalid("\(lockPath): cannot open the run lock (\(SystemError().description))")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let busy = errno == EWOULDBLOCK
-            var buf = [UInt8](repeating: 0, count: 512)
-            let n = read(fd, &buf, buf.count)
-            close(fd)
-            let holder = String(decoding: buf.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw TrainingError.invalid(busy
-                ? "\(path): in use by another rnn-dist run (\(holder.isEmpty ? "holder unknown" : holder)); wait for it or use another --run-dir"
-                : "\(lockPath): cannot lock the run folder (\(String(cString: strerror(errno))))")
+        // A holder on this host may be a rank of a job whose mpirun was killed a moment ago: Open
+        // MPI's ranks then live on for about a second. Wait for it, within a bound.
+        let deadline = Date().addingTimeInterval(Self.lockWait)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let error = SystemError()
+            let holder = Self.holder(fd)
+            guard error.code == EWOULDBLOCK else {
+                close(fd)
+                throw TrainingError.invalid("\(lockPath): cannot lock the run folder (\(error))")
+            }
+            guard holder.contains("on host \(hostName()),"), Date() < deadline else {
+                close(fd)
+                throw TrainingError.busy("\(path): in use by another rnn-dist run (\(holder.isEmpty ? "holder unknown" : holder)); " +
+                                         "wait for it or use another --run-dir")
+            }
+            usleep(100_000)
         }
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, host.count - 1)
         let since = ISO8601DateFormatter().string(from: Date())
-        let info = Array("pid \(getpid()) on host \(String(cString: host)), since \(since)\n".utf8)
+        let info = Array("pid \(getpid()) on host \(hostName()), since \(since)\n".utf8)
         _ = ftruncate(fd, 0)
         _ = info.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
     }
+}
+
+/// Files a run writes into its run directory (rank 0 only).
+public struct RunFiles: Sendable {
+    public let directory: String
+    public var weights: String { directory + "/model.weights.h5" }
+    public var best: String { directory + "/best.weights.h5" }
+    public var checkpoint: String { directory + "/checkpoint.h5" }
+    public var history: String { directory + "/history.h5" }
+    /// Keras `CSVLogger`'s file.
+    public var csv: String { directory + "/history.csv" }
+    public var all: [String] { [weights, best, checkpoint, history, csv] }
+    public init(directory: String) { self.directory = directory }
 }

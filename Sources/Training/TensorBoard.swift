@@ -1,5 +1,6 @@
 import Foundation
 import RNN
+import POSIX
 
 // TensorBoard's event files, written by hand (no protobuf library): a TFRecord stream of `Event`
 // messages (tensorflow/core/util/event.proto). Each record is
@@ -77,11 +78,9 @@ public final class TensorBoardWriter {
         } catch {
             throw TrainingError.invalid("\(directory): cannot create the TensorBoard folder (\(error.localizedDescription))")
         }
-        var host = [CChar](repeating: 0, count: 256)
-        gethostname(&host, host.count - 1)
         // A new file each time (O_EXCL; a counter as TensorFlow's when the same process starts two
         // in one second): every file starts with its own file_version record.
-        let stem = directory + "/events.out.tfevents.\(Int(now.timeIntervalSince1970)).\(String(cString: host)).\(getpid())"
+        let stem = directory + "/events.out.tfevents.\(Int(now.timeIntervalSince1970)).\(hostName()).\(getpid())"
         var n = 0, fd: Int32 = -1, path = ""
         repeat {
             path = stem + ".\(n).v2"
@@ -89,7 +88,7 @@ public final class TensorBoardWriter {
             n += 1
         } while fd < 0 && errno == EEXIST && n < 1000
         guard fd >= 0 else {
-            throw TrainingError.invalid("\(path): cannot create the TensorBoard event file (\(String(cString: strerror(errno))))")
+            throw TrainingError.invalid("\(path): cannot create the TensorBoard event file (\(SystemError().description))")
         }
         self.path = path
         self.fd = fd
@@ -144,11 +143,11 @@ public final class TensorBoardWriter {
     public func flush() throws {
         let failed = TextFile.writeAll(fd, pending)
         guard failed == 0 else {
-            throw TrainingError.invalid("\(path): writing TensorBoard events failed (\(String(cString: strerror(failed))))")
+            throw TrainingError.invalid("\(path): writing TensorBoard events failed (\(SystemError(failed).description))")
         }
         pending.removeAll(keepingCapacity: true)
         guard fsync(fd) == 0 else {
-            throw TrainingError.invalid("\(path): fsync failed (\(String(cString: strerror(errno))))")
+            throw TrainingError.invalid("\(path): fsync failed (\(SystemError().description))")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import POSIX
 
 /// Small text files (history.csv, the SVG plot) written as the HDF5 files are: into a temporary
 /// file in the same folder, fsync'ed, renamed into place; the previous file stays intact on failure.
@@ -20,7 +21,7 @@ public enum TextFile {
         let dir = url.deletingLastPathComponent().path
         let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
         func fail(_ what: String) -> TrainingError {
-            let reason = String(cString: strerror(errno))
+            let reason = SystemError().description
             unlink(tmp)
             return TrainingError.invalid("\(path): cannot \(what) (\(reason))")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import MPI
+import POSIX
 
 /// `train --timeline FILE`: what every rank spent its time on, as one Chrome trace-event file
 /// (chrome://tracing, Perfetto), a track per rank — like Horovod's timeline.
@@ -31,7 +32,7 @@ public final class Timeline {
         try CollectiveError.agree(comm) {
             guard comm.isRoot else { return }
             fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw TrainingError.invalid("\(path): cannot create the timeline (\(String(cString: strerror(errno))))") }
+            guard fd >= 0 else { throw TrainingError.invalid("\(path): cannot create the timeline (\(SystemError().description))") }
         }
         if comm.isRoot {
             // One named track per rank.
@@ -92,8 +93,8 @@ public final class Timeline {
     private func write(_ text: String) throws {
         let bytes = Array(text.utf8)
         let failed = TextFile.writeAll(fd, bytes)
-        guard failed == 0 else { throw TrainingError.invalid("\(path): writing the timeline failed (\(String(cString: strerror(failed))))") }
+        guard failed == 0 else { throw TrainingError.invalid("\(path): writing the timeline failed (\(SystemError(failed).description))") }
         written += bytes.count
-        guard fsync(fd) == 0 else { throw TrainingError.invalid("\(path): fsync failed (\(String(cString: strerror(errno))))") }
+        guard fsync(fd) == 0 else { throw TrainingError.invalid("\(path): fsync failed (\(SystemError().description))") }
     }
 }

@@ -5,30 +5,6 @@ import RNN
 /// Set by SIGINT/SIGTERM; read once per batch and agreed on by all ranks through the all-reduce.
 nonisolated(unsafe) private var stopSignal: Int32 = 0
 
-/// What the trainer reports as it goes, to rank 0's progress line and TensorBoard log.
-public protocol TrainingObserver: AnyObject {
-    /// After each step: `batch` of `batches` of the (0-based) epoch; `step` the optimizer step over
-    /// the whole run (1-based); `stats` the global batch's, `running` the epoch's so far.
-    func batchDone(epoch: Int, batch: Int, of batches: Int, step: Int, stats: BatchStats, running: BatchStats,
-                   elapsed: Double)
-    func epochDone(_ record: EpochRecord, epochs: Int)
-    /// After rank 0 wrote a file (`what`: "checkpoint").
-    func wrote(_ path: String, what: String) throws
-}
-
-/// Files a run writes into its run directory (rank 0 only).
-public struct RunFiles: Sendable {
-    public let directory: String
-    public var weights: String { directory + "/model.weights.h5" }
-    public var best: String { directory + "/best.weights.h5" }
-    public var checkpoint: String { directory + "/checkpoint.h5" }
-    public var history: String { directory + "/history.h5" }
-    /// Keras `CSVLogger`'s file.
-    public var csv: String { directory + "/history.csv" }
-    public var all: [String] { [weights, best, checkpoint, history, csv] }
-    public init(directory: String) { self.directory = directory }
-}
-
 /// The data-parallel trainer (docs/TRAINING.md §Training semantics): the same seeded permutation on
 /// every rank, each rank its contiguous part of every global batch, one all-reduce of a single flat
 /// buffer per batch, the same optimizer step everywhere; rank 0 writes the files.
@@ -193,7 +169,7 @@ public final class Trainer {
         guard global.count > 0 else { return StepResult(stats: global, stop: stop, mpiSeconds: mpiSeconds) }
         // 4. The mean over the global batch, clipping, the same update on every rank. Without
         //    clipping, the optimizer takes the sums and 1/count and scales in its one pass.
-        let check = try timed("optimizer") {
+        let check = timed("optimizer") {
             let scale = 1 / Float(global.count)
             guard let clipNorm = config.clipNorm else {
                 return optimizer.apply(gradients: model.gradients, scale: scale, to: &model.weights)

@@ -7,6 +7,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case replicasDiverged(epoch: Int)
     case invalid(String)
     case interrupted(signal: String, checkpoint: String)
+    /// The run folder is locked by another run (exit status 5: worth retrying later).
+    case busy(String)
 
     public var description: String {
         switch self {
@@ -19,7 +21,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return "\(what) became non-finite at epoch \(e), batch \(b); training stopped, the last checkpoint is kept"
         case .replicasDiverged(let e):
             return "model replicas differ across ranks after epoch \(e) (checksum mismatch); aborting"
-        case .invalid(let s):
+        case .invalid(let s), .busy(let s):
             return s
         case .interrupted(let s, let c):
             return "interrupted by \(s); checkpoint written to \(c) (resume with --resume \(c))"

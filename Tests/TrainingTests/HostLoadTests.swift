@@ -14,9 +14,16 @@ final class HostLoadTests: XCTestCase {
                        "note: 3 ranks on a host with 2 cores; at most 2 per host is likely faster")
     }
 
-    func testCoresIsTheMachinesOnlineCount() {
-        let n = HostLoad.cores()
-        XCTAssertGreaterThanOrEqual(n, 1)
-        XCTAssertLessThanOrEqual(n, ProcessInfo.processInfo.processorCount)
+    func testCoresAreTheOnlineCPUsCappedByTheCgroupQuota() {
+        XCTAssertEqual(HostLoad.cores(online: 8, cpuMax: nil), 8)
+        XCTAssertEqual(HostLoad.cores(online: 8, cpuMax: "max 100000\n"), 8)
+        XCTAssertEqual(HostLoad.cores(online: 8, cpuMax: "200000 100000\n"), 2)
+        XCTAssertEqual(HostLoad.cores(online: 8, cpuMax: "150000 100000"), 2)       // rounded up
+        XCTAssertEqual(HostLoad.cores(online: 8, cpuMax: "50000 100000"), 1)
+        XCTAssertEqual(HostLoad.cores(online: 2, cpuMax: "400000 100000"), 2)       // the quota never adds cores
+        XCTAssertEqual(HostLoad.cores(online: 0, cpuMax: "garbage"), 1)
+        // This machine: its online CPUs and its own cgroup file.
+        let cpuMax = try? String(contentsOfFile: "/sys/fs/cgroup/cpu.max", encoding: .utf8)
+        XCTAssertEqual(HostLoad.cores(), HostLoad.cores(online: ProcessInfo.processInfo.activeProcessorCount, cpuMax: cpuMax))
     }
 }

@@ -1,3 +1,4 @@
+import POSIX
 import XCTest
 import Foundation
 import TestSupport
@@ -76,8 +77,8 @@ final class RunFolderTests: ToyIMDBTestCase {
         }
     }
 
-    /// D3: a run folder is locked while a run uses it; a second run is refused naming the holder;
-    /// the lock goes with its holder.
+    /// D3: a run folder is locked while a run uses it; a second run is refused naming the holder,
+    /// with exit status 5 (a supervisor retries it later); the lock goes with its holder.
     func testASecondRunOnTheSameFolderIsRefusedNamingTheHolder() throws {
         let dir = tmp.file("locked")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -88,7 +89,7 @@ final class RunFolderTests: ToyIMDBTestCase {
         _ = "pid 4242 on host test-host, since 2026-11-30T00:00:00Z\n".withCString { write(fd, $0, strlen($0)) }
         for n in [1, 2] {
             let r = n == 1 ? try train(dir) : try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", dir] + common)
-            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertEqual(r.status, 5, r.stderr)
             XCTAssertEqual(errorLines(r).count, 1, r.stderr)
             XCTAssertTrue(r.stderr.contains("\(dir): in use by another rnn-dist run (pid 4242 on host test-host"), r.stderr)
             XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/model.weights.h5"))
@@ -97,6 +98,20 @@ final class RunFolderTests: ToyIMDBTestCase {
         XCTAssertEqual(try train(dir, ["--epochs", "1"]).status, 0)
         let holder = try String(contentsOfFile: dir + "/.lock", encoding: .utf8)
         XCTAssertTrue(holder.hasPrefix("pid "), holder)
+    }
+
+    /// A holder on this host (the ranks of a job whose mpirun was just killed live on for about a
+    /// second) is waited for: the run starts once the lock is released, within the 10 s bound.
+    func testAHolderOnThisHostThatLetsGoIsWaitedFor() throws {
+        let dir = tmp.file("exiting")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let fd = open(dir + "/.lock", O_RDWR | O_CREAT, 0o644)
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
+        _ = "pid 4243 on host \(hostName()), since 2026-12-04T00:00:00Z\n".withCString { write(fd, $0, strlen($0)) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1.5) { close(fd) }
+        let r = try train(dir, ["--epochs", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/model.weights.h5"))
     }
 
     /// D6: a run folder that is a file, lies under a file, or cannot be written is one clean line

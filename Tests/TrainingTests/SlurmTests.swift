@@ -30,8 +30,14 @@ final class SlurmTests: ToyIMDBTestCase {
         env["DATA"] = dataset
         env["RUN_DIR"] = runDir
         env["LAUNCHER"] = "mpirun"
-        let r = try Subprocess.run("/usr/bin/sbatch", ["--parsable", "-N1", "-n2", "--ntasks-per-node=2", "-O", "--time=5",
-                                                       "--output=" + tmp.file("job-%j.out"), "Launch/slurm.sbatch"] + common + extra,
+        // The options `Launch/slurm-local sbatch-args` prints for this node (what the README tells a
+        // newcomer to use), so the line it prints is the line tested.
+        let fit = try Subprocess.run("/bin/bash", ["Launch/slurm-local", "sbatch-args"], cwd: Subprocess.packageRoot.path)
+        XCTAssertEqual(fit.status, 0, fit.stderr)
+        let options = fit.stdout.split(whereSeparator: \.isWhitespace).map(String.init)
+        XCTAssertEqual(options.first, "-N1")
+        let r = try Subprocess.run("/usr/bin/sbatch", ["--parsable"] + options + ["--output=" + tmp.file("job-%j.out"),
+                                                       "Launch/slurm.sbatch"] + common + extra,
                                    environment: env, cwd: Subprocess.packageRoot.path)
         XCTAssertEqual(r.status, 0, r.stderr)
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

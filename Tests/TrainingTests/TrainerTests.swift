@@ -38,6 +38,16 @@ final class TrainerTests: XCTestCase {
     override func setUpWithError() throws { tmp = try TempDir("trainer") }
     override func tearDown() { tmp.remove() }
 
+    /// Keeps a copy of the weights at the end of every epoch.
+    final class WeightsAtEpochEnds: TrainingObserver {
+        unowned let trainer: Trainer
+        var weights: [[Float]] = []
+        init(_ trainer: Trainer) { self.trainer = trainer }
+        func batchDone(epoch: Int, batch: Int, of batches: Int, step: Int, stats: BatchStats, running: BatchStats, elapsed: Double) {}
+        func epochDone(_ record: EpochRecord, epochs: Int) { weights.append(trainer.model.weights) }
+        func wrote(_ path: String, what: String) throws {}
+    }
+
     func makeTrainer(_ c: TrainConfig, dir: String, rows: InMemoryRows) throws -> Trainer {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         XCTAssertEqual(c.dataRows, rows.rowCount, "the config describes the rows it trains on")
@@ -85,6 +95,8 @@ final class TrainerTests: XCTestCase {
         c.learningRate = 0.02
         let dir = tmp.file("run")
         let t = try makeTrainer(c, dir: dir, rows: rows)
+        let snapshots = WeightsAtEpochEnds(t)
+        t.observers.append(snapshots)
         try t.run(source: rows)
         XCTAssertEqual(t.history.records.count, 8)
         XCTAssertGreaterThan(t.history.records.last!.valAcc, 0.9, "\(t.history.records.map(\.valAcc))")
@@ -98,7 +110,7 @@ final class TrainerTests: XCTestCase {
         // best.weights.h5 holds the epoch with the lowest val_loss.
         let bestEpoch = t.history.records.min { $0.valLoss < $1.valLoss }!.epoch
         XCTAssertEqual(bestEpoch, 8 - t.state.epochsWithoutImprovement)
-        XCTAssertNoThrow(try WeightsFile.read(from: dir + "/best.weights.h5"))
+        XCTAssertEqual(try WeightsFile.read(from: dir + "/best.weights.h5").weights, snapshots.weights[bestEpoch - 1])
     }
 
     /// The injected fault (NaN or ±∞ in the gradient sum before the reduction) stops the run at
@@ -174,11 +186,18 @@ final class TrainerTests: XCTestCase {
         c.optimizer = .sgd
         c.patience = 2
         let t = try makeTrainer(c, dir: tmp.file("es"), rows: rows)
+        let snapshots = WeightsAtEpochEnds(t)
+        t.observers.append(snapshots)
         try t.run(source: rows)
         let n = t.history.records.count
         XCTAssertLessThan(n, 30)
         let best = t.history.records.map(\.valLoss).min()!
         XCTAssertEqual(Array(t.history.records.suffix(2)).filter { $0.valLoss <= best }.count, 0)
+        // best.weights.h5 holds that epoch's weights, not the last epoch's.
+        let bestEpoch = t.history.records.first { $0.valLoss == best }!.epoch
+        let kept = try WeightsFile.read(from: tmp.file("es") + "/best.weights.h5").weights
+        XCTAssertEqual(kept, snapshots.weights[bestEpoch - 1])
+        XCTAssertNotEqual(kept, snapshots.weights[n - 1])
     }
 
     func testKerasLayoutOfTheWeightsFile() throws {
@@ -208,7 +227,7 @@ final class TrainerTests: XCTestCase {
         var s = TrainingState()
         XCTAssertEqual(try TrainingState(json: try s.json()), s)
         s.epoch = 3; s.nextBatch = 7; s.epochLossSum = 0.1 + 0.2; s.epochCorrect = 11; s.epochCount = 13
-        s.epochSeconds = 1.0 / 3.0; s.epochMPISeconds = 5e-324; s.bestValLoss = 0.6931471805599453
+        s.epochSeconds = 1.0 / 3.0; s.epochMPISeconds = .leastNonzeroMagnitude; s.bestValLoss = 0.6931471805599453
         s.epochsWithoutImprovement = 2; s.worldSize = 4
         let back = try TrainingState(json: try s.json())
         XCTAssertEqual(back, s)

@@ -1,0 +1,26 @@
+// The few C library facts several modules report: why a system call failed, and the host's name.
+// Linux only (Glibc), as the package is.
+
+import Glibc
+
+/// The error of the system call that just failed: its `errno`, captured when this is made, so make
+/// it right after the failing call, before anything else can set `errno` again.
+public struct SystemError: Error, Sendable, CustomStringConvertible {
+    public let code: Int32
+
+    /// - Parameter code: an error number; default the calling thread's `errno` now.
+    public init(_ code: Int32 = errno) { self.code = code }
+
+    /// The C library's sentence for the code, e.g. "No such file or directory".
+    public var description: String { String(cString: strerror(code)) }
+}
+
+/// This host's name (`gethostname`), or "unknown".
+public func hostName() -> String {
+    var buffer = [UInt8](repeating: 0, count: 256)
+    let ok = buffer.withUnsafeMutableBufferPointer { p in
+        p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { gethostname($0, p.count - 1) } == 0
+    }
+    guard ok, let end = buffer.firstIndex(of: 0), end > 0 else { return "unknown" }
+    return String(decoding: buffer[..<end], as: UTF8.self)
+}
