@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import MPI
 import RNN
-import Training
+@_spi(Testing) import Training
 
 /// Model and data flags shared by `train` (and, for the model kind, by `eval`).
 struct ModelOptions: ParsableArguments {

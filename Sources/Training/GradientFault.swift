@@ -1,7 +1,7 @@
 /// A test hook (`train --inject-fault`, not shown in `--help`): rank `rank` writes `value` (NaN or
 /// ±∞) into its gradient sum of optimizer step `step` (1-based, counted over the whole run), before
 /// the all-reduce. Lets tests provoke a non-finite gradient deterministically, on any CPU and BLAS.
-public struct GradientFault: Equatable, Sendable {
+@_spi(Testing) public struct GradientFault: Equatable, Sendable {
     public var value: Float
     public var rank: Int
     public var step: Int

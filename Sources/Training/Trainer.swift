@@ -25,9 +25,9 @@ public final class Trainer {
     /// Rank 0's observers (the others have none).
     public var observers: [TrainingObserver] = []
     /// Test hook: behave as if interrupted after this many batches of this process's run.
-    public var stopAfterBatches: Int?
+    @_spi(Testing) public var stopAfterBatches: Int?
     /// Test hook: write a non-finite value into this rank's gradient sum before the all-reduce.
-    public var gradientFault: GradientFault?
+    @_spi(Testing) public var gradientFault: GradientFault?
     /// `--timeline`: spans of this rank's work, gathered on rank 0 at every checkpoint.
     public var timeline: Timeline?
 
@@ -188,7 +188,7 @@ public final class Trainer {
     /// What this rank sent per batch in the current epoch.
     public var traffic: ExchangeTraffic { exchange.traffic }
     /// Test and benchmark hook: exchange every embedding row (the dense all-reduce).
-    public var denseExchange: Bool {
+    @_spi(Testing) public var denseExchange: Bool {
         get { exchange.dense }
         set { exchange.dense = newValue }
     }

@@ -3,7 +3,7 @@ import Foundation
 import HDF5
 import RNN
 import TestSupport
-@testable import Training
+@_spi(Testing) @testable import Training
 
 /// An event-file reader written independently of the product's writer: a bitwise CRC-32C (the
 /// product uses a table) and a hand-rolled protobuf decoder. It throws on a bad length or data CRC,

@@ -3,7 +3,7 @@ import HDF5
 import MPI
 import RNN
 import TestSupport
-@testable import Training
+@_spi(Testing) @testable import Training
 
 /// A learnable toy: label 1 when token 7 occurs in the sequence.
 func toyRows(_ n: Int, maxlen: Int = 12, vocab: Int = 30, seed: UInt64 = 3) -> InMemoryRows {
