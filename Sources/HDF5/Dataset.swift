@@ -19,7 +19,7 @@ public final class H5Dataset: H5Object, @unchecked Sendable {
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }
     /// Elements per row (the product of all axes but the first).
-    public var rowElements: Int { shape.dropFirst().reduce(1, *) }
+    var rowElements: Int { shape.dropFirst().reduce(1, *) }
     /// Rows along axis 0.
     public var rows: Int { shape[0] }
 

@@ -7,13 +7,13 @@ import POSIX
 /// Limits applied to every size read from a file, before memory is allocated (docs/FILES.md §Robustness).
 public enum H5Limits {
     /// The most elements one dataset may declare (2³¹: ample for IMDB, small enough to allocate).
-    public static let maxElements = 1 << 31
+    static let maxElements = 1 << 31
     /// The longest string attribute or object name we read.
-    public static let maxStringBytes = 1 << 24
+    static let maxStringBytes = 1 << 24
     /// The most children a group may list.
-    public static let maxChildren = 1 << 20
+    static let maxChildren = 1 << 20
     /// The most dimensions of a dataset.
-    public static let maxRank = 8
+    static let maxRank = 8
 }
 
 /// An HDF5 file, owned by this object and closed in `deinit` (or by `close()`, which reports errors).

@@ -75,7 +75,7 @@ public class H5Group: H5Object, @unchecked Sendable {
     }
 
     /// The names of this group's direct children, in name order (`H5Literate`).
-    public func childNames() throws -> [String] {
+    func childNames() throws -> [String] {
         final class Box { var names: [String] = []; var overflow = false }
         let box = Box()
         var idx: hsize_t = 0

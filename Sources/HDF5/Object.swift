@@ -154,7 +154,7 @@ public class H5Object: @unchecked Sendable {
     }
 
     /// Reads a 1-D array of fixed-length strings (as `setAttribute(_:fixedStrings:)` writes it).
-    public func fixedStringsAttribute(_ attr: String) throws -> [String] {
+    func fixedStringsAttribute(_ attr: String) throws -> [String] {
         guard hasAttribute(attr) else { throw error(.missing, "", object: name + "@" + attr) }
         let a = try h5check(H5Aopen(id, attr, rd_h5p_default()), "H5Aopen", path: path, object: name + "@" + attr)
         defer { H5Aclose(a) }

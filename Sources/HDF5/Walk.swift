@@ -47,7 +47,7 @@ extension H5Group {
 
 extension H5Dataset {
     /// Reads every element, in slabs of rows, and discards them: a checksum or decoding failure throws.
-    public func verifyReadable() throws {
+    func verifyReadable() throws {
         let rowBytes = max(1, rowElements * elementType.size)
         let step = max(1, (4 << 20) / rowBytes)
         var r = 0

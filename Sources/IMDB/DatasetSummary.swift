@@ -6,8 +6,8 @@ public struct DatasetSummary: Sendable {
         public let name: String
         public let rows: Int
         public let maxlen: Int
-        public let negatives: Int
-        public let positives: Int
+        let negatives: Int
+        let positives: Int
     }
     /// One row decoded back into words.
     public struct Sample: Sendable {
@@ -15,11 +15,11 @@ public struct DatasetSummary: Sendable {
         public let row: Int
         public let label: Int
         /// The source file `<id>_<rating>.txt`, when the dataset stores it.
-        public let reviewID: Int?
+        let reviewID: Int?
         public let rating: Int?
         /// The row's words, padding left out (`<start>`, `<oov>` mark reserved ids).
         public let words: [String]
-        public let padding: Int
+        let padding: Int
     }
 
     public let numWords: Int
@@ -28,8 +28,8 @@ public struct DatasetSummary: Sendable {
     public let source: String
     public let tokenizer: String
     public let vocabularySize: Int
-    public let firstWords: [String]
-    public let splits: [SplitInfo]
+    let firstWords: [String]
+    let splits: [SplitInfo]
     public let sample: Sample?
 
     /// Opens `path` as a dataset and reads it whole (validating every row).

@@ -157,7 +157,7 @@ public final class IMDBSplit {
     }
 
     /// The source review id and rating of row `r` (`<id>_<rating>.txt`), when the file stores them.
-    public func origin(row r: Int) throws -> (id: Int32, rating: Int8)? {
+    func origin(row r: Int) throws -> (id: Int32, rating: Int8)? {
         guard let reviewIDs, let ratings else { return nil }
         guard r >= 0 && r < count else { throw DatasetError.rowOutOfRange(path: x.path, object: x.name, row: r, rows: count) }
         let id: [Int32] = try reviewIDs.readRows(r ..< r + 1)
@@ -166,14 +166,14 @@ public final class IMDBSplit {
     }
 
     /// Every row's source review id and rating (`<id>_<rating>.txt`), when the file stores them.
-    public func origins() throws -> (ids: [Int32], ratings: [Int8])? {
+    func origins() throws -> (ids: [Int32], ratings: [Int8])? {
         guard let reviewIDs, let ratings else { return nil }
         return (try reviewIDs.read(), try ratings.read())
     }
 
     /// Reads every row once, in slabs, checking ids and labels; returns the rows checked.
     @discardableResult
-    public func validateAll(slabRows: Int = 2048) throws -> Int {
+    func validateAll(slabRows: Int = 2048) throws -> Int {
         var r = 0
         while r < count {
             _ = try read(rows: r ..< min(count, r + slabRows))

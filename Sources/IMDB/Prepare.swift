@@ -28,30 +28,30 @@ public struct PrepareOptions: Sendable {
 public struct PrepareReport: Sendable {
     public struct SplitReport: Sendable {
         public var rows = 0
-        public var negatives = 0
-        public var positives = 0
+        var negatives = 0
+        var positives = 0
         /// Tokens over all the split's reviews, before truncation.
         public var tokens = 0
         /// Reviews longer than `maxlen` ids (start mark included), cut at the front.
-        public var truncated = 0
+        var truncated = 0
         /// Bytes that were not well-formed UTF-8, replaced by separators.
-        public var invalidUTF8Bytes = 0
+        var invalidUTF8Bytes = 0
         /// Reviews holding at least one such byte.
-        public var reviewsWithInvalidUTF8 = 0
+        var reviewsWithInvalidUTF8 = 0
     }
     public var train = SplitReport()
     public var test = SplitReport()
     /// Distinct words of the training split (before the `num_words` cut).
-    public var distinctWords = 0
+    var distinctWords = 0
     /// The `num_words` stored: the requested one, or fewer when the training split has fewer words.
     public var numWords = 0
-    public var requestedNumWords = 0
+    var requestedNumWords = 0
     public var maxlen = 0
     public var seed: UInt64 = 0
     public var output = ""
     public var source = ""
     /// Archive or folder entries that are not labelled reviews (README, imdb.vocab, unsup/…).
-    public var ignoredEntries = 0
+    var ignoredEntries = 0
     public var seconds = 0.0
 
     /// A few lines for the terminal.

@@ -1,7 +1,7 @@
 /// Sizes `prepare` refuses to exceed, so that no input makes it allocate without bound.
 public enum PrepareLimits {
     /// The largest single review (the largest IMDB review has ≈ 14 KB).
-    public static let maxReviewBytes = 16 << 20
+    static let maxReviewBytes = 16 << 20
     /// The most reviews in one split (Int32 row and review ids).
-    public static let maxReviewsPerSplit = 1 << 26
+    static let maxReviewsPerSplit = 1 << 26
 }

@@ -18,7 +18,7 @@ public struct Tokenizer: Sendable {
     public init() {}
 
     /// Whether a scalar is a letter or digit: General_Category L* or N*.
-    public static func isWordScalar(_ s: Unicode.Scalar) -> Bool {
+    static func isWordScalar(_ s: Unicode.Scalar) -> Bool {
         switch s.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
              .decimalNumber, .letterNumber, .otherNumber:
@@ -34,7 +34,7 @@ public struct Tokenizer: Sendable {
     }
 
     /// The tokens of UTF-8 `bytes`, and how many bytes were not well-formed UTF-8.
-    public func tokenize(_ bytes: [UInt8]) -> (tokens: [String], invalidBytes: Int) {
+    func tokenize(_ bytes: [UInt8]) -> (tokens: [String], invalidBytes: Int) {
         struct Collect: TokenSink {
             var tokens: [String] = []
             mutating func token(_ p: UnsafePointer<UInt8>, _ n: Int) {

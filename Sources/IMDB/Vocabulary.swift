@@ -7,11 +7,11 @@ import HDF5
 /// Words are compared as UTF-8 bytes, never as `String`s (which would equate canonically
 /// equivalent spellings that the tokenizer keeps apart).
 public struct Vocabulary: Sendable, Equatable {
-    public static let padID: Int32 = 0
-    public static let startID: Int32 = 1
-    public static let oovID: Int32 = 2
+    static let padID: Int32 = 0
+    static let startID: Int32 = 1
+    static let oovID: Int32 = 2
     /// Word ids start at `indexFrom + 1` (Keras `index_from`).
-    public static let indexFrom = 3
+    static let indexFrom = 3
     /// Name of the string list in files (`/vocab` in the dataset).
     public static let defaultName = "vocab"
 

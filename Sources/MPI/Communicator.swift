@@ -57,7 +57,7 @@ public final class Communicator: @unchecked Sendable {
     /// The number of processes in the job.
     public let size: Int
     /// True when MPI was initialised (launched under `mpirun`/`srun`), false when running alone.
-    public let usesMPI: Bool
+    let usesMPI: Bool
     private var finalized = false
 
     /// Environment variables set by the launchers we support (Open MPI's mpirun, PMIx/PMI as

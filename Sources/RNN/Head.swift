@@ -61,7 +61,7 @@ public struct SigmoidHead: Head {
     /// max(z, 0) − z·y + log(1 + e^{−|z|}) (TensorFlow's `sigmoid_cross_entropy_with_logits`, which
     /// Keras 3 uses when the output layer is a sigmoid).
     @inline(__always)
-    public static func crossEntropy(logit z: Float, label y: Float) -> Double {
+    static func crossEntropy(logit z: Float, label y: Float) -> Double {
         let zd = Double(z), yd = Double(y)
         return max(zd, 0) - zd * yd + Foundation.log1p(Foundation.exp(-abs(zd)))
     }

@@ -35,7 +35,7 @@ public final class Model {
     private var dLogits = FloatBuffer(count: 0)
 
     /// Time steps per block of an evaluation's forward pass (see `forward`); results do not depend on it.
-    public var inferenceBlockSteps = 25
+    var inferenceBlockSteps = 25
 
     /// A model with freshly initialised weights (Keras's initializers, seeded: the same seed gives
     /// the same weights in every process).
@@ -82,7 +82,7 @@ public final class Model {
     }
 
     /// Overwrites `weights` with a fresh initialisation from `seed` (parameter k uses stream k).
-    public func initializeWeights(seed: UInt64) {
+    func initializeWeights(seed: UInt64) {
         weights.withUnsafeMutableBufferPointer { w in
             for (k, view) in parameters.enumerated() {
                 var generator = SeededGenerator(seed: seed, stream: UInt64(k))
@@ -206,7 +206,7 @@ public final class Model {
     }
 
     /// Loss and accuracy summed over `rows` samples (x is (rows, T)), in chunks of `batchSize`.
-    public func evaluate(x: [Int32], y: [Float], rows: Int, batchSize: Int = 128) -> BatchStats {
+    func evaluate(x: [Int32], y: [Float], rows: Int, batchSize: Int = 128) -> BatchStats {
         precondition(rows >= 0 && y.count == rows && (rows == 0 || x.count % rows == 0) && batchSize > 0,
                      "evaluate: \(x.count) ids and \(y.count) labels for \(rows) rows")
         let z = logits(x: x, batch: rows, batchSize: batchSize), K = head.outputs

@@ -24,7 +24,7 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         case gru
 
         /// Keras's snake_case layer name ("simple_rnn", "lstm", "gru"); a second layer gets "_1", …
-        public var kerasName: String {
+        var kerasName: String {
             switch self {
             case .simpleRNN: return "simple_rnn"
             case .lstm: return "lstm"
@@ -33,7 +33,7 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         }
 
         /// Number of gate blocks in the kernel's columns: 1 (SimpleRNN), 4 (LSTM i,f,c,o), 3 (GRU z,r,h).
-        public var gateCount: Int {
+        var gateCount: Int {
             switch self {
             case .simpleRNN: return 1
             case .lstm: return 4
@@ -74,12 +74,12 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     }
 
     /// The recurrent layers, in order.
-    public var recurrentLayers: [RecurrentSpec] {
+    var recurrentLayers: [RecurrentSpec] {
         layers.compactMap { if case .recurrent(let r) = $0 { return r } else { return nil } }
     }
 
     /// Whether training draws dropout masks at all.
-    public var usesDropout: Bool { recurrentLayers.contains { $0.dropout > 0 || $0.recurrentDropout > 0 } }
+    var usesDropout: Bool { recurrentLayers.contains { $0.dropout > 0 || $0.recurrentDropout > 0 } }
 
     /// The model in a few words for banners, titles and summaries: a preset's ("bidirectional gru
     /// (reset before), dropout 0.2"), else the layers ("embedding, lstm(32), dense(1)").
@@ -89,10 +89,10 @@ public struct ModelConfig: Codable, Hashable, Sendable {
 
     /// Limits that keep every buffer size far inside `Int` and memory (sizes may come from files).
     public static let maxNumWords = 10_000_000
-    public static let maxWidth = 65_536
-    public static let maxLayers = 64
+    static let maxWidth = 65_536
+    static let maxLayers = 64
     /// The most parameters a model may have (2²⁸ floats = 1 GiB per flat buffer).
-    public static let maxParameters = 1 << 28
+    static let maxParameters = 1 << 28
 
     /// Throws `ModelConfigError` naming the first value out of range or the first layer whose input
     /// does not fit. Sizes are checked before any product of them is formed.
@@ -292,9 +292,9 @@ public enum LayerSpec: Codable, Hashable, Sendable {
 /// Keras `Embedding(input_dim, output_dim)`.
 public struct EmbeddingSpec: Codable, Hashable, Sendable {
     /// V: token ids are 0..<V.
-    public var inputDim: Int
+    var inputDim: Int
     /// E: the width of each token's vector.
-    public var outputDim: Int
+    var outputDim: Int
 
     public init(inputDim: Int, outputDim: Int) {
         self.inputDim = inputDim
@@ -310,7 +310,7 @@ public struct RecurrentSpec: Codable, Hashable, Sendable {
     /// H.
     public var units: Int
     /// Whether the layer outputs every step's h (T, D) or only the last (D).
-    public var returnSequences: Bool
+    var returnSequences: Bool
     /// Keras `Bidirectional(layer)`, merge mode "concat".
     public var bidirectional: Bool
     /// Keras `dropout`: the rate of the inverted-dropout masks on the layer's input, in [0, 1).
@@ -337,7 +337,7 @@ public struct RecurrentSpec: Codable, Hashable, Sendable {
     }
 
     /// D: H, or 2H when bidirectional.
-    public var outputWidth: Int { (bidirectional ? 2 : 1) * units }
+    var outputWidth: Int { (bidirectional ? 2 : 1) * units }
     /// Input masks per sample of one direction: one per gate when recurrent dropout is on (Keras's
     /// implementation 1), else one shared by all gates; SimpleRNN always one.
     var inputMaskCount: Int { recurrentDropout > 0 ? kind.gateCount : 1 }
@@ -385,7 +385,7 @@ public struct ParameterView: Sendable, Equatable, CustomStringConvertible {
     /// Index in the layer's Keras `vars/` list (kernel 0, recurrent_kernel 1, bias 2; embeddings 0).
     public let varIndex: Int
     /// Keras variable name: "embeddings", "kernel", "recurrent_kernel", "bias".
-    public let varName: String
+    let varName: String
     /// Keras shape, row-major.
     public let shape: [Int]
     /// First element in the flat buffer.
@@ -393,7 +393,7 @@ public struct ParameterView: Sendable, Equatable, CustomStringConvertible {
     /// Keras 3 keeps a recurrent layer's weights under `cell/vars`, other layers' under `vars`.
     public let isRecurrentCell: Bool
     /// How the tensor starts.
-    public let initializer: Initializer
+    let initializer: Initializer
 
     /// Number of elements.
     public var count: Int { shape.reduce(1, *) }

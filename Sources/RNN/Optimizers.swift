@@ -144,8 +144,8 @@ public class SlotOptimizer {
 /// Hyperparameters are Double, as Keras's Python floats: 1 − ρ is formed in Double and then rounded
 /// to Float (0.1f, not 1 − 0.9f), exactly as TensorFlow does when it meets the float32 tensors.
 public final class RMSprop: SlotOptimizer, Optimizer {
-    public var rho: Double
-    public var epsilon: Double
+    var rho: Double
+    var epsilon: Double
 
     public init(parameterCount: Int, learningRate: Float = 0.001, rho: Double = 0.9, epsilon: Double = 1e-7) {
         self.rho = rho
@@ -175,9 +175,9 @@ public final class RMSprop: SlotOptimizer, Optimizer {
 /// Defaults as Keras: lr 0.001, β₁ 0.9, β₂ 0.999, ε 1e-7. Slots "momentum", "velocity".
 /// Hyperparameters are Double, as Keras's Python floats (see `RMSprop`).
 public final class Adam: SlotOptimizer, Optimizer {
-    public var beta1: Double
-    public var beta2: Double
-    public var epsilon: Double
+    var beta1: Double
+    var beta2: Double
+    var epsilon: Double
 
     public init(parameterCount: Int, learningRate: Float = 0.001, beta1: Double = 0.9, beta2: Double = 0.999,
                 epsilon: Double = 1e-7) {
@@ -282,7 +282,7 @@ public enum OptimizerKind: String, Codable, CaseIterable, Sendable {
 /// its direction and bounds the step.
 public enum GradientClipping {
     /// ‖g‖₂ over the whole buffer, accumulated in Double.
-    public static func globalNorm(_ g: [Float]) -> Double {
+    static func globalNorm(_ g: [Float]) -> Double {
         var sum = 0.0
         g.withUnsafeBufferPointer { p in
             // Float partial sums over blocks, Double totals: fast and accurate enough for a norm.

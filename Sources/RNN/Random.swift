@@ -52,24 +52,24 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 
     /// Uniform in [0, 1) with 53 random bits.
-    public mutating func nextUnit() -> Double {
+    mutating func nextUnit() -> Double {
         Double(next() >> 11) * 0x1.0p-53
     }
 
     /// Uniform in [low, high).
-    public mutating func nextUniform(_ low: Double, _ high: Double) -> Double {
+    mutating func nextUniform(_ low: Double, _ high: Double) -> Double {
         low + (high - low) * nextUnit()
     }
 
     /// Standard normal (Box–Muller; one of the pair is used, which keeps the stream position simple).
-    public mutating func nextNormal() -> Double {
+    mutating func nextNormal() -> Double {
         let u1 = 1 - nextUnit()          // (0, 1]: log never sees 0
         let u2 = nextUnit()
         return (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
     }
 
     /// Uniform integer in 0..<bound (Lemire's multiply-shift; bias ≤ bound/2⁶⁴, irrelevant here).
-    public mutating func nextIndex(_ bound: Int) -> Int {
+    mutating func nextIndex(_ bound: Int) -> Int {
         precondition(bound > 0, "nextIndex: bound must be positive")
         return Int(next().multipliedFullWidth(by: UInt64(bound)).high)
     }

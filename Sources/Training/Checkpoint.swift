@@ -6,7 +6,7 @@ import RNN
 public struct Checkpoint: Sendable {
     public static let format = "rnn-dist-checkpoint"
     public var weights: [Float]
-    public var optimizerName: String
+    var optimizerName: String
     public var slots: [OptimizerSlot]
     public var iterations: Int
     public var state: TrainingState

@@ -6,17 +6,17 @@ import MPI
 /// error is local to its rank, and the job must end with `MPI_Abort` so no rank waits in a
 /// collective for it.
 public struct CollectiveError: Error, CustomStringConvertible {
-    public let underlying: Error
+    let underlying: Error
     public let exitCode: Int32
 
     /// Exit statuses a supervisor can act on (docs/TRAINING.md §Exit status): bad input found at
     /// set-up, and training that cannot go on (non-finite values, diverged replicas) are not worth a
     /// restart; an interruption left a checkpoint on purpose.
-    public static let badInput: Int32 = 2
-    public static let trainingFailed: Int32 = 3
+    static let badInput: Int32 = 2
+    static let trainingFailed: Int32 = 3
     public static let interrupted: Int32 = 4
     /// The run folder is in use by another run: retry after a pause.
-    public static let runFolderBusy: Int32 = 5
+    static let runFolderBusy: Int32 = 5
 
     public init(_ underlying: Error, exitCode: Int32) {
         self.underlying = underlying

@@ -11,7 +11,7 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
     public var trueNegatives = 0
     public var falseNegatives = 0
     /// Σ per-sample binary cross-entropy, in units of 2⁻³².
-    public var lossFixed: Int64 = 0
+    var lossFixed: Int64 = 0
 
     public init() {}
 

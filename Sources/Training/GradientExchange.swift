@@ -134,7 +134,7 @@ final class GradientExchange {
 public struct ExchangeTraffic: Sendable {
     public var batches = 0
     public var bytes = 0
-    public var touchedRows = 0
+    var touchedRows = 0
     public var bytesPerBatch: Double { batches > 0 ? Double(bytes) / Double(batches) : 0 }
     public var rowsPerBatch: Double { batches > 0 ? Double(touchedRows) / Double(batches) : 0 }
 }

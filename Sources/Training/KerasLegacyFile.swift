@@ -11,7 +11,7 @@ import RNN
 /// order of `weight_names`; the names follow tf.keras 2.x's (a second LSTM is `lstm_1`, its cell
 /// `lstm_cell_1`).
 public enum KerasLegacyFile {
-    public static let kerasVersion = "2.15.0"
+    static let kerasVersion = "2.15.0"
 
     /// The weight names of `view`'s layer in Keras 2's spelling, e.g. `lstm_1/lstm_cell_1/kernel:0`.
     /// Inside a Bidirectional layer: `bidirectional/forward_lstm/lstm_cell/kernel:0`,

@@ -26,7 +26,7 @@ public struct Schedule: Sendable, Equatable {
     }
 
     /// Global batches per epoch; the last, short one is used, not dropped.
-    public var batchesPerEpoch: Int { (trainCount + batchSize - 1) / batchSize }
+    var batchesPerEpoch: Int { (trainCount + batchSize - 1) / batchSize }
 
     /// The epoch's order of the training rows: the same on every rank, for any world size.
     /// Fisher–Yates driven by xoshiro256** seeded with (seed, stream 1 + epoch), bounded integers by

@@ -158,7 +158,7 @@ public final class TensorBoardWriter {
 /// (step = the epoch, 0-based, as Keras's TensorBoard callback writes them). Events reach the file
 /// when a checkpoint has been written (see `TensorBoardWriter`).
 public final class TensorBoardLogger: TrainingObserver {
-    public let writer: TensorBoardWriter
+    let writer: TensorBoardWriter
     public let every: Int
     public let learningRate: Double
 

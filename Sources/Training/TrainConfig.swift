@@ -68,7 +68,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     /// Largest values accepted for the run's sizes.
     public static let maxMaxlen = 1 << 20
-    public static let maxEpochs = 1_000_000
+    static let maxEpochs = 1_000_000
     public static let maxRows = 1 << 30
 
     /// The rows this run uses (the first `limit`, or all) cut into training and validation rows

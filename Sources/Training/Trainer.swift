@@ -284,7 +284,7 @@ public final class Trainer {
     }
 
     /// Rank 0 writes the checkpoint atomically; then the timeline gathers (every rank calls this).
-    public func writeCheckpoint() throws {
+    func writeCheckpoint() throws {
         if comm.isRoot {
             try timed("checkpoint") {
                 let c = Checkpoint(weights: model.weights, optimizerName: optimizer.name, slots: optimizer.slots,

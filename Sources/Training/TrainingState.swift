@@ -8,20 +8,20 @@ public struct TrainingState: Codable, Sendable, Equatable {
     public var epoch: Int = 0
     public var nextBatch: Int = 0
     /// Sums over the epoch's batches so far (exact across ranks), for the epoch's reported loss/acc.
-    public var epochLossSum: Double = 0
-    public var epochCorrect: Int = 0
-    public var epochCount: Int = 0
+    var epochLossSum: Double = 0
+    var epochCorrect: Int = 0
+    var epochCount: Int = 0
     /// Seconds spent in the epoch so far (training steps), and in MPI during them.
-    public var epochSeconds: Double = 0
-    public var epochMPISeconds: Double = 0
+    var epochSeconds: Double = 0
+    var epochMPISeconds: Double = 0
     /// Lowest monitored loss so far, and epochs since it improved (early stopping).
-    public var bestValLoss: Double = .infinity
-    public var epochsWithoutImprovement: Int = 0
+    var bestValLoss: Double = .infinity
+    var epochsWithoutImprovement: Int = 0
     /// The world size the state was written with.
     public var worldSize: Int = 1
     /// Set in the checkpoint a stop signal made (e.g. "SIGTERM"): the mark by which a script tells a
     /// clean interruption from a failure, whatever exit status `mpirun` reported. Nil otherwise.
-    public var interruptedBy: String?
+    var interruptedBy: String?
 
     public init() {}
 

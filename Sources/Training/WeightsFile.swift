@@ -25,7 +25,7 @@ public enum WeightsFile {
     public static let formatVersion = 1
 
     /// Writes the Keras layout of `weights` into `root` (a file, or a checkpoint's group).
-    public static func writeTensors(_ weights: [Float], table: [ParameterView], into root: H5Group) throws {
+    static func writeTensors(_ weights: [Float], table: [ParameterView], into root: H5Group) throws {
         precondition(weights.count == (table.last.map { $0.offset + $0.count } ?? 0), "weights do not match the table")
         var groupsDone = Set<String>()
         for view in table {
@@ -67,7 +67,7 @@ public enum WeightsFile {
     }
 
     /// Reads the tensors of `table` from `root`, checking every shape and type.
-    public static func readTensors(table: [ParameterView], from root: H5Group) throws -> [Float] {
+    static func readTensors(table: [ParameterView], from root: H5Group) throws -> [Float] {
         let count = table.last.map { $0.offset + $0.count } ?? 0
         if let f = root as? H5File, f.fileSize > 0, count * 4 > f.fileSize {
             throw TrainingError.badFile(path: root.path, object: "/rnn_dist@config",

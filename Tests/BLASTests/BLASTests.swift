@@ -1,5 +1,5 @@
 import XCTest
-import BLAS
+@testable import BLAS
 
 final class BLASTests: XCTestCase {
     /// Row-major naive product of op(A) (m×k) and op(B) (k×n), in Double.

@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-import BLAS
+@testable import BLAS
 import TestSupport
 
 /// Flush-to-zero / denormals-are-zero: off by default, on after `flushSubnormalsToZero`, and then

@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-import BLAS
+@testable import BLAS
 import TestSupport
 
 /// The BLAS kernel family: a pre-AVX2 fallback is replaced when the CPU can do better, and a

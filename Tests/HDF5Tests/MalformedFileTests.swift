@@ -1,5 +1,5 @@
 import XCTest
-import HDF5
+@testable import HDF5
 import TestSupport
 import CHDF5
 

@@ -1,5 +1,5 @@
 import XCTest
-import MPI
+@testable import MPI
 import TestSupport
 
 /// The MPI layer under a real `mpirun`: collectives give the right numbers at 2 and 4 ranks, and an

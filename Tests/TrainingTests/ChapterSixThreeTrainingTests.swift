@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 import TestSupport
-import RNN
+@testable import RNN
 @testable import Training
 
 /// `train` with the chapter 6.3 options under mpirun: the masks do not depend on the number of

@@ -3,8 +3,8 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-import IMDB
-import RNN
+@testable import IMDB
+@testable import RNN
 import TestSupport
 @testable import Training
 

@@ -1,8 +1,8 @@
 import XCTest
 import Foundation
 import TestSupport
-import HDF5
-import RNN
+@testable import HDF5
+@testable import RNN
 @testable import Training
 
 /// `mpirun -n N rnn-dist train` on a small synthetic IMDB prepared by the real `prepare`:

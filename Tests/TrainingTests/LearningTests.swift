@@ -2,7 +2,7 @@
 // trainer at one rank, in a few seconds of the debug build.
 
 import Foundation
-import RNN
+@testable import RNN
 import TestSupport
 @testable import Training
 import XCTest

@@ -1,8 +1,8 @@
 import XCTest
 import Foundation
-import HDF5
-import IMDB
-import RNN
+@testable import HDF5
+@testable import IMDB
+@testable import RNN
 import TestSupport
 @testable import Training
 

@@ -1,4 +1,4 @@
-import POSIX
+@testable import POSIX
 import XCTest
 import Foundation
 import TestSupport

@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
-import HDF5
-import RNN
+@testable import HDF5
+@testable import RNN
 import TestSupport
 @_spi(Testing) @testable import Training
 

@@ -1,7 +1,7 @@
 import XCTest
-import HDF5
-import MPI
-import RNN
+@testable import HDF5
+@testable import MPI
+@testable import RNN
 import TestSupport
 @_spi(Testing) @testable import Training
 
