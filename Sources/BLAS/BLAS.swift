@@ -68,7 +68,7 @@ public enum BLAS {
     /// `C = alpha · op(A) · op(B) + beta · C` on Swift arrays with dense strides, checking every
     /// buffer's size against the shapes first.
     /// - Parameters: `a` holds op-less `A` as (M×K) or, with `transA`, (K×M); likewise `b`.
-    public static func sgemm(
+    static func sgemm(
         transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int,
         alpha: Float = 1, a: [Float], b: [Float], beta: Float = 0, c: inout [Float]

@@ -17,11 +17,11 @@ public final class H5Dataset: H5Object, @unchecked Sendable {
     }
 
     /// Number of elements.
-    public var count: Int { shape.reduce(1, *) }
+    var count: Int { shape.reduce(1, *) }
     /// Elements per row (the product of all axes but the first).
     var rowElements: Int { shape.dropFirst().reduce(1, *) }
     /// Rows along axis 0.
-    public var rows: Int { shape[0] }
+    var rows: Int { shape[0] }
 
     private func checkType<T: H5Element>(_: T.Type) throws {
         guard T.h5Type == elementType else {
@@ -54,7 +54,7 @@ public final class H5Dataset: H5Object, @unchecked Sendable {
     }
 
     /// Reads rows `range` into `dest`, which must hold `range.count * rowElements` values.
-    public func readRows<T: H5Element>(_ range: Range<Int>, into dest: UnsafeMutablePointer<T>) throws {
+    func readRows<T: H5Element>(_ range: Range<Int>, into dest: UnsafeMutablePointer<T>) throws {
         try checkType(T.self)
         guard range.lowerBound >= 0, range.upperBound <= rows else {
             throw error(.invalid, "rows \(range) out of 0..<\(rows)")

@@ -5,7 +5,7 @@ public enum H5ElementType: String, Sendable, CaseIterable {
     case float32, float64, int64, int32, int8, uint8
 
     /// Bytes per element.
-    public var size: Int {
+    var size: Int {
         switch self {
         case .float64, .int64: return 8
         case .float32, .int32: return 4

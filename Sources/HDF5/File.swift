@@ -33,7 +33,7 @@ public final class H5File: H5Group, @unchecked Sendable {
     }
 
     /// Creates (truncating) a file with libver bounds V110. Wraps `H5Fcreate`.
-    public static func create(_ path: String) throws -> H5File {
+    static func create(_ path: String) throws -> H5File {
         H5Library.prepare()
         let fapl = try h5check(H5Pcreate(rd_h5p_file_access()), "H5Pcreate", path: path, object: "")
         defer { H5Pclose(fapl) }
@@ -84,12 +84,12 @@ public final class H5File: H5Group, @unchecked Sendable {
     }
 
     /// Flushes buffers to the operating system (`H5Fflush`).
-    public func flush() throws {
+    func flush() throws {
         try h5check(H5Fflush(id, H5F_SCOPE_GLOBAL), "H5Fflush", path: path, object: "")
     }
 
     /// Closes the file, reporting failures (`H5Fclose`). Objects opened from it must be released first.
-    public func close() throws {
+    func close() throws {
         guard isOpen else { return }
         isOpen = false
         try h5check(H5Fclose(id), "H5Fclose", path: path, object: "")

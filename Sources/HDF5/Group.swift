@@ -63,7 +63,7 @@ public class H5Group: H5Object, @unchecked Sendable {
 
     /// Whether a child is a group or a dataset (`H5Oopen` + `H5Iget_type`). An object that cannot
     /// be opened (e.g. its header fails its checksum) is an error, not "other".
-    public func kind(of relative: String) throws -> H5ChildKind {
+    func kind(of relative: String) throws -> H5ChildKind {
         guard try resolve(relative) else { throw error(.missing, "", object: child(relative)) }
         let o = try h5check(H5Oopen(id, relative, rd_h5p_default()), "H5Oopen", path: path, object: child(relative))
         defer { H5Oclose(o) }

@@ -12,12 +12,12 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable, Equatable {
         /// The file lacks the completion mark written last by rnn-dist: it is partial.
         case incomplete
     }
-    public let kind: Kind
-    public let path: String
-    public let object: String
-    public let detail: String
+    let kind: Kind
+    let path: String
+    let object: String
+    let detail: String
 
-    public init(_ kind: Kind, path: String, object: String, detail: String) {
+    init(_ kind: Kind, path: String, object: String, detail: String) {
         self.kind = kind
         self.path = path
         self.object = object

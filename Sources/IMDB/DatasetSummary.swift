@@ -3,34 +3,34 @@
 /// every row (token ids and labels), so a summary exists only for a valid dataset.
 public struct DatasetSummary: Sendable {
     public struct SplitInfo: Sendable {
-        public let name: String
-        public let rows: Int
-        public let maxlen: Int
+        let name: String
+        let rows: Int
+        let maxlen: Int
         let negatives: Int
         let positives: Int
     }
     /// One row decoded back into words.
     public struct Sample: Sendable {
-        public let split: String
-        public let row: Int
-        public let label: Int
+        let split: String
+        let row: Int
+        let label: Int
         /// The source file `<id>_<rating>.txt`, when the dataset stores it.
         let reviewID: Int?
-        public let rating: Int?
+        let rating: Int?
         /// The row's words, padding left out (`<start>`, `<oov>` mark reserved ids).
-        public let words: [String]
+        let words: [String]
         let padding: Int
     }
 
-    public let numWords: Int
-    public let maxlen: Int
-    public let seed: Int64
-    public let source: String
-    public let tokenizer: String
-    public let vocabularySize: Int
+    let numWords: Int
+    let maxlen: Int
+    let seed: Int64
+    let source: String
+    let tokenizer: String
+    let vocabularySize: Int
     let firstWords: [String]
     let splits: [SplitInfo]
-    public let sample: Sample?
+    let sample: Sample?
 
     /// Opens `path` as a dataset and reads it whole (validating every row).
     public init(path: String, firstWords count: Int = 10) throws {

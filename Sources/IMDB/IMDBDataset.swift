@@ -10,11 +10,11 @@ public final class IMDBDataset {
     /// The root `format` attribute of every dataset file.
     public static let format = "rnn-dist-imdb"
     /// The layout version written and read by this code.
-    public static let formatVersion = 1
+    static let formatVersion = 1
     /// Largest `maxlen` accepted from a file.
     public static let maxMaxlen = 1 << 20
 
-    public let path: String
+    let path: String
     /// Ids run over `0 ..< numWords`.
     public let numWords: Int
     /// Row length.
@@ -65,27 +65,27 @@ public final class IMDBDataset {
     public func split(_ s: Split) -> IMDBSplit { splits[s]! }
 
     /// A raw review as a model input row, tokenized and encoded exactly as the file's rows were.
-    public func encode(_ text: String) -> [Int32] { vocabulary.encode(text, maxlen: maxlen) }
+    func encode(_ text: String) -> [Int32] { vocabulary.encode(text, maxlen: maxlen) }
 }
 
 /// Rows read from a split: `x` is (rows, maxlen) row-major, `y` is (rows).
 public struct IMDBRows: Sendable {
     public let x: [Int32]
     public let y: [Int8]
-    public let maxlen: Int
-    public var count: Int { y.count }
+    let maxlen: Int
+    var count: Int { y.count }
     /// Row `i`'s ids.
-    public func row(_ i: Int) -> ArraySlice<Int32> { x[(i * maxlen) ..< ((i + 1) * maxlen)] }
+    func row(_ i: Int) -> ArraySlice<Int32> { x[(i * maxlen) ..< ((i + 1) * maxlen)] }
 }
 
 /// `/train` or `/test` of a dataset file: `x` int32 (N, maxlen), `y` int8 (N), and, when present,
 /// `review_id` int32 (N) and `rating` int8 (N) naming each row's source file `<id>_<rating>.txt`.
 public final class IMDBSplit {
-    public let split: Split
+    let split: Split
     /// Rows, N.
     public let count: Int
     public let maxlen: Int
-    public let numWords: Int
+    let numWords: Int
     private let x: H5Dataset, y: H5Dataset
     private let reviewIDs: H5Dataset?, ratings: H5Dataset?
 
@@ -127,7 +127,7 @@ public final class IMDBSplit {
     }
 
     /// Reads rows `range`, checking every id and label.
-    public func read(rows range: Range<Int>) throws -> IMDBRows {
+    func read(rows range: Range<Int>) throws -> IMDBRows {
         guard range.lowerBound >= 0, range.upperBound <= count else {
             throw DatasetError.rowOutOfRange(path: x.path, object: x.name, row: range.lowerBound < 0 ? range.lowerBound : range.upperBound - 1, rows: count)
         }
@@ -148,7 +148,7 @@ public final class IMDBSplit {
     }
 
     /// All labels, checked (0 = negative, 1 = positive).
-    public func labels() throws -> [Int8] {
+    func labels() throws -> [Int8] {
         let all: [Int8] = try y.read()
         for (r, v) in all.enumerated() where v != 0 && v != 1 {
             throw DatasetError.badLabel(path: y.path, object: y.name, row: r, value: v)

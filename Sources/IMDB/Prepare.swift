@@ -5,15 +5,15 @@ import HDF5
 /// What `rnn-dist prepare` is asked to do.
 public struct PrepareOptions: Sendable {
     /// `aclImdb_v1.tar.gz` (any tar libarchive reads), an extracted `aclImdb/`, or a folder holding it.
-    public var source: String
+    var source: String
     /// The dataset file to write (atomically).
-    public var output: String
+    var output: String
     /// Ids run over `0 ..< numWords` (≥ 4); rarer words become 2 (Keras `num_words`).
-    public var numWords: Int
+    var numWords: Int
     /// Row length: each review's last `maxlen` ids, left-padded with 0 (≥ 1).
-    public var maxlen: Int
+    var maxlen: Int
     /// Seed of the row permutation (docs/DATASET.md).
-    public var seed: UInt64
+    var seed: UInt64
 
     public init(source: String, output: String, numWords: Int = 10_000, maxlen: Int = 500, seed: UInt64 = 113) {
         self.source = source
@@ -27,11 +27,11 @@ public struct PrepareOptions: Sendable {
 /// What `prepare` wrote.
 public struct PrepareReport: Sendable {
     public struct SplitReport: Sendable {
-        public var rows = 0
+        var rows = 0
         var negatives = 0
         var positives = 0
         /// Tokens over all the split's reviews, before truncation.
-        public var tokens = 0
+        var tokens = 0
         /// Reviews longer than `maxlen` ids (start mark included), cut at the front.
         var truncated = 0
         /// Bytes that were not well-formed UTF-8, replaced by separators.
@@ -39,20 +39,20 @@ public struct PrepareReport: Sendable {
         /// Reviews holding at least one such byte.
         var reviewsWithInvalidUTF8 = 0
     }
-    public var train = SplitReport()
-    public var test = SplitReport()
+    var train = SplitReport()
+    var test = SplitReport()
     /// Distinct words of the training split (before the `num_words` cut).
     var distinctWords = 0
     /// The `num_words` stored: the requested one, or fewer when the training split has fewer words.
-    public var numWords = 0
+    var numWords = 0
     var requestedNumWords = 0
-    public var maxlen = 0
-    public var seed: UInt64 = 0
-    public var output = ""
-    public var source = ""
+    var maxlen = 0
+    var seed: UInt64 = 0
+    var output = ""
+    var source = ""
     /// Archive or folder entries that are not labelled reviews (README, imdb.vocab, unsup/…).
     var ignoredEntries = 0
-    public var seconds = 0.0
+    var seconds = 0.0
 
     /// A few lines for the terminal.
     public var summary: [String] {

@@ -1,9 +1,9 @@
 /// SplitMix64 (Steele, Lea & Flood 2014): a 64-bit generator simple enough to reimplement anywhere
 /// in five lines, which is the point: the dataset's row order must be reproducible from docs/DATASET.md.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public private(set) var state: UInt64
+    private(set) var state: UInt64
 
-    public init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { state = seed }
 
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
@@ -15,7 +15,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 
     /// A uniform integer in `0 ..< bound` by rejection: draws `x` until `x < 2⁶⁴ − (2⁶⁴ mod bound)`,
     /// then returns `x mod bound` (no modulo bias).
-    public mutating func below(_ bound: UInt64) -> UInt64 {
+    mutating func below(_ bound: UInt64) -> UInt64 {
         precondition(bound > 0)
         let excess = (0 &- bound) % bound          // 2⁶⁴ mod bound
         while true {
@@ -28,11 +28,11 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 /// The seeded permutation `prepare` applies to each split (docs/DATASET.md).
 public enum Shuffle {
     /// Stored in the dataset (`/@shuffle`).
-    public static let version = "splitmix64-fisher-yates/1"
+    static let version = "splitmix64-fisher-yates/1"
 
     /// Fisher–Yates ("Durstenfeld") on `[0, 1, …, n−1]`: for i = n−1 down to 1, j = `below(i + 1)`,
     /// swap entries i and j. Row r of the shuffled split is row `p[r]` of the sorted split.
-    public static func permutation(_ n: Int, using rng: inout SplitMix64) -> [Int] {
+    static func permutation(_ n: Int, using rng: inout SplitMix64) -> [Int] {
         var p = Array(0 ..< n)
         var i = n - 1
         while i > 0 {

@@ -13,9 +13,9 @@
 /// ASCII takes a table-driven fast path; other scalars are decoded and looked up once per scanner.
 public struct Tokenizer: Sendable {
     /// Stored in the dataset (`/@tokenizer`); changes whenever any rule above changes.
-    public static let version = "rnn-dist-tokenizer/1 (br-space, lower, L*N* runs with inner apostrophes)"
+    static let version = "rnn-dist-tokenizer/1 (br-space, lower, L*N* runs with inner apostrophes)"
 
-    public init() {}
+    init() {}
 
     /// Whether a scalar is a letter or digit: General_Category L* or N*.
     static func isWordScalar(_ s: Unicode.Scalar) -> Bool {
@@ -29,7 +29,7 @@ public struct Tokenizer: Sendable {
     }
 
     /// The tokens of `text`, in order.
-    public func tokens(_ text: String) -> [String] {
+    func tokens(_ text: String) -> [String] {
         tokenize(Array(text.utf8)).tokens
     }
 

@@ -13,7 +13,7 @@ public struct Vocabulary: Sendable, Equatable {
     /// Word ids start at `indexFrom + 1` (Keras `index_from`).
     static let indexFrom = 3
     /// Name of the string list in files (`/vocab` in the dataset).
-    public static let defaultName = "vocab"
+    static let defaultName = "vocab"
 
     /// `words[k]` has id k + 4, k = 0 … numWords − 5.
     public let words: [String]
@@ -40,10 +40,10 @@ public struct Vocabulary: Sendable, Equatable {
     public static func == (a: Vocabulary, b: Vocabulary) -> Bool { a.words == b.words }
 
     /// The id of one token (lowercased, as the tokenizer yields it): 2 when unknown.
-    public func id(of token: String) -> Int32 { ids[Array(token.utf8)] ?? Self.oovID }
+    func id(of token: String) -> Int32 { ids[Array(token.utf8)] ?? Self.oovID }
 
     /// The word with this id, or a marker for the reserved ids (`<pad>`, `<start>`, `<oov>`, `<unused>`).
-    public func word(for id: Int32) -> String {
+    func word(for id: Int32) -> String {
         switch id {
         case 0: return "<pad>"
         case 1: return "<start>"
@@ -56,7 +56,7 @@ public struct Vocabulary: Sendable, Equatable {
     }
 
     /// `[1] + ids` of a raw review, tokenized exactly as `prepare` does, before padding.
-    public func sequence(_ text: String) -> [Int32] {
+    func sequence(_ text: String) -> [Int32] {
         struct Lookup: TokenSink {
             let ids: [[UInt8]: Int32]
             var out: [Int32] = [Vocabulary.startID]
@@ -77,25 +77,25 @@ public struct Vocabulary: Sendable, Equatable {
     }
 
     /// Keeps the last `maxlen` ids and left-pads with 0.
-    public static func pad(_ sequence: [Int32], maxlen: Int) -> [Int32] {
+    static func pad(_ sequence: [Int32], maxlen: Int) -> [Int32] {
         precondition(maxlen >= 1)
         if sequence.count >= maxlen { return Array(sequence.suffix(maxlen)) }
         return [Int32](repeating: padID, count: maxlen - sequence.count) + sequence
     }
 
     /// The words of a row, padding left out.
-    public func decode(_ ids: some Sequence<Int32>) -> [String] {
+    func decode(_ ids: some Sequence<Int32>) -> [String] {
         ids.filter { $0 != Self.padID }.map { word(for: $0) }
     }
 
     /// Stores the words as a string list (bytes + offsets, no variable-length strings).
-    public func write(to group: H5Group, name: String = Vocabulary.defaultName) throws {
+    func write(to group: H5Group, name: String = Vocabulary.defaultName) throws {
         try group.writeStringList(name, words)
     }
 
     /// Reads a list written by `write(to:name:)` and checks it against `numWords` (docs/FILES.md §Robustness: sizes
     /// read from a file are checked against the other parts of the file).
-    public static func read(from group: H5Group, name: String = Vocabulary.defaultName, numWords: Int) throws -> Vocabulary {
+    static func read(from group: H5Group, name: String = Vocabulary.defaultName, numWords: Int) throws -> Vocabulary {
         let path = group.path, object = group.name == "/" ? "/" + name : group.name + "/" + name
         guard numWords >= 4 else {
             throw DatasetError.badVocabulary(path: path, object: object, detail: "num_words \(numWords) is below 4")

@@ -5,9 +5,9 @@ import Glibc
 
 /// An MPI failure: the call that failed, its return code and `MPI_Error_string`'s text.
 public struct MPIError: Error, CustomStringConvertible, Sendable {
-    public let call: String
-    public let code: Int32
-    public let message: String
+    let call: String
+    let code: Int32
+    let message: String
     public var description: String { "MPI error in \(call) (code \(code)): \(message)" }
 }
 

@@ -11,9 +11,9 @@
 /// The key of one training batch's masks: the run's seed, the epoch, and for each row of the batch
 /// its position in the epoch's permutation.
 public struct DropoutKey: Sendable, Equatable {
-    public var seed: UInt64
-    public var epoch: Int
-    public var positions: [Int]
+    var seed: UInt64
+    var epoch: Int
+    var positions: [Int]
 
     public init(seed: UInt64, epoch: Int, positions: [Int]) {
         self.seed = seed
@@ -50,7 +50,7 @@ public enum DropoutMask {
     }
 
     /// Writes one sample's mask for `count` features: 1/(1−rate) where kept (probability 1−rate), else 0.
-    public static func fill(_ out: UnsafeMutablePointer<Float>, count: Int, rate: Double, seed: UInt64, epoch: Int,
+    static func fill(_ out: UnsafeMutablePointer<Float>, count: Int, rate: Double, seed: UInt64, epoch: Int,
                             position: Int, layer: Int, direction: Int, site: MaskSite, gate: Int) {
         let s = stream(seed: seed, epoch: epoch, position: position, layer: layer, direction: direction, site: site,
                        gate: gate)
@@ -64,7 +64,7 @@ public enum DropoutMask {
     }
 
     /// One sample's mask as an array (tests, tools).
-    public static func mask(count: Int, rate: Double, seed: UInt64, epoch: Int, position: Int, layer: Int,
+    static func mask(count: Int, rate: Double, seed: UInt64, epoch: Int, position: Int, layer: Int,
                             direction: Int, site: MaskSite, gate: Int) -> [Float] {
         var out = [Float](repeating: 0, count: count)
         out.withUnsafeMutableBufferPointer {

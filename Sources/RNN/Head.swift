@@ -11,14 +11,14 @@ public enum HeadSpec: String, Codable, Hashable, Sendable {
     case sigmoid = "sigmoid_binary_crossentropy"
 
     /// K: the values per sample the head reads.
-    public var outputs: Int {
+    var outputs: Int {
         switch self {
         case .sigmoid: return 1
         }
     }
 
     /// The head itself.
-    public var head: any Head {
+    var head: any Head {
         switch self {
         case .sigmoid: return SigmoidHead()
         }
@@ -40,7 +40,7 @@ public protocol Head: Sendable {
 
 extension Head {
     /// Loss sum and correct count of a batch's logits z (B, K).
-    public func statistics(logits z: UnsafePointer<Float>, labels y: UnsafeBufferPointer<Float>) -> BatchStats {
+    func statistics(logits z: UnsafePointer<Float>, labels y: UnsafeBufferPointer<Float>) -> BatchStats {
         var stats = BatchStats(count: y.count)
         for b in 0..<y.count {
             let zb = z + b * outputs
@@ -53,7 +53,7 @@ extension Head {
 
 /// Sigmoid + binary cross-entropy, decided on the logit.
 public struct SigmoidHead: Head {
-    public init() {}
+    init() {}
 
     public var outputs: Int { 1 }
 
@@ -100,16 +100,16 @@ public struct BatchStats: Sendable, Equatable {
         self.count = count
     }
 
-    public static let zero = BatchStats()
+    static let zero = BatchStats()
 
     /// Mean loss (NaN for no samples).
     public var loss: Double { count > 0 ? lossSum / Double(count) : .nan }
     /// Fraction correct (NaN for no samples).
     public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : .nan }
 
-    public static func + (a: BatchStats, b: BatchStats) -> BatchStats {
+    static func + (a: BatchStats, b: BatchStats) -> BatchStats {
         BatchStats(lossSum: a.lossSum + b.lossSum, correct: a.correct + b.correct, count: a.count + b.count)
     }
 
-    public static func += (a: inout BatchStats, b: BatchStats) { a = a + b }
+    static func += (a: inout BatchStats, b: BatchStats) { a = a + b }
 }

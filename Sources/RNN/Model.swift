@@ -15,7 +15,7 @@ import BLAS
 public final class Model {
     public let config: ModelConfig
     /// Where each Keras tensor lives in `weights` / `gradients` (see `ModelConfig.parameterTable`).
-    public let parameters: [ParameterView]
+    let parameters: [ParameterView]
     /// All weights, in the layout of `parameters`.
     public var weights: [Float]
     /// ∂(Σ loss)/∂weights, same layout; `accumulateGradients` adds to it, `zeroGradients` clears it.
@@ -93,7 +93,7 @@ public final class Model {
     }
 
     /// The view of Keras tensor `layerName/vars/varIndex`, if the model has it.
-    public func parameter(layer layerName: String, index varIndex: Int) -> ParameterView? {
+    func parameter(layer layerName: String, index varIndex: Int) -> ParameterView? {
         parameters.first { $0.layerName == layerName && $0.varIndex == varIndex }
     }
 
@@ -154,7 +154,7 @@ public final class Model {
     ///   - dropout: the batch's mask key (training); nil runs without dropout whatever the config says.
     /// - Returns: the batch's loss sum and correct count (before the update).
     @discardableResult
-    public func accumulateGradients(x: UnsafeBufferPointer<Int32>, y: UnsafeBufferPointer<Float>,
+    func accumulateGradients(x: UnsafeBufferPointer<Int32>, y: UnsafeBufferPointer<Float>,
                                     batch: Int, dropout: DropoutKey? = nil) -> BatchStats {
         guard batch > 0 else { return .zero }
         precondition(y.count == batch && x.count % batch == 0 && x.count > 0,
@@ -252,7 +252,7 @@ public final class Model {
     }
 
     /// Probabilities σ(z) (rows) for x (rows, T) of a sigmoid head, in chunks of `batchSize` rows.
-    public func predict(x: [Int32], batch rows: Int, batchSize: Int = 128) -> [Float] {
+    func predict(x: [Int32], batch rows: Int, batchSize: Int = 128) -> [Float] {
         logits(x: x, batch: rows, batchSize: batchSize).map(SigmoidHead.probability)
     }
 }

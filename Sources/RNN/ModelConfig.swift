@@ -8,11 +8,11 @@
 /// are `Preset`s, built into this form (Preset.swift).
 public struct ModelConfig: Codable, Hashable, Sendable {
     /// The layers in order; the first reads token ids, the last feeds the head.
-    public var layers: [LayerSpec]
+    var layers: [LayerSpec]
     /// The output activation, loss and decision rule on the last layer's output.
-    public var head: HeadSpec
+    var head: HeadSpec
 
-    public init(layers: [LayerSpec], head: HeadSpec = .sigmoid) {
+    init(layers: [LayerSpec], head: HeadSpec = .sigmoid) {
         self.layers = layers
         self.head = head
     }
@@ -218,7 +218,7 @@ public enum LayerSpec: Codable, Hashable, Sendable {
     }
 
     /// The layer's output for an input of `shape`, or nil where it cannot take that input.
-    public func output(from shape: Shape) -> Shape? {
+    func output(from shape: Shape) -> Shape? {
         switch (self, shape) {
         case (.embedding(let e), .tokens): return .sequence(e.outputDim)
         case (.recurrent(let r), .sequence): return r.returnSequences ? .sequence(r.outputWidth) : .vector(r.outputWidth)
@@ -243,7 +243,7 @@ public enum LayerSpec: Codable, Hashable, Sendable {
     }
 
     /// A few words: "embedding(10000, 32)", "bidirectional lstm(32)", "dense(1)".
-    public var label: String {
+    var label: String {
         switch self {
         case .embedding(let e): return "embedding(\(e.inputDim), \(e.outputDim))"
         case .recurrent(let r): return (r.bidirectional ? "bidirectional " : "") + "\(r.kind.rawValue)(\(r.units))"
@@ -296,7 +296,7 @@ public struct EmbeddingSpec: Codable, Hashable, Sendable {
     /// E: the width of each token's vector.
     var outputDim: Int
 
-    public init(inputDim: Int, outputDim: Int) {
+    init(inputDim: Int, outputDim: Int) {
         self.inputDim = inputDim
         self.outputDim = outputDim
     }
@@ -306,21 +306,21 @@ public struct EmbeddingSpec: Codable, Hashable, Sendable {
 
 /// Keras `SimpleRNN`, `LSTM` or `GRU` (default activations), optionally in `Bidirectional` (concat).
 public struct RecurrentSpec: Codable, Hashable, Sendable {
-    public var kind: ModelConfig.Kind
+    var kind: ModelConfig.Kind
     /// H.
-    public var units: Int
+    var units: Int
     /// Whether the layer outputs every step's h (T, D) or only the last (D).
     var returnSequences: Bool
     /// Keras `Bidirectional(layer)`, merge mode "concat".
-    public var bidirectional: Bool
+    var bidirectional: Bool
     /// Keras `dropout`: the rate of the inverted-dropout masks on the layer's input, in [0, 1).
-    public var dropout: Double
+    var dropout: Double
     /// Keras `recurrent_dropout`: the rate of the masks on h_{t−1}, in [0, 1).
-    public var recurrentDropout: Double
+    var recurrentDropout: Double
     /// GRU only: Keras 3's `reset_after=True`, or Keras 2's reset-before GRU (bias (3H,)).
-    public var resetAfter: Bool
+    var resetAfter: Bool
 
-    public init(kind: ModelConfig.Kind, units: Int, returnSequences: Bool = false, bidirectional: Bool = false,
+    init(kind: ModelConfig.Kind, units: Int, returnSequences: Bool = false, bidirectional: Bool = false,
                 dropout: Double = 0, recurrentDropout: Double = 0, resetAfter: Bool = true) {
         self.kind = kind
         self.units = units
@@ -345,9 +345,9 @@ public struct RecurrentSpec: Codable, Hashable, Sendable {
 
 /// Keras `Dense(units)`; its activation is the head's.
 public struct DenseSpec: Codable, Hashable, Sendable {
-    public var units: Int
+    var units: Int
 
-    public init(units: Int) { self.units = units }
+    init(units: Int) { self.units = units }
 }
 
 /// A configuration value out of its allowed range, or layers that do not fit together.

@@ -56,7 +56,7 @@ public protocol Optimizer: AnyObject {
 extension Optimizer {
     /// One step from the gradient of the mean loss.
     @discardableResult
-    public func apply(gradients: [Float], to weights: inout [Float]) -> UpdateCheck {
+    func apply(gradients: [Float], to weights: inout [Float]) -> UpdateCheck {
         apply(gradients: gradients, scale: 1, to: &weights)
     }
 }
@@ -81,7 +81,7 @@ func updateElements(count: Int, _ vector: (Int) -> Vector, _ scalar: (Int) -> Fl
 
 /// Shared slot bookkeeping of the optimizers.
 public class SlotOptimizer {
-    public let parameterCount: Int
+    let parameterCount: Int
     public var learningRate: Float
     public internal(set) var iterations = 0
     var state: [[Float]]
@@ -147,7 +147,7 @@ public final class RMSprop: SlotOptimizer, Optimizer {
     var rho: Double
     var epsilon: Double
 
-    public init(parameterCount: Int, learningRate: Float = 0.001, rho: Double = 0.9, epsilon: Double = 1e-7) {
+    init(parameterCount: Int, learningRate: Float = 0.001, rho: Double = 0.9, epsilon: Double = 1e-7) {
         self.rho = rho
         self.epsilon = epsilon
         super.init(name: "RMSprop", slotNames: ["velocity"], parameterCount: parameterCount, learningRate: learningRate)
@@ -179,7 +179,7 @@ public final class Adam: SlotOptimizer, Optimizer {
     var beta2: Double
     var epsilon: Double
 
-    public init(parameterCount: Int, learningRate: Float = 0.001, beta1: Double = 0.9, beta2: Double = 0.999,
+    init(parameterCount: Int, learningRate: Float = 0.001, beta1: Double = 0.9, beta2: Double = 0.999,
                 epsilon: Double = 1e-7) {
         self.beta1 = beta1
         self.beta2 = beta2
@@ -229,9 +229,9 @@ public final class Adam: SlotOptimizer, Optimizer {
 ///     m ← momentum·m − lr·g;  w ← w + m
 /// Defaults as Keras: lr 0.01, momentum 0 (then the step is plain w − lr·g). Slot "momentum".
 public final class SGD: SlotOptimizer, Optimizer {
-    public var momentum: Double
+    var momentum: Double
 
-    public init(parameterCount: Int, learningRate: Float = 0.01, momentum: Double = 0) {
+    init(parameterCount: Int, learningRate: Float = 0.01, momentum: Double = 0) {
         self.momentum = momentum
         super.init(name: "SGD", slotNames: ["momentum"], parameterCount: parameterCount, learningRate: learningRate)
     }

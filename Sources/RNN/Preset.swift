@@ -85,7 +85,7 @@ extension ModelConfig {
     }
 
     /// A preset's config (the flags' model; tests).
-    public init(kind: Kind = .lstm, numWords: Int = 10_000, embedDim: Int = 32, units: Int = 32, layers: Int = 1,
+    init(kind: Kind = .lstm, numWords: Int = 10_000, embedDim: Int = 32, units: Int = 32, layers: Int = 1,
                 bidirectional: Bool = false, dropout: Double = 0, recurrentDropout: Double = 0, resetAfter: Bool = true) {
         self = Preset(kind: kind, numWords: numWords, embedDim: embedDim, units: units, layers: layers,
                       bidirectional: bidirectional, dropout: dropout, recurrentDropout: recurrentDropout,

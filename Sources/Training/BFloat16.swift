@@ -3,14 +3,14 @@
 public enum BFloat16 {
     /// Rounds to the nearest bfloat16, ties to even; NaN stays NaN, ±∞ stays ±∞.
     @inline(__always)
-    public static func encode(_ f: Float) -> UInt16 {
+    static func encode(_ f: Float) -> UInt16 {
         let bits = f.bitPattern
         if f.isNaN { return UInt16(bits >> 16) | 0x0040 }   // keep it a (quiet) NaN
         return UInt16((bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
     }
 
     @inline(__always)
-    public static func decode(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
+    static func decode(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
 }
 
 /// How gradients travel between ranks.

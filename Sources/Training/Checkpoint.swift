@@ -4,22 +4,22 @@ import RNN
 /// A checkpoint: weights, every optimizer slot and its iteration count, the training state, the
 /// config and the history so far (docs/FILES.md §Checkpoint). Written atomically by rank 0.
 public struct Checkpoint: Sendable {
-    public static let format = "rnn-dist-checkpoint"
+    static let format = "rnn-dist-checkpoint"
     public var weights: [Float]
     var optimizerName: String
-    public var slots: [OptimizerSlot]
-    public var iterations: Int
-    public var state: TrainingState
-    public var history: History
+    var slots: [OptimizerSlot]
+    var iterations: Int
+    var state: TrainingState
+    var history: History
     public var metadata: WeightsMetadata
 
-    public init(weights: [Float], optimizerName: String, slots: [OptimizerSlot], iterations: Int,
+    init(weights: [Float], optimizerName: String, slots: [OptimizerSlot], iterations: Int,
                 state: TrainingState, history: History, metadata: WeightsMetadata) {
         self.weights = weights; self.optimizerName = optimizerName; self.slots = slots
         self.iterations = iterations; self.state = state; self.history = history; self.metadata = metadata
     }
 
-    public func write(to path: String) throws {
+    func write(to path: String) throws {
         try H5File.writeAtomically(to: path) { f in
             try WeightsFile.writeTensors(weights, table: metadata.config.model.parameterTable, into: f)
             try WeightsFile.writeMetadata(metadata, into: f, kind: Self.format)

@@ -14,11 +14,11 @@ public struct CollectiveError: Error, CustomStringConvertible {
     /// restart; an interruption left a checkpoint on purpose.
     static let badInput: Int32 = 2
     static let trainingFailed: Int32 = 3
-    public static let interrupted: Int32 = 4
+    static let interrupted: Int32 = 4
     /// The run folder is in use by another run: retry after a pause.
     static let runFolderBusy: Int32 = 5
 
-    public init(_ underlying: Error, exitCode: Int32) {
+    init(_ underlying: Error, exitCode: Int32) {
         self.underlying = underlying
         self.exitCode = exitCode
     }

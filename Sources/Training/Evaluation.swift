@@ -13,13 +13,13 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
     /// Σ per-sample binary cross-entropy, in units of 2⁻³².
     var lossFixed: Int64 = 0
 
-    public init() {}
+    init() {}
 
     static let scale = 4_294_967_296.0
 
     /// Adds one sample: its logits z (the model's output before the head's activation) and its
     /// label, scored by `head` (class 1 is the positive class).
-    public mutating func add(logits z: UnsafePointer<Float>, label y: Float, head: any Head) {
+    mutating func add(logits z: UnsafePointer<Float>, label y: Float, head: any Head) {
         lossFixed += Int64((head.loss(logits: z, label: y) * Self.scale).rounded())
         switch (head.predictedClass(logits: z) == 1, y >= 0.5) {
         case (true, true): truePositives += 1
@@ -41,7 +41,7 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
     public var f1: Double { precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0 }
 
     /// Sums the counts of every rank (one all-reduce of five integers).
-    public func reduced(_ comm: Communicator) throws -> ClassificationCounts {
+    func reduced(_ comm: Communicator) throws -> ClassificationCounts {
         var v: [Int64] = [Int64(truePositives), Int64(falsePositives), Int64(trueNegatives), Int64(falseNegatives), lossFixed]
         try comm.allReduce(&v)
         var c = ClassificationCounts()

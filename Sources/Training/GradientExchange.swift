@@ -133,7 +133,7 @@ final class GradientExchange {
 /// What one rank sent per batch in the current epoch (exchange inputs), for the epoch line.
 public struct ExchangeTraffic: Sendable {
     public var batches = 0
-    public var bytes = 0
+    var bytes = 0
     var touchedRows = 0
     public var bytesPerBatch: Double { batches > 0 ? Double(bytes) / Double(batches) : 0 }
     public var rowsPerBatch: Double { batches > 0 ? Double(touchedRows) / Double(batches) : 0 }

@@ -2,11 +2,11 @@
 /// ±∞) into its gradient sum of optimizer step `step` (1-based, counted over the whole run), before
 /// the all-reduce. Lets tests provoke a non-finite gradient deterministically, on any CPU and BLAS.
 @_spi(Testing) public struct GradientFault: Equatable, Sendable {
-    public var value: Float
-    public var rank: Int
-    public var step: Int
+    var value: Float
+    var rank: Int
+    var step: Int
 
-    public init(value: Float, rank: Int, step: Int) {
+    init(value: Float, rank: Int, step: Int) {
         self.value = value; self.rank = rank; self.step = step
     }
 

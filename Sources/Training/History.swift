@@ -14,7 +14,7 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     /// Share of the step time spent in MPI (all-reduce), 0…1.
     public var mpiShare: Double
 
-    public init(epoch: Int, loss: Double, acc: Double, valLoss: Double, valAcc: Double,
+    init(epoch: Int, loss: Double, acc: Double, valLoss: Double, valAcc: Double,
                 seconds: Double, samplesPerSecond: Double, mpiShare: Double) {
         self.epoch = epoch; self.loss = loss; self.acc = acc; self.valLoss = valLoss; self.valAcc = valAcc
         self.seconds = seconds; self.samplesPerSecond = samplesPerSecond; self.mpiShare = mpiShare
@@ -24,7 +24,7 @@ public struct EpochRecord: Codable, Sendable, Equatable {
 /// The per-epoch metrics of a run, stored as one float64 dataset per metric.
 public struct History: Sendable, Equatable {
     public var records: [EpochRecord] = []
-    public init(records: [EpochRecord] = []) { self.records = records }
+    init(records: [EpochRecord] = []) { self.records = records }
 
     static var columns: [(String, KeyPath<EpochRecord, Double>)] { [
         ("loss", \.loss), ("acc", \.acc), ("val_loss", \.valLoss), ("val_acc", \.valAcc),
@@ -32,7 +32,7 @@ public struct History: Sendable, Equatable {
     ] }
 
     /// Writes `epoch` (int64) and the metric columns into `group`.
-    public func write(to group: H5Group) throws {
+    func write(to group: H5Group) throws {
         try group.createDataset("epoch", data: records.map { Int64($0.epoch) })
         for (name, kp) in Self.columns {
             try group.createDataset(name, data: records.map { $0[keyPath: kp] })
@@ -40,7 +40,7 @@ public struct History: Sendable, Equatable {
     }
 
     /// Reads what `write` wrote, checking that every column has one value per epoch.
-    public static func read(from group: H5Group) throws -> History {
+    static func read(from group: H5Group) throws -> History {
         let epochs: [Int64] = try group.dataset("epoch").read()
         for e in epochs where !(1 ... Int64(TrainConfig.maxEpochs)).contains(e) {
             throw TrainingError.badFile(path: group.path, object: "\(group.name)/epoch", detail: "epoch \(e) is out of range")

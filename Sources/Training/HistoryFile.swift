@@ -2,9 +2,9 @@ import HDF5
 
 /// history.h5: one float64 dataset per metric, the config and world size as root attributes.
 public enum HistoryFile {
-    public static let format = "rnn-dist-history"
+    static let format = "rnn-dist-history"
 
-    public static func write(to path: String, history: History, config: TrainConfig, worldSize: Int) throws {
+    static func write(to path: String, history: History, config: TrainConfig, worldSize: Int) throws {
         try H5File.writeAtomically(to: path) { f in
             try f.setAttribute("format", format)
             try f.setAttribute("format_version", 1)

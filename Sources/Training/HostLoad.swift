@@ -7,7 +7,7 @@ import MPI
 public enum HostLoad {
     /// The cores this process may use on its host: the online CPUs, capped by a cgroup v2 CPU quota.
     /// Not the affinity mask: `mpirun` binds each rank to one core.
-    public static func cores() -> Int {
+    static func cores() -> Int {
         cores(online: sysconf(Int32(_SC_NPROCESSORS_ONLN)),
               cpuMax: try? String(contentsOfFile: "/sys/fs/cgroup/cpu.max", encoding: .utf8))
     }
@@ -26,7 +26,7 @@ public enum HostLoad {
     }
 
     /// The note for the most loaded host, or nil when no host has more ranks than cores.
-    public static func note(ranksOnHost: Int, cores: Int, singleHost: Bool) -> String? {
+    static func note(ranksOnHost: Int, cores: Int, singleHost: Bool) -> String? {
         guard ranksOnHost > cores else { return nil }
         return singleHost
             ? "note: \(ranksOnHost) ranks on \(cores) core\(cores == 1 ? "" : "s"); -n \(cores) is likely faster"

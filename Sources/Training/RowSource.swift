@@ -12,17 +12,17 @@ public protocol RowSource {
 
 extension RowSource {
     /// A contiguous range of rows.
-    public func read(range: Range<Int>) throws -> (x: [Int32], y: [Float]) { try read(rows: Array(range)) }
+    func read(range: Range<Int>) throws -> (x: [Int32], y: [Float]) { try read(rows: Array(range)) }
 }
 
 /// Rows held in memory (tests, small data).
 public struct InMemoryRows: RowSource {
-    public let x: [Int32]
-    public let y: [Float]
+    let x: [Int32]
+    let y: [Float]
     public let maxlen: Int
     public var rowCount: Int { y.count }
 
-    public init(x: [Int32], y: [Float], maxlen: Int) {
+    init(x: [Int32], y: [Float], maxlen: Int) {
         precondition(x.count == y.count * maxlen, "InMemoryRows: \(x.count) ids for \(y.count) rows of \(maxlen)")
         self.x = x; self.y = y; self.maxlen = maxlen
     }
@@ -51,7 +51,7 @@ public struct PreloadedRows: RowSource {
     private let labels: [Float]
 
     /// The largest vocabulary whose ids fit the UInt16 store.
-    public static let maxNumWords = Int(UInt16.max) + 1
+    static let maxNumWords = Int(UInt16.max) + 1
 
     /// Nil when the ids may not fit in 16 bits (`numWords` above 65,536): read from `source` then.
     public init?(_ source: RowSource, rows: Int, numWords: Int, slabRows: Int = 1024) throws {

@@ -9,7 +9,7 @@ import POSIX
 /// kernel releases it when the holder exits or dies (no stale lock to clean up); a second run on the
 /// same folder is refused naming the holder.
 public struct RunDirectory {
-    public let path: String
+    let path: String
 
     /// Prepares and locks `path`; the lock is held until this process exits (its descriptor is
     /// never closed), which is as long as it writes into the folder.
@@ -95,13 +95,13 @@ public struct RunDirectory {
 
 /// Files a run writes into its run directory (rank 0 only).
 public struct RunFiles: Sendable {
-    public let directory: String
-    public var weights: String { directory + "/model.weights.h5" }
-    public var best: String { directory + "/best.weights.h5" }
-    public var checkpoint: String { directory + "/checkpoint.h5" }
-    public var history: String { directory + "/history.h5" }
+    let directory: String
+    var weights: String { directory + "/model.weights.h5" }
+    var best: String { directory + "/best.weights.h5" }
+    var checkpoint: String { directory + "/checkpoint.h5" }
+    var history: String { directory + "/history.h5" }
     /// Keras `CSVLogger`'s file.
-    public var csv: String { directory + "/history.csv" }
+    var csv: String { directory + "/history.csv" }
     public var all: [String] { [weights, best, checkpoint, history, csv] }
     public init(directory: String) { self.directory = directory }
 }

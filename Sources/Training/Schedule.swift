@@ -11,13 +11,13 @@ public struct Schedule: Sendable, Equatable {
     /// `validation_split`: the last ⌊N·split⌋… rows before any shuffling).
     public let valCount: Int
     /// The global batch B.
-    public let batchSize: Int
-    public let seed: UInt64
+    let batchSize: Int
+    let seed: UInt64
 
     /// - Parameters:
     ///   - rows: N, the rows of the split in use (the first `--limit` rows, or all).
     ///   - validationSplit: fraction in [0, 1); Keras keeps `floor(N · (1 − split))` rows for training.
-    public init(rows: Int, validationSplit: Double, batchSize: Int, seed: UInt64) {
+    init(rows: Int, validationSplit: Double, batchSize: Int, seed: UInt64) {
         let train = Int((Double(rows) * (1 - validationSplit)).rounded(.down))
         trainCount = train
         valCount = rows - train
@@ -31,7 +31,7 @@ public struct Schedule: Sendable, Equatable {
     /// The epoch's order of the training rows: the same on every rank, for any world size.
     /// Fisher–Yates driven by xoshiro256** seeded with (seed, stream 1 + epoch), bounded integers by
     /// rejection so that no index is favoured.
-    public func permutation(epoch: Int) -> [Int] {
+    func permutation(epoch: Int) -> [Int] {
         var g = SeededGenerator(seed: seed, stream: UInt64(1 + epoch))
         var p = Array(0 ..< trainCount)
         var i = trainCount - 1
@@ -53,12 +53,12 @@ public struct Schedule: Sendable, Equatable {
     }
 
     /// Positions `k·B ..< min((k+1)·B, N_train)` of the epoch's permutation: global batch k.
-    public func batch(_ k: Int) -> Range<Int> {
+    func batch(_ k: Int) -> Range<Int> {
         (k * batchSize) ..< min((k + 1) * batchSize, trainCount)
     }
 
     /// Rank r's contiguous part of `range` among `size` ranks; sizes differ by at most one.
-    public static func part(of range: Range<Int>, rank: Int, size: Int) -> Range<Int> {
+    static func part(of range: Range<Int>, rank: Int, size: Int) -> Range<Int> {
         let n = range.count
         let lo = range.lowerBound + n * rank / size
         let hi = range.lowerBound + n * (rank + 1) / size

@@ -20,14 +20,14 @@ public enum CRC32C {
         return c
     }
 
-    public static func checksum<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
+    static func checksum<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
         var crc: UInt32 = 0xFFFF_FFFF
         for b in bytes { crc = table[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
         return crc ^ 0xFFFF_FFFF
     }
 
     /// TFRecord's masked form, so a CRC stored inside data does not look like a CRC of itself.
-    public static func masked<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
+    static func masked<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
         let c = checksum(bytes)
         return ((c >> 15) | (c << 17)) &+ 0xA282_EAD8
     }
@@ -68,11 +68,11 @@ struct ProtoWriter {
 /// the last checkpoint, and a run resumed from it (which starts a new file in the same folder)
 /// writes no step twice.
 public final class TensorBoardWriter {
-    public let path: String
+    let path: String
     private var pending: [UInt8] = []
     private let fd: Int32
 
-    public init(directory: String, now: Date = Date()) throws {
+    init(directory: String, now: Date = Date()) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -102,7 +102,7 @@ public final class TensorBoardWriter {
     deinit { close(fd) }
 
     /// A scalar (`Summary.Value.simple_value`) at `step`.
-    public func scalar(_ tag: String, _ value: Double, step: Int, at time: Date = Date()) {
+    func scalar(_ tag: String, _ value: Double, step: Int, at time: Date = Date()) {
         event(step: step, time: time) { v in
             v.string(1, tag)
             v.float(2, Float(value))
@@ -110,7 +110,7 @@ public final class TensorBoardWriter {
     }
 
     /// A text summary (the text plugin: a scalar DT_STRING tensor) at `step`.
-    public func text(_ tag: String, _ value: String, step: Int, at time: Date = Date()) {
+    func text(_ tag: String, _ value: String, step: Int, at time: Date = Date()) {
         event(step: step, time: time) { v in
             v.string(1, tag)
             v.message(9) { meta in meta.message(1) { plugin in plugin.string(1, "text") } }
@@ -140,7 +140,7 @@ public final class TensorBoardWriter {
     }
 
     /// Appends every pending record (one write) and fsyncs.
-    public func flush() throws {
+    func flush() throws {
         let failed = TextFile.writeAll(fd, pending)
         guard failed == 0 else {
             throw TrainingError.invalid("\(path): writing TensorBoard events failed (\(SystemError(failed).description))")
@@ -159,8 +159,8 @@ public final class TensorBoardWriter {
 /// when a checkpoint has been written (see `TensorBoardWriter`).
 public final class TensorBoardLogger: TrainingObserver {
     let writer: TensorBoardWriter
-    public let every: Int
-    public let learningRate: Double
+    let every: Int
+    let learningRate: Double
 
     public init(directory: String, every: Int, config: TrainConfig, startStep: Int) throws {
         precondition(every >= 1, "log every must be at least 1")

@@ -40,9 +40,9 @@ public enum TextFile {
 /// whole from the history at each epoch end, so a resumed run continues the rows of the run it
 /// resumed (and never repeats one, even when the earlier run died after writing it).
 public enum HistoryCSV {
-    public static let header = "epoch,acc,loss,val_acc,val_loss,seconds,samples_per_second,mpi_share"
+    static let header = "epoch,acc,loss,val_acc,val_loss,seconds,samples_per_second,mpi_share"
 
-    public static func text(_ history: History) -> String {
+    static func text(_ history: History) -> String {
         var lines = [header]
         for r in history.records {
             // Swift prints the shortest digits that read back as the same Double, as Python's repr.
@@ -52,7 +52,7 @@ public enum HistoryCSV {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    public static func write(to path: String, history: History) throws {
+    static func write(to path: String, history: History) throws {
         try TextFile.writeAtomically(text(history), to: path)
     }
 }

@@ -23,7 +23,7 @@ public final class Timeline {
     private var pending: [Span] = []
     private var fd: Int32 = -1
     private var written = 0
-    public let path: String
+    let path: String
 
     /// Collective. Rank 0 creates (truncates) `path`; a failure is reported on every rank alike.
     public init(path: String, comm: Communicator) throws {
@@ -80,7 +80,7 @@ public final class Timeline {
     }
 
     /// Collective: the last flush, and the closing bracket.
-    public func finish() throws {
+    func finish() throws {
         try flush()
         if comm.isRoot { try write("\n]\n") }
     }

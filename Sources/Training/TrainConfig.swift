@@ -34,7 +34,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var patience: Int? = nil
     /// How gradients travel (`--allreduce-dtype`); nil, as in files written before it existed, is fp32.
     public var allreduceDType: ExchangeDType? = nil
-    public var exchange: ExchangeDType { allreduceDType ?? .fp32 }
+    var exchange: ExchangeDType { allreduceDType ?? .fp32 }
     /// The dataset's path, its `seed` attribute and training row count: which data this run used.
     public var dataPath: String = ""
     public var dataRows: Int = 0
@@ -45,7 +45,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         self.maxlen = maxlen
     }
 
-    public func json() -> String {
+    func json() -> String {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
@@ -53,7 +53,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     /// Reads a config stored in a file and checks every value (a damaged or crafted file must not
     /// make later arithmetic trap or allocate without bound).
-    public static func from(json: String, path: String) throws -> TrainConfig {
+    static func from(json: String, path: String) throws -> TrainConfig {
         let c: TrainConfig
         do {
             c = try JSONDecoder().decode(TrainConfig.self, from: Data(json.utf8))
@@ -67,7 +67,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     }
 
     /// Largest values accepted for the run's sizes.
-    public static let maxMaxlen = 1 << 20
+    static let maxMaxlen = 1 << 20
     static let maxEpochs = 1_000_000
     public static let maxRows = 1 << 30
 

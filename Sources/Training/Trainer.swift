@@ -13,15 +13,15 @@ nonisolated(unsafe) private var stopSignal: Int32 = 0
 /// gradient or weight; diverged replicas; an agreed stop) and plain errors when they are this
 /// rank's alone (a failed read, write or MPI call), which must end the job.
 public final class Trainer {
-    public let config: TrainConfig
-    public let comm: Communicator
-    public let model: Model
+    let config: TrainConfig
+    let comm: Communicator
+    let model: Model
     public let optimizer: any Optimizer
     public let schedule: Schedule
     public let files: RunFiles
-    public let metadata: WeightsMetadata
+    let metadata: WeightsMetadata
     public var state = TrainingState()
-    public var history = History()
+    var history = History()
     /// Rank 0's observers (the others have none).
     public var observers: [TrainingObserver] = []
     /// Test hook: behave as if interrupted after this many batches of this process's run.
@@ -227,7 +227,7 @@ public final class Trainer {
 
     /// Validation over all ranks (the trailing rows of `source`, the split being trained on):
     /// `Evaluator`, as `eval --split val` computes it — exact, so identical for any number of ranks.
-    public func validate(source: RowSource) throws -> ClassificationCounts {
+    func validate(source: RowSource) throws -> ClassificationCounts {
         try Evaluator.counts(model: model, source: source, rows: schedule.validationRows, comm: comm,
                              batchSize: config.batchSize)
     }

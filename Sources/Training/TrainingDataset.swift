@@ -3,7 +3,7 @@ import IMDB
 
 /// A split of the dataset file as a `RowSource`: reads only the rows asked for.
 public struct IMDBRowSource: RowSource {
-    public let split: IMDBSplit
+    let split: IMDBSplit
     public var rowCount: Int { split.count }
     public var maxlen: Int { split.maxlen }
 
@@ -29,7 +29,7 @@ public struct IMDBRowSource: RowSource {
 
 /// The dataset as the trainer and evaluator see it.
 public struct TrainingDataset {
-    public let file: IMDBDataset
+    let file: IMDBDataset
     public let train: IMDBRowSource
     public let test: IMDBRowSource
     public var numWords: Int { file.numWords }

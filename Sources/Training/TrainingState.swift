@@ -18,12 +18,12 @@ public struct TrainingState: Codable, Sendable, Equatable {
     var bestValLoss: Double = .infinity
     var epochsWithoutImprovement: Int = 0
     /// The world size the state was written with.
-    public var worldSize: Int = 1
+    var worldSize: Int = 1
     /// Set in the checkpoint a stop signal made (e.g. "SIGTERM"): the mark by which a script tells a
     /// clean interruption from a failure, whatever exit status `mpirun` reported. Nil otherwise.
     var interruptedBy: String?
 
-    public init() {}
+    init() {}
 
     enum CodingKeys: String, CodingKey {
         case epoch, nextBatch = "next_batch", epochLossSum = "epoch_loss_sum", epochCorrect = "epoch_correct"
@@ -52,14 +52,14 @@ public struct TrainingState: Codable, Sendable, Equatable {
 
     /// JSON with every Double exact (shortest round-trip digits; ±∞ as "inf"/"-inf", which the
     /// best loss is before the first epoch ends).
-    public func json() throws -> String {
+    func json() throws -> String {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: try e.encode(self), as: UTF8.self)
     }
 
-    public init(json: String) throws {
+    init(json: String) throws {
         let d = JSONDecoder()
         d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         self = try d.decode(TrainingState.self, from: Data(json.utf8))

@@ -6,7 +6,7 @@ import RNN
 public struct WeightsMetadata: Sendable, Equatable {
     public var config: TrainConfig
     /// Tokenizer settings as JSON (num_words, maxlen, index_from, start_char, oov_char, tokenizer version).
-    public var tokenizerJSON: String
+    var tokenizerJSON: String
     /// Entry k is the word with id k + 4.
     public var vocabulary: [String]
 
@@ -21,8 +21,8 @@ public struct WeightsMetadata: Sendable, Equatable {
 /// `/layers/lstm/cell/vars/0..2`, `/layers/dense/vars/0..1`, empty `vars` groups where Keras keeps
 /// them, plus our `/rnn_dist` group (Keras ignores it) with the config and the vocabulary.
 public enum WeightsFile {
-    public static let format = "rnn-dist-weights"
-    public static let formatVersion = 1
+    static let format = "rnn-dist-weights"
+    static let formatVersion = 1
 
     /// Writes the Keras layout of `weights` into `root` (a file, or a checkpoint's group).
     static func writeTensors(_ weights: [Float], table: [ParameterView], into root: H5Group) throws {
@@ -90,7 +90,7 @@ public enum WeightsFile {
     }
 
     /// Writes a complete weights file atomically.
-    public static func write(to path: String, weights: [Float], metadata: WeightsMetadata) throws {
+    static func write(to path: String, weights: [Float], metadata: WeightsMetadata) throws {
         let table = metadata.config.model.parameterTable
         try H5File.writeAtomically(to: path) { f in
             try writeTensors(weights, table: table, into: f)
