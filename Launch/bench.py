@@ -89,7 +89,7 @@ def section_models(c):
     a, skip, models, work, res, kpy, keras_script = c.a, c.skip, c.models, c.work, c.res, c.kpy, c.keras_script
     res["models_table"] = {}
     for m in (models if "models" not in skip else []):
-        ours, theirs, ours_rows, keras_rows, n1, n1_base = [], [], [], [], [], []
+        ours, theirs, ours_rows, keras_rows, n1, n1_base, n2_pairs = [], [], [], [], [], [], []
         for rep in range(a.reps):
             rd = os.path.join(work, f"{m}-{rep}")
             r, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--run-dir", rd, "--model", m,
@@ -97,6 +97,10 @@ def section_models(c):
             rows = parse_epochs(r.stdout)
             ours_rows.append(rows)
             ours += [x["seconds"] for x in rows]
+            if a.baseline_bin:   # the same -n 2 run of the other build right after (epoch 1 each)
+                rb, _ = run(["mpirun", "-n", "2", a.baseline_bin, "train", "--data", a.data, "--run-dir", rd + "-baseline",
+                             "--model", m, "--epochs", str(a.epochs)])
+                n2_pairs.append((rows[0]["seconds"], parse_epochs(rb.stdout)[0]["seconds"]))
             if kpy:
                 js = os.path.join(work, f"keras-{m}-{rep}.json")
                 run([kpy, keras_script, a.data, m, str(a.epochs), "--threads", "2", "--json", js])
@@ -119,7 +123,8 @@ def section_models(c):
             entry.update(baseline_n1_epoch1_s=statistics.median(x[0] for x in n1_base),
                          baseline_n1_epoch_s=statistics.median(x[1] for x in n1_base),
                          baseline_first_epoch_ratio=statistics.median(x[0] / x[1] for x in n1_base),
-                         n1_vs_baseline=statistics.median(x[1] / y[1] for x, y in zip(n1, n1_base)))
+                         n1_vs_baseline=statistics.median(x[1] / y[1] for x, y in zip(n1, n1_base)),
+                         n2_vs_baseline=statistics.median(x / y for x, y in n2_pairs))
         last = ours_rows[-1]
         entry["best_val_acc"] = max(x["val_acc"] for x in last)
         entry["mpi_share_n2"] = statistics.median(x["mpi_share"] for x in last)

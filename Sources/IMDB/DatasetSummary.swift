@@ -4,16 +4,12 @@
 public struct DatasetSummary: Sendable {
     public struct SplitInfo: Sendable {
         let name: String
-        let rows: Int
-        let maxlen: Int
-        let negatives: Int
-        let positives: Int
+        let rows, maxlen, negatives, positives: Int
     }
     /// One row decoded back into words.
     public struct Sample: Sendable {
         let split: String
-        let row: Int
-        let label: Int
+        let row, label: Int
         /// The source file `<id>_<rating>.txt`, when the dataset stores it.
         let reviewID: Int?
         let rating: Int?
@@ -22,12 +18,9 @@ public struct DatasetSummary: Sendable {
         let padding: Int
     }
 
-    let numWords: Int
-    let maxlen: Int
+    let numWords, maxlen, vocabularySize: Int
     let seed: Int64
-    let source: String
-    let tokenizer: String
-    let vocabularySize: Int
+    let source, tokenizer: String
     let firstWords: [String]
     let splits: [SplitInfo]
     let sample: Sample?

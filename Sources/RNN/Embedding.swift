@@ -75,15 +75,8 @@ final class EmbeddingLookup {
         table = table.ensuring(distinct * gateWidth)
     }
 
-    /// P (T, B, G) = Emb[x]·W into `layer.projection`, from batch-major token ids x (B, T).
-    func forward(tokens x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int,
-                 weights w: UnsafePointer<Float>, layer: RecurrentLayer) {
-        lookup(tokens: x, batch: batch, steps: steps, weights: w, gateWidth: layer.gateWidth)
-        project(batch: batch, steps: steps, weights: w, layer: layer, reversed: false)
-    }
-
-    /// Finds the batch's distinct tokens and copies their embedding rows: the first half of
-    /// `forward`, shared by both directions of a bidirectional layer and by `gather`.
+    /// Finds the batch's distinct tokens and copies their embedding rows, which `project` (each
+    /// direction of the layer after it) or `lookupPairs` (with input dropout) then use.
     func lookup(tokens x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int, weights w: UnsafePointer<Float>,
                 gateWidth G: Int) {
         precondition(x.count == batch * steps, "Embedding: \(x.count) token ids for B=\(batch) T=\(steps)")
@@ -216,8 +209,8 @@ final class EmbeddingLookup {
     }
 
     /// P (n, B, G) = rows of a `fullTable` for steps `t0 ..< t0 + n` of batch-major token ids x (B, T).
-    func forward(tokens x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int, table: UnsafePointer<Float>,
-                 layer: RecurrentLayer, from t0: Int, count n: Int) {
+    func projectFromTable(tokens x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int, table: UnsafePointer<Float>,
+                          layer: RecurrentLayer, from t0: Int, count n: Int) {
         precondition(x.count == batch * steps && t0 >= 0 && t0 + n <= steps,
                      "Embedding: \(x.count) token ids for B=\(batch) T=\(steps), steps \(t0)..<\(t0 + n)")
         let G = layer.gateWidth

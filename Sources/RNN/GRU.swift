@@ -16,8 +16,6 @@
 import BLAS
 
 final class GRULayer: RecurrentLayer {
-    let inputSize: Int
-    let units: Int
     let tensors: RecurrentTensors
     var recurrentDropout: RecurrentDropout?
     /// Keras 3's GRU (true) or the reset-before GRU of Keras 2 (false).
@@ -53,13 +51,9 @@ final class GRULayer: RecurrentLayer {
     /// h carried from the previous block of steps (`keepFinalState`).
     private var carried = CarriedState(tensors: 1)
 
-    init(inputSize: Int, units: Int, kernel: ParameterView, recurrentKernel: ParameterView, bias: ParameterView,
-         resetAfter: Bool = true) {
-        self.inputSize = inputSize
-        self.units = units
+    init(tensors: RecurrentTensors, resetAfter: Bool) {
+        self.tensors = tensors
         self.resetAfter = resetAfter
-        tensors = RecurrentTensors("GRU", inputSize: inputSize, units: units, gates: 3, biasRows: resetAfter ? 2 : 1,
-                                   kernel: kernel, recurrentKernel: recurrentKernel, bias: bias)
     }
 
     var projection: UnsafeMutablePointer<Float> { ws[.gates] }
@@ -123,15 +117,9 @@ final class GRULayer: RecurrentLayer {
             return backwardResetBefore(weights: w, gradients: dw, dOutputs: dOutputs, sequence: sequence,
                                        batch: batch, steps: steps)
         }
-        let H = units, G = 3 * units, BH = batch * units, BG = batch * G
-        let dh = ws[.dh], allGates = ws[.gates], dRecurrent = ws[.dRecurrent], hs = ws[.h], rhs = ws[.rh]
-        let zeros = ws[.zeros]
-        seedHiddenGradient(dh, dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps)
-        for t in stride(from: steps - 1, through: 0, by: -1) {
-            let gates = allGates + t * BG, dRec = dRecurrent + t * BG
-            let hPrev = t > 0 ? hs + (t - 1) * BH : zeros
-            // The layer above's ∂/∂h_{t−1}, added while dh is rewritten below.
-            let above = sequence && t > 0 ? dOutputs + (t - 1) * BH : UnsafePointer(zeros)
+        let H = units, G = 3 * units, BH = batch * units
+        let dh = ws[.dh], dRecurrent = ws[.dRecurrent], rhs = ws[.rh]
+        forEachStepBackward(batch: batch, steps: steps, dOutputs: dOutputs, sequence: sequence) { t, gates, dRec, hPrev, above in
             for row in 0..<batch {
                 let gz = gates + row * G, gr = gz + H, gh = gz + 2 * H
                 let dz = dRec + row * G, dr = dz + H, drh = dz + 2 * H
@@ -156,6 +144,22 @@ final class GRULayer: RecurrentLayer {
         // b_rec enters every step; U only from t ≥ 1.
         accumulateRecurrentKernelGradient(dRecurrent, into: dw, batch: batch, steps: steps)
         addColumnSums(dRecurrent, rows: steps * batch, cols: G, into: dw + recurrentBiasOffset)
+    }
+
+    /// BPTT's walk over the steps, last first: seeds the running ∂loss/∂h, then calls `body` with
+    /// step t's gate block (T, B, 3H) slot, its recurrent-side gradient, h_{t−1} (zeros at t = 0) and
+    /// the layer above's ∂/∂h_{t−1} (zeros when the layer above reads only the last step), which the
+    /// body adds while it rewrites dh.
+    @inline(__always)
+    private func forEachStepBackward(batch: Int, steps: Int, dOutputs: UnsafePointer<Float>, sequence: Bool,
+                                     _ body: (_ t: Int, _ gates: UnsafeMutablePointer<Float>, _ dRec: UnsafeMutablePointer<Float>,
+                                              _ hPrev: UnsafePointer<Float>, _ above: UnsafePointer<Float>) -> Void) {
+        let BH = batch * units, BG = 3 * BH, zeros = UnsafePointer(ws[.zeros])
+        seedHiddenGradient(ws[.dh], dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps)
+        for t in stride(from: steps - 1, through: 0, by: -1) {
+            body(t, ws[.gates] + t * BG, ws[.dRecurrent] + t * BG, t > 0 ? UnsafePointer(ws[.h] + (t - 1) * BH) : zeros,
+                 sequence && t > 0 ? dOutputs + (t - 1) * BH : zeros)
+        }
     }
 
     // MARK: Reset-before (Keras 2) GRU
@@ -217,14 +221,9 @@ final class GRULayer: RecurrentLayer {
                                      dOutputs: UnsafePointer<Float>, sequence: Bool, batch: Int, steps: Int) {
         let H = units, G = 3 * units, BH = batch * units, BG = batch * G
         let U = w + tensors.recurrentKernel.offset
-        let dh = ws[.dh], allGates = ws[.gates], dRecurrent = ws[.dRecurrent], hs = ws[.h], rhs = ws[.rh]
-        let zeros = ws[.zeros], dRH = ws[.dRH]
+        let dh = ws[.dh], dRecurrent = ws[.dRecurrent], rhs = ws[.rh], dRH = ws[.dRH]
         let hMask = recurrentDropout.map { UnsafePointer($0.masks.pointer) }
-        seedHiddenGradient(dh, dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps)
-        for t in stride(from: steps - 1, through: 0, by: -1) {
-            let gates = allGates + t * BG, dRec = dRecurrent + t * BG
-            let hPrev = t > 0 ? hs + (t - 1) * BH : zeros
-            let above = sequence && t > 0 ? dOutputs + (t - 1) * BH : UnsafePointer(zeros)
+        forEachStepBackward(batch: batch, steps: steps, dOutputs: dOutputs, sequence: sequence) { t, gates, dRec, hPrev, above in
             for row in 0..<batch {
                 let gz = gates + row * G, gh = gz + 2 * H
                 let dz = dRec + row * G, drh = dz + 2 * H

@@ -9,8 +9,6 @@
 import BLAS
 
 final class LSTMLayer: RecurrentLayer {
-    let inputSize: Int
-    let units: Int
     let tensors: RecurrentTensors
     var recurrentDropout: RecurrentDropout?
 
@@ -37,12 +35,7 @@ final class LSTMLayer: RecurrentLayer {
     /// h and c carried from the previous block of steps (`keepFinalState`).
     private var carried = CarriedState(tensors: 2)
 
-    init(inputSize: Int, units: Int, kernel: ParameterView, recurrentKernel: ParameterView, bias: ParameterView) {
-        self.inputSize = inputSize
-        self.units = units
-        tensors = RecurrentTensors("LSTM", inputSize: inputSize, units: units, gates: 4,
-                                   kernel: kernel, recurrentKernel: recurrentKernel, bias: bias)
-    }
+    init(tensors: RecurrentTensors) { self.tensors = tensors }
 
     var projection: UnsafeMutablePointer<Float> { ws[.gates] }
     var outputs: UnsafeMutablePointer<Float> { ws[.h] }

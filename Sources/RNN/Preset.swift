@@ -4,37 +4,33 @@
 // config of that shape is recognised as its preset again (for flag names in messages and labels).
 
 extension ModelConfig {
-    public struct Preset: Codable, Hashable, Sendable {
-        /// The recurrent cell; default LSTM as in the book.
-        public var kind: Kind
+    public struct Preset: Decodable, Hashable, Sendable {
         /// V: vocabulary size, token ids are 0..<V; default 10,000.
         public var numWords: Int
         /// E: embedding width; default 32.
         public var embedDim: Int
-        /// H: units of every recurrent layer; default 32.
-        public var units: Int
         /// Number of stacked recurrent layers (all but the last return sequences); default 1.
         public var layers: Int
-        /// Keras `Bidirectional(layer)` with merge_mode "concat" around every recurrent layer.
-        public var bidirectional: Bool
-        /// Keras `dropout` and `recurrent_dropout` of every recurrent layer, in [0, 1).
-        public var dropout: Double
-        public var recurrentDropout: Double
-        /// GRU only: Keras 3's `reset_after=True` (default) or Keras 2's reset-before GRU.
-        public var resetAfter: Bool
+        /// Every recurrent layer (`returnSequences` aside): an LSTM of 32 units by default, as in the
+        /// book; Keras `Bidirectional` (concat), `dropout`, `recurrent_dropout` and, GRU only,
+        /// `reset_after` as set.
+        public var recurrent: RecurrentSpec
+
+        public var kind: Kind { recurrent.kind }
+        public var units: Int { recurrent.units }
+        public var bidirectional: Bool { recurrent.bidirectional }
+        public var dropout: Double { recurrent.dropout }
+        public var recurrentDropout: Double { recurrent.recurrentDropout }
+        public var resetAfter: Bool { recurrent.resetAfter }
 
         public init(kind: Kind = .lstm, numWords: Int = 10_000, embedDim: Int = 32, units: Int = 32, layers: Int = 1,
                     bidirectional: Bool = false, dropout: Double = 0, recurrentDropout: Double = 0,
                     resetAfter: Bool = true) {
-            self.kind = kind
             self.numWords = numWords
             self.embedDim = embedDim
-            self.units = units
             self.layers = layers
-            self.bidirectional = bidirectional
-            self.dropout = dropout
-            self.recurrentDropout = recurrentDropout
-            self.resetAfter = resetAfter
+            recurrent = RecurrentSpec(kind: kind, units: units, bidirectional: bidirectional, dropout: dropout,
+                                      recurrentDropout: recurrentDropout, resetAfter: resetAfter)
         }
 
         private enum CodingKeys: String, CodingKey {
@@ -66,12 +62,12 @@ extension ModelConfig {
         /// The model as layers: Embedding, the recurrent stack (all but the last return sequences),
         /// Dense(1) with the sigmoid head.
         public var config: ModelConfig {
-            let recurrent = (0..<max(layers, 0)).map { l in
-                LayerSpec.recurrent(RecurrentSpec(kind: kind, units: units, returnSequences: l < layers - 1,
-                                                  bidirectional: bidirectional, dropout: dropout,
-                                                  recurrentDropout: recurrentDropout, resetAfter: resetAfter))
+            let stack = (0..<max(layers, 0)).map { l in
+                var r = recurrent
+                r.returnSequences = l < layers - 1
+                return LayerSpec.recurrent(r)
             }
-            return ModelConfig(layers: [.embedding(EmbeddingSpec(inputDim: numWords, outputDim: embedDim))] + recurrent
+            return ModelConfig(layers: [.embedding(EmbeddingSpec(inputDim: numWords, outputDim: embedDim))] + stack
                                    + [.dense(DenseSpec(units: 1))], head: .sigmoid)
         }
 
@@ -96,9 +92,9 @@ extension ModelConfig {
     public var preset: Preset? {
         guard head == .sigmoid, case .embedding(let e)? = layers.first, case .dense(let d)? = layers.last, d.units == 1,
               let r = recurrentLayers.first, recurrentLayers.count == layers.count - 2 else { return nil }
-        let p = Preset(kind: r.kind, numWords: e.inputDim, embedDim: e.outputDim, units: r.units, layers: recurrentLayers.count,
-                       bidirectional: r.bidirectional, dropout: r.dropout, recurrentDropout: r.recurrentDropout,
-                       resetAfter: r.resetAfter)
+        var p = Preset(numWords: e.inputDim, embedDim: e.outputDim, layers: recurrentLayers.count)
+        p.recurrent = r
+        p.recurrent.returnSequences = false
         return p.config == self ? p : nil
     }
 }

@@ -68,8 +68,8 @@ final class Recurrent: Layer {
         for d in directions {
             switch input {
             case .embedded(let e) where p.inference:
-                e.forward(tokens: e.currentTokens, batch: p.batch, steps: p.totalSteps, table: inferenceTable.pointer,
-                          layer: d.cell, from: p.start, count: p.steps)
+                e.projectFromTable(tokens: e.currentTokens, batch: p.batch, steps: p.totalSteps, table: inferenceTable.pointer,
+                                   layer: d.cell, from: p.start, count: p.steps)
             case .embedded(let e):
                 d.forwardFromEmbedding(e, tokens: e.currentTokens, batch: p.batch, steps: p.steps, weights: p.weights,
                                        masks: inputMasks)

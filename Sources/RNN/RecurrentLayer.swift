@@ -17,11 +17,7 @@ import BLAS
 /// One recurrent layer (SimpleRNN, LSTM or GRU) over time-major sequences. Each cell keeps its own
 /// gate loops (forward and backward) in its own file; what they share is below.
 protocol RecurrentLayer: AnyObject {
-    /// I: input width.
-    var inputSize: Int { get }
-    /// H: units.
-    var units: Int { get }
-    /// W (I, G), U (H, G) and the bias, as views into the flat buffers.
+    /// W (I, G), U (H, G) and the bias, as views into the flat buffers, with I and H.
     var tensors: RecurrentTensors { get }
     /// (T, B, G): the projection writes X·W here before `forward`.
     var projection: UnsafeMutablePointer<Float> { get }
@@ -52,6 +48,9 @@ struct RecurrentTensors {
     let kernel: ParameterView
     let recurrentKernel: ParameterView
     let bias: ParameterView
+    /// I and H.
+    let inputSize: Int
+    let units: Int
 
     /// Checks the shapes a `cell` of `gates` gates needs for input width I and H units.
     init(_ cell: String, inputSize: Int, units: Int, gates: Int, biasRows: Int = 1,
@@ -63,6 +62,8 @@ struct RecurrentTensors {
         self.kernel = kernel
         self.recurrentKernel = recurrentKernel
         self.bias = bias
+        self.inputSize = inputSize
+        self.units = units
     }
 }
 
@@ -99,6 +100,10 @@ struct CarriedState {
 }
 
 extension RecurrentLayer {
+    /// I: input width.
+    var inputSize: Int { tensors.inputSize }
+    /// H: units.
+    var units: Int { tensors.units }
     /// The kernel (I, G) in the flat buffers.
     var kernel: ParameterView { tensors.kernel }
     /// G: columns of the kernel (gates × H).
@@ -244,19 +249,18 @@ extension RecurrentLayer {
     }
 }
 
-/// Builds the layer of `kind` whose weights are the three views `kernel`, `recurrentKernel`, `bias`.
+/// Builds the layer of `kind` whose weights are the three views `kernel`, `recurrentKernel`, `bias`
+/// (their shapes checked against I and H).
 func makeRecurrentLayer(kind: ModelConfig.Kind, inputSize: Int, units: Int,
                         kernel: ParameterView, recurrentKernel: ParameterView,
                         bias: ParameterView, resetAfter: Bool = true) -> RecurrentLayer {
+    func tensors(_ cell: String, biasRows: Int = 1) -> RecurrentTensors {
+        RecurrentTensors(cell, inputSize: inputSize, units: units, gates: kind.gateCount, biasRows: biasRows,
+                         kernel: kernel, recurrentKernel: recurrentKernel, bias: bias)
+    }
     switch kind {
-    case .simpleRNN:
-        return SimpleRNNLayer(inputSize: inputSize, units: units, kernel: kernel,
-                              recurrentKernel: recurrentKernel, bias: bias)
-    case .lstm:
-        return LSTMLayer(inputSize: inputSize, units: units, kernel: kernel,
-                         recurrentKernel: recurrentKernel, bias: bias)
-    case .gru:
-        return GRULayer(inputSize: inputSize, units: units, kernel: kernel,
-                        recurrentKernel: recurrentKernel, bias: bias, resetAfter: resetAfter)
+    case .simpleRNN: return SimpleRNNLayer(tensors: tensors("SimpleRNN"))
+    case .lstm: return LSTMLayer(tensors: tensors("LSTM"))
+    case .gru: return GRULayer(tensors: tensors("GRU", biasRows: resetAfter ? 2 : 1), resetAfter: resetAfter)
     }
 }

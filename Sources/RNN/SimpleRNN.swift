@@ -7,8 +7,6 @@
 import BLAS
 
 final class SimpleRNNLayer: RecurrentLayer {
-    let inputSize: Int
-    let units: Int
     let tensors: RecurrentTensors
     var recurrentDropout: RecurrentDropout?
 
@@ -29,12 +27,7 @@ final class SimpleRNNLayer: RecurrentLayer {
     /// h carried from the previous block of steps (`keepFinalState`).
     private var carried = CarriedState(tensors: 1)
 
-    init(inputSize: Int, units: Int, kernel: ParameterView, recurrentKernel: ParameterView, bias: ParameterView) {
-        self.inputSize = inputSize
-        self.units = units
-        tensors = RecurrentTensors("SimpleRNN", inputSize: inputSize, units: units, gates: 1,
-                                   kernel: kernel, recurrentKernel: recurrentKernel, bias: bias)
-    }
+    init(tensors: RecurrentTensors) { self.tensors = tensors }
 
     var projection: UnsafeMutablePointer<Float> { ws[.h] }
     var outputs: UnsafeMutablePointer<Float> { ws[.h] }
