@@ -66,3 +66,31 @@ final class Dense: Layer {
         return UnsafePointer(dx)
     }
 }
+
+/// Keras `Dense(units)`; its activation is the head's.
+public struct DenseSpec: LayerSpecification {
+    var units: Int
+
+    init(units: Int) { self.units = units }
+
+    static let type = "dense"
+    var kerasBaseName: String { "dense" }
+    var label: String { "dense(\(units))" }
+
+    func output(from shape: Shape) -> Shape? {
+        if case .vector = shape { return .vector(units) }
+        return nil
+    }
+
+    func parameters(input shape: Shape) -> [LayerParameter] {
+        guard case .vector(let input) = shape else { return [] }
+        return [LayerParameter(index: 0, name: "kernel", shape: [input, units], cell: false, initializer: .glorotUniform),
+                LayerParameter(index: 1, name: "bias", shape: [units], cell: false, initializer: .zeros)]
+    }
+
+    func validate() throws { try ModelConfigError.check("dense units", units, ModelConfig.maxWidth) }
+
+    func makeLayer(input: Shape, tensors: [ParameterView], previous: (any Layer)?, index: Int) -> any Layer {
+        Dense(kernel: tensors[0], bias: tensors[1])
+    }
+}

@@ -275,3 +275,36 @@ extension EmbeddingLookup: Layer {
                   gradients: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>? { nil }
 }
 
+/// Keras `Embedding(input_dim, output_dim)`.
+public struct EmbeddingSpec: LayerSpecification {
+    /// V: token ids are 0..<V.
+    var inputDim: Int
+    /// E: the width of each token's vector.
+    var outputDim: Int
+
+    init(inputDim: Int, outputDim: Int) {
+        self.inputDim = inputDim
+        self.outputDim = outputDim
+    }
+
+    private enum CodingKeys: String, CodingKey { case inputDim = "input_dim", outputDim = "output_dim" }
+
+    static let type = "embedding"
+    var kerasBaseName: String { "embedding" }
+    var label: String { "embedding(\(inputDim), \(outputDim))" }
+
+    func output(from shape: Shape) -> Shape? { shape == .tokens ? .sequence(outputDim) : nil }
+
+    func parameters(input shape: Shape) -> [LayerParameter] {
+        [LayerParameter(index: 0, name: "embeddings", shape: [inputDim, outputDim], cell: false, initializer: .uniform(limit: 0.05))]
+    }
+
+    func validate() throws {
+        try ModelConfigError.check("num_words", inputDim, ModelConfig.maxNumWords)
+        try ModelConfigError.check("embed_dim", outputDim, ModelConfig.maxWidth)
+    }
+
+    func makeLayer(input: Shape, tensors: [ParameterView], previous: (any Layer)?, index: Int) -> any Layer {
+        EmbeddingLookup(numWords: inputDim, width: outputDim, embeddings: tensors[0])
+    }
+}

@@ -50,29 +50,14 @@ public final class Model {
         head = config.head.head
         var built: [any Layer] = []
         var views = parameters[...]
-        var shape = Shape.tokens, recurrentIndex = 0
-        for spec in config.layers {
-            let count = spec.parameterShapes(input: shape).count
-            let tensors = Array(views.prefix(count))
+        var shape = Shape.tokens, kinds: [String: Int] = [:]
+        for spec in config.layers.map(\.specification) {
+            let count = spec.parameters(input: shape).count
+            let kind = type(of: spec).type
+            built.append(spec.makeLayer(input: shape, tensors: Array(views.prefix(count)), previous: built.last,
+                                        index: kinds[kind, default: 0]))
             views = views.dropFirst(count)
-            switch (spec, shape) {
-            case (.embedding(let e), _):
-                built.append(EmbeddingLookup(numWords: e.inputDim, width: e.outputDim, embeddings: tensors[0]))
-            case (.recurrent(let r), .sequence(let input)):
-                // The one place the fused (Embedding, recurrent) projection is chosen: a recurrent
-                // layer right after the embedding projects the batch's distinct rows itself.
-                let embedding = built.last as? EmbeddingLookup
-                let layer = Recurrent(spec: r, index: recurrentIndex, inputSize: input, tensors: tensors,
-                                      readsEmbedding: embedding != nil)
-                layer.embeddingInput = embedding
-                embedding?.projectionWidth = layer.directions[0].cell.gateWidth
-                built.append(layer)
-                recurrentIndex += 1
-            case (.dense, _):
-                built.append(Dense(kernel: tensors[0], bias: tensors[1]))
-            default:
-                preconditionFailure("Model: \(spec.label) cannot take a \(shape) (validate the config first)")
-            }
+            kinds[kind, default: 0] += 1
             shape = spec.output(from: shape) ?? shape
         }
         layers = built

@@ -97,35 +97,17 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     /// Throws `ModelConfigError` naming the first value out of range or the first layer whose input
     /// does not fit. Sizes are checked before any product of them is formed.
     public func validate() throws {
-        func check(_ name: String, _ value: Int, _ limit: Int) throws {
-            guard value >= 1 && value <= limit else {
-                throw ModelConfigError.outOfRange(name: name, value: value, limit: limit)
-            }
-        }
         guard case .embedding? = layers.first else { throw ModelConfigError.badStack("the first layer must be an Embedding") }
-        try check("layers", recurrentLayers.count, Self.maxLayers)
+        try ModelConfigError.check("layers", recurrentLayers.count, Self.maxLayers)
         var shape = Shape.tokens
         var total = 0
         for (i, layer) in layers.enumerated() {
-            switch layer {
-            case .embedding(let e):
-                try check("num_words", e.inputDim, Self.maxNumWords)
-                try check("embed_dim", e.outputDim, Self.maxWidth)
-            case .recurrent(let r):
-                try check("units", r.units, Self.maxWidth)
-                for (name, rate) in [("dropout", r.dropout), ("recurrent_dropout", r.recurrentDropout)]
-                where !(rate >= 0 && rate < 1) {
-                    throw ModelConfigError.badRate(name: name, value: rate)
-                }
-                if !r.resetAfter && r.kind != .gru { throw ModelConfigError.resetAfterNeedsGRU }
-            case .dense(let d):
-                try check("dense units", d.units, Self.maxWidth)
-            }
+            try layer.specification.validate()
             guard let next = layer.output(from: shape) else {
                 throw ModelConfigError.badStack("layer \(i + 1) (\(layer.label)) cannot take a \(shape)")
             }
             // Every factor is at most maxWidth or maxNumWords here, so each product fits in Int.
-            total += layer.parameterShapes(input: shape).reduce(0) { $0 + $1.shape.reduce(1, *) }
+            total += layer.specification.parameters(input: shape).reduce(0) { $0 + $1.shape.reduce(1, *) }
             if total > Self.maxParameters {
                 throw ModelConfigError.outOfRange(name: "parameter count", value: total, limit: Self.maxParameters)
             }
@@ -150,16 +132,17 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         }
         var shape = Shape.tokens
         for layer in layers {
-            let layerName = name(layer.kerasBaseName)
-            let inner = layer.wrappedBaseName.map(name)
-            for p in layer.parameterShapes(input: shape) {
+            let spec = layer.specification
+            let layerName = name(spec.kerasBaseName)
+            let inner = spec.wrappedBaseName.map(name)
+            for p in spec.parameters(input: shape) {
                 let view = ParameterView(layerName: layerName, sublayer: p.sublayer, innerLayerName: p.sublayer == nil ? nil : inner,
                                          varIndex: p.index, varName: p.name, shape: p.shape, offset: offset,
                                          isRecurrentCell: p.cell, initializer: p.initializer)
                 views.append(view)
                 offset += view.count
             }
-            shape = layer.output(from: shape) ?? shape
+            shape = spec.output(from: shape) ?? shape
         }
         return views
     }
@@ -188,166 +171,84 @@ public enum Shape: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// One layer of a `ModelConfig`.
+/// One layer of a `ModelConfig`. Each kind's spec lives beside its layer (Embedding.swift,
+/// Recurrent.swift, Dense.swift) and conforms to `LayerSpecification`; here they are named and
+/// decoded. A new kind of layer is one case here, in `specification` and in `init(from:)`.
 public enum LayerSpec: Codable, Hashable, Sendable {
     case embedding(EmbeddingSpec)
     case recurrent(RecurrentSpec)
     case dense(DenseSpec)
 
+    /// The spec itself.
+    var specification: any LayerSpecification {
+        switch self {
+        case .embedding(let e): return e
+        case .recurrent(let r): return r
+        case .dense(let d): return d
+        }
+    }
+
     private enum TypeKey: String, CodingKey { case type }
 
     public init(from decoder: Decoder) throws {
-        let type = try decoder.container(keyedBy: TypeKey.self).decode(String.self, forKey: .type)
+        let c = try decoder.container(keyedBy: TypeKey.self)
+        let type = try c.decode(String.self, forKey: .type)
         switch type {
-        case "embedding": self = .embedding(try EmbeddingSpec(from: decoder))
-        case "recurrent": self = .recurrent(try RecurrentSpec(from: decoder))
-        case "dense": self = .dense(try DenseSpec(from: decoder))
-        default:
-            throw DecodingError.dataCorruptedError(forKey: .type, in: try decoder.container(keyedBy: TypeKey.self),
-                                                   debugDescription: "unknown layer type '\(type)'")
+        case EmbeddingSpec.type: self = .embedding(try EmbeddingSpec(from: decoder))
+        case RecurrentSpec.type: self = .recurrent(try RecurrentSpec(from: decoder))
+        case DenseSpec.type: self = .dense(try DenseSpec(from: decoder))
+        default: throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "unknown layer type '\(type)'")
         }
     }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: TypeKey.self)
-        switch self {
-        case .embedding(let e): try c.encode("embedding", forKey: .type); try e.encode(to: encoder)
-        case .recurrent(let r): try c.encode("recurrent", forKey: .type); try r.encode(to: encoder)
-        case .dense(let d): try c.encode("dense", forKey: .type); try d.encode(to: encoder)
-        }
+        try c.encode(Swift.type(of: specification).type, forKey: .type)
+        try specification.encode(to: encoder)
     }
 
     /// The layer's output for an input of `shape`, or nil where it cannot take that input.
-    func output(from shape: Shape) -> Shape? {
-        switch (self, shape) {
-        case (.embedding(let e), .tokens): return .sequence(e.outputDim)
-        case (.recurrent(let r), .sequence): return r.returnSequences ? .sequence(r.outputWidth) : .vector(r.outputWidth)
-        case (.dense(let d), .vector): return .vector(d.units)
-        default: return nil
-        }
-    }
-
-    /// Keras's name for the layer's class ("embedding", "lstm", "bidirectional", "dense").
-    var kerasBaseName: String {
-        switch self {
-        case .embedding: return "embedding"
-        case .recurrent(let r): return r.bidirectional ? "bidirectional" : r.kind.kerasName
-        case .dense: return "dense"
-        }
-    }
-
-    /// The class name of the layer a wrapper holds (Bidirectional's cell), which Keras numbers too.
-    var wrappedBaseName: String? {
-        if case .recurrent(let r) = self, r.bidirectional { return r.kind.kerasName }
-        return nil
-    }
-
+    func output(from shape: Shape) -> Shape? { specification.output(from: shape) }
     /// A few words: "embedding(10000, 32)", "bidirectional lstm(32)", "dense(1)".
-    var label: String {
-        switch self {
-        case .embedding(let e): return "embedding(\(e.inputDim), \(e.outputDim))"
-        case .recurrent(let r): return (r.bidirectional ? "bidirectional " : "") + "\(r.kind.rawValue)(\(r.units))"
-        case .dense(let d): return "dense(\(d.units))"
-        }
-    }
-
-    /// One Keras variable of the layer.
-    struct Parameter {
-        var sublayer: String?
-        var index: Int
-        var name: String
-        var shape: [Int]
-        var cell: Bool
-        var initializer: Initializer
-    }
-
-    /// The layer's Keras variables, in Keras's order, for an input of `shape`.
-    func parameterShapes(input shape: Shape) -> [Parameter] {
-        switch (self, shape) {
-        case (.embedding(let e), _):
-            return [Parameter(index: 0, name: "embeddings", shape: [e.inputDim, e.outputDim], cell: false,
-                              initializer: .uniform(limit: 0.05))]
-        case (.recurrent(let r), .sequence(let input)):
-            let h = r.units, g = r.kind.gateCount * h
-            let bias: Parameter
-            switch r.kind {
-            case .simpleRNN: bias = Parameter(index: 2, name: "bias", shape: [h], cell: true, initializer: .zeros)
-            case .lstm: bias = Parameter(index: 2, name: "bias", shape: [4 * h], cell: true, initializer: .lstmBias(units: h))
-            case .gru: bias = Parameter(index: 2, name: "bias", shape: r.resetAfter ? [2, 3 * h] : [3 * h], cell: true, initializer: .zeros)
-            }
-            let cell = [Parameter(index: 0, name: "kernel", shape: [input, g], cell: true, initializer: .glorotUniform),
-                        Parameter(index: 1, name: "recurrent_kernel", shape: [h, g], cell: true, initializer: .orthogonal(gain: 1)),
-                        bias]
-            guard r.bidirectional else { return cell }
-            return ["forward_layer", "backward_layer"].flatMap { side in cell.map { var p = $0; p.sublayer = side; return p } }
-        case (.dense(let d), .vector(let input)):
-            return [Parameter(index: 0, name: "kernel", shape: [input, d.units], cell: false, initializer: .glorotUniform),
-                    Parameter(index: 1, name: "bias", shape: [d.units], cell: false, initializer: .zeros)]
-        default:
-            return []
-        }
-    }
+    var label: String { specification.label }
 }
 
-/// Keras `Embedding(input_dim, output_dim)`.
-public struct EmbeddingSpec: Codable, Hashable, Sendable {
-    /// V: token ids are 0..<V.
-    var inputDim: Int
-    /// E: the width of each token's vector.
-    var outputDim: Int
-
-    init(inputDim: Int, outputDim: Int) {
-        self.inputDim = inputDim
-        self.outputDim = outputDim
-    }
-
-    private enum CodingKeys: String, CodingKey { case inputDim = "input_dim", outputDim = "output_dim" }
+/// The config's half of a kind of layer: what it is called, what it takes and gives, its Keras
+/// variables, its limits, and the runtime layer it builds.
+protocol LayerSpecification: Codable, Hashable, Sendable {
+    /// The JSON `type` of the kind.
+    static var type: String { get }
+    /// The output for an input of `shape`, or nil where the layer cannot take that input.
+    func output(from shape: Shape) -> Shape?
+    /// Keras's name for the layer's class ("embedding", "lstm", "bidirectional", "dense"), and for
+    /// the class of a layer it wraps (Bidirectional's cell), which Keras numbers too.
+    var kerasBaseName: String { get }
+    var wrappedBaseName: String? { get }
+    /// A few words: "bidirectional lstm(32)".
+    var label: String { get }
+    /// The Keras variables, in Keras's order, for an input of `shape` (one the layer takes).
+    func parameters(input shape: Shape) -> [LayerParameter]
+    /// Throws `ModelConfigError` for the first size or rate out of range.
+    func validate() throws
+    /// The runtime layer on these tensors (the parameter table's views of `parameters`).
+    /// - Parameters:
+    ///   - previous: the layer before it (nil for the first).
+    ///   - index: how many layers of this kind come before it (a recurrent layer's masks' key).
+    func makeLayer(input: Shape, tensors: [ParameterView], previous: (any Layer)?, index: Int) -> any Layer
 }
 
-/// Keras `SimpleRNN`, `LSTM` or `GRU` (default activations), optionally in `Bidirectional` (concat).
-public struct RecurrentSpec: Codable, Hashable, Sendable {
-    var kind: ModelConfig.Kind
-    /// H.
-    var units: Int
-    /// Whether the layer outputs every step's h (T, D) or only the last (D).
-    var returnSequences: Bool
-    /// Keras `Bidirectional(layer)`, merge mode "concat".
-    var bidirectional: Bool
-    /// Keras `dropout`: the rate of the inverted-dropout masks on the layer's input, in [0, 1).
-    var dropout: Double
-    /// Keras `recurrent_dropout`: the rate of the masks on h_{t−1}, in [0, 1).
-    var recurrentDropout: Double
-    /// GRU only: Keras 3's `reset_after=True`, or Keras 2's reset-before GRU (bias (3H,)).
-    var resetAfter: Bool
-
-    init(kind: ModelConfig.Kind, units: Int, returnSequences: Bool = false, bidirectional: Bool = false,
-                dropout: Double = 0, recurrentDropout: Double = 0, resetAfter: Bool = true) {
-        self.kind = kind
-        self.units = units
-        self.returnSequences = returnSequences
-        self.bidirectional = bidirectional
-        self.dropout = dropout
-        self.recurrentDropout = recurrentDropout
-        self.resetAfter = resetAfter
-    }
-
-    private enum CodingKeys: String, CodingKey {
-        case kind, units, returnSequences = "return_sequences", bidirectional, dropout
-        case recurrentDropout = "recurrent_dropout", resetAfter = "reset_after"
-    }
-
-    /// D: H, or 2H when bidirectional.
-    var outputWidth: Int { (bidirectional ? 2 : 1) * units }
-    /// Input masks per sample of one direction: one per gate when recurrent dropout is on (Keras's
-    /// implementation 1), else one shared by all gates; SimpleRNN always one.
-    var inputMaskCount: Int { recurrentDropout > 0 ? kind.gateCount : 1 }
+extension LayerSpecification {
+    var wrappedBaseName: String? { nil }
 }
 
-/// Keras `Dense(units)`; its activation is the head's.
-public struct DenseSpec: Codable, Hashable, Sendable {
-    var units: Int
-
-    init(units: Int) { self.units = units }
+/// One Keras variable of a layer.
+struct LayerParameter {
+    var sublayer: String?
+    var index: Int
+    var name: String
+    var shape: [Int]
+    var cell: Bool
+    var initializer: Initializer
 }
 
 /// A configuration value out of its allowed range, or layers that do not fit together.
@@ -359,6 +260,11 @@ public enum ModelConfigError: Error, Equatable, CustomStringConvertible {
     case resetAfterNeedsGRU
     /// The layers do not form a model (what is wrong, naming the layer).
     case badStack(String)
+
+    /// Throws `outOfRange` unless 1 ≤ value ≤ limit.
+    static func check(_ name: String, _ value: Int, _ limit: Int) throws {
+        guard value >= 1 && value <= limit else { throw outOfRange(name: name, value: value, limit: limit) }
+    }
 
     public var description: String {
         switch self {

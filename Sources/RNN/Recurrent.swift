@@ -154,3 +154,88 @@ final class Recurrent: Layer {
         }
     }
 }
+
+/// Keras `SimpleRNN`, `LSTM` or `GRU` (default activations), optionally in `Bidirectional` (concat).
+public struct RecurrentSpec: LayerSpecification {
+    var kind: ModelConfig.Kind
+    /// H.
+    var units: Int
+    /// Whether the layer outputs every step's h (T, D) or only the last (D).
+    var returnSequences: Bool
+    /// Keras `Bidirectional(layer)`, merge mode "concat".
+    var bidirectional: Bool
+    /// Keras `dropout`: the rate of the inverted-dropout masks on the layer's input, in [0, 1).
+    var dropout: Double
+    /// Keras `recurrent_dropout`: the rate of the masks on h_{t−1}, in [0, 1).
+    var recurrentDropout: Double
+    /// GRU only: Keras 3's `reset_after=True`, or Keras 2's reset-before GRU (bias (3H,)).
+    var resetAfter: Bool
+
+    init(kind: ModelConfig.Kind, units: Int, returnSequences: Bool = false, bidirectional: Bool = false,
+                dropout: Double = 0, recurrentDropout: Double = 0, resetAfter: Bool = true) {
+        self.kind = kind
+        self.units = units
+        self.returnSequences = returnSequences
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.recurrentDropout = recurrentDropout
+        self.resetAfter = resetAfter
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case kind, units, returnSequences = "return_sequences", bidirectional, dropout
+        case recurrentDropout = "recurrent_dropout", resetAfter = "reset_after"
+    }
+
+    /// D: H, or 2H when bidirectional.
+    var outputWidth: Int { (bidirectional ? 2 : 1) * units }
+    /// Input masks per sample of one direction: one per gate when recurrent dropout is on (Keras's
+    /// implementation 1), else one shared by all gates; SimpleRNN always one.
+    var inputMaskCount: Int { recurrentDropout > 0 ? kind.gateCount : 1 }
+
+    static let type = "recurrent"
+    var kerasBaseName: String { bidirectional ? "bidirectional" : kind.kerasName }
+    var wrappedBaseName: String? { bidirectional ? kind.kerasName : nil }
+    var label: String { (bidirectional ? "bidirectional " : "") + "\(kind.rawValue)(\(units))" }
+
+    func output(from shape: Shape) -> Shape? {
+        guard case .sequence = shape else { return nil }
+        return returnSequences ? .sequence(outputWidth) : .vector(outputWidth)
+    }
+
+    /// Kernel, recurrent kernel, bias; the forward layer's then the backward layer's when bidirectional.
+    func parameters(input shape: Shape) -> [LayerParameter] {
+        guard case .sequence(let input) = shape else { return [] }
+        let h = units, g = kind.gateCount * h
+        let bias: LayerParameter
+        switch kind {
+        case .simpleRNN: bias = LayerParameter(index: 2, name: "bias", shape: [h], cell: true, initializer: .zeros)
+        case .lstm: bias = LayerParameter(index: 2, name: "bias", shape: [4 * h], cell: true, initializer: .lstmBias(units: h))
+        case .gru: bias = LayerParameter(index: 2, name: "bias", shape: resetAfter ? [2, 3 * h] : [3 * h], cell: true, initializer: .zeros)
+        }
+        let cell = [LayerParameter(index: 0, name: "kernel", shape: [input, g], cell: true, initializer: .glorotUniform),
+                    LayerParameter(index: 1, name: "recurrent_kernel", shape: [h, g], cell: true, initializer: .orthogonal(gain: 1)),
+                    bias]
+        guard bidirectional else { return cell }
+        return ["forward_layer", "backward_layer"].flatMap { side in cell.map { var p = $0; p.sublayer = side; return p } }
+    }
+
+    func validate() throws {
+        try ModelConfigError.check("units", units, ModelConfig.maxWidth)
+        for (name, rate) in [("dropout", dropout), ("recurrent_dropout", recurrentDropout)] where !(rate >= 0 && rate < 1) {
+            throw ModelConfigError.badRate(name: name, value: rate)
+        }
+        if !resetAfter && kind != .gru { throw ModelConfigError.resetAfterNeedsGRU }
+    }
+
+    /// The one place the fused (Embedding, recurrent) projection is chosen: a recurrent layer right
+    /// after the embedding projects the batch's distinct rows itself.
+    func makeLayer(input: Shape, tensors: [ParameterView], previous: (any Layer)?, index: Int) -> any Layer {
+        guard case .sequence(let width) = input else { preconditionFailure("\(label): the input must be a sequence") }
+        let embedding = previous as? EmbeddingLookup
+        let layer = Recurrent(spec: self, index: index, inputSize: width, tensors: tensors, readsEmbedding: embedding != nil)
+        layer.embeddingInput = embedding
+        embedding?.projectionWidth = layer.directions[0].cell.gateWidth
+        return layer
+    }
+}
