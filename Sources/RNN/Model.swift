@@ -113,7 +113,7 @@ public final class Model {
         var pass = p
         let blocked = p.inference
         let block = blocked ? min(p.totalSteps, inferenceBlockSteps) : p.totalSteps
-        inputs = []
+        inputs.removeAll(keepingCapacity: true)
         var result: UnsafePointer<Float>?
         while pass.start < p.totalSteps {
             pass.steps = min(block, p.totalSteps - pass.start)

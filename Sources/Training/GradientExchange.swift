@@ -20,6 +20,9 @@ final class GradientExchange {
         case correct, count
         /// 1 when the rank wants to stop (a signal), else 0.
         case stop
+
+        /// How many travel.
+        static let total = allCases.count
     }
 
     let comm: Communicator
@@ -57,18 +60,20 @@ final class GradientExchange {
         let embeddingCount = touched.count * width
         let rest = e.upperBound ..< model.gradients.count
         let n = embeddingCount + rest.count
-        let statistics = Statistic.allCases.count
-        if buffer.count != n + statistics { buffer = [Float](repeating: 0, count: n + statistics) }
+        if buffer.count != n + Statistic.total { buffer = [Float](repeating: 0, count: n + Statistic.total) }
         buffer.withUnsafeMutableBufferPointer { r in
             model.gradients.withUnsafeBufferPointer { g in
                 let out = r.baseAddress!, grad = g.baseAddress!
                 for (i, row) in touched.enumerated() { (out + i * width).update(from: grad + e.lowerBound + row * width, count: width) }
                 (out + embeddingCount).update(from: grad + rest.lowerBound, count: rest.count)
             }
+            func put(_ s: Statistic, _ value: Float) { r[n + s.rawValue] = value }
             let hi = Float(local.lossSum)
-            let values: [Statistic: Float] = [.lossHigh: hi, .lossLow: Float(local.lossSum - Double(hi)),
-                                              .correct: Float(local.correct), .count: Float(local.count), .stop: stop ? 1 : 0]
-            for (s, v) in values { r[n + s.rawValue] = v }
+            put(.lossHigh, hi)
+            put(.lossLow, Float(local.lossSum - Double(hi)))
+            put(.correct, Float(local.correct))
+            put(.count, Float(local.count))
+            put(.stop, stop ? 1 : 0)
         }
         let payloadBytes = dtype == .bf16 ? try exchangeInBFloat16(values: n) : try allReduceFloat()
         buffer.withUnsafeBufferPointer { r in
@@ -98,7 +103,7 @@ final class GradientExchange {
     /// them in Float in rank order: the same sums on every rank, never accumulated in bfloat16.
     /// Returns the bytes this rank sent.
     private func exchangeInBFloat16(values n: Int) throws -> Int {
-        let statistics = Statistic.allCases.count
+        let statistics = Statistic.total
         let width = n + 2 * statistics
         var wire = [UInt16](repeating: 0, count: width)
         buffer.withUnsafeBufferPointer { r in

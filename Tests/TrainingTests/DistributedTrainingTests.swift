@@ -385,6 +385,27 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }.count, 1, r.stderr)
     }
 
+    /// A run folder in use by another run (exit 5) is retried after a pause: here the holder, on
+    /// another host as far as the lock says, lets go during the first pause and the retry trains.
+    func testTheSupervisorRetriesABusyRunFolder() throws {
+        let dir = tmp.file("busy")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let fd = open(dir + "/.lock", O_RDWR | O_CREAT, 0o644)
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
+        _ = "pid 4244 on host another-host, since 2026-12-04T00:00:00Z\n".withCString { write(fd, $0, strlen($0)) }
+        var env = Subprocess.mpiEnvironment
+        env["RANKS"] = "2"
+        env["RNN_DIST_BIN"] = Subprocess.rnnDist
+        env["SUPERVISE_BUSY_PAUSE"] = "4"
+        DispatchQueue.global().asyncAfter(deadline: .now() + 2) { close(fd) }
+        let r = try Subprocess.run("/bin/bash", [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path,
+                                                 "--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"],
+                                   environment: env, timeout: 120)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("supervise: restart 1/2 after exit 5 (the run folder was in use)"), r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/model.weights.h5"))
+    }
+
     /// --timeline: one Chrome trace with a named track per rank, every span well nested in its
     /// track, a `step` per batch on every rank; an interrupted run keeps the trace of what it did up
     /// to its checkpoint (Chrome's array format may then lack its closing bracket).
