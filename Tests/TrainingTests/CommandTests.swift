@@ -196,6 +196,8 @@ final class CommandTests: XCTestCase {
             (["--layers", "100"], "--layers 100 is outside 1…"),
             (["--num-words", "3"], "--num-words 3 is outside 4…"),
             (["--optimizer", "adagrad"], "adagrad"),
+            (["--log-format", "xml"], "xml"),
+            (["--layers", "0"], "--layers 0 is outside 1…64"),
             // Negative numbers are values, refused with a message about the value (not "missing value").
             (["--epochs", "-1"], "--epochs -1 is outside 1…"),
             (["--batch-size", "-1"], "--batch-size -1 is outside 1…"),
@@ -203,6 +205,34 @@ final class CommandTests: XCTestCase {
             (["--limit", "-1"], "--limit -1 is outside 2…"),
         ]
         try assertTrainRefuses(cases, in: tmp)
+    }
+
+    /// `--log-format json`: one object per epoch whose metrics are the history's bit for bit (the
+    /// shortest round-trip digits), and no progress lines.
+    func testTheJSONEpochLogIsTheHistory() throws {
+        let run = tmp.file("json")
+        let r = try Subprocess.mpiRun(2, ["train", "--data", Self.dataset, "--run-dir", run, "--epochs", "2", "--batch-size", "16",
+                                          "--units", "8", "--embed-dim", "8", "--log-format", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        struct Epoch: Decodable {
+            var epoch: Int
+            var loss, acc, val_loss, val_acc: Double
+            var exchange_bytes_per_batch, embedding_rows_per_batch: Double?
+        }
+        // JSONDecoder reads the digits exactly (JSONSerialization may round the last bit).
+        let epochs = try r.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }.map {
+            try JSONDecoder().decode(Epoch.self, from: Data($0.utf8))
+        }
+        XCTAssertFalse(r.stdout.contains("ETA") || r.stdout.contains("Epoch 1/2"), r.stdout)
+        let history = try HistoryFile.read(from: run + "/history.h5").0.records
+        XCTAssertEqual(epochs.count, 2)
+        XCTAssertEqual(history.count, 2)
+        for (e, h) in zip(epochs, history) {
+            XCTAssertEqual(e.epoch, h.epoch)
+            XCTAssertEqual([e.loss, e.acc, e.val_loss, e.val_acc], [h.loss, h.acc, h.valLoss, h.valAcc])
+            XCTAssertGreaterThan(e.exchange_bytes_per_batch ?? 0, 0, "two ranks exchanged")
+            XCTAssertGreaterThan(e.embedding_rows_per_batch ?? 0, 0)
+        }
     }
 
     func testInspectNamesEachKindAndDetectsDamage() throws {
