@@ -389,10 +389,7 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
     /// another host as far as the lock says, lets go during the first pause and the retry trains.
     func testTheSupervisorRetriesABusyRunFolder() throws {
         let dir = tmp.file("busy")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let fd = open(dir + "/.lock", O_RDWR | O_CREAT, 0o644)
-        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
-        _ = "pid 4244 on host another-host, since 2026-12-04T00:00:00Z\n".withCString { write(fd, $0, strlen($0)) }
+        let fd = try holdRunFolderLock(dir, holder: "pid 4244 on host another-host, since 2026-12-04T00:00:00Z")
         var env = Subprocess.mpiEnvironment
         env["RANKS"] = "2"
         env["RNN_DIST_BIN"] = Subprocess.rnnDist

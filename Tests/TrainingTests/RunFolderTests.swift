@@ -81,12 +81,8 @@ final class RunFolderTests: ToyIMDBTestCase {
     /// with exit status 5 (a supervisor retries it later); the lock goes with its holder.
     func testASecondRunOnTheSameFolderIsRefusedNamingTheHolder() throws {
         let dir = tmp.file("locked")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        // This test process holds the lock as a run would (flock on RUN_DIR/.lock, holder described inside).
-        let fd = open(dir + "/.lock", O_RDWR | O_CREAT, 0o644)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
-        _ = "pid 4242 on host test-host, since 2026-11-30T00:00:00Z\n".withCString { write(fd, $0, strlen($0)) }
+        // This test process holds the lock as a run would.
+        let fd = try holdRunFolderLock(dir, holder: "pid 4242 on host test-host, since 2026-11-30T00:00:00Z")
         for n in [1, 2] {
             let r = n == 1 ? try train(dir) : try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", dir] + common)
             XCTAssertEqual(r.status, 5, r.stderr)
@@ -104,10 +100,7 @@ final class RunFolderTests: ToyIMDBTestCase {
     /// second) is waited for: the run starts once the lock is released, within the 10 s bound.
     func testAHolderOnThisHostThatLetsGoIsWaitedFor() throws {
         let dir = tmp.file("exiting")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let fd = open(dir + "/.lock", O_RDWR | O_CREAT, 0o644)
-        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
-        _ = "pid 4243 on host \(hostName()), since 2026-12-04T00:00:00Z\n".withCString { write(fd, $0, strlen($0)) }
+        let fd = try holdRunFolderLock(dir, holder: "pid 4243 on host \(hostName()), since 2026-12-04T00:00:00Z")
         DispatchQueue.global().asyncAfter(deadline: .now() + 1.5) { close(fd) }
         let r = try train(dir, ["--epochs", "1"])
         XCTAssertEqual(r.status, 0, r.stderr)
