@@ -31,6 +31,8 @@ public final class Model {
     var recurrentLayers: [Recurrent] { layers.compactMap { $0 as? Recurrent } }
     /// Each layer's input in the last forward, for its backward.
     private var inputs: [Activation] = []
+    /// Whether a training batch draws dropout masks (some layer has a rate).
+    private let usesDropout: Bool
     /// (B, K): ∂loss/∂z from the head.
     private var dLogits = FloatBuffer(count: 0)
 
@@ -45,9 +47,11 @@ public final class Model {
     public init(config: ModelConfig, seed: UInt64) {
         self.config = config
         parameters = config.parameterTable
-        weights = [Float](repeating: 0, count: config.parameterCount)
-        gradients = [Float](repeating: 0, count: config.parameterCount)
+        let total = parameters.last.map { $0.offset + $0.count } ?? 0
+        weights = [Float](repeating: 0, count: total)
+        gradients = [Float](repeating: 0, count: total)
         head = config.head.head
+        usesDropout = config.usesDropout
         var built: [any Layer] = []
         var views = parameters[...]
         var shape = Shape.tokens, kinds: [String: Int] = [:]
@@ -147,7 +151,7 @@ public final class Model {
         precondition(dropout.map { $0.positions.count == batch } ?? true,
                      "accumulateGradients: the dropout key has \(dropout?.positions.count ?? 0) positions for batch \(batch)")
         gradientRowsValid = true
-        let masks = dropout != nil && config.usesDropout
+        let masks = dropout != nil && usesDropout
         if let key = dropout, masks {
             for layer in layers { layer.drawMasks(key: key) }
         }
