@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// rnn-dist: data-parallel training of the book's recurrent IMDB classifiers, MPI + HDF5 + BLAS.
+// rnn-dist: data-parallel training of the book's recurrent text classifiers, MPI + HDF5 + BLAS.
 //
 // Layers of the package, bottom to top (each only imports what is below it):
 //   CMPI, CHDF5, CBLAS, CArchive  C libraries: a module map + shim header each (found via pkg-config)
@@ -7,7 +7,7 @@
 //   POSIX                         errno as a message, the host name (Linux only, like the package)
 //   MPI, HDF5, BLAS, Archive      thin Swift wrappers; the only files that call C
 //   RNN                           model math: layers, loss, optimizers (no MPI, no files)
-//   IMDB                          tokenizer, vocabulary, the dataset file, `prepare`
+//   TextData                      tokenizer, vocabulary, the dataset file, `prepare` (aclImdb, folders, CSV, JSONL)
 //   Training                      distributed loop, checkpoint, weights and history files
 //   RNNDistCLI, rnn-dist          the command tree (thin) and its executable
 import PackageDescription
@@ -38,10 +38,10 @@ let package = Package(
 
         .target(name: "RNN", dependencies: ["BLAS"]),
         .target(name: "Archive", dependencies: ["CArchive"]),
-        .target(name: "IMDB", dependencies: ["HDF5", "Archive", "POSIX"]),
-        .target(name: "Training", dependencies: ["RNN", "IMDB", "MPI", "HDF5", "POSIX"]),
+        .target(name: "TextData", dependencies: ["HDF5", "Archive", "POSIX"]),
+        .target(name: "Training", dependencies: ["RNN", "TextData", "MPI", "HDF5", "POSIX"]),
         .target(name: "RNNDistCLI", dependencies: [
-            "Training", "IMDB", "RNN", "MPI", "HDF5",
+            "Training", "TextData", "RNN", "MPI", "HDF5",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "rnn-dist", dependencies: ["RNNDistCLI"]),
@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "MPITests", dependencies: ["MPI", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "TestSupport"]),
         .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "TestSupport"]),
-        .testTarget(name: "IMDBTests", dependencies: ["IMDB", "HDF5", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "IMDB", "HDF5", "POSIX", "TestSupport"]),
+        .testTarget(name: "TextDataTests", dependencies: ["TextData", "HDF5", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "TextData", "HDF5", "POSIX", "TestSupport"]),
     ]
 )

@@ -11,7 +11,9 @@ For every weights file (model.weights.h5 or best.weights.h5 of a run):
      the attribute `tokenizer` and the vocabulary from /rnn_dist/vocab (bytes + offsets);
   2. the matching Keras 3 Sequential is built (Launch/keras_imdb.py's build_model: Embedding ->
      SimpleRNN|LSTM|GRU x layers, each optionally in Bidirectional, with the file's dropout rates and GRU
-     reset_after -> Dense(1, sigmoid), Keras defaults) and the file is loaded, unchanged, with
+     reset_after -> Dense(1, sigmoid), or Dense(K, softmax) when the config's model.head is
+     "softmax_sparse_categorical_crossentropy" and its last layer {"type": "dense", "units": K}; the class
+     names from /rnn_dist/class_names, neg and pos without it), Keras defaults) and the file is loaded, unchanged, with
      model.load_weights(); then every Keras variable is compared bit for bit with the tensor at its place
      in the file (layers/<name>/[forward_layer/|backward_layer/][cell/]vars/<i>), and every tensor of the
      file must be used;
@@ -22,7 +24,11 @@ For every weights file (model.weights.h5 or best.weights.h5 of a run):
      word) plus pseudo-random ones drawn from the whole vocabulary with out-of-vocabulary words, of
      lengths up to twice maxlen; with --data, also the first --rows rows of the test split, written
      back as text (and checked to encode to exactly the stored row).
-Prints one line per file, PASS or FAIL with the largest |p_keras - p_rnn-dist| over all reviews, and
+     For a two-class model predict's "probability" (of class 1) is compared; for K > 2 classes every
+     class's probability in predict's "probabilities" (keyed by class name, all K names required), and
+     predict's "class" must name the class of its highest probability;
+Prints one line per file, PASS or FAIL with the largest |p_keras - p_rnn-dist| over all reviews (and
+classes), and
 exits 1 when any file fails to load or differs by more than --tolerance (absolute, on probabilities),
 2 on a usage or set-up problem.
 
@@ -82,23 +88,33 @@ def text_attr(value):
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+HEADS = {"sigmoid_binary_crossentropy": "sigmoid", "softmax_sparse_categorical_crossentropy": "softmax"}
+
+
 def preset(model):
-    """The book's model fields (kind, layers, units, embedDim, numWords, …) of a stored model config:
-    files from before 2026-12-04 store them as they are; later files store a list of layers, which
-    must have the preset's shape (Embedding, recurrent layers alike but for return_sequences, Dense(1))."""
+    """The book's model fields (kind, layers, units, embedDim, numWords, …, numClasses) of a stored model
+    config: files from before 2026-12-04 store them as they are; later files store a list of layers, which
+    must have the preset's shape (Embedding, recurrent layers alike but for return_sequences, then
+    Dense(1) under the sigmoid head or Dense(K), K > 2, under the softmax head)."""
     if "kind" in model:
-        return model
+        return dict(model, numClasses=2)
     layers = model["layers"]
     rec = [l for l in layers if l["type"] == "recurrent"]
-    if (model.get("head") != "sigmoid_binary_crossentropy" or layers[0]["type"] != "embedding" or not rec
-            or layers[-1] != {"type": "dense", "units": 1} or len(rec) != len(layers) - 2
+    head = HEADS.get(model.get("head"))
+    last = layers[-1] if layers else {}
+    units = last.get("units") if isinstance(last, dict) else None
+    good_head = (head == "sigmoid" and units == 1) or \
+        (head == "softmax" and isinstance(units, int) and not isinstance(units, bool) and units > 2)
+    if (not good_head or layers[0]["type"] != "embedding" or not rec
+            or set(last) != {"type", "units"} or last["type"] != "dense" or len(rec) != len(layers) - 2
             or any({k: v for k, v in l.items() if k != "return_sequences"}
                    != {k: v for k, v in rec[0].items() if k != "return_sequences"} for l in rec)):
         raise ValueError("the model is not one of the book's recurrent classifiers; this check builds those only")
     r = rec[0]
     return {"kind": r["kind"], "layers": len(rec), "units": r["units"], "embedDim": layers[0]["output_dim"],
             "numWords": layers[0]["input_dim"], "bidirectional": r["bidirectional"], "dropout": r["dropout"],
-            "recurrentDropout": r["recurrent_dropout"], "resetAfter": r["reset_after"]}
+            "recurrentDropout": r["recurrent_dropout"], "resetAfter": r["reset_after"],
+            "numClasses": 2 if head == "sigmoid" else units}
 
 
 class WeightsInfo:
@@ -120,6 +136,11 @@ class WeightsInfo:
             raw = g["vocab/bytes"][...].tobytes()
             offsets = g["vocab/offsets"][...]
             self.vocab = [raw[offsets[k]:offsets[k + 1]].decode("utf-8") for k in range(len(offsets) - 1)]
+            self.class_names = ["neg", "pos"]
+            if "class_names" in g:
+                raw = g["class_names/bytes"][...].tobytes()
+                offsets = g["class_names/offsets"][...]
+                self.class_names = [raw[offsets[k]:offsets[k + 1]].decode("utf-8") for k in range(len(offsets) - 1)]
             self.tensors = {}
 
             def keep(name, obj):
@@ -132,6 +153,9 @@ class WeightsInfo:
         self.bidirectional = bool(m.get("bidirectional", False))
         self.dropout, self.recurrent_dropout = float(m.get("dropout", 0)), float(m.get("recurrentDropout", 0))
         self.reset_after = bool(m.get("resetAfter", True))
+        self.num_classes = int(m["numClasses"])
+        if len(self.class_names) != self.num_classes:
+            raise ValueError(f"the model has {self.num_classes} classes, /rnn_dist/class_names {len(self.class_names)} names")
         self.maxlen = int(self.config["maxlen"])
         self.index_from = int(self.tokenizer.get("index_from", 3))
         self.start_char = int(self.tokenizer.get("start_char", 1))
@@ -146,12 +170,13 @@ class WeightsInfo:
             (" reset-before" if self.kind == "gru" and not self.reset_after else "") + \
             (f" dropout {self.dropout:g}/{self.recurrent_dropout:g}" if self.dropout or self.recurrent_dropout else "")
         return (f"{self.kind}{extra} {self.layers}x{self.units}, embed {self.embed_dim}, "
-                f"num_words {self.num_words}, maxlen {self.maxlen}")
+                f"num_words {self.num_words}, maxlen {self.maxlen}"
+                + (f", softmax over {self.num_classes} classes" if self.num_classes > 2 else ""))
 
     def build(self, keras):
         from keras_imdb import build_model
         return build_model(keras, self.kind, self.num_words, self.maxlen, self.embed_dim, self.units, self.layers,
-                           self.bidirectional, self.dropout, self.recurrent_dropout, self.reset_after)
+                           self.bidirectional, self.dropout, self.recurrent_dropout, self.reset_after, self.num_classes)
 
     def tensor_paths(self):
         """Where rnn-dist puts each Keras variable, in the order of model.weights (WeightsFile.swift)."""
@@ -273,11 +298,16 @@ def float64_reference(info, x):
         else:
             seq = run(seq, *w[k:k + 3])
             k += 3
-    return sig(seq[:, -1] @ w[-2] + w[-1]).reshape(-1)
+    logits = seq[:, -1] @ w[-2] + w[-1]
+    if info.num_classes > 2:  # softmax, (B, K)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    return sig(logits).reshape(-1)
 
 
-def rnn_dist_predict(binary, weights, texts):
-    """Probabilities from `rnn-dist predict --json`, reviews one per line on stdin."""
+def rnn_dist_predict(binary, weights, texts, class_names=None):
+    """Probabilities from `rnn-dist predict --json`, reviews one per line on stdin: P(class 1) per review
+    for a two-class model (`class_names` None), else each review's K probabilities in class order."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     r = subprocess.run([binary, "predict", "--json", "--weights", weights], input="\n".join(texts) + "\n",
                        capture_output=True, text=True, encoding="utf-8", env=env, timeout=600)
@@ -289,7 +319,20 @@ def rnn_dist_predict(binary, weights, texts):
     for i, (row, text) in enumerate(zip(rows, texts)):
         if row.get("text") != text:
             raise RuntimeError(f"rnn-dist predict result {i} is for another text than the one sent")
-    return [float(row["probability"]) for row in rows]
+    if class_names is None:
+        return [float(row["probability"]) for row in rows]
+    out = []
+    for i, row in enumerate(rows):
+        probs = row.get("probabilities")
+        if not isinstance(probs, dict) or set(probs) != set(class_names):
+            raise RuntimeError(f"rnn-dist predict result {i}: 'probabilities' has the classes "
+                               f"{sorted(probs) if isinstance(probs, dict) else probs}, the model {class_names}")
+        p = [float(probs[n]) for n in class_names]
+        if row.get("class") != class_names[max(range(len(p)), key=p.__getitem__)]:
+            raise RuntimeError(f"rnn-dist predict result {i}: 'class' is {row.get('class')!r}, its highest "
+                               f"probability is that of {class_names[max(range(len(p)), key=p.__getitem__)]!r}")
+        out.append(p)
+    return out
 
 
 def check_file(path, args, keras, tokenize):
@@ -298,7 +341,10 @@ def check_file(path, args, keras, tokenize):
     result = {"weights": path, "ok": False, "max_abs_diff": None}
     info = WeightsInfo(path)
     result.update(model=info.kind, layers=info.layers, units=info.units, embed_dim=info.embed_dim,
-                  num_words=info.num_words, maxlen=info.maxlen, describe=info.describe())
+                  num_words=info.num_words, maxlen=info.maxlen, num_classes=info.num_classes,
+                  classes=info.class_names, describe=info.describe())
+    multi = info.num_classes > 2
+    shape = (-1, info.num_classes) if multi else (-1,)
 
     # Keras reads the file itself, unchanged.
     model = info.build(keras)
@@ -325,18 +371,21 @@ def check_file(path, args, keras, tokenize):
         texts += more
         x += rows
 
-    ours = np.asarray(rnn_dist_predict(args.bin, path, texts), dtype=np.float64)
+    ours = np.asarray(rnn_dist_predict(args.bin, path, texts, info.class_names if multi else None), dtype=np.float64)
     theirs = np.asarray(model.predict(np.asarray(x, dtype=np.int32), batch_size=64, verbose=0),
-                        dtype=np.float64).reshape(-1)
+                        dtype=np.float64).reshape(shape)
     exact = float64_reference(info, x)
     diff = np.abs(ours - theirs)
-    worst = int(np.argmax(diff))
-    result.update(reviews=len(texts), max_abs_diff=float(diff[worst]), mean_abs_diff=float(diff.mean()),
-                  worst_review=worst, worst_rnn_dist=float(ours[worst]), worst_keras=float(theirs[worst]),
-                  worst_float64=float(exact[worst]),
+    # The worst (review, class): for two classes the class is 1 (the probability compared).
+    worst, worst_class = np.unravel_index(int(np.argmax(diff)), diff.shape) if multi else (int(np.argmax(diff)), None)
+    at = (worst, worst_class) if multi else worst
+    result.update(reviews=len(texts), max_abs_diff=float(diff[at]), mean_abs_diff=float(diff.mean()),
+                  worst_review=int(worst), worst_rnn_dist=float(ours[at]), worst_keras=float(theirs[at]),
+                  worst_float64=float(exact[at]),
+                  **({"worst_class": info.class_names[worst_class]} if multi else {}),
                   rnn_dist_vs_float64=float(np.abs(ours - exact).max()),
                   keras_vs_float64=float(np.abs(theirs - exact).max()),
-                  ok=bool(diff[worst] <= args.tolerance))
+                  ok=bool(diff[at] <= args.tolerance))
     if args.legacy:
         # `rnn-dist export --keras-legacy`: the Keras 2 HDF5 layout, loaded by Keras 3's legacy reader.
         import tempfile
@@ -347,7 +396,7 @@ def check_file(path, args, keras, tokenize):
                 raise RuntimeError(f"rnn-dist export failed: {r.stderr.strip()}")
             old = info.build(keras)
             old.load_weights(legacy)
-            p2 = np.asarray(old.predict(np.asarray(x, dtype=np.int32), batch_size=64, verbose=0), dtype=np.float64).reshape(-1)
+            p2 = np.asarray(old.predict(np.asarray(x, dtype=np.int32), batch_size=64, verbose=0), dtype=np.float64).reshape(shape)
         legacy_diff = float(np.abs(ours - p2).max())
         result.update(legacy_max_abs_diff=legacy_diff, ok=bool(result["ok"] and legacy_diff <= args.tolerance))
     return result
@@ -402,7 +451,8 @@ def main():
             print(f"PASS {line} (tolerance {args.tolerance:g}; {ref})", flush=True)
         else:
             failed += 1
-            print(f"FAIL {line} > {args.tolerance:g} (review {r['worst_review']}: rnn-dist "
+            print(f"FAIL {line} > {args.tolerance:g} (review {r['worst_review']}"
+                  + (f", class {r['worst_class']}" if "worst_class" in r else "") + ": rnn-dist "
                   f"{r['worst_rnn_dist']:.9f}, Keras {r['worst_keras']:.9f}, float64 {r['worst_float64']:.9f}; "
                   f"{ref})", flush=True)
     print(f"keras_check: {len(results) - failed} of {len(results)} passed (Keras {keras.__version__})", flush=True)

@@ -7,15 +7,19 @@ usage: python Launch/keras_imdb.py IMDB.h5 MODEL EPOCHS [--batch-size 128] [--th
                                    [--gru-reset-after true|false]
 
 IMDB.h5 is a file written by `rnn-dist prepare` (see docs/DATASET.md): int32 /train/x and /test/x of
-shape (N, maxlen), int8 /train/y and /test/y, and the root attribute num_words. MODEL is simple-rnn,
-lstm or gru. The network is the one `rnn-dist train` builds, with Keras 3's default initializers:
+shape (N, maxlen), int8 /train/y and /test/y, and the root attribute num_words; a dataset of K > 2
+classes also has the root attribute num_classes and the string list /class_names (bytes + offsets, as
+/vocab), and y holds class indices 0..K-1 (a file without them has the two classes neg, pos). MODEL is
+simple-rnn, lstm or gru. The network is the one `rnn-dist train` builds, with Keras 3's default
+initializers:
 
     Input(maxlen, int32) -> Embedding(num_words, embed_dim) -> RNN(units) x layers -> Dense(1, sigmoid)
+                                                                       (K > 2 classes: Dense(K, softmax))
 
 (every recurrent layer but the last returns sequences; with --bidirectional each is wrapped in
 Bidirectional(merge_mode="concat"); --dropout/--recurrent-dropout are the layers' dropout rates;
 --gru-reset-after false builds GRU(reset_after=False)), compiled with RMSprop(learning_rate=1e-3) and
-binary cross-entropy, fitted with batch_size 128 and validation_split 0.2 (the trailing 20 % of the
+binary cross-entropy (K > 2: sparse categorical cross-entropy), fitted with batch_size 128 and validation_split 0.2 (the trailing 20 % of the
 training rows, as rnn-dist), then evaluated on the test split. --limit takes the first N training rows
 (as `rnn-dist train --limit`), --test-limit the first N test rows: quick trials only.
 
@@ -23,6 +27,12 @@ Output: one JSON object per line on stdout for every epoch
     {"model", "epoch", "seconds", "loss", "acc", "val_loss", "val_acc", "train_samples"}
 then one for the test split
     {"model", "split": "test", "loss", "acc", "samples", "eval_seconds", "keras", "tensorflow"};
+with K > 2 classes that line also has "num_classes", "classes" (names), "macro_f1", "per_class"
+[{"name", "precision", "recall", "f1", "support"}], "macro_avg" and "weighted_avg" {"precision",
+"recall", "f1"}, "confusion_matrix" (rows = actual class, columns = predicted, as `rnn-dist eval
+--json`) and "predict_seconds", computed with NumPy from model.predict's argmax on the test split
+(a class with no prediction has precision 0, one without support recall 0, F1 0 when both are 0;
+the macro average is over all K classes);
 --json OUT also writes all of them as one JSON list (what Launch/bench.py reads).
 
 It needs keras (3.x), tensorflow and h5py, which are NOT dependencies of rnn-dist: Launch/bench.py
@@ -73,19 +83,59 @@ def parse_args(argv):
     return a
 
 
-def load_split(f, split, limit):
-    """(x int32 (N, maxlen), y float32 (N)) of one split, the first `limit` rows when given."""
+def load_split(f, split, limit, num_classes=2):
+    """(x int32 (N, maxlen), y (N)) of one split, the first `limit` rows when given: y float32 0/1 for two
+    classes, int32 class indices for more."""
     rows = slice(None) if limit is None else slice(0, limit)
     x = f[f"{split}/x"][rows]
-    y = f[f"{split}/y"][rows].astype("float32")
+    y = f[f"{split}/y"][rows]
     if x.ndim != 2 or x.shape[0] != y.shape[0]:
         raise SystemExit(f"keras_imdb: {split}/x {x.shape} and {split}/y {y.shape} do not fit together")
-    return x.astype("int32", copy=False), y
+    if y.size and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise SystemExit(f"keras_imdb: {split}/y holds {int(y.min())}..{int(y.max())}, outside 0..{num_classes - 1}")
+    return x.astype("int32", copy=False), y.astype("float32" if num_classes <= 2 else "int32")
+
+
+def string_list(group):
+    """A string list stored as rnn-dist stores /vocab: uint8 `bytes` and int64 `offsets` (count + 1)."""
+    raw = group["bytes"][...].tobytes()
+    offsets = [int(o) for o in group["offsets"][...]]
+    return [raw[offsets[k]:offsets[k + 1]].decode("utf-8", "replace") for k in range(len(offsets) - 1)]
+
+
+def dataset_classes(f):
+    """The dataset's class names: /class_names, or neg, pos for files written before it existed."""
+    names = string_list(f["class_names"]) if "class_names" in f else ["neg", "pos"]
+    k = int(f.attrs.get("num_classes", len(names)))
+    if k != len(names) or k < 2:
+        raise SystemExit(f"keras_imdb: num_classes {k} and /class_names ({len(names)} names) do not fit together")
+    return names
+
+
+def classification_report(y_true, y_pred, names):
+    """Per-class precision, recall, F1 and support, their macro and support-weighted averages and the
+    confusion matrix (rows = actual class, columns = predicted), with NumPy."""
+    import numpy as np
+    k = len(names)
+    cm = np.bincount(np.asarray(y_true, np.int64) * k + np.asarray(y_pred, np.int64), minlength=k * k).reshape(k, k)
+    tp = np.diag(cm).astype(np.float64)
+    predicted, support = cm.sum(axis=0).astype(np.float64), cm.sum(axis=1).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    weights = support / support.sum() if support.sum() else np.zeros(k)
+    avg = lambda w: {"precision": float(precision @ w), "recall": float(recall @ w), "f1": float(f1 @ w)}  # noqa: E731
+    return {"per_class": [{"name": n, "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                           "support": int(support[i])} for i, n in enumerate(names)],
+            "macro_avg": avg(np.full(k, 1.0 / k)), "weighted_avg": avg(weights),
+            "confusion_matrix": cm.tolist(), "accuracy": float(tp.sum() / max(1, cm.sum()))}
 
 
 def build_model(keras, kind, num_words, maxlen, embed_dim, units, layers, bidirectional=False, dropout=0.0,
-                recurrent_dropout=0.0, reset_after=True):
-    """The rnn-dist network as a Keras Sequential (layer classes named as in the weights file)."""
+                recurrent_dropout=0.0, reset_after=True, num_classes=2):
+    """The rnn-dist network as a Keras Sequential (layer classes named as in the weights file); its head
+    is Dense(1, sigmoid) for two classes, Dense(num_classes, softmax) for more."""
     cell = {"simple-rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[kind]
     options = {"dropout": dropout, "recurrent_dropout": recurrent_dropout}
     if kind == "gru":
@@ -94,7 +144,8 @@ def build_model(keras, kind, num_words, maxlen, embed_dim, units, layers, bidire
     for i in range(layers):
         layer = cell(units, return_sequences=(i < layers - 1), **options)
         stack.append(keras.layers.Bidirectional(layer) if bidirectional else layer)
-    stack.append(keras.layers.Dense(1, activation="sigmoid"))
+    stack.append(keras.layers.Dense(1, activation="sigmoid") if num_classes <= 2
+                 else keras.layers.Dense(num_classes, activation="softmax"))
     return keras.Sequential(stack)
 
 
@@ -113,15 +164,18 @@ def main(argv=None):
         if f.attrs.get("format") not in (b"rnn-dist-imdb", "rnn-dist-imdb"):
             print(f"keras_imdb: warning: {a.data} has no format = rnn-dist-imdb attribute", file=sys.stderr)
         num_words = int(f.attrs["num_words"])
-        x_train, y_train = load_split(f, "train", a.limit)
-        x_test, y_test = load_split(f, "test", a.test_limit)
+        names = dataset_classes(f)
+        x_train, y_train = load_split(f, "train", a.limit, len(names))
+        x_test, y_test = load_split(f, "test", a.test_limit, len(names))
     maxlen = x_train.shape[1]
 
     keras.utils.set_random_seed(a.seed)
     model = build_model(keras, a.model, num_words, maxlen, a.embed_dim, a.units, a.layers, a.bidirectional,
-                        a.dropout, a.recurrent_dropout, a.gru_reset_after == "true")
+                        a.dropout, a.recurrent_dropout, a.gru_reset_after == "true", len(names))
+    binary = len(names) <= 2
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
-                  loss="binary_crossentropy", metrics=["acc"])
+                  loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+                  metrics=["acc" if binary else keras.metrics.SparseCategoricalAccuracy(name="acc")])
 
     rows = []
 
@@ -147,9 +201,17 @@ def main(argv=None):
 
     started = time.perf_counter()
     loss, acc = model.evaluate(x_test, y_test, batch_size=512, verbose=0)
-    emit({"model": a.model, "split": "test", "loss": float(loss), "acc": float(acc),
-          "samples": int(x_test.shape[0]), "eval_seconds": round(time.perf_counter() - started, 3),
-          "keras": keras.__version__, "tensorflow": tf.__version__})
+    row = {"model": a.model, "split": "test", "loss": float(loss), "acc": float(acc),
+           "samples": int(x_test.shape[0]), "eval_seconds": round(time.perf_counter() - started, 3),
+           "keras": keras.__version__, "tensorflow": tf.__version__}
+    if not binary:
+        started = time.perf_counter()
+        predicted = model.predict(x_test, batch_size=512, verbose=0).argmax(axis=1)
+        report = classification_report(y_test, predicted, names)
+        row.update(num_classes=len(names), classes=names, macro_f1=report["macro_avg"]["f1"],
+                   predict_seconds=round(time.perf_counter() - started, 3),
+                   **{k: report[k] for k in ("per_class", "macro_avg", "weighted_avg", "confusion_matrix")})
+    emit(row)
 
     if a.json:
         with open(a.json, "w") as out:

@@ -71,3 +71,47 @@ public final class ArchiveReader {
         return UnsafeBufferPointer(start: buffer, count: size)
     }
 }
+
+/// One compressed file (`.gz`, `.bz2`, `.xz`, `.zst`, …) read as a stream of its decompressed bytes
+/// through libarchive's raw format. `filterName` says which decompressor libarchive chose ("none"
+/// when the bytes were not compressed at all), so a caller can tell a file that is not what its
+/// name says.
+public final class CompressedStream {
+    private let handle: OpaquePointer
+    private let path: String
+    /// libarchive's name of the outermost filter: "gzip", "bzip2", "xz", "zstd", … or "none".
+    public let filterName: String
+
+    public init(path: String) throws {
+        guard let a = archive_read_new() else { throw ArchiveError(path: path, detail: "archive_read_new failed") }
+        handle = a
+        self.path = path
+        archive_read_support_filter_all(a)
+        archive_read_support_format_raw(a)
+        guard archive_read_open_filename(a, path, 1 << 20) == ARCHIVE_OK else {
+            let msg = archive_error_string(a).map { String(cString: $0) } ?? "unknown error"
+            archive_read_free(a)
+            throw ArchiveError(path: path, detail: msg)
+        }
+        var e: OpaquePointer?
+        let r = archive_read_next_header(a, &e)
+        guard r == ARCHIVE_OK || r == ARCHIVE_WARN else {
+            let msg = archive_error_string(a).map { String(cString: $0) } ?? "empty or unreadable"
+            archive_read_free(a)
+            throw ArchiveError(path: path, detail: msg)
+        }
+        filterName = archive_filter_name(a, 0).map { String(cString: $0) } ?? "none"
+    }
+
+    deinit { archive_read_free(handle) }
+
+    /// Reads up to `count` decompressed bytes into `buffer`; 0 at the end.
+    public func read(into buffer: UnsafeMutablePointer<UInt8>, count: Int) throws -> Int {
+        let n = archive_read_data(handle, buffer, count)
+        guard n >= 0 else {
+            let msg = archive_error_string(handle).map { String(cString: $0) } ?? "unknown error"
+            throw ArchiveError(path: path, detail: "\(msg) (decompressing)")
+        }
+        return n
+    }
+}

@@ -50,7 +50,7 @@ public final class Model {
         let total = parameters.last.map { $0.offset + $0.count } ?? 0
         weights = [Float](repeating: 0, count: total)
         gradients = [Float](repeating: 0, count: total)
-        head = config.head.head
+        head = config.head.head(width: config.outputWidth)
         usesDropout = config.usesDropout
         var built: [any Layer] = []
         var views = parameters[...]

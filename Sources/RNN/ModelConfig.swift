@@ -61,6 +61,15 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         try c.encode(head, forKey: .head)
     }
 
+    /// The last layer's width: the logits per sample the head reads.
+    var outputWidth: Int {
+        if case .dense(let d)? = layers.last { return d.units }
+        return 0
+    }
+
+    /// The number of classes the model tells apart: 2 for the sigmoid head, else the logits.
+    public var classCount: Int { head == .sigmoid ? 2 : outputWidth }
+
     /// V: the embedding's vocabulary (token ids are 0..<V); 0 without an embedding.
     public var vocabularySize: Int {
         if case .embedding(let e)? = layers.first { return e.inputDim }
@@ -113,8 +122,8 @@ public struct ModelConfig: Codable, Hashable, Sendable {
             }
             shape = next
         }
-        guard shape == .vector(head.outputs) else {
-            throw ModelConfigError.badStack("the head (\(head.rawValue)) needs a vector of \(head.outputs), the last layer gives a \(shape)")
+        guard case .vector(let width) = shape, head.accepts(width: width) else {
+            throw ModelConfigError.badStack("the head (\(head.rawValue)) needs \(head.needs), the last layer gives a \(shape)")
         }
     }
 

@@ -1,6 +1,6 @@
 // The book's IMDB classifiers (chapters 6.2 and 6.3) as `train`'s flags describe them:
 // Embedding(V, E) → `layers` × recurrent(H) (optionally Bidirectional, with dropout) → Dense(1,
-// sigmoid). A preset is built into a `ModelConfig` (the one description the model runs from), and a
+// sigmoid), or Dense(K, softmax) for K > 2 classes. A preset is built into a `ModelConfig` (the one description the model runs from), and a
 // config of that shape is recognised as its preset again (for flag names in messages and labels).
 
 extension ModelConfig {
@@ -15,6 +15,8 @@ extension ModelConfig {
         /// book; Keras `Bidirectional` (concat), `dropout`, `recurrent_dropout` and, GRU only,
         /// `reset_after` as set.
         public var recurrent: RecurrentSpec
+        /// Classes told apart: 2 (one sigmoid logit, the book's) or more (a softmax over K).
+        public var classes: Int
 
         public var kind: Kind { recurrent.kind }
         public var units: Int { recurrent.units }
@@ -25,8 +27,9 @@ extension ModelConfig {
 
         public init(kind: Kind = .lstm, numWords: Int = 10_000, embedDim: Int = 32, units: Int = 32, layers: Int = 1,
                     bidirectional: Bool = false, dropout: Double = 0, recurrentDropout: Double = 0,
-                    resetAfter: Bool = true) {
+                    resetAfter: Bool = true, classes: Int = 2) {
             self.numWords = numWords
+            self.classes = classes
             self.embedDim = embedDim
             self.layers = layers
             recurrent = RecurrentSpec(kind: kind, units: units, bidirectional: bidirectional, dropout: dropout,
@@ -51,8 +54,9 @@ extension ModelConfig {
         }
 
         /// Throws for the first value out of range, named as the flag's config key ("units"): the
-        /// rules of `ModelConfig.validate` plus a layer count of at least 1.
+        /// rules of `ModelConfig.validate` plus a layer count of at least 1 and 2 or more classes.
         public func validate() throws {
+            guard classes >= 2 else { throw ModelConfigError.badStack("a classifier needs at least 2 classes, not \(classes)") }
             guard (1...ModelConfig.maxLayers).contains(layers) else {
                 throw ModelConfigError.outOfRange(name: "layers", value: layers, limit: ModelConfig.maxLayers)
             }
@@ -60,15 +64,16 @@ extension ModelConfig {
         }
 
         /// The model as layers: Embedding, the recurrent stack (all but the last return sequences),
-        /// Dense(1) with the sigmoid head.
+        /// Dense(1) with the sigmoid head, or Dense(K) with the softmax head for K > 2 classes.
         public var config: ModelConfig {
+            let head = HeadSpec.forClasses(classes)
             let stack = (0..<max(layers, 0)).map { l in
                 var r = recurrent
                 r.returnSequences = l < layers - 1
                 return LayerSpec.recurrent(r)
             }
             return ModelConfig(layers: [.embedding(EmbeddingSpec(inputDim: numWords, outputDim: embedDim))] + stack
-                                   + [.dense(DenseSpec(units: 1))], head: .sigmoid)
+                                   + [.dense(DenseSpec(units: head.width))], head: head.spec)
         }
 
         /// "lstm", "bidirectional gru (reset before), dropout 0.2, recurrent dropout 0.2".
@@ -76,23 +81,25 @@ extension ModelConfig {
             var out = (bidirectional ? "bidirectional " : "") + kind.rawValue + (kind == .gru && !resetAfter ? " (reset before)" : "")
             if dropout > 0 { out += ", dropout \(dropout)" }
             if recurrentDropout > 0 { out += ", recurrent dropout \(recurrentDropout)" }
+            if classes > 2 { out += ", \(classes) classes" }
             return out
         }
     }
 
     /// A preset's config (the flags' model; tests).
     init(kind: Kind = .lstm, numWords: Int = 10_000, embedDim: Int = 32, units: Int = 32, layers: Int = 1,
-                bidirectional: Bool = false, dropout: Double = 0, recurrentDropout: Double = 0, resetAfter: Bool = true) {
+                bidirectional: Bool = false, dropout: Double = 0, recurrentDropout: Double = 0, resetAfter: Bool = true,
+                classes: Int = 2) {
         self = Preset(kind: kind, numWords: numWords, embedDim: embedDim, units: units, layers: layers,
                       bidirectional: bidirectional, dropout: dropout, recurrentDropout: recurrentDropout,
-                      resetAfter: resetAfter).config
+                      resetAfter: resetAfter, classes: classes).config
     }
 
     /// The preset this config is, if it has a preset's shape (else nil).
     public var preset: Preset? {
-        guard head == .sigmoid, case .embedding(let e)? = layers.first, case .dense(let d)? = layers.last, d.units == 1,
+        guard case .embedding(let e)? = layers.first, case .dense? = layers.last,
               let r = recurrentLayers.first, recurrentLayers.count == layers.count - 2 else { return nil }
-        var p = Preset(numWords: e.inputDim, embedDim: e.outputDim, layers: recurrentLayers.count)
+        var p = Preset(numWords: e.inputDim, embedDim: e.outputDim, layers: recurrentLayers.count, classes: classCount)
         p.recurrent = r
         p.recurrent.returnSequences = false
         return p.config == self ? p : nil

@@ -10,7 +10,7 @@ enum EvalSplit: String, ExpressibleByArgument, CaseIterable {
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Loss, accuracy, precision, recall, F1 and the confusion matrix of saved weights on a split.",
+        abstract: "Loss, accuracy, per-class precision, recall, F1 and the confusion matrix of saved weights on a split.",
         discussion: """
         Runs alone or under mpirun: the ranks share the rows and their sums are reduced exactly, so any number of ranks prints the same numbers. --split val and train are the validation and training rows of the run that wrote the weights (its --limit and --validation-split).
         """)
@@ -53,7 +53,7 @@ struct Eval: ParsableCommand {
             }
             let c = try Evaluator.counts(model: model, source: source, rows: rows, comm: comm, batchSize: batchSize)
             let seconds = comm.wallTime() - t0
-            if comm.isRoot { report(c, config: config, seconds: seconds, ranks: comm.size) }
+            if comm.isRoot { report(c, config: config, classes: data.classNames, seconds: seconds, ranks: comm.size) }
         }
     }
 
@@ -71,47 +71,91 @@ struct Eval: ParsableCommand {
         guard cfg.maxlen == data.maxlen else {
             throw CLIError("\(self.data) has maxlen \(data.maxlen) but \(weights) was trained with maxlen \(cfg.maxlen)")
         }
+        guard meta.classNames == data.classNames else {
+            throw CLIError("\(self.data) has the classes \(data.classNames.joined(separator: ", ")) but \(weights) was trained on \(meta.classNames.joined(separator: ", "))")
+        }
         let model = Model(config: cfg.model, seed: 0)
         model.weights = w
         return (model, data, cfg)
     }
 
-    func report(_ c: ClassificationCounts, config: TrainConfig, seconds: Double, ranks: Int) {
+    func report(_ c: ClassificationCounts, config: TrainConfig, classes: [String], seconds: Double, ranks: Int) {
+        let per = (0 ..< c.classes).map(c.metrics(of:))
+        let (macro, weighted) = c.averages()
+        let positive = c.classes == 2 ? per[1] : nil
         if json {
             // JSONEncoder writes the shortest digits that read back as the same Double (the metrics
             // equal the history's bit for bit); JSONSerialization would round them.
+            func avg(_ m: ClassificationCounts.ClassMetrics) -> JSONReport.Average {
+                .init(precision: m.precision, recall: m.recall, f1: m.f1)
+            }
             let report = JSONReport(
                 weights: weights, data: data, split: split.rawValue, model: config.model.kindName,
-                samples: c.count, loss: c.loss, accuracy: c.accuracy, precision: c.precision, recall: c.recall,
-                f1: c.f1, seconds: seconds, ranks: ranks,
-                confusion: .init(true_positive: c.truePositives, false_positive: c.falsePositives,
-                                 true_negative: c.trueNegatives, false_negative: c.falseNegatives))
+                samples: c.count, loss: c.loss, accuracy: c.accuracy,
+                precision: positive?.precision, recall: positive?.recall, f1: positive?.f1, seconds: seconds, ranks: ranks,
+                confusion: c.classes == 2 ? .init(true_positive: c.count(actual: 1, predicted: 1),
+                                                   false_positive: c.count(actual: 0, predicted: 1),
+                                                   true_negative: c.count(actual: 0, predicted: 0),
+                                                   false_negative: c.count(actual: 1, predicted: 0)) : nil,
+                classes: classes,
+                per_class: zip(classes, per).map { .init(name: $0, precision: $1.precision, recall: $1.recall, f1: $1.f1, support: $1.support) },
+                macro_avg: avg(macro), weighted_avg: avg(weighted),
+                confusion_matrix: (0 ..< c.classes).map { a in (0 ..< c.classes).map { c.count(actual: a, predicted: $0) } })
             let e = JSONEncoder()
             e.outputFormatting = [.sortedKeys, .prettyPrinted]
             e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             print(String(decoding: (try? e.encode(report)) ?? Data(), as: UTF8.self))
             return
         }
-        print("\(weights) on \(data) [\(split.rawValue)], \(c.count) reviews, \(config.model.label), " +
+        print("\(weights) on \(data) [\(split.rawValue)], \(c.count) rows, \(config.model.label), " +
               "\(ranks) rank\(ranks == 1 ? "" : "s"), \(String(format: "%.2f", seconds)) s")
-        print(String(format: "loss %.4f  accuracy %.4f  precision %.4f  recall %.4f  F1 %.4f",
-                     c.loss, c.accuracy, c.precision, c.recall, c.f1))
-        print("confusion     predicted neg  predicted pos")
-        print(String(format: "actual neg    %13d  %13d", c.trueNegatives, c.falsePositives))
-        print(String(format: "actual pos    %13d  %13d", c.falseNegatives, c.truePositives))
+        var line = String(format: "loss %.4f  accuracy %.4f  macro F1 %.4f", c.loss, c.accuracy, macro.f1)
+        if let p = positive {
+            line += String(format: "  (%@: precision %.4f  recall %.4f  F1 %.4f)", classes[1], p.precision, p.recall, p.f1)
+        }
+        print(line)
+        let width = max(12, (classes.map(\.count).max() ?? 0) + 2)
+        func pad(_ s: String) -> String { s.count >= width ? s : s + String(repeating: " ", count: width - s.count) }
+        print(pad("class") + "precision     recall         F1    support")
+        for (name, m) in zip(classes, per) {
+            print(pad(name) + String(format: "%9.4f  %9.4f  %9.4f  %9d", m.precision, m.recall, m.f1, m.support))
+        }
+        for (name, m) in [("macro avg", macro), ("weighted avg", weighted)] {
+            print(pad(name) + String(format: "%9.4f  %9.4f  %9.4f  %9d", m.precision, m.recall, m.f1, m.support))
+        }
+        let cell = max(9, (classes.map(\.count).max() ?? 0) + 1)
+        func right(_ s: String) -> String { String(repeating: " ", count: max(0, cell - s.count)) + s }
+        print("confusion (rows: actual, columns: predicted)")
+        print(pad("") + classes.map(right).joined(separator: " "))
+        for a in 0 ..< c.classes {
+            print(pad(classes[a]) + (0 ..< c.classes).map { right(String(c.count(actual: a, predicted: $0))) }.joined(separator: " "))
+        }
     }
 }
 
-/// `eval --json`'s document.
+/// `eval --json`'s document. `precision`, `recall`, `f1` and `confusion` are the second class's
+/// (IMDB's pos), for two classes only.
 private struct JSONReport: Encodable {
     struct Confusion: Encodable {
         var true_positive, false_positive, true_negative, false_negative: Int
     }
+    struct Average: Encodable { var precision, recall, f1: Double }
+    struct PerClass: Encodable {
+        var name: String
+        var precision, recall, f1: Double
+        var support: Int
+    }
     var weights, data, split, model: String
     var samples: Int
-    var loss, accuracy, precision, recall, f1, seconds: Double
+    var loss, accuracy: Double
+    var precision, recall, f1: Double?
+    var seconds: Double
     var ranks: Int
-    var confusion: Confusion
+    var confusion: Confusion?
+    var classes: [String]
+    var per_class: [PerClass]
+    var macro_avg, weighted_avg: Average
+    var confusion_matrix: [[Int]]
 }
 
 /// Weights from a weights file or a checkpoint (whose weights are in the same layout), with a clear

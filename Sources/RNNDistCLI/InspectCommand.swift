@@ -1,7 +1,7 @@
 import ArgumentParser
 import HDF5
 import Training
-import IMDB
+import TextData
 import Foundation
 
 struct Inspect: ParsableCommand {
@@ -29,7 +29,7 @@ struct Inspect: ParsableCommand {
         }
         let complete = f.isComplete
         // A dataset written by `prepare` also gets its own report (validating every row).
-        let dataset = complete && attrValues["format"] == IMDBDataset.format ? try DatasetSummary(path: file) : nil
+        let dataset = complete && attrValues["format"] == TextDataset.format ? try DatasetSummary(path: file) : nil
         // Weights, checkpoints and history files are read by the code that uses them.
         let runFile = try complete ? RunFileSummary.kind(of: f).map { try RunFileSummary(path: file, kind: $0) } : nil
         if json {

@@ -1,21 +1,21 @@
 import ArgumentParser
 import Foundation
-import IMDB
+import TextData
 import RNN
 import Training
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Sentiment probability for raw review text.",
+        abstract: "Class probabilities for raw text.",
         discussion: """
-        Reviews come from the arguments, or one per line on standard input. Each is tokenized with the vocabulary and settings stored in the weights file, by the same code as `prepare`. Prints one line per review: probability of positive, label, and the review's start.
+        Texts come from the arguments, or one per line on standard input. Each is tokenized with the vocabulary and settings stored in the weights file, by the same code as `prepare`. Prints one line per text: the top class's probability and name, every class's probability, and the text's start. --json: one object per line with "class" (and "label", the same), "probabilities" (class name → probability), "text", and for a two-class model "probability", that of the second class (IMDB's pos).
         """)
 
     @Option(help: "Weights file written by `train`.")
     var weights: String
     @Flag(help: "Print JSON lines instead of text.")
     var json = false
-    @Argument(help: "Review texts (default: one per line on stdin).")
+    @Argument(help: "Texts (default: one per line on stdin).")
     var texts: [String] = []
 
     func run() throws {
@@ -32,14 +32,15 @@ struct Predict: ParsableCommand {
             while let line = readLine(strippingNewline: true) {
                 if !line.trimmingCharacters(in: .whitespaces).isEmpty { reviews.append(line) }
             }
-            guard !reviews.isEmpty else { throw CLIError("no reviews: pass them as arguments or one per line on stdin") }
+            guard !reviews.isEmpty else { throw CLIError("no texts: pass them as arguments or one per line on stdin") }
         }
         let T = meta.config.maxlen
         let model = Model(config: meta.config.model, seed: 0)
         model.weights = w
         // Encoded and scored 256 reviews at a time, so memory stays bounded for any input.
+        let K = model.head.outputs
         var z: [Float] = []
-        z.reserveCapacity(reviews.count)
+        z.reserveCapacity(reviews.count * K)
         var start = 0
         while start < reviews.count {
             let chunk = reviews[start ..< min(reviews.count, start + 256)]
@@ -49,16 +50,22 @@ struct Predict: ParsableCommand {
             z += model.logits(x: x, batch: chunk.count)
             start += chunk.count
         }
+        let names = meta.classNames
         for (i, r) in reviews.enumerated() {
-            let p = SigmoidHead.probability(logit: z[i])
-            let label = SigmoidHead.predictsPositive(logit: z[i]) ? "positive" : "negative"
+            let (p, top) = z.withUnsafeBufferPointer { zp in
+                let zi = zp.baseAddress! + i * K
+                return (model.head.probabilities(logits: zi), model.head.predictedClass(logits: zi))
+            }
             if json {
-                let d: [String: Any] = ["probability": Double(p), "label": label, "text": r]
+                var d: [String: Any] = ["class": names[top], "label": names[top], "text": r,
+                                        "probabilities": Dictionary(uniqueKeysWithValues: zip(names, p))]
+                if p.count == 2 { d["probability"] = p[1] }
                 let out = (try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])) ?? Data()
                 print(String(decoding: out, as: UTF8.self))
             } else {
                 let head = r.count > 60 ? String(r.prefix(57)) + "..." : r
-                print(String(format: "%.4f  ", p) + label + "  " + head)
+                let all = zip(names, p).prefix(8).map { String(format: "%@ %.4f", $0, $1) }.joined(separator: ", ")
+                print(String(format: "%.4f  ", p[top]) + names[top] + "  (" + all + (names.count > 8 ? ", …" : "") + ")  " + head)
             }
         }
     }

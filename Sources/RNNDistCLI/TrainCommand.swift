@@ -28,11 +28,11 @@ struct ModelOptions: ParsableArguments {
             help: "GRU only: true is Keras 3's GRU; false the reset-before GRU of Keras 2 (the book's), bias (3*units,).")
     var gruResetAfter = true
 
-    /// The preset these flags describe, for a dataset of `numWords`.
-    func preset(numWords: Int) -> ModelConfig.Preset {
+    /// The preset these flags describe, for a dataset of `numWords` and `classes`.
+    func preset(numWords: Int, classes: Int = 2) -> ModelConfig.Preset {
         ModelConfig.Preset(kind: model, numWords: numWords, embedDim: embedDim, units: units, layers: layers,
                            bidirectional: bidirectional, dropout: dropout, recurrentDropout: recurrentDropout,
-                           resetAfter: gruResetAfter)
+                           resetAfter: gruResetAfter, classes: classes)
     }
 }
 
@@ -133,7 +133,8 @@ struct Train: ParsableCommand {
             // training loop; a failure on any rank is reported once and every rank exits cleanly.
             let (data, config, checkpoint, rows) = try CollectiveError.agree(comm) { try prepare(comm) }
             try printHostLoadNote(comm)
-            let metadata = WeightsMetadata(config: config, tokenizerJSON: data.tokenizerJSON, vocabulary: data.vocabulary)
+            let metadata = WeightsMetadata(config: config, tokenizerJSON: data.tokenizerJSON, vocabulary: data.vocabulary,
+                                           classNames: data.classNames)
             let trainer = try Trainer(config: config, comm: comm, files: RunFiles(directory: runDir), metadata: metadata)
             trainer.stopAfterBatches = stopAfterBatches
             trainer.gradientFault = injectFault.flatMap(GradientFault.init)
@@ -189,6 +190,11 @@ struct Train: ParsableCommand {
                 if let (field, was, now) = c.metadata.config.resumeMismatches(against: config).first {
                     throw TrainingError.mismatch(path: resume, field: field, checkpoint: was, requested: now)
                 }
+                guard c.metadata.classNames == data.classNames else {
+                    throw TrainingError.mismatch(path: resume, field: "the classes of \(self.data)",
+                                                 checkpoint: c.metadata.classNames.joined(separator: ", "),
+                                                 requested: data.classNames.joined(separator: ", "))
+                }
                 config.dataPath = c.metadata.config.dataPath
                 checkpoint = c
             }
@@ -209,9 +215,9 @@ struct Train: ParsableCommand {
     }
 
     /// The run's config from the flags and the dataset's sizes (the one place flags become a config).
-    func config(numWords: Int, maxlen: Int, dataRows: Int) -> TrainConfig {
+    func config(numWords: Int, maxlen: Int, dataRows: Int, classes: Int = 2) -> TrainConfig {
         let m = modelOptions
-        var c = TrainConfig(model: m.preset(numWords: numWords).config, maxlen: maxlen)
+        var c = TrainConfig(model: m.preset(numWords: numWords, classes: classes).config, maxlen: maxlen)
         c.batchSize = batchSize
         c.epochs = epochs
         c.optimizer = optimizer
@@ -237,7 +243,7 @@ struct Train: ParsableCommand {
         if let t = m.maxlen, t != data.maxlen {
             throw CLIError("--maxlen \(t) disagrees with \(self.data), which was prepared with maxlen \(data.maxlen)")
         }
-        var c = config(numWords: data.numWords, maxlen: data.maxlen, dataRows: data.train.rowCount)
+        var c = config(numWords: data.numWords, maxlen: data.maxlen, dataRows: data.train.rowCount, classes: data.classNames.count)
         c.dataSeed = data.seed
         let s = c.schedule
         guard s.trainCount >= 1 else {

@@ -2,51 +2,76 @@ import Foundation
 import MPI
 import RNN
 
-/// Binary classification metrics whose sums are exact under any split of the rows across ranks:
-/// counts are integers, and the loss sum is fixed-point (units of 2⁻³²), so that adding per-rank
-/// sums in any order gives the same total — `-n 1` and `-n 3` print identical numbers.
+/// Classification metrics whose sums are exact under any split of the rows across ranks: the K × K
+/// confusion matrix holds integers, and the loss sum is fixed-point (units of 2⁻³²), so that adding
+/// per-rank sums in any order gives the same total — `-n 1` and `-n 3` print identical numbers.
 public struct ClassificationCounts: Sendable, Equatable, Codable {
-    public var truePositives = 0
-    public var falsePositives = 0
-    public var trueNegatives = 0
-    public var falseNegatives = 0
-    /// Σ per-sample binary cross-entropy, in units of 2⁻³².
+    /// K, the classes.
+    public let classes: Int
+    /// `confusion[a * K + p]`: samples of actual class a predicted as p.
+    public private(set) var confusion: [Int]
+    /// Σ per-sample cross-entropy, in units of 2⁻³².
     var lossFixed: Int64 = 0
 
-    init() {}
+    init(classes: Int) {
+        self.classes = classes
+        confusion = [Int](repeating: 0, count: classes * classes)
+    }
 
     static let scale = 4_294_967_296.0
 
     /// Adds one sample: its logits z (the model's output before the head's activation) and its
-    /// label, scored by `head` (class 1 is the positive class).
+    /// label, scored by `head`.
     mutating func add(logits z: UnsafePointer<Float>, label y: Float, head: any Head) {
         lossFixed += Int64((head.loss(logits: z, label: y) * Self.scale).rounded())
-        switch (head.predictedClass(logits: z) == 1, y >= 0.5) {
-        case (true, true): truePositives += 1
-        case (true, false): falsePositives += 1
-        case (false, false): trueNegatives += 1
-        case (false, true): falseNegatives += 1
-        }
+        confusion[Int(y) * classes + head.predictedClass(logits: z)] += 1
     }
 
-    public var count: Int { truePositives + falsePositives + trueNegatives + falseNegatives }
+    /// Samples of actual class `a` predicted as `p`.
+    public func count(actual a: Int, predicted p: Int) -> Int { confusion[a * classes + p] }
+
+    public var count: Int { confusion.reduce(0, +) }
+    public var correct: Int { (0 ..< classes).reduce(0) { $0 + confusion[$1 * classes + $1] } }
     public var loss: Double { count > 0 ? Double(lossFixed) / Self.scale / Double(count) : .nan }
-    public var accuracy: Double { count > 0 ? Double(truePositives + trueNegatives) / Double(count) : .nan }
-    public var precision: Double {
-        truePositives + falsePositives > 0 ? Double(truePositives) / Double(truePositives + falsePositives) : 0
-    }
-    public var recall: Double {
-        truePositives + falseNegatives > 0 ? Double(truePositives) / Double(truePositives + falseNegatives) : 0
-    }
-    public var f1: Double { precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0 }
+    public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : .nan }
 
-    /// Sums the counts of every rank (one all-reduce of five integers).
+    /// Precision, recall, F1 and support of one class (one-vs-rest; 0 where undefined, as
+    /// scikit-learn's `zero_division=0`).
+    public struct ClassMetrics: Sendable, Equatable {
+        public var precision, recall, f1: Double
+        public var support: Int
+    }
+
+    public func metrics(of k: Int) -> ClassMetrics {
+        let tp = confusion[k * classes + k]
+        let predicted = (0 ..< classes).reduce(0) { $0 + confusion[$1 * classes + k] }
+        let support = (0 ..< classes).reduce(0) { $0 + confusion[k * classes + $1] }
+        let p = predicted > 0 ? Double(tp) / Double(predicted) : 0
+        let r = support > 0 ? Double(tp) / Double(support) : 0
+        return ClassMetrics(precision: p, recall: r, f1: p + r > 0 ? 2 * p * r / (p + r) : 0, support: support)
+    }
+
+    /// The unweighted mean over classes (macro) and the support-weighted mean (weighted).
+    public func averages() -> (macro: ClassMetrics, weighted: ClassMetrics) {
+        let all = (0 ..< classes).map(metrics(of:))
+        let n = Double(max(count, 1)), k = Double(classes)
+        func mean(_ f: (ClassMetrics) -> Double, weighted: Bool) -> Double {
+            all.reduce(0) { $0 + f($1) * (weighted ? Double($1.support) / n : 1 / k) }
+        }
+        func avg(_ w: Bool) -> ClassMetrics {
+            ClassMetrics(precision: mean(\.precision, weighted: w), recall: mean(\.recall, weighted: w),
+                         f1: mean(\.f1, weighted: w), support: count)
+        }
+        return (avg(false), avg(true))
+    }
+
+    /// Sums the counts of every rank (one all-reduce of K² + 1 integers).
     func reduced(_ comm: Communicator) throws -> ClassificationCounts {
-        var v: [Int64] = [Int64(truePositives), Int64(falsePositives), Int64(trueNegatives), Int64(falseNegatives), lossFixed]
+        var v = confusion.map { Int64($0) } + [lossFixed]
         try comm.allReduce(&v)
-        var c = ClassificationCounts()
-        c.truePositives = Int(v[0]); c.falsePositives = Int(v[1]); c.trueNegatives = Int(v[2])
-        c.falseNegatives = Int(v[3]); c.lossFixed = v[4]
+        var c = ClassificationCounts(classes: classes)
+        c.confusion = v.dropLast().map { Int($0) }
+        c.lossFixed = v.last!
         return c
     }
 }
@@ -61,7 +86,7 @@ public enum Evaluator {
                               batchSize: Int = 128) throws -> ClassificationCounts {
         let chunks = (rows.count + batchSize - 1) / batchSize
         let mine = Schedule.part(of: 0 ..< chunks, rank: comm.rank, size: comm.size)
-        var c = ClassificationCounts()
+        var c = ClassificationCounts(classes: model.head.classes)
         // This rank's rows in slabs of whole chunks; `logits` cuts each slab into chunks of
         // `batchSize` from its start, which is a global chunk boundary.
         let slab = max(1, 4096 / batchSize)

@@ -28,20 +28,22 @@ public struct RunFileSummary {
         case "weights":
             let (w, m) = try WeightsFile.read(from: path)
             lines = ["weights: \(describe(m.config))", "  vocabulary: \(m.vocabulary.count) words (\(m.vocabulary.prefix(8).joined(separator: ", ")), …)",
+                     "  classes (\(m.classNames.count)): \(m.classNames.joined(separator: ", "))",
                      "  trained with \(m.config.optimizer) lr \(m.config.learningRate), batch \(m.config.batchSize), seed \(m.config.seed)",
                      String(format: "  weights: %d values, max |w| %.4g", w.count, w.map { abs($0) }.max() ?? 0)]
             json = ["kind": kind, "config": (try? JSONSerialization.jsonObject(with: Data(m.config.json().utf8))) ?? [:],
-                    "vocabulary_words": m.vocabulary.count, "parameters": w.count]
+                    "vocabulary_words": m.vocabulary.count, "parameters": w.count, "class_names": m.classNames]
         case "checkpoint":
             let c = try Checkpoint.read(from: path)
             let s = c.state
             lines = ["checkpoint: \(describe(c.metadata.config))",
+                     "  classes (\(c.metadata.classNames.count)): \(c.metadata.classNames.joined(separator: ", "))",
                      "  at epoch \(s.epoch + 1) of \(c.metadata.config.epochs), next batch \(s.nextBatch + 1); \(c.iterations) optimizer steps (\(c.optimizerName), slots \(c.slots.map(\.name).joined(separator: ", ")))",
                      "  written by \(s.worldSize) rank\(s.worldSize == 1 ? "" : "s"); \(c.history.records.count) epoch\(c.history.records.count == 1 ? "" : "s") of history; best val_loss \(s.bestValLoss)"]
                 + (s.interruptedBy.map { ["  written when \($0) stopped the run (a clean interruption: resume it)"] } ?? [])
             json = ["kind": kind, "epoch": s.epoch, "next_batch": s.nextBatch, "iterations": c.iterations,
                     "optimizer": c.optimizerName, "world_size": s.worldSize, "history_epochs": c.history.records.count,
-                    "interrupted_by": s.interruptedBy ?? NSNull()]
+                    "interrupted_by": s.interruptedBy ?? NSNull(), "class_names": c.metadata.classNames]
         default:
             let (h, cfg, ws) = try HistoryFile.read(from: path)
             var l = ["history: \(describe(cfg)), \(ws) rank\(ws == 1 ? "" : "s"), \(h.records.count) epochs"]

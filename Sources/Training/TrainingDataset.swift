@@ -1,9 +1,9 @@
 import Foundation
-import IMDB
+import TextData
 
 /// A split of the dataset file as a `RowSource`: reads only the rows asked for.
-public struct IMDBRowSource: RowSource {
-    let split: IMDBSplit
+public struct DatasetRowSource: RowSource {
+    let split: DatasetSplit
     public var rowCount: Int { split.count }
     public var maxlen: Int { split.maxlen }
 
@@ -29,13 +29,15 @@ public struct IMDBRowSource: RowSource {
 
 /// The dataset as the trainer and evaluator see it.
 public struct TrainingDataset {
-    let file: IMDBDataset
-    public let train: IMDBRowSource
-    public let test: IMDBRowSource
+    let file: TextDataset
+    public let train: DatasetRowSource
+    public let test: DatasetRowSource
     public var numWords: Int { file.numWords }
     public var maxlen: Int { file.maxlen }
     public var seed: Int64 { file.seed }
     public var vocabulary: [String] { file.vocabulary.words }
+    /// The class names; labels are indices into them.
+    public var classNames: [String] { file.classNames }
 
     /// The tokenizer settings `predict` needs, stored in weights files as JSON.
     public var tokenizerJSON: String {
@@ -46,7 +48,7 @@ public struct TrainingDataset {
     }
 
     public static func open(_ path: String) throws -> TrainingDataset {
-        let f = try IMDBDataset(path: path)
-        return TrainingDataset(file: f, train: IMDBRowSource(split: f.split(.train)), test: IMDBRowSource(split: f.split(.test)))
+        let f = try TextDataset(path: path)
+        return TrainingDataset(file: f, train: DatasetRowSource(split: f.split(.train)), test: DatasetRowSource(split: f.split(.test)))
     }
 }

@@ -9,11 +9,14 @@ public struct WeightsMetadata: Sendable, Equatable {
     var tokenizerJSON: String
     /// Entry k is the word with id k + 4.
     public var vocabulary: [String]
+    /// The dataset's class names (`config.model.classCount` of them); labels are indices into them.
+    public var classNames: [String]
 
-    public init(config: TrainConfig, tokenizerJSON: String, vocabulary: [String]) {
+    public init(config: TrainConfig, tokenizerJSON: String, vocabulary: [String], classNames: [String] = ["neg", "pos"]) {
         self.config = config
         self.tokenizerJSON = tokenizerJSON
         self.vocabulary = vocabulary
+        self.classNames = classNames
     }
 }
 
@@ -106,6 +109,7 @@ public enum WeightsFile {
         try g.setAttribute("config", m.config.json())
         try g.setAttribute("tokenizer", m.tokenizerJSON)
         try g.writeStringList("vocab", m.vocabulary)
+        try g.writeStringList("class_names", m.classNames)
     }
 
     static func readMetadata(from f: H5Group, expecting kind: String) throws -> WeightsMetadata {
@@ -120,8 +124,14 @@ public enum WeightsFile {
         }
         let config = try TrainConfig.from(json: try g.stringAttribute("config"), path: f.path)
         try config.model.validate()
+        // Files written before class names were stored hold IMDB's two classes.
+        let classes = g.exists("class_names") ? try g.readStringList("class_names") : ["neg", "pos"]
+        guard classes.count == config.model.classCount, Set(classes).count == classes.count else {
+            throw TrainingError.badFile(path: f.path, object: "/rnn_dist/class_names",
+                                        detail: "\(classes.count) names, the model tells \(config.model.classCount) distinct classes apart")
+        }
         return WeightsMetadata(config: config, tokenizerJSON: try g.stringAttribute("tokenizer"),
-                               vocabulary: try g.readStringList("vocab"))
+                               vocabulary: try g.readStringList("vocab"), classNames: classes)
     }
 
     /// Opens a complete weights file: its metadata and the tensors for the config it records.

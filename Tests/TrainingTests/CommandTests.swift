@@ -3,7 +3,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-@testable import IMDB
+@testable import TextData
 @testable import RNN
 import TestSupport
 @testable import Training

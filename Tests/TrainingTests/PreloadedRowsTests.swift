@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 @testable import HDF5
-@testable import IMDB
+@testable import TextData
 @testable import RNN
 import TestSupport
 @testable import Training

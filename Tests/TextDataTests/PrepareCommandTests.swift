@@ -27,9 +27,9 @@ final class PrepareCommandTests: XCTestCase {
 
         let text = try Subprocess.rnnDist(["inspect", out])
         XCTAssertEqual(text.status, 0, text.stderr)
-        XCTAssertTrue(text.stdout.contains("IMDB dataset: num_words 9, maxlen 5, seed 113, source aclImdb_v1.tar.gz"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("dataset: num_words 9, maxlen 5, seed 113, source aclImdb_v1.tar.gz"), text.stdout)
         XCTAssertTrue(text.stdout.contains("vocabulary: 5 words (ids 4..<9); first: a b c z é"), text.stdout)
-        XCTAssertTrue(text.stdout.contains("train row 0 (label 1 = train/pos/7_8.txt, 3 padding): <start> <oov>"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("train row 0 (label 1 pos = train/pos/7_8.txt, 3 padding): <start> <oov>"), text.stdout)
 
         let json = try Subprocess.rnnDist(["inspect", "--json", out])
         XCTAssertEqual(json.status, 0, json.stderr)
@@ -42,12 +42,12 @@ final class PrepareCommandTests: XCTestCase {
     func testBadInputIsOneLineAndLeavesNothing() throws {
         let out = dir.file("imdb.h5")
         let missing = try Subprocess.rnnDist(["prepare", "--source", dir.file("none.tar.gz"), "-o", out])
-        XCTAssertEqual(missing.status, 1)
-        XCTAssertEqual(missing.stderr, "rnn-dist: error: \(dir.file("none.tar.gz")): no such file or folder (expected aclImdb_v1.tar.gz or an extracted aclImdb/ folder)\n")
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertEqual(missing.stderr, "rnn-dist: error: \(dir.file("none.tar.gz")): no such file or folder\n")
 
         try Data("garbage".utf8).write(to: URL(fileURLWithPath: dir.file("junk.tar.gz")))
         let junk = try Subprocess.rnnDist(["prepare", "--source", dir.file("junk.tar.gz"), "-o", out])
-        XCTAssertEqual(junk.status, 1)
+        XCTAssertEqual(junk.status, 2)
         XCTAssertTrue(junk.stderr.hasPrefix("rnn-dist: error: \(dir.file("junk.tar.gz")): cannot read the archive"), junk.stderr)
         XCTAssertEqual(junk.stderr.split(separator: "\n").count, 1)
 
@@ -58,7 +58,7 @@ final class PrepareCommandTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains(words), r.stderr)
         }
         let noFolder = try Subprocess.rnnDist(["prepare", "--source", dir.path + "/src", "-o", dir.path + "/nope/imdb.h5"])
-        XCTAssertEqual(noFolder.status, 1)
+        XCTAssertEqual(noFolder.status, 2)
         XCTAssertTrue(noFolder.stderr.contains("the output folder does not exist"), noFolder.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["junk.tar.gz", "src"])
     }

@@ -1,7 +1,7 @@
 import XCTest
 @testable import HDF5
 import TestSupport
-@testable import IMDB
+@testable import TextData
 
 /// `prepare` on small hand-made sources whose every output id is worked out by hand.
 final class PrepareTests: XCTestCase {
@@ -30,13 +30,13 @@ final class PrepareTests: XCTestCase {
     static let sortedIDs: [Split: [Int32]] = [.train: [2, 10, 7, 100], .test: [5, 1, 3]]
 
     private func prepare(_ source: String, _ out: String = "imdb.h5", numWords: Int = 100, maxlen: Int = 5,
-                         seed: UInt64 = 113) throws -> (PrepareReport, IMDBDataset) {
-        let report = try IMDBPreparer.prepare(PrepareOptions(source: source, output: dir.file(out),
+                         seed: UInt64 = 113) throws -> (PrepareReport, TextDataset) {
+        let report = try Preparer.prepare(PrepareOptions(source: source, output: dir.file(out),
                                                              numWords: numWords, maxlen: maxlen, seed: seed))
-        return (report, try IMDBDataset(path: dir.file(out)))
+        return (report, try TextDataset(path: dir.file(out)))
     }
 
-    private func rows(_ d: IMDBDataset, _ s: Split) throws -> [(id: Int32, label: Int8, x: [Int32])] {
+    private func rows(_ d: TextDataset, _ s: Split) throws -> [(id: Int32, label: Int32, x: [Int32])] {
         let split = d.split(s)
         let r = try split.read(rows: 0 ..< split.count)
         return try (0 ..< split.count).map { (id: try split.origin(row: $0)!.id, label: r.y[$0], x: Array(r.row($0))) }
@@ -170,7 +170,7 @@ final class PrepareTests: XCTestCase {
     private func assertFails(_ source: String, output: String? = nil, _ expected: (PrepareError) -> Bool,
                              file: StaticString = #filePath, line: UInt = #line) {
         let out = output ?? dir.file("out.h5")
-        XCTAssertThrowsError(try IMDBPreparer.prepare(PrepareOptions(source: source, output: out, numWords: 20, maxlen: 5)),
+        XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: source, output: out, numWords: 20, maxlen: 5)),
                              file: file, line: line) { e in
             guard let p = e as? PrepareError else { return XCTFail("\(type(of: e)): \(e)", file: file, line: line) }
             XCTAssertTrue(expected(p), "\(p)", file: file, line: line)
@@ -186,8 +186,13 @@ final class PrepareTests: XCTestCase {
     }
 
     func testFolderWithoutTrainAndTest() throws {
+        try FileManager.default.createDirectory(atPath: dir.path + "/empty", withIntermediateDirectories: true)
+        assertFails(dir.path + "/empty") { $0 == .noClassFolders(path: self.dir.path + "/empty") }
+        XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: dir.path + "/empty", output: dir.file("x.h5"), format: .aclimdb))) {
+            XCTAssertEqual($0 as? PrepareError, .notAnIMDBFolder(path: self.dir.path + "/empty"))
+        }
         try FileManager.default.createDirectory(atPath: dir.path + "/empty/train", withIntermediateDirectories: true)
-        assertFails(dir.path + "/empty") { $0 == .notAnIMDBFolder(path: self.dir.path + "/empty") }
+        assertFails(dir.path + "/empty") { $0 == .emptyClassFolder(path: self.dir.path + "/empty/train") }
     }
 
     func testEmptySplit() throws {
@@ -231,7 +236,7 @@ final class PrepareTests: XCTestCase {
         let out = dir.path + "/no/such/folder/imdb.h5"
         assertFails(dir.path, output: out) { $0 == .outputFolderMissing(path: out) }
         try FileManager.default.createDirectory(atPath: dir.path + "/taken.h5", withIntermediateDirectories: false)
-        XCTAssertThrowsError(try IMDBPreparer.prepare(PrepareOptions(source: dir.path, output: dir.path + "/taken.h5"))) {
+        XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: dir.path, output: dir.path + "/taken.h5"))) {
             XCTAssertEqual($0 as? PrepareError, .outputIsFolder(path: self.dir.path + "/taken.h5"))
         }
     }
@@ -246,9 +251,9 @@ final class PrepareTests: XCTestCase {
     func testAFailedRunLeavesThePreviousFileIntact() throws {
         try RawIMDB.writeFolder(Self.reviews, at: dir.path + "/good")
         let out = dir.file("keep.h5")
-        _ = try IMDBPreparer.prepare(PrepareOptions(source: dir.path + "/good", output: out, numWords: 20, maxlen: 5))
+        _ = try Preparer.prepare(PrepareOptions(source: dir.path + "/good", output: out, numWords: 20, maxlen: 5))
         let before = try Data(contentsOf: URL(fileURLWithPath: out))
-        XCTAssertThrowsError(try IMDBPreparer.prepare(PrepareOptions(source: dir.file("missing"), output: out)))
+        XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: dir.file("missing"), output: out)))
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)), before)
     }
 }

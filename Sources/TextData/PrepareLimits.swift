@@ -4,4 +4,6 @@ public enum PrepareLimits {
     static let maxReviewBytes = 16 << 20
     /// The most reviews in one split (Int32 row and review ids).
     static let maxReviewsPerSplit = 1 << 26
+    /// The most classes (labels stored as int32 above 127; the output layer has one unit each).
+    static let maxClasses = 1 << 16
 }

@@ -1,16 +1,21 @@
 import HDF5
 
 /// A dataset file written by `prepare` (docs/DATASET.md), opened for training, evaluation and prediction.
+/// (The format keeps its first name, `rnn-dist-imdb`, so that every file written so far still reads.)
 ///
 /// Opening checks everything that is cheap to check: the completion mark, `format`,
 /// `format_version`, the tokenizer settings, the vocabulary against `num_words`, and each split's
-/// shapes and element types. Token ids and labels are checked as rows are read (`IMDBSplit.read`),
+/// shapes and element types. Token ids and labels are checked as rows are read (`DatasetSplit.read`),
 /// so a damaged value is an error naming the file, dataset, row and value, never a wrong number.
-public final class IMDBDataset {
+public final class TextDataset {
     /// The root `format` attribute of every dataset file.
     public static let format = "rnn-dist-imdb"
     /// The layout version written and read by this code.
     static let formatVersion = 1
+    /// Name of the class-name list (`/class_names`); a file without one has IMDB's two classes.
+    public static let classNamesName = "class_names"
+    /// The classes of a file written before class names were stored.
+    public static let imdbClassNames = ["neg", "pos"]
     /// Largest `maxlen` accepted from a file.
     public static let maxMaxlen = 1 << 20
 
@@ -27,8 +32,10 @@ public final class IMDBDataset {
     public let tokenizer: String
     /// The word of each id (`vocabulary.numWords == numWords`).
     public let vocabulary: Vocabulary
+    /// The name of each class; labels are indices into it.
+    public let classNames: [String]
     private let file: H5File
-    private var splits: [Split: IMDBSplit] = [:]
+    private var splits: [Split: DatasetSplit] = [:]
 
     /// Opens and validates `path` (see the type's description).
     public init(path: String) throws {
@@ -56,41 +63,65 @@ public final class IMDBDataset {
         source = try file.stringAttribute("source")
         tokenizer = try file.stringAttribute("tokenizer")
         vocabulary = try Vocabulary.read(from: file, numWords: numWords)
+        classNames = try Self.readClassNames(file)
         for s in Split.allCases {
-            splits[s] = try IMDBSplit(s, file: file, numWords: numWords, maxlen: maxlen)
+            splits[s] = try DatasetSplit(s, file: file, numWords: numWords, maxlen: maxlen, classes: classNames.count)
         }
     }
 
+    /// `/class_names` (2 ≤ K ≤ `PrepareLimits.maxClasses` distinct names, as `num_classes` says),
+    /// or neg, pos when the file has none.
+    private static func readClassNames(_ file: H5File) throws -> [String] {
+        guard file.exists(classNamesName) else { return imdbClassNames }
+        let path = file.path, object = "/" + classNamesName
+        let count = try file.intAttribute("num_classes")
+        guard count >= 2 && count <= Int64(PrepareLimits.maxClasses) else {
+            throw DatasetError.badAttribute(path: path, name: "num_classes", detail: "\(count) is outside 2...\(PrepareLimits.maxClasses)")
+        }
+        let offsets = try file.group(classNamesName).dataset("offsets")
+        guard offsets.shape == [Int(count) + 1] else {
+            throw DatasetError.wrongShape(path: path, object: object + "/offsets", expected: "[\(count + 1)] for num_classes \(count)", found: offsets.shape)
+        }
+        let names = try file.readStringList(classNamesName)
+        guard Set(names).count == names.count else {
+            throw DatasetError.badVocabulary(path: path, object: object, detail: "a class name occurs twice")
+        }
+        return names
+    }
+
     /// One split's rows.
-    public func split(_ s: Split) -> IMDBSplit { splits[s]! }
+    public func split(_ s: Split) -> DatasetSplit { splits[s]! }
 
     /// A raw review as a model input row, tokenized and encoded exactly as the file's rows were.
     func encode(_ text: String) -> [Int32] { vocabulary.encode(text, maxlen: maxlen) }
 }
 
-/// Rows read from a split: `x` is (rows, maxlen) row-major, `y` is (rows).
-public struct IMDBRows: Sendable {
+/// Rows read from a split: `x` is (rows, maxlen) row-major, `y` is (rows), class indices.
+public struct LabelledRows: Sendable {
     public let x: [Int32]
-    public let y: [Int8]
+    public let y: [Int32]
     let maxlen: Int
     var count: Int { y.count }
     /// Row `i`'s ids.
     func row(_ i: Int) -> ArraySlice<Int32> { x[(i * maxlen) ..< ((i + 1) * maxlen)] }
 }
 
-/// `/train` or `/test` of a dataset file: `x` int32 (N, maxlen), `y` int8 (N), and, when present,
+/// `/train` or `/test` of a dataset file: `x` int32 (N, maxlen), `y` int8 or int32 (N), and, when present,
 /// `review_id` int32 (N) and `rating` int8 (N) naming each row's source file `<id>_<rating>.txt`.
-public final class IMDBSplit {
+public final class DatasetSplit {
     let split: Split
     /// Rows, N.
     public let count: Int
     public let maxlen: Int
     let numWords: Int
+    /// K: labels are 0 ..< K.
+    let classes: Int
     private let x: H5Dataset, y: H5Dataset
     private let reviewIDs: H5Dataset?, ratings: H5Dataset?
 
-    init(_ split: Split, file: H5File, numWords: Int, maxlen: Int) throws {
+    init(_ split: Split, file: H5File, numWords: Int, maxlen: Int, classes: Int) throws {
         self.split = split
+        self.classes = classes
         self.numWords = numWords
         self.maxlen = maxlen
         let g = try file.group(split.rawValue)
@@ -107,7 +138,11 @@ public final class IMDBSplit {
         guard x.shape == [n, maxlen] else {
             throw DatasetError.wrongShape(path: path, object: x.name, expected: "[N, \(maxlen)] (maxlen \(maxlen))", found: x.shape)
         }
-        let y = try open("y", .int8)
+        let yd = try g.dataset("y")
+        guard yd.elementType == .int8 || yd.elementType == .int32 else {
+            throw DatasetError.wrongType(path: path, object: yd.name, expected: "int8 or int32", found: yd.elementType.rawValue)
+        }
+        let y = yd
         guard y.shape == [n] else {
             throw DatasetError.wrongShape(path: path, object: y.name, expected: "[\(n)] (one label per row of x)", found: y.shape)
         }
@@ -127,33 +162,44 @@ public final class IMDBSplit {
     }
 
     /// Reads rows `range`, checking every id and label.
-    func read(rows range: Range<Int>) throws -> IMDBRows {
+    func read(rows range: Range<Int>) throws -> LabelledRows {
         guard range.lowerBound >= 0, range.upperBound <= count else {
             throw DatasetError.rowOutOfRange(path: x.path, object: x.name, row: range.lowerBound < 0 ? range.lowerBound : range.upperBound - 1, rows: count)
         }
-        let rows = IMDBRows(x: try x.readRows(range), y: try y.readRows(range), maxlen: maxlen)
+        let rows = LabelledRows(x: try x.readRows(range), y: try readLabels(range), maxlen: maxlen)
         try check(rows) { range.lowerBound + $0 }
         return rows
     }
 
     /// Reads an arbitrary set of rows, in the order given (runs of consecutive rows are read
     /// together), checking every id and label.
-    public func read(rows indices: [Int]) throws -> IMDBRows {
+    public func read(rows indices: [Int]) throws -> LabelledRows {
         for r in indices where r < 0 || r >= count {
             throw DatasetError.rowOutOfRange(path: x.path, object: x.name, row: r, rows: count)
         }
-        let rows = IMDBRows(x: try x.readRows(indices), y: try y.readRows(indices), maxlen: maxlen)
+        let rows = LabelledRows(x: try x.readRows(indices), y: try readLabels(indices), maxlen: maxlen)
         try check(rows) { indices[$0] }
         return rows
     }
 
-    /// All labels, checked (0 = negative, 1 = positive).
-    func labels() throws -> [Int8] {
-        let all: [Int8] = try y.read()
-        for (r, v) in all.enumerated() where v != 0 && v != 1 {
-            throw DatasetError.badLabel(path: y.path, object: y.name, row: r, value: v)
+    /// All labels, checked (class indices).
+    func labels() throws -> [Int32] {
+        let all = try readLabels(0 ..< count)
+        for (r, v) in all.enumerated() where v < 0 || Int(v) >= classes {
+            throw DatasetError.badLabel(path: y.path, object: y.name, row: r, value: v, classes: classes)
         }
         return all
+    }
+
+    /// Labels as stored (int8 or int32), widened.
+    private func readLabels(_ range: Range<Int>) throws -> [Int32] {
+        if y.elementType == .int8 { return (try y.readRows(range) as [Int8]).map { Int32($0) } }
+        return try y.readRows(range)
+    }
+
+    private func readLabels(_ rows: [Int]) throws -> [Int32] {
+        if y.elementType == .int8 { return (try y.readRows(rows) as [Int8]).map { Int32($0) } }
+        return try y.readRows(rows)
     }
 
     /// The source review id and rating of row `r` (`<id>_<rating>.txt`), when the file stores them.
@@ -183,7 +229,7 @@ public final class IMDBSplit {
     }
 
     /// `fileRow(i)` is the file row of `rows` row i, for messages.
-    private func check(_ rows: IMDBRows, fileRow: (Int) -> Int) throws {
+    private func check(_ rows: LabelledRows, fileRow: (Int) -> Int) throws {
         let limit = Int32(clamping: numWords)
         try rows.x.withUnsafeBufferPointer { p in
             for (k, v) in p.enumerated() where v < 0 || v >= limit {
@@ -191,8 +237,8 @@ public final class IMDBSplit {
                                                    column: k % maxlen, id: v, numWords: numWords)
             }
         }
-        for (i, v) in rows.y.enumerated() where v != 0 && v != 1 {
-            throw DatasetError.badLabel(path: y.path, object: y.name, row: fileRow(i), value: v)
+        for (i, v) in rows.y.enumerated() where v < 0 || Int(v) >= classes {
+            throw DatasetError.badLabel(path: y.path, object: y.name, row: fileRow(i), value: v, classes: classes)
         }
     }
 }

@@ -1,5 +1,5 @@
 import XCTest
-@testable import IMDB
+@testable import TextData
 
 /// The row permutation of docs/DATASET.md: SplitMix64 + Fisher–Yates with rejection sampling.
 final class ShuffleTests: XCTestCase {

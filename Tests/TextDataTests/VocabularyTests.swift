@@ -1,7 +1,7 @@
 import XCTest
 @testable import HDF5
 import TestSupport
-@testable import IMDB
+@testable import TextData
 
 /// Ids, padding and truncation (docs/DATASET.md) on the `Vocabulary` API that `predict` uses.
 final class VocabularyTests: XCTestCase {

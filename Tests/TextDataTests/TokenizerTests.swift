@@ -1,5 +1,5 @@
 import XCTest
-@testable import IMDB
+@testable import TextData
 
 /// docs/DATASET.md: `<br />` → space, Unicode lowercase, runs of letters/digits with inner apostrophes.
 final class TokenizerTests: XCTestCase {

@@ -1,9 +1,9 @@
 import XCTest
 @testable import HDF5
 import TestSupport
-@testable import IMDB
+@testable import TextData
 
-/// `IMDBDataset` refuses every file that is not exactly what `prepare` writes (docs/DATASET.md §Reading it back), with one
+/// `TextDataset` refuses every file that is not exactly what `prepare` writes (docs/DATASET.md §Reading it back), with one
 /// line naming the file, the object and the problem.
 final class DatasetReaderTests: XCTestCase {
     var dir: TempDir!
@@ -45,14 +45,14 @@ final class DatasetReaderTests: XCTestCase {
     }
 
     private func assertOpenFails(_ path: String, _ expected: (Error) -> Bool, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try IMDBDataset(path: path), file: file, line: line) { e in
+        XCTAssertThrowsError(try TextDataset(path: path), file: file, line: line) { e in
             XCTAssertTrue(expected(e), "\(e)", file: file, line: line)
             XCTAssertTrue("\(e)".hasPrefix(path), "names the file: \(e)", file: file, line: line)
         }
     }
 
     func testAValidFileReadsAnyRows() throws {
-        let d = try IMDBDataset(path: try write("ok.h5"))
+        let d = try TextDataset(path: try write("ok.h5"))
         XCTAssertEqual(d.numWords, 10)
         XCTAssertEqual(d.maxlen, 4)
         XCTAssertEqual(d.vocabulary.word(for: 6), "movie")
@@ -92,7 +92,7 @@ final class DatasetReaderTests: XCTestCase {
             try f.createDataset("test/x2", shape: [2, 4], data: [Float](repeating: 1, count: 8))
             try f.writeStringList("unused", [])
         }
-        XCTAssertNoThrow(try IMDBDataset(path: extra), "extra objects are ignored")
+        XCTAssertNoThrow(try TextDataset(path: extra), "extra objects are ignored")
         let path = dir.file("float.h5")
         try H5File.writeAtomically(to: path) { f in
             try f.setAttribute("format", "rnn-dist-imdb"); try f.setAttribute("format_version", 1)
@@ -105,7 +105,7 @@ final class DatasetReaderTests: XCTestCase {
         }
         assertOpenFails(path) { ($0 as? DatasetError) == .wrongType(path: path, object: "/train/x", expected: "int32", found: "float32") }
         let wrongY = try writeWithTestY(Int64.self)
-        assertOpenFails(wrongY) { ($0 as? DatasetError) == .wrongType(path: wrongY, object: "/test/y", expected: "int8", found: "int64") }
+        assertOpenFails(wrongY) { ($0 as? DatasetError) == .wrongType(path: wrongY, object: "/test/y", expected: "int8 or int32", found: "int64") }
     }
 
     /// A valid file except that `/test/y` holds `T`.
@@ -136,7 +136,7 @@ final class DatasetReaderTests: XCTestCase {
 
     func testOutOfRangeTokenIdIsReportedWithRowAndColumn() throws {
         let path = try write("oov.h5", trainX: [0, 1, 4, 5, 1, 9, 10, 2, 0, 0, 1, -1])
-        let d = try IMDBDataset(path: path)   // ids are checked as rows are read
+        let d = try TextDataset(path: path)   // ids are checked as rows are read
         let train = d.split(.train)
         XCTAssertEqual(try train.read(rows: [0]).x, [0, 1, 4, 5])
         XCTAssertThrowsError(try train.read(rows: [0, 1])) { e in
@@ -152,10 +152,10 @@ final class DatasetReaderTests: XCTestCase {
 
     func testBadLabel() throws {
         let path = try write("label.h5", trainY: [0, 2, 1])
-        let train = try IMDBDataset(path: path).split(.train)
+        let train = try TextDataset(path: path).split(.train)
         XCTAssertNoThrow(try train.read(rows: [0, 2]))
         XCTAssertThrowsError(try train.read(rows: [2, 1])) { e in
-            XCTAssertEqual(e as? DatasetError, .badLabel(path: path, object: "/train/y", row: 1, value: 2))
+            XCTAssertEqual(e as? DatasetError, .badLabel(path: path, object: "/train/y", row: 1, value: 2, classes: 2))
         }
         XCTAssertThrowsError(try train.labels())
     }
@@ -178,16 +178,17 @@ final class DatasetReaderTests: XCTestCase {
 
     func testSummaryOfAPreparedDataset() throws {
         try RawIMDB.writeFolder(PrepareTests.reviews, at: dir.path + "/src")
-        _ = try IMDBPreparer.prepare(PrepareOptions(source: dir.path + "/src", output: dir.file("p.h5"), numWords: 9, maxlen: 5))
+        _ = try Preparer.prepare(PrepareOptions(source: dir.path + "/src", output: dir.file("p.h5"), numWords: 9, maxlen: 5))
         let s = try DatasetSummary(path: dir.file("p.h5"), firstWords: 3)
         XCTAssertEqual(s.firstWords, ["a", "b", "c"])
         XCTAssertEqual(s.splits.map(\.rows), [4, 3])
-        XCTAssertEqual(s.splits.map(\.positives), [2, 2])
+        XCTAssertEqual(s.splits.map(\.classCounts), [[2, 2], [1, 2]])
+        XCTAssertEqual(s.classNames, ["neg", "pos"])
         XCTAssertEqual(s.sample?.reviewID, 7, "train row 0 is review 7 (seed 113)")
         XCTAssertEqual(s.sample?.words, ["<start>", "<oov>"])
         let text = s.lines().joined(separator: "\n")
         XCTAssertTrue(text.contains("train: 4 rows × 5 ids; labels 2 neg / 2 pos"), text)
-        XCTAssertTrue(text.contains("train row 0 (label 1 = train/pos/7_8.txt, 3 padding): <start> <oov>"), text)
+        XCTAssertTrue(text.contains("train row 0 (label 1 pos = train/pos/7_8.txt, 3 padding): <start> <oov>"), text)
         let json = s.json
         XCTAssertEqual(json["num_words"] as? Int, 9)
         XCTAssertEqual((json["sample"] as? [String: Any])?["review_id"] as? Int, 7)

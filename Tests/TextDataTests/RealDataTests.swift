@@ -1,6 +1,6 @@
 import XCTest
 import TestSupport
-@testable import IMDB
+@testable import TextData
 
 /// The real `aclImdb_v1.tar.gz`: `$IMDB_TARBALL`, else the optional local copy beside the repository
 /// (skipped, and said so, when neither exists). Every
@@ -30,11 +30,11 @@ final class RealDataTests: XCTestCase {
         let dir = try TempDir("imdb-real")
         defer { dir.remove() }
         let out = dir.file("imdb.h5")
-        let report = try IMDBPreparer.prepare(PrepareOptions(source: Self.tarball, output: out))
+        let report = try Preparer.prepare(PrepareOptions(source: Self.tarball, output: out))
         print("RealDataTests: prepare took \(report.seconds) s (this build)")
         XCTAssertEqual(report.train.rows, 25_000)
         XCTAssertEqual(report.test.rows, 25_000)
-        XCTAssertEqual([report.train.negatives, report.train.positives, report.test.negatives, report.test.positives],
+        XCTAssertEqual(report.train.classCounts + report.test.classCounts,
                        [12_500, 12_500, 12_500, 12_500])
         XCTAssertEqual(report.train.tokens, 5_839_241)
         XCTAssertEqual(report.test.tokens, 5_707_388)
@@ -42,7 +42,7 @@ final class RealDataTests: XCTestCase {
         XCTAssertEqual(report.train.invalidUTF8Bytes + report.test.invalidUTF8Bytes, 0)
         XCTAssertEqual(report.ignoredEntries, 2, "README and imdb.vocab")
 
-        let d = try IMDBDataset(path: out)
+        let d = try TextDataset(path: out)
         XCTAssertEqual(d.numWords, 10_000)
         XCTAssertEqual(d.maxlen, 500)
         XCTAssertEqual(d.source, "aclImdb_v1.tar.gz")

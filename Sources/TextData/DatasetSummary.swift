@@ -1,10 +1,12 @@
 /// What `rnn-dist inspect` reports about a dataset file beyond its raw HDF5 layout: splits,
-/// shapes, vocabulary, label balance and one review decoded back into words. Building it validates
+/// shapes, vocabulary, classes and their balance, and one row decoded back into words. Building it validates
 /// every row (token ids and labels), so a summary exists only for a valid dataset.
 public struct DatasetSummary: Sendable {
     public struct SplitInfo: Sendable {
         let name: String
-        let rows, maxlen, negatives, positives: Int
+        let rows, maxlen: Int
+        /// Rows per class, in class order.
+        let classCounts: [Int]
     }
     /// One row decoded back into words.
     public struct Sample: Sendable {
@@ -22,12 +24,13 @@ public struct DatasetSummary: Sendable {
     let seed: Int64
     let source, tokenizer: String
     let firstWords: [String]
+    let classNames: [String]
     let splits: [SplitInfo]
     let sample: Sample?
 
     /// Opens `path` as a dataset and reads it whole (validating every row).
     public init(path: String, firstWords count: Int = 10) throws {
-        let data = try IMDBDataset(path: path)
+        let data = try TextDataset(path: path)
         numWords = data.numWords
         maxlen = data.maxlen
         seed = data.seed
@@ -35,13 +38,14 @@ public struct DatasetSummary: Sendable {
         tokenizer = data.tokenizer
         vocabularySize = data.vocabulary.words.count
         firstWords = Array(data.vocabulary.words.prefix(count))
+        classNames = data.classNames
         var splits: [SplitInfo] = []
         for s in Split.allCases {
             let split = data.split(s)
             try split.validateAll()
-            let pos = try split.labels().reduce(0) { $0 + Int($1) }
-            splits.append(SplitInfo(name: s.rawValue, rows: split.count, maxlen: split.maxlen,
-                                    negatives: split.count - pos, positives: pos))
+            var counts = [Int](repeating: 0, count: classNames.count)
+            for y in try split.labels() { counts[Int(y)] += 1 }
+            splits.append(SplitInfo(name: s.rawValue, rows: split.count, maxlen: split.maxlen, classCounts: counts))
         }
         self.splits = splits
         let train = data.split(.train)
@@ -59,18 +63,20 @@ public struct DatasetSummary: Sendable {
 
     /// Text lines for the terminal; the sample review is cut after `maxWords` words.
     public func lines(maxWords: Int = 60) -> [String] {
-        var out = ["IMDB dataset: num_words \(numWords), maxlen \(maxlen), seed \(seed), source \(source)",
-                   "  tokenizer: \(tokenizer)"]
+        var out = ["dataset: num_words \(numWords), maxlen \(maxlen), seed \(seed), source \(source)",
+                   "  tokenizer: \(tokenizer)",
+                   "  classes (\(classNames.count)): \(classNames.enumerated().map { "\($0) \($1)" }.joined(separator: ", "))"]
         for s in splits {
-            out.append("  \(s.name): \(s.rows) rows × \(s.maxlen) ids; labels \(s.negatives) neg / \(s.positives) pos")
+            let balance = zip(s.classCounts, classNames).map { "\($0) \($1)" }.joined(separator: " / ")
+            out.append("  \(s.name): \(s.rows) rows × \(s.maxlen) ids; labels \(balance)")
         }
         out.append("  vocabulary: \(vocabularySize) words (ids 4..<\(numWords)); first: \(firstWords.joined(separator: " "))")
         if let s = sample {
-            let from = s.reviewID.map { " = \(s.split)/\(s.label == 1 ? "pos" : "neg")/\($0)_\(s.rating ?? 0).txt" } ?? ""
+            let from = s.reviewID.map { " = \(s.split)/\(classNames[s.label])/\($0)_\(s.rating ?? 0).txt" } ?? ""
             let text = s.words.prefix(maxWords).joined(separator: " ") + (s.words.count > maxWords ? " …" : "")
-            out.append("  \(s.split) row \(s.row) (label \(s.label)\(from), \(s.padding) padding): \(text)")
+            out.append("  \(s.split) row \(s.row) (label \(s.label) \(classNames[s.label])\(from), \(s.padding) padding): \(text)")
         }
-        out.append("  all rows checked: token ids in 0..<\(numWords), labels in {0, 1}")
+        out.append("  all rows checked: token ids in 0..<\(numWords), labels in 0..<\(classNames.count)")
         return out
     }
 
@@ -78,9 +84,9 @@ public struct DatasetSummary: Sendable {
     public var json: [String: Any] {
         var d: [String: Any] = [
             "num_words": numWords, "maxlen": maxlen, "seed": seed, "source": source, "tokenizer": tokenizer,
-            "vocabulary_size": vocabularySize, "first_words": firstWords, "valid": true,
+            "vocabulary_size": vocabularySize, "first_words": firstWords, "valid": true, "class_names": classNames,
             "splits": splits.map { ["name": $0.name, "rows": $0.rows, "maxlen": $0.maxlen,
-                                    "negatives": $0.negatives, "positives": $0.positives] as [String: Any] },
+                                    "class_counts": $0.classCounts] as [String: Any] },
         ]
         if let s = sample {
             var o: [String: Any] = ["split": s.split, "row": s.row, "label": s.label, "words": s.words, "padding": s.padding]

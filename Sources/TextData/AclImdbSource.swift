@@ -5,29 +5,25 @@ import Glibc
 import POSIX
 #endif
 
-/// Where one review came from: `<split>/<neg|pos>/<id>_<rating>.txt`.
-struct ReviewKey: Sendable, Hashable {
-    var split: Split
-    /// 0 = neg, 1 = pos.
-    var label: UInt8
-    var id: Int32
-    var rating: Int8
-
+extension RowKey {
+    /// aclImdb's entry name, for messages.
     var entryName: String { "\(split.rawValue)/\(label == 1 ? "pos" : "neg")/\(id)_\(rating).txt" }
 
-    /// Parses the last three components of an entry path; nil for anything that is not a review
-    /// (`unsup/`, `urls_*.txt`, `imdb.vocab`, README, directories…).
-    static func parse<S: StringProtocol>(_ components: [S]) -> ReviewKey? {
+    /// Parses the last three components of an aclImdb entry path; nil for anything that is not a
+    /// review (`unsup/`, `urls_*.txt`, `imdb.vocab`, README, directories…).
+    static func parse<S: StringProtocol>(_ components: [S]) -> RowKey? {
         guard components.count >= 3 else { return nil }
         let n = components.count
         guard let split = Split(rawValue: String(components[n - 3])) else { return nil }
-        let label: UInt8
+        let label: Int32
         switch components[n - 2] {
         case "neg": label = 0
         case "pos": label = 1
         default: return nil
         }
-        return parse(name: components[n - 1]).map { ReviewKey(split: split, label: label, id: $0.id, rating: $0.rating) }
+        return parse(name: components[n - 1]).map {
+            RowKey(split: split, label: label, order: Int64(label) << 32 | Int64($0.id), id: $0.id, rating: $0.rating)
+        }
     }
 
     /// `<id>_<rating>.txt`: id 1–9 digits, rating 1–2 digits.
@@ -46,12 +42,12 @@ struct ReviewKey: Sendable, Hashable {
 
 /// Reads the labelled reviews of the raw IMDB dataset from the official tarball (any tar that
 /// libarchive reads, compressed or not) or from an extracted folder, in storage order.
-enum ReviewSource {
+enum AclImdbSource {
     /// What a source held besides its reviews.
     struct Stats { var ignoredEntries = 0 }
 
     /// Calls `body` with each review's key and bytes (valid during the call only).
-    static func read(_ path: String, _ body: (ReviewKey, UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Stats {
+    static func read(_ path: String, _ body: (RowKey, UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Stats {
         var st = stat()
         guard stat(path, &st) == 0 else {
             if errno == ENOENT || errno == ENOTDIR { throw PrepareError.sourceMissing(path: path) }
@@ -61,7 +57,7 @@ enum ReviewSource {
         return try readArchive(path, body)
     }
 
-    private static func readArchive(_ path: String, _ body: (ReviewKey, UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Stats {
+    private static func readArchive(_ path: String, _ body: (RowKey, UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Stats {
         guard access(path, R_OK) == 0 else {
             throw PrepareError.unreadable(path: path, detail: SystemError().description)
         }
@@ -69,7 +65,7 @@ enum ReviewSource {
             let archive = try ArchiveReader(path: path)
             var stats = Stats()
             while let (name, size) = try archive.next() {
-                guard let size, let key = ReviewKey.parse(name.split(separator: "/")) else {
+                guard let size, let key = RowKey.parse(name.split(separator: "/")) else {
                     if size != nil { stats.ignoredEntries += 1 }
                     continue
                 }
@@ -84,8 +80,20 @@ enum ReviewSource {
         }
     }
 
+    /// Whether `path` is an extracted aclImdb folder (or holds one): `train/` and `test/`, and a
+    /// `<id>_<rating>.txt` file in `train/pos/` or `train/neg/`.
+    static func isAclImdbFolder(_ path: String) -> Bool {
+        for root in [path, path + "/aclImdb"] where FolderSource.isDirectory(root + "/train") && FolderSource.isDirectory(root + "/test") {
+            for label in ["neg", "pos"] {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/train/\(label)")) ?? []
+                if names.contains(where: { RowKey.parse(name: $0) != nil }) { return true }
+            }
+        }
+        return false
+    }
+
     /// `path` is `aclImdb/` itself (holds `train/` and `test/`) or a folder holding `aclImdb/`.
-    private static func readFolder(_ path: String, _ body: (ReviewKey, UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Stats {
+    private static func readFolder(_ path: String, _ body: (RowKey, UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Stats {
         func isDir(_ p: String) -> Bool {
             var st = stat()
             return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
@@ -107,7 +115,7 @@ enum ReviewSource {
                     throw PrepareError.unreadable(path: dir, detail: "\(error.localizedDescription)")
                 }
                 for name in names.sorted() {
-                    guard let key = ReviewKey.parse([split.rawValue, labelName, name]) else {
+                    guard let key = RowKey.parse([split.rawValue, labelName, name]) else {
                         stats.ignoredEntries += 1
                         continue
                     }
@@ -120,7 +128,7 @@ enum ReviewSource {
     }
 
     /// Reads a whole regular file, refusing one larger than `PrepareLimits.maxReviewBytes`.
-    private static func readFile(_ file: String, into buffer: inout [UInt8]) throws {
+    static func readFile(_ file: String, into buffer: inout [UInt8]) throws {
         let fd = open(file, O_RDONLY)
         guard fd >= 0 else { throw PrepareError.unreadable(path: file, detail: SystemError().description) }
         defer { close(fd) }

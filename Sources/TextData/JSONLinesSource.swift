@@ -1,0 +1,103 @@
+import Foundation
+
+/// JSON Lines: one JSON object per line (LF or CRLF; blank lines skipped), the text and label under
+/// the keys `--text-column` and `--label-column`. The text is a JSON string; the label a string or
+/// an integer. Other keys are parsed (the line must be valid JSON) and ignored.
+enum JSONLinesSource {
+    static func read(_ path: String, split: Split, context: SourceContext, _ body: RowSink) throws {
+        let file = context.add(file: path)
+        let decoder = JSONDecoder()
+        decoder.userInfo[LabelledText.keys] = (context.textColumn, context.labelColumn)
+        var pending: [UInt8] = []
+        var line = 0
+        func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+            line += 1
+            var n = bytes.count
+            if n > 0 && bytes[n - 1] == 13 { n -= 1 }
+            let content = UnsafeBufferPointer(rebasing: bytes[..<n])
+            guard content.contains(where: { $0 != 0x20 && $0 != 0x09 }) else { return }
+            let row: LabelledText
+            do {
+                row = try decoder.decode(LabelledText.self, from: Data(buffer: content))
+            } catch let e as LabelledText.Problem {
+                throw PrepareError.badRecord(path: path, line: line, detail: e.detail)
+            } catch {
+                throw PrepareError.badRecord(path: path, line: line, detail: "not valid JSON (\(Self.describe(error)))")
+            }
+            try Array(row.text.utf8).withUnsafeBufferPointer { t in
+                try Array(row.label.utf8).withUnsafeBufferPointer { l in
+                    try context.emit(text: t, label: l, split: split, file: file, line: line, body)
+                }
+            }
+        }
+        try ByteStream.read(path, what: "JSON Lines") { chunk in
+            try context.refuseNUL(chunk, path: path, line: line + 1)
+            var start = 0
+            while start < chunk.count {
+                guard let nl = chunk.index(of: 10, from: start) else {
+                    pending.append(contentsOf: chunk[start...])
+                    break
+                }
+                if pending.isEmpty {
+                    try parse(UnsafeBufferPointer(rebasing: chunk[start ..< nl]))
+                } else {
+                    pending.append(contentsOf: chunk[start ..< nl])
+                    try pending.withUnsafeBufferPointer { try parse($0) }
+                    pending.removeAll(keepingCapacity: true)
+                }
+                start = nl + 1
+            }
+        }
+        if !pending.isEmpty { try pending.withUnsafeBufferPointer { try parse($0) } }
+    }
+
+    /// A short reason from a `DecodingError` (its debug description without the coding path noise).
+    static func describe(_ error: Error) -> String {
+        if case DecodingError.dataCorrupted(let c) = error {
+            let under = (c.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return under ?? c.debugDescription
+        }
+        return "\(error)"
+    }
+}
+
+/// One JSON line's text and label (the keys come through `userInfo[LabelledText.keys]`).
+private struct LabelledText: Decodable {
+    static let keys = CodingUserInfoKey(rawValue: "rnn-dist.keys")!
+
+    struct Problem: Error { var detail: String }
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    var text: String
+    var label: String
+
+    init(from decoder: Decoder) throws {
+        let (textKey, labelKey) = decoder.userInfo[Self.keys] as! (String, String)
+        let c: KeyedDecodingContainer<Key>
+        do { c = try decoder.container(keyedBy: Key.self) } catch {
+            throw Problem(detail: "not a JSON object")
+        }
+        for k in [textKey, labelKey] where !c.contains(Key(stringValue: k)) {
+            let found = c.allKeys.map { "'\($0.stringValue)'" }.joined(separator: ", ")
+            let flag = k == textKey ? "--text-column" : "--label-column"
+            throw Problem(detail: "no key '\(k)' (\(flag)); keys: \(found.isEmpty ? "none" : found)")
+        }
+        guard let t = try? c.decode(String.self, forKey: Key(stringValue: textKey)) else {
+            throw Problem(detail: "'\(textKey)' is not a string")
+        }
+        text = t
+        let l = Key(stringValue: labelKey)
+        if let s = try? c.decode(String.self, forKey: l) {
+            label = s
+        } else if (try? c.decode(Bool.self, forKey: l)) == nil, let i = try? c.decode(Int64.self, forKey: l) {
+            label = String(i)
+        } else {
+            throw Problem(detail: "the label '\(labelKey)' is neither a string nor an integer")
+        }
+    }
+}
