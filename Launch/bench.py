@@ -292,8 +292,160 @@ def section_memory(c):
         log("peak RSS per rank (MB)", res["peak_rss_mb_per_rank"])
 
 
+# What section_own_data reads from each dataset file, printed as JSON by a Python that has h5py (the
+# benchmark's venv): every array's dtype, shape and SHA-256 (of its bytes as stored), the class names
+# (/class_names, bytes + offsets; none in files written before it existed) and num_classes.
+H5_DIGEST = r"""
+import hashlib, json, sys, h5py
+out = {}
+for path in sys.argv[1:]:
+    with h5py.File(path, "r") as f:
+        d = {}
+        for name in ("train/x", "train/y", "test/x", "test/y", "vocab/bytes", "vocab/offsets"):
+            a = f[name][...]
+            d[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "sha256": hashlib.sha256(a.tobytes()).hexdigest()}
+        raw, off = f["vocab/bytes"][...].tobytes(), f["vocab/offsets"][...]
+        d["vocab_words_sha256"] = hashlib.sha256(b"\n".join(raw[off[k]:off[k + 1]] for k in range(len(off) - 1))).hexdigest()
+        if "class_names" in f:
+            raw, off = f["class_names/bytes"][...].tobytes(), f["class_names/offsets"][...]
+            d["class_names"] = [raw[off[k]:off[k + 1]].decode("utf-8", "replace") for k in range(len(off) - 1)]
+        d["num_classes"] = int(f.attrs["num_classes"]) if "num_classes" in f.attrs else None
+        out[path] = d
+print(json.dumps(out))
+"""
+OWN_ARRAYS = ("train/x", "train/y", "test/x", "test/y", "vocab/bytes", "vocab/offsets")
+
+
+def h5_python(c):
+    """A Python with h5py: the Keras venv's, else this one when it has h5py, else None."""
+    for py in (c.kpy, sys.executable):
+        if py and subprocess.run([py, "-c", "import h5py"], capture_output=True).returncode == 0:
+            return py
+    return None
+
+
+def section_own_data(c):
+    # 5. the user's own data (`prepare --format`): IMDB re-packaged by Launch/imdb_repackage.py as CSV,
+    #    TSV, JSONL (train + --test-source) and class folders must give the tarball's /train/x, /train/y,
+    #    /test/x, /test/y and /vocab, array for array; prepare of the CSV pair against the Python
+    #    reference on the same pair (alternating, --own-data-reps runs each); and a 4-class task (star
+    #    ratings: awful, bad, good, great) trained with LSTM at -n 2 for --own-data-epochs epochs,
+    #    evaluated on the test split (accuracy, macro F1), against Keras on the same file.
+    a, skip, work, res, kpy, keras_script = c.a, c.skip, c.work, c.res, c.kpy, c.keras_script
+    if "own-data" in skip:
+        return
+    if not os.path.exists(a.tarball):
+        log(f"own-data: the IMDB tarball {a.tarball} does not exist: section skipped")
+        return
+    od = os.path.join(work, "own-data")
+    repack = os.path.join(od, "repack")
+    os.makedirs(od, exist_ok=True)
+    out = res["own_data"] = {}
+    r, t = run([sys.executable, os.path.join(ROOT, "Launch", "imdb_repackage.py"), a.tarball, repack])
+    out["repackage"] = {"seconds": t, "report": r.stdout.splitlines()}
+    log("own-data repackage:\n" + r.stdout.strip())
+
+    def pair(fmt, ext, *extra):
+        d = os.path.join(repack, fmt)
+        return ["--source", os.path.join(d, f"train.{ext}"), "--format", "csv" if fmt == "ratings4" else fmt,
+                "--test-source", os.path.join(d, f"test.{ext}"), *extra]
+    csv_train, csv_test = (os.path.join(repack, "csv", f"{s}.csv") for s in ("train", "test"))
+    sources = {"csv": pair("csv", "csv", "--text-column", "text", "--label-column", "label"),
+               "tsv": pair("tsv", "tsv"), "jsonl": pair("jsonl", "jsonl"),
+               "folders": ["--source", os.path.join(repack, "folders"), "--format", "folders"]}
+
+    # (2) prepare of each re-packaging against prepare of the tarball, array for array.
+    files = {"tarball": os.path.join(od, "tarball.h5")}
+    run([a.bin, "prepare", "--source", a.tarball, "-o", files["tarball"]])
+    errors = {}
+    for fmt, args in sources.items():
+        files[fmt] = os.path.join(od, f"{fmt}.h5")
+        try:
+            run([a.bin, "prepare", *args, "-o", files[fmt]])
+        except RuntimeError as e:
+            errors[fmt] = " ".join(str(e).split())[-500:]
+            del files[fmt]
+    py = h5_python(c)
+    out["formats"] = {fmt: {"identical": False, "error": errors[fmt]} for fmt in errors}
+    if py:
+        r, _ = run([py, "-c", H5_DIGEST, *files.values()])
+        digest = json.loads(r.stdout)
+        ref = digest[files["tarball"]]
+        out["tarball_class_names"] = ref.get("class_names")
+        for fmt in sources:
+            if fmt in files:
+                d = digest[files[fmt]]
+                differs = [n for n in OWN_ARRAYS if d[n] != ref[n]]
+                out["formats"][fmt] = {"identical": not differs, "differs": differs,
+                                       "class_names": d.get("class_names"), "num_classes": d.get("num_classes")}
+    else:
+        log("own-data: no Python with h5py: the arrays are not compared")
+    log("own-data formats", out["formats"])
+
+    # (3) prepare of the CSV pair against the Python reference on the same pair, alternating.
+    ours, theirs = [], []
+    ref_out = None
+    for rep in range(a.own_data_reps):
+        _, t = run([a.bin, "prepare", *sources["csv"], "-o", os.path.join(od, f"csv-timed-{rep}.h5")])
+        ours.append(t)
+        r, t = run([sys.executable, os.path.join(ROOT, "Launch", "py_tokenize_reference.py"), csv_train,
+                    "--format", "csv", "--test-source", csv_test])
+        theirs.append(t)
+        ref_out = r.stdout
+    out["prepare_csv"] = {"rnn_dist_s": statistics.median(ours), "python_s": statistics.median(theirs),
+                          "speedup": statistics.median(theirs) / statistics.median(ours), "rnn_dist_runs": ours,
+                          "python_runs": theirs}
+    if py and "csv" in files:
+        # The reference's printed hashes (16 hex digits) against the arrays prepare wrote.
+        d = digest[files["csv"]]
+        hashes = {m[0]: (m[1], m[2]) for m in re.findall(r"^(train|test): .*sha256 x (\w+) y (\w+)", ref_out, re.M)}
+        vocab = re.search(r"^vocab sha256 (\w+)", ref_out, re.M)
+        out["prepare_csv"]["python_reference_agrees"] = bool(
+            vocab and vocab[1] == d["vocab_words_sha256"][:16]
+            and all(hashes.get(s) == (d[f"{s}/x"]["sha256"][:16], d[f"{s}/y"]["sha256"][:16]) for s in ("train", "test")))
+    log("own-data prepare csv", {k: v for k, v in out["prepare_csv"].items() if not k.endswith("_runs")})
+
+    # (4) the 4-class task: prepare, train -n 2, eval --json on the test split; Keras on the same file.
+    r4 = os.path.join(od, "ratings4.h5")
+    r, _ = run([a.bin, "prepare", *pair("ratings4", "csv"), "-o", r4])
+    rd = os.path.join(od, "ratings4-lstm")
+    r, t = run(["mpirun", "-n", "2", a.bin, "train", "--data", r4, "--run-dir", rd, "--model", "lstm",
+                "--epochs", str(a.own_data_epochs)])
+    rows = parse_epochs(r.stdout)
+    ev, _ = run(["mpirun", "-n", "2", a.bin, "eval", "--weights", os.path.join(rd, "best.weights.h5"), "--data", r4,
+                 "--split", "test", "--json"])
+    e = json.loads(ev.stdout)
+    four = out["ratings4"] = {
+        "epochs": a.own_data_epochs, "classes": e.get("classes"), "train_wall_s": t,
+        "epoch_s": statistics.median(x["seconds"] for x in rows) if rows else None,
+        "best_val_acc": max(x["val_acc"] for x in rows) if rows else None,
+        "test_acc_best": e["accuracy"], "test_macro_f1_best": e["macro_avg"]["f1"],
+        "per_class": e.get("per_class"), "confusion_matrix": e.get("confusion_matrix"), "epochs_log": rows}
+    if kpy:
+        js = os.path.join(od, "keras-ratings4.json")
+        run([kpy, keras_script, r4, "lstm", str(a.own_data_epochs), "--threads", "2", "--json", js])
+        krows = json.load(open(js))
+        kt = next(x for x in krows if x.get("split") == "test")
+        ep = [x for x in krows if "epoch" in x]
+        four.update(keras_test_acc=kt["acc"], keras_macro_f1=kt.get("macro_f1"),
+                    keras_best_val_acc=max(x["val_acc"] for x in ep), keras_epoch_s=statistics.median(x["seconds"] for x in ep),
+                    keras_per_class=kt.get("per_class"), keras_confusion_matrix=kt.get("confusion_matrix"))
+        if "keras-check" not in skip:
+            # Keras 3 loads the softmax model and predicts every class's probability as rnn-dist does.
+            jc = os.path.join(od, "keras-check-ratings4.json")
+            r = subprocess.run([kpy, os.path.join(ROOT, "Launch", "keras_check.py"), "--bin", a.bin, "--data", r4, "--json", jc,
+                                os.path.join(rd, "best.weights.h5")], capture_output=True, text=True)
+            log("own-data keras_check:\n" + (r.stdout.strip() or r.stderr.strip()[-2000:]))
+            chk = json.load(open(jc))[0] if os.path.exists(jc) else {"ok": False, "max_abs_diff": None}
+            four.update(keras_check="pass" if chk["ok"] else "fail", keras_check_max_diff=chk.get("max_abs_diff"),
+                        **({"keras_check_error": chk["error"]} if "error" in chk else {}))
+    log("own-data ratings4", {k: v for k, v in four.items() if k not in ("epochs_log", "per_class", "keras_per_class")})
+    shutil.rmtree(repack, ignore_errors=True)
+
+
 # In the order they run.
-SECTIONS = [section_models, section_keras_check, section_scaling, section_cluster, section_bf16, section_timeline, section_ch63, section_memory]
+SECTIONS = [section_models, section_keras_check, section_scaling, section_cluster, section_bf16, section_timeline, section_ch63,
+            section_memory, section_own_data]
 
 
 def main():
@@ -311,8 +463,10 @@ def main():
                     help="comma list of ch63 parts: speed,accuracy,check,keras-bidirectional,keras-dropout (default all)")
     ap.add_argument("--ch63-keras-epochs", type=int, default=10,
                     help="epochs of Keras's bidirectional LSTM in the chapter 6.3 section (its accuracy comparison)")
+    ap.add_argument("--own-data-epochs", type=int, default=10, help="epochs of the 4-class (star ratings) LSTM of the own-data section")
+    ap.add_argument("--own-data-reps", type=int, default=3, help="alternating runs of prepare and the Python reference on the CSV pair")
     ap.add_argument("--skip", default="",
-                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline")
+                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline,own-data")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
@@ -547,6 +701,28 @@ def print_table(res):
                   f"max |dp| {chk.get('max_abs_diff')}, legacy {chk.get('legacy_max_abs_diff')} {chk.get('error') or ''}")
     if res.get("peak_rss_mb_per_rank"):
         print(f"peak RSS per rank at -n 4: {res['peak_rss_mb_per_rank']:.0f} MB (target <= 150)")
+    if "own_data" in res:
+        o = res["own_data"]
+        print("\nown data (`prepare --format`), IMDB re-packaged; /train/x, /train/y, /test/x, /test/y, /vocab against the tarball's: " +
+              ", ".join(f"{k} " + ("identical" if v.get("identical") else "ERROR " + v["error"][-200:] if "error" in v
+                                   else "DIFFERENT (" + ", ".join(v.get("differs", [])) + ")")
+                        for k, v in o.get("formats", {}).items()))
+        if "prepare_csv" in o:
+            p = o["prepare_csv"]
+            print(f"  prepare of the CSV pair: rnn-dist {p['rnn_dist_s']:.2f} s, Python reference {p['python_s']:.2f} s "
+                  f"(medians of {len(p['rnn_dist_runs'])} alternating runs): {p['speedup']:.1f}x"
+                  + (f"; the reference's hashes {'agree' if p['python_reference_agrees'] else 'DISAGREE'}"
+                     if "python_reference_agrees" in p else ""))
+        if "ratings4" in o:
+            f = o["ratings4"]
+            print(f"  4 classes ({', '.join(f['classes'] or [])}), LSTM -n 2, {f['epochs']} epochs: test acc (best weights) "
+                  f"{f['test_acc_best']:.4f}, macro F1 {f['test_macro_f1_best']:.4f}, best val_acc {f['best_val_acc']:.4f}, "
+                  f"{f['epoch_s']:.2f} s/epoch"
+                  + (f"; Keras test acc {f['keras_test_acc']:.4f}, macro F1 {f['keras_macro_f1']:.4f}, {f['keras_epoch_s']:.2f} s/epoch"
+                     if "keras_test_acc" in f else "")
+                  + (f"; keras_check {f['keras_check']}" + (f" (max |dp| {f['keras_check_max_diff']:.2g})"
+                                                            if f.get("keras_check_max_diff") is not None else "")
+                     if "keras_check" in f else ""))
 
 
 if __name__ == "__main__":

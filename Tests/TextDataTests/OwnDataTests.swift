@@ -1,0 +1,270 @@
+import Foundation
+import XCTest
+@testable import HDF5
+import TestSupport
+@testable import TextData
+
+/// `prepare` from class folders, CSV, TSV and JSON Lines: the re-packagings of one small IMDB-like
+/// source give the tarball's arrays exactly; classes, splits and labels follow docs/DATASET.md.
+final class OwnDataTests: XCTestCase {
+    var dir: TempDir!
+
+    override func setUpWithError() throws { dir = try TempDir("own-data") }
+    override func tearDown() { dir?.remove() }
+
+    /// Reviews whose texts hold what a CSV writer must quote: separators, quotes, CR, LF, tabs,
+    /// `<br />`, non-ASCII; no empty text (the user formats refuse one).
+    static let reviews = [
+        RawReview("train", "neg", 10, "b, a \"c\"<br />b a\tc d"),
+        RawReview("train", "neg", 2, rating: 1, "Z z é É ab\r\nsecond line"),
+        RawReview("train", "pos", 100, rating: 10, "a.b.c"),
+        RawReview("train", "pos", 7, "onlytrain \"\"quoted\"\""),
+        RawReview("train", "pos", 30, "line one\nline two, three"),
+        RawReview("test", "neg", 5, "d testonly a"),
+        RawReview("test", "pos", 3, "x\ry"),
+        RawReview("test", "pos", 1, "é z b"),
+    ]
+
+    /// The rows of one split in the tarball's order (label, then id).
+    static func sorted(_ split: String) -> [RawReview] {
+        reviews.filter { $0.split == split }.sorted { ($0.label, $0.id) < ($1.label, $1.id) }
+    }
+
+    static func field(_ s: String, separator: Character) -> String {
+        guard s.contains(where: { $0 == separator || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return s }
+        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// `id,text,label` rows (an extra column first), CRLF line ends, a UTF-8 BOM before the header.
+    static func delimited(_ rows: [RawReview], separator: Character) -> Data {
+        let s = String(separator)
+        var out = "\u{FEFF}id\(s)text\(s)label\r\n"
+        for r in rows {
+            out += "\(r.id)\(s)\(field(String(decoding: r.bytes, as: UTF8.self), separator: separator))\(s)\(r.label)\r\n"
+        }
+        return Data(out.utf8)
+    }
+
+    static func jsonLines(_ rows: [RawReview]) throws -> Data {
+        var out = Data()
+        for r in rows {
+            out += try JSONSerialization.data(withJSONObject: ["id": r.id, "text": String(decoding: r.bytes, as: UTF8.self),
+                                                               "label": r.label, "extra": ["nested": [1, 2]]] as [String: Any],
+                                              options: [.sortedKeys])
+            out += Data("\n".utf8)
+        }
+        return out
+    }
+
+    private func write(_ data: Data, _ name: String) throws -> String {
+        let path = dir.file(name)
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try data.write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// `gzip -k path` → `path.gz`.
+    private func gzip(_ path: String) throws {
+        let r = try Subprocess.run("/usr/bin/env", ["gzip", "-kf", path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+    }
+
+    @discardableResult
+    private func prepare(_ source: String, _ out: String, testSource: String? = nil, format: SourceFormat? = nil,
+                         textColumn: String = "text", labelColumn: String = "label", testSplit: Double? = nil,
+                         seed: UInt64 = 113) throws -> PrepareReport {
+        try Preparer.prepare(PrepareOptions(source: source, output: dir.file(out), numWords: 100, maxlen: 6, seed: seed,
+                                            format: format, textColumn: textColumn, labelColumn: labelColumn,
+                                            testSource: testSource, testSplit: testSplit))
+    }
+
+    /// x, y of both splits and the vocabulary.
+    private func arrays(_ name: String) throws -> [String: [Int64]] {
+        let f = try H5File.open(dir.file(name))
+        var out: [String: [Int64]] = [:]
+        for s in ["train", "test"] {
+            out["\(s)/x"] = (try f.dataset("\(s)/x").read() as [Int32]).map(Int64.init)
+            out["\(s)/y"] = (try f.dataset("\(s)/y").read() as [Int8]).map(Int64.init)
+        }
+        out["vocab/bytes"] = (try f.dataset("vocab/bytes").read() as [UInt8]).map(Int64.init)
+        out["vocab/offsets"] = try f.dataset("vocab/offsets").read()
+        return out
+    }
+
+    func testEveryRepackagingGivesTheTarballsArrays() throws {
+        let base = try RawIMDB.writeFolder(Self.reviews, at: dir.path + "/imdb")
+        try RawIMDB.writeTarball(folder: base, to: dir.file("aclImdb_v1.tar.gz"))
+        try prepare(dir.file("aclImdb_v1.tar.gz"), "tar.h5")
+        let reference = try arrays("tar.h5")
+        XCTAssertEqual(reference["train/y"], [1, 1, 1, 0, 0], "seed 113: row r is sorted row [2, 3, 4, 0, 1][r]")
+
+        for (ext, sep) in [("csv", Character(",")), ("tsv", Character("\t"))] {
+            let train = try write(Self.delimited(Self.sorted("train"), separator: sep), "\(ext)/train.\(ext)")
+            let test = try write(Self.delimited(Self.sorted("test"), separator: sep), "\(ext)/test.\(ext)")
+            let r = try prepare(train, "\(ext).h5", testSource: test)
+            XCTAssertEqual(r.classNames, ["neg", "pos"])
+            XCTAssertEqual(try arrays("\(ext).h5"), reference, ext)
+        }
+        let train = try write(try Self.jsonLines(Self.sorted("train")), "jsonl/train.jsonl")
+        let test = try write(try Self.jsonLines(Self.sorted("test")), "jsonl/test.jsonl")
+        try prepare(train, "jsonl.h5", testSource: test)
+        XCTAssertEqual(try arrays("jsonl.h5"), reference, "jsonl")
+
+        // Class folders: zero-padded names so that sorted path order is id order.
+        for r in Self.reviews {
+            _ = try write(Data(r.bytes), "folders/\(r.split)/\(r.label)/\(String(format: "%09d", r.id)).txt")
+        }
+        _ = try write(Data("not a text".utf8), "folders/train/neg/README.md")
+        let report = try prepare(dir.path + "/folders", "folders.h5")
+        XCTAssertEqual(report.ignoredEntries, 1)
+        XCTAssertEqual(try arrays("folders.h5"), reference, "folders")
+
+        // Compressed: the CSV pair gzip'ed.
+        for name in ["csv/train.csv", "csv/test.csv"] { try gzip(dir.file(name)) }
+        try prepare(dir.file("csv/train.csv.gz"), "gz.h5", testSource: dir.file("csv/test.csv.gz"))
+        XCTAssertEqual(try arrays("gz.h5"), reference, "csv.gz")
+
+        let f = try TextDataset(path: dir.file("csv.h5"))
+        XCTAssertEqual(f.classNames, ["neg", "pos"])
+        XCTAssertFalse(try H5File.open(dir.file("csv.h5")).exists("train/review_id"), "only aclImdb has review ids")
+    }
+
+    /// Records cut at every possible chunk boundary parse as the whole file does.
+    func testCSVParserIsIndependentOfChunking() throws {
+        let text = "\u{FEFF}a,text,label\r\n1,\"x,\"\"y\"\"\r\nz\",p\n\n2,plain,q\r3,\"\",r\r\n4,\"ab\"c,s"
+        let bytes = Array(text.utf8)
+        func parse(chunk: Int) throws -> [[String]] {
+            var p = DelimitedParser(separator: UInt8(ascii: ","), textColumn: "text", labelColumn: "label")
+            var out: [[String]] = []
+            let emit: (DelimitedParser.Record) throws -> Void = {
+                out.append([String(decoding: $0.text, as: UTF8.self), String(decoding: $0.label, as: UTF8.self), "\($0.line)"])
+            }
+            var i = 0
+            while i < bytes.count {
+                let part = Array(bytes[i ..< min(bytes.count, i + chunk)])
+                try part.withUnsafeBufferPointer { try p.feed($0, emit) }
+                i += chunk
+            }
+            try p.finish(emit)
+            return out
+        }
+        let whole = try parse(chunk: bytes.count)
+        XCTAssertEqual(whole, [["x,\"y\"\r\nz", "p", "2"], ["plain", "q", "5"], ["", "r", "6"], ["abc", "s", "7"]])
+        for chunk in 1 ..< 8 { XCTAssertEqual(try parse(chunk: chunk), whole, "chunks of \(chunk)") }
+    }
+
+    func testClassesAreSortedLabelsIntegersNumerically() throws {
+        func csv(_ labels: [String]) -> Data {
+            Data((["text,label"] + labels.enumerated().map { "word\($0.offset % 3) row,\($0.element)" }).joined(separator: "\n").utf8)
+        }
+        let ints = try write(csv(["10", "9", "-1", "10", "9", "2"]), "ints.csv")
+        let intsTest = try write(csv(["9", "2"]), "ints-test.csv")
+        XCTAssertEqual(try prepare(ints, "ints.h5", testSource: intsTest).classNames, ["-1", "2", "9", "10"])
+        let d = try TextDataset(path: dir.file("ints.h5"))
+        XCTAssertEqual(try d.split(.test).labels().sorted(), [1, 2], "test labels 2 and 9 are classes 1 and 2")
+        let mixed = try write(csv(["10", "9", "b", "10", "é", "B", "2"]), "mixed.csv")
+        XCTAssertEqual(try prepare(mixed, "mixed.h5", testSource: intsTest).classNames, ["10", "2", "9", "B", "b", "é"],
+                       "one label is not an integer: all sort as UTF-8 bytes")
+
+        // JSON integer labels sort as numbers, and y holds each row's class index.
+        var lines = ""
+        for (k, l) in [3, 11, 3, 2, 11, 2, 3].enumerated() { lines += "{\"text\": \"t\(k) words\", \"label\": \(l)}\r\n" }
+        let path = try write(Data(lines.utf8), "n.jsonl")
+        let test = try write(Data("{\"label\": \"11\", \"text\": \"x\"}\n\n{\"text\": \"y\", \"label\": 2}".utf8), "n-test.jsonl")
+        let r = try prepare(path, "n.h5", testSource: test)
+        XCTAssertEqual(r.classNames, ["2", "3", "11"])
+        XCTAssertEqual(r.train.classCounts, [2, 3, 2])
+        XCTAssertEqual(r.test.classCounts, [1, 0, 1], "the string \"11\" and the integer 11 are one label; blank lines are skipped")
+        XCTAssertEqual(try TextDataset(path: dir.file("n.h5")).classNames, ["2", "3", "11"])
+    }
+
+    /// --test-split: round(f·N) rows drawn first from the seeded generator; both parts keep the
+    /// source order; the vocabulary counts the training rows only.
+    func testTestSplitIsSeededAndTheVocabularyIgnoresTestRows() throws {
+        let rows = (0 ..< 10).map { "w\($0) common,\($0 % 2 == 0 ? "even" : "odd")" }
+        let path = try write(Data((["text,label"] + rows).joined(separator: "\n").utf8), "ten.csv")
+        let r = try prepare(path, "a.h5", testSplit: 0.3)
+        XCTAssertEqual([r.train.rows, r.test.rows], [7, 3])
+        try prepare(path, "b.h5", testSplit: 0.3)
+        XCTAssertEqual(try arrays("a.h5"), try arrays("b.h5"), "the same seed draws the same split")
+        try prepare(path, "c.h5", testSplit: 0.3, seed: 7)
+        XCTAssertNotEqual(try arrays("a.h5"), try arrays("c.h5"))
+        // The drawn test rows: p = Fisher–Yates(10) with SplitMix64(113), rows p[0..<3].
+        var rng = SplitMix64(seed: 113)
+        let p = Shuffle.permutation(10, using: &rng)
+        let testWords = Set(p.prefix(3).map { "w\($0)" })
+        let vocab = try TextDataset(path: dir.file("a.h5")).vocabulary.words
+        XCTAssertEqual(Set(vocab), Set((0 ..< 10).map { "w\($0)" }).subtracting(testWords).union(["common"]))
+        XCTAssertEqual(vocab.first, "common")
+    }
+
+    /// Each bad input: one line naming the file (and line), a `PrepareError`, nothing at -o.
+    func testBadInputsNameFileAndLine() throws {
+        let cases: [(name: String, content: String, extra: [String: String], expect: String)] = [
+            ("nocol.csv", "body,label\nx,a\n", [:], "nocol.csv line 1: no column 'text' (--text-column) in the header; columns: 'body', 'label'"),
+            ("quote.csv", "text,label\nok,a\n\"open,b\nmore\n", [:], "quote.csv line 3: unterminated quote"),
+            ("fields.csv", "text,label\nok,a\nx,b,c\n", [:], "fields.csv line 3: 3 fields, the header has 2"),
+            ("array.jsonl", "{\"text\": \"a\", \"label\": 1}\n[1, 2]\n", [:], "array.jsonl line 2: not a JSON object"),
+            ("nokey.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"txt\": \"b\", \"label\": 2}\n", [:], "nokey.jsonl line 2: no key 'text' (--text-column); keys: "),
+            ("badjson.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\",\n", [:], "badjson.jsonl line 2: not valid JSON"),
+            ("floatlabel.jsonl", "{\"text\": \"a\", \"label\": 1.5}\n", [:], "floatlabel.jsonl line 1: the label 'label' is neither a string nor an integer"),
+            ("empty.csv", "text,label\nok,a\n  ,b\n", [:], "empty.csv line 3: the text is empty"),
+            ("nolabel.csv", "text,label\nok,a\nfine,\n", [:], "nolabel.csv line 3: the label is empty"),
+            ("one.csv", "text,label\nx,a\ny,a\nz,a\n", [:], "one.csv: every training row has the label 'a'"),
+            ("train.csv", "text,label\nx,a\ny,b\n", ["test.csv": "text,label\nz,c\n"], "test.csv line 2: label 'c' is not a class of the training rows (a, b)"),
+            ("headeronly.csv", "text,label\n", [:], "headeronly.csv: holds no rows"),
+            ("nothing.csv", "", [:], "nothing.csv line 1: empty: no header row"),
+            ("nul.csv", "text,label\nx\u{0}y,a\n", [:], "nul.csv: a NUL byte on line 2"),
+            ("what.txt", "text,label\n", [:], "what.txt: cannot tell the format from the name"),
+        ]
+        for c in cases {
+            let path = try write(Data(c.content.utf8), "bad/" + c.name)
+            var test: String?
+            for (n, body) in c.extra { test = try write(Data(body.utf8), "bad/" + n) }
+            let out = dir.file("bad.h5")
+            XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: path, output: out, testSource: test, testSplit: test == nil ? 0.4 : nil)), c.name) { e in
+                let message = "\(e)"
+                XCTAssertTrue(e is PrepareError, "\(type(of: e))")
+                XCTAssertTrue(message.contains(c.expect), "\(c.name): \(message)")
+                XCTAssertFalse(message.contains("\n"), message)
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), c.name)
+        }
+
+        // Files that are not what their names say.
+        let gz = try write(Data("text,label\nx,a\ny,b\n".utf8), "bad/plain.csv.gz")
+        XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: gz, output: dir.file("o.h5")))) {
+            XCTAssertTrue("\($0)".contains("plain.csv.gz: is not gzip data"), "\($0)")
+        }
+        try gzip(dir.file("bad/fields.csv"))
+        try FileManager.default.moveItem(atPath: dir.file("bad/fields.csv.gz"), toPath: dir.file("bad/zipped.csv"))
+        XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: dir.file("bad/zipped.csv"), output: dir.file("o.h5")))) {
+            XCTAssertTrue("\($0)".contains("zipped.csv: is gzip data, not CSV"), "\($0)")
+        }
+        // A class folder without files; a folder of class folders but no second class.
+        try FileManager.default.createDirectory(atPath: dir.file("cls/a"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir.file("cls/b"), withIntermediateDirectories: true)
+        _ = try write(Data("text".utf8), "cls/a/1.txt")
+        XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: dir.file("cls"), output: dir.file("o.h5")))) {
+            XCTAssertEqual($0 as? PrepareError, .emptyClassFolder(path: self.dir.file("cls/b")))
+        }
+        // Options that do not fit the source.
+        XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: dir.file("cls"), output: dir.file("o.h5"), textColumn: "body"))) {
+            XCTAssertTrue("\($0)".contains("--text-column and --label-column apply to csv, tsv and jsonl sources"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("o.h5")))
+    }
+
+    func testMoreThan127ClassesAreStoredAsInt32() throws {
+        var rows = ["text,label"]
+        for k in 0 ..< 600 { rows.append("word\(k) shared,c\(k % 150)") }
+        let path = try write(Data(rows.joined(separator: "\n").utf8), "many.csv")
+        let r = try prepare(path, "many.h5", testSplit: 0.05)
+        XCTAssertEqual(r.classNames.count, 150)
+        let f = try H5File.open(dir.file("many.h5"))
+        XCTAssertEqual(try f.dataset("train/y").elementType, .int32)
+        let d = try TextDataset(path: dir.file("many.h5"))
+        let labels = try d.split(.train).labels()
+        XCTAssertEqual(Set(labels).count, 150)
+    }
+}
