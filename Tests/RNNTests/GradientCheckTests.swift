@@ -23,14 +23,14 @@ final class GradientCheckTests: XCTestCase {
 
     /// Whole model: every parameter, B=2, T=4, E=3, H=9, V=11. H = 9 runs both forms of the gate
     /// loops: one SIMD8 block and one scalar remainder per row.
-    private func checkModel(_ kind: ModelConfig.Kind, layers: Int, file: StaticString = #filePath, line: UInt = #line) {
-        let config = ModelConfig(kind: kind, numWords: 11, embedDim: 3, units: 9, layers: layers)
-        let batch = 2, steps = 4
+    private func checkModel(_ kind: ModelConfig.Kind, layers: Int, classes: Int = 2, file: StaticString = #filePath, line: UInt = #line) {
+        let config = ModelConfig(kind: kind, numWords: 11, embedDim: 3, units: 9, layers: layers, classes: classes)
+        let batch = classes > 2 ? 4 : 2, steps = 4
         let model = Model(config: config, seed: 1)
         model.weights = Fixtures.randomWeights(count: config.parameterCount, scale: 0.5, seed: 2)
         var x = Fixtures.tokens(batch: batch, steps: steps, numWords: config.vocabularySize, seed: 3)
         x[5] = x[0]                                   // a repeated token: its rows' gradients add up
-        let y: [Float] = [1, 0]
+        let y: [Float] = classes > 2 ? [1, 0, 2, 1] : [1, 0]
 
         model.zeroGradients()
         let stats = model.accumulateGradients(x: x, y: y, batch: batch)
@@ -63,6 +63,9 @@ final class GradientCheckTests: XCTestCase {
     func testStackedGRUModelGradient() { checkModel(.gru, layers: 2) }
     /// Three layers: the middle one both receives and passes on sequence gradients.
     func testThreeLayerLSTMModelGradient() { checkModel(.lstm, layers: 3) }
+    /// The softmax head over 3 classes: Dense(3) and sparse categorical cross-entropy.
+    func testSoftmaxLSTMModelGradient() { checkModel(.lstm, layers: 1, classes: 3) }
+    func testSoftmaxStackedGRUModelGradient() { checkModel(.gru, layers: 2, classes: 4) }
 
     /// One layer on a dense input X (T, B, I): checks dW, dU, db and dX (the input gradient), for
     /// a loss on all outputs (`sequence`) or on the last step only. Loss L = Σ C ⊙ h with fixed C.

@@ -133,8 +133,8 @@ enum Reference {
 
     /// Logits (B) of the whole model for batch-major tokens x (B, T), weights in the flat layout;
     /// `masks[l][d]` holds layer l's direction d's masks when given.
-    static func logits(config: ModelConfig, weights w: [Double], x: [Int32], batch: Int,
-                       masks: [[ReferenceMasks]]? = nil) -> [Double] {
+    static func allLogits(config: ModelConfig, weights w: [Double], x: [Int32], batch: Int,
+                          masks: [[ReferenceMasks]]? = nil) -> [[Double]] {
         let table = config.parameterTable, p = config.preset!
         func tensor(_ k: Int) -> [Double] { Array(w[table[k].range]) }
         let directions = p.bidirectional ? 2 : 1
@@ -163,23 +163,38 @@ enum Reference {
                 seq = (0..<batch).map { b in (0..<T).map { t in outputs.flatMap { $0[b][t] } } }
             }
         }
-        let wd = tensor(table.count - 2), bd = tensor(table.count - 1)[0]
+        // Dense: kernel (D, K) row-major, bias (K).
+        let wd = tensor(table.count - 2), bd = tensor(table.count - 1), K = bd.count
         return seq.map { sample in
             let h = sample[sample.count - 1]
-            var z = bd
-            for j in 0..<D { z += h[j] * wd[j] }
-            return z
+            return (0..<K).map { k in
+                var z = bd[k]
+                for j in 0..<D { z += h[j] * wd[j * K + k] }
+                return z
+            }
         }
     }
 
-    /// Σ over the batch of binary cross-entropy, from the definition −y·log p − (1−y)·log(1−p).
+    /// The one logit per sample of a sigmoid model.
+    static func logits(config: ModelConfig, weights w: [Double], x: [Int32], batch: Int,
+                       masks: [[ReferenceMasks]]? = nil) -> [Double] {
+        allLogits(config: config, weights: w, x: x, batch: batch, masks: masks).map { $0[0] }
+    }
+
+    /// Σ over the batch of the head's loss: binary cross-entropy from the definition
+    /// −y·log p − (1−y)·log(1−p), or, for K > 1 logits, softmax cross-entropy.
     static func lossSum(config: ModelConfig, weights w: [Double], x: [Int32], y: [Float], batch: Int,
                         masks: [[ReferenceMasks]]? = nil) -> Double {
-        let z = logits(config: config, weights: w, x: x, batch: batch, masks: masks)
+        let z = allLogits(config: config, weights: w, x: x, batch: batch, masks: masks)
         var sum = 0.0
         for b in 0..<batch {
-            let p = sigmoid(z[b]), label = Double(y[b])
-            sum -= label * log(p) + (1 - label) * log(1 - p)
+            if z[b].count == 1 {
+                let p = sigmoid(z[b][0]), label = Double(y[b])
+                sum -= label * log(p) + (1 - label) * log(1 - p)
+            } else {
+                // Softmax cross-entropy from its definition: −log(e^{z_y} / Σ_k e^{z_k}).
+                sum -= log(exp(z[b][Int(y[b])]) / z[b].reduce(0) { $0 + exp($1) })
+            }
         }
         return sum
     }
