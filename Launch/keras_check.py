@@ -12,9 +12,9 @@ For every weights file (model.weights.h5 or best.weights.h5 of a run):
   2. the matching Keras 3 Sequential is built (Launch/keras_imdb.py's build_model: Embedding ->
      SimpleRNN|LSTM|GRU x layers, each optionally in Bidirectional, with the file's dropout rates and GRU
      reset_after -> Dense(1, sigmoid), or Dense(K, softmax) when the config's model.head is
-     "softmax_sparse_categorical_crossentropy" and its last layer {"type": "dense", "units": K}; the class
-     names from /rnn_dist/class_names, neg and pos without it), Keras defaults) and the file is loaded, unchanged, with
-     model.load_weights(); then every Keras variable is compared bit for bit with the tensor at its place
+     "softmax_sparse_categorical_crossentropy" and its last layer {"type": "dense", "units": K}, K > 2;
+     the class names from /rnn_dist/class_names, neg and pos without it; Keras defaults) and the file
+     is loaded, unchanged, with model.load_weights(); then every Keras variable is compared bit for bit with the tensor at its place
      in the file (layers/<name>/[forward_layer/|backward_layer/][cell/]vars/<i>), and every tensor of the
      file must be used;
   3. the same reviews are scored by `rnn-dist predict --json` (which tokenizes raw text with the
@@ -26,7 +26,7 @@ For every weights file (model.weights.h5 or best.weights.h5 of a run):
      back as text (and checked to encode to exactly the stored row).
      For a two-class model predict's "probability" (of class 1) is compared; for K > 2 classes every
      class's probability in predict's "probabilities" (keyed by class name, all K names required), and
-     predict's "class" must name the class of its highest probability;
+     predict's "class" must name a class of highest probability;
 Prints one line per file, PASS or FAIL with the largest |p_keras - p_rnn-dist| over all reviews (and
 classes), and
 exits 1 when any file fails to load or differs by more than --tolerance (absolute, on probabilities),
@@ -328,7 +328,7 @@ def rnn_dist_predict(binary, weights, texts, class_names=None):
             raise RuntimeError(f"rnn-dist predict result {i}: 'probabilities' has the classes "
                                f"{sorted(probs) if isinstance(probs, dict) else probs}, the model {class_names}")
         p = [float(probs[n]) for n in class_names]
-        if row.get("class") != class_names[max(range(len(p)), key=p.__getitem__)]:
+        if row.get("class") not in probs or float(probs[row["class"]]) != max(p):
             raise RuntimeError(f"rnn-dist predict result {i}: 'class' is {row.get('class')!r}, its highest "
                                f"probability is that of {class_names[max(range(len(p)), key=p.__getitem__)]!r}")
         out.append(p)

@@ -19,8 +19,9 @@ initializers:
 (every recurrent layer but the last returns sequences; with --bidirectional each is wrapped in
 Bidirectional(merge_mode="concat"); --dropout/--recurrent-dropout are the layers' dropout rates;
 --gru-reset-after false builds GRU(reset_after=False)), compiled with RMSprop(learning_rate=1e-3) and
-binary cross-entropy (K > 2: sparse categorical cross-entropy), fitted with batch_size 128 and validation_split 0.2 (the trailing 20 % of the
-training rows, as rnn-dist), then evaluated on the test split. --limit takes the first N training rows
+binary cross-entropy (K > 2 classes: sparse categorical cross-entropy), fitted with batch_size 128 and
+validation_split 0.2 (the trailing 20 % of the training rows, as rnn-dist), then evaluated on the test
+split. --limit takes the first N training rows
 (as `rnn-dist train --limit`), --test-limit the first N test rows: quick trials only.
 
 Output: one JSON object per line on stdout for every epoch

@@ -33,8 +33,9 @@ folders: files in sorted path order, compared as bytes). The classes are the dis
 sorted numerically when every label of both splits is an integer (an optional '-' then 1-18 ASCII
 digits; equal numbers such as "7" and "07" stay two classes, ordered by bytes), otherwise by their
 UTF-8 bytes; y is the class index (int8 up to 127 classes, else int32 here: the dtype is printed).
-A test label that no training row has, a missing column, a row with another number of fields than
-the header, an empty label or a label that is neither string nor integer is an error (exit 1).
+Fewer than two training classes, a test label that no training row has, a missing column, a row
+with another number of fields than the header, an empty label or a label that is neither string nor
+integer is an error (exit 1).
 Besides the hash lines it prints the class names (as a JSON list) and a hash of them:
     classes: K ["name", ...]; sha256 HEX    (names joined by newlines, UTF-8)
     train: N rows (name count, ...), T tokens; sha256 x HEX y HEX (y int8)
@@ -202,6 +203,8 @@ def read_own(a):
         if not raw[split]:
             fail(f"the {split} split has no rows")
     names = class_names([r[0] for r in raw["train"]], [r[0] for s in raw for r in raw[s]])
+    if len(names) < 2:
+        fail(f"every training row has the label {ascii(names[0])}: a classifier needs at least two classes")
     index = {n: k for k, n in enumerate(names)}
     unknown = sorted({r[0] for r in raw["test"]} - set(index))
     if unknown:

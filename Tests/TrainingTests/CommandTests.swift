@@ -114,7 +114,9 @@ final class CommandTests: XCTestCase {
         for (a, b) in zip(got, expected) { XCTAssertEqual(a, Double(b), accuracy: 1e-6) }
         // The same through arguments.
         let r2 = try Subprocess.rnnDist(["predict", "--weights", Self.runDir + "/best.weights.h5", texts[0]])
-        XCTAssertTrue(r2.stdout.hasPrefix(String(format: "%.4f", expected[0])), r2.stdout)
+        // The top class's probability and name, then every class's.
+        let p = Double(expected[0]), top = p >= 0.5 ? "pos" : "neg"
+        XCTAssertTrue(r2.stdout.hasPrefix(String(format: "%.4f  %@  (neg %.4f, pos %.4f)", max(p, 1 - p), top, 1 - p, p)), r2.stdout)
     }
 
     func testPlotWritesAnSVGWithOneSeriesPerMetric() throws {
@@ -145,7 +147,7 @@ final class CommandTests: XCTestCase {
             (["eval", "--weights", w, "--data", Self.dataset, "--model", "lstm"], nil, "holds a gru model"),
             (["eval", "--weights", w, "--data", tmp.file("none.h5")], nil, "missing"),
             (["eval", "--weights", w, "--data", Self.dataset, "--split", "dev"], nil, "dev"),
-            (["predict", "--weights", w], "", "no reviews"),
+            (["predict", "--weights", w], "", "no texts"),
             (["predict", "--weights", Self.dataset, "nice"], nil, "rnn_dist"),
             (["plot", Self.runDir + "/history.h5", "-o", tmp.file("no/such/folder.svg")], nil, "does not exist"),
             (["plot", w, "-o", tmp.file("x.svg")], nil, "expected 'rnn-dist-history'"),
