@@ -44,7 +44,7 @@ enum FolderSource {
                 guard entry.hasSuffix(".txt"), !isDirectory(path) else { ignored += 1; continue }
                 try AclImdbSource.readFile(path, into: &buffer)
                 try buffer.withUnsafeBufferPointer { text in
-                    guard text.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) else {
+                    guard !SourceContext.isBlank(text) else {
                         throw PrepareError.emptyFile(path: path)
                     }
                     try context.emit(text: text, label: label, split: split, file: file, line: 0, body)

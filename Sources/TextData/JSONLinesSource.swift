@@ -15,7 +15,7 @@ enum JSONLinesSource {
             var n = bytes.count
             if n > 0 && bytes[n - 1] == 13 { n -= 1 }
             let content = UnsafeBufferPointer(rebasing: bytes[..<n])
-            guard content.contains(where: { $0 != 0x20 && $0 != 0x09 }) else { return }
+            guard !SourceContext.isBlank(content) else { return }
             let row: LabelledText
             do {
                 row = try decoder.decode(LabelledText.self, from: Data(buffer: content))

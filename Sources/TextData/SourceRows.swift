@@ -109,7 +109,7 @@ final class SourceContext {
     /// not be empty.
     func emit(text: UnsafeBufferPointer<UInt8>, label: UnsafeBufferPointer<UInt8>, split: Split, file: Int32, line: Int,
               _ body: RowSink) throws {
-        guard text.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) else {
+        guard !Self.isBlank(text) else {
             throw PrepareError.badRecord(path: files[Int(file)], line: line, detail: "the text is empty")
         }
         guard !label.isEmpty else {
@@ -124,6 +124,11 @@ final class SourceContext {
         }
         try body(RowKey(split: split, label: label, order: sequence, file: file, line: Int32(line)), text)
         sequence += 1
+    }
+
+    /// Nothing but spaces, tabs, CR and LF (an empty text, a blank line).
+    static func isBlank(_ p: UnsafeBufferPointer<UInt8>) -> Bool {
+        !p.contains { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }
     }
 
     /// A text file holds no NUL byte: one means the file is binary (or UTF-16).

@@ -221,6 +221,43 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try WeightsFile.read(from: path).weights, m.weights)
     }
 
+    /// Weights files written before class names were stored mean IMDB's neg, pos; a list that does
+    /// not fit the model's head is refused, naming the object.
+    func testClassNamesOfWeightsFiles() throws {
+        var c = toyConfig(.gru)
+        c.model = ModelConfig(kind: .gru, numWords: 30, embedDim: 4, units: 5, classes: 3)
+        let m = Model(config: c.model, seed: 1)
+        let path = tmp.file("three.weights.h5")
+        var meta = toyMetadata(c)
+        meta.classNames = ["x", "y", "z"]
+        try WeightsFile.write(to: path, weights: m.weights, metadata: meta)
+        let read = try WeightsFile.read(from: path)
+        XCTAssertEqual(read.metadata.classNames, ["x", "y", "z"])
+        XCTAssertEqual(read.weights, m.weights)
+
+        // The same without /rnn_dist/class_names, as files of earlier builds are.
+        let binary = toyConfig(.gru), old = tmp.file("old.weights.h5")
+        let bm = Model(config: binary.model, seed: 1)
+        try H5File.writeAtomically(to: old) { f in
+            try WeightsFile.writeTensors(bm.weights, table: binary.model.parameterTable, into: f)
+            let g = try f.createGroup("rnn_dist")
+            try g.setAttribute("format", WeightsFile.format)
+            try g.setAttribute("format_version", WeightsFile.formatVersion)
+            try g.setAttribute("config", binary.json())
+            try g.setAttribute("tokenizer", #"{"num_words":30}"#)
+            try g.writeStringList("vocab", (4 ..< 30).map { "w\($0)" })
+        }
+        XCTAssertEqual(try WeightsFile.read(from: old).metadata.classNames, ["neg", "pos"])
+
+        // Two names for a 3-class model: refused.
+        meta.classNames = ["x", "y"]
+        let bad = tmp.file("bad.weights.h5")
+        try WeightsFile.write(to: bad, weights: m.weights, metadata: meta)
+        XCTAssertThrowsError(try WeightsFile.read(from: bad)) {
+            XCTAssertTrue("\($0)".contains("/rnn_dist/class_names: 2 names, the model tells 3 distinct classes apart"), "\($0)")
+        }
+    }
+
     /// One serialisation serves the checkpoint and the broadcast: every field comes back bit for
     /// bit, including ±∞ (the best loss before the first epoch ends) and Doubles of 17 digits.
     func testTrainingStateRoundTripsExactlyThroughJSON() throws {
