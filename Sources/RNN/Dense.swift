@@ -75,6 +75,7 @@ public struct DenseSpec: LayerSpecification {
 
     static let type = "dense"
     var kerasBaseName: String { "dense" }
+    var kerasClassName: String { "Dense" }
     var label: String { "dense(\(units))" }
 
     func output(from shape: Shape) -> Shape? {

@@ -291,6 +291,7 @@ public struct EmbeddingSpec: LayerSpecification {
 
     static let type = "embedding"
     var kerasBaseName: String { "embedding" }
+    var kerasClassName: String { "Embedding" }
     var label: String { "embedding(\(inputDim), \(outputDim))" }
 
     func output(from shape: Shape) -> Shape? { shape == .tokens ? .sequence(outputDim) : nil }

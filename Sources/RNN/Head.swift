@@ -12,11 +12,15 @@ public enum HeadSpec: String, Codable, Hashable, Sendable {
     /// K ≥ 2 logits per sample, softmax, sparse categorical cross-entropy on the class index (Keras
     /// `Dense(K, activation="softmax")` with `loss="sparse_categorical_crossentropy"`).
     case softmax = "softmax_sparse_categorical_crossentropy"
+    /// One logit per sample, trained as `sigmoid` is (binary cross-entropy on the logit, Keras
+    /// `from_logits=True`): Keras's `Dense(1)` without an activation, as the book's 6.4 convnet ends.
+    /// Keras's `predict` gives the logit z; rnn-dist's `predict` gives σ(z).
+    case logit = "linear_binary_crossentropy_from_logits"
 
     /// Whether the head reads `width` values per sample: 1 (sigmoid) or at least 2 (softmax).
     func accepts(width: Int) -> Bool {
         switch self {
-        case .sigmoid: return width == 1
+        case .sigmoid, .logit: return width == 1
         case .softmax: return width >= 2
         }
     }
@@ -24,7 +28,7 @@ public enum HeadSpec: String, Codable, Hashable, Sendable {
     /// What the head needs, for messages.
     var needs: String {
         switch self {
-        case .sigmoid: return "a vector of 1"
+        case .sigmoid, .logit: return "a vector of 1"
         case .softmax: return "a vector of at least 2"
         }
     }
@@ -32,7 +36,7 @@ public enum HeadSpec: String, Codable, Hashable, Sendable {
     /// The head for a last layer of `width` values per sample (`accepts(width:)`).
     func head(width: Int) -> any Head {
         switch self {
-        case .sigmoid: return SigmoidHead()
+        case .sigmoid, .logit: return SigmoidHead()
         case .softmax: return SoftmaxHead(classes: width)
         }
     }

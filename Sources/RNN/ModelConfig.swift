@@ -1,3 +1,5 @@
+import Foundation
+
 // The model's description: a list of layer specs and a head (Keras's `Sequential` and its loss), and
 // the parameter table it implies: where each Keras weight lives in the one flat parameter buffer.
 //
@@ -10,7 +12,7 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     /// The layers in order; the first reads token ids, the last feeds the head.
     var layers: [LayerSpec]
     /// The output activation, loss and decision rule on the last layer's output.
-    var head: HeadSpec
+    public internal(set) var head: HeadSpec
 
     init(layers: [LayerSpec], head: HeadSpec = .sigmoid) {
         self.layers = layers
@@ -67,8 +69,8 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         return 0
     }
 
-    /// The number of classes the model tells apart: 2 for the sigmoid head, else the logits.
-    public var classCount: Int { head == .sigmoid ? 2 : outputWidth }
+    /// The number of classes the model tells apart: the softmax's width, else 2 (one logit).
+    public var classCount: Int { head == .softmax ? outputWidth : 2 }
 
     /// V: the embedding's vocabulary (token ids are 0..<V); 0 without an embedding.
     public var vocabularySize: Int {
@@ -156,6 +158,53 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         return views
     }
 
+    /// The table of Keras's `model.summary()` for rows of `maxlen` tokens: "layer (Type)", output
+    /// shape, parameter count, then the totals (every parameter is trainable).
+    public func kerasSummary(maxlen: Int) -> [String] {
+        var used: [String: Int] = [:]
+        var rows: [(String, String, Int)] = []
+        var shape = Shape.tokens
+        func text(_ s: Shape) -> String {
+            switch s {
+            case .tokens: return "(None, \(maxlen))"
+            case .sequence(let w): return "(None, \(maxlen), \(w))"
+            case .vector(let w): return "(None, \(w))"
+            }
+        }
+        for layer in layers {
+            let spec = layer.specification
+            let n = used[spec.kerasBaseName, default: 0]
+            used[spec.kerasBaseName] = n + 1
+            if let inner = spec.wrappedBaseName { used[inner, default: 0] += 1 }
+            let name = n == 0 ? spec.kerasBaseName : "\(spec.kerasBaseName)_\(n)"
+            let count = spec.parameters(input: shape).reduce(0) { $0 + $1.shape.reduce(1, *) }
+            shape = spec.output(from: shape) ?? shape
+            rows.append(("\(name) (\(spec.kerasClassName))", text(shape), count))
+        }
+        func grouped(_ n: Int) -> String {
+            let digits = Array(String(n))
+            return String(digits.enumerated().flatMap { i, c in (i > 0 && (digits.count - i) % 3 == 0) ? [",", c] : [c] })
+        }
+        func size(_ n: Int) -> String {
+            let bytes = Double(n * 4)
+            if bytes >= 1_048_576 { return String(format: "%.2f MB", bytes / 1_048_576) }
+            return bytes >= 1024 ? String(format: "%.2f KB", bytes / 1024) : String(format: "%.2f B", bytes)
+        }
+        let w0 = max(12, rows.map(\.0.count).max() ?? 0), w1 = max(12, rows.map(\.1.count).max() ?? 0), w2 = 13
+        func pad(_ s: String, _ w: Int, right: Bool = false) -> String {
+            let fill = String(repeating: " ", count: max(0, w - s.count))
+            return right ? fill + s : s + fill
+        }
+        let rule = String(repeating: "─", count: w0 + w1 + w2 + 4)
+        var out = ["Model: \"sequential\"", rule,
+                   pad("Layer (type)", w0) + "  " + pad("Output Shape", w1) + "  " + pad("Param #", w2, right: true), rule]
+        for (l, s, c) in rows { out.append(pad(l, w0) + "  " + pad(s, w1) + "  " + pad(grouped(c), w2, right: true)) }
+        let total = parameterCount
+        out += [rule, " Total params: \(grouped(total)) (\(size(total)))", " Trainable params: \(grouped(total)) (\(size(total)))",
+                " Non-trainable params: 0 (0.00 B)"]
+        return out
+    }
+
     /// Total number of parameters (the length of the flat buffers).
     public var parameterCount: Int {
         parameterTable.last.map { $0.offset + $0.count } ?? 0
@@ -233,6 +282,8 @@ protocol LayerSpecification: Codable, Hashable, Sendable {
     /// the class of a layer it wraps (Bidirectional's cell), which Keras numbers too.
     var kerasBaseName: String { get }
     var wrappedBaseName: String? { get }
+    /// Keras's class name ("Embedding", "LSTM", "Bidirectional", "Dense"), as `model.summary()` shows it.
+    var kerasClassName: String { get }
     /// A few words: "bidirectional lstm(32)".
     var label: String { get }
     /// The Keras variables, in Keras's order, for an input of `shape` (one the layer takes).

@@ -195,6 +195,9 @@ public struct RecurrentSpec: LayerSpecification {
 
     static let type = "recurrent"
     var kerasBaseName: String { bidirectional ? "bidirectional" : kind.kerasName }
+    var kerasClassName: String {
+        bidirectional ? "Bidirectional" : kind == .simpleRNN ? "SimpleRNN" : kind == .lstm ? "LSTM" : "GRU"
+    }
     var wrappedBaseName: String? { bidirectional ? kind.kerasName : nil }
     var label: String { (bidirectional ? "bidirectional " : "") + "\(kind.rawValue)(\(units))" }
 

@@ -66,6 +66,8 @@ struct Train: ParsableCommand {
     @Option(help: "Folder for weights, checkpoint and history (created if missing).")
     var runDir = "runs"
     @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "A Keras 3 Sequential as model.to_json() writes it (Embedding, SimpleRNN/LSTM/GRU, Bidirectional, output Dense): trained instead of the --model flags' network; its weights load with model.load_weights.")
+    var modelConfig: String?
     // Defaults come from TrainConfig.Defaults, the one place they are set; the rules from TrainConfig.validate.
     @Option(parsing: .unconditional, help: "Global batch size B (split across ranks).")
     var batchSize = TrainConfig.Defaults.batchSize
@@ -119,6 +121,16 @@ struct Train: ParsableCommand {
             throw ValidationError("--inject-fault must be VALUE@RANK:STEP with VALUE nan, inf or -inf (got '\(f)')")
         }
         let m = modelOptions
+        if modelConfig != nil {
+            let d = ModelOptions.defaults
+            let given = [("--model", m.model != d.model), ("--embed-dim", m.embedDim != d.embedDim), ("--units", m.units != d.units),
+                         ("--layers", m.layers != d.layers), ("--bidirectional", m.bidirectional), ("--dropout", m.dropout != d.dropout),
+                         ("--recurrent-dropout", m.recurrentDropout != d.recurrentDropout),
+                         ("--gru-reset-after", m.gruResetAfter != d.gruResetAfter)].filter(\.1).map(\.0)
+            if let flag = given.first {
+                throw ValidationError("\(flag) describes the network, which --model-config sets; give one or the other")
+            }
+        }
         do {
             try checkPreset(numWords: m.numWords ?? 10_000)
             try config(numWords: m.numWords ?? 10_000, maxlen: m.maxlen ?? 500, dataRows: TrainConfig.maxRows).validate()
@@ -182,6 +194,7 @@ struct Train: ParsableCommand {
         let data = try TrainingDataset.open(self.data)
         try checkPreset(numWords: data.numWords)
         var config = try makeConfig(data)
+        if let modelConfig { config.model = try kerasModel(modelConfig, data: data) }
         try config.validate()
         var checkpoint: Checkpoint?
         if comm.isRoot {
@@ -233,6 +246,29 @@ struct Train: ParsableCommand {
         c.dataRows = dataRows
         c.allreduceDType = allreduceDType == .fp32 ? nil : allreduceDType
         return c
+    }
+
+    /// The network of a Keras `model.to_json()` file, checked against the dataset it trains on.
+    func kerasModel(_ path: String, data: TrainingDataset) throws -> ModelConfig {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw CLIError("\(path): cannot be read (\(FileManager.default.fileExists(atPath: path) ? "not UTF-8 text" : "no such file"))")
+        }
+        let (model, maxlen): (ModelConfig, Int?)
+        do { (model, maxlen) = try ModelConfig.fromKeras(json: text) } catch let e as KerasConfigError {
+            throw CLIError("\(path): \(e)")
+        }
+        if let maxlen, maxlen != data.maxlen {
+            throw CLIError("\(path): the InputLayer takes sequences of \(maxlen) but \(self.data) has maxlen \(data.maxlen)")
+        }
+        guard model.vocabularySize == data.numWords else {
+            throw CLIError("\(path): the Embedding has input_dim \(model.vocabularySize) but \(self.data) has num_words \(data.numWords)")
+        }
+        guard model.classCount == data.classNames.count else {
+            let out = model.head == .softmax ? "a softmax over \(model.classCount) classes" : "one unit (2 classes)"
+            throw CLIError("\(path): the output Dense gives \(out) but \(self.data) has \(data.classNames.count) classes (\(data.classNames.joined(separator: ", ")))")
+        }
+        return model
     }
 
     func makeConfig(_ data: TrainingDataset) throws -> TrainConfig {
@@ -333,4 +369,9 @@ func peakResidentMegabytes() -> Double {
         return kb / 1024
     }
     return 0
+}
+
+extension ModelOptions {
+    /// The flags' defaults (to tell which model flags a command line set).
+    static var defaults: ModelOptions { (try? ModelOptions.parse([])) ?? ModelOptions() }
 }

@@ -31,6 +31,7 @@ public struct RunFileSummary {
                      "  classes (\(m.classNames.count)): \(m.classNames.joined(separator: ", "))",
                      "  trained with \(m.config.optimizer) lr \(m.config.learningRate), batch \(m.config.batchSize), seed \(m.config.seed)",
                      String(format: "  weights: %d values, max |w| %.4g", w.count, w.map { abs($0) }.max() ?? 0)]
+                + m.config.model.kerasSummary(maxlen: m.config.maxlen).map { "  " + $0 }
             json = ["kind": kind, "config": (try? JSONSerialization.jsonObject(with: Data(m.config.json().utf8))) ?? [:],
                     "vocabulary_words": m.vocabulary.count, "parameters": w.count, "class_names": m.classNames]
         case "checkpoint":

@@ -1,0 +1,260 @@
+// A Keras 3 `Sequential` as `model.to_json()` writes it, read into a `ModelConfig` (`train
+// --model-config`). Only what the model can run exactly as Keras does is accepted; every other layer,
+// option value or structure is refused with one line naming the layer and the option
+// (docs/FILES.md §Keras model configs).
+
+import Foundation
+
+/// A Keras model config that rnn-dist cannot train as Keras would.
+public struct KerasConfigError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let description: String
+    init(_ d: String) { description = d }
+}
+
+extension ModelConfig {
+    /// The model a Keras 3 `Sequential` JSON describes, and the sequence length its `InputLayer`
+    /// fixes (nil when it leaves it open).
+    public static func fromKeras(json text: String) throws -> (config: ModelConfig, maxlen: Int?) {
+        let object: JSONValue
+        do { object = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) } catch {
+            throw KerasConfigError("not valid JSON")
+        }
+        guard case .object(let top) = object else { throw KerasConfigError("the JSON is not an object") }
+        let className = top["class_name"]?.string ?? "(no class_name)"
+        guard className == "Sequential" else {
+            throw KerasConfigError("a \(className) model: only Sequential models are supported (model.to_json() of keras.Sequential)")
+        }
+        guard let layers = top["config"]?.object?["layers"]?.array?.compactMap(\.object) else {
+            throw KerasConfigError("Sequential without config.layers")
+        }
+        if let trainable = top["config"]?.object?["trainable"], trainable != .bool(true) {
+            throw KerasConfigError("the Sequential: option 'trainable' = \(trainable) is not supported (only true; frozen layers are not implemented yet)")
+        }
+        var reader = KerasReader()
+        for (i, layer) in layers.enumerated() { try reader.add(layer, position: i + 1) }
+        return (try reader.finish(), reader.maxlen)
+    }
+}
+
+/// Reads the layers one by one, checking every option it does not map.
+private struct KerasReader {
+    var specs: [LayerSpec] = []
+    /// The Keras layer each spec came from (for messages).
+    var origins: [Layer] = []
+    var head: HeadSpec?
+    var maxlen: Int?
+    var sawInput = false
+
+    /// One layer's config with the helpers that name it in messages.
+    struct Layer {
+        let className: String
+        let name: String
+        let position: Int
+        let config: [String: JSONValue]
+
+        func fail(_ what: String) -> KerasConfigError {
+            KerasConfigError("layer \(position) '\(name)' (\(className)): \(what)")
+        }
+
+        func int(_ key: String) throws -> Int {
+            guard let v = config[key]?.int else { throw fail("option '\(key)' must be an integer") }
+            return v
+        }
+
+        func double(_ key: String, default d: Double) throws -> Double {
+            guard let raw = config[key] else { return d }
+            guard let v = raw.double else { throw fail("option '\(key)' must be a number") }
+            return v
+        }
+
+        func bool(_ key: String, default d: Bool) throws -> Bool {
+            guard let raw = config[key] else { return d }
+            guard case .bool(let v) = raw else { throw fail("option '\(key)' must be true or false") }
+            return v
+        }
+
+        /// `key` must be absent or equal `value` (what rnn-dist runs).
+        func require(_ key: String, _ value: JSONValue, _ why: String? = nil) throws {
+            guard let raw = config[key], raw != value else { return }
+            throw fail("option '\(key)' = \(raw) is not supported (only \(value)\(why.map { "; \($0)" } ?? ""))")
+        }
+
+        /// `key` must be absent or null.
+        func requireNull(_ key: String) throws {
+            if let raw = config[key], raw != .null { throw fail("option '\(key)' = \(raw) is not supported (only null)") }
+        }
+
+        /// An initializer option must be Keras's default (rnn-dist draws that one).
+        func requireInitializer(_ key: String, _ className: String, _ check: ([String: JSONValue]) -> Bool = { _ in true }) throws {
+            guard let raw = config[key] else { return }
+            guard raw.object?["class_name"]?.string == className, check(raw.object?["config"]?.object ?? [:]) else {
+                throw fail("option '\(key)' = \(raw.object?["class_name"]?.string ?? "\(raw)") is not supported (only Keras's default \(className))")
+            }
+        }
+    }
+
+    mutating func add(_ json: [String: JSONValue], position: Int) throws {
+        let className = json["class_name"]?.string ?? "(no class_name)"
+        let config = json["config"]?.object ?? [:]
+        let layer = Layer(className: className, name: config["name"]?.string ?? className, position: position, config: config)
+        if head != nil { throw layer.fail("follows the output Dense; the Dense that feeds the loss must be the last layer") }
+        defer { while origins.count < specs.count { origins.append(layer) } }
+        switch className {
+        case "InputLayer":
+            guard specs.isEmpty, !sawInput else { throw layer.fail("an InputLayer must come first") }
+            sawInput = true
+            guard let shape = (config["batch_shape"] ?? config["batch_input_shape"])?.array, shape.count == 2 else {
+                throw layer.fail("option 'batch_shape' must be [null, maxlen]: token ids, one sequence per row")
+            }
+            maxlen = shape[1].int
+        case "Embedding":
+            guard specs.isEmpty else { throw layer.fail("only the first layer can be an Embedding") }
+            try layer.require("trainable", true, "frozen embeddings are not implemented yet")
+            try layer.require("mask_zero", false, "rnn-dist does not mask padding")
+            for k in ["embeddings_regularizer", "activity_regularizer", "embeddings_constraint", "quantization_config"] { try layer.requireNull(k) }
+            try layer.requireInitializer("embeddings_initializer", "RandomUniform") {
+                ($0["minval"]?.double ?? -0.05) == -0.05 && ($0["maxval"]?.double ?? 0.05) == 0.05
+            }
+            specs.append(.embedding(EmbeddingSpec(inputDim: try layer.int("input_dim"), outputDim: try layer.int("output_dim"))))
+        case "SimpleRNN", "LSTM", "GRU":
+            specs.append(.recurrent(try recurrent(layer)))
+        case "Bidirectional":
+            try layer.require("merge_mode", "concat")
+            try layer.require("trainable", true, "frozen layers are not implemented yet")
+            guard let inner = layer.config["layer"]?.object else { throw layer.fail("option 'layer' is missing") }
+            let innerLayer = Layer(className: inner["class_name"]?.string ?? "(no class_name)",
+                                   name: inner["config"]?.object?["name"]?.string ?? layer.name,
+                                   position: position, config: inner["config"]?.object ?? [:])
+            guard ["SimpleRNN", "LSTM", "GRU"].contains(innerLayer.className) else {
+                throw layer.fail("wraps a \(innerLayer.className); only SimpleRNN, LSTM and GRU are supported")
+            }
+            var r = try recurrent(innerLayer)
+            if let back = layer.config["backward_layer"]?.object {
+                // Keras writes the backward copy: the same layer reading the sequence reversed.
+                var mirrored = back["config"]?.object ?? [:]
+                guard back["class_name"]?.string == innerLayer.className, (mirrored["go_backwards"] ?? .bool(true)) == .bool(true) else {
+                    throw layer.fail("option 'backward_layer' must be the forward layer's class with go_backwards true")
+                }
+                mirrored["go_backwards"] = .bool(false)
+                let b = try recurrent(Layer(className: innerLayer.className, name: mirrored["name"]?.string ?? "backward",
+                                            position: position, config: mirrored))
+                guard b == r else { throw layer.fail("option 'backward_layer' differs from the forward layer; both directions must be alike") }
+            }
+            r.bidirectional = true
+            specs.append(.recurrent(r))
+        case "Dense":
+            try layer.require("use_bias", true)
+            try layer.require("trainable", true, "frozen layers are not implemented yet")
+            for k in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint",
+                      "quantization_config", "lora_rank"] {
+                try layer.requireNull(k)
+            }
+            try layer.requireInitializer("kernel_initializer", "GlorotUniform")
+            try layer.requireInitializer("bias_initializer", "Zeros")
+            let units = try layer.int("units")
+            let activation = layer.config["activation"]?.string ?? "linear"
+            switch (activation, units) {
+            case ("sigmoid", 1): head = .sigmoid
+            case ("linear", 1): head = .logit
+            case ("softmax", 2...): head = .softmax
+            default:
+                throw layer.fail("activation '\(activation)' with \(units) unit\(units == 1 ? "" : "s") is not supported as the output "
+                                 + "(Dense(1, 'sigmoid'), Dense(1) for logits, or Dense(K ≥ 2, 'softmax')); Dense before the output is not implemented yet")
+            }
+            specs.append(.dense(DenseSpec(units: units)))
+        default:
+            throw layer.fail("layer type not supported (supported: InputLayer, Embedding, SimpleRNN, LSTM, GRU, Bidirectional, Dense)")
+        }
+    }
+
+    /// A SimpleRNN, LSTM or GRU config: the options rnn-dist runs, the others only at Keras's defaults.
+    func recurrent(_ layer: Layer) throws -> RecurrentSpec {
+        let kind: ModelConfig.Kind = layer.className == "LSTM" ? .lstm : layer.className == "GRU" ? .gru : .simpleRNN
+        try layer.require("trainable", true, "frozen layers are not implemented yet")
+        try layer.require("return_state", false)
+        try layer.require("go_backwards", false, "use Bidirectional")
+        try layer.require("stateful", false)
+        try layer.require("use_bias", true)
+        try layer.require("activation", "tanh")
+        if kind != .simpleRNN {
+            try layer.require("recurrent_activation", "sigmoid")
+        }
+        if kind == .lstm { try layer.require("unit_forget_bias", true) }
+        for k in ["kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+                  "kernel_constraint", "recurrent_constraint", "bias_constraint"] {
+            try layer.requireNull(k)
+        }
+        try layer.requireInitializer("kernel_initializer", "GlorotUniform")
+        try layer.requireInitializer("recurrent_initializer", "Orthogonal") { ($0["gain"]?.double ?? 1) == 1 }
+        try layer.requireInitializer("bias_initializer", "Zeros")
+        let resetAfter = try layer.bool("reset_after", default: true)
+        if kind != .gru && layer.config["reset_after"] != nil { throw layer.fail("option 'reset_after' applies to GRU only") }
+        return RecurrentSpec(kind: kind, units: try layer.int("units"),
+                             returnSequences: try layer.bool("return_sequences", default: false),
+                             dropout: try layer.double("dropout", default: 0),
+                             recurrentDropout: try layer.double("recurrent_dropout", default: 0), resetAfter: resetAfter)
+    }
+
+    /// The config, checked: an Embedding first and the output Dense last.
+    func finish() throws -> ModelConfig {
+        guard case .embedding? = specs.first else {
+            throw KerasConfigError("the model must start with an Embedding (after an optional InputLayer): rnn-dist reads token ids")
+        }
+        guard let head else { throw KerasConfigError("the model must end with its output Dense (sigmoid, linear or softmax)") }
+        var shape = Shape.tokens
+        for (spec, layer) in zip(specs, origins) {
+            guard let next = spec.output(from: shape) else {
+                throw layer.fail("cannot take a \(shape)\(shape == .tokens ? "" : " (return_sequences of the layer before)")")
+            }
+            shape = next
+        }
+        let config = ModelConfig(layers: specs, head: head)
+        do { try config.validate() } catch let e as ModelConfigError {
+            throw KerasConfigError("\(e)".replacingOccurrences(of: "model config: ", with: ""))
+        }
+        return config
+    }
+}
+
+/// A JSON value with its exact type (JSONSerialization cannot tell `false` from `0` on Linux).
+enum JSONValue: Decodable, Equatable, CustomStringConvertible, ExpressibleByStringLiteral, ExpressibleByBooleanLiteral {
+    case null, bool(Bool), int(Int), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(stringLiteral value: String) { self = .string(value) }
+    init(booleanLiteral value: Bool) { self = .bool(value) }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int.self) { self = .int(i) }
+        else if let d = try? c.decode(Double.self) { self = .number(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    var string: String? { if case .string(let s) = self { return s } else { return nil } }
+    var int: Int? { if case .int(let i) = self { return i } else { return nil } }
+    var double: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .number(let d): return d
+        default: return nil
+        }
+    }
+    var array: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
+    var object: [String: JSONValue]? { if case .object(let o) = self { return o } else { return nil } }
+
+    var description: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return "\(i)"
+        case .number(let d): return "\(d)"
+        case .string(let s): return "'\(s)'"
+        case .array(let a): return "[" + a.map(\.description).joined(separator: ", ") + "]"
+        case .object: return "{…}"
+        }
+    }
+}

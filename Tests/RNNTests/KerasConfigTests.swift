@@ -1,0 +1,92 @@
+// `ModelConfig.fromKeras`: the JSON Keras 3.15 writes (`model.to_json()`, fixtures in Fixtures/,
+// made by `keras.Sequential([...]).to_json()`) becomes the model rnn-dist runs, or one line naming the
+// layer and the option it cannot run as Keras would.
+
+import Foundation
+@testable import RNN
+import XCTest
+
+final class KerasConfigTests: XCTestCase {
+    func fixture(_ name: String) throws -> String {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/keras-\(name).json")
+        return try String(contentsOf: url, encoding: .utf8)
+    }
+
+    func refusal(_ json: String) -> String {
+        do {
+            _ = try ModelConfig.fromKeras(json: json)
+            return "accepted"
+        } catch {
+            XCTAssertTrue(error is KerasConfigError, "\(type(of: error))")
+            return "\(error)"
+        }
+    }
+
+    /// Embedding(18, 8) → LSTM(8) → Dense(1, sigmoid) at maxlen 40 is the `--model lstm` preset.
+    func testTheBookModelIsThePreset() throws {
+        let (config, maxlen) = try ModelConfig.fromKeras(json: fixture("lstm"))
+        XCTAssertEqual(maxlen, 40)
+        XCTAssertEqual(config, ModelConfig(kind: .lstm, numWords: 18, embedDim: 8, units: 8))
+        XCTAssertEqual(config.preset?.kind, .lstm)
+    }
+
+    /// Bidirectional(GRU(6, return_sequences, dropout 0.2)) → SimpleRNN(5, recurrent_dropout 0.1) →
+    /// Dense(1) (no activation: logits).
+    func testAStackWithOptionsAndALogitOutput() throws {
+        let (config, _) = try ModelConfig.fromKeras(json: fixture("stack"))
+        var gru = RecurrentSpec(kind: .gru, units: 6, returnSequences: true, bidirectional: true, dropout: 0.2)
+        gru.resetAfter = true
+        XCTAssertEqual(config.layers, [.embedding(EmbeddingSpec(inputDim: 18, outputDim: 8)), .recurrent(gru),
+                                       .recurrent(RecurrentSpec(kind: .simpleRNN, units: 5, recurrentDropout: 0.1)),
+                                       .dense(DenseSpec(units: 1))])
+        XCTAssertEqual(config.head, .logit)
+        XCTAssertEqual(config.classCount, 2)
+        XCTAssertNil(config.preset)
+        // Keras 3.15's model.summary() of this model: 144, 576, 90 and 6 parameters, 816 in all.
+        let table = config.kerasSummary(maxlen: 40).joined(separator: "\n")
+        for row in ["embedding (Embedding)          (None, 40, 8)             144",
+                    "bidirectional (Bidirectional)  (None, 40, 12)            576",
+                    "simple_rnn (SimpleRNN)         (None, 5)                  90",
+                    "dense (Dense)                  (None, 1)                   6",
+                    " Total params: 816 (3.19 KB)", " Non-trainable params: 0 (0.00 B)"] {
+            XCTAssertTrue(table.contains(row), "missing \(row) in\n\(table)")
+        }
+    }
+
+    func testSoftmaxOutputAndTheResetBeforeGRU() throws {
+        let (config, _) = try ModelConfig.fromKeras(json: fixture("softmax3"))
+        XCTAssertEqual(config, ModelConfig(kind: .gru, numWords: 18, embedDim: 8, units: 8, resetAfter: false, classes: 3))
+        XCTAssertEqual(config.head, .softmax)
+    }
+
+    func testWhatCannotRunAsKerasWouldIsRefusedNamingLayerAndOption() throws {
+        XCTAssertEqual(refusal(try fixture("functional")),
+                       "a Functional model: only Sequential models are supported (model.to_json() of keras.Sequential)")
+        XCTAssertEqual(refusal(try fixture("conv")),
+                       "layer 3 'conv1d' (Conv1D): layer type not supported (supported: InputLayer, Embedding, SimpleRNN, LSTM, GRU, Bidirectional, Dense)")
+        XCTAssertEqual(refusal(try fixture("backwards")),
+                       "layer 3 'lstm_2' (LSTM): option 'go_backwards' = true is not supported (only false; use Bidirectional)")
+        let lstm = try fixture("lstm"), stack = try fixture("stack")
+        let edits: [(String, String, String, String)] = [
+            (lstm, #""activation": "tanh""#, #""activation": "relu""#, "layer 3 'lstm' (LSTM): option 'activation' = 'relu' is not supported (only 'tanh')"),
+            (lstm, #""mask_zero": false"#, #""mask_zero": true"#, "layer 2 'embedding' (Embedding): option 'mask_zero' = true is not supported (only false; rnn-dist does not mask padding)"),
+            (lstm, #""use_bias": true"#, #""use_bias": false"#, "layer 3 'lstm' (LSTM): option 'use_bias' = false is not supported (only true)"),
+            (lstm, #""activation": "sigmoid""#, #""activation": "relu""#, "layer 4 'dense' (Dense): activation 'relu' with 1 unit is not supported as the output"),
+            (lstm, #""class_name": "GlorotUniform""#, #""class_name": "HeNormal""#, "layer 3 'lstm' (LSTM): option 'kernel_initializer' = HeNormal is not supported (only Keras's default GlorotUniform)"),
+            (lstm, #""units": 8,"#, #""units": 8.5,"#, "layer 3 'lstm' (LSTM): option 'units' must be an integer"),
+            (lstm, #""dropout": 0.0"#, #""dropout": 1.5"#, "dropout = 1.5 is outside [0, 1)"),
+            (stack, #""merge_mode": "concat""#, #""merge_mode": "sum""#, "layer 3 'bidirectional' (Bidirectional): option 'merge_mode' = 'sum' is not supported (only 'concat')"),
+            (lstm, #""trainable": true,"#, #""trainable": false,"#, "the Sequential: option 'trainable' = false is not supported"),
+            (lstm, "\"name\": \"embedding\",\n     \"trainable\": true", "\"name\": \"embedding\",\n     \"trainable\": false", "layer 2 'embedding' (Embedding): option 'trainable' = false is not supported (only true; frozen embeddings are not implemented yet)"),
+            (lstm, #""return_sequences": false"#, #""return_sequences": true"#, "layer 4 'dense' (Dense): cannot take a sequence of width 8 (return_sequences of the layer before)"),
+        ]
+        for (json, from, to, expect) in edits {
+            XCTAssertTrue(json.contains(from), from)
+            let message = refusal(json.replacingOccurrences(of: from, with: to, options: [], range: json.range(of: from)))
+            XCTAssertTrue(message.contains(expect), "\(to): \(message)")
+            XCTAssertFalse(message.contains("\n"))
+        }
+        XCTAssertEqual(refusal("[1, 2]"), "the JSON is not an object")
+        XCTAssertEqual(refusal("{\"class_name\": "), "not valid JSON")
+    }
+}
