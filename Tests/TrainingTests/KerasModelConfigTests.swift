@@ -39,6 +39,14 @@ final class KerasModelConfigTests: ToyIMDBTestCase {
             w.append(try WeightsFile.read(from: tmp.file("n\(n)/model.weights.h5")).weights)
         }
         XCTAssertLessThanOrEqual(zip(w[0], w[1]).map { abs($0 - $1) }.max()!, 1e-4)
+        // Stopped after 5 of the 8 batches and resumed (the same command plus --resume): the same bits.
+        let stop = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--model-config", try keras("stack"),
+                                             "--stop-after-batches", "5"] + flags)
+        XCTAssertEqual(stop.status, 4, stop.stderr)
+        let resumed = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--model-config", try keras("stack"),
+                                                "--resume", tmp.file("stop/checkpoint.h5")] + flags)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try WeightsFile.read(from: tmp.file("stop/model.weights.h5")).weights, w[1])
         let meta = try WeightsFile.read(from: tmp.file("n1/model.weights.h5")).metadata
         XCTAssertEqual(meta.config.model.head, .logit)
         let inspect = try Subprocess.rnnDist(["inspect", tmp.file("n1/model.weights.h5")])
