@@ -7,7 +7,7 @@ import Foundation
 /// after a closing quote as literal text. Only the text and label columns are copied.
 ///
 /// Hand-written rather than yaslab/CSV.swift or SwiftCSV: see docs/DATASET.md §Speed (both read
-/// IMDB's CSV at 9–13 MB/s; this parser moves whole runs between quotes and separators at once).
+/// IMDB's CSV at about 13 MB/s; this parser moves whole runs between quotes and separators at once).
 enum DelimitedSource {
     /// Reads every record of `path` as a row of `split`, in file order.
     static func read(_ path: String, separator: UInt8, split: Split, context: SourceContext, _ body: RowSink) throws {
