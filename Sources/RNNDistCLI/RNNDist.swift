@@ -8,11 +8,13 @@ import Glibc
 public struct RNNDist: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "rnn-dist",
-        abstract: "Data-parallel training of recurrent IMDB sentiment classifiers (MPI + HDF5).",
+        abstract: "Data-parallel training of recurrent text classifiers (MPI + HDF5): IMDB, or your own labelled text.",
         discussion: """
         Typical use:
           rnn-dist prepare --source aclImdb_v1.tar.gz -o data/imdb.h5
+          rnn-dist prepare --source tickets.csv --text-column body --label-column queue -o data/tickets.h5
           mpirun -n 4 rnn-dist train --model lstm
+          mpirun -n 4 rnn-dist train --data data/tickets.h5 --model-config model.json
           rnn-dist eval --weights runs/best.weights.h5
         Run without mpirun, every command is a single process (rank 0 of 1).
         """,
