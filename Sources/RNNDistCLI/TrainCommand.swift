@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MPI
 import RNN
+import TextData
 @_spi(Testing) import Training
 
 /// Model and data flags shared by `train` (and, for the model kind, by `eval`).
@@ -68,6 +69,8 @@ struct Train: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "A Keras 3 Sequential as model.to_json() writes it (Embedding, SimpleRNN/LSTM/GRU, Bidirectional, output Dense): trained instead of the --model flags' network; its weights load with model.load_weights.")
     var modelConfig: String?
+    @Option(help: "Pretrained word vectors for the embedding's first weights (book 6.1.3): GloVe text (word v1 … vE per line) or word2vec text, plain or .gz/.bz2/.xz/.zst; words without a vector start at zero. Read by every rank; a resumed run keeps its checkpoint's.")
+    var embeddings: String?
     // Defaults come from TrainConfig.Defaults, the one place they are set; the rules from TrainConfig.validate.
     @Option(parsing: .unconditional, help: "Global batch size B (split across ranks).")
     var batchSize = TrainConfig.Defaults.batchSize
@@ -143,7 +146,7 @@ struct Train: ParsableCommand {
             Trainer.installSignalHandlers()
             // Everything that can fail on bad input happens here, before any collective of the
             // training loop; a failure on any rank is reported once and every rank exits cleanly.
-            let (data, config, checkpoint, rows) = try CollectiveError.agree(comm) { try prepare(comm) }
+            let (data, config, checkpoint, rows, vectors) = try CollectiveError.agree(comm) { try prepare(comm) }
             try printHostLoadNote(comm)
             let metadata = WeightsMetadata(config: config, tokenizerJSON: data.tokenizerJSON, vocabulary: data.vocabulary,
                                            classNames: data.classNames)
@@ -151,7 +154,11 @@ struct Train: ParsableCommand {
             trainer.stopAfterBatches = stopAfterBatches
             trainer.gradientFault = injectFault.flatMap(GradientFault.init)
             if let timeline { trainer.timeline = try Timeline(path: timeline, comm: comm) }
-            if resume != nil { try trainer.restore(checkpoint) }
+            if resume != nil { try trainer.restore(checkpoint) } else if let vectors {
+                // Every rank read the same file: the replicas start alike without a broadcast.
+                trainer.startEmbedding(from: vectors.matrix)
+                if comm.isRoot { print("embeddings: \(vectors.coverage)") }
+            }
             trainer.denseExchange = denseExchange
             if comm.isRoot {
                 let printer = ProgressPrinter(format: logFormat)
@@ -190,16 +197,24 @@ struct Train: ParsableCommand {
     /// Opens the dataset (every rank), builds the config, on rank 0 reads and checks the
     /// checkpoint and creates the run folder, and on every rank reads the rows the run uses into
     /// memory (checking every id and label before training starts).
-    func prepare(_ comm: Communicator) throws -> (TrainingDataset, TrainConfig, Checkpoint?, RowSource) {
+    func prepare(_ comm: Communicator) throws -> (TrainingDataset, TrainConfig, Checkpoint?, RowSource, PretrainedVectors?) {
         let data = try TrainingDataset.open(self.data)
         try checkPreset(numWords: data.numWords)
         var config = try makeConfig(data)
         if let modelConfig { config.model = try kerasModel(modelConfig, data: data) }
+        var vectors: PretrainedVectors?
+        if let embeddings {
+            let v = try PretrainedVectors.load(path: embeddings, vocabulary: data.vocabulary, width: config.model.embeddingWidth)
+            config.embeddings = .init(file: v.fileName, checksum: v.checksum, found: v.found, words: v.words)
+            vectors = v
+        }
         try config.validate()
         var checkpoint: Checkpoint?
         if comm.isRoot {
             if let resume {
                 let c = try Checkpoint.read(from: resume)
+                // The checkpoint holds the weights the vectors started; --embeddings, if given, must be that file.
+                if embeddings == nil { config.embeddings = c.metadata.config.embeddings }
                 if let (field, was, now) = c.metadata.config.resumeMismatches(against: config).first {
                     throw TrainingError.mismatch(path: resume, field: field, checkpoint: was, requested: now)
                 }
@@ -216,7 +231,7 @@ struct Train: ParsableCommand {
         }
         let used = config.schedule.trainCount + config.schedule.valCount
         let rows: RowSource = try PreloadedRows(data.train, rows: used, numWords: data.numWords) ?? data.train
-        return (data, config, checkpoint, rows)
+        return (data, config, checkpoint, rows, vectors)
     }
 
     /// The model flags' rules, named as flags, before they become layers (a layer count out of

@@ -39,6 +39,24 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var dataPath: String = ""
     public var dataRows: Int = 0
     public var dataSeed: Int64 = 0
+    /// The pretrained vectors the embedding started from (`--embeddings`); nil: Keras's random start.
+    public var embeddings: EmbeddingsSource? = nil
+
+    /// Which word-vector file gave the embedding its first weights, and how much of the vocabulary it had.
+    public struct EmbeddingsSource: Codable, Hashable, Sendable {
+        public var file: String
+        /// FNV-1a 64 of the file's (decompressed) bytes, hex.
+        public var checksum: String
+        public var found: Int
+        public var words: Int
+
+        public init(file: String, checksum: String, found: Int, words: Int) {
+            self.file = file
+            self.checksum = checksum
+            self.found = found
+            self.words = words
+        }
+    }
 
     public init(model: ModelConfig, maxlen: Int) {
         self.model = model
@@ -152,6 +170,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         cmp("--allreduce-dtype", \.exchange.rawValue)
         cmp("dataset rows", \.dataRows)
         cmp("dataset seed", \.dataSeed)
+        cmp("--embeddings", \.embeddings?.checksum.debugDescription)
         return out
     }
 }

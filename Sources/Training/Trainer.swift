@@ -58,6 +58,14 @@ public final class Trainer {
         try comm.broadcast(&model.weights, root: 0)
     }
 
+    /// Sets the embedding's weights (V × E, row-major) before training starts (`--embeddings`).
+    public func startEmbedding(from matrix: [Float]) {
+        guard let view = model.config.parameterTable.first, view.count == matrix.count else {
+            preconditionFailure("startEmbedding: \(matrix.count) values for the embedding's \(model.config.parameterTable.first?.count ?? 0)")
+        }
+        model.weights.replaceSubrange(view.range, with: matrix)
+    }
+
     /// Restores a checkpoint read on rank 0 (pass nil on the other ranks): weights, optimizer slots,
     /// iterations and state are broadcast so every replica starts identical.
     public func restore(_ ckpt: Checkpoint?) throws {

@@ -1,0 +1,92 @@
+import Foundation
+
+/// A bad word-vector file: one line naming the file, the line and the problem.
+public struct VectorsError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let description: String
+    init(_ path: String, line: Int? = nil, _ what: String) {
+        description = "\(path)\(line.map { " line \($0)" } ?? ""): \(what)"
+    }
+}
+
+/// Pretrained word vectors for a dataset's vocabulary (the book's 6.1.3 `embedding_matrix`): GloVe
+/// text (`word v1 … vE` per line) or word2vec text (the same after a `count dim` header line), plain
+/// or `.gz`/`.bz2`/`.xz`/`.zst`. Row i of the matrix is the vector of the word with id i; ids with no
+/// vector (the reserved 0–3, words the file lacks) stay zero. A word listed twice keeps its last
+/// vector, as the book's dictionary does.
+public struct PretrainedVectors: Sendable {
+    /// (numWords, width) row-major.
+    public let matrix: [Float]
+    /// Vocabulary words the file has a vector for, and the vocabulary's words.
+    public let found: Int
+    public let words: Int
+    /// The file's name and FNV-1a 64 of its (decompressed) bytes, as hex.
+    public let fileName: String
+    public let checksum: String
+    /// The lines read.
+    public let lines: Int
+
+    /// "8,712 of 9,996 words found in glove.6B.100d.txt".
+    public var coverage: String { "\(found) of \(words) words found in \(fileName)" }
+
+    /// Reads `path` for `vocabulary` (entry k is id k + 4) and vectors of `width` values. Every
+    /// line's field count is checked; the numbers of the vocabulary's words are parsed and checked.
+    public static func load(path: String, vocabulary: [String], width: Int) throws -> PretrainedVectors {
+        var ids: [String: Int] = [:]
+        for (k, w) in vocabulary.enumerated() { ids[w] = k + Vocabulary.indexFrom + 1 }
+        let numWords = vocabulary.count + Vocabulary.indexFrom + 1
+        var matrix = [Float](repeating: 0, count: numWords * width)
+        var has = [Bool](repeating: false, count: numWords)
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        var line = 0
+        var pending: [UInt8] = []
+
+        func parse(_ bytes: ArraySlice<UInt8>) throws {
+            line += 1
+            var fields = bytes.split(separator: 0x20, omittingEmptySubsequences: true)
+            if let last = fields.last, last.last == 0x0D { fields[fields.count - 1] = last.dropLast() }
+            if fields.last?.isEmpty == true { fields.removeLast() }
+            if fields.isEmpty { return }
+            if line == 1 && fields.count == 2, let dim = Int(String(decoding: fields[1], as: UTF8.self)),
+               Int(String(decoding: fields[0], as: UTF8.self)) != nil {
+                // word2vec's header: the vector count and width.
+                guard dim == width else { throw VectorsError(path, line: 1, "vectors of \(dim) values, the embedding's width is \(width)") }
+                return
+            }
+            guard fields.count == width + 1 else {
+                throw VectorsError(path, line: line, "\(fields.count - 1) values after the word, the embedding's width is \(width)")
+            }
+            guard let id = ids[String(decoding: fields[0], as: UTF8.self)] else { return }
+            for j in 0 ..< width {
+                guard let v = Float(String(decoding: fields[j + 1], as: UTF8.self)), v.isFinite else {
+                    throw VectorsError(path, line: line, "value \(j + 1) '\(String(decoding: fields[j + 1].prefix(40), as: UTF8.self))' is not a finite number")
+                }
+                matrix[id * width + j] = v
+            }
+            has[id] = true
+        }
+        do {
+            try ByteStream.read(path, what: "word vectors") { chunk in
+                for b in chunk { hash = (hash ^ UInt64(b)) &* 0x100_0000_01B3 }
+                var start = 0
+                while let nl = chunk.index(of: 10, from: start) {
+                    if pending.isEmpty {
+                        try parse(ArraySlice(chunk[start ..< nl]))
+                    } else {
+                        pending.append(contentsOf: chunk[start ..< nl])
+                        try parse(pending[...])
+                        pending.removeAll(keepingCapacity: true)
+                    }
+                    start = nl + 1
+                }
+                pending.append(contentsOf: chunk[start...])
+            }
+            if !pending.isEmpty { try parse(pending[...]) }
+        } catch let e as PrepareError {
+            throw VectorsError(path, String("\(e)".dropFirst(path.count + 2)))
+        }
+        guard line > 0 else { throw VectorsError(path, "holds no vectors") }
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        return PretrainedVectors(matrix: matrix, found: has.filter { $0 }.count, words: vocabulary.count, fileName: name,
+                                 checksum: String(hash, radix: 16), lines: line)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import XCTest
+import TestSupport
+@testable import TextData
+
+/// `--embeddings`' reader: GloVe and word2vec text, plain or gzip'ed, into the book's embedding matrix.
+final class PretrainedVectorsTests: XCTestCase {
+    var dir: TempDir!
+    override func setUpWithError() throws { dir = try TempDir("vectors") }
+    override func tearDown() { dir?.remove() }
+
+    let vocabulary = ["the", "movie", "great", "zz"]    // ids 4, 5, 6, 7
+
+    func write(_ text: String, _ name: String) throws -> String {
+        let path = dir.file(name)
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        return path
+    }
+
+    func testGloVeRowsGoToTheirIdsAndTheRestStayZero() throws {
+        let path = try write("the 0.5 -1 2\nother 9 9 9\ngreat 1e-3 0 -0.25\r\nthe 1 2 3\n", "glove.3d.txt")
+        let v = try PretrainedVectors.load(path: path, vocabulary: vocabulary, width: 3)
+        XCTAssertEqual(v.matrix.count, 8 * 3)
+        XCTAssertEqual(Array(v.matrix[0 ..< 12]), [Float](repeating: 0, count: 12), "reserved ids 0–3 stay zero")
+        XCTAssertEqual(Array(v.matrix[12 ..< 15]), [1, 2, 3], "a repeated word keeps its last vector")
+        XCTAssertEqual(Array(v.matrix[15 ..< 18]), [0, 0, 0], "movie has no vector")
+        XCTAssertEqual(Array(v.matrix[18 ..< 21]), [0.001, 0, -0.25])
+        XCTAssertEqual(v.coverage, "2 of 4 words found in glove.3d.txt")
+        XCTAssertEqual(v.lines, 4)
+
+        // word2vec's header line; the same vectors gzip'ed; the checksum follows the content.
+        let w2v = try write("3 3\nthe 1 2 3\nmovie 4 5 6\nzz 7 8 9\n", "w2v.txt")
+        let a = try PretrainedVectors.load(path: w2v, vocabulary: vocabulary, width: 3)
+        XCTAssertEqual(a.found, 3)
+        XCTAssertEqual(Array(a.matrix[21 ..< 24]), [7, 8, 9])
+        let r = try Subprocess.run("/usr/bin/env", ["gzip", "-k", w2v])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let gz = try PretrainedVectors.load(path: w2v + ".gz", vocabulary: vocabulary, width: 3)
+        XCTAssertEqual(gz.matrix, a.matrix)
+        XCTAssertEqual(gz.checksum, a.checksum, "the checksum is of the decompressed bytes")
+        XCTAssertNotEqual(a.checksum, v.checksum)
+    }
+
+    func testBadFilesNameTheLine() throws {
+        let cases: [(String, String)] = [
+            ("the 1 2 3\nmovie 1 2\n", " line 2: 2 values after the word, the embedding's width is 3"),
+            ("5 4\nthe 1 2 3 4\n", " line 1: vectors of 4 values, the embedding's width is 3"),
+            ("the 1 2 3\ngreat 1 x 3\n", " line 2: value 2 'x' is not a finite number"),
+            ("the 1 nan 3\n", " line 1: value 2 'nan' is not a finite number"),
+            ("", ": holds no vectors"),
+        ]
+        for (k, (text, expect)) in cases.enumerated() {
+            let path = try write(text, "bad\(k).txt")
+            XCTAssertThrowsError(try PretrainedVectors.load(path: path, vocabulary: vocabulary, width: 3)) {
+                XCTAssertEqual("\($0)", path + expect)
+            }
+        }
+        XCTAssertThrowsError(try PretrainedVectors.load(path: dir.file("none.txt"), vocabulary: vocabulary, width: 3)) {
+            XCTAssertTrue("\($0)".contains("none.txt: no such file"), "\($0)")
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import RNN
+@testable import Training
+
+/// `train --embeddings`: the embedding starts from the file's vectors (zeros where it has none), the
+/// config records the file, a resumed run keeps it, and a bad file is one line before training.
+final class EmbeddingsTests: ToyIMDBTestCase {
+    func testTheEmbeddingStartsFromTheVectorsAndResumeKeepsThem() throws {
+        let vocabulary = try TrainingDataset.open(dataset).vocabulary
+        // Vectors for every other vocabulary word, width 8 (the flags' --embed-dim).
+        var lines: [String] = [], expected = [Float](repeating: 0, count: (vocabulary.count + 4) * 8)
+        for (k, w) in vocabulary.enumerated() where k % 2 == 0 {
+            let v = (0 ..< 8).map { Float(k * 8 + $0 % 5) / 100 - 0.2 }
+            lines.append(w + " " + v.map { "\($0)" }.joined(separator: " "))
+            expected.replaceSubrange((k + 4) * 8 ..< (k + 5) * 8, with: v)
+        }
+        let file = tmp.file("vectors.txt")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: false, encoding: .utf8)
+        // A learning rate of 1e-9: RMSprop moves each weight by ~1e-9 a step, so the trained
+        // embedding is its start to within 1e-6.
+        let flags = common + ["--epochs", "1", "--lr", "1e-9", "--embeddings", file]
+        let r = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("run")] + flags)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("embeddings: \(lines.count) of \(vocabulary.count) words found in vectors.txt"), r.stdout)
+        let (w, meta) = try WeightsFile.read(from: tmp.file("run/model.weights.h5"))
+        let embedding = Array(w[0 ..< expected.count])
+        XCTAssertLessThanOrEqual(zip(embedding, expected).map { abs($0 - $1) }.max()!, 1e-6)
+        XCTAssertEqual(meta.config.embeddings?.file, "vectors.txt")
+        XCTAssertEqual(meta.config.embeddings?.found, lines.count)
+
+        // Resumed without --embeddings: the checkpoint's record is kept; with another file: refused.
+        let stop = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("s")] + flags + ["--epochs", "2", "--stop-after-batches", "9"])
+        XCTAssertEqual(stop.status, 4, stop.stderr)
+        let resumed = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("s"), "--resume", tmp.file("s/checkpoint.h5"),
+                                                "--epochs", "2", "--lr", "1e-9"] + common)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try WeightsFile.read(from: tmp.file("s/model.weights.h5")).metadata.config.embeddings, meta.config.embeddings)
+        try (lines.dropFirst().joined(separator: "\n") + "\n").write(toFile: tmp.file("other.txt"), atomically: false, encoding: .utf8)
+        let other = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("s"), "--resume", tmp.file("s/checkpoint.h5"),
+                                            "--epochs", "3", "--lr", "1e-9", "--embeddings", tmp.file("other.txt")] + common)
+        XCTAssertNotEqual(other.status, 0)
+        XCTAssertTrue(other.stderr.contains("--embeddings"), other.stderr)
+    }
+
+    func testAVectorFileOfAnotherWidthIsOneLineBeforeTraining() throws {
+        let file = tmp.file("wide.txt")
+        try "the 1 2 3\n".write(toFile: file, atomically: false, encoding: .utf8)
+        let r = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("run"), "--embeddings", file] + common)
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertEqual(r.stderr, "rnn-dist: error: \(file) line 1: 3 values after the word, the embedding's width is 8\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("run/checkpoint.h5")))
+    }
+}
