@@ -14,9 +14,10 @@ enum FolderSource {
         ["train", "test"].allSatisfy { !((try? classFolders("\(dir)/\($0)")) ?? []).isEmpty }
     }
 
-    /// Reads `dir`: as the two splits when it has them, otherwise every row as `split`.
+    /// Reads `dir`: as the two splits when it has them (and `split` is `.train`: a test source's
+    /// class folders are all test rows), otherwise every row as `split`.
     static func read(_ dir: String, split: Split, context: SourceContext, _ body: RowSink) throws -> Int {
-        if hasSplits(dir) {
+        if split == .train && hasSplits(dir) {
             return try readClasses("\(dir)/train", split: .train, context: context, body)
                 + readClasses("\(dir)/test", split: .test, context: context, body)
         }
