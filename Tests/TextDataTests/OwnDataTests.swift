@@ -118,6 +118,9 @@ final class OwnDataTests: XCTestCase {
         let report = try prepare(dir.path + "/folders", "folders.h5")
         XCTAssertEqual(report.ignoredEntries, 1)
         XCTAssertEqual(try arrays("folders.h5"), reference, "folders")
+        // The same class folders as a training folder and a --test-source folder.
+        try prepare(dir.path + "/folders/train", "folders2.h5", testSource: dir.path + "/folders/test")
+        XCTAssertEqual(try arrays("folders2.h5"), reference, "folders with --test-source")
 
         // Compressed: the CSV pair gzip'ed.
         for name in ["csv/train.csv", "csv/test.csv"] { try gzip(dir.file(name)) }
