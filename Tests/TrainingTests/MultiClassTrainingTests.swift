@@ -102,8 +102,17 @@ final class MultiClassTrainingTests: XCTestCase {
 
     func testEvalPredictAndInspectSpeakInClassNames() throws {
         let dir = tmp.file("run")
-        try train(2, dir, ["--epochs", "3"])
+        try train(2, dir, ["--epochs", "3", "--tensorboard", dir + "/tb"])
         let weights = dir + "/model.weights.h5"
+        // History, its CSV, TensorBoard and plot as for two classes; acc is the categorical accuracy.
+        let history = try HistoryFile.read(from: dir + "/history.h5").0.records
+        XCTAssertEqual(history.count, 3)
+        let csv = try String(contentsOfFile: dir + "/history.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.first?.hasPrefix("epoch,acc,loss,val_acc,val_loss"), true, "\(csv.first ?? "")")
+        XCTAssertEqual(csv.count, 4)
+        let acc = try EventReader.read(directory: dir + "/tb").joined().flatMap(\.values).filter { $0.tag == "epoch_val_acc" }.compactMap(\.simple)
+        XCTAssertEqual(acc, history.map { Float($0.valAcc) })
+        XCTAssertEqual(try Subprocess.rnnDist(["plot", dir + "/history.h5", "-o", dir + "/h.svg"]).status, 0)
         var docs: [[String: Any]] = []
         for n in [1, 2, 3] {
             let r = try Subprocess.mpiRun(n, ["eval", "--json", "--weights", weights, "--data", Self.dataset])
