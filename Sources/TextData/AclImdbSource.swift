@@ -94,10 +94,7 @@ enum AclImdbSource {
 
     /// `path` is `aclImdb/` itself (holds `train/` and `test/`) or a folder holding `aclImdb/`.
     private static func readFolder(_ path: String, _ body: (RowKey, UnsafeBufferPointer<UInt8>) throws -> Void) throws -> Stats {
-        func isDir(_ p: String) -> Bool {
-            var st = stat()
-            return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
-        }
+        let isDir = FolderSource.isDirectory
         let base = path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path
         var root = base
         if !(isDir(root + "/train") && isDir(root + "/test")) {

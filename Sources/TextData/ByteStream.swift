@@ -85,6 +85,31 @@ struct ByteStream {
     }
 }
 
+extension ByteStream {
+    /// `read`, cut into lines: `line` gets each line without its LF (a last line without one too),
+    /// valid during the call; `chunk` sees every chunk first (checks, checksums).
+    static func readLines(_ path: String, what: String, chunk: (UnsafeBufferPointer<UInt8>) throws -> Void = { _ in },
+                          line: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        var pending: [UInt8] = []
+        try read(path, what: what) { bytes in
+            try chunk(bytes)
+            var start = 0
+            while let nl = bytes.index(of: 10, from: start) {
+                if pending.isEmpty {
+                    try line(UnsafeBufferPointer(rebasing: bytes[start ..< nl]))
+                } else {
+                    pending.append(contentsOf: bytes[start ..< nl])
+                    try pending.withUnsafeBufferPointer { try line($0) }
+                    pending.removeAll(keepingCapacity: true)
+                }
+                start = nl + 1
+            }
+            pending.append(contentsOf: bytes[start...])
+        }
+        if !pending.isEmpty { try pending.withUnsafeBufferPointer { try line($0) } }
+    }
+}
+
 extension UnsafeBufferPointer<UInt8> {
     /// The index of the first `byte` at or after `start` (memchr), or nil.
     func index(of byte: UInt8, from start: Int) -> Int? {

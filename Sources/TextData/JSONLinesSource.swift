@@ -8,7 +8,6 @@ enum JSONLinesSource {
         let file = context.add(file: path)
         let decoder = JSONDecoder()
         decoder.userInfo[LabelledText.keys] = (context.textColumn, context.labelColumn)
-        var pending: [UInt8] = []
         var line = 0
         func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws {
             line += 1
@@ -30,25 +29,8 @@ enum JSONLinesSource {
                 }
             }
         }
-        try ByteStream.read(path, what: "JSON Lines") { chunk in
-            try context.refuseNUL(chunk, path: path, line: line + 1)
-            var start = 0
-            while start < chunk.count {
-                guard let nl = chunk.index(of: 10, from: start) else {
-                    pending.append(contentsOf: chunk[start...])
-                    break
-                }
-                if pending.isEmpty {
-                    try parse(UnsafeBufferPointer(rebasing: chunk[start ..< nl]))
-                } else {
-                    pending.append(contentsOf: chunk[start ..< nl])
-                    try pending.withUnsafeBufferPointer { try parse($0) }
-                    pending.removeAll(keepingCapacity: true)
-                }
-                start = nl + 1
-            }
-        }
-        if !pending.isEmpty { try pending.withUnsafeBufferPointer { try parse($0) } }
+        try ByteStream.readLines(path, what: "JSON Lines", chunk: { try context.refuseNUL($0, path: path, line: line + 1) },
+                                 line: parse)
     }
 
     /// A short reason from a `DecodingError` (its debug description without the coding path noise).

@@ -38,9 +38,8 @@ public struct PretrainedVectors: Sendable {
         var has = [Bool](repeating: false, count: numWords)
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         var line = 0
-        var pending: [UInt8] = []
 
-        func parse(_ bytes: ArraySlice<UInt8>) throws {
+        func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws {
             line += 1
             var fields = bytes.split(separator: 0x20, omittingEmptySubsequences: true)
             if let last = fields.last, last.last == 0x0D { fields[fields.count - 1] = last.dropLast() }
@@ -65,22 +64,9 @@ public struct PretrainedVectors: Sendable {
             has[id] = true
         }
         do {
-            try ByteStream.read(path, what: "word vectors") { chunk in
+            try ByteStream.readLines(path, what: "word vectors", chunk: { chunk in
                 for b in chunk { hash = (hash ^ UInt64(b)) &* 0x100_0000_01B3 }
-                var start = 0
-                while let nl = chunk.index(of: 10, from: start) {
-                    if pending.isEmpty {
-                        try parse(ArraySlice(chunk[start ..< nl]))
-                    } else {
-                        pending.append(contentsOf: chunk[start ..< nl])
-                        try parse(pending[...])
-                        pending.removeAll(keepingCapacity: true)
-                    }
-                    start = nl + 1
-                }
-                pending.append(contentsOf: chunk[start...])
-            }
-            if !pending.isEmpty { try parse(pending[...]) }
+            }, line: parse)
         } catch let e as PrepareError {
             throw VectorsError(path, String("\(e)".dropFirst(path.count + 2)))
         }
