@@ -1,4 +1,5 @@
-// Keras `Dense(K)` on a vector: z = x·W + b, W (D, K), b (K); its activation is the head's.
+// Keras `Dense(K)` on a vector: z = x·W + b, W (D, K), b (K), then its activation: a hidden layer's
+// own (relu, tanh, sigmoid, linear), the output layer's is the head's (linear here).
 //
 // Shape letters: B batch, D input width, K units.
 
@@ -12,10 +13,13 @@ final class Dense: Layer {
     let units: Int
     /// (B, K): z of the last forward.
     private var output = FloatBuffer(count: 0)
-    /// (B, D): ∂loss/∂x.
+    /// (B, D): ∂loss/∂x; (B, K): ∂loss/∂z of a hidden layer with an activation.
     private var dInput = FloatBuffer(count: 0)
+    private var dPre = FloatBuffer(count: 0)
+    let activation: Nonlinearity
 
-    init(kernel: ParameterView, bias: ParameterView) {
+    init(kernel: ParameterView, bias: ParameterView, activation: Nonlinearity = .linear) {
+        self.activation = activation
         precondition(kernel.shape.count == 2 && bias.shape == [kernel.shape[1]], "Dense: kernel \(kernel.shape), bias \(bias.shape)")
         self.kernel = kernel
         self.bias = bias
@@ -26,6 +30,7 @@ final class Dense: Layer {
     func reserve(_ p: Pass) {
         output = output.ensuring(p.batch * units)
         dInput = dInput.ensuring(p.batch * inputSize)
+        if activation != .linear { dPre = dPre.ensuring(p.batch * units) }
     }
 
     func forward(_ input: Activation, _ p: Pass) -> Activation {
@@ -40,13 +45,19 @@ final class Dense: Layer {
         for b in 0..<p.batch {
             for k in 0..<units { z[b * units + k] += w[bias.offset + k] }
         }
+        activation.apply(z, count: p.batch * units)
         return .vector(UnsafePointer(z))
     }
 
     /// db += Σ_b dZ (summed in Double), dW += xᵀ·dZ, dX = dZ·Wᵀ.
-    func backward(_ dZ: UnsafePointer<Float>, input: Activation, _ p: Pass,
+    func backward(_ dY: UnsafePointer<Float>, input: Activation, _ p: Pass,
                   gradients dw: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>? {
         guard case .vector(let x) = input else { preconditionFailure("Dense: the input must be a vector") }
+        var dZ = dY
+        if activation != .linear {
+            activation.backward(dY, outputs: output.pointer, into: dPre.pointer, count: p.batch * units)
+            dZ = UnsafePointer(dPre.pointer)
+        }
         let D = inputSize, K = units, w = p.weights + kernel.offset, dx = dInput.pointer
         for k in 0..<K {
             var sum: Double = 0
@@ -67,16 +78,35 @@ final class Dense: Layer {
     }
 }
 
-/// Keras `Dense(units)`; its activation is the head's.
+/// Keras `Dense(units, activation)`; the output layer's activation is the head's (linear here).
 public struct DenseSpec: LayerSpecification {
     var units: Int
+    var activation: Nonlinearity
 
-    init(units: Int) { self.units = units }
+    init(units: Int, activation: Nonlinearity = .linear) {
+        self.units = units
+        self.activation = activation
+    }
+
+    private enum CodingKeys: String, CodingKey { case units, activation }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        units = try c.decode(Int.self, forKey: .units)
+        activation = try c.decodeIfPresent(Nonlinearity.self, forKey: .activation) ?? .linear
+    }
+
+    /// `activation` is written only when not linear, so output layers read as before.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(units, forKey: .units)
+        if activation != .linear { try c.encode(activation, forKey: .activation) }
+    }
 
     static let type = "dense"
     var kerasBaseName: String { "dense" }
     var kerasClassName: String { "Dense" }
-    var label: String { "dense(\(units))" }
+    var label: String { "dense(\(units)" + (activation == .linear ? ")" : ", \(activation.rawValue))") }
 
     func output(from shape: Shape) -> Shape? {
         if case .vector = shape { return .vector(units) }
@@ -92,6 +122,6 @@ public struct DenseSpec: LayerSpecification {
     func validate() throws { try ModelConfigError.check("dense units", units, ModelConfig.maxWidth) }
 
     func makeLayer(input: Shape, tensors: [ParameterView], previous: (any Layer)?, index: Int) -> any Layer {
-        Dense(kernel: tensors[0], bias: tensors[1])
+        Dense(kernel: tensors[0], bias: tensors[1], activation: activation)
     }
 }

@@ -28,6 +28,8 @@ public enum MaskSite: UInt64, Sendable {
     case input = 1
     /// On h_{t−1} (Keras `recurrent_dropout`).
     case recurrent = 2
+    /// A `Dropout` layer's output.
+    case layer = 3
 }
 
 public enum DropoutMask {

@@ -37,6 +37,13 @@ final class EmbeddingLookup {
     var projectionWidth = 0
     /// (B, T) batch-major: the token ids of the current pass.
     private(set) var currentTokens = UnsafeBufferPointer<Int32>(start: nil, count: 0)
+    /// Whether the layer outputs the sequence of vectors itself (T, B, E) because the next layer is
+    /// not a recurrent layer that projects the rows (a Flatten, a Conv1D, a Dropout).
+    var materializes = false
+    /// Keras `trainable`: when false the embedding's gradient is never formed (it stays zero).
+    var trainable = true
+    /// (T, B, E): the materialized sequence; (N × E) scratch of its backward.
+    private var sequence = FloatBuffer(count: 0)
 
     // Per-sample distinct tokens ("pairs" (sample, token)), for a first layer whose input is masked
     // per sample (dropout): a token's projection then differs between samples but not within one,
@@ -192,6 +199,7 @@ final class EmbeddingLookup {
 
     /// Adds the pairs' row gradients dRows (U × E) into the embedding gradient.
     func backwardPairs(_ dRows: UnsafePointer<Float>, gradients dw: UnsafeMutablePointer<Float>) {
+        guard trainable else { return }
         let E = width, dEmb = dw + embeddings.offset
         for k in 0..<pairCount {
             addVector(dRows + k * E, into: dEmb + Int(pairTokens.pointer[k]) * E, count: E)
@@ -227,6 +235,7 @@ final class EmbeddingLookup {
     /// Sets `rows[token] = 1` for every token of the last `forward` (the rows whose gradient
     /// `backward` touched; all others stay exactly zero).
     func markUsedRows(_ rows: UnsafeMutableBufferPointer<UInt8>) {
+        guard trainable else { return }
         for u in 0..<distinctCount { rows[Int(tokens.pointer[u])] = 1 }
     }
 
@@ -248,6 +257,7 @@ final class EmbeddingLookup {
         // dW (E × G) += rowsᵀ (E × N) · dTable (N × G)
         BLAS.sgemm(transA: true, m: E, n: G, k: n, a: rows.pointer, lda: E, b: dTable, ldb: G,
                    beta: 1, c: dw + layer.kernel.offset, ldc: G)
+        guard trainable else { return }
         // dRows (N × E) = dTable (N × G) · Wᵀ (G × E), then into the used rows of dEmb.
         BLAS.sgemm(transB: true, m: n, n: E, k: G, a: dTable, lda: G, b: w + layer.kernel.offset, ldb: G,
                    beta: 0, c: dRows.pointer, ldc: E)
@@ -259,20 +269,48 @@ final class EmbeddingLookup {
 }
 
 // As a layer, the embedding only finds the batch's rows: the layer after it projects them (the
-// fused projection above), and adds their gradient in its backward.
+// fused projection above), and adds their gradient in its backward. Before any other layer it
+// materializes the sequence (T, B, E) and, in backward, sums each distinct token's position
+// gradients (in a fixed order) before adding them to its row.
 extension EmbeddingLookup: Layer {
-    func reserve(_ pass: Pass) {}
+    func reserve(_ p: Pass) {
+        if materializes { sequence = sequence.ensuring(p.steps * p.batch * width) }
+    }
 
     func forward(_ input: Activation, _ p: Pass) -> Activation {
         guard case .tokens(let x) = input else { preconditionFailure("Embedding: the input must be token ids") }
         currentTokens = x
-        // Evaluation reads the whole vocabulary's projection table instead (`fullTable`).
-        if !p.inference { lookup(tokens: x, batch: p.batch, steps: p.steps, weights: p.weights, gateWidth: projectionWidth) }
-        return .embedded(self)
+        guard materializes else {
+            // Evaluation reads the whole vocabulary's projection table instead (`fullTable`).
+            if !p.inference { lookup(tokens: x, batch: p.batch, steps: p.steps, weights: p.weights, gateWidth: projectionWidth) }
+            return .embedded(self)
+        }
+        let E = width, T = p.totalSteps, out = sequence.pointer, emb = p.weights + embeddings.offset
+        if !p.inference { lookup(tokens: x, batch: p.batch, steps: p.steps, weights: p.weights, gateWidth: 0) }
+        for t in 0..<p.steps {
+            for b in 0..<p.batch {
+                let token = Int(x[b * T + p.start + t])
+                precondition(token >= 0 && token < numWords, "Embedding: token id \(token) outside 0..<\(numWords)")
+                (out + (t * p.batch + b) * E).update(from: emb + token * E, count: E)
+            }
+        }
+        return .sequence(UnsafePointer(out))
     }
 
-    func backward(_ dOutput: UnsafePointer<Float>, input: Activation, _ pass: Pass,
-                  gradients: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>? { nil }
+    func backward(_ dOutput: UnsafePointer<Float>, input: Activation, _ p: Pass,
+                  gradients dw: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>? {
+        guard materializes, trainable else { return nil }
+        let E = width, n = distinctCount, d = dRows.pointer
+        d.update(repeating: 0, count: n * E)
+        for t in 0..<p.steps {
+            for b in 0..<p.batch {
+                addVector(dOutput + (t * p.batch + b) * E, into: d + Int(slots.pointer[t * p.batch + b]) * E, count: E)
+            }
+        }
+        let dEmb = dw + embeddings.offset
+        for u in 0..<n { addVector(d + u * E, into: dEmb + Int(tokens.pointer[u]) * E, count: E) }
+        return nil
+    }
 }
 
 /// Keras `Embedding(input_dim, output_dim)`.
@@ -281,20 +319,41 @@ public struct EmbeddingSpec: LayerSpecification {
     var inputDim: Int
     /// E: the width of each token's vector.
     var outputDim: Int
+    /// Keras `trainable` (false: frozen, e.g. pretrained vectors kept as they are).
+    var trainable: Bool
 
-    init(inputDim: Int, outputDim: Int) {
+    init(inputDim: Int, outputDim: Int, trainable: Bool = true) {
         self.inputDim = inputDim
         self.outputDim = outputDim
+        self.trainable = trainable
     }
 
-    private enum CodingKeys: String, CodingKey { case inputDim = "input_dim", outputDim = "output_dim" }
+    private enum CodingKeys: String, CodingKey { case inputDim = "input_dim", outputDim = "output_dim", trainable }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        inputDim = try c.decode(Int.self, forKey: .inputDim)
+        outputDim = try c.decode(Int.self, forKey: .outputDim)
+        trainable = try c.decodeIfPresent(Bool.self, forKey: .trainable) ?? true
+    }
+
+    /// `trainable` is written only when false, so trainable configs read as before.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(inputDim, forKey: .inputDim)
+        try c.encode(outputDim, forKey: .outputDim)
+        if !trainable { try c.encode(false, forKey: .trainable) }
+    }
 
     static let type = "embedding"
     var kerasBaseName: String { "embedding" }
     var kerasClassName: String { "Embedding" }
-    var label: String { "embedding(\(inputDim), \(outputDim))" }
+    var label: String { "embedding(\(inputDim), \(outputDim))" + (trainable ? "" : " frozen") }
 
-    func output(from shape: Shape) -> Shape? { shape == .tokens ? .sequence(outputDim) : nil }
+    func output(from shape: Shape) -> Shape? {
+        guard case .tokens(let steps) = shape else { return nil }
+        return .sequence(outputDim, steps: steps)
+    }
 
     func parameters(input shape: Shape) -> [LayerParameter] {
         [LayerParameter(index: 0, name: "embeddings", shape: [inputDim, outputDim], cell: false, initializer: .uniform(limit: 0.05))]

@@ -28,8 +28,11 @@ public enum Initializer: Sendable, Equatable {
         case .uniform(let limit):
             for i in 0..<count { out[i] = Float(g.nextUniform(-Double(limit), Double(limit))) }
         case .glorotUniform:
-            precondition(shape.count == 2, "glorot_uniform needs a 2-D shape, got \(shape)")
-            let limit = (6.0 / Double(shape[0] + shape[1])).squareRoot()
+            // Keras's fans: a convolution kernel (k, D, F) has fan_in k·D and fan_out k·F.
+            precondition(shape.count >= 2, "glorot_uniform needs a 2-D or larger shape, got \(shape)")
+            let receptive = shape.dropLast(2).reduce(1, *)
+            let fanIn = shape[shape.count - 2] * receptive, fanOut = shape[shape.count - 1] * receptive
+            let limit = (6.0 / Double(fanIn + fanOut)).squareRoot()
             for i in 0..<count { out[i] = Float(g.nextUniform(-limit, limit)) }
         case .orthogonal(let gain):
             precondition(shape.count == 2, "orthogonal needs a 2-D shape, got \(shape)")

@@ -28,7 +28,7 @@ extension ModelConfig {
             throw KerasConfigError("Sequential without config.layers")
         }
         if let trainable = top["config"]?.object?["trainable"], trainable != .bool(true) {
-            throw KerasConfigError("the Sequential: option 'trainable' = \(trainable) is not supported (only true; frozen layers are not implemented yet)")
+            throw KerasConfigError("the Sequential: option 'trainable' = \(trainable) is not supported (only true; freeze the Embedding alone)")
         }
         var reader = KerasReader()
         for (i, layer) in layers.enumerated() { try reader.add(layer, position: i + 1) }
@@ -41,7 +41,8 @@ private struct KerasReader {
     var specs: [LayerSpec] = []
     /// The Keras layer each spec came from (for messages).
     var origins: [Layer] = []
-    var head: HeadSpec?
+    /// Each Dense's Keras activation, by its place in `specs`.
+    var denseActivations: [Int: String] = [:]
     var maxlen: Int?
     var sawInput = false
 
@@ -65,6 +66,30 @@ private struct KerasReader {
             guard let raw = config[key] else { return d }
             guard let v = raw.double else { throw fail("option '\(key)' must be a number") }
             return v
+        }
+
+        /// A one-element list (Keras 3 writes `kernel_size: [7]`) or a plain integer.
+        func one(_ key: String) throws -> Int {
+            if let v = config[key]?.int { return v }
+            guard let list = config[key]?.array, list.count == 1, let v = list[0].int else {
+                throw fail("option '\(key)' must be an integer or a list of one integer")
+            }
+            return v
+        }
+
+        /// `key` absent, or `value` (alone or as a one-element list).
+        func requireOne(_ key: String, _ value: Int) throws {
+            guard let raw = config[key] else { return }
+            guard (try? one(key)) == value else { throw fail("option '\(key)' = \(raw) is not supported (only \(value))") }
+        }
+
+        /// The `activation` of a hidden layer.
+        func activation() throws -> Nonlinearity {
+            let name = config["activation"]?.string ?? "linear"
+            guard let a = Nonlinearity(rawValue: name) else {
+                throw fail("option 'activation' = '\(name)' is not supported (relu, tanh, sigmoid or linear)")
+            }
+            return a
         }
 
         func bool(_ key: String, default d: Bool) throws -> Bool {
@@ -97,8 +122,10 @@ private struct KerasReader {
         let className = json["class_name"]?.string ?? "(no class_name)"
         let config = json["config"]?.object ?? [:]
         let layer = Layer(className: className, name: config["name"]?.string ?? className, position: position, config: config)
-        if head != nil { throw layer.fail("follows the output Dense; the Dense that feeds the loss must be the last layer") }
         defer { while origins.count < specs.count { origins.append(layer) } }
+        if className != "InputLayer" && className != "Embedding" {
+            try layer.require("trainable", true, "only an Embedding can be frozen")
+        }
         switch className {
         case "InputLayer":
             guard specs.isEmpty, !sawInput else { throw layer.fail("an InputLayer must come first") }
@@ -109,18 +136,17 @@ private struct KerasReader {
             maxlen = shape[1].int
         case "Embedding":
             guard specs.isEmpty else { throw layer.fail("only the first layer can be an Embedding") }
-            try layer.require("trainable", true, "frozen embeddings are not implemented yet")
             try layer.require("mask_zero", false, "rnn-dist does not mask padding")
             for k in ["embeddings_regularizer", "activity_regularizer", "embeddings_constraint", "quantization_config"] { try layer.requireNull(k) }
             try layer.requireInitializer("embeddings_initializer", "RandomUniform") {
                 ($0["minval"]?.double ?? -0.05) == -0.05 && ($0["maxval"]?.double ?? 0.05) == 0.05
             }
-            specs.append(.embedding(EmbeddingSpec(inputDim: try layer.int("input_dim"), outputDim: try layer.int("output_dim"))))
+            specs.append(.embedding(EmbeddingSpec(inputDim: try layer.int("input_dim"), outputDim: try layer.int("output_dim"),
+                                                  trainable: try layer.bool("trainable", default: true))))
         case "SimpleRNN", "LSTM", "GRU":
             specs.append(.recurrent(try recurrent(layer)))
         case "Bidirectional":
             try layer.require("merge_mode", "concat")
-            try layer.require("trainable", true, "frozen layers are not implemented yet")
             guard let inner = layer.config["layer"]?.object else { throw layer.fail("option 'layer' is missing") }
             let innerLayer = Layer(className: inner["class_name"]?.string ?? "(no class_name)",
                                    name: inner["config"]?.object?["name"]?.string ?? layer.name,
@@ -128,6 +154,7 @@ private struct KerasReader {
             guard ["SimpleRNN", "LSTM", "GRU"].contains(innerLayer.className) else {
                 throw layer.fail("wraps a \(innerLayer.className); only SimpleRNN, LSTM and GRU are supported")
             }
+            try innerLayer.require("go_backwards", false, "Bidirectional runs the backward direction itself")
             var r = try recurrent(innerLayer)
             if let back = layer.config["backward_layer"]?.object {
                 // Keras writes the backward copy: the same layer reading the sequence reversed.
@@ -144,7 +171,6 @@ private struct KerasReader {
             specs.append(.recurrent(r))
         case "Dense":
             try layer.require("use_bias", true)
-            try layer.require("trainable", true, "frozen layers are not implemented yet")
             for k in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint",
                       "quantization_config", "lora_rank"] {
                 try layer.requireNull(k)
@@ -153,26 +179,59 @@ private struct KerasReader {
             try layer.requireInitializer("bias_initializer", "Zeros")
             let units = try layer.int("units")
             let activation = layer.config["activation"]?.string ?? "linear"
-            switch (activation, units) {
-            case ("sigmoid", 1): head = .sigmoid
-            case ("linear", 1): head = .logit
-            case ("softmax", 2...): head = .softmax
-            default:
-                throw layer.fail("activation '\(activation)' with \(units) unit\(units == 1 ? "" : "s") is not supported as the output "
-                                 + "(Dense(1, 'sigmoid'), Dense(1) for logits, or Dense(K ≥ 2, 'softmax')); Dense before the output is not implemented yet")
-            }
+            denseActivations[specs.count] = activation
             specs.append(.dense(DenseSpec(units: units)))
+        case "Flatten":
+            try layer.require("data_format", "channels_last")
+            specs.append(.flatten(FlattenSpec()))
+        case "Dropout":
+            try layer.requireNull("noise_shape")
+            let rate = try layer.double("rate", default: 0)
+            guard rate >= 0 && rate < 1 else { throw layer.fail("option 'rate' = \(rate) is outside [0, 1)") }
+            specs.append(.dropout(DropoutSpec(rate: rate)))
+        case "Conv1D":
+            try layer.require("use_bias", true)
+            try layer.require("data_format", "channels_last")
+            try layer.require("groups", .int(1))
+            for k in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint",
+                      "lora_rank"] {
+                try layer.requireNull(k)
+            }
+            try layer.requireInitializer("kernel_initializer", "GlorotUniform")
+            try layer.requireInitializer("bias_initializer", "Zeros")
+            try layer.requireOne("strides", 1)
+            try layer.requireOne("dilation_rate", 1)
+            let size = try layer.one("kernel_size")
+            let padding = layer.config["padding"]?.string ?? "valid"
+            guard let p = Conv1DSpec.Padding(rawValue: padding) else {
+                throw layer.fail("option 'padding' = '\(padding)' is not supported (valid, same or causal)")
+            }
+            specs.append(.conv1D(Conv1DSpec(filters: try layer.int("filters"), kernelSize: size, padding: p,
+                                            activation: try layer.activation())))
+        case "MaxPooling1D":
+            try layer.require("data_format", "channels_last")
+            let size = try layer.one("pool_size")
+            let strides = layer.config["strides"] == nil || layer.config["strides"] == .null ? size : try layer.one("strides")
+            let padding = layer.config["padding"]?.string ?? "valid"
+            guard let p = Pooling1DSpec.Padding(rawValue: padding) else {
+                throw layer.fail("option 'padding' = '\(padding)' is not supported (valid or same)")
+            }
+            specs.append(.pooling1D(Pooling1DSpec(poolSize: size, strides: strides, padding: p)))
+        case "GlobalMaxPooling1D", "GlobalAveragePooling1D":
+            try layer.require("data_format", "channels_last")
+            try layer.require("keepdims", false)
+            specs.append(.globalPooling1D(GlobalPooling1DSpec(average: className == "GlobalAveragePooling1D")))
         default:
-            throw layer.fail("layer type not supported (supported: InputLayer, Embedding, SimpleRNN, LSTM, GRU, Bidirectional, Dense)")
+            throw layer.fail("layer type not supported (supported: InputLayer, Embedding, Flatten, Dropout, SimpleRNN, LSTM, GRU, "
+                             + "Bidirectional, Conv1D, MaxPooling1D, GlobalMaxPooling1D, GlobalAveragePooling1D, Dense)")
         }
     }
 
     /// A SimpleRNN, LSTM or GRU config: the options rnn-dist runs, the others only at Keras's defaults.
     func recurrent(_ layer: Layer) throws -> RecurrentSpec {
         let kind: ModelConfig.Kind = layer.className == "LSTM" ? .lstm : layer.className == "GRU" ? .gru : .simpleRNN
-        try layer.require("trainable", true, "frozen layers are not implemented yet")
+        try layer.require("trainable", true, "only an Embedding can be frozen")
         try layer.require("return_state", false)
-        try layer.require("go_backwards", false, "use Bidirectional")
         try layer.require("stateful", false)
         try layer.require("use_bias", true)
         try layer.require("activation", "tanh")
@@ -192,23 +251,55 @@ private struct KerasReader {
         return RecurrentSpec(kind: kind, units: try layer.int("units"),
                              returnSequences: try layer.bool("return_sequences", default: false),
                              dropout: try layer.double("dropout", default: 0),
-                             recurrentDropout: try layer.double("recurrent_dropout", default: 0), resetAfter: resetAfter)
+                             recurrentDropout: try layer.double("recurrent_dropout", default: 0), resetAfter: resetAfter,
+                             goBackwards: try layer.bool("go_backwards", default: false))
     }
 
-    /// The config, checked: an Embedding first and the output Dense last.
-    func finish() throws -> ModelConfig {
+    /// The config, checked: an Embedding first and the output Dense last, every Dense before it
+    /// with an activation rnn-dist runs.
+    mutating func finish() throws -> ModelConfig {
         guard case .embedding? = specs.first else {
             throw KerasConfigError("the model must start with an Embedding (after an optional InputLayer): rnn-dist reads token ids")
         }
-        guard let head else { throw KerasConfigError("the model must end with its output Dense (sigmoid, linear or softmax)") }
-        var shape = Shape.tokens
+        guard case .dense(let last)? = specs.last, let lastActivation = denseActivations[specs.count - 1] else {
+            throw KerasConfigError("the model must end with its output Dense (sigmoid, linear or softmax)")
+        }
+        let head: HeadSpec
+        switch (lastActivation, last.units) {
+        case ("sigmoid", 1): head = .sigmoid
+        case ("linear", 1): head = .logit
+        case ("softmax", 2...): head = .softmax
+        default:
+            throw origins[specs.count - 1].fail("activation '\(lastActivation)' with \(last.units) unit\(last.units == 1 ? "" : "s") "
+                + "is not supported as the output (Dense(1, 'sigmoid'), Dense(1) for logits, or Dense(K ≥ 2, 'softmax'))")
+        }
+        for (i, activation) in denseActivations where i != specs.count - 1 {
+            guard let a = Nonlinearity(rawValue: activation), case .dense(var d) = specs[i] else {
+                throw origins[i].fail("option 'activation' = '\(activation)' is not supported before the output (relu, tanh, sigmoid or linear)")
+            }
+            d.activation = a
+            specs[i] = .dense(d)
+        }
+        // A Flatten's width depends on the sequence's length: the model then fixes it.
+        let fixed = specs.contains { if case .flatten = $0 { return true } else { return false } }
+        if fixed && maxlen == nil {
+            throw KerasConfigError("a Flatten needs the sequence length: give the InputLayer batch_shape [null, maxlen]")
+        }
+        var shape = Shape.tokens(steps: maxlen)
         for (spec, layer) in zip(specs, origins) {
             guard let next = spec.output(from: shape) else {
-                throw layer.fail("cannot take a \(shape)\(shape == .tokens ? "" : " (return_sequences of the layer before)")")
+                let why: String
+                switch (spec, shape) {
+                case (.dense, .sequence): why = " (a Dense reads a vector: return_sequences of the layer before, or a Flatten or pooling missing)"
+                case (_, .vector): why = " (return_sequences of the layer before, or a pooling to a vector)"
+                case (.conv1D, .sequence), (.pooling1D, .sequence): why = ": too few steps for its window"
+                default: why = ""
+                }
+                throw layer.fail("cannot take a \(shape)\(why)")
             }
             shape = next
         }
-        let config = ModelConfig(layers: specs, head: head)
+        let config = ModelConfig(layers: specs, head: head, inputLength: fixed ? maxlen : nil)
         do { try config.validate() } catch let e as ModelConfigError {
             throw KerasConfigError("\(e)".replacingOccurrences(of: "model config: ", with: ""))
         }

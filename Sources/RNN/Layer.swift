@@ -58,6 +58,9 @@ protocol Layer: AnyObject {
                   gradients: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>?
     /// Whether evaluation can run the layer over blocks of steps, carrying its state.
     var runsInBlocks: Bool { get }
+    /// The length of the output sequence for an input of `steps` steps (convolutions and pooling
+    /// shorten it; most layers keep it).
+    func outputSteps(_ steps: Int) -> Int
     /// Before the forward passes of an evaluation with fixed weights (e.g. a projection table).
     func prepareInference(weights: UnsafePointer<Float>)
     /// Draws this training batch's dropout masks; `setMasks` turns them on or off.
@@ -67,6 +70,7 @@ protocol Layer: AnyObject {
 
 extension Layer {
     var runsInBlocks: Bool { true }
+    func outputSteps(_ steps: Int) -> Int { steps }
     func prepareInference(weights: UnsafePointer<Float>) {}
     func drawMasks(key: DropoutKey) {}
     func setMasks(active: Bool) {}

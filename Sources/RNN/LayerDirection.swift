@@ -15,10 +15,12 @@ import BLAS
 final class LayerDirection {
     let cell: RecurrentLayer
     /// Which recurrent layer (0 = the first; part of the masks' key) and direction (0 forward, 1
-    /// backward: reads the sequence reversed).
+    /// backward).
     let layer: Int
     let direction: Int
-    var reversed: Bool { direction == 1 }
+    /// Whether it reads the sequence from its end: a Bidirectional's backward direction, or a layer
+    /// with Keras's `go_backwards` (whose outputs then stay in its reading order, as Keras's do).
+    let reversed: Bool
     /// (B, c, I): this batch's input masks.
     let inputMasks: MaskSet
     /// h_{t−1}'s masks, handed to the cell while masks are active.
@@ -50,6 +52,7 @@ final class LayerDirection {
         self.cell = cell
         self.layer = layer
         self.direction = direction
+        reversed = direction == 1 || spec.goBackwards
         self.readsEmbedding = readsEmbedding
         dropout = spec.dropout
         recurrentDropoutRate = spec.recurrentDropout

@@ -29,8 +29,9 @@ public final class Model {
     let embedding: EmbeddingLookup
     /// The recurrent layers, in order (tests look at their masks).
     var recurrentLayers: [Recurrent] { layers.compactMap { $0 as? Recurrent } }
-    /// Each layer's input in the last forward, for its backward.
+    /// Each layer's input in the last forward, and its pass (T of its input), for its backward.
     private var inputs: [Activation] = []
+    private var passes: [Pass] = []
     /// Whether a training batch draws dropout masks (some layer has a rate).
     private let usesDropout: Bool
     /// (B, K): ∂loss/∂z from the head.
@@ -54,7 +55,7 @@ public final class Model {
         usesDropout = config.usesDropout
         var built: [any Layer] = []
         var views = parameters[...]
-        var shape = Shape.tokens, kinds: [String: Int] = [:]
+        var shape = config.inputShape, kinds: [String: Int] = [:]
         for spec in config.layers.map(\.specification) {
             let count = spec.parameters(input: shape).count
             let kind = type(of: spec).type
@@ -67,6 +68,9 @@ public final class Model {
         layers = built
         guard let first = built.first as? EmbeddingLookup else { preconditionFailure("Model: the first layer must be an Embedding") }
         embedding = first
+        // Without a recurrent layer to project its rows, the embedding hands on the sequence itself.
+        first.materializes = !(built.count > 1 && (built[1] as? Recurrent)?.embeddingInput === first)
+        first.trainable = config.embeddingTrainable
         initializeWeights(seed: seed)
     }
 
@@ -118,16 +122,21 @@ public final class Model {
         let blocked = p.inference
         let block = blocked ? min(p.totalSteps, inferenceBlockSteps) : p.totalSteps
         inputs.removeAll(keepingCapacity: true)
+        passes.removeAll(keepingCapacity: true)
         var result: UnsafePointer<Float>?
         while pass.start < p.totalSteps {
             pass.steps = min(block, p.totalSteps - pass.start)
-            var a = Activation.tokens(x)
+            var a = Activation.tokens(x), layerPass = pass
             for (i, layer) in layers.enumerated() {
                 if case .vector = a, pass.continues { break }      // the rest waits for the last block
-                layer.reserve(pass)
-                if !blocked { inputs.append(a) }
-                a = layer.forward(a, pass)
+                layer.reserve(layerPass)
+                if !blocked { inputs.append(a); passes.append(layerPass) }
+                a = layer.forward(a, layerPass)
                 if i == layers.count - 1, case .vector(let z) = a { result = z }
+                if !blocked {                                      // blocked layers keep T
+                    layerPass.steps = layer.outputSteps(layerPass.steps)
+                    layerPass.totalSteps = layerPass.steps
+                }
             }
             pass.start += pass.steps
         }
@@ -179,7 +188,7 @@ public final class Model {
                 var d: UnsafePointer<Float>? = UnsafePointer(dLogits.pointer)
                 for i in layers.indices.reversed() {
                     guard let dOutput = d else { break }
-                    d = layers[i].backward(dOutput, input: inputs[i], p, gradients: gBuffer.baseAddress!)
+                    d = layers[i].backward(dOutput, input: inputs[i], passes[i], gradients: gBuffer.baseAddress!)
                 }
                 return stats
             }

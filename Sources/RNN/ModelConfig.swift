@@ -14,10 +14,18 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     /// The output activation, loss and decision rule on the last layer's output.
     public internal(set) var head: HeadSpec
 
-    init(layers: [LayerSpec], head: HeadSpec = .sigmoid) {
+    /// T when a layer's weights depend on it (a `Flatten` feeding a `Dense`): the InputLayer's
+    /// sequence length, which the dataset's maxlen must equal; nil when any length runs.
+    public internal(set) var inputLength: Int?
+
+    init(layers: [LayerSpec], head: HeadSpec = .sigmoid, inputLength: Int? = nil) {
         self.layers = layers
         self.head = head
+        self.inputLength = inputLength
     }
+
+    /// The model's input: token ids, `inputLength` of them when fixed.
+    var inputShape: Shape { .tokens(steps: inputLength) }
 
     /// The recurrent cell of a recurrent layer.
     public enum Kind: String, Codable, CaseIterable, Sendable {
@@ -44,7 +52,7 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         }
     }
 
-    private enum CodingKeys: String, CodingKey { case layers, head, kind }
+    private enum CodingKeys: String, CodingKey { case layers, head, kind, inputLength = "input_length" }
 
     /// Files written before 2026-12-04 hold the preset's fields ("kind", "units", …): converted here.
     public init(from decoder: Decoder) throws {
@@ -55,12 +63,14 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         }
         layers = try c.decode([LayerSpec].self, forKey: .layers)
         head = try c.decode(HeadSpec.self, forKey: .head)
+        inputLength = try c.decodeIfPresent(Int.self, forKey: .inputLength)
     }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(layers, forKey: .layers)
         try c.encode(head, forKey: .head)
+        try c.encodeIfPresent(inputLength, forKey: .inputLength)
     }
 
     /// The last layer's width: the logits per sample the head reads.
@@ -90,7 +100,29 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     }
 
     /// Whether training draws dropout masks at all.
-    var usesDropout: Bool { recurrentLayers.contains { $0.dropout > 0 || $0.recurrentDropout > 0 } }
+    var usesDropout: Bool {
+        recurrentLayers.contains { $0.dropout > 0 || $0.recurrentDropout > 0 }
+            || layers.contains { if case .dropout(let d) = $0 { return d.rate > 0 } else { return false } }
+    }
+
+    /// Whether the embedding's weights train (Keras `trainable`; `--freeze-embeddings`).
+    public var embeddingTrainable: Bool {
+        if case .embedding(let e)? = layers.first { return e.trainable }
+        return true
+    }
+
+    /// The parameters that do not train (a frozen embedding's), for summaries.
+    public var frozenParameterCount: Int { embeddingTrainable ? 0 : vocabularySize * embeddingWidth }
+
+    /// The same model with the embedding frozen or trainable.
+    public func embedding(trainable: Bool) -> ModelConfig {
+        var c = self
+        if case .embedding(var e)? = c.layers.first {
+            e.trainable = trainable
+            c.layers[0] = .embedding(e)
+        }
+        return c
+    }
 
     /// The model in a few words for banners, titles and summaries: a preset's ("bidirectional gru
     /// (reset before), dropout 0.2"), else the layers ("embedding, lstm(32), dense(1)").
@@ -102,6 +134,8 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     public static let maxNumWords = 10_000_000
     static let maxWidth = 65_536
     static let maxLayers = 64
+    /// The longest input sequence a config may fix.
+    static let maxSteps = 1 << 20
     /// The most parameters a model may have (2²⁸ floats = 1 GiB per flat buffer).
     static let maxParameters = 1 << 28
 
@@ -109,8 +143,23 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     /// does not fit. Sizes are checked before any product of them is formed.
     public func validate() throws {
         guard case .embedding? = layers.first else { throw ModelConfigError.badStack("the first layer must be an Embedding") }
-        try ModelConfigError.check("layers", recurrentLayers.count, Self.maxLayers)
-        var shape = Shape.tokens
+        try ModelConfigError.check("layers", layers.count, Self.maxLayers)
+        if let t = inputLength { try ModelConfigError.check("input_length", t, Self.maxSteps) }
+        try check(shapes: inputShape)
+    }
+
+    /// Throws unless every layer takes what the one before gives, for rows of `steps` tokens (the
+    /// dataset's maxlen; convolutions and pooling shorten the sequence) — the parameters' limits too.
+    public func validate(steps: Int) throws {
+        try validate()
+        if let t = inputLength, t != steps {
+            throw ModelConfigError.badStack("the model's input length is \(t) (its InputLayer), the data's maxlen is \(steps)")
+        }
+        try check(shapes: .tokens(steps: steps))
+    }
+
+    private func check(shapes input: Shape) throws {
+        var shape = input
         var total = 0
         for (i, layer) in layers.enumerated() {
             try layer.specification.validate()
@@ -127,6 +176,9 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         guard case .vector(let width) = shape, head.accepts(width: width) else {
             throw ModelConfigError.badStack("the head (\(head.rawValue)) needs \(head.needs), the last layer gives a \(shape)")
         }
+        guard case .dense(let output)? = layers.last, output.activation == .linear else {
+            throw ModelConfigError.badStack("the last layer must be a Dense without an activation of its own (the head's applies)")
+        }
     }
 
     /// The parameter table in Keras order, layer by layer (a recurrent layer: kernel, recurrent
@@ -141,7 +193,7 @@ public struct ModelConfig: Codable, Hashable, Sendable {
             used[base] = n + 1
             return n == 0 ? base : "\(base)_\(n)"
         }
-        var shape = Shape.tokens
+        var shape = inputShape
         for layer in layers {
             let spec = layer.specification
             let layerName = name(spec.kerasBaseName)
@@ -163,11 +215,11 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     public func kerasSummary(maxlen: Int) -> [String] {
         var used: [String: Int] = [:]
         var rows: [(String, String, Int)] = []
-        var shape = Shape.tokens
+        var shape = Shape.tokens(steps: inputLength ?? maxlen)
         func text(_ s: Shape) -> String {
             switch s {
-            case .tokens: return "(None, \(maxlen))"
-            case .sequence(let w): return "(None, \(maxlen), \(w))"
+            case .tokens(let t): return "(None, \(t.map(String.init) ?? "None"))"
+            case .sequence(let w, let t): return "(None, \(t.map(String.init) ?? "None"), \(w))"
             case .vector(let w): return "(None, \(w))"
             }
         }
@@ -199,9 +251,10 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         var out = ["Model: \"sequential\"", rule,
                    pad("Layer (type)", w0) + "  " + pad("Output Shape", w1) + "  " + pad("Param #", w2, right: true), rule]
         for (l, s, c) in rows { out.append(pad(l, w0) + "  " + pad(s, w1) + "  " + pad(grouped(c), w2, right: true)) }
-        let total = parameterCount
-        out += [rule, " Total params: \(grouped(total)) (\(size(total)))", " Trainable params: \(grouped(total)) (\(size(total)))",
-                " Non-trainable params: 0 (0.00 B)"]
+        let total = parameterCount, frozen = frozenParameterCount
+        out += [rule, " Total params: \(grouped(total)) (\(size(total)))",
+                " Trainable params: \(grouped(total - frozen)) (\(size(total - frozen)))",
+                " Non-trainable params: \(grouped(frozen)) (\(size(frozen)))"]
         return out
     }
 
@@ -213,17 +266,25 @@ public struct ModelConfig: Codable, Hashable, Sendable {
 
 /// What flows from one layer to the next, per sample.
 public enum Shape: Hashable, Sendable, CustomStringConvertible {
-    /// T token ids.
-    case tokens
-    /// T steps of `width` features.
-    case sequence(Int)
+    /// T token ids (T when known).
+    case tokens(steps: Int?)
+    /// T steps of `width` features (T when known).
+    case sequence(Int, steps: Int?)
     /// `width` features.
     case vector(Int)
+
+    /// T, when the shape is a sequence of known length.
+    var steps: Int? {
+        switch self {
+        case .tokens(let t), .sequence(_, let t): return t
+        case .vector: return nil
+        }
+    }
 
     public var description: String {
         switch self {
         case .tokens: return "sequence of token ids"
-        case .sequence(let w): return "sequence of width \(w)"
+        case .sequence(let w, let t): return "sequence of width \(w)" + (t.map { " and length \($0)" } ?? "")
         case .vector(let w): return "vector of width \(w)"
         }
     }
@@ -236,6 +297,11 @@ public enum LayerSpec: Codable, Hashable, Sendable {
     case embedding(EmbeddingSpec)
     case recurrent(RecurrentSpec)
     case dense(DenseSpec)
+    case flatten(FlattenSpec)
+    case dropout(DropoutSpec)
+    case conv1D(Conv1DSpec)
+    case pooling1D(Pooling1DSpec)
+    case globalPooling1D(GlobalPooling1DSpec)
 
     /// The spec itself.
     var specification: any LayerSpecification {
@@ -243,6 +309,11 @@ public enum LayerSpec: Codable, Hashable, Sendable {
         case .embedding(let e): return e
         case .recurrent(let r): return r
         case .dense(let d): return d
+        case .flatten(let f): return f
+        case .dropout(let d): return d
+        case .conv1D(let c): return c
+        case .pooling1D(let p): return p
+        case .globalPooling1D(let g): return g
         }
     }
 
@@ -255,6 +326,11 @@ public enum LayerSpec: Codable, Hashable, Sendable {
         case EmbeddingSpec.type: self = .embedding(try EmbeddingSpec(from: decoder))
         case RecurrentSpec.type: self = .recurrent(try RecurrentSpec(from: decoder))
         case DenseSpec.type: self = .dense(try DenseSpec(from: decoder))
+        case FlattenSpec.type: self = .flatten(try FlattenSpec(from: decoder))
+        case DropoutSpec.type: self = .dropout(try DropoutSpec(from: decoder))
+        case Conv1DSpec.type: self = .conv1D(try Conv1DSpec(from: decoder))
+        case Pooling1DSpec.type: self = .pooling1D(try Pooling1DSpec(from: decoder))
+        case GlobalPooling1DSpec.type: self = .globalPooling1D(try GlobalPooling1DSpec(from: decoder))
         default: throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "unknown layer type '\(type)'")
         }
     }
@@ -295,10 +371,13 @@ protocol LayerSpecification: Codable, Hashable, Sendable {
     ///   - previous: the layer before it (nil for the first).
     ///   - index: how many layers of this kind come before it (a recurrent layer's masks' key).
     func makeLayer(input: Shape, tensors: [ParameterView], previous: (any Layer)?, index: Int) -> any Layer
+    /// Keras's `trainable`: false for a frozen layer (its weights get no gradient and never change).
+    var trainable: Bool { get }
 }
 
 extension LayerSpecification {
     var wrappedBaseName: String? { nil }
+    var trainable: Bool { true }
 }
 
 /// One Keras variable of a layer.

@@ -34,8 +34,8 @@ final class Recurrent: Layer {
         }
     }
 
-    /// A bidirectional layer's backward direction starts from the sequence's end.
-    var runsInBlocks: Bool { !spec.bidirectional }
+    /// A bidirectional layer's backward direction (and a go_backwards layer) starts from the sequence's end.
+    var runsInBlocks: Bool { !spec.bidirectional && !spec.goBackwards }
 
     func reserve(_ p: Pass) {
         let D = spec.outputWidth
@@ -170,9 +170,12 @@ public struct RecurrentSpec: LayerSpecification {
     var recurrentDropout: Double
     /// GRU only: Keras 3's `reset_after=True`, or Keras 2's reset-before GRU (bias (3H,)).
     var resetAfter: Bool
+    /// Keras `go_backwards` (not bidirectional): reads x_{T−1} first; a returned sequence stays in
+    /// that reading order, and the last step's output is the one after reading x_0.
+    var goBackwards: Bool
 
     init(kind: ModelConfig.Kind, units: Int, returnSequences: Bool = false, bidirectional: Bool = false,
-                dropout: Double = 0, recurrentDropout: Double = 0, resetAfter: Bool = true) {
+                dropout: Double = 0, recurrentDropout: Double = 0, resetAfter: Bool = true, goBackwards: Bool = false) {
         self.kind = kind
         self.units = units
         self.returnSequences = returnSequences
@@ -180,11 +183,37 @@ public struct RecurrentSpec: LayerSpecification {
         self.dropout = dropout
         self.recurrentDropout = recurrentDropout
         self.resetAfter = resetAfter
+        self.goBackwards = goBackwards
     }
 
     private enum CodingKeys: String, CodingKey {
         case kind, units, returnSequences = "return_sequences", bidirectional, dropout
-        case recurrentDropout = "recurrent_dropout", resetAfter = "reset_after"
+        case recurrentDropout = "recurrent_dropout", resetAfter = "reset_after", goBackwards = "go_backwards"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(ModelConfig.Kind.self, forKey: .kind)
+        units = try c.decode(Int.self, forKey: .units)
+        returnSequences = try c.decode(Bool.self, forKey: .returnSequences)
+        bidirectional = try c.decode(Bool.self, forKey: .bidirectional)
+        dropout = try c.decode(Double.self, forKey: .dropout)
+        recurrentDropout = try c.decode(Double.self, forKey: .recurrentDropout)
+        resetAfter = try c.decode(Bool.self, forKey: .resetAfter)
+        goBackwards = try c.decodeIfPresent(Bool.self, forKey: .goBackwards) ?? false
+    }
+
+    /// `go_backwards` is written only when true, so other configs read as before.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(units, forKey: .units)
+        try c.encode(returnSequences, forKey: .returnSequences)
+        try c.encode(bidirectional, forKey: .bidirectional)
+        try c.encode(dropout, forKey: .dropout)
+        try c.encode(recurrentDropout, forKey: .recurrentDropout)
+        try c.encode(resetAfter, forKey: .resetAfter)
+        if goBackwards { try c.encode(true, forKey: .goBackwards) }
     }
 
     /// D: H, or 2H when bidirectional.
@@ -199,16 +228,16 @@ public struct RecurrentSpec: LayerSpecification {
         bidirectional ? "Bidirectional" : kind == .simpleRNN ? "SimpleRNN" : kind == .lstm ? "LSTM" : "GRU"
     }
     var wrappedBaseName: String? { bidirectional ? kind.kerasName : nil }
-    var label: String { (bidirectional ? "bidirectional " : "") + "\(kind.rawValue)(\(units))" }
+    var label: String { (bidirectional ? "bidirectional " : "") + "\(kind.rawValue)(\(units))" + (goBackwards ? " backwards" : "") }
 
     func output(from shape: Shape) -> Shape? {
-        guard case .sequence = shape else { return nil }
-        return returnSequences ? .sequence(outputWidth) : .vector(outputWidth)
+        guard case .sequence(_, let steps) = shape else { return nil }
+        return returnSequences ? .sequence(outputWidth, steps: steps) : .vector(outputWidth)
     }
 
     /// Kernel, recurrent kernel, bias; the forward layer's then the backward layer's when bidirectional.
     func parameters(input shape: Shape) -> [LayerParameter] {
-        guard case .sequence(let input) = shape else { return [] }
+        guard case .sequence(let input, _) = shape else { return [] }
         let h = units, g = kind.gateCount * h
         let bias: LayerParameter
         switch kind {
@@ -229,12 +258,13 @@ public struct RecurrentSpec: LayerSpecification {
             throw ModelConfigError.badRate(name: name, value: rate)
         }
         if !resetAfter && kind != .gru { throw ModelConfigError.resetAfterNeedsGRU }
+        if goBackwards && bidirectional { throw ModelConfigError.badStack("go_backwards applies to a layer outside Bidirectional") }
     }
 
     /// The one place the fused (Embedding, recurrent) projection is chosen: a recurrent layer right
     /// after the embedding projects the batch's distinct rows itself.
     func makeLayer(input: Shape, tensors: [ParameterView], previous: (any Layer)?, index: Int) -> any Layer {
-        guard case .sequence(let width) = input else { preconditionFailure("\(label): the input must be a sequence") }
+        guard case .sequence(let width, _) = input else { preconditionFailure("\(label): the input must be a sequence") }
         let embedding = previous as? EmbeddingLookup
         let layer = Recurrent(spec: self, index: index, inputSize: width, tensors: tensors, readsEmbedding: embedding != nil)
         layer.embeddingInput = embedding

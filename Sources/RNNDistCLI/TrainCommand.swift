@@ -67,10 +67,12 @@ struct Train: ParsableCommand {
     @Option(help: "Folder for weights, checkpoint and history (created if missing).")
     var runDir = "runs"
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "A Keras 3 Sequential as model.to_json() writes it (Embedding, SimpleRNN/LSTM/GRU, Bidirectional, output Dense): trained instead of the --model flags' network; its weights load with model.load_weights.")
+    @Option(help: "A Keras 3 Sequential as model.to_json() writes it (Embedding, Flatten, Dropout, SimpleRNN/LSTM/GRU, Bidirectional, Conv1D, MaxPooling1D, GlobalMax/AveragePooling1D, Dense): trained instead of the --model flags' network; its weights load with model.load_weights. An Embedding with \"trainable\": false stays frozen.")
     var modelConfig: String?
     @Option(help: "Pretrained word vectors for the embedding's first weights (book 6.1.3): GloVe text (word v1 … vE per line) or word2vec text, plain or .gz/.bz2/.xz/.zst; words without a vector start at zero. Read by every rank; a resumed run keeps its checkpoint's.")
     var embeddings: String?
+    @Flag(help: "Keep the embedding's weights as they start (Keras trainable=False, book 6.1.3 with --embeddings): no gradient is formed or exchanged for them.")
+    var freezeEmbeddings = false
     // Defaults come from TrainConfig.Defaults, the one place they are set; the rules from TrainConfig.validate.
     @Option(parsing: .unconditional, help: "Global batch size B (split across ranks).")
     var batchSize = TrainConfig.Defaults.batchSize
@@ -202,6 +204,7 @@ struct Train: ParsableCommand {
         try checkPreset(numWords: data.numWords)
         var config = try makeConfig(data)
         if let modelConfig { config.model = try kerasModel(modelConfig, data: data) }
+        if freezeEmbeddings { config.model = config.model.embedding(trainable: false) }
         var vectors: PretrainedVectors?
         if let embeddings {
             let v = try PretrainedVectors.load(path: embeddings, vocabulary: data.vocabulary, width: config.model.embeddingWidth)
@@ -282,6 +285,9 @@ struct Train: ParsableCommand {
         guard model.classCount == data.classNames.count else {
             let out = model.head == .softmax ? "a softmax over \(model.classCount) classes" : "one unit (2 classes)"
             throw CLIError("\(path): the output Dense gives \(out) but \(self.data) has \(data.classNames.count) classes (\(data.classNames.joined(separator: ", ")))")
+        }
+        do { try model.validate(steps: data.maxlen) } catch let e as ModelConfigError {
+            throw CLIError("\(path): at \(self.data)'s maxlen \(data.maxlen): \("\(e)".replacingOccurrences(of: "model config: ", with: ""))")
         }
         return model
     }

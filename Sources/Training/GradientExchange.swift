@@ -49,7 +49,9 @@ final class GradientExchange {
         guard comm.size > 1 else { return (local, stop) }
         let e = model.embeddingRange, width = model.config.embeddingWidth
         let touched: [Int]
-        if dense {
+        if !model.config.embeddingTrainable {
+            touched = []                               // frozen: its gradient is never formed
+        } else if dense {
             touched = Array(0 ..< model.config.vocabularySize)
         } else {
             rowFlags.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
@@ -84,7 +86,7 @@ final class GradientExchange {
             }
         }
         traffic.batches += 1
-        traffic.bytes += (dense ? 0 : rowFlags.count) + payloadBytes
+        traffic.bytes += (dense || !model.config.embeddingTrainable ? 0 : rowFlags.count) + payloadBytes
         traffic.touchedRows += touched.count
         func value(_ s: Statistic) -> Float { buffer[n + s.rawValue] }
         let global = BatchStats(lossSum: Double(value(.lossHigh)) + Double(value(.lossLow)),

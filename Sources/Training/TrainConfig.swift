@@ -101,9 +101,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         func need(_ ok: Bool, _ flag: String, _ value: Any, _ allowed: String) throws {
             if !ok { throw TrainingError.invalid("\(flag) \(value) is outside \(allowed)") }
         }
-        do { try model.validate() } catch let e as ModelConfigError { throw Self.flagError(e) }
-        try need(model.vocabularySize >= 4, "--num-words", model.vocabularySize, "4…\(ModelConfig.maxNumWords) (ids 0–3 are reserved)")
         try need((1 ... Self.maxMaxlen).contains(maxlen), "--maxlen", maxlen, "1…\(Self.maxMaxlen)")
+        do { try model.validate(steps: maxlen) } catch let e as ModelConfigError { throw Self.flagError(e) }
+        try need(model.vocabularySize >= 4, "--num-words", model.vocabularySize, "4…\(ModelConfig.maxNumWords) (ids 0–3 are reserved)")
         try need((1 ... Self.maxRows).contains(batchSize), "--batch-size", batchSize, "1…\(Self.maxRows)")
         try need((1 ... Self.maxEpochs).contains(epochs), "--epochs", epochs, "1…\(Self.maxEpochs)")
         try need(learningRate.isFinite && learningRate > 0, "--lr", learningRate, "(0, ∞)")

@@ -62,11 +62,7 @@ final class KerasConfigTests: XCTestCase {
     func testWhatCannotRunAsKerasWouldIsRefusedNamingLayerAndOption() throws {
         XCTAssertEqual(refusal(try fixture("functional")),
                        "a Functional model: only Sequential models are supported (model.to_json() of keras.Sequential)")
-        XCTAssertEqual(refusal(try fixture("conv")),
-                       "layer 3 'conv1d' (Conv1D): layer type not supported (supported: InputLayer, Embedding, SimpleRNN, LSTM, GRU, Bidirectional, Dense)")
-        XCTAssertEqual(refusal(try fixture("backwards")),
-                       "layer 3 'lstm_2' (LSTM): option 'go_backwards' = true is not supported (only false; use Bidirectional)")
-        let lstm = try fixture("lstm"), stack = try fixture("stack")
+        let lstm = try fixture("lstm"), stack = try fixture("stack"), convnet = try fixture("convnet"), mixed = try fixture("mixed")
         let edits: [(String, String, String, String)] = [
             (lstm, #""activation": "tanh""#, #""activation": "relu""#, "layer 3 'lstm' (LSTM): option 'activation' = 'relu' is not supported (only 'tanh')"),
             (lstm, #""mask_zero": false"#, #""mask_zero": true"#, "layer 2 'embedding' (Embedding): option 'mask_zero' = true is not supported (only false; rnn-dist does not mask padding)"),
@@ -77,8 +73,20 @@ final class KerasConfigTests: XCTestCase {
             (lstm, #""dropout": 0.0"#, #""dropout": 1.5"#, "dropout = 1.5 is outside [0, 1)"),
             (stack, #""merge_mode": "concat""#, #""merge_mode": "sum""#, "layer 3 'bidirectional' (Bidirectional): option 'merge_mode' = 'sum' is not supported (only 'concat')"),
             (lstm, #""trainable": true,"#, #""trainable": false,"#, "the Sequential: option 'trainable' = false is not supported"),
-            (lstm, "\"name\": \"embedding\",\n     \"trainable\": true", "\"name\": \"embedding\",\n     \"trainable\": false", "layer 2 'embedding' (Embedding): option 'trainable' = false is not supported (only true; frozen embeddings are not implemented yet)"),
-            (lstm, #""return_sequences": false"#, #""return_sequences": true"#, "layer 4 'dense' (Dense): cannot take a sequence of width 8 (return_sequences of the layer before)"),
+            (lstm, "\"name\": \"lstm\",\n     \"trainable\": true", "\"name\": \"lstm\",\n     \"trainable\": false", "layer 3 'lstm' (LSTM): option 'trainable' = false is not supported (only true; only an Embedding can be frozen)"),
+            (lstm, #""return_sequences": false"#, #""return_sequences": true"#, "layer 4 'dense' (Dense): cannot take a sequence of width 8 and length 40 (a Dense reads a vector: return_sequences of the layer before, or a Flatten or pooling missing)"),
+            (convnet, #""padding": "valid""#, #""padding": "reflect""#, "layer 3 'conv1d' (Conv1D): option 'padding' = 'reflect' is not supported (valid, same or causal)"),
+            (convnet, #""activation": "relu""#, #""activation": "gelu""#, "layer 3 'conv1d' (Conv1D): option 'activation' = 'gelu' is not supported (relu, tanh, sigmoid or linear)"),
+            (convnet, "\"strides\": [\n      1\n     ]", "\"strides\": [\n      2\n     ]", "layer 3 'conv1d' (Conv1D): option 'strides' = [2] is not supported (only 1)"),
+            (convnet, "\"dilation_rate\": [\n      1\n     ]", "\"dilation_rate\": [\n      2\n     ]", "layer 3 'conv1d' (Conv1D): option 'dilation_rate' = [2] is not supported (only 1)"),
+            (convnet, #""data_format": "channels_last""#, #""data_format": "channels_first""#, "layer 3 'conv1d' (Conv1D): option 'data_format' = 'channels_first' is not supported (only 'channels_last')"),
+            (convnet, "\"kernel_size\": [\n      5\n     ]", "\"kernel_size\": [\n      39\n     ]", "layer 4 'max_pooling1d' (MaxPooling1D): cannot take a sequence of width 4 and length 2: too few steps for its window"),
+            (convnet, #""keepdims": false"#, #""keepdims": true"#, "layer 6 'global_max_pooling1d' (GlobalMaxPooling1D): option 'keepdims' = true is not supported (only false)"),
+            (mixed, #""activation": "relu""#, #""activation": "softmax""#, "option 'activation' = 'softmax' is not supported before the output (relu, tanh, sigmoid or linear)"),
+            (mixed, #""noise_shape": null"#, #""noise_shape": [null, 1, 8]"#, "layer 3 'dropout' (Dropout): option 'noise_shape' = [null, 1, 8] is not supported (only null)"),
+            (convnet, "\"batch_shape\": [\n      null,\n      40\n     ]", "\"batch_shape\": [\n      null,\n      3\n     ]", "layer 3 'conv1d' (Conv1D): cannot take a sequence of width 8 and length 3: too few steps for its window"),
+            (try fixture("flatten"), "\"batch_shape\": [\n      null,\n      40\n     ]", "\"batch_shape\": [\n      null,\n      null\n     ]", "a Flatten needs the sequence length: give the InputLayer batch_shape [null, maxlen]"),
+            (stack, #""go_backwards": false"#, #""go_backwards": true"#, "option 'go_backwards' = true is not supported (only false; Bidirectional runs the backward direction itself)"),
         ]
         for (json, from, to, expect) in edits {
             XCTAssertTrue(json.contains(from), from)
