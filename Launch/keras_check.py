@@ -33,8 +33,9 @@ For every weights file (model.weights.h5 or best.weights.h5 of a run):
 
 --model-json MODEL.json (weights of `rnn-dist train --model-config MODEL.json`): step 2 builds the Keras
 model with keras.models.model_from_json(MODEL.json's text), a fresh one per file, instead of from the
-preset, so any architecture train --model-config accepts is checked (Embedding, SimpleRNN/LSTM/GRU,
-Bidirectional(concat), last Dense(1, sigmoid), Dense(1) linear or Dense(K, softmax)). The file's config
+preset, so any architecture train --model-config accepts is checked (Embedding, Flatten, Dropout,
+SimpleRNN/LSTM/GRU, Bidirectional(concat), Conv1D, MaxPooling1D, GlobalMax/AveragePooling1D, hidden Dense,
+last Dense(1, sigmoid), Dense(1) linear or Dense(K, softmax)). The file's config
 then need not be a preset; only num_words, maxlen, the class names and the head are read from it. Each
 Keras variable's place in the file is Keras 3's save_weights layout, walked over the built model
 (layers/<snake_case class name>[_<n>]/[forward_layer/|backward_layer/][cell/]vars/<i>); the checks of step
@@ -230,7 +231,9 @@ class WeightsInfo:
                 parts.append(("bidirectional " if l.get("bidirectional") else "") + f"{l.get('kind')}({l.get('units')})"
                              + (f" [{', '.join(opts)}]" if opts else ""))
             else:
-                parts.append(f"{t}({l.get('units', '')})")
+                keys = [k for k in ("units", "filters", "kernel_size", "pool_size", "strides", "padding", "activation", "rate",
+                                    "average", "trainable", "go_backwards") if k in l]
+                parts.append(f"{t}({', '.join(f'{k} {l[k]}' for k in keys)})")
         return f"{' -> '.join(parts)}, head {self.head}, num_words {self.num_words}, maxlen {self.maxlen}"
 
     def describe(self):
@@ -289,11 +292,15 @@ def keras_variable_paths(keras, model):
             walk(layer.backward_layer, prefix + "/backward_layer")
         elif isinstance(layer, keras.layers.RNN):
             own(layer.cell, prefix + "/cell")
-        elif isinstance(layer, (keras.layers.Embedding, keras.layers.Dense, keras.layers.InputLayer)):
+        elif isinstance(layer, (keras.layers.Embedding, keras.layers.Dense, keras.layers.InputLayer,
+                                keras.layers.Conv1D, keras.layers.Flatten, keras.layers.Dropout,
+                                keras.layers.MaxPooling1D, keras.layers.GlobalMaxPooling1D,
+                                keras.layers.GlobalAveragePooling1D)):
             own(layer, prefix)
         else:
             raise ValueError(f"the Keras model has a {type(layer).__name__} layer ({layer.name}); rnn-dist "
-                             "trains InputLayer, Embedding, SimpleRNN/LSTM/GRU, Bidirectional and Dense only")
+                             "trains InputLayer, Embedding, Flatten, Dropout, SimpleRNN/LSTM/GRU, Bidirectional, "
+                             "Conv1D, MaxPooling1D, GlobalMax/AveragePooling1D and Dense only")
 
     used = {}
     for layer in model.layers:

@@ -52,4 +52,53 @@ final class EmbeddingsTests: ToyIMDBTestCase {
         XCTAssertEqual(r.stderr, "rnn-dist: error: \(file) line 1: 3 values after the word, the embedding's width is 8\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("run/checkpoint.h5")))
     }
+
+    /// `--freeze-embeddings` (Keras trainable=False): the pretrained rows come out bit for bit as they
+    /// went in after real training, no embedding row is exchanged (fewer bytes per batch than the
+    /// trainable run's), Keras's summary counts them as non-trainable, and a resume must keep the flag.
+    func testFrozenEmbeddingsStayExactlyAndLeaveTheExchange() throws {
+        let vocabulary = try TrainingDataset.open(dataset).vocabulary
+        var lines: [String] = []
+        for (k, w) in vocabulary.enumerated() { lines.append(w + " " + (0 ..< 8).map { "\(Float((k * 7 + $0) % 13) / 20 - 0.3)" }.joined(separator: " ")) }
+        let file = tmp.file("vectors.txt")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: false, encoding: .utf8)
+        func megabytesPerBatch(_ out: String) -> Double? {
+            guard let r = out.range(of: #"exchange: [0-9.]+ MB/batch"#, options: .regularExpression) else { return nil }
+            return Double(out[r].dropFirst("exchange: ".count).dropLast(" MB/batch".count))
+        }
+        let flags = common + ["--epochs", "2", "--embeddings", file]
+        let trainable = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("t")] + flags)
+        XCTAssertEqual(trainable.status, 0, trainable.stderr)
+        let frozen = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("f"), "--freeze-embeddings"] + flags)
+        XCTAssertEqual(frozen.status, 0, frozen.stderr)
+        let start = try WeightsFile.read(from: tmp.file("t/model.weights.h5"))
+        let (w, meta) = try WeightsFile.read(from: tmp.file("f/model.weights.h5"))
+        let E = vocabulary.count + 4
+        var expected = [Float](repeating: 0, count: E * 8)
+        for (k, line) in lines.enumerated() {
+            let v = line.split(separator: " ").dropFirst().map { Float(String($0))! }
+            expected.replaceSubrange((k + 4) * 8 ..< (k + 5) * 8, with: v)
+        }
+        XCTAssertEqual(Array(w[0 ..< E * 8]), expected, "the frozen embedding changed")
+        XCTAssertNotEqual(Array(start.weights[0 ..< E * 8]), expected, "the trainable run's embedding did not train")
+        XCTAssertFalse(meta.config.model.embeddingTrainable)
+        let (t, f) = (megabytesPerBatch(trainable.stdout), megabytesPerBatch(frozen.stdout))
+        XCTAssertNotNil(t, trainable.stdout)
+        XCTAssertNotNil(f, frozen.stdout)
+        XCTAssertLessThan(f ?? 1, t ?? 0, "the exchange did not shrink")
+        XCTAssertTrue(frozen.stdout.contains("0 of \(E) embedding rows"), frozen.stdout)
+        let inspect = try Subprocess.rnnDist(["inspect", tmp.file("f/model.weights.h5")])
+        XCTAssertTrue(inspect.stdout.contains("Non-trainable params: \(E * 8) ("), inspect.stdout)
+        // A resume must freeze it too.
+        let stop = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("s"), "--freeze-embeddings"] + flags
+                                         + ["--stop-after-batches", "9"])
+        XCTAssertEqual(stop.status, 4, stop.stderr)
+        let unfrozen = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("s"), "--resume", tmp.file("s/checkpoint.h5")] + flags)
+        XCTAssertEqual(unfrozen.status, 2, unfrozen.stderr)
+        XCTAssertTrue(unfrozen.stderr.contains("frozen"), unfrozen.stderr)
+        let resumed = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("s"), "--resume", tmp.file("s/checkpoint.h5"),
+                                                "--freeze-embeddings"] + flags)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try WeightsFile.read(from: tmp.file("s/model.weights.h5")).weights, w)
+    }
 }

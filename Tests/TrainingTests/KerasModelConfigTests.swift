@@ -8,12 +8,16 @@ import TestSupport
 /// LSTM exactly as `--model lstm` — and what does not fit is refused before training.
 final class KerasModelConfigTests: ToyIMDBTestCase {
     /// A fixture of RNNTests (Keras 3.15's JSON, vocabulary 18) with the toy dataset's vocabulary.
-    func keras(_ name: String) throws -> String {
+    func keras(_ name: String, edit: (String, String)? = nil) throws -> String {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../RNNTests/Fixtures/keras-\(name).json")
         let words = try TrainingDataset.open(dataset).numWords
-        let json = try String(contentsOf: url, encoding: .utf8).replacingOccurrences(of: "\"input_dim\": 18", with: "\"input_dim\": \(words)")
-        let path = tmp.file("\(name).json")
+        var json = try String(contentsOf: url, encoding: .utf8).replacingOccurrences(of: "\"input_dim\": 18", with: "\"input_dim\": \(words)")
+        if let (from, to) = edit {
+            XCTAssertNotNil(json.range(of: from), from)
+            json = json.replacingOccurrences(of: from, with: to)
+        }
+        let path = tmp.file("\(name)\(edit == nil ? "" : "-edited").json")
         try json.write(toFile: path, atomically: false, encoding: .utf8)
         return path
     }
@@ -59,7 +63,9 @@ final class KerasModelConfigTests: ToyIMDBTestCase {
 
     func testConfigsThatDoNotFitAreRefusedWithOneLine() throws {
         let cases: [(String, String)] = [
-            (try keras("conv"), "layer 3 'conv1d' (Conv1D): layer type not supported"),
+            (try keras("conv", edit: ("\"Conv1D\"", "\"Conv2D\"")), "layer 3 'conv1d' (Conv2D): layer type not supported"),
+            (try keras("convnet", edit: ("\"kernel_size\": [\n      5\n     ]", "\"kernel_size\": [\n      30\n     ]")),
+             "layer 5 'conv1d_1' (Conv1D): cannot take a sequence of width 4 and length 3: too few steps for its window"),
             (try keras("softmax3"), "the output Dense gives a softmax over 3 classes but \(dataset) has 2 classes (neg, pos)"),
             (tmp.file("none.json"), "none.json: cannot be read (no such file)"),
         ]
@@ -70,7 +76,8 @@ final class KerasModelConfigTests: ToyIMDBTestCase {
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
         }
         // Under mpirun every rank meets the refusal at set-up and the job ends with exit 2.
-        let ranks = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("bad"), "--model-config", try keras("conv")] + flags)
+        let ranks = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("bad"), "--model-config",
+                                              try keras("conv", edit: ("\"Conv1D\"", "\"Conv2D\""))] + flags)
         XCTAssertFalse(ranks.timedOut)
         XCTAssertEqual(ranks.status, 2, ranks.stderr)
         XCTAssertEqual(ranks.stderr.components(separatedBy: "layer type not supported").count - 1, 1, "reported once: \(ranks.stderr)")
@@ -82,5 +89,37 @@ final class KerasModelConfigTests: ToyIMDBTestCase {
         let both = try Subprocess.rnnDist(["train", "--data", dataset, "--model-config", try keras("lstm"), "--units", "16"])
         XCTAssertEqual(both.status, 64)
         XCTAssertTrue(both.stderr.contains("--units describes the network, which --model-config sets; give one or the other"), both.stderr)
+    }
+
+    /// The book's chapter-6 models beyond 6.2 (6.1's Flatten, 6.4's convnet, Conv1D into a GRU) and
+    /// the fixture with every other option (a frozen embedding, Dropout layers, same/causal padding,
+    /// go_backwards, average pooling, hidden Dense activations): each trains at -n 1 and -n 2 to the
+    /// same weights within 1e-4, resumes bit for bit from a stop mid-epoch, and keeps a frozen
+    /// embedding exactly at its start.
+    func testTheChapterSixModelsAgreeAcrossRankCountsAndResumeExactly() throws {
+        for name in ["flatten", "convnet", "convgru", "mixed"] {
+            let config = try keras(name)
+            func run(_ n: Int, _ dir: String, _ extra: [String] = []) throws -> ProcessResult {
+                try Subprocess.mpiRun(n, ["train", "--data", dataset, "--run-dir", tmp.file("\(name)-\(dir)"), "--model-config", config]
+                                      + flags + ["--epochs", "2"] + extra)
+            }
+            let one = try run(1, "n1"), two = try run(2, "n2")
+            XCTAssertEqual(one.status, 0, one.stderr)
+            XCTAssertEqual(two.status, 0, two.stderr)
+            let w1 = try WeightsFile.read(from: tmp.file("\(name)-n1/model.weights.h5")), w2 = try WeightsFile.read(from: tmp.file("\(name)-n2/model.weights.h5"))
+            XCTAssertLessThanOrEqual(zip(w1.weights, w2.weights).map { abs($0 - $1) }.max()!, 1e-4, name)
+            let stop = try run(2, "stop", ["--stop-after-batches", "11"])
+            XCTAssertEqual(stop.status, 4, stop.stderr)
+            let resumed = try run(2, "stop", ["--resume", tmp.file("\(name)-stop/checkpoint.h5")])
+            XCTAssertEqual(resumed.status, 0, resumed.stderr)
+            XCTAssertEqual(try WeightsFile.read(from: tmp.file("\(name)-stop/model.weights.h5")).weights, w2.weights, "\(name) resumed")
+            let model = w2.metadata.config.model
+            if !model.embeddingTrainable {
+                let start = Model(config: model, seed: w2.metadata.config.seed).weights
+                let e = model.parameterTable[0].range
+                XCTAssertEqual(Array(w2.weights[e]), Array(start[e]), "\(name): the frozen embedding moved")
+                XCTAssertNotEqual(Array(w2.weights[e.upperBound...]), Array(start[e.upperBound...]), "\(name): nothing trained")
+            }
+        }
     }
 }
