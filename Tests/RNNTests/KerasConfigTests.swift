@@ -59,6 +59,51 @@ final class KerasConfigTests: XCTestCase {
         XCTAssertEqual(config.head, .softmax)
     }
 
+    /// The chapter-6 layers: 6.1's Flatten fixes the input length; the layers of the `mixed` fixture
+    /// read as written, and the summary is Keras 3.15's `model.summary()` of the same JSON (its
+    /// shapes, parameter counts, and the frozen embedding's 144 as non-trainable).
+    func testChapterSixLayersAndTheirSummary() throws {
+        let (flatten, maxlen) = try ModelConfig.fromKeras(json: fixture("flatten"))
+        XCTAssertEqual(maxlen, 40)
+        XCTAssertEqual(flatten.inputLength, 40)
+        XCTAssertEqual(flatten.layers, [.embedding(EmbeddingSpec(inputDim: 18, outputDim: 8)), .flatten(FlattenSpec()), .dense(DenseSpec(units: 1))])
+        XCTAssertTrue(flatten.kerasSummary(maxlen: 40).contains { $0.hasPrefix("flatten (Flatten)") && $0.contains("(None, 320)") })
+        XCTAssertThrowsError(try flatten.validate(steps: 41))
+        let (convnet, _) = try ModelConfig.fromKeras(json: fixture("convnet"))
+        XCTAssertNil(convnet.inputLength, "a convnet runs at any length its windows fit")
+        XCTAssertNoThrow(try convnet.validate(steps: 19))
+        XCTAssertThrowsError(try convnet.validate(steps: 18)) { XCTAssertTrue("\($0)".contains("max_pooling1d") || "\($0)".contains("conv1d"), "\($0)") }
+        let (mixed, _) = try ModelConfig.fromKeras(json: fixture("mixed"))
+        XCTAssertEqual(mixed.layers, [
+            .embedding(EmbeddingSpec(inputDim: 18, outputDim: 8, trainable: false)), .dropout(DropoutSpec(rate: 0.25)),
+            .conv1D(Conv1DSpec(filters: 6, kernelSize: 4, padding: .same, activation: .tanh)),
+            .pooling1D(Pooling1DSpec(poolSize: 3, strides: 2, padding: .same)),
+            .conv1D(Conv1DSpec(filters: 5, kernelSize: 2, padding: .causal, activation: .sigmoid)),
+            .recurrent(RecurrentSpec(kind: .lstm, units: 6, returnSequences: true, goBackwards: true)),
+            .globalPooling1D(GlobalPooling1DSpec(average: true)), .dense(DenseSpec(units: 7, activation: .relu)),
+            .dropout(DropoutSpec(rate: 0.2)), .dense(DenseSpec(units: 5, activation: .tanh)), .dense(DenseSpec(units: 4)),
+            .dense(DenseSpec(units: 1))])
+        XCTAssertEqual(mixed.head, .sigmoid)
+        let table = mixed.kerasSummary(maxlen: 40).joined(separator: "\n")
+        for (layer, shape, count) in [("embedding (Embedding)", "(None, 40, 8)", 144), ("dropout (Dropout)", "(None, 40, 8)", 0),
+                                      ("conv1d (Conv1D)", "(None, 40, 6)", 198), ("max_pooling1d (MaxPooling1D)", "(None, 20, 6)", 0),
+                                      ("conv1d_1 (Conv1D)", "(None, 20, 5)", 65), ("lstm (LSTM)", "(None, 20, 6)", 288),
+                                      ("global_average_pooling1d (GlobalAveragePooling1D)", "(None, 6)", 0), ("dense (Dense)", "(None, 7)", 49),
+                                      ("dropout_1 (Dropout)", "(None, 7)", 0), ("dense_1 (Dense)", "(None, 5)", 40),
+                                      ("dense_2 (Dense)", "(None, 4)", 24), ("dense_3 (Dense)", "(None, 1)", 5)] {
+            let row = table.split(separator: "\n").first { $0.hasPrefix(layer + " ") }.map(String.init) ?? ""
+            XCTAssertEqual(row.split(separator: " ").suffix(shape.split(separator: " ").count + 1).joined(separator: " "),
+                           shape + " \(count)", "\(layer) in\n\(table)")
+        }
+        for line in [" Total params: 813 (3.18 KB)", " Trainable params: 669 (2.61 KB)", " Non-trainable params: 144 (576.00 B)"] {
+            XCTAssertTrue(table.contains(line), "missing \(line) in\n\(table)")
+        }
+        // The config survives its own JSON (weights and checkpoints carry it).
+        let data = try JSONEncoder().encode(mixed)
+        XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: data), mixed)
+        XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: try JSONEncoder().encode(flatten)), flatten)
+    }
+
     func testWhatCannotRunAsKerasWouldIsRefusedNamingLayerAndOption() throws {
         XCTAssertEqual(refusal(try fixture("functional")),
                        "a Functional model: only Sequential models are supported (model.to_json() of keras.Sequential)")
