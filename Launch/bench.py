@@ -443,9 +443,81 @@ def section_own_data(c):
     shutil.rmtree(repack, ignore_errors=True)
 
 
+# The chapter-6 models of section chapter6: (data: "500" the main dataset or "20" one prepared with
+# --maxlen 20, the book's batch, its RMSprop learning rate, the epochs flag that sets their count).
+CH6 = {"flatten": ("20", 32, 1e-3, "ch6_epochs"), "convnet": ("500", 128, 1e-4, "ch6_epochs"),
+       "convgru": ("500", 128, 1e-3, "ch6_gru_epochs")}
+
+
+def section_chapter6(c):
+    # 6. the book's chapter-6 models from their Keras JSON (Launch/chapter6_models.py): 6.1's Flatten
+    #    model (maxlen 20, batch 32), 6.4's convnet (lr 1e-4) and Conv1D -> GRU, each trained with
+    #    `mpirun -n 2 rnn-dist train --model-config` and by Keras (2 threads) on the same arrays: epoch
+    #    time, best val_acc, and keras_check of the best weights (model_from_json + load_weights
+    #    predicts as rnn-dist predict). Then the book LSTM -n 2 with and without --freeze-embeddings:
+    #    exchange MB/batch and epoch time.
+    a, skip, work, res, kpy, keras_script = c.a, c.skip, c.work, c.res, c.kpy, c.keras_script
+    if "chapter6" in skip:
+        return
+    if not kpy:
+        log("chapter6: no Keras (its venv) to write the models' JSON: section skipped")
+        return
+    d = os.path.join(work, "chapter6")
+    os.makedirs(d, exist_ok=True)
+    out = res["chapter6"] = {"models": {}}
+    run([kpy, os.path.join(ROOT, "Launch", "chapter6_models.py"), d])
+    data = {"500": a.data, "20": os.path.join(d, "imdb-maxlen20.h5")}
+    if os.path.exists(a.tarball):
+        run([a.bin, "prepare", "--source", a.tarball, "--maxlen", "20", "-o", data["20"]])
+    only = [m for m in (a.ch6_models.split(",") if a.ch6_models else CH6) if m in CH6]
+    for name in only:
+        which, batch, lr, epochs_flag = CH6[name]
+        if not os.path.exists(data[which]):
+            log(f"chapter6 {name}: no maxlen-{which} dataset (the tarball is needed): skipped")
+            continue
+        epochs = getattr(a, epochs_flag)
+        cfg = os.path.join(d, f"{name}.json")
+        rd = os.path.join(d, f"run-{name}")
+        r, t = run(["mpirun", "-n", "2", a.bin, "train", "--data", data[which], "--run-dir", rd, "--model-config", cfg,
+                    "--epochs", str(epochs), "--batch-size", str(batch), "--lr", str(lr)])
+        rows = parse_epochs(r.stdout)
+        m = out["models"][name] = {
+            "epochs": epochs, "batch": batch, "lr": lr, "maxlen": int(which), "train_wall_s": t,
+            "rnn_dist_epoch_s": statistics.median(x["seconds"] for x in rows[1:] or rows),
+            "rnn_dist_best_val_acc": max(x["val_acc"] for x in rows), "epochs_log": rows}
+        js = os.path.join(d, f"keras-{name}.json")
+        run([kpy, keras_script, data[which], "json", str(epochs), "--model-json", cfg, "--lr", str(lr), "--batch-size", str(batch),
+             "--threads", "2", "--json", js])
+        krows = [x for x in json.load(open(js)) if "epoch" in x]
+        m.update(keras_epoch_s=statistics.median(x["seconds"] for x in krows[1:] or krows),
+                 keras_best_val_acc=max(x["val_acc"] for x in krows), keras_epochs_log=krows)
+        m["ratio"] = m["rnn_dist_epoch_s"] / m["keras_epoch_s"]
+        m["val_acc_difference"] = m["rnn_dist_best_val_acc"] - m["keras_best_val_acc"]
+        if "keras-check" not in skip:
+            jc = os.path.join(d, f"check-{name}.json")
+            r = subprocess.run([kpy, os.path.join(ROOT, "Launch", "keras_check.py"), "--legacy", "--bin", a.bin, "--data", data[which],
+                                "--rows", "64", "--model-json", cfg, "--json", jc, os.path.join(rd, "best.weights.h5")],
+                               capture_output=True, text=True)
+            log(f"chapter6 {name} keras_check:\n" + (r.stdout.strip() or r.stderr.strip()[-2000:]))
+            chk = json.load(open(jc))[0] if os.path.exists(jc) else {"ok": False, "max_abs_diff": None}
+            m.update(keras_check="pass" if chk["ok"] else "fail", keras_check_max_diff=chk.get("max_abs_diff"),
+                     keras_legacy_max_diff=chk.get("legacy_max_abs_diff"))
+        log(f"chapter6 {name}", {k: v for k, v in m.items() if not k.endswith("epochs_log")})
+    # Frozen against trainable embeddings, the book LSTM at -n 2, one epoch each (the second of two).
+    frozen = out["frozen_embeddings"] = {}
+    for label, extra in (("trainable", []), ("frozen", ["--freeze-embeddings"])):
+        r, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--run-dir", os.path.join(d, f"lstm-{label}"),
+                    "--model", "lstm", "--epochs", "2"] + extra)
+        rows = parse_epochs(r.stdout)
+        frozen[label] = {"epoch_s": rows[-1]["seconds"], "exchange_mb_per_batch": rows[-1]["exchange_mb_per_batch"],
+                         "embedding_rows_per_batch": rows[-1]["embedding_rows_per_batch"], "val_acc": rows[-1]["val_acc"]}
+    frozen["time_ratio"] = frozen["frozen"]["epoch_s"] / frozen["trainable"]["epoch_s"]
+    log("chapter6 frozen embeddings", frozen)
+
+
 # In the order they run.
 SECTIONS = [section_models, section_keras_check, section_scaling, section_cluster, section_bf16, section_timeline, section_ch63,
-            section_memory, section_own_data]
+            section_memory, section_own_data, section_chapter6]
 
 
 def main():
@@ -465,8 +537,11 @@ def main():
                     help="epochs of Keras's bidirectional LSTM in the chapter 6.3 section (its accuracy comparison)")
     ap.add_argument("--own-data-epochs", type=int, default=10, help="epochs of the 4-class (star ratings) LSTM of the own-data section")
     ap.add_argument("--own-data-reps", type=int, default=3, help="alternating runs of prepare and the Python reference on the CSV pair")
+    ap.add_argument("--ch6-epochs", type=int, default=10, help="epochs of the chapter6 Flatten model and convnet (both sides)")
+    ap.add_argument("--ch6-gru-epochs", type=int, default=3, help="epochs of the chapter6 Conv1D -> GRU model (both sides)")
+    ap.add_argument("--ch6-models", default="", help="comma list of chapter6 models: flatten,convnet,convgru (default all)")
     ap.add_argument("--skip", default="",
-                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline,own-data")
+                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline,own-data,chapter6")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
@@ -516,6 +591,7 @@ def main():
     with open(path, "w") as f:
         json.dump(res, f, indent=1)
     print_table(res)
+    print_chapter6(res)
     print(f"\nwritten to {path}")
     shutil.rmtree(work, ignore_errors=True)
 
@@ -618,6 +694,24 @@ def ch63(a, kpy, keras_script, work):
             log("ch63 keras", k, {x: y for x, y in out["keras"][k].items() if x != "rows"})
 
     return out
+
+
+def print_chapter6(res):
+    c = res.get("chapter6")
+    if not c:
+        return
+    print("\nchapter 6 from Keras JSON (train --model-config), rnn-dist -n 2 vs Keras 2 threads, same arrays:")
+    print("| model | epochs | batch | rnn-dist s/epoch | Keras s/epoch | ratio (convnet target <= 0.2) | best val_acc rnn-dist | Keras | difference (convnet target within 0.01) | keras_check |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, m in c["models"].items():
+        chk = m.get("keras_check", "—") + (f" ({m['keras_check_max_diff']:.2g})" if m.get("keras_check_max_diff") is not None else "")
+        print(f"| {name} | {m['epochs']} | {m['batch']} | {m['rnn_dist_epoch_s']:.2f} | {m['keras_epoch_s']:.2f} | {m['ratio']:.3f} | "
+              f"{m['rnn_dist_best_val_acc']:.4f} | {m['keras_best_val_acc']:.4f} | {m['val_acc_difference']:+.4f} | {chk} |")
+    f = c.get("frozen_embeddings")
+    if f:
+        print(f"frozen embeddings (LSTM -n 2, epoch 2): exchange {f['trainable']['exchange_mb_per_batch']:.3f} -> "
+              f"{f['frozen']['exchange_mb_per_batch']:.3f} MB/batch, epoch {f['trainable']['epoch_s']:.2f} -> {f['frozen']['epoch_s']:.2f} s "
+              f"({f['time_ratio']:.3f}x)")
 
 
 def print_table(res):

@@ -56,7 +56,7 @@ CELLS = ("simple-rnn", "lstm", "gru")
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Keras 3 baseline of rnn-dist's IMDB classifiers, timed per epoch.")
     p.add_argument("data", help="dataset written by `rnn-dist prepare`")
-    p.add_argument("model", choices=CELLS, help="recurrent cell")
+    p.add_argument("model", choices=CELLS + ("json",), help="recurrent cell (json: --model-json's model)")
     p.add_argument("epochs", type=int, help="epochs to train")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, default=2, help="TensorFlow intra-op threads (inter-op: 1)")
@@ -71,6 +71,11 @@ def parse_args(argv):
     p.add_argument("--dropout", type=float, default=0.0, help="the recurrent layers' dropout")
     p.add_argument("--recurrent-dropout", type=float, default=0.0, help="the recurrent layers' recurrent_dropout")
     p.add_argument("--gru-reset-after", choices=("true", "false"), default="true", help="GRU reset_after")
+    p.add_argument("--model-json", metavar="FILE",
+                   help="build the model with keras.models.model_from_json(FILE) instead (what `rnn-dist train "
+                        "--model-config FILE` trains); a last Dense(1) without activation is trained on logits "
+                        "(from_logits=True, accuracy at threshold 0)")
+    p.add_argument("--lr", type=float, default=1e-3, help="RMSprop learning rate")
     a = p.parse_args(argv)
     for name in ("dropout", "recurrent_dropout"):
         if not 0 <= getattr(a, name) < 1:
@@ -171,12 +176,22 @@ def main(argv=None):
     maxlen = x_train.shape[1]
 
     keras.utils.set_random_seed(a.seed)
-    model = build_model(keras, a.model, num_words, maxlen, a.embed_dim, a.units, a.layers, a.bidirectional,
-                        a.dropout, a.recurrent_dropout, a.gru_reset_after == "true", len(names))
     binary = len(names) <= 2
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3),
-                  loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
-                  metrics=["acc" if binary else keras.metrics.SparseCategoricalAccuracy(name="acc")])
+    logits = False
+    if a.model_json:
+        with open(a.model_json, encoding="utf-8") as f:
+            model = keras.models.model_from_json(f.read())
+        last = model.layers[-1]
+        logits = binary and last.units == 1 and last.get_config().get("activation") == "linear"
+    else:
+        model = build_model(keras, a.model, num_words, maxlen, a.embed_dim, a.units, a.layers, a.bidirectional,
+                            a.dropout, a.recurrent_dropout, a.gru_reset_after == "true", len(names))
+    if logits:
+        loss, metric = keras.losses.BinaryCrossentropy(from_logits=True), keras.metrics.BinaryAccuracy(name="acc", threshold=0.0)
+    else:
+        loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
+        metric = "acc" if binary else keras.metrics.SparseCategoricalAccuracy(name="acc")
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=a.lr), loss=loss, metrics=[metric])
 
     rows = []
 

@@ -7,6 +7,13 @@
 // output steps t that tap j reads are the contiguous rows of input steps t + j − left. Backward is
 // the same k GEMMs transposed, for dW and for ∂x.
 //
+// Right after the embedding (6.4's convnet) x_t·W_j depends only on x_t's token, so, as the fused
+// recurrent projection does (Embedding.swift), each distinct token of the batch is multiplied once:
+// table (N × k·F), block j = Emb[token]·W_j, and y_t = b + Σ_j table[token at t + j − left][block j].
+// Backward sums each position's ∂y into its token's blocks, then dW_j = rowsᵀ·dTable_j and
+// dRows = Σ_j dTable_j·W_jᵀ are (N × ·) products: with the book's sizes (N ≈ 5,000 distinct tokens
+// against B·T = 32,000 positions per rank) about a sixth of the unfused work.
+//
 // Shape letters: B batch, T input steps, T′ output steps, D input width, F filters, k kernel size.
 
 import BLAS
@@ -20,6 +27,9 @@ final class Conv1D: Layer {
     private var output = FloatBuffer(count: 0)
     private var dPre = FloatBuffer(count: 0)
     private var dInput = FloatBuffer(count: 0)
+
+    /// The embedding whose distinct rows this layer projects (when it comes right after it).
+    weak var embeddingInput: EmbeddingLookup?
 
     init(spec: Conv1DSpec, inputWidth: Int, kernel: ParameterView, bias: ParameterView) {
         precondition(kernel.shape == [spec.kernelSize, inputWidth, spec.filters] && bias.shape == [spec.filters],
@@ -37,7 +47,7 @@ final class Conv1D: Layer {
         let out = spec.outputSteps(p.steps) * p.batch * spec.filters
         output = output.ensuring(out)
         dPre = dPre.ensuring(out)
-        dInput = dInput.ensuring(p.steps * p.batch * inputWidth)
+        if embeddingInput == nil { dInput = dInput.ensuring(p.steps * p.batch * inputWidth) }
     }
 
     /// For tap j: the output steps whose input step t + j − left lies in 0..<T.
@@ -50,10 +60,15 @@ final class Conv1D: Layer {
     }
 
     func forward(_ input: Activation, _ p: Pass) -> Activation {
-        guard case .sequence(let x) = input else { preconditionFailure("Conv1D: the input must be a sequence") }
         let B = p.batch, D = inputWidth, F = spec.filters, rows = spec.outputSteps(p.steps) * B
         let y = output.pointer, w = p.weights
         for r in 0..<rows { (y + r * F).update(from: w + bias.offset, count: F) }
+        if case .embedded(let e) = input {
+            forwardFromEmbedding(e, p)
+            spec.activation.apply(y, count: rows * F)
+            return .sequence(UnsafePointer(y))
+        }
+        guard case .sequence(let x) = input else { preconditionFailure("Conv1D: the input must be a sequence") }
         for (j, first, count) in taps(steps: p.steps) {
             BLAS.sgemm(m: count * B, n: F, k: D, a: x + (first + j - spec.leftPadding) * B * D, lda: D,
                        b: w + kernel.offset + j * D * F, ldb: F, beta: 1, c: y + first * B * F, ldc: F)
@@ -62,13 +77,62 @@ final class Conv1D: Layer {
         return .sequence(UnsafePointer(y))
     }
 
+    /// y (T′, B, F) += Σ_j table[slot(t + j − left)][block j], after the embedding's `lookup`.
+    private func forwardFromEmbedding(_ e: EmbeddingLookup, _ p: Pass) {
+        let B = p.batch, E = inputWidth, F = spec.filters, k = spec.kernelSize, n = e.distinctCount
+        let table = e.distinctTable, y = output.pointer
+        for j in 0..<k {
+            BLAS.sgemm(m: n, n: F, k: E, a: e.distinctRows, lda: E, b: p.weights + kernel.offset + j * E * F, ldb: F,
+                       beta: 0, c: table + j * F, ldc: k * F)
+        }
+        for (j, first, count) in taps(steps: p.steps) {
+            for t in first..<(first + count) {
+                let source = t + j - spec.leftPadding
+                for b in 0..<B {
+                    addVector(table + e.slot(step: source, sample: b, batch: B) * k * F + j * F, into: y + (t * B + b) * F, count: F)
+                }
+            }
+        }
+    }
+
+    /// The fused backward: dTable from dZ, then dW_j, dRows and the embedding rows' gradient.
+    private func backwardToEmbedding(_ e: EmbeddingLookup, dZ: UnsafePointer<Float>, _ p: Pass, gradients dw: UnsafeMutablePointer<Float>) {
+        let B = p.batch, E = inputWidth, F = spec.filters, k = spec.kernelSize, n = e.distinctCount
+        let dTable = e.distinctTable, w = p.weights + kernel.offset
+        dTable.update(repeating: 0, count: n * k * F)
+        for (j, first, count) in taps(steps: p.steps) {
+            for t in first..<(first + count) {
+                let source = t + j - spec.leftPadding
+                for b in 0..<B {
+                    addVector(dZ + (t * B + b) * F, into: dTable + e.slot(step: source, sample: b, batch: B) * k * F + j * F, count: F)
+                }
+            }
+        }
+        for j in 0..<k {
+            // dW_j (E × F) += rowsᵀ (E × N) · dTable_j (N × F)
+            BLAS.sgemm(transA: true, m: E, n: F, k: n, a: e.distinctRows, lda: E, b: dTable + j * F, ldb: k * F,
+                       beta: 1, c: dw + kernel.offset + j * E * F, ldc: F)
+        }
+        guard e.trainable else { return }
+        for j in 0..<k {
+            // dRows (N × E) (=|+=) dTable_j (N × F) · W_jᵀ (F × E)
+            BLAS.sgemm(transB: true, m: n, n: E, k: F, a: dTable + j * F, lda: k * F, b: w + j * E * F, ldb: F,
+                       beta: j == 0 ? 0 : 1, c: e.distinctRowGradients, ldc: E)
+        }
+        e.addDistinctRowGradients(into: dw)
+    }
+
     func backward(_ dY: UnsafePointer<Float>, input: Activation, _ p: Pass,
                   gradients dw: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>? {
-        guard case .sequence(let x) = input else { preconditionFailure("Conv1D: the input must be a sequence") }
         let B = p.batch, D = inputWidth, F = spec.filters, rows = spec.outputSteps(p.steps) * B
         let dZ = dPre.pointer, w = p.weights + kernel.offset, dx = dInput.pointer
         spec.activation.backward(dY, outputs: output.pointer, into: dZ, count: rows * F)
         addColumnSums(dZ, rows: rows, cols: F, into: dw + bias.offset)
+        if case .embedded(let e) = input {
+            backwardToEmbedding(e, dZ: UnsafePointer(dZ), p, gradients: dw)
+            return nil
+        }
+        guard case .sequence(let x) = input else { preconditionFailure("Conv1D: the input must be a sequence") }
         dx.update(repeating: 0, count: p.steps * B * D)
         for (j, first, count) in taps(steps: p.steps) {
             let xRows = (first + j - spec.leftPadding) * B * D
@@ -140,6 +204,11 @@ public struct Conv1DSpec: LayerSpecification {
 
     func makeLayer(input: Shape, tensors: [ParameterView], previous: (any Layer)?, index: Int) -> any Layer {
         guard case .sequence(let d, _) = input else { preconditionFailure("Conv1D: the input must be a sequence") }
-        return Conv1D(spec: self, inputWidth: d, kernel: tensors[0], bias: tensors[1])
+        let layer = Conv1D(spec: self, inputWidth: d, kernel: tensors[0], bias: tensors[1])
+        if let embedding = previous as? EmbeddingLookup {          // the fused projection (see the top)
+            layer.embeddingInput = embedding
+            embedding.projectionWidth = kernelSize * filters
+        }
+        return layer
     }
 }

@@ -232,6 +232,22 @@ final class EmbeddingLookup {
         }
     }
 
+    // For a Conv1D right after the embedding (its fused projection, Conv1D.swift).
+    /// After `lookup`: the N distinct rows (N × E), the (N × G) table, and their gradient (N × E).
+    var distinctRows: UnsafePointer<Float> { UnsafePointer(rows.pointer) }
+    var distinctTable: UnsafeMutablePointer<Float> { table.pointer }
+    var distinctRowGradients: UnsafeMutablePointer<Float> { dRows.pointer }
+    /// The distinct row that (time-major) position (t, b) of the last `lookup` reads.
+    @inline(__always)
+    func slot(step t: Int, sample b: Int, batch: Int) -> Int { Int(slots.pointer[t * batch + b]) }
+
+    /// Adds `distinctRowGradients` (N × E) into the used rows of the embedding gradient (nothing when frozen).
+    func addDistinctRowGradients(into dw: UnsafeMutablePointer<Float>) {
+        guard trainable else { return }
+        let E = width, dEmb = dw + embeddings.offset
+        for u in 0..<distinctCount { addVector(dRows.pointer + u * E, into: dEmb + Int(tokens.pointer[u]) * E, count: E) }
+    }
+
     /// Sets `rows[token] = 1` for every token of the last `forward` (the rows whose gradient
     /// `backward` touched; all others stay exactly zero).
     func markUsedRows(_ rows: UnsafeMutableBufferPointer<UInt8>) {

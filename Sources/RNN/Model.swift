@@ -68,8 +68,9 @@ public final class Model {
         layers = built
         guard let first = built.first as? EmbeddingLookup else { preconditionFailure("Model: the first layer must be an Embedding") }
         embedding = first
-        // Without a recurrent layer to project its rows, the embedding hands on the sequence itself.
-        first.materializes = !(built.count > 1 && (built[1] as? Recurrent)?.embeddingInput === first)
+        // Without a recurrent or convolution layer to project its rows, the embedding hands on the sequence itself.
+        let projects = built.count > 1 && ((built[1] as? Recurrent)?.embeddingInput === first || (built[1] as? Conv1D)?.embeddingInput === first)
+        first.materializes = !projects
         first.trainable = config.embeddingTrainable
         initializeWeights(seed: seed)
     }

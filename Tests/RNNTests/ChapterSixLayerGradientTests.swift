@@ -94,4 +94,31 @@ final class ChapterSixLayerGradientTests: XCTestCase {
                                    .dense(DenseSpec(units: 3, activation: .tanh)), .dense(DenseSpec(units: 1))], head: .sigmoid),
               steps: 6)
     }
+
+    /// Evaluation (`Model.logits`, dropout off; in blocks of steps where every layer allows it) gives
+    /// the reference's logits for every chapter-6 fixture and for a Dropout between the embedding
+    /// and a forward LSTM, which runs in blocks (T = 40 > the 25-step block).
+    func testEvaluationLogitsMatchTheReference() throws {
+        var configs = try ["flatten", "convnet", "convgru", "mixed", "conv", "backwards"].map(fixture)
+        configs.append(ModelConfig(layers: [.embedding(EmbeddingSpec(inputDim: 18, outputDim: 5)), .dropout(DropoutSpec(rate: 0.3)),
+                                            .recurrent(RecurrentSpec(kind: .lstm, units: 6)), .dense(DenseSpec(units: 4, activation: .relu)),
+                                            .dense(DenseSpec(units: 1))]))
+        for config in configs {
+            let model = Model(config: config, seed: 1)
+            model.weights = Fixtures.randomWeights(count: config.parameterCount, scale: 0.5, seed: 2)
+            let x = Fixtures.tokens(batch: 5, steps: 40, numWords: config.vocabularySize, seed: 4)
+            let ours = model.logits(x: x, batch: 5, batchSize: 2).map(Double.init)
+            let reference = SequentialReference.logits(config: config, weights: model.weights.map(Double.init), x: x, batch: 5).flatMap { $0 }
+            assertClose(ours, reference, rtol: 1e-4, atol: 1e-5, "\(config.label) logits")
+        }
+        // A Conv1D right after the embedding projects its distinct rows (the fused path); after a
+        // Dropout it reads the materialized sequence.
+        for (name, fused) in [("convnet", true), ("conv", true), ("convgru", true), ("mixed", false), ("flatten", false)] {
+            let model = Model(config: try fixture(name), seed: 1)
+            XCTAssertEqual(!model.embedding.materializes, fused, name)
+            XCTAssertEqual((model.layers.first { $0 is Conv1D } as? Conv1D)?.embeddingInput != nil, fused, name)
+        }
+        let blocked = Model(config: configs.last!, seed: 1)
+        XCTAssertTrue(blocked.layers.allSatisfy(\.runsInBlocks), "the last config should run in blocks")
+    }
 }
