@@ -151,8 +151,9 @@ def section_models(c):
 
 def section_keras_check(c):
     # 2b. Keras 3 loads each model's best weights and predicts what rnn-dist predicts (Launch/keras_check.py).
-    a, skip, models, work, res, kpy = c.a, c.skip, c.models, c.work, c.res, c.kpy
-    if kpy and "keras-check" not in skip:
+    a, skip, work, res, kpy = c.a, c.skip, c.work, c.res, c.kpy
+    models = [m for m in c.models if m in res["models_table"]]      # the models section trained them
+    if kpy and "keras-check" not in skip and models:
         js = os.path.join(work, "keras-check.json")
         weights = [os.path.join(work, f"{m}-{a.reps - 1}", "best.weights.h5") for m in models]
         r = subprocess.run([kpy, os.path.join(ROOT, "Launch", "keras_check.py"), "--legacy", "--bin", a.bin, "--data", a.data,
@@ -503,6 +504,31 @@ def section_chapter6(c):
             m.update(keras_check="pass" if chk["ok"] else "fail", keras_check_max_diff=chk.get("max_abs_diff"),
                      keras_legacy_max_diff=chk.get("legacy_max_abs_diff"))
         log(f"chapter6 {name}", {k: v for k, v in m.items() if not k.endswith("epochs_log")})
+    # Every supported layer and option once: the test fixtures (Tests/RNNTests/Fixtures/keras-*.json,
+    # vocabulary 18, maxlen 40) on IMDB prepared at those sizes, one epoch at -n 2, then keras_check.
+    fixtures = sorted(f[6:-5] for f in os.listdir(os.path.join(ROOT, "Tests", "RNNTests", "Fixtures"))
+                      if f.startswith("keras-") and f.endswith(".json"))
+    small = os.path.join(d, "imdb-18-40.h5")
+    if "keras-check" not in skip and os.path.exists(a.tarball):
+        run([a.bin, "prepare", "--source", a.tarball, "--num-words", "18", "--maxlen", "40", "-o", small])
+        out["fixtures"] = {}
+        for name in fixtures:
+            cfg = os.path.join(ROOT, "Tests", "RNNTests", "Fixtures", f"keras-{name}.json")
+            rd = os.path.join(d, f"fixture-{name}")
+            r = subprocess.run(["mpirun", "-n", "2", a.bin, "train", "--data", small, "--run-dir", rd, "--model-config", cfg,
+                                "--epochs", "1", "--limit", "4000"], capture_output=True, text=True)
+            if r.returncode != 0:      # the fixtures Keras cannot run as rnn-dist would are refused: that line
+                line = next((l for l in r.stderr.splitlines() if "rnn-dist: error:" in l), r.stderr.strip()[-300:])
+                out["fixtures"][name] = {"trained": False, "refusal": line}
+                continue
+            jc = os.path.join(d, f"check-fixture-{name}.json")
+            subprocess.run([kpy, os.path.join(ROOT, "Launch", "keras_check.py"), "--legacy", "--bin", a.bin, "--data", small,
+                            "--model-json", cfg, "--json", jc, os.path.join(rd, "model.weights.h5")], capture_output=True, text=True)
+            chk = json.load(open(jc))[0] if os.path.exists(jc) else {"ok": False}
+            out["fixtures"][name] = {"trained": True, "keras_check": "pass" if chk.get("ok") else "fail",
+                                     "max_abs_diff": chk.get("max_abs_diff"), "legacy_max_abs_diff": chk.get("legacy_max_abs_diff"),
+                                     **({"error": chk["error"]} if "error" in chk else {})}
+        log("chapter6 fixtures", out["fixtures"])
     # Frozen against trainable embeddings, the book LSTM at -n 2, one epoch each (the second of two).
     frozen = out["frozen_embeddings"] = {}
     for label, extra in (("trainable", []), ("frozen", ["--freeze-embeddings"])):
@@ -707,6 +733,9 @@ def print_chapter6(res):
         chk = m.get("keras_check", "—") + (f" ({m['keras_check_max_diff']:.2g})" if m.get("keras_check_max_diff") is not None else "")
         print(f"| {name} | {m['epochs']} | {m['batch']} | {m['rnn_dist_epoch_s']:.2f} | {m['keras_epoch_s']:.2f} | {m['ratio']:.3f} | "
               f"{m['rnn_dist_best_val_acc']:.4f} | {m['keras_best_val_acc']:.4f} | {m['val_acc_difference']:+.4f} | {chk} |")
+    for name, fx in c.get("fixtures", {}).items():
+        print(f"  fixture {name}: " + (f"keras_check {fx['keras_check']} (max |dp| {fx.get('max_abs_diff')}, legacy {fx.get('legacy_max_abs_diff')})"
+                                       if fx["trained"] else f"refused: {fx['refusal']}"))
     f = c.get("frozen_embeddings")
     if f:
         print(f"frozen embeddings (LSTM -n 2, epoch 2): exchange {f['trainable']['exchange_mb_per_batch']:.3f} -> "

@@ -143,7 +143,10 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     /// does not fit. Sizes are checked before any product of them is formed.
     public func validate() throws {
         guard case .embedding? = layers.first else { throw ModelConfigError.badStack("the first layer must be an Embedding") }
-        try ModelConfigError.check("layers", layers.count, Self.maxLayers)
+        if recurrentLayers.count > Self.maxLayers {
+            throw ModelConfigError.outOfRange(name: "layers", value: recurrentLayers.count, limit: Self.maxLayers)
+        }
+        try ModelConfigError.check("layer count", layers.count, 4 * Self.maxLayers)
         if let t = inputLength { try ModelConfigError.check("input_length", t, Self.maxSteps) }
         try check(shapes: inputShape)
     }

@@ -39,10 +39,11 @@ final class MaxPooling1D: Layer {
                 out.update(from: x + (first * B + b) * D, count: D)
                 for j in 0..<D { win[j] = Int32(first) }
                 for t in (first + 1)..<max(first + 1, end) {
-                    let row = x + (t * B + b) * D
-                    for j in 0..<D where row[j] > out[j] {
-                        out[j] = row[j]
-                        win[j] = Int32(t)
+                    let row = x + (t * B + b) * D, step = Int32(t)
+                    for j in 0..<D {              // branch-free, so the loop vectorizes
+                        let v = row[j], better = v > out[j]
+                        out[j] = better ? v : out[j]
+                        win[j] = better ? step : win[j]
                     }
                 }
             }
@@ -152,10 +153,11 @@ final class GlobalPooling1D: Layer {
         } else {
             for i in 0..<(B * D) { arg[i] = 0 }
             for t in 1..<max(1, T) {
-                let row = x + t * B * D
-                for i in 0..<(B * D) where row[i] > y[i] {
-                    y[i] = row[i]
-                    arg[i] = Int32(t)
+                let row = x + t * B * D, step = Int32(t)
+                for i in 0..<(B * D) {
+                    let v = row[i], better = v > y[i]
+                    y[i] = better ? v : y[i]
+                    arg[i] = better ? step : arg[i]
                 }
             }
         }
