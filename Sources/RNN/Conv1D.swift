@@ -21,7 +21,8 @@ import BLAS
 final class Conv1D: Layer {
     let spec: Conv1DSpec
     let kernel: ParameterView
-    let bias: ParameterView
+    /// nil without a bias (Keras `use_bias=False`).
+    let bias: ParameterView?
     let inputWidth: Int
     /// (T′, B, F) the output; (T′, B, F) ∂loss/∂(pre-activation); (T, B, D) ∂loss/∂x.
     private var output = FloatBuffer(count: 0)
@@ -31,9 +32,9 @@ final class Conv1D: Layer {
     /// The embedding whose distinct rows this layer projects (when it comes right after it).
     weak var embeddingInput: EmbeddingLookup?
 
-    init(spec: Conv1DSpec, inputWidth: Int, kernel: ParameterView, bias: ParameterView) {
-        precondition(kernel.shape == [spec.kernelSize, inputWidth, spec.filters] && bias.shape == [spec.filters],
-                     "Conv1D: kernel \(kernel.shape), bias \(bias.shape)")
+    init(spec: Conv1DSpec, inputWidth: Int, kernel: ParameterView, bias: ParameterView?) {
+        precondition(kernel.shape == [spec.kernelSize, inputWidth, spec.filters] && (bias.map { $0.shape == [spec.filters] } ?? true),
+                     "Conv1D: kernel \(kernel.shape), bias \(bias?.shape ?? [])")
         self.spec = spec
         self.inputWidth = inputWidth
         self.kernel = kernel
@@ -62,7 +63,11 @@ final class Conv1D: Layer {
     func forward(_ input: Activation, _ p: Pass) -> Activation {
         let B = p.batch, D = inputWidth, F = spec.filters, rows = spec.outputSteps(p.steps) * B
         let y = output.pointer, w = p.weights
-        for r in 0..<rows { (y + r * F).update(from: w + bias.offset, count: F) }
+        if let bias {
+            for r in 0..<rows { (y + r * F).update(from: w + bias.offset, count: F) }
+        } else {
+            y.update(repeating: 0, count: rows * F)
+        }
         if case .embedded(let e) = input {
             forwardFromEmbedding(e, p)
             spec.activation.apply(y, count: rows * F)
@@ -127,7 +132,7 @@ final class Conv1D: Layer {
         let B = p.batch, D = inputWidth, F = spec.filters, rows = spec.outputSteps(p.steps) * B
         let dZ = dPre.pointer, w = p.weights + kernel.offset, dx = dInput.pointer
         spec.activation.backward(dY, outputs: output.pointer, into: dZ, count: rows * F)
-        addColumnSums(dZ, rows: rows, cols: F, into: dw + bias.offset)
+        if let bias { addColumnSums(dZ, rows: rows, cols: F, into: dw + bias.offset) }
         if case .embedded(let e) = input {
             backwardToEmbedding(e, dZ: UnsafePointer(dZ), p, gradients: dw)
             return nil
@@ -154,15 +159,18 @@ public struct Conv1DSpec: LayerSpecification {
     var kernelSize: Int
     var padding: Padding
     var activation: Nonlinearity
+    /// Keras `use_bias`.
+    var useBias: Bool
 
-    init(filters: Int, kernelSize: Int, padding: Padding = .valid, activation: Nonlinearity = .linear) {
+    init(filters: Int, kernelSize: Int, padding: Padding = .valid, activation: Nonlinearity = .linear, useBias: Bool = true) {
         self.filters = filters
         self.kernelSize = kernelSize
         self.padding = padding
         self.activation = activation
+        self.useBias = useBias
     }
 
-    private enum CodingKeys: String, CodingKey { case filters, kernelSize = "kernel_size", padding, activation }
+    private enum CodingKeys: String, CodingKey { case filters, kernelSize = "kernel_size", padding, activation, useBias = "use_bias" }
 
     /// Zeros before the first step.
     var leftPadding: Int {
@@ -180,7 +188,7 @@ public struct Conv1DSpec: LayerSpecification {
     var kerasBaseName: String { "conv1d" }
     var kerasClassName: String { "Conv1D" }
     var label: String { "conv1d(\(filters), \(kernelSize)" + (padding == .valid ? "" : ", \(padding.rawValue)")
-        + (activation == .linear ? ")" : ", \(activation.rawValue))") }
+        + (activation == .linear ? "" : ", \(activation.rawValue)") + (useBias ? ")" : ", no bias)") }
 
     func output(from shape: Shape) -> Shape? {
         guard case .sequence(_, let steps) = shape else { return nil }
@@ -193,8 +201,8 @@ public struct Conv1DSpec: LayerSpecification {
 
     func parameters(input shape: Shape) -> [LayerParameter] {
         guard case .sequence(let d, _) = shape else { return [] }
-        return [LayerParameter(index: 0, name: "kernel", shape: [kernelSize, d, filters], cell: false, initializer: .glorotUniform),
-                LayerParameter(index: 1, name: "bias", shape: [filters], cell: false, initializer: .zeros)]
+        return [LayerParameter(index: 0, name: "kernel", shape: [kernelSize, d, filters], cell: false, initializer: .glorotUniform)]
+            + (useBias ? [LayerParameter(index: 1, name: "bias", shape: [filters], cell: false, initializer: .zeros)] : [])
     }
 
     func validate() throws {
@@ -204,7 +212,7 @@ public struct Conv1DSpec: LayerSpecification {
 
     func makeLayer(input: Shape, tensors: [ParameterView], previous: (any Layer)?, index: Int) -> any Layer {
         guard case .sequence(let d, _) = input else { preconditionFailure("Conv1D: the input must be a sequence") }
-        let layer = Conv1D(spec: self, inputWidth: d, kernel: tensors[0], bias: tensors[1])
+        let layer = Conv1D(spec: self, inputWidth: d, kernel: tensors[0], bias: useBias ? tensors[1] : nil)
         if let embedding = previous as? EmbeddingLookup {          // the fused projection (see the top)
             layer.embeddingInput = embedding
             embedding.projectionWidth = kernelSize * filters

@@ -7,7 +7,8 @@ import BLAS
 
 final class Dense: Layer {
     let kernel: ParameterView
-    let bias: ParameterView
+    /// nil without a bias (Keras `use_bias=False`).
+    let bias: ParameterView?
     /// D and K.
     let inputSize: Int
     let units: Int
@@ -18,9 +19,10 @@ final class Dense: Layer {
     private var dPre = FloatBuffer(count: 0)
     let activation: Nonlinearity
 
-    init(kernel: ParameterView, bias: ParameterView, activation: Nonlinearity = .linear) {
+    init(kernel: ParameterView, bias: ParameterView?, activation: Nonlinearity = .linear) {
         self.activation = activation
-        precondition(kernel.shape.count == 2 && bias.shape == [kernel.shape[1]], "Dense: kernel \(kernel.shape), bias \(bias.shape)")
+        precondition(kernel.shape.count == 2 && (bias.map { $0.shape == [kernel.shape[1]] } ?? true),
+                     "Dense: kernel \(kernel.shape), bias \(bias?.shape ?? [])")
         self.kernel = kernel
         self.bias = bias
         inputSize = kernel.shape[0]
@@ -42,8 +44,10 @@ final class Dense: Layer {
             BLAS.sgemm(m: p.batch, n: units, k: inputSize, a: x, lda: inputSize, b: w + kernel.offset, ldb: units,
                        beta: 0, c: z, ldc: units)
         }
-        for b in 0..<p.batch {
-            for k in 0..<units { z[b * units + k] += w[bias.offset + k] }
+        if let bias {
+            for b in 0..<p.batch {
+                for k in 0..<units { z[b * units + k] += w[bias.offset + k] }
+            }
         }
         activation.apply(z, count: p.batch * units)
         return .vector(UnsafePointer(z))
@@ -59,10 +63,12 @@ final class Dense: Layer {
             dZ = UnsafePointer(dPre.pointer)
         }
         let D = inputSize, K = units, w = p.weights + kernel.offset, dx = dInput.pointer
-        for k in 0..<K {
-            var sum: Double = 0
-            for b in 0..<p.batch { sum += Double(dZ[b * K + k]) }
-            dw[bias.offset + k] += Float(sum)
+        if let bias {
+            for k in 0..<K {
+                var sum: Double = 0
+                for b in 0..<p.batch { sum += Double(dZ[b * K + k]) }
+                dw[bias.offset + k] += Float(sum)
+            }
         }
         if K == 1 {
             for b in 0..<p.batch {
@@ -82,18 +88,22 @@ final class Dense: Layer {
 public struct DenseSpec: LayerSpecification {
     var units: Int
     var activation: Nonlinearity
+    /// Keras `use_bias`.
+    var useBias: Bool
 
-    init(units: Int, activation: Nonlinearity = .linear) {
+    init(units: Int, activation: Nonlinearity = .linear, useBias: Bool = true) {
         self.units = units
         self.activation = activation
+        self.useBias = useBias
     }
 
-    private enum CodingKeys: String, CodingKey { case units, activation }
+    private enum CodingKeys: String, CodingKey { case units, activation, useBias = "use_bias" }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         units = try c.decode(Int.self, forKey: .units)
         activation = try c.decodeIfPresent(Nonlinearity.self, forKey: .activation) ?? .linear
+        useBias = try c.decodeIfPresent(Bool.self, forKey: .useBias) ?? true
     }
 
     /// `activation` is written only when not linear, so output layers read as before.
@@ -101,12 +111,13 @@ public struct DenseSpec: LayerSpecification {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(units, forKey: .units)
         if activation != .linear { try c.encode(activation, forKey: .activation) }
+        if !useBias { try c.encode(false, forKey: .useBias) }
     }
 
     static let type = "dense"
     var kerasBaseName: String { "dense" }
     var kerasClassName: String { "Dense" }
-    var label: String { "dense(\(units)" + (activation == .linear ? ")" : ", \(activation.rawValue))") }
+    var label: String { "dense(\(units)" + (activation == .linear ? "" : ", \(activation.rawValue)") + (useBias ? ")" : ", no bias)") }
 
     func output(from shape: Shape) -> Shape? {
         if case .vector = shape { return .vector(units) }
@@ -115,13 +126,13 @@ public struct DenseSpec: LayerSpecification {
 
     func parameters(input shape: Shape) -> [LayerParameter] {
         guard case .vector(let input) = shape else { return [] }
-        return [LayerParameter(index: 0, name: "kernel", shape: [input, units], cell: false, initializer: .glorotUniform),
-                LayerParameter(index: 1, name: "bias", shape: [units], cell: false, initializer: .zeros)]
+        return [LayerParameter(index: 0, name: "kernel", shape: [input, units], cell: false, initializer: .glorotUniform)]
+            + (useBias ? [LayerParameter(index: 1, name: "bias", shape: [units], cell: false, initializer: .zeros)] : [])
     }
 
     func validate() throws { try ModelConfigError.check("dense units", units, ModelConfig.maxWidth) }
 
     func makeLayer(input: Shape, tensors: [ParameterView], previous: (any Layer)?, index: Int) -> any Layer {
-        Dense(kernel: tensors[0], bias: tensors[1], activation: activation)
+        Dense(kernel: tensors[0], bias: useBias ? tensors[1] : nil, activation: activation)
     }
 }

@@ -269,7 +269,7 @@ final class EmbeddingLookup {
                           into: dTable + slot(t, b, batch: batch, steps: steps, reversed: reversed) * G, count: G)
             }
         }
-        addColumnSums(dTable, rows: n, cols: G, into: dw + layer.inputBiasOffset)
+        addColumnSums(dTable, rows: n, cols: G, into: layer.tensors.biasGradient(dw))
         // dW (E × G) += rowsᵀ (E × N) · dTable (N × G)
         BLAS.sgemm(transA: true, m: E, n: G, k: n, a: rows.pointer, lda: E, b: dTable, ldb: G,
                    beta: 1, c: dw + layer.kernel.offset, ldc: G)

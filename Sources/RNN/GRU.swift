@@ -20,7 +20,6 @@ final class GRULayer: RecurrentLayer {
     var recurrentDropout: RecurrentDropout?
     /// Keras 3's GRU (true) or the reset-before GRU of Keras 2 (false).
     let resetAfter: Bool
-    var recurrentBiasOffset: Int { tensors.bias.offset + 3 * units }
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
     // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
@@ -79,8 +78,8 @@ final class GRULayer: RecurrentLayer {
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         if !resetAfter { return forwardResetBefore(weights: w, batch: batch, steps: steps, carry: carry) }
         let H = units, G = 3 * units, BH = batch * units, BG = batch * G
-        let inZ = w + tensors.bias.offset, inR = inZ + H, inH = inZ + 2 * H
-        let recZ = w + recurrentBiasOffset, recR = recZ + H, recH = recZ + 2 * H
+        let inZ = tensors.bias(w), inR = inZ + H, inH = inZ + 2 * H
+        let recZ = inZ + 3 * H, recR = recZ + H, recH = recZ + 2 * H
         let rec = ws[.recurrent], allGates = ws[.gates], hs = ws[.h], rhs = ws[.rh]
         for t in 0..<steps {
             let gates = allGates + t * BG
@@ -143,7 +142,7 @@ final class GRULayer: RecurrentLayer {
         }
         // b_rec enters every step; U only from t ≥ 1.
         accumulateRecurrentKernelGradient(dRecurrent, into: dw, batch: batch, steps: steps)
-        addColumnSums(dRecurrent, rows: steps * batch, cols: G, into: dw + recurrentBiasOffset)
+        addColumnSums(dRecurrent, rows: steps * batch, cols: G, into: tensors.biasGradient(dw) + 3 * units)
     }
 
     /// BPTT's walk over the steps, last first: seeds the running ∂loss/∂h, then calls `body` with
@@ -174,7 +173,7 @@ final class GRULayer: RecurrentLayer {
         precondition(!carry || recurrentDropout == nil, "GRU: blocked evaluation runs without dropout")
         let H = units, G = 3 * units, BH = batch * units, BG = batch * G
         let U = w + tensors.recurrentKernel.offset
-        let bZ = w + tensors.bias.offset, bR = bZ + H, bH = bZ + 2 * H
+        let bZ = tensors.bias(w), bR = bZ + H, bH = bZ + 2 * H
         let rec = ws[.recurrent], allGates = ws[.gates], hs = ws[.h], rhs = ws[.rh]
         for t in 0..<steps {
             let gates = allGates + t * BG, rhStep = rhs + t * BH

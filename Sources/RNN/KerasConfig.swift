@@ -170,7 +170,6 @@ private struct KerasReader {
             r.bidirectional = true
             specs.append(.recurrent(r))
         case "Dense":
-            try layer.require("use_bias", true)
             for k in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint",
                       "quantization_config", "lora_rank"] {
                 try layer.requireNull(k)
@@ -180,7 +179,7 @@ private struct KerasReader {
             let units = try layer.int("units")
             let activation = layer.config["activation"]?.string ?? "linear"
             denseActivations[specs.count] = activation
-            specs.append(.dense(DenseSpec(units: units)))
+            specs.append(.dense(DenseSpec(units: units, useBias: try layer.bool("use_bias", default: true))))
         case "Flatten":
             try layer.require("data_format", "channels_last")
             specs.append(.flatten(FlattenSpec()))
@@ -190,7 +189,6 @@ private struct KerasReader {
             guard rate >= 0 && rate < 1 else { throw layer.fail("option 'rate' = \(rate) is outside [0, 1)") }
             specs.append(.dropout(DropoutSpec(rate: rate)))
         case "Conv1D":
-            try layer.require("use_bias", true)
             try layer.require("data_format", "channels_last")
             try layer.require("groups", .int(1))
             for k in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint",
@@ -207,7 +205,7 @@ private struct KerasReader {
                 throw layer.fail("option 'padding' = '\(padding)' is not supported (valid, same or causal)")
             }
             specs.append(.conv1D(Conv1DSpec(filters: try layer.int("filters"), kernelSize: size, padding: p,
-                                            activation: try layer.activation())))
+                                            activation: try layer.activation(), useBias: try layer.bool("use_bias", default: true))))
         case "MaxPooling1D":
             try layer.require("data_format", "channels_last")
             let size = try layer.one("pool_size")
@@ -233,7 +231,6 @@ private struct KerasReader {
         try layer.require("trainable", true, "only an Embedding can be frozen")
         try layer.require("return_state", false)
         try layer.require("stateful", false)
-        try layer.require("use_bias", true)
         try layer.require("activation", "tanh")
         if kind != .simpleRNN {
             try layer.require("recurrent_activation", "sigmoid")
@@ -252,7 +249,8 @@ private struct KerasReader {
                              returnSequences: try layer.bool("return_sequences", default: false),
                              dropout: try layer.double("dropout", default: 0),
                              recurrentDropout: try layer.double("recurrent_dropout", default: 0), resetAfter: resetAfter,
-                             goBackwards: try layer.bool("go_backwards", default: false))
+                             goBackwards: try layer.bool("go_backwards", default: false),
+                             useBias: try layer.bool("use_bias", default: true))
     }
 
     /// The config, checked: an Embedding first and the output Dense last, every Dense before it

@@ -58,7 +58,7 @@ final class LSTMLayer: RecurrentLayer {
 
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         let H = units, G = 4 * units, BH = batch * units, BG = batch * G
-        let bi = w + tensors.bias.offset, bf = bi + H, bc = bi + 2 * H, bo = bi + 3 * H
+        let bi = tensors.bias(w), bf = bi + H, bc = bi + 2 * H, bo = bi + 3 * H
         let allGates = ws[.gates], cs = ws[.c], tanhCs = ws[.tanhC], hs = ws[.h]
         for t in 0..<steps {
             let gates = allGates + t * BG

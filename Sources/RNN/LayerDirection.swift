@@ -209,7 +209,7 @@ final class LayerDirection {
             BLAS.sgemm(transA: true, m: I, n: width, k: rows, a: masked.pointer + g * rows * I, lda: I,
                        b: dP + g * width, ldb: G, beta: 1, c: dw + cell.kernel.offset + g * width, ldc: G)
         }
-        addColumnSums(dP, rows: rows, cols: G, into: dw + cell.inputBiasOffset)
+        addColumnSums(dP, rows: rows, cols: G, into: cell.tensors.biasGradient(dw))
         for g in 0..<c {
             BLAS.sgemm(transB: true, m: rows, n: I, k: width, a: dP + g * width, lda: G,
                        b: w + cell.kernel.offset + g * width, ldb: G, beta: 0, c: scratch.pointer, ldc: I)

@@ -26,9 +26,10 @@ final class Recurrent: Layer {
     ///   - tensors: each direction's kernel, recurrent kernel and bias, in the parameter table's order.
     init(spec: RecurrentSpec, index: Int, inputSize: Int, tensors: [ParameterView], readsEmbedding: Bool) {
         self.spec = spec
+        let n = spec.useBias ? 3 : 2
         directions = (0..<(spec.bidirectional ? 2 : 1)).map { d in
-            let cell = makeRecurrentLayer(kind: spec.kind, inputSize: inputSize, units: spec.units, kernel: tensors[3 * d],
-                                          recurrentKernel: tensors[3 * d + 1], bias: tensors[3 * d + 2],
+            let cell = makeRecurrentLayer(kind: spec.kind, inputSize: inputSize, units: spec.units, kernel: tensors[n * d],
+                                          recurrentKernel: tensors[n * d + 1], bias: spec.useBias ? tensors[n * d + 2] : nil,
                                           resetAfter: spec.resetAfter)
             return LayerDirection(cell: cell, layer: index, direction: d, spec: spec, readsEmbedding: readsEmbedding)
         }
@@ -173,9 +174,13 @@ public struct RecurrentSpec: LayerSpecification {
     /// Keras `go_backwards` (not bidirectional): reads x_{T−1} first; a returned sequence stays in
     /// that reading order, and the last step's output is the one after reading x_0.
     var goBackwards: Bool
+    /// Keras `use_bias` (false: no bias tensor; the gates read zeros).
+    var useBias: Bool
 
     init(kind: ModelConfig.Kind, units: Int, returnSequences: Bool = false, bidirectional: Bool = false,
-                dropout: Double = 0, recurrentDropout: Double = 0, resetAfter: Bool = true, goBackwards: Bool = false) {
+                dropout: Double = 0, recurrentDropout: Double = 0, resetAfter: Bool = true, goBackwards: Bool = false,
+                useBias: Bool = true) {
+        self.useBias = useBias
         self.kind = kind
         self.units = units
         self.returnSequences = returnSequences
@@ -188,7 +193,7 @@ public struct RecurrentSpec: LayerSpecification {
 
     private enum CodingKeys: String, CodingKey {
         case kind, units, returnSequences = "return_sequences", bidirectional, dropout
-        case recurrentDropout = "recurrent_dropout", resetAfter = "reset_after", goBackwards = "go_backwards"
+        case recurrentDropout = "recurrent_dropout", resetAfter = "reset_after", goBackwards = "go_backwards", useBias = "use_bias"
     }
 
     public init(from decoder: Decoder) throws {
@@ -201,9 +206,10 @@ public struct RecurrentSpec: LayerSpecification {
         recurrentDropout = try c.decode(Double.self, forKey: .recurrentDropout)
         resetAfter = try c.decode(Bool.self, forKey: .resetAfter)
         goBackwards = try c.decodeIfPresent(Bool.self, forKey: .goBackwards) ?? false
+        useBias = try c.decodeIfPresent(Bool.self, forKey: .useBias) ?? true
     }
 
-    /// `go_backwards` is written only when true, so other configs read as before.
+    /// `go_backwards` and `use_bias` are written only when not Keras's defaults, so other configs read as before.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(kind, forKey: .kind)
@@ -214,6 +220,7 @@ public struct RecurrentSpec: LayerSpecification {
         try c.encode(recurrentDropout, forKey: .recurrentDropout)
         try c.encode(resetAfter, forKey: .resetAfter)
         if goBackwards { try c.encode(true, forKey: .goBackwards) }
+        if !useBias { try c.encode(false, forKey: .useBias) }
     }
 
     /// D: H, or 2H when bidirectional.
@@ -228,7 +235,7 @@ public struct RecurrentSpec: LayerSpecification {
         bidirectional ? "Bidirectional" : kind == .simpleRNN ? "SimpleRNN" : kind == .lstm ? "LSTM" : "GRU"
     }
     var wrappedBaseName: String? { bidirectional ? kind.kerasName : nil }
-    var label: String { (bidirectional ? "bidirectional " : "") + "\(kind.rawValue)(\(units))" + (goBackwards ? " backwards" : "") }
+    var label: String { (bidirectional ? "bidirectional " : "") + "\(kind.rawValue)(\(units))" + (goBackwards ? " backwards" : "") + (useBias ? "" : " no bias") }
 
     func output(from shape: Shape) -> Shape? {
         guard case .sequence(_, let steps) = shape else { return nil }
@@ -246,8 +253,8 @@ public struct RecurrentSpec: LayerSpecification {
         case .gru: bias = LayerParameter(index: 2, name: "bias", shape: resetAfter ? [2, 3 * h] : [3 * h], cell: true, initializer: .zeros)
         }
         let cell = [LayerParameter(index: 0, name: "kernel", shape: [input, g], cell: true, initializer: .glorotUniform),
-                    LayerParameter(index: 1, name: "recurrent_kernel", shape: [h, g], cell: true, initializer: .orthogonal(gain: 1)),
-                    bias]
+                    LayerParameter(index: 1, name: "recurrent_kernel", shape: [h, g], cell: true, initializer: .orthogonal(gain: 1))]
+            + (useBias ? [bias] : [])
         guard bidirectional else { return cell }
         return ["forward_layer", "backward_layer"].flatMap { side in cell.map { var p = $0; p.sublayer = side; return p } }
     }

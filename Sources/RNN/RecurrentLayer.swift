@@ -43,27 +43,43 @@ protocol RecurrentLayer: AnyObject {
 }
 
 /// A recurrent layer's three Keras tensors as views into the flat buffers: kernel W (I, G),
-/// recurrent_kernel U (H, G), bias (G), or (2, G) for a GRU's input and recurrent rows.
+/// recurrent_kernel U (H, G), bias (G), or (2, G) for a GRU's input and recurrent rows — or no bias
+/// (Keras `use_bias=False`): the cell then reads zeros and its bias gradient goes to a discarded sink.
 struct RecurrentTensors {
     let kernel: ParameterView
     let recurrentKernel: ParameterView
-    let bias: ParameterView
+    let biasView: ParameterView?
+    /// Without a bias: (rows × G) zeros to read and a scratch to write the unused gradient into.
+    private let zeros: FloatBuffer
+    private let sink: FloatBuffer
     /// I and H.
     let inputSize: Int
     let units: Int
 
     /// Checks the shapes a `cell` of `gates` gates needs for input width I and H units.
     init(_ cell: String, inputSize: Int, units: Int, gates: Int, biasRows: Int = 1,
-         kernel: ParameterView, recurrentKernel: ParameterView, bias: ParameterView) {
+         kernel: ParameterView, recurrentKernel: ParameterView, bias: ParameterView?) {
         let g = gates * units
         precondition(kernel.shape == [inputSize, g] && recurrentKernel.shape == [units, g]
-                     && bias.shape == (biasRows == 1 ? [g] : [biasRows, g]),
+                     && (bias.map { $0.shape == (biasRows == 1 ? [g] : [biasRows, g]) } ?? true),
                      "\(cell): weight shapes do not match I=\(inputSize) H=\(units)")
         self.kernel = kernel
         self.recurrentKernel = recurrentKernel
-        self.bias = bias
+        biasView = bias
+        zeros = FloatBuffer(count: bias == nil ? biasRows * g : 0)
+        sink = FloatBuffer(count: bias == nil ? biasRows * g : 0)
         self.inputSize = inputSize
         self.units = units
+    }
+
+    /// The bias in the weights `w` (its rows one after the other), or zeros.
+    func bias(_ w: UnsafePointer<Float>) -> UnsafePointer<Float> {
+        biasView.map { w + $0.offset } ?? UnsafePointer(zeros.pointer)
+    }
+
+    /// Where the bias gradient is added in `dw`, or the discarded sink.
+    func biasGradient(_ dw: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+        biasView.map { dw + $0.offset } ?? sink.pointer
     }
 }
 
@@ -108,8 +124,6 @@ extension RecurrentLayer {
     var kernel: ParameterView { tensors.kernel }
     /// G: columns of the kernel (gates × H).
     var gateWidth: Int { tensors.kernel.shape[1] }
-    /// Offset of the input-side bias (G values) in the flat buffers.
-    var inputBiasOffset: Int { tensors.bias.offset }
 
     /// The recurrence from a zero state.
     func forward(weights: UnsafePointer<Float>, batch: Int, steps: Int) {
@@ -240,7 +254,7 @@ extension RecurrentLayer {
         BLAS.sgemm(transA: true, m: inputSize, n: gateWidth, k: positions,
                    a: x, lda: inputSize, b: dP, ldb: gateWidth,
                    beta: 1, c: dw + kernel.offset, ldc: gateWidth)
-        addColumnSums(dP, rows: positions, cols: gateWidth, into: dw + inputBiasOffset)
+        addColumnSums(dP, rows: positions, cols: gateWidth, into: tensors.biasGradient(dw))
         if let dX = dInput {
             BLAS.sgemm(transB: true, m: positions, n: inputSize, k: gateWidth,
                        a: dP, lda: gateWidth, b: w + kernel.offset, ldb: gateWidth,
@@ -253,7 +267,7 @@ extension RecurrentLayer {
 /// (their shapes checked against I and H).
 func makeRecurrentLayer(kind: ModelConfig.Kind, inputSize: Int, units: Int,
                         kernel: ParameterView, recurrentKernel: ParameterView,
-                        bias: ParameterView, resetAfter: Bool = true) -> RecurrentLayer {
+                        bias: ParameterView?, resetAfter: Bool = true) -> RecurrentLayer {
     func tensors(_ cell: String, biasRows: Int = 1) -> RecurrentTensors {
         RecurrentTensors(cell, inputSize: inputSize, units: units, gates: kind.gateCount, biasRows: biasRows,
                          kernel: kernel, recurrentKernel: recurrentKernel, bias: bias)

@@ -44,7 +44,7 @@ final class SimpleRNNLayer: RecurrentLayer {
 
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         let H = units, BH = batch * units
-        let b = w + tensors.bias.offset
+        let b = tensors.bias(w)
         let hs = ws[.h]
         for t in 0..<steps {
             let a = hs + t * BH

@@ -88,6 +88,14 @@ final class ChapterSixLayerGradientTests: XCTestCase {
     /// go_backwards LSTM alone (its last output read x_0), and a trainable embedding feeding a
     /// Dropout before a recurrent layer.
     func testGoBackwardsAlone() throws { check(try fixture("backwards")) }
+    /// use_bias=False on a Conv1D right after the embedding, a Bidirectional reset-after GRU, a
+    /// SimpleRNN, an LSTM and two Dense layers: no bias tensors, and the gradients still right.
+    func testLayersWithoutBias() throws {
+        let config = try fixture("nobias")
+        XCTAssertFalse(config.parameterTable.contains { $0.varName == "bias" }, "\(config.parameterTable)")
+        XCTAssertEqual(config.parameterTable.count, 1 + 1 + 4 + 2 + 2 + 1 + 1)
+        check(config, steps: 12)
+    }
     func testDropoutBetweenEmbeddingAndRecurrent() {
         check(ModelConfig(layers: [.embedding(EmbeddingSpec(inputDim: 11, outputDim: 3)), .dropout(DropoutSpec(rate: 0.4)),
                                    .recurrent(RecurrentSpec(kind: .gru, units: 9, goBackwards: true)),
@@ -99,7 +107,7 @@ final class ChapterSixLayerGradientTests: XCTestCase {
     /// the reference's logits for every chapter-6 fixture and for a Dropout between the embedding
     /// and a forward LSTM, which runs in blocks (T = 40 > the 25-step block).
     func testEvaluationLogitsMatchTheReference() throws {
-        var configs = try ["flatten", "convnet", "convgru", "mixed", "conv", "backwards"].map(fixture)
+        var configs = try ["flatten", "convnet", "convgru", "mixed", "conv", "backwards", "nobias"].map(fixture)
         configs.append(ModelConfig(layers: [.embedding(EmbeddingSpec(inputDim: 18, outputDim: 5)), .dropout(DropoutSpec(rate: 0.3)),
                                             .recurrent(RecurrentSpec(kind: .lstm, units: 6)), .dense(DenseSpec(units: 4, activation: .relu)),
                                             .dense(DenseSpec(units: 1))]))

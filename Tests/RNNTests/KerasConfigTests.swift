@@ -111,7 +111,7 @@ final class KerasConfigTests: XCTestCase {
         let edits: [(String, String, String, String)] = [
             (lstm, #""activation": "tanh""#, #""activation": "relu""#, "layer 3 'lstm' (LSTM): option 'activation' = 'relu' is not supported (only 'tanh')"),
             (lstm, #""mask_zero": false"#, #""mask_zero": true"#, "layer 2 'embedding' (Embedding): option 'mask_zero' = true is not supported (only false; rnn-dist does not mask padding)"),
-            (lstm, #""use_bias": true"#, #""use_bias": false"#, "layer 3 'lstm' (LSTM): option 'use_bias' = false is not supported (only true)"),
+            (lstm, #""unit_forget_bias": true"#, #""unit_forget_bias": false"#, "layer 3 'lstm' (LSTM): option 'unit_forget_bias' = false is not supported (only true)"),
             (lstm, #""activation": "sigmoid""#, #""activation": "relu""#, "layer 4 'dense' (Dense): activation 'relu' with 1 unit is not supported as the output"),
             (lstm, #""class_name": "GlorotUniform""#, #""class_name": "HeNormal""#, "layer 3 'lstm' (LSTM): option 'kernel_initializer' = HeNormal is not supported (only Keras's default GlorotUniform)"),
             (lstm, #""units": 8,"#, #""units": 8.5,"#, "layer 3 'lstm' (LSTM): option 'units' must be an integer"),

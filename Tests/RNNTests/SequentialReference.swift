@@ -43,7 +43,10 @@ enum SequentialReference {
                 recurrentIndex += 1
                 var outputs: [Sequence3] = []
                 for d in 0..<(r.bidirectional ? 2 : 1) {
-                    let (W, U, b) = (tensor(), tensor(), tensor())
+                    let (W, U) = (tensor(), tensor())
+                    // use_bias=False: the gates read zeros.
+                    let rows = r.kind == .gru && r.resetAfter ? 2 : 1
+                    let b = r.useBias ? tensor() : [Double](repeating: 0, count: rows * r.kind.gateCount * r.units)
                     let reversed = d == 1 || r.goBackwards
                     let input = reversed ? seq.map { Array($0.reversed()) } : seq
                     let h = Reference.layer(kind: r.kind, input: input, kernel: W, recurrent: U, bias: b, units: r.units,
@@ -60,7 +63,8 @@ enum SequentialReference {
                     value = .vector((0..<batch).map { b in outputs[0][b][n - 1] })
                 }
             case (.dense(let d), .vector(let v)):
-                let W = tensor(), bias = tensor(), K = d.units, D = v.first?.count ?? 0
+                let W = tensor(), K = d.units, D = v.first?.count ?? 0
+                let bias = d.useBias ? tensor() : [Double](repeating: 0, count: K)
                 value = .vector(v.map { row in
                     (0..<K).map { k in
                         var z = bias[k]
@@ -89,7 +93,8 @@ enum SequentialReference {
                     value = .vector(v.enumerated().map { b, row in let m = mask(b, row.count); return row.enumerated().map { $1 * m[$0] } })
                 }
             case (.conv1D(let c), .sequence(let s)):
-                let W = tensor(), bias = tensor(), k = c.kernelSize, F = c.filters
+                let W = tensor(), k = c.kernelSize, F = c.filters
+                let bias = c.useBias ? tensor() : [Double](repeating: 0, count: F)
                 value = .sequence(s.map { sample in
                     let steps = sample.count, D = sample.first?.count ?? 0
                     // Keras: valid keeps T − k + 1 steps; same pads ⌊(k−1)/2⌋ zeros before; causal k − 1 before.

@@ -97,7 +97,7 @@ final class KerasModelConfigTests: ToyIMDBTestCase {
     /// same weights within 1e-4, resumes bit for bit from a stop mid-epoch, and keeps a frozen
     /// embedding exactly at its start.
     func testTheChapterSixModelsAgreeAcrossRankCountsAndResumeExactly() throws {
-        for name in ["flatten", "convnet", "convgru", "mixed"] {
+        for name in ["flatten", "convnet", "convgru", "mixed", "nobias"] {
             let config = try keras(name)
             func run(_ n: Int, _ dir: String, _ extra: [String] = []) throws -> ProcessResult {
                 try Subprocess.mpiRun(n, ["train", "--data", dataset, "--run-dir", tmp.file("\(name)-\(dir)"), "--model-config", config]

@@ -37,6 +37,11 @@ models = {
               layers.LSTM(6, go_backwards=True, return_sequences=True), layers.GlobalAveragePooling1D(),
               layers.Dense(7, activation="relu"), layers.Dropout(0.2), layers.Dense(5, activation="tanh"),
               layers.Dense(4), layers.Dense(1, activation="sigmoid")],
+    # use_bias=False on each layer kind that has a bias.
+    "nobias": [layers.Embedding(18, 8), layers.Conv1D(4, 3, use_bias=False, activation="relu"),
+               layers.Bidirectional(layers.GRU(5, use_bias=False, return_sequences=True)),
+               layers.SimpleRNN(4, use_bias=False, return_sequences=True), layers.LSTM(3, use_bias=False),
+               layers.Dense(6, use_bias=False, activation="tanh"), layers.Dense(1, activation="sigmoid", use_bias=False)],
 }
 for name in sys.argv[1:] or models:
     write(name, models[name])
