@@ -21,5 +21,7 @@ static inline int rd_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline int rd_mpi_thread_single(void) { return MPI_THREAD_SINGLE; }
 static inline int rd_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline MPI_Info rd_mpi_info_null(void) { return MPI_INFO_NULL; }
+static inline MPI_Status *rd_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline MPI_Request rd_mpi_request_null(void) { return MPI_REQUEST_NULL; }
 
 #endif

@@ -59,6 +59,37 @@ public final class Communicator: @unchecked Sendable {
     /// True when MPI was initialised (launched under `mpirun`/`srun`), false when running alone.
     let usesMPI: Bool
     private var finalized = false
+    /// The collective watchdog, when `startWatchdog` turned it on.
+    private var watchdog: Watchdog?
+    private var watchdogComm = MPI_Comm(bitPattern: 0)
+
+    /// Collective: from here on, every collective first waits — at most `timeout` seconds — for
+    /// every rank to arrive (Watchdog.swift); past that the job ends naming the ranks that did not
+    /// (`CollectiveTimeout`, thrown on the rank that reports). `hostName`: this rank's, for the message.
+    public func startWatchdog(timeout: Double, hostName: String) throws {
+        guard usesMPI, size > 1, watchdog == nil else { return }
+        var name = [UInt8](hostName.utf8.prefix(63))
+        name += [UInt8](repeating: 0, count: 64 - name.count)
+        let all = try allGather(name)
+        let hosts = (0..<size).map { r in
+            String(decoding: all[(r * 64)..<(r * 64 + 64)].prefix { $0 != 0 }, as: UTF8.self)
+        }
+        try check(MPI_Comm_dup(rd_mpi_comm_world(), &watchdogComm), "MPI_Comm_dup")
+        guard let dup = watchdogComm else { throw MPIError(call: "MPI_Comm_dup", code: 0, message: "no communicator") }
+        watchdog = try Watchdog(timeout: timeout, rank: rank, size: size, hosts: hosts, comm: dup)
+    }
+
+    /// The caller's progress (the optimizer steps completed), announced with each collective and
+    /// named in a timeout's message.
+    public var watchdogStep: Int {
+        get { watchdog?.step ?? 0 }
+        set { watchdog?.step = newValue }
+    }
+
+    /// With the watchdog on: returns once every rank has reached this collective.
+    private func arrive() throws {
+        try watchdog?.awaitArrival(world: rd_mpi_comm_world(), clock: wallTime)
+    }
 
     /// Environment variables set by the launchers we support (Open MPI's mpirun, PMIx/PMI as
     /// used by Slurm's srun). `RNN_DIST_FORCE_MPI=1` initialises MPI regardless.
@@ -102,6 +133,7 @@ public final class Communicator: @unchecked Sendable {
     /// In-place all-reduce of `buffer` over all ranks (`MPI_Allreduce` with `MPI_IN_PLACE`).
     public func allReduce<T: MPIScalar>(_ buffer: inout [T], op: ReduceOp = .sum) throws {
         guard usesMPI, size > 1, !buffer.isEmpty else { return }
+        try arrive()
         try buffer.withUnsafeMutableBufferPointer { p in
             try check(MPI_Allreduce(rd_mpi_in_place(), p.baseAddress, Int32(p.count), T.mpiType, op.handle,
                                     rd_mpi_comm_world()), "MPI_Allreduce(\(p.count) values)")
@@ -119,6 +151,7 @@ public final class Communicator: @unchecked Sendable {
     /// of the same count.
     public func broadcast<T: MPIScalar>(_ buffer: inout [T], root: Int = 0) throws {
         guard usesMPI, size > 1, !buffer.isEmpty else { return }
+        try arrive()
         try buffer.withUnsafeMutableBufferPointer { p in
             try check(MPI_Bcast(p.baseAddress, Int32(p.count), T.mpiType, Int32(root), rd_mpi_comm_world()),
                       "MPI_Bcast(\(p.count) values from rank \(root))")
@@ -139,6 +172,7 @@ public final class Communicator: @unchecked Sendable {
     /// (`MPI_Allgather`).
     public func allGather<T: MPIScalar>(_ values: [T]) throws -> [T] {
         guard usesMPI, size > 1 else { return values }
+        try arrive()
         var out = [T](repeating: 0, count: values.count * size)
         try values.withUnsafeBufferPointer { send in
             try out.withUnsafeMutableBufferPointer { recv in
@@ -154,6 +188,7 @@ public final class Communicator: @unchecked Sendable {
     /// `MPI_Gatherv`); the other ranks get an empty list. Every rank must call it.
     public func gather(_ bytes: [UInt8], root: Int = 0) throws -> [[UInt8]] {
         guard usesMPI, size > 1 else { return [bytes] }
+        try arrive()
         var mine = Int32(bytes.count)
         var counts = [Int32](repeating: 0, count: rank == root ? size : 1)
         try check(MPI_Gather(&mine, 1, rd_mpi_int32(), &counts, 1, rd_mpi_int32(), Int32(root), rd_mpi_comm_world()),
@@ -173,6 +208,7 @@ public final class Communicator: @unchecked Sendable {
     /// Waits until every rank has arrived (`MPI_Barrier`).
     public func barrier() throws {
         guard usesMPI, size > 1 else { return }
+        try arrive()
         try check(MPI_Barrier(rd_mpi_comm_world()), "MPI_Barrier")
     }
 
@@ -210,6 +246,11 @@ public final class Communicator: @unchecked Sendable {
     public func finalize() throws {
         guard usesMPI, !finalized else { return }
         finalized = true
+        if let w = watchdog {
+            w.stop()
+            watchdog = nil
+            _ = MPI_Comm_free(&watchdogComm)
+        }
         try check(MPI_Finalize(), "MPI_Finalize")
     }
 }

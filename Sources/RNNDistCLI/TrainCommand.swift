@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MPI
+import POSIX
 import RNN
 import TextData
 @_spi(Testing) import Training
@@ -116,6 +117,14 @@ struct Train: ParsableCommand {
     var injectFault: String?
     @Flag(help: ArgumentHelp("Benchmark hook: all-reduce every embedding row, not only the touched ones.", visibility: .private))
     var denseExchange = false
+    @Option(help: ArgumentHelp("Test hook: RANK:STEP stops that rank (SIGSTOP to itself) before the exchange of that optimizer step.",
+                               visibility: .private))
+    var injectStall: String?
+    @Option(help: ArgumentHelp("Test hook: RANK:SECONDS makes that rank sleep before every exchange.", visibility: .private))
+    var injectDelay: String?
+    @Option(parsing: .unconditional,
+            help: "Seconds a collective may wait for the slowest rank before the job stops, naming the ranks that did not arrive (exit status 6; Launch/supervise restarts from the last checkpoint). 0 turns the watchdog off.")
+    var collectiveTimeout: Double = 600
 
     /// The rules are `TrainConfig.validate`'s: here they run on the flags alone (with the book's
     /// dataset sizes where the flags leave them open), before any MPI work; `run` checks again
@@ -124,6 +133,12 @@ struct Train: ParsableCommand {
         guard logEvery >= 1 else { throw ValidationError("--log-every \(logEvery) is outside 1…") }
         if let f = injectFault, GradientFault(f) == nil {
             throw ValidationError("--inject-fault must be VALUE@RANK:STEP with VALUE nan, inf or -inf (got '\(f)')")
+        }
+        guard collectiveTimeout.isFinite, collectiveTimeout >= 0, collectiveTimeout <= 86_400 else {
+            throw ValidationError("--collective-timeout \(collectiveTimeout) is outside 0…86400 seconds (0 turns it off)")
+        }
+        for (flag, value) in [("--inject-stall", injectStall), ("--inject-delay", injectDelay)] {
+            if let v = value, Self.rankAndNumber(v) == nil { throw ValidationError("\(flag) must be RANK:NUMBER (got '\(v)')") }
         }
         let m = modelOptions
         if modelConfig != nil {
@@ -142,9 +157,17 @@ struct Train: ParsableCommand {
         } catch { throw ValidationError("\(error)") }
     }
 
+    /// `RANK:NUMBER` of the test hooks.
+    static func rankAndNumber(_ text: String) -> (rank: Int, value: Double)? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let r = Int(parts[0]), r >= 0, let v = Double(parts[1]), v.isFinite, v >= 0 else { return nil }
+        return (r, v)
+    }
+
     func run() throws {
         let comm = try Communicator.world()
         try runDistributed(comm: comm) {
+            if collectiveTimeout > 0 { try comm.startWatchdog(timeout: collectiveTimeout, hostName: hostName()) }
             Trainer.installSignalHandlers()
             // Everything that can fail on bad input happens here, before any collective of the
             // training loop; a failure on any rank is reported once and every rank exits cleanly.
@@ -155,6 +178,8 @@ struct Train: ParsableCommand {
             let trainer = try Trainer(config: config, comm: comm, files: RunFiles(directory: runDir), metadata: metadata)
             trainer.stopAfterBatches = stopAfterBatches
             trainer.gradientFault = injectFault.flatMap(GradientFault.init)
+            trainer.stallFault = injectStall.flatMap(Self.rankAndNumber).map { ($0.rank, Int($0.value)) }
+            trainer.delayFault = injectDelay.flatMap(Self.rankAndNumber)
             if let timeline { trainer.timeline = try Timeline(path: timeline, comm: comm) }
             if resume != nil { try trainer.restore(checkpoint) } else if let vectors {
                 // Every rank read the same file: the replicas start alike without a broadcast.

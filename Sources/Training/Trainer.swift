@@ -28,6 +28,10 @@ public final class Trainer {
     @_spi(Testing) public var stopAfterBatches: Int?
     /// Test hook: write a non-finite value into this rank's gradient sum before the all-reduce.
     @_spi(Testing) public var gradientFault: GradientFault?
+    /// Test hooks of the watchdog: this rank stops itself (SIGSTOP) before the exchange of that
+    /// optimizer step; this rank sleeps that many seconds before every exchange.
+    @_spi(Testing) public var stallFault: (rank: Int, step: Int)?
+    @_spi(Testing) public var delayFault: (rank: Int, value: Double)?
     /// `--timeline`: spans of this rank's work, gathered on rank 0 at every checkpoint.
     public var timeline: Timeline?
 
@@ -166,7 +170,12 @@ public final class Trainer {
         if let fault = gradientFault, fault.rank == comm.rank, fault.step == optimizer.iterations + 1 {
             model.gradients[model.gradients.count / 2] = fault.value
         }
+        if let s = stallFault, s.rank == comm.rank, s.step == optimizer.iterations + 1 { kill(getpid(), SIGSTOP) }
+        if let d = delayFault, d.rank == comm.rank { usleep(UInt32(d.value * 1e6)) }
         // 2. One all-reduce makes them the global batch's, with the loss, counts and stop flag.
+        // The watchdog's label: the step being exchanged, then (below) the steps completed.
+        comm.watchdogStep = optimizer.iterations + 1
+        defer { comm.watchdogStep = optimizer.iterations }
         let t = comm.wallTime()
         let wantsStop = stopSignal != 0 || stopAfterBatches.map { stepsRun >= $0 } ?? false
         let (global, stop) = try timed("allreduce") { try exchange.exchange(model, local: local, stop: wantsStop) }

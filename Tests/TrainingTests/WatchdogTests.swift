@@ -1,0 +1,59 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import Training
+
+/// `train --collective-timeout S` (MPI/Watchdog.swift): a rank that stalls — injected here by the
+/// rank stopping itself with SIGSTOP before an exchange (`--inject-stall RANK:STEP`) — ends the job
+/// with status 6 and one line naming it; the last checkpoint resumes to the uninterrupted run's
+/// bits; a rank that is only slow does not trip it.
+final class WatchdogTests: ToyIMDBTestCase {
+    var flags: [String] { common + ["--epochs", "2", "--checkpoint-every", "2"] }
+
+    func testAStalledRankEndsTheJobNamingItAndTheCheckpointResumes() throws {
+        for (ranks, stalled) in [(2, 1), (3, 0)] {
+            let whole = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", tmp.file("whole-\(ranks)")] + flags)
+            XCTAssertEqual(whole.status, 0, whole.stderr)
+            let expected = try WeightsFile.read(from: tmp.file("whole-\(ranks)/model.weights.h5")).weights
+            let dir = tmp.file("stall-\(ranks)")
+            let r = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", dir, "--collective-timeout", "10",
+                                                  "--inject-stall", "\(stalled):5"] + flags, timeout: 90)
+            XCTAssertFalse(r.timedOut, "the job hung")
+            XCTAssertEqual(r.status, 6, r.stderr)
+            XCTAssertLessThan(r.seconds, 40, "the job took \(r.seconds) s to end after a 10 s timeout")
+            let lines = r.stderr.split(separator: "\n").filter { $0.contains("collective timeout") }
+            XCTAssertEqual(lines.count, 1, r.stderr)
+            let reporter = stalled == 0 ? 1 : 0
+            XCTAssertTrue(lines.first?.hasPrefix("rnn-dist: error: rank \(reporter): collective timeout: waited 10 s in step 5; this rank has not arrived: rank \(stalled) on ") ?? false, r.stderr)
+            XCTAssertTrue(lines.first?.contains("(last completed step 4)") ?? false, r.stderr)
+            // The checkpoint of step 4 is whole and resumes to the uninterrupted run's bits.
+            let resumed = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", dir, "--resume", "\(dir)/checkpoint.h5"] + flags)
+            XCTAssertEqual(resumed.status, 0, resumed.stderr)
+            XCTAssertEqual(try WeightsFile.read(from: "\(dir)/model.weights.h5").weights, expected, "resumed after \(ranks) ranks stalled")
+        }
+    }
+
+    func testASlowRankDoesNotTripItAndTooShortATimeoutDoes() throws {
+        // Rank 1 sleeps 3 s before every exchange: at the default timeout the run finishes…
+        let short = ["--epochs", "1", "--limit", "96"]
+        let slow = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("slow"), "--inject-delay", "1:3"]
+                                         + common + short, timeout: 120)
+        XCTAssertEqual(slow.status, 0, slow.stderr)
+        XCTAssertFalse(slow.stderr.contains("collective timeout"), slow.stderr)
+        // …and a timeout below the delay stops it, naming rank 1 as not arrived at step 1.
+        let tripped = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("trip"), "--inject-delay", "1:3",
+                                                "--collective-timeout", "1"] + common + short, timeout: 120)
+        XCTAssertEqual(tripped.status, 6, tripped.stderr)
+        XCTAssertTrue(tripped.stderr.contains("rank 0: collective timeout: waited 1 s in step 1; this rank has not arrived: rank 1 on "),
+                      tripped.stderr)
+        XCTAssertTrue(tripped.stderr.contains("(last completed step 0)"), tripped.stderr)
+    }
+
+    func testTheTimeoutFlagIsChecked() throws {
+        for bad in ["-1", "nan", "1e9"] {
+            let r = try Subprocess.rnnDist(["train", "--data", dataset, "--collective-timeout", bad])
+            XCTAssertEqual(r.status, 64, r.stderr)
+            XCTAssertTrue(r.stderr.contains("--collective-timeout"), r.stderr)
+        }
+    }
+}
