@@ -541,9 +541,29 @@ def section_chapter6(c):
     log("chapter6 frozen embeddings", frozen)
 
 
+def section_watchdog(c):
+    # 7. the collective watchdog's cost (#22): the book LSTM at -n 2 on --watchdog-limit rows, 2 epochs,
+    #    --collective-timeout 0 (off) and the default (on) alternating --watchdog-reps times; the
+    #    ratio of epoch-2 samples/s, per back-to-back pair, then the median.
+    a, skip, work, res = c.a, c.skip, c.work, c.res
+    if "watchdog" in skip:
+        return
+    out = res["watchdog"] = {"off": [], "on": [], "pair_ratios": []}
+    for rep in range(a.watchdog_reps):
+        pair = {}
+        for label, extra in (("off", ["--collective-timeout", "0"]), ("on", [])):
+            r, _ = run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--run-dir", os.path.join(work, f"wd-{label}-{rep}"),
+                        "--model", "lstm", "--epochs", "2", "--limit", str(a.watchdog_limit)] + extra)
+            pair[label] = parse_epochs(r.stdout)[-1]["samples_per_second"]
+            out[label].append(pair[label])
+        out["pair_ratios"].append(pair["off"] / pair["on"])
+    out["time_ratio_on_over_off"] = statistics.median(out["pair_ratios"])
+    log("watchdog", out)
+
+
 # In the order they run.
 SECTIONS = [section_models, section_keras_check, section_scaling, section_cluster, section_bf16, section_timeline, section_ch63,
-            section_memory, section_own_data, section_chapter6]
+            section_memory, section_own_data, section_chapter6, section_watchdog]
 
 
 def main():
@@ -565,9 +585,11 @@ def main():
     ap.add_argument("--own-data-reps", type=int, default=3, help="alternating runs of prepare and the Python reference on the CSV pair")
     ap.add_argument("--ch6-epochs", type=int, default=10, help="epochs of the chapter6 Flatten model and convnet (both sides)")
     ap.add_argument("--ch6-gru-epochs", type=int, default=3, help="epochs of the chapter6 Conv1D -> GRU model (both sides)")
+    ap.add_argument("--watchdog-reps", type=int, default=5, help="alternating pairs of the watchdog section")
+    ap.add_argument("--watchdog-limit", type=int, default=10000, help="training rows of the watchdog section's runs")
     ap.add_argument("--ch6-models", default="", help="comma list of chapter6 models: flatten,convnet,convgru (default all)")
     ap.add_argument("--skip", default="",
-                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline,own-data,chapter6")
+                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline,own-data,chapter6,watchdog")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
@@ -618,6 +640,10 @@ def main():
         json.dump(res, f, indent=1)
     print_table(res)
     print_chapter6(res)
+    if "watchdog" in res:
+        w = res["watchdog"]
+        print(f"\ncollective watchdog, LSTM -n 2, epoch time on / off (median of {len(w['pair_ratios'])} back-to-back pairs): "
+              f"{w['time_ratio_on_over_off']:.4f} (target <= 1.01); samples/s off {w['off']}, on {w['on']}")
     print(f"\nwritten to {path}")
     shutil.rmtree(work, ignore_errors=True)
 

@@ -87,6 +87,12 @@ struct Train: ParsableCommand {
     var momentum = TrainConfig.Defaults.momentum
     @Option(parsing: .unconditional, help: "Clip the gradient to this global norm (off by default).")
     var clipNorm: Double?
+    @Option(help: "How the learning rate moves after any warm-up: constant, cosine (down to 0 at the last step of --epochs), or step:EVERY:FACTOR (× FACTOR every EVERY epochs).")
+    var lrSchedule = "constant"
+    @Option(parsing: .unconditional, help: "Epochs (may be fractional) over which the rate rises linearly to its value.")
+    var warmupEpochs = 0.0
+    @Option(help: "Scale --lr with the global batch B relative to 128: none, linear (× B/128) or sqrt (× √(B/128)).")
+    var lrScaling = "none"
     @Option(parsing: .unconditional, help: "Trailing fraction of the training rows held out for validation, as Keras.")
     var validationSplit = TrainConfig.Defaults.validationSplit
     @Option(parsing: .unconditional, help: "Seed of the weights and of every epoch's shuffle.")
@@ -133,6 +139,12 @@ struct Train: ParsableCommand {
         guard logEvery >= 1 else { throw ValidationError("--log-every \(logEvery) is outside 1…") }
         if let f = injectFault, GradientFault(f) == nil {
             throw ValidationError("--inject-fault must be VALUE@RANK:STEP with VALUE nan, inf or -inf (got '\(f)')")
+        }
+        guard LearningRateSchedule.parse(lrSchedule) != nil else {
+            throw ValidationError("--lr-schedule must be constant, cosine or step:EVERY:FACTOR with EVERY ≥ 1 and FACTOR > 0 (got '\(lrSchedule)')")
+        }
+        guard LearningRateSchedule.Scaling(rawValue: lrScaling) != nil else {
+            throw ValidationError("--lr-scaling must be none, linear or sqrt (got '\(lrScaling)')")
         }
         guard collectiveTimeout.isFinite, collectiveTimeout >= 0, collectiveTimeout <= 86_400 else {
             throw ValidationError("--collective-timeout \(collectiveTimeout) is outside 0…86400 seconds (0 turns it off)")
@@ -280,6 +292,9 @@ struct Train: ParsableCommand {
         c.learningRate = lr ?? optimizer.defaultLearningRate
         c.momentum = momentum
         c.clipNorm = clipNorm
+        let schedule = LearningRateSchedule(shape: LearningRateSchedule.parse(lrSchedule) ?? .constant, warmupEpochs: warmupEpochs,
+                                            scaling: LearningRateSchedule.Scaling(rawValue: lrScaling) ?? .none)
+        c.lrSchedule = schedule == LearningRateSchedule() ? nil : schedule
         c.validationSplit = validationSplit
         c.seed = seed
         c.limit = limit.map { min($0, dataRows) }

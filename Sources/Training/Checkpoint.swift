@@ -80,7 +80,7 @@ public struct Checkpoint: Sendable {
         do { try optimizer.restore(slots: slots, iterations: iterations) } catch {
             throw TrainingError.badFile(path: path, object: "/rnn_dist/optimizer", detail: "\(error)")
         }
-        let history = try History.read(from: try f.group("rnn_dist/history"))
+        let history = try History.read(from: try f.group("rnn_dist/history"), learningRate: cfg.learningRate)
         guard history.records.count <= TrainConfig.maxEpochs else {
             throw TrainingError.badFile(path: path, object: "/rnn_dist/history", detail: "\(history.records.count) epochs")
         }

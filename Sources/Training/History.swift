@@ -13,11 +13,14 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var samplesPerSecond: Double
     /// Share of the step time spent in MPI (all-reduce), 0…1.
     public var mpiShare: Double
+    /// The learning rate of the epoch's last step (Keras logs `learning_rate` so).
+    public var learningRate: Double
 
     init(epoch: Int, loss: Double, acc: Double, valLoss: Double, valAcc: Double,
-                seconds: Double, samplesPerSecond: Double, mpiShare: Double) {
+                seconds: Double, samplesPerSecond: Double, mpiShare: Double, learningRate: Double) {
         self.epoch = epoch; self.loss = loss; self.acc = acc; self.valLoss = valLoss; self.valAcc = valAcc
         self.seconds = seconds; self.samplesPerSecond = samplesPerSecond; self.mpiShare = mpiShare
+        self.learningRate = learningRate
     }
 }
 
@@ -29,6 +32,7 @@ public struct History: Sendable, Equatable {
     static var columns: [(String, KeyPath<EpochRecord, Double>)] { [
         ("loss", \.loss), ("acc", \.acc), ("val_loss", \.valLoss), ("val_acc", \.valAcc),
         ("epoch_seconds", \.seconds), ("samples_per_second", \.samplesPerSecond), ("mpi_share", \.mpiShare),
+        ("learning_rate", \.learningRate),
     ] }
 
     /// Writes `epoch` (int64) and the metric columns into `group`.
@@ -39,14 +43,19 @@ public struct History: Sendable, Equatable {
         }
     }
 
-    /// Reads what `write` wrote, checking that every column has one value per epoch.
-    static func read(from group: H5Group) throws -> History {
+    /// Reads what `write` wrote, checking that every column has one value per epoch. Files written
+    /// before `learning_rate` was recorded get `learningRate` (the run's `--lr`) for every epoch.
+    static func read(from group: H5Group, learningRate: Double) throws -> History {
         let epochs: [Int64] = try group.dataset("epoch").read()
         for e in epochs where !(1 ... Int64(TrainConfig.maxEpochs)).contains(e) {
             throw TrainingError.badFile(path: group.path, object: "\(group.name)/epoch", detail: "epoch \(e) is out of range")
         }
         var cols: [[Double]] = []
         for (name, _) in columns {
+            if name == "learning_rate" && !group.exists(name) {
+                cols.append([Double](repeating: learningRate, count: epochs.count))
+                continue
+            }
             let c: [Double] = try group.dataset(name).read()
             guard c.count == epochs.count else {
                 throw TrainingError.badFile(path: group.path, object: "\(group.name)/\(name)",
@@ -58,7 +67,7 @@ public struct History: Sendable, Equatable {
         for i in 0 ..< epochs.count {
             h.records.append(EpochRecord(epoch: Int(epochs[i]), loss: cols[0][i], acc: cols[1][i],
                                          valLoss: cols[2][i], valAcc: cols[3][i], seconds: cols[4][i],
-                                         samplesPerSecond: cols[5][i], mpiShare: cols[6][i]))
+                                         samplesPerSecond: cols[5][i], mpiShare: cols[6][i], learningRate: cols[7][i]))
         }
         return h
     }

@@ -21,8 +21,8 @@ public enum HistoryFile {
         guard found == format else {
             throw TrainingError.badFile(path: path, object: "/@format", detail: "is '\(found)', expected '\(format)'")
         }
-        return (try History.read(from: f), try TrainConfig.from(json: try f.stringAttribute("config"), path: path),
-                Int(try f.intAttribute("world_size")))
+        let config = try TrainConfig.from(json: try f.stringAttribute("config"), path: path)
+        return (try History.read(from: f, learningRate: config.learningRate), config, Int(try f.intAttribute("world_size")))
     }
 }
 

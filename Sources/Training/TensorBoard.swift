@@ -154,19 +154,20 @@ public final class TensorBoardWriter {
 
 /// Follows a run for TensorBoard (rank 0): `batch_loss` and `learning_rate` every `every` steps
 /// (step = the global batch index over the run, 1-based, as the optimizer counts), and per epoch
-/// `epoch_loss`, `epoch_acc`, `epoch_val_loss`, `epoch_val_acc`, `epoch_seconds`, `epoch_mpi_share`
+/// `epoch_loss`, `epoch_acc`, `epoch_val_loss`, `epoch_val_acc`, `epoch_seconds`, `epoch_mpi_share`,
+/// `epoch_learning_rate`
 /// (step = the epoch, 0-based, as Keras's TensorBoard callback writes them). Events reach the file
 /// when a checkpoint has been written (see `TensorBoardWriter`).
 public final class TensorBoardLogger: TrainingObserver {
     let writer: TensorBoardWriter
     let every: Int
-    let learningRate: Double
+    let config: TrainConfig
 
     public init(directory: String, every: Int, config: TrainConfig, startStep: Int) throws {
         precondition(every >= 1, "log every must be at least 1")
         writer = try TensorBoardWriter(directory: directory)
         self.every = every
-        learningRate = config.learningRate
+        self.config = config
         writer.text("config", config.json(), step: startStep)
         try writer.flush()
     }
@@ -175,13 +176,14 @@ public final class TensorBoardLogger: TrainingObserver {
                           running: BatchStats, elapsed: Double) {
         guard step % every == 0 else { return }
         writer.scalar("batch_loss", stats.loss, step: step)
-        writer.scalar("learning_rate", learningRate, step: step)
+        writer.scalar("learning_rate", config.learningRate(atStep: step - 1), step: step)
     }
 
     public func epochDone(_ r: EpochRecord, epochs: Int) {
         let step = r.epoch - 1
         for (tag, value) in [("epoch_loss", r.loss), ("epoch_acc", r.acc), ("epoch_val_loss", r.valLoss),
-                             ("epoch_val_acc", r.valAcc), ("epoch_seconds", r.seconds), ("epoch_mpi_share", r.mpiShare)] {
+                             ("epoch_val_acc", r.valAcc), ("epoch_seconds", r.seconds), ("epoch_mpi_share", r.mpiShare),
+                             ("epoch_learning_rate", r.learningRate)] {
             writer.scalar(tag, value, step: step)
         }
     }

@@ -35,18 +35,19 @@ public enum TextFile {
     }
 }
 
-/// `history.csv` in Keras `CSVLogger`'s format: header `epoch,acc,loss,val_acc,val_loss` and our
+/// `history.csv` in Keras `CSVLogger`'s format: header `epoch,acc,learning_rate,loss,val_acc,val_loss`
+/// (Keras sorts the keys; it logs `learning_rate` as the rate at the epoch's end) and our
 /// extra columns after them, the epoch 0-based as Keras writes it, one row per epoch. Rewritten
 /// whole from the history at each epoch end, so a resumed run continues the rows of the run it
 /// resumed (and never repeats one, even when the earlier run died after writing it).
 public enum HistoryCSV {
-    static let header = "epoch,acc,loss,val_acc,val_loss,seconds,samples_per_second,mpi_share"
+    static let header = "epoch,acc,learning_rate,loss,val_acc,val_loss,seconds,samples_per_second,mpi_share"
 
     static func text(_ history: History) -> String {
         var lines = [header]
         for r in history.records {
             // Swift prints the shortest digits that read back as the same Double, as Python's repr.
-            lines.append([String(r.epoch - 1), "\(r.acc)", "\(r.loss)", "\(r.valAcc)", "\(r.valLoss)", "\(r.seconds)",
+            lines.append([String(r.epoch - 1), "\(r.acc)", "\(r.learningRate)", "\(r.loss)", "\(r.valAcc)", "\(r.valLoss)", "\(r.seconds)",
                           "\(r.samplesPerSecond)", "\(r.mpiShare)"].joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"

@@ -41,6 +41,16 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var dataSeed: Int64 = 0
     /// The pretrained vectors the embedding started from (`--embeddings`); nil: Keras's random start.
     public var embeddings: EmbeddingsSource? = nil
+    /// How the learning rate moves (`--lr-schedule`, `--warmup-epochs`, `--lr-scaling`); nil, as in
+    /// files written before it existed, is `--lr` throughout.
+    public var lrSchedule: LearningRateSchedule? = nil
+    var learningRateSchedule: LearningRateSchedule { lrSchedule ?? LearningRateSchedule() }
+
+    /// The learning rate of optimizer step `t` (0-based over the run).
+    public func learningRate(atStep t: Int) -> Double {
+        learningRateSchedule.rate(base: learningRate, step: t, stepsPerEpoch: schedule.batchesPerEpoch, epochs: epochs,
+                                  globalBatch: batchSize)
+    }
 
     /// Which word-vector file gave the embedding its first weights, and how much of the vocabulary it had.
     public struct EmbeddingsSource: Codable, Hashable, Sendable {
@@ -115,6 +125,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
                  "1…\(Self.maxRows)")
         try need(patience.map { (1 ... Self.maxEpochs).contains($0) } ?? true, "--patience", patience ?? 0, "1…\(Self.maxEpochs)")
         try need((0 ... Self.maxRows).contains(dataRows), "dataset rows", dataRows, "0…\(Self.maxRows)")
+        try learningRateSchedule.validate(epochs: epochs)
     }
 
     /// A model config error as `train`'s flags name it: num_words → --num-words.
@@ -171,6 +182,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         cmp("dataset rows", \.dataRows)
         cmp("dataset seed", \.dataSeed)
         cmp("--embeddings", \.embeddings?.checksum.debugDescription)
+        cmp("--lr-schedule, --warmup-epochs, --lr-scaling", \.learningRateSchedule.description)
         return out
     }
 }

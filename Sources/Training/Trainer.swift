@@ -186,6 +186,8 @@ public final class Trainer {
         guard global.count > 0 else { return StepResult(stats: global, stop: stop, mpiSeconds: mpiSeconds) }
         // 4. The mean over the global batch, clipping, the same update on every rank. Without
         //    clipping, the optimizer takes the sums and 1/count and scales in its one pass.
+        // The schedule's rate for this step (a pure function of the step: resume continues it).
+        optimizer.learningRate = Float(config.learningRate(atStep: optimizer.iterations))
         let check = timed("optimizer") {
             let scale = 1 / Float(global.count)
             guard let clipNorm = config.clipNorm else {
@@ -261,7 +263,8 @@ public final class Trainer {
             epoch: state.epoch + 1, loss: train.loss, acc: train.accuracy, valLoss: val.loss, valAcc: val.accuracy,
             seconds: state.epochSeconds + valSeconds,
             samplesPerSecond: state.epochSeconds > 0 ? Double(state.epochCount) / state.epochSeconds : 0,
-            mpiShare: state.epochSeconds > 0 ? state.epochMPISeconds / state.epochSeconds : 0)
+            mpiShare: state.epochSeconds > 0 ? state.epochMPISeconds / state.epochSeconds : 0,
+            learningRate: config.learningRate(atStep: max(0, optimizer.iterations - 1)))
         history.records.append(rec)
         let monitored = val.count > 0 ? rec.valLoss : rec.loss
         let improved = monitored < state.bestValLoss

@@ -108,7 +108,7 @@ final class MultiClassTrainingTests: XCTestCase {
         let history = try HistoryFile.read(from: dir + "/history.h5").0.records
         XCTAssertEqual(history.count, 3)
         let csv = try String(contentsOfFile: dir + "/history.csv", encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(csv.first?.hasPrefix("epoch,acc,loss,val_acc,val_loss"), true, "\(csv.first ?? "")")
+        XCTAssertEqual(csv.first?.hasPrefix("epoch,acc,learning_rate,loss,val_acc,val_loss"), true, "\(csv.first ?? "")")
         XCTAssertEqual(csv.count, 4)
         let acc = try EventReader.read(directory: dir + "/tb").joined().flatMap(\.values).filter { $0.tag == "epoch_val_acc" }.compactMap(\.simple)
         XCTAssertEqual(acc, history.map { Float($0.valAcc) })

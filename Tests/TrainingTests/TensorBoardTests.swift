@@ -136,7 +136,8 @@ final class TensorBoardTests: XCTestCase {
     override func setUpWithError() throws { tmp = try TempDir("tb") }
     override func tearDown() { tmp.remove() }
 
-    let epochTags = ["epoch_loss", "epoch_acc", "epoch_val_loss", "epoch_val_acc", "epoch_seconds", "epoch_mpi_share"]
+    let epochTags = ["epoch_loss", "epoch_acc", "epoch_val_loss", "epoch_val_acc", "epoch_seconds", "epoch_mpi_share",
+                     "epoch_learning_rate"]
 
     func testCRC32CKnownAnswerAndAgreementWithTheBitwiseForm() {
         XCTAssertEqual(CRC32C.checksum(Array("123456789".utf8)), 0xE306_9283)   // the standard check value
@@ -187,13 +188,15 @@ final class TensorBoardTests: XCTestCase {
 
         // history.csv: Keras CSVLogger's columns first, epochs 0-based, the history's values exactly.
         let csv = try String(contentsOfFile: dir + "/history.csv", encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(csv.first, "epoch,acc,loss,val_acc,val_loss,seconds,samples_per_second,mpi_share")
+        XCTAssertEqual(csv.first, "epoch,acc,learning_rate,loss,val_acc,val_loss,seconds,samples_per_second,mpi_share")
         XCTAssertEqual(csv.count, 3)
         for (i, line) in csv.dropFirst().enumerated() {
             let f = line.split(separator: ",").map(String.init)
             let r = t.history.records[i]
             XCTAssertEqual(f[0], "\(i)")
-            XCTAssertEqual([Double(f[1]), Double(f[2]), Double(f[3]), Double(f[4])], [r.acc, r.loss, r.valAcc, r.valLoss])
+            XCTAssertEqual([Double(f[1]), Double(f[2]), Double(f[3]), Double(f[4]), Double(f[5])],
+                           [r.acc, r.learningRate, r.loss, r.valAcc, r.valLoss])
+            XCTAssertEqual(r.learningRate, c.learningRate)
         }
     }
 

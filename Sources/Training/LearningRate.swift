@@ -1,0 +1,88 @@
+import Foundation
+
+/// How the learning rate moves over a run (`--lr-schedule`, `--warmup-epochs`, `--lr-scaling`;
+/// docs/TRAINING.md §Learning rate): a pure function of the optimizer step, so a resumed run
+/// continues it exactly, at any rank count.
+public struct LearningRateSchedule: Codable, Sendable, Equatable, CustomStringConvertible {
+    public enum Shape: Codable, Sendable, Equatable {
+        /// The (scaled) rate throughout.
+        case constant
+        /// Half a cosine from the rate down to 0 over the steps after warm-up (Loshchilov & Hutter).
+        case cosine
+        /// The rate × factor^⌊epoch / every⌋ (Keras's step decay), epochs counted from 0.
+        case step(every: Int, factor: Double)
+    }
+
+    /// The rate relative to the book's global batch of 128: none, × B/128 (Goyal et al. 2017), or × √(B/128).
+    public enum Scaling: String, Codable, Sendable, CaseIterable {
+        case none, linear, sqrt
+    }
+
+    public var shape: Shape = .constant
+    /// Epochs (may be fractional) over which the rate rises linearly from rate/steps to the rate.
+    public var warmupEpochs: Double = 0
+    public var scaling: Scaling = .none
+    /// The global batch the scaling is relative to.
+    public static let referenceBatch = 128
+
+    public init(shape: Shape = .constant, warmupEpochs: Double = 0, scaling: Scaling = .none) {
+        self.shape = shape
+        self.warmupEpochs = warmupEpochs
+        self.scaling = scaling
+    }
+
+    /// `constant`, `cosine` or `step:EVERY:FACTOR` (EVERY ≥ 1 epochs, FACTOR > 0); nil otherwise.
+    public static func parse(_ text: String) -> Shape? {
+        switch text {
+        case "constant": return .constant
+        case "cosine": return .cosine
+        default:
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 3, parts[0] == "step", let every = Int(parts[1]), every >= 1,
+                  let factor = Double(parts[2]), factor.isFinite, factor > 0 else { return nil }
+            return .step(every: every, factor: factor)
+        }
+    }
+
+    public var description: String {
+        let s: String
+        switch shape {
+        case .constant: s = "constant"
+        case .cosine: s = "cosine"
+        case .step(let every, let factor): s = "step:\(every):\(factor)"
+        }
+        return s + (warmupEpochs > 0 ? ", warm-up \(warmupEpochs) epochs" : "") + (scaling == .none ? "" : ", \(scaling.rawValue) scaling")
+    }
+
+    /// The rate of optimizer step `t` (0-based, over the whole run).
+    /// - Parameters:
+    ///   - base: `--lr`; stepsPerEpoch: optimizer steps per epoch; epochs: the run's `--epochs`;
+    ///     globalBatch: samples per optimizer step.
+    public func rate(base: Double, step t: Int, stepsPerEpoch: Int, epochs: Int, globalBatch: Int) -> Double {
+        let ratio = Double(globalBatch) / Double(Self.referenceBatch)
+        let scaled = base * (scaling == .linear ? ratio : scaling == .sqrt ? ratio.squareRoot() : 1)
+        let perEpoch = max(1, stepsPerEpoch)
+        let warm = Int((warmupEpochs * Double(perEpoch)).rounded())
+        if t < warm { return scaled * Double(t + 1) / Double(warm) }
+        switch shape {
+        case .constant:
+            return scaled
+        case .cosine:
+            let span = max(1, epochs * perEpoch - warm)
+            let progress = min(1, Double(t - warm) / Double(span))
+            return scaled * 0.5 * (1 + cos(Double.pi * progress))
+        case .step(let every, let factor):
+            return scaled * pow(factor, Double((t / perEpoch) / every))
+        }
+    }
+
+    /// Throws a one-line reason for a value out of range.
+    func validate(epochs: Int) throws {
+        guard warmupEpochs.isFinite, warmupEpochs >= 0, warmupEpochs <= Double(epochs) else {
+            throw TrainingError.invalid("--warmup-epochs \(warmupEpochs) is outside 0…\(epochs) (the run's --epochs)")
+        }
+        if case .step(let every, let factor) = shape, !(every >= 1 && factor.isFinite && factor > 0) {
+            throw TrainingError.invalid("--lr-schedule step:\(every):\(factor) needs EVERY ≥ 1 and FACTOR > 0")
+        }
+    }
+}

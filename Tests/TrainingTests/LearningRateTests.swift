@@ -1,0 +1,83 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import Training
+
+/// `--lr-schedule`, `--warmup-epochs`, `--lr-scaling`: the rate of each step from its definition,
+/// recorded per epoch (history.h5, history.csv) and per step (TensorBoard), continued exactly by a
+/// resume, and refused when a resume asks for another schedule.
+final class LearningRateTests: ToyIMDBTestCase {
+    func testTheRatesFollowTheirDefinitions() {
+        func rate(_ s: LearningRateSchedule, _ t: Int, batch: Int = 128) -> Double {
+            s.rate(base: 0.001, step: t, stepsPerEpoch: 10, epochs: 2, globalBatch: batch)
+        }
+        let constant = LearningRateSchedule()
+        XCTAssertEqual([0, 7, 19].map { rate(constant, $0) }, [0.001, 0.001, 0.001])
+        XCTAssertEqual(rate(LearningRateSchedule(scaling: .linear), 3, batch: 512), 0.004, accuracy: 1e-15)
+        XCTAssertEqual(rate(LearningRateSchedule(scaling: .sqrt), 3, batch: 512), 0.002, accuracy: 1e-15)
+        // Warm-up over one epoch (10 steps): rate·(t+1)/10, then the shape.
+        let warm = LearningRateSchedule(warmupEpochs: 1)
+        for (t, e) in zip([0, 4, 9, 10, 15], [0.0001, 0.0005, 0.001, 0.001, 0.001]) { XCTAssertEqual(rate(warm, t), e, accuracy: 1e-15, "step \(t)") }
+        // Cosine over the 20 steps: 1 at the start, ½ half-way, ½(1 + cos 0.95π) at the last step.
+        let cosine = LearningRateSchedule(shape: .cosine)
+        XCTAssertEqual(rate(cosine, 0), 0.001, accuracy: 1e-15)
+        XCTAssertEqual(rate(cosine, 10), 0.0005, accuracy: 1e-15)
+        XCTAssertEqual(rate(cosine, 19), 0.001 * 0.5 * (1 + cos(0.95 * Double.pi)), accuracy: 1e-15)
+        // With a warm-up of half an epoch, the cosine spans the 15 steps after it.
+        let warmCosine = LearningRateSchedule(shape: .cosine, warmupEpochs: 0.5)
+        XCTAssertEqual(rate(warmCosine, 2), 0.0006, accuracy: 1e-15)
+        XCTAssertEqual(rate(warmCosine, 5), 0.001, accuracy: 1e-15)
+        XCTAssertEqual(rate(warmCosine, 10), 0.001 * 0.5 * (1 + cos(Double.pi / 3)), accuracy: 1e-15)
+        // Step decay: ×0.5 every 2 epochs, epochs counted from 0 (stepsPerEpoch 3, 6 epochs).
+        let step = LearningRateSchedule(shape: .step(every: 2, factor: 0.5))
+        let perEpoch = (0..<6).map { step.rate(base: 1, step: $0 * 3 + 1, stepsPerEpoch: 3, epochs: 6, globalBatch: 128) }
+        XCTAssertEqual(perEpoch, [1, 1, 0.5, 0.5, 0.25, 0.25])
+        XCTAssertEqual(LearningRateSchedule.parse("step:3:0.1"), .step(every: 3, factor: 0.1))
+        for bad in ["step:0:0.5", "step:2:0", "step:2", "linear", "step:2:-1", "step:x:0.5"] {
+            XCTAssertNil(LearningRateSchedule.parse(bad), bad)
+        }
+    }
+
+    func testARunRecordsItsRatesAndAResumeContinuesThem() throws {
+        let schedule = ["--lr-schedule", "cosine", "--warmup-epochs", "0.5", "--lr-scaling", "sqrt", "--lr", "0.002"]
+        let flags = common + ["--epochs", "3"] + schedule
+        let whole = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("whole"), "--tensorboard", tmp.file("tb")] + flags)
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        let (history, config, _) = try HistoryFile.read(from: tmp.file("whole/history.h5"))
+        XCTAssertEqual(config.lrSchedule, LearningRateSchedule(shape: .cosine, warmupEpochs: 0.5, scaling: .sqrt))
+        // 8 steps per epoch (256 training rows, batch 32): the epoch's rate is its last step's.
+        let base = 0.002 * (32.0 / 128).squareRoot(), warm = 4, span = Double(24 - warm)
+        let expected = [7, 15, 23].map { t in base * 0.5 * (1 + cos(Double.pi * Double(t - warm) / span)) }
+        XCTAssertEqual(history.records.count, 3)
+        for (r, e) in zip(history.records, expected) { XCTAssertEqual(r.learningRate, e, accuracy: 1e-15) }
+        let csv = try String(contentsOfFile: tmp.file("whole/history.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.dropFirst().map { Double($0.split(separator: ",")[2])! }, history.records.map(\.learningRate))
+        // TensorBoard: the rate each logged step used (every 20th step: step 20 is 0-based step 19).
+        let logged = try EventReader.read(directory: tmp.file("tb")).joined().flatMap(\.values).filter { $0.tag == "learning_rate" }
+        XCTAssertEqual(logged.map(\.simple), [Float(config.learningRate(atStep: 19))])
+        XCTAssertEqual(config.learningRate(atStep: 1), base * 2 / 4, accuracy: 1e-15)
+
+        // Stopped mid-epoch 2 and resumed: the same rates, the same bits.
+        let stop = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--stop-after-batches", "11"] + flags)
+        XCTAssertEqual(stop.status, 4, stop.stderr)
+        let resumed = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--resume", tmp.file("stop/checkpoint.h5")] + flags)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try WeightsFile.read(from: tmp.file("stop/model.weights.h5")).weights,
+                       try WeightsFile.read(from: tmp.file("whole/model.weights.h5")).weights)
+        // Another schedule on resume is refused, naming the flags.
+        let other = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--resume", tmp.file("stop/checkpoint.h5")]
+                                           + common + ["--epochs", "4", "--lr", "0.002"])
+        XCTAssertEqual(other.status, 2, other.stderr)
+        XCTAssertTrue(other.stderr.contains("--lr-schedule, --warmup-epochs, --lr-scaling"), other.stderr)
+    }
+
+    /// ArgumentParser's usage errors (status 64) name the flag.
+    func testBadScheduleFlagsAreUsageErrors() throws {
+        for (flags, expect) in [(["--lr-schedule", "step:0:0.5"], "--lr-schedule must be"), (["--lr-scaling", "cubic"], "--lr-scaling must be"),
+                                (["--warmup-epochs", "20", "--epochs", "10"], "--warmup-epochs 20.0 is outside 0…10")] {
+            let r = try Subprocess.rnnDist(["train", "--data", dataset] + flags)
+            XCTAssertEqual(r.status, 64, r.stderr)
+            XCTAssertTrue(r.stderr.hasPrefix("Error: " + expect), r.stderr)
+        }
+    }
+}
