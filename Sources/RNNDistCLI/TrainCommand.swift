@@ -93,6 +93,8 @@ struct Train: ParsableCommand {
     var warmupEpochs = 0.0
     @Option(help: "Scale --lr with the global batch B relative to 128: none, linear (× B/128) or sqrt (× √(B/128)).")
     var lrScaling = "none"
+    @Option(help: "FACTOR:PATIENCE: multiply the rate by FACTOR when the validation loss has not improved (by 1e-4) for PATIENCE epochs, as Keras's ReduceLROnPlateau (off by default).")
+    var reduceLrOnPlateau: String?
     @Option(parsing: .unconditional, help: "Trailing fraction of the training rows held out for validation, as Keras.")
     var validationSplit = TrainConfig.Defaults.validationSplit
     @Option(parsing: .unconditional, help: "Seed of the weights and of every epoch's shuffle.")
@@ -142,6 +144,9 @@ struct Train: ParsableCommand {
         }
         guard LearningRateSchedule.parse(lrSchedule) != nil else {
             throw ValidationError("--lr-schedule must be constant, cosine or step:EVERY:FACTOR with EVERY ≥ 1 and FACTOR > 0 (got '\(lrSchedule)')")
+        }
+        if let p = reduceLrOnPlateau, PlateauRule.parse(p) == nil {
+            throw ValidationError("--reduce-lr-on-plateau must be FACTOR:PATIENCE with 0 < FACTOR < 1 and PATIENCE ≥ 1 (got '\(p)')")
         }
         guard LearningRateSchedule.Scaling(rawValue: lrScaling) != nil else {
             throw ValidationError("--lr-scaling must be none, linear or sqrt (got '\(lrScaling)')")
@@ -205,8 +210,10 @@ struct Train: ParsableCommand {
                 printer.vocabulary = config.model.vocabularySize
                 trainer.observers.append(printer)
                 if let tensorboard {
-                    trainer.observers.append(try TensorBoardLogger(directory: tensorboard, every: logEvery, config: config,
-                                                                   startStep: trainer.optimizer.iterations))
+                    let logger = try TensorBoardLogger(directory: tensorboard, every: logEvery, config: config,
+                                                       startStep: trainer.optimizer.iterations)
+                    logger.rate = { [unowned trainer] in trainer.learningRate(atStep: $0) }
+                    trainer.observers.append(logger)
                 }
             }
             if comm.isRoot {
@@ -295,6 +302,7 @@ struct Train: ParsableCommand {
         let schedule = LearningRateSchedule(shape: LearningRateSchedule.parse(lrSchedule) ?? .constant, warmupEpochs: warmupEpochs,
                                             scaling: LearningRateSchedule.Scaling(rawValue: lrScaling) ?? .none)
         c.lrSchedule = schedule == LearningRateSchedule() ? nil : schedule
+        c.reduceLROnPlateau = reduceLrOnPlateau.flatMap(PlateauRule.parse)
         c.validationSplit = validationSplit
         c.seed = seed
         c.limit = limit.map { min($0, dataRows) }

@@ -1,5 +1,35 @@
 import Foundation
 
+/// Keras's `ReduceLROnPlateau(monitor="val_loss", factor, patience)` (min_delta 1e-4, cooldown 0,
+/// min_lr 0): at an epoch's end, when the monitored loss has not fallen below the best so far by
+/// more than 1e-4 for `patience` epochs, the rate is multiplied by `factor` and the count restarts.
+public struct PlateauRule: Codable, Sendable, Equatable, CustomStringConvertible {
+    public var factor: Double
+    public var patience: Int
+    public static let minDelta = 1e-4
+
+    public init(factor: Double, patience: Int) {
+        self.factor = factor
+        self.patience = patience
+    }
+
+    /// `FACTOR:PATIENCE`, 0 < FACTOR < 1, PATIENCE ≥ 1; nil otherwise.
+    public static func parse(_ text: String) -> PlateauRule? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let f = Double(parts[0]), f > 0, f < 1, let p = Int(parts[1]), p >= 1 else { return nil }
+        return PlateauRule(factor: f, patience: p)
+    }
+
+    public var description: String { "\(factor):\(patience)" }
+
+    /// After an epoch whose monitored loss is `loss`: the new (factor, best, wait).
+    func update(loss: Double, factor current: Double, best: Double, wait: Int) -> (factor: Double, best: Double, wait: Int) {
+        if loss < best - Self.minDelta { return (current, loss, 0) }
+        if wait + 1 >= patience { return (current * factor, best, 0) }
+        return (current, best, wait + 1)
+    }
+}
+
 /// How the learning rate moves over a run (`--lr-schedule`, `--warmup-epochs`, `--lr-scaling`;
 /// docs/TRAINING.md §Learning rate): a pure function of the optimizer step, so a resumed run
 /// continues it exactly, at any rank count.

@@ -162,6 +162,8 @@ public final class TensorBoardLogger: TrainingObserver {
     let writer: TensorBoardWriter
     let every: Int
     let config: TrainConfig
+    /// The rate of a (0-based) step, as the trainer applies it (the schedule times any plateau factor).
+    public var rate: ((Int) -> Double)?
 
     public init(directory: String, every: Int, config: TrainConfig, startStep: Int) throws {
         precondition(every >= 1, "log every must be at least 1")
@@ -176,7 +178,7 @@ public final class TensorBoardLogger: TrainingObserver {
                           running: BatchStats, elapsed: Double) {
         guard step % every == 0 else { return }
         writer.scalar("batch_loss", stats.loss, step: step)
-        writer.scalar("learning_rate", config.learningRate(atStep: step - 1), step: step)
+        writer.scalar("learning_rate", rate?(step - 1) ?? config.learningRate(atStep: step - 1), step: step)
     }
 
     public func epochDone(_ r: EpochRecord, epochs: Int) {

@@ -45,6 +45,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// files written before it existed, is `--lr` throughout.
     public var lrSchedule: LearningRateSchedule? = nil
     var learningRateSchedule: LearningRateSchedule { lrSchedule ?? LearningRateSchedule() }
+    /// `--reduce-lr-on-plateau FACTOR:PATIENCE`; nil: off.
+    public var reduceLROnPlateau: PlateauRule? = nil
 
     /// The learning rate of optimizer step `t` (0-based over the run).
     public func learningRate(atStep t: Int) -> Double {
@@ -126,6 +128,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         try need(patience.map { (1 ... Self.maxEpochs).contains($0) } ?? true, "--patience", patience ?? 0, "1…\(Self.maxEpochs)")
         try need((0 ... Self.maxRows).contains(dataRows), "dataset rows", dataRows, "0…\(Self.maxRows)")
         try learningRateSchedule.validate(epochs: epochs)
+        if let p = reduceLROnPlateau, PlateauRule.parse(p.description) == nil {
+            throw TrainingError.invalid("--reduce-lr-on-plateau \(p) needs 0 < FACTOR < 1 and PATIENCE ≥ 1")
+        }
     }
 
     /// A model config error as `train`'s flags name it: num_words → --num-words.
@@ -183,6 +188,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         cmp("dataset seed", \.dataSeed)
         cmp("--embeddings", \.embeddings?.checksum.debugDescription)
         cmp("--lr-schedule, --warmup-epochs, --lr-scaling", \.learningRateSchedule.description)
+        cmp("--reduce-lr-on-plateau", \.reduceLROnPlateau.debugDescription)
         return out
     }
 }

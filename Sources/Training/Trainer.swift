@@ -187,7 +187,7 @@ public final class Trainer {
         // 4. The mean over the global batch, clipping, the same update on every rank. Without
         //    clipping, the optimizer takes the sums and 1/count and scales in its one pass.
         // The schedule's rate for this step (a pure function of the step: resume continues it).
-        optimizer.learningRate = Float(config.learningRate(atStep: optimizer.iterations))
+        optimizer.learningRate = Float(learningRate(atStep: optimizer.iterations))
         let check = timed("optimizer") {
             let scale = 1 / Float(global.count)
             guard let clipNorm = config.clipNorm else {
@@ -202,6 +202,12 @@ public final class Trainer {
         // A finite gradient can still give an update that overflows (a huge learning rate).
         try requireFinite(check.weightsFinite, "weights")
         return StepResult(stats: global, stop: stop, mpiSeconds: mpiSeconds)
+    }
+
+    /// The rate of optimizer step `t` (0-based): the schedule's, times what `--reduce-lr-on-plateau`
+    /// has made of it so far.
+    public func learningRate(atStep t: Int) -> Double {
+        config.learningRate(atStep: t) * state.lrFactor
     }
 
     /// What this rank sent per batch in the current epoch.
@@ -264,9 +270,14 @@ public final class Trainer {
             seconds: state.epochSeconds + valSeconds,
             samplesPerSecond: state.epochSeconds > 0 ? Double(state.epochCount) / state.epochSeconds : 0,
             mpiShare: state.epochSeconds > 0 ? state.epochMPISeconds / state.epochSeconds : 0,
-            learningRate: config.learningRate(atStep: max(0, optimizer.iterations - 1)))
+            learningRate: learningRate(atStep: max(0, optimizer.iterations - 1)))
         history.records.append(rec)
         let monitored = val.count > 0 ? rec.valLoss : rec.loss
+        if let rule = config.reduceLROnPlateau {
+            // After the epoch's rate was recorded, as Keras's callback logs it before reducing.
+            (state.lrFactor, state.plateauBest, state.plateauWait) = rule.update(loss: monitored, factor: state.lrFactor,
+                                                                                 best: state.plateauBest, wait: state.plateauWait)
+        }
         let improved = monitored < state.bestValLoss
         if improved {
             state.bestValLoss = monitored

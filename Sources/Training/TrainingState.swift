@@ -22,14 +22,39 @@ public struct TrainingState: Codable, Sendable, Equatable {
     /// Set in the checkpoint a stop signal made (e.g. "SIGTERM"): the mark by which a script tells a
     /// clean interruption from a failure, whatever exit status `mpirun` reported. Nil otherwise.
     var interruptedBy: String?
+    /// `--reduce-lr-on-plateau`: the factor applied to the schedule's rate so far, the best
+    /// monitored loss it compares with, and the epochs since that improved.
+    var lrFactor: Double = 1
+    var plateauBest: Double = .infinity
+    var plateauWait: Int = 0
 
     init() {}
+
+    /// Checkpoints written before the plateau rule existed lack its three fields: their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        nextBatch = try c.decode(Int.self, forKey: .nextBatch)
+        epochLossSum = try c.decode(Double.self, forKey: .epochLossSum)
+        epochCorrect = try c.decode(Int.self, forKey: .epochCorrect)
+        epochCount = try c.decode(Int.self, forKey: .epochCount)
+        epochSeconds = try c.decode(Double.self, forKey: .epochSeconds)
+        epochMPISeconds = try c.decode(Double.self, forKey: .epochMPISeconds)
+        bestValLoss = try c.decode(Double.self, forKey: .bestValLoss)
+        epochsWithoutImprovement = try c.decode(Int.self, forKey: .epochsWithoutImprovement)
+        worldSize = try c.decode(Int.self, forKey: .worldSize)
+        interruptedBy = try c.decodeIfPresent(String.self, forKey: .interruptedBy)
+        lrFactor = try c.decodeIfPresent(Double.self, forKey: .lrFactor) ?? 1
+        plateauBest = try c.decodeIfPresent(Double.self, forKey: .plateauBest) ?? .infinity
+        plateauWait = try c.decodeIfPresent(Int.self, forKey: .plateauWait) ?? 0
+    }
 
     enum CodingKeys: String, CodingKey {
         case epoch, nextBatch = "next_batch", epochLossSum = "epoch_loss_sum", epochCorrect = "epoch_correct"
         case epochCount = "epoch_count", epochSeconds = "epoch_seconds", epochMPISeconds = "epoch_mpi_seconds"
         case bestValLoss = "best_val_loss", epochsWithoutImprovement = "epochs_without_improvement"
         case worldSize = "world_size", interruptedBy = "interrupted_by"
+        case lrFactor = "lr_factor", plateauBest = "plateau_best", plateauWait = "plateau_wait"
     }
 
     /// Adds one step's global stats and timings to the epoch's running sums.

@@ -80,4 +80,45 @@ final class LearningRateTests: ToyIMDBTestCase {
             XCTAssertTrue(r.stderr.hasPrefix("Error: " + expect), r.stderr)
         }
     }
+
+    func testThePlateauRuleIsKerasReduceLROnPlateau() {
+        // patience 2, factor 0.5; an improvement must beat the best by more than 1e-4 (Keras's min_delta).
+        let rule = PlateauRule(factor: 0.5, patience: 2)
+        var (factor, best, wait) = (1.0, Double.infinity, 0)
+        var factors: [Double] = []
+        for loss in [1.0, 0.9, 0.95, 0.89995, 0.91, 0.92, 0.5] {
+            (factor, best, wait) = rule.update(loss: loss, factor: factor, best: best, wait: wait)
+            factors.append(factor)
+        }
+        XCTAssertEqual(factors, [1, 1, 1, 0.5, 0.5, 0.25, 0.25])
+        XCTAssertEqual(best, 0.5)
+        XCTAssertEqual(PlateauRule.parse("0.2:3"), PlateauRule(factor: 0.2, patience: 3))
+        for bad in ["1:3", "0:3", "0.5:0", "0.5", "x:2"] { XCTAssertNil(PlateauRule.parse(bad), bad) }
+    }
+
+    /// With patience 1 the rate halves after every epoch whose val_loss did not improve by 1e-4. At
+    /// a learning rate of 1e-7 no epoch after the first can (RMSprop moves each weight ~1e-7 a
+    /// step), so the rates are known whatever the machine: the first two epochs at 1e-7, then
+    /// halved each epoch; they also follow the recorded losses; a resume past a reduction gives the
+    /// same bits.
+    func testARunReducesOnPlateauAndResumesIt() throws {
+        let flags = common + ["--epochs", "5", "--lr", "1e-7", "--reduce-lr-on-plateau", "0.5:1"]
+        let whole = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("whole")] + flags)
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        let records = try HistoryFile.read(from: tmp.file("whole/history.h5")).0.records
+        var (factor, best, wait) = (1.0, Double.infinity, 0)
+        let rule = PlateauRule(factor: 0.5, patience: 1)
+        for r in records {
+            XCTAssertEqual(r.learningRate, 1e-7 * factor, "epoch \(r.epoch)")
+            (factor, best, wait) = rule.update(loss: r.valLoss, factor: factor, best: best, wait: wait)
+        }
+        XCTAssertEqual(records.map(\.learningRate), [1e-7, 1e-7, 0.5e-7, 0.25e-7, 0.125e-7], "\(records.map(\.valLoss))")
+        let stop = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--stop-after-batches", "35"] + flags)
+        XCTAssertEqual(stop.status, 4, stop.stderr)
+        let resumed = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--resume", tmp.file("stop/checkpoint.h5")] + flags)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try WeightsFile.read(from: tmp.file("stop/model.weights.h5")).weights,
+                       try WeightsFile.read(from: tmp.file("whole/model.weights.h5")).weights)
+        XCTAssertEqual(try HistoryFile.read(from: tmp.file("stop/history.h5")).0.records.map(\.learningRate), records.map(\.learningRate))
+    }
 }
