@@ -248,11 +248,11 @@ final class EmbeddingLookup {
         for u in 0..<distinctCount { addVector(dRows.pointer + u * E, into: dEmb + Int(tokens.pointer[u]) * E, count: E) }
     }
 
-    /// Sets `rows[token] = 1` for every token of the last `forward` (the rows whose gradient
-    /// `backward` touched; all others stay exactly zero).
-    func markUsedRows(_ rows: UnsafeMutableBufferPointer<UInt8>) {
+    /// Calls `body` with each token of the last `forward`: the rows whose gradient `backward`
+    /// touched, all others staying exactly zero (none when frozen: no row gets a gradient).
+    func forEachUsedRow(_ body: (Int) -> Void) {
         guard trainable else { return }
-        for u in 0..<distinctCount { rows[Int(tokens.pointer[u])] = 1 }
+        for u in 0..<distinctCount { body(Int(tokens.pointer[u])) }
     }
 
     /// Adds dW, db and dEmb (only the used rows) from `layer.projectionGradient` (T, B, G), which

@@ -178,16 +178,16 @@ public struct BatchStats: Sendable, Equatable {
         self.count = count
     }
 
-    static let zero = BatchStats()
+    public static let zero = BatchStats()
 
     /// Mean loss (NaN for no samples).
     public var loss: Double { count > 0 ? lossSum / Double(count) : .nan }
     /// Fraction correct (NaN for no samples).
     public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : .nan }
 
-    static func + (a: BatchStats, b: BatchStats) -> BatchStats {
+    public static func + (a: BatchStats, b: BatchStats) -> BatchStats {
         BatchStats(lossSum: a.lossSum + b.lossSum, correct: a.correct + b.correct, count: a.count + b.count)
     }
 
-    static func += (a: inout BatchStats, b: BatchStats) { a = a + b }
+    public static func += (a: inout BatchStats, b: BatchStats) { a = a + b }
 }

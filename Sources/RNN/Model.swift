@@ -94,19 +94,30 @@ public final class Model {
     /// Sets every gradient to zero (once per optimizer step; backward only adds).
     public func zeroGradients() {
         gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-        gradientRowsValid = false
+        for v in touchedList { touched[Int(v)] = 0 }
+        touchedList.removeAll(keepingCapacity: true)
     }
 
-    /// Whether `markTouchedEmbeddingRows` describes the gradients (a batch ran since they were zeroed).
-    private var gradientRowsValid = false
+    /// (V) 1 for each embedding row some batch since `zeroGradients` touched, and those rows.
+    private lazy var touched = [UInt8](repeating: 0, count: embedding.numWords)
+    private var touchedList: [Int32] = []
 
     /// Sets `rows[v] = 1` (V bytes) for each embedding row whose gradient the batches accumulated
-    /// since `zeroGradients` touched; every other row of the embedding gradient is exactly zero. (The
-    /// rows of the last batch: call it after one `accumulateGradients`.)
+    /// since `zeroGradients` touched; every other row of the embedding gradient is exactly zero.
     public func markTouchedEmbeddingRows(_ rows: inout [UInt8]) {
         precondition(rows.count == embedding.numWords, "markTouchedEmbeddingRows: \(rows.count) flags for V = \(embedding.numWords)")
-        guard gradientRowsValid else { return }
-        rows.withUnsafeMutableBufferPointer { embedding.markUsedRows($0) }
+        for v in touchedList { rows[Int(v)] = 1 }
+    }
+
+    /// Adds the rows the last batch touched to `touched`.
+    private func recordTouchedRows() {
+        guard embedding.trainable else { return }
+        embedding.forEachUsedRow { v in
+            if touched[v] == 0 {
+                touched[v] = 1
+                touchedList.append(Int32(v))
+            }
+        }
     }
 
     /// Where the embedding gradient (V × E, row-major) sits in `gradients`.
@@ -160,14 +171,15 @@ public final class Model {
                      "accumulateGradients: \(x.count) ids and \(y.count) labels for batch \(batch)")
         precondition(dropout.map { $0.positions.count == batch } ?? true,
                      "accumulateGradients: the dropout key has \(dropout?.positions.count ?? 0) positions for batch \(batch)")
-        gradientRowsValid = true
         let masks = dropout != nil && usesDropout
         if let key = dropout, masks {
             for layer in layers { layer.drawMasks(key: key) }
         }
         setMasks(active: masks)
         defer { setMasks(active: false) }
-        return runForwardBackward(x: x, y: y, batch: batch, masks: masks)
+        let stats = runForwardBackward(x: x, y: y, batch: batch, masks: masks)
+        recordTouchedRows()
+        return stats
     }
 
     /// Turns the drawn (or test-set) masks on or off for the following passes.

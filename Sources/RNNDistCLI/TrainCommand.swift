@@ -77,6 +77,8 @@ struct Train: ParsableCommand {
     // Defaults come from TrainConfig.Defaults, the one place they are set; the rules from TrainConfig.validate.
     @Option(parsing: .unconditional, help: "Global batch size B (split across ranks).")
     var batchSize = TrainConfig.Defaults.batchSize
+    @Option(parsing: .unconditional, help: "K: each optimizer step trains K × B rows, each rank its share in K micro-batches, with one exchange (a large global batch in the memory of B).")
+    var accumulate = 1
     @Option(parsing: .unconditional, help: "Epochs to train (the total, also when resuming).")
     var epochs = TrainConfig.Defaults.epochs
     @Option(help: "rmsprop, adam or sgd.")
@@ -219,7 +221,7 @@ struct Train: ParsableCommand {
             if comm.isRoot {
                 let s = trainer.schedule
                 print("rnn-dist train: \(config.model.label), \(comm.size) rank\(comm.size == 1 ? "" : "s"), " +
-                      "\(s.trainCount) training and \(s.valCount) validation rows, global batch \(batchSize), " +
+                      "\(s.trainCount) training and \(s.valCount) validation rows, global batch \(config.stepBatch)\(accumulate > 1 ? " (\(accumulate) × \(batchSize))" : ""), " +
                       "\(config.model.parameterCount) parameters" +
                       (resume.map { ", resumed from \($0) at epoch \(trainer.state.epoch + 1) batch \(trainer.state.nextBatch + 1)" } ?? ""))
             }
@@ -294,6 +296,7 @@ struct Train: ParsableCommand {
         let m = modelOptions
         var c = TrainConfig(model: m.preset(numWords: numWords, classes: classes).config, maxlen: maxlen)
         c.batchSize = batchSize
+        c.accumulate = accumulate == 1 ? nil : accumulate
         c.epochs = epochs
         c.optimizer = optimizer
         c.learningRate = lr ?? optimizer.defaultLearningRate

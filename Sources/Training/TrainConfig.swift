@@ -45,13 +45,20 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// files written before it existed, is `--lr` throughout.
     public var lrSchedule: LearningRateSchedule? = nil
     var learningRateSchedule: LearningRateSchedule { lrSchedule ?? LearningRateSchedule() }
+    /// `--accumulate K`: each optimizer step trains K × `batchSize` rows, each rank its share in K
+    /// micro-batches, with one exchange; nil (as in older files) is 1.
+    public var accumulate: Int? = nil
+    /// Rows per optimizer step: `batchSize` × `accumulate`.
+    public var stepBatch: Int { batchSize * microBatches }
+    /// K of `--accumulate`.
+    public var microBatches: Int { accumulate ?? 1 }
     /// `--reduce-lr-on-plateau FACTOR:PATIENCE`; nil: off.
     public var reduceLROnPlateau: PlateauRule? = nil
 
     /// The learning rate of optimizer step `t` (0-based over the run).
     public func learningRate(atStep t: Int) -> Double {
         learningRateSchedule.rate(base: learningRate, step: t, stepsPerEpoch: schedule.batchesPerEpoch, epochs: epochs,
-                                  globalBatch: batchSize)
+                                  globalBatch: stepBatch)
     }
 
     /// Which word-vector file gave the embedding its first weights, and how much of the vocabulary it had.
@@ -104,7 +111,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// The rows this run uses (the first `limit`, or all) cut into training and validation rows
     /// and global batches.
     public var schedule: Schedule {
-        Schedule(rows: min(limit ?? dataRows, dataRows), validationSplit: validationSplit, batchSize: batchSize, seed: seed)
+        Schedule(rows: min(limit ?? dataRows, dataRows), validationSplit: validationSplit, batchSize: stepBatch, seed: seed)
     }
 
     /// Throws a one-line reason, naming the flag, for the first value out of range. The same rules
@@ -117,6 +124,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         do { try model.validate(steps: maxlen) } catch let e as ModelConfigError { throw Self.flagError(e) }
         try need(model.vocabularySize >= 4, "--num-words", model.vocabularySize, "4…\(ModelConfig.maxNumWords) (ids 0–3 are reserved)")
         try need((1 ... Self.maxRows).contains(batchSize), "--batch-size", batchSize, "1…\(Self.maxRows)")
+        try need((1 ... 4096).contains(accumulate ?? 1), "--accumulate", accumulate ?? 1, "1…4096")
+        try need(stepBatch <= Self.maxRows, "--batch-size × --accumulate", stepBatch, "1…\(Self.maxRows)")
         try need((1 ... Self.maxEpochs).contains(epochs), "--epochs", epochs, "1…\(Self.maxEpochs)")
         try need(learningRate.isFinite && learningRate > 0, "--lr", learningRate, "(0, ∞)")
         try need(momentum >= 0 && momentum < 1, "--momentum", momentum, "[0, 1)")
@@ -176,6 +185,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         }
         cmp("--maxlen", \.maxlen)
         cmp("--batch-size", \.batchSize)
+        cmp("--accumulate", \.microBatches)
         cmp("--optimizer", \.optimizer)
         cmp("--lr", \.learningRate)
         cmp("--momentum", \.momentum)

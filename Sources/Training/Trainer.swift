@@ -159,12 +159,19 @@ public final class Trainer {
     /// One optimizer step on this rank's `rows` of the current global batch (possibly none), which
     /// sit at `positions` of the epoch's permutation (the key of their dropout masks).
     private func step(rows: [Int], positions: [Int], source: RowSource) throws -> StepResult {
-        let (x, y) = try timed("read") { try source.read(rows: rows) }
-        // 1. Forward and backward: this rank's sum of per-sample gradients.
-        let local = timed("forward_backward") {
-            model.zeroGradients()
-            let key = DropoutKey(seed: config.seed, epoch: state.epoch, positions: positions)
-            return model.accumulateGradients(x: x, y: y, batch: y.count, dropout: key)
+        // 1. Forward and backward: this rank's sum of per-sample gradients, over its share of the
+        //    step's rows in `--accumulate` K micro-batches (contiguous parts, as ranks split a batch).
+        model.zeroGradients()
+        var local = BatchStats.zero
+        let k = config.microBatches
+        for chunk in 0..<k {
+            let part = k == 1 ? 0 ..< rows.count : Schedule.part(of: 0 ..< rows.count, rank: chunk, size: k)
+            if part.isEmpty && k > 1 { continue }
+            let (x, y) = try timed("read") { try source.read(rows: Array(rows[part])) }
+            local += timed("forward_backward") {
+                let key = DropoutKey(seed: config.seed, epoch: state.epoch, positions: Array(positions[part]))
+                return model.accumulateGradients(x: x, y: y, batch: y.count, dropout: key)
+            }
         }
         stepsRun += 1
         if let fault = gradientFault, fault.rank == comm.rank, fault.step == optimizer.iterations + 1 {
