@@ -6,7 +6,8 @@ import Foundation
 // A dead rank ends an MPI job within seconds (mpirun sees it go); a stalled one — stopped, frozen,
 // stuck in a read — leaves every other rank waiting in a collective forever. So, with the watchdog
 // on, every collective first waits for all ranks to arrive in an `MPI_Ibarrier`, polled with
-// `MPI_Test` and a backing-off sleep (a waiting rank yields its core to a slow one), and each rank
+// `MPI_Test` — yielding the core for the first 10 ms, then sleeping with a back-off (a waiting rank
+// hands its core to a slow one) — and each rank
 // announces its arrival — (collective number, the caller's step) — to every other rank in a small
 // message on a communicator of its own. When the barrier has not completed after the timeout,
 // every waiting rank knows which ranks have not arrived and the last step each announced; the
@@ -124,16 +125,18 @@ final class Watchdog {
         var barrier: MPI_Request? = rd_mpi_request_null()
         try check(MPI_Ibarrier(world, &barrier), "MPI_Ibarrier")
         let start = clock()
-        var pause: UInt32 = 20          // µs; doubles up to 200 µs once the first millisecond has passed
+        var pause: UInt32 = 50          // µs; doubles up to 500 µs once the first 10 ms have passed
         while true {
             var done: Int32 = 0
             try check(MPI_Test(&barrier, &done, rd_mpi_status_ignore()), "MPI_Test(barrier)")
             if done != 0 { return try drain() }
             let waited = clock() - start
             if waited >= timeout { break }
-            if waited > 0.001 {
-                usleep(pause)
-                pause = min(pause * 2, 200)
+            if waited < 0.01 {
+                sched_yield()           // the usual wait (ranks a few ms apart): give way, answer at once
+            } else {
+                usleep(pause)           // a long wait: sleep, so a slow rank sharing this core runs
+                pause = min(pause * 2, 500)
             }
         }
         try drain()
