@@ -23,5 +23,6 @@ static inline int rd_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline MPI_Info rd_mpi_info_null(void) { return MPI_INFO_NULL; }
 static inline MPI_Status *rd_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Request rd_mpi_request_null(void) { return MPI_REQUEST_NULL; }
+static inline MPI_Win rd_mpi_win_null(void) { return MPI_WIN_NULL; }
 
 #endif

@@ -59,6 +59,8 @@ public final class Communicator: @unchecked Sendable {
     /// True when MPI was initialised (launched under `mpirun`/`srun`), false when running alone.
     let usesMPI: Bool
     private var finalized = false
+    /// Blocks shared by the ranks of this host (SharedMemory.swift), freed at `finalize`.
+    var sharedBlocks: [HostSharedMemory] = []
     /// The collective watchdog, when `startWatchdog` turned it on.
     private var watchdog: Watchdog?
     private var watchdogComm = MPI_Comm(bitPattern: 0)
@@ -85,6 +87,9 @@ public final class Communicator: @unchecked Sendable {
         get { watchdog?.step ?? 0 }
         set { watchdog?.step = newValue }
     }
+
+    /// Before a collective of another file (the shared window's set-up).
+    func arriveForSharedMemory() throws { try arrive() }
 
     /// With the watchdog on: returns once every rank has reached this collective.
     private func arrive() throws {
@@ -246,6 +251,8 @@ public final class Communicator: @unchecked Sendable {
     public func finalize() throws {
         guard usesMPI, !finalized else { return }
         finalized = true
+        for block in sharedBlocks.reversed() { block.free() }
+        sharedBlocks.removeAll()
         if let w = watchdog {
             w.stop()
             watchdog = nil

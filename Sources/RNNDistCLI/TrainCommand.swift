@@ -190,7 +190,10 @@ struct Train: ParsableCommand {
             Trainer.installSignalHandlers()
             // Everything that can fail on bad input happens here, before any collective of the
             // training loop; a failure on any rank is reported once and every rank exits cleanly.
-            let (data, config, checkpoint, rows, vectors) = try CollectiveError.agree(comm) { try prepare(comm) }
+            let (data, config, checkpoint, vectors) = try CollectiveError.agree(comm) { try prepare(comm) }
+            // The rows this run uses, once per host in shared memory (a failure is agreed on inside).
+            let rows = try PreloadedRows.load(data.train, rows: config.schedule.trainCount + config.schedule.valCount,
+                                              numWords: data.numWords, comm: comm)
             try printHostLoadNote(comm)
             let metadata = WeightsMetadata(config: config, tokenizerJSON: data.tokenizerJSON, vocabulary: data.vocabulary,
                                            classNames: data.classNames)
@@ -235,8 +238,11 @@ struct Train: ParsableCommand {
             }
             try trainer.run(source: rows)
             let rss = try comm.allReduce(peakResidentMegabytes(), op: .max)
+            let pss = try comm.allReduce(proportionalSetMegabytes(), op: .sum)
             if comm.isRoot {
-                print(String(format: "peak RSS per rank: %.0f MB", rss) + " (max over \(comm.size) rank\(comm.size == 1 ? "" : "s"))")
+                print(String(format: "peak RSS per rank: %.0f MB", rss) + " (max over \(comm.size) rank\(comm.size == 1 ? "" : "s"))"
+                      + String(format: "; PSS summed over the ranks: %.0f MB", pss)
+                      + ((rows as? PreloadedRows)?.isShared == true ? " (rows shared per host)" : ""))
                 for p in trainer.files.all where FileManager.default.fileExists(atPath: p) { print("wrote \(p)") }
             }
         }
@@ -245,7 +251,7 @@ struct Train: ParsableCommand {
     /// Opens the dataset (every rank), builds the config, on rank 0 reads and checks the
     /// checkpoint and creates the run folder, and on every rank reads the rows the run uses into
     /// memory (checking every id and label before training starts).
-    func prepare(_ comm: Communicator) throws -> (TrainingDataset, TrainConfig, Checkpoint?, RowSource, PretrainedVectors?) {
+    func prepare(_ comm: Communicator) throws -> (TrainingDataset, TrainConfig, Checkpoint?, PretrainedVectors?) {
         let data = try TrainingDataset.open(self.data)
         try checkPreset(numWords: data.numWords)
         var config = try makeConfig(data)
@@ -278,9 +284,7 @@ struct Train: ParsableCommand {
             try RunDirectory(runDir)
             if let tensorboard { try RunDirectory.createFolder(tensorboard) }
         }
-        let used = config.schedule.trainCount + config.schedule.valCount
-        let rows: RowSource = try PreloadedRows(data.train, rows: used, numWords: data.numWords) ?? data.train
-        return (data, config, checkpoint, rows, vectors)
+        return (data, config, checkpoint, vectors)
     }
 
     /// The model flags' rules, named as flags, before they become layers (a layer count out of
@@ -437,6 +441,18 @@ final class ProgressPrinter: TrainingObserver {
 func peakResidentMegabytes() -> Double {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
     for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+        return kb / 1024
+    }
+    return 0
+}
+
+/// This process's proportional set size now (Pss of /proc/self/smaps_rollup: pages shared with
+/// other processes count in part), in MB; 0 where unavailable. Summed over a host's ranks it is what
+/// the host holds for them.
+func proportionalSetMegabytes() -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/self/smaps_rollup", encoding: .utf8) else { return 0 }
+    for line in text.split(separator: "\n") where line.hasPrefix("Pss:") {
         let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
         return kb / 1024
     }

@@ -1,3 +1,6 @@
+import Foundation
+import MPI
+
 /// The rows a trainer or evaluator reads: token ids (rows, T) and labels.
 ///
 /// The dataset file implements it (reading only the rows asked for); tests use `InMemoryRows`.
@@ -47,37 +50,105 @@ public struct InMemoryRows: RowSource {
 public struct PreloadedRows: RowSource {
     public let rowCount: Int
     public let maxlen: Int
-    private let ids: [UInt16]
-    private let labels: [Float]
+    private let store: Store
+    /// Whether the rows sit in one block shared by the ranks of this host.
+    public var isShared: Bool { store.shared != nil }
 
     /// The largest vocabulary whose ids fit the UInt16 store.
     static let maxNumWords = Int(UInt16.max) + 1
+
+    /// The ids (rows × T) and labels (rows), in memory of this process or in a host's shared block.
+    final class Store {
+        let ids: UnsafeMutablePointer<UInt16>
+        let labels: UnsafeMutablePointer<Float>
+        let shared: HostSharedMemory?
+
+        init(rows: Int, maxlen: Int) {
+            ids = .allocate(capacity: max(1, rows * maxlen))
+            labels = .allocate(capacity: max(1, rows))
+            shared = nil
+        }
+
+        init(block: HostSharedMemory, rows: Int, maxlen: Int) {
+            ids = block.bytes.baseAddress!.bindMemory(to: UInt16.self, capacity: rows * maxlen)
+            labels = (block.bytes.baseAddress! + Store.labelOffset(rows: rows, maxlen: maxlen)).bindMemory(to: Float.self, capacity: rows)
+            shared = block
+        }
+
+        deinit {
+            if shared == nil { ids.deallocate(); labels.deallocate() }
+        }
+
+        /// Bytes of the ids, rounded up to a multiple of 8 (where the labels start), and of the whole block.
+        static func labelOffset(rows: Int, maxlen: Int) -> Int { (rows * maxlen * 2 + 7) / 8 * 8 }
+        static func bytes(rows: Int, maxlen: Int) -> Int { labelOffset(rows: rows, maxlen: maxlen) + rows * 4 }
+
+        /// Reads the first `rows` rows of `source` in slabs, checking every id.
+        func fill(from source: RowSource, rows: Int, numWords: Int, slabRows: Int) throws {
+            let T = source.maxlen
+            var start = 0
+            while start < rows {
+                let end = min(rows, start + slabRows)
+                let slab = try source.read(range: start ..< end)
+                for (k, v) in slab.x.enumerated() {
+                    // The dataset file checked 0 ≤ id < numWords as it read; other sources are checked here.
+                    guard v >= 0 && Int(v) < numWords else {
+                        throw TrainingError.invalid("row \(start + k / T), position \(k % T): token id \(v) is outside the vocabulary 0..<\(numWords)")
+                    }
+                    ids[start * T + k] = UInt16(truncatingIfNeeded: v)
+                }
+                for (k, label) in slab.y.enumerated() { labels[start + k] = label }
+                start = end
+            }
+        }
+    }
 
     /// Nil when the ids may not fit in 16 bits (`numWords` above 65,536): read from `source` then.
     public init?(_ source: RowSource, rows: Int, numWords: Int, slabRows: Int = 1024) throws {
         guard numWords <= Self.maxNumWords else { return nil }
         precondition(rows >= 0 && rows <= source.rowCount, "PreloadedRows: \(rows) of \(source.rowCount) rows")
-        let T = source.maxlen
-        var ids = [UInt16](repeating: 0, count: rows * T)
-        var labels = [Float](repeating: 0, count: rows)
-        var start = 0
-        while start < rows {
-            let end = min(rows, start + slabRows)
-            let slab = try source.read(range: start ..< end)
-            for (k, v) in slab.x.enumerated() {
-                // The dataset file checked 0 ≤ id < numWords as it read; other sources are checked here.
-                guard v >= 0 && Int(v) < numWords else {
-                    throw TrainingError.invalid("row \(start + k / T), position \(k % T): token id \(v) is outside the vocabulary 0..<\(numWords)")
-                }
-                ids[start * T + k] = UInt16(truncatingIfNeeded: v)
-            }
-            labels.replaceSubrange(start ..< end, with: slab.y)
-            start = end
+        store = Store(rows: rows, maxlen: source.maxlen)
+        try store.fill(from: source, rows: rows, numWords: numWords, slabRows: slabRows)
+        rowCount = rows
+        maxlen = source.maxlen
+    }
+
+    private init(store: Store, rows: Int, maxlen: Int) {
+        self.store = store
+        rowCount = rows
+        self.maxlen = maxlen
+    }
+
+    /// Collective: the rows in one block per host (`Communicator.hostSharedMemory`), written by the
+    /// host's first rank and mapped by the others, so a host holds one copy whatever its rank
+    /// count. A failure to read on any writer is agreed on (`CollectiveError`). Without MPI, the
+    /// rows in this process's memory; with ids above 16 bits, or a block larger than half the
+    /// host's available memory, `source` itself (a file read per batch).
+    public static func load(_ source: RowSource, rows: Int, numWords: Int, comm: Communicator) throws -> RowSource {
+        guard numWords <= maxNumWords else { return source }
+        guard comm.size > 1 else {
+            let own = try CollectiveError.agree(comm) { try PreloadedRows(source, rows: rows, numWords: numWords) }
+            return own ?? source
         }
-        self.rowCount = rows
-        self.maxlen = T
-        self.ids = ids
-        self.labels = labels
+        let bytes = Store.bytes(rows: rows, maxlen: source.maxlen)
+        let fits = try comm.allReduce(Int32(availableMemoryBytes().map { bytes <= $0 / 2 } ?? true ? 1 : 0), op: .min) == 1
+        guard fits, let block = try comm.hostSharedMemory(count: bytes) else { return source }
+        let store = Store(block: block, rows: rows, maxlen: source.maxlen)
+        try CollectiveError.agree(comm) {
+            if block.isWriter { try store.fill(from: source, rows: rows, numWords: numWords, slabRows: 1024) }
+        }
+        try block.publish()
+        return PreloadedRows(store: store, rows: rows, maxlen: source.maxlen)
+    }
+
+    /// MemAvailable of /proc/meminfo, in bytes (nil where unreadable).
+    static func availableMemoryBytes() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+            let kb = line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+            return kb.map { $0 * 1024 }
+        }
+        return nil
     }
 
     public func read(rows: [Int]) throws -> (x: [Int32], y: [Float]) {
@@ -85,13 +156,11 @@ public struct PreloadedRows: RowSource {
         var x = [Int32](repeating: 0, count: rows.count * T)
         var y = [Float](repeating: 0, count: rows.count)
         x.withUnsafeMutableBufferPointer { xp in
-            ids.withUnsafeBufferPointer { ip in
-                for (k, r) in rows.enumerated() {
-                    precondition(r >= 0 && r < rowCount, "PreloadedRows: row \(r) of \(rowCount)")
-                    let from = ip.baseAddress! + r * T, to = xp.baseAddress! + k * T
-                    for j in 0 ..< T { to[j] = Int32(from[j]) }
-                    y[k] = labels[r]
-                }
+            for (k, r) in rows.enumerated() {
+                precondition(r >= 0 && r < rowCount, "PreloadedRows: row \(r) of \(rowCount)")
+                let from = store.ids + r * T, to = xp.baseAddress! + k * T
+                for j in 0 ..< T { to[j] = Int32(from[j]) }
+                y[k] = store.labels[r]
             }
         }
         return (x, y)
