@@ -185,9 +185,14 @@ enum Reference {
     /// −y·log p − (1−y)·log(1−p), or, for K > 1 logits, softmax cross-entropy.
     static func lossSum(config: ModelConfig, weights w: [Double], x: [Int32], y: [Float], batch: Int,
                         masks: [[ReferenceMasks]]? = nil) -> Double {
-        let z = allLogits(config: config, weights: w, x: x, batch: batch, masks: masks)
+        headLossSum(logits: allLogits(config: config, weights: w, x: x, batch: batch, masks: masks), labels: y)
+    }
+
+    /// Σ of the head's loss over logits [b][k]: binary cross-entropy for one logit, softmax
+    /// cross-entropy for more, each from its definition.
+    static func headLossSum(logits z: [[Double]], labels y: [Float]) -> Double {
         var sum = 0.0
-        for b in 0..<batch {
+        for b in z.indices {
             if z[b].count == 1 {
                 let p = sigmoid(z[b][0]), label = Double(y[b])
                 sum -= label * log(p) + (1 - label) * log(1 - p)

@@ -141,16 +141,7 @@ enum SequentialReference {
     /// Σ over the batch of the head's loss, from its definition.
     static func lossSum(config: ModelConfig, weights w: [Double], x: [Int32], y: [Float], batch: Int,
                         recurrentMasks: [[ReferenceMasks]]? = nil, dropout: DropoutKey? = nil) -> Double {
-        let z = logits(config: config, weights: w, x: x, batch: batch, recurrentMasks: recurrentMasks, dropout: dropout)
-        var sum = 0.0
-        for b in 0..<batch {
-            if z[b].count == 1 {
-                let p = sigmoid(z[b][0]), label = Double(y[b])
-                sum -= label * log(p) + (1 - label) * log(1 - p)
-            } else {
-                sum -= log(exp(z[b][Int(y[b])]) / z[b].reduce(0) { $0 + exp($1) })
-            }
-        }
-        return sum
+        Reference.headLossSum(logits: logits(config: config, weights: w, x: x, batch: batch, recurrentMasks: recurrentMasks,
+                                             dropout: dropout), labels: y)
     }
 }
