@@ -88,11 +88,9 @@ public final class Communicator: @unchecked Sendable {
         set { watchdog?.step = newValue }
     }
 
-    /// Before a collective of another file (the shared window's set-up).
-    func arriveForSharedMemory() throws { try arrive() }
-
-    /// With the watchdog on: returns once every rank has reached this collective.
-    private func arrive() throws {
+    /// With the watchdog on: returns once every rank has reached this collective (called first by
+    /// every collective, SharedMemory.swift's too).
+    func arrive() throws {
         try watchdog?.awaitArrival(world: rd_mpi_comm_world(), clock: wallTime)
     }
 

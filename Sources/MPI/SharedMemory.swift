@@ -35,7 +35,7 @@ extension Communicator {
     /// host gets an ordinary shared window of its own: the code path is the same.)
     public func hostSharedMemory(count: Int) throws -> HostSharedMemory? {
         guard usesMPI, size > 1, count > 0 else { return nil }
-        try arriveForSharedMemory()
+        try arrive()
         var local = MPI_Comm(bitPattern: 0)
         try check(MPI_Comm_split_type(rd_mpi_comm_world(), rd_mpi_comm_type_shared(), Int32(rank), rd_mpi_info_null(), &local),
                   "MPI_Comm_split_type(SHARED)")

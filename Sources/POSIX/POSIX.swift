@@ -1,4 +1,5 @@
-// The few C library facts several modules report: why a system call failed, and the host's name.
+// The few C library facts several modules report: why a system call failed, the host's name, and
+// a value of a /proc file.
 // Linux only (Glibc), as the package is.
 
 import Glibc
@@ -23,4 +24,20 @@ public func hostName() -> String {
     }
     guard ok, let end = buffer.firstIndex(of: 0), end > 0 else { return "unknown" }
     return String(decoding: buffer[..<end], as: UTF8.self)
+}
+
+/// The number after `field` on its line of a /proc file (e.g. "MemAvailable:" of /proc/meminfo,
+/// "Pss:" of /proc/self/smaps_rollup; those are in kB), or nil where the file or field is missing.
+public func procValue(_ path: String, field: String) -> Int? {
+    guard let file = fopen(path, "r") else { return nil }
+    defer { fclose(file) }
+    var line: UnsafeMutablePointer<CChar>?
+    var capacity = 0
+    defer { free(line) }
+    while getline(&line, &capacity, file) > 0 {
+        let text = String(cString: line!)
+        guard text.hasPrefix(field) else { continue }
+        return text.dropFirst(field.count).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) }
+    }
+    return nil
 }

@@ -94,7 +94,7 @@ final class Conv1D: Layer {
             for t in first..<(first + count) {
                 let source = t + j - spec.leftPadding
                 for b in 0..<B {
-                    addVector(table + e.slot(step: source, sample: b, batch: B) * k * F + j * F, into: y + (t * B + b) * F, count: F)
+                    addVector(table + e.slot(source, b, batch: B, steps: p.steps) * k * F + j * F, into: y + (t * B + b) * F, count: F)
                 }
             }
         }
@@ -109,7 +109,7 @@ final class Conv1D: Layer {
             for t in first..<(first + count) {
                 let source = t + j - spec.leftPadding
                 for b in 0..<B {
-                    addVector(dZ + (t * B + b) * F, into: dTable + e.slot(step: source, sample: b, batch: B) * k * F + j * F, count: F)
+                    addVector(dZ + (t * B + b) * F, into: dTable + e.slot(source, b, batch: B, steps: p.steps) * k * F + j * F, count: F)
                 }
             }
         }

@@ -33,7 +33,8 @@ final class EmbeddingLookup {
     private var table = FloatBuffer(count: 0)
     /// N of the last lookup.
     private(set) var distinctCount = 0
-    /// G of the layer that projects these rows (set where the model pairs them, `Model.init`).
+    /// The width of the table the layer right after projects these rows into (G of a recurrent layer, k·F of a
+    /// Conv1D), set by that layer's spec when it is made; 0 when no layer projects them (the sequence is materialized).
     var projectionWidth = 0
     /// (B, T) batch-major: the token ids of the current pass.
     private(set) var currentTokens = UnsafeBufferPointer<Int32>(start: nil, count: 0)
@@ -116,7 +117,7 @@ final class EmbeddingLookup {
     /// The slot (distinct-token row) that time-major position (t, b) of a direction reads: the
     /// backward direction of a bidirectional layer reads step T−1−t at its step t.
     @inline(__always)
-    private func slot(_ t: Int, _ b: Int, batch: Int, steps: Int, reversed: Bool) -> Int {
+    func slot(_ t: Int, _ b: Int, batch: Int, steps: Int, reversed: Bool = false) -> Int {
         Int(slots.pointer[(reversed ? steps - 1 - t : t) * batch + b])
     }
 
@@ -237,9 +238,6 @@ final class EmbeddingLookup {
     var distinctRows: UnsafePointer<Float> { UnsafePointer(rows.pointer) }
     var distinctTable: UnsafeMutablePointer<Float> { table.pointer }
     var distinctRowGradients: UnsafeMutablePointer<Float> { dRows.pointer }
-    /// The distinct row that (time-major) position (t, b) of the last `lookup` reads.
-    @inline(__always)
-    func slot(step t: Int, sample b: Int, batch: Int) -> Int { Int(slots.pointer[t * batch + b]) }
 
     /// Adds `distinctRowGradients` (N × E) into the used rows of the embedding gradient (nothing when frozen).
     func addDistinctRowGradients(into dw: UnsafeMutablePointer<Float>) {
@@ -277,10 +275,7 @@ final class EmbeddingLookup {
         // dRows (N × E) = dTable (N × G) · Wᵀ (G × E), then into the used rows of dEmb.
         BLAS.sgemm(transB: true, m: n, n: E, k: G, a: dTable, lda: G, b: w + layer.kernel.offset, ldb: G,
                    beta: 0, c: dRows.pointer, ldc: E)
-        let dEmb = dw + embeddings.offset
-        for u in 0..<n {
-            addVector(dRows.pointer + u * E, into: dEmb + Int(tokens.pointer[u]) * E, count: E)
-        }
+        addDistinctRowGradients(into: dw)
     }
 }
 
@@ -316,15 +311,14 @@ extension EmbeddingLookup: Layer {
     func backward(_ dOutput: UnsafePointer<Float>, input: Activation, _ p: Pass,
                   gradients dw: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>? {
         guard materializes, trainable else { return nil }
-        let E = width, n = distinctCount, d = dRows.pointer
-        d.update(repeating: 0, count: n * E)
+        let E = width, d = dRows.pointer
+        d.update(repeating: 0, count: distinctCount * E)
         for t in 0..<p.steps {
             for b in 0..<p.batch {
-                addVector(dOutput + (t * p.batch + b) * E, into: d + Int(slots.pointer[t * p.batch + b]) * E, count: E)
+                addVector(dOutput + (t * p.batch + b) * E, into: d + slot(t, b, batch: p.batch, steps: p.steps) * E, count: E)
             }
         }
-        let dEmb = dw + embeddings.offset
-        for u in 0..<n { addVector(d + u * E, into: dEmb + Int(tokens.pointer[u]) * E, count: E) }
+        addDistinctRowGradients(into: dw)
         return nil
     }
 }

@@ -68,9 +68,9 @@ public final class Model {
         layers = built
         guard let first = built.first as? EmbeddingLookup else { preconditionFailure("Model: the first layer must be an Embedding") }
         embedding = first
-        // Without a recurrent or convolution layer to project its rows, the embedding hands on the sequence itself.
-        let projects = built.count > 1 && ((built[1] as? Recurrent)?.embeddingInput === first || (built[1] as? Conv1D)?.embeddingInput === first)
-        first.materializes = !projects
+        // A layer that projects the embedding's rows itself (a recurrent or convolution layer right
+        // after it) set their width when it was made; without one the embedding hands on the sequence.
+        first.materializes = first.projectionWidth == 0
         first.trainable = config.embeddingTrainable
         initializeWeights(seed: seed)
     }
@@ -111,7 +111,6 @@ public final class Model {
 
     /// Adds the rows the last batch touched to `touched`.
     private func recordTouchedRows() {
-        guard embedding.trainable else { return }
         embedding.forEachUsedRow { v in
             if touched[v] == 0 {
                 touched[v] = 1

@@ -438,21 +438,12 @@ final class ProgressPrinter: TrainingObserver {
 }
 
 /// This process's peak resident set size (VmHWM of /proc/self/status), in MB; 0 where unavailable.
-func peakResidentMegabytes() -> Double { procMegabytes("/proc/self/status", field: "VmHWM:") }
-
-/// The kB value of the line starting `field` in a /proc file, in MB; 0 where unavailable.
-private func procMegabytes(_ path: String, field: String) -> Double {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return 0 }
-    for line in text.split(separator: "\n") where line.hasPrefix(field) {
-        return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1024
-    }
-    return 0
-}
+func peakResidentMegabytes() -> Double { Double(procValue("/proc/self/status", field: "VmHWM:") ?? 0) / 1024 }
 
 /// This process's proportional set size now (Pss of /proc/self/smaps_rollup: pages shared with
 /// other processes count in part), in MB; 0 where unavailable. Summed over a host's ranks it is what
 /// the host holds for them.
-func proportionalSetMegabytes() -> Double { procMegabytes("/proc/self/smaps_rollup", field: "Pss:") }
+func proportionalSetMegabytes() -> Double { Double(procValue("/proc/self/smaps_rollup", field: "Pss:") ?? 0) / 1024 }
 
 extension ModelOptions {
     /// The flags' defaults (to tell which model flags a command line set).

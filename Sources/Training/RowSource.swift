@@ -1,5 +1,6 @@
 import Foundation
 import MPI
+import POSIX
 
 /// The rows a trainer or evaluator reads: token ids (rows, T) and labels.
 ///
@@ -142,14 +143,7 @@ public struct PreloadedRows: RowSource {
     }
 
     /// MemAvailable of /proc/meminfo, in bytes (nil where unreadable).
-    static func availableMemoryBytes() -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
-            let kb = line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
-            return kb.map { $0 * 1024 }
-        }
-        return nil
-    }
+    static func availableMemoryBytes() -> Int? { procValue("/proc/meminfo", field: "MemAvailable:").map { $0 * 1024 } }
 
     public func read(rows: [Int]) throws -> (x: [Int32], y: [Float]) {
         let T = maxlen
