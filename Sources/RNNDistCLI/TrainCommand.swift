@@ -110,6 +110,10 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("allreduce-dtype"),
             help: "How gradients travel between ranks: fp32 (all-reduce) or bf16 (half the bytes, summed in fp32 on arrival).")
     var allreduceDType: ExchangeDType = .fp32
+    @Flag(help: "The same weights, optimizer state and history bits at any number of ranks, on one host or several: each step's rows are cut into chunks of --chunk-rows at fixed positions, each chunk's gradient is computed by one rank with the same shapes, and the chunks' sums are added in 64-bit integers (exact in any order). Twice the exchange bytes; fp32 only.")
+    var reproducible = false
+    @Option(parsing: .unconditional, help: "With --reproducible: C, the rows of a chunk (default 16: up to 8 busy ranks at --batch-size 128; ranks beyond ⌈B/C⌉ wait).")
+    var chunkRows: Int?
     @Option(help: "Continue from this checkpoint.")
     var resume: String?
     @Option(help: "Write TensorBoard event files into this folder (off by default); `tensorboard --logdir` it.")
@@ -141,6 +145,7 @@ struct Train: ParsableCommand {
     /// against the real dataset.
     func validate() throws {
         guard logEvery >= 1 else { throw ValidationError("--log-every \(logEvery) is outside 1…") }
+        if chunkRows != nil && !reproducible { throw ValidationError("--chunk-rows needs --reproducible") }
         if let f = injectFault, GradientFault(f) == nil {
             throw ValidationError("--inject-fault must be VALUE@RANK:STEP with VALUE nan, inf or -inf (got '\(f)')")
         }
@@ -318,6 +323,7 @@ struct Train: ParsableCommand {
         c.dataPath = data
         c.dataRows = dataRows
         c.allreduceDType = allreduceDType == .fp32 ? nil : allreduceDType
+        c.reproducibleChunk = reproducible ? chunkRows ?? TrainConfig.defaultChunkRows : nil
         return c
     }
 

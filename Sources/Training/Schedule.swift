@@ -65,6 +65,15 @@ public struct Schedule: Sendable, Equatable {
         return lo ..< hi
     }
 
+    /// Rank r's part of `range` under `--reproducible`: the chunks of `chunkRows` rows at fixed
+    /// positions from the range's start (the last one may be short), `part` of them to each rank, so
+    /// every chunk is the same rows whatever the number of ranks.
+    static func chunkPart(of range: Range<Int>, chunkRows: Int, rank: Int, size: Int) -> Range<Int> {
+        let chunks = part(of: 0 ..< (range.count + chunkRows - 1) / chunkRows, rank: rank, size: size)
+        return min(range.upperBound, range.lowerBound + chunks.lowerBound * chunkRows)
+            ..< min(range.upperBound, range.lowerBound + chunks.upperBound * chunkRows)
+    }
+
     /// The validation rows: the trailing `valCount` of the rows used (the ranks share them as
     /// `Evaluator` cuts them).
     public var validationRows: Range<Int> { trainCount ..< (trainCount + valCount) }

@@ -54,6 +54,11 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var microBatches: Int { accumulate ?? 1 }
     /// `--reduce-lr-on-plateau FACTOR:PATIENCE`; nil: off.
     public var reduceLROnPlateau: PlateauRule? = nil
+    /// `--reproducible`: C, the rows of each fixed chunk of a step whose gradient sum one rank
+    /// computes alone, the chunks' sums added exactly (ReproducibleExchange); nil: off.
+    public var reproducibleChunk: Int? = nil
+    /// The chunk size `--reproducible` uses unless `--chunk-rows` says otherwise: `-n 8` at B = 128.
+    public static let defaultChunkRows = 16
 
     /// The learning rate of optimizer step `t` (0-based over the run).
     public func learningRate(atStep t: Int) -> Double {
@@ -137,6 +142,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         try need(patience.map { (1 ... Self.maxEpochs).contains($0) } ?? true, "--patience", patience ?? 0, "1…\(Self.maxEpochs)")
         try need((0 ... Self.maxRows).contains(dataRows), "dataset rows", dataRows, "0…\(Self.maxRows)")
         try learningRateSchedule.validate(epochs: epochs)
+        try need(reproducibleChunk.map { (1 ... 4096).contains($0) } ?? true, "--chunk-rows", reproducibleChunk ?? 0, "1…4096")
+        if reproducibleChunk != nil && exchange == .bf16 {
+            throw TrainingError.invalid("--reproducible needs --allreduce-dtype fp32 (bf16 rounds each rank's partial sum, so the bits depend on the rank count)")
+        }
         if let p = reduceLROnPlateau, PlateauRule.parse(p.description) == nil {
             throw TrainingError.invalid("--reduce-lr-on-plateau \(p) needs 0 < FACTOR < 1 and PATIENCE ≥ 1")
         }
@@ -199,6 +208,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         cmp("--embeddings", \.embeddings?.checksum.debugDescription)
         cmp("--lr-schedule, --warmup-epochs, --lr-scaling", \.learningRateSchedule.description)
         cmp("--reduce-lr-on-plateau", \.reduceLROnPlateau.debugDescription)
+        cmp("--reproducible, --chunk-rows", \.reproducibleChunk.debugDescription)
         return out
     }
 }

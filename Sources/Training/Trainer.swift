@@ -43,6 +43,8 @@ public final class Trainer {
 
     /// The gradients and statistics between the ranks, once per batch.
     private let exchange: GradientExchange
+    /// Under `--reproducible`, the exchange instead: chunk sums added exactly.
+    private let reproducible: ReproducibleExchange?
     /// Steps this process has run (for `stopAfterBatches`).
     private var stepsRun = 0
 
@@ -57,6 +59,7 @@ public final class Trainer {
                                           momentum: config.momentum)
         schedule = config.schedule
         exchange = GradientExchange(comm: comm, dtype: config.exchange, vocabulary: config.model.vocabularySize)
+        reproducible = config.reproducibleChunk.map { ReproducibleExchange(comm: comm, chunkRows: $0) }
         state.worldSize = comm.size
         // Rank 0's weights are the replicas' weights, whatever the others computed.
         try comm.broadcast(&model.weights, root: 0)
@@ -119,9 +122,11 @@ public final class Trainer {
             let permutation = schedule.permutation(epoch: state.epoch)
             while state.nextBatch < batches {
                 let t0 = comm.wallTime()
-                let part = Schedule.part(of: schedule.batch(state.nextBatch), rank: comm.rank, size: comm.size)
+                let batch = schedule.batch(state.nextBatch)
+                let part = reproducible.map { Schedule.chunkPart(of: batch, chunkRows: $0.chunkRows, rank: comm.rank, size: comm.size) }
+                    ?? Schedule.part(of: batch, rank: comm.rank, size: comm.size)
                 let step = try timed("step") {
-                    try self.step(rows: Array(permutation[part]), positions: Array(part), source: source)
+                    try self.step(rows: Array(permutation[part]), positions: Array(part), globalRows: batch.count, source: source)
                 }
                 stopAgreed = step.stop
                 state.record(step.stats, seconds: comm.wallTime() - t0, mpiSeconds: step.mpiSeconds)
@@ -157,26 +162,37 @@ public final class Trainer {
     }
 
     /// One optimizer step on this rank's `rows` of the current global batch (possibly none), which
-    /// sit at `positions` of the epoch's permutation (the key of their dropout masks).
-    private func step(rows: [Int], positions: [Int], source: RowSource) throws -> StepResult {
+    /// sit at `positions` of the epoch's permutation (the key of their dropout masks); the global
+    /// batch has `globalRows` rows.
+    private func step(rows: [Int], positions: [Int], globalRows: Int, source: RowSource) throws -> StepResult {
         // 1. Forward and backward: this rank's sum of per-sample gradients, over its share of the
-        //    step's rows in `--accumulate` K micro-batches (contiguous parts, as ranks split a batch).
+        //    step's rows in `--accumulate` K micro-batches (contiguous parts, as ranks split a batch),
+        //    or under `--reproducible` chunk by chunk, each chunk's sum kept apart.
         model.zeroGradients()
+        reproducible?.begin()
         var local = BatchStats.zero
-        let k = config.microBatches
-        for chunk in 0..<k {
-            let part = k == 1 ? 0 ..< rows.count : Schedule.part(of: 0 ..< rows.count, rank: chunk, size: k)
-            if part.isEmpty && k > 1 { continue }
+        let parts: [Range<Int>]
+        if let r = reproducible {
+            parts = stride(from: 0, to: rows.count, by: r.chunkRows).map { $0 ..< min($0 + r.chunkRows, rows.count) }
+        } else {
+            let k = config.microBatches
+            parts = k == 1 ? [0 ..< rows.count] : (0 ..< k).map { Schedule.part(of: 0 ..< rows.count, rank: $0, size: k) }.filter { !$0.isEmpty }
+        }
+        let fault = gradientFault.flatMap { $0.rank == comm.rank && $0.step == optimizer.iterations + 1 ? $0.value : nil }
+        for (i, part) in parts.enumerated() {
+            if i > 0 && reproducible != nil { model.zeroAccumulatedGradients() }
             let (x, y) = try timed("read") { try source.read(rows: Array(rows[part])) }
-            local += timed("forward_backward") {
+            let stats = timed("forward_backward") {
                 let key = DropoutKey(seed: config.seed, epoch: state.epoch, positions: Array(positions[part]))
                 return model.accumulateGradients(x: x, y: y, batch: y.count, dropout: key)
             }
+            local += stats
+            // The fault goes into the head's last gradient, which every exchange carries.
+            if let fault, i == parts.count - 1 { model.gradients[model.gradients.count - 1] = fault }
+            reproducible?.keep(model, stats: stats)
         }
+        if let fault, parts.isEmpty { model.gradients[model.gradients.count - 1] = fault }
         stepsRun += 1
-        if let fault = gradientFault, fault.rank == comm.rank, fault.step == optimizer.iterations + 1 {
-            model.gradients[model.gradients.count / 2] = fault.value
-        }
         if let s = stallFault, s.rank == comm.rank, s.step == optimizer.iterations + 1 { kill(getpid(), SIGSTOP) }
         if let d = delayFault, d.rank == comm.rank { usleep(UInt32(d.value * 1e6)) }
         // 2. One all-reduce makes them the global batch's, with the loss, counts and stop flag.
@@ -185,7 +201,10 @@ public final class Trainer {
         defer { comm.watchdogStep = optimizer.iterations }
         let t = comm.wallTime()
         let wantsStop = stopSignal != 0 || stopAfterBatches.map { stepsRun >= $0 } ?? false
-        let (global, stop) = try timed("allreduce") { try exchange.exchange(model, local: local, stop: wantsStop) }
+        let (global, stop) = try timed("allreduce") {
+            if let r = reproducible { return try r.reduce(model, stop: wantsStop, chunksInStep: r.chunkCount(rows: globalRows)) }
+            return try exchange.exchange(model, local: local, stop: wantsStop)
+        }
         let mpiSeconds = comm.wallTime() - t
         // 3. Every rank holds the same sums, so every rank stops here alike, before the update.
         try requireFinite(global.lossSum.isFinite, "loss")
@@ -218,11 +237,11 @@ public final class Trainer {
     }
 
     /// What this rank sent per batch in the current epoch.
-    public var traffic: ExchangeTraffic { exchange.traffic }
+    public var traffic: ExchangeTraffic { reproducible?.traffic ?? exchange.traffic }
     /// Test and benchmark hook: exchange every embedding row (the dense all-reduce).
     @_spi(Testing) public var denseExchange: Bool {
         get { exchange.dense }
-        set { exchange.dense = newValue }
+        set { exchange.dense = newValue; reproducible?.dense = newValue }
     }
 
     private func requireFinite(_ ok: Bool, _ what: String) throws {
@@ -295,6 +314,7 @@ public final class Trainer {
         state.beginEpoch(rec.epoch)
         for o in observers { o.epochDone(rec, epochs: config.epochs) }
         exchange.resetTraffic()
+        reproducible?.resetTraffic()
         if comm.isRoot { try timed("files") {
             try WeightsFile.write(to: files.weights, weights: model.weights, metadata: metadata)
             if improved {
