@@ -3,7 +3,7 @@
 
 Every comparison is a ratio of medians measured in this one run, the two sides alternating.
 """
-import argparse, datetime, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, time, types
+import argparse, datetime, hashlib, json, os, platform, re, shutil, statistics, subprocess, sys, tempfile, time, types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared"))
@@ -561,9 +561,84 @@ def section_watchdog(c):
     log("watchdog", out)
 
 
+REPRODUCIBLE_MODELS = {"simple-rnn": ["--model", "simple-rnn"], "lstm": ["--model", "lstm"], "gru": ["--model", "gru"],
+                       "bilstm-dropout": ["--model", "lstm", "--bidirectional", "--dropout", "0.2", "--recurrent-dropout", "0.2"]}
+
+
+def section_reproducible(c):
+    # 8. --reproducible (#25). (a) One full-data epoch of each REPRODUCIBLE_MODELS model at -n 1, 2
+    #    and 4 with --reproducible: is model.weights.h5 the same bytes (the file holds no clock), and
+    #    are the epoch's metrics equal? Against the default exchange at -n 2: epoch time and bytes per
+    #    batch. (b) LSTM at -n 2, --reproducible-reps alternating pairs: the epoch-time ratio. (c) Root
+    #    only: 2 emulated hosts x 2 ranks at 1 Gbit/s, --reproducible, against -n 1 (bits) and against
+    #    the default exchange on the same emulated cluster (time). (d) LSTM, --accuracy-epochs epochs
+    #    at -n 2, both modes: best val_acc.
+    a, skip, work, res = c.a, c.skip, c.work, c.res
+    if "reproducible" in skip:
+        return
+    out = res["reproducible"] = {"models": {}}
+
+    def train(n, rd, flags, *extra, launcher=None):
+        args = ["train", "--data", a.data, "--run-dir", os.path.join(work, rd)] + flags + list(extra)
+        if launcher:       # Launch/cluster-sim runs the binary RNN_DIST_BIN names
+            r, _ = run(launcher + ["train", "--log-format", "json"] + args[1:], env=dict(os.environ, RNN_DIST_BIN=a.bin))
+        else:
+            r, _ = run(["mpirun", "-n", str(n), a.bin] + args)
+        with open(os.path.join(work, rd, "model.weights.h5"), "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        return parse_epochs(r.stdout), digest
+
+    metrics = ("loss", "acc", "val_loss", "val_acc")
+    for name, flags in REPRODUCIBLE_MODELS.items():
+        if name not in a.reproducible_models.split(","):
+            continue
+        m = out["models"][name] = {}
+        runs = {}
+        for n in (1, 2, 4):
+            runs[n] = train(n, f"repro-{name}-{n}", flags, "--epochs", "1", "--reproducible")
+        default = train(2, f"default-{name}-2", flags, "--epochs", "1")
+        m["identical_weights"] = len({d for _, d in runs.values()}) == 1
+        m["identical_metrics"] = len({tuple(e[0][k] for k in metrics) for e, _ in runs.values()}) == 1
+        m["seconds"] = {str(n): e[0]["seconds"] for n, (e, _) in runs.items()}
+        m["default_n2_seconds"] = default[0][0]["seconds"]
+        m["n2_time_ratio"] = runs[2][0][0]["seconds"] / default[0][0]["seconds"]
+        m["mb_per_batch"] = runs[2][0][0]["exchange_mb_per_batch"]
+        m["default_mb_per_batch"] = default[0][0]["exchange_mb_per_batch"]
+        m["val_loss"] = {"reproducible": runs[1][0][0]["val_loss"], "default_n2": default[0][0]["val_loss"]}
+        log("reproducible", name, m)
+    out["pairs"] = {}
+    for name in filter(None, a.reproducible_pair_models.split(",")):
+        pairs = out["pairs"][name] = {"default": [], "reproducible": [], "ratios": []}
+        for rep in range(a.reproducible_reps):
+            d = train(2, f"pair-d-{name}-{rep}", REPRODUCIBLE_MODELS[name] + ["--epochs", "1"])[0][0]["seconds"]
+            r = train(2, f"pair-r-{name}-{rep}", REPRODUCIBLE_MODELS[name] + ["--epochs", "1", "--reproducible"])[0][0]["seconds"]
+            pairs["default"].append(d); pairs["reproducible"].append(r); pairs["ratios"].append(r / d)
+        if pairs["ratios"]:
+            pairs["median_ratio"] = statistics.median(pairs["ratios"])
+            log("reproducible pairs", name, pairs)
+    if "cluster" not in skip and os.geteuid() == 0:
+        sim = ["bash", os.path.join(ROOT, "Launch", "cluster-sim"), "--hosts", "2", "--slots", "2", "--rate", "1gbit", "--"]
+        lstm = ["--model", "lstm", "--epochs", "1"]
+        one = train(1, "cl-one", lstm, "--reproducible")
+        simr = train(None, "cl-sim-r", lstm, "--reproducible", launcher=sim)
+        simd = train(None, "cl-sim-d", lstm, launcher=sim)
+        out["cluster"] = {"identical_to_n1": one[1] == simr[1], "reproducible_seconds": simr[0][0]["seconds"],
+                          "default_seconds": simd[0][0]["seconds"], "time_ratio": simr[0][0]["seconds"] / simd[0][0]["seconds"],
+                          "mpi_share": {"reproducible": simr[0][0]["mpi_share"], "default": simd[0][0]["mpi_share"]}}
+        log("reproducible cluster", out["cluster"])
+    if a.reproducible_accuracy:
+        acc = out["accuracy"] = {}
+        for label, extra in (("default", []), ("reproducible", ["--reproducible"])):
+            e, _ = train(2, f"acc-{label}", ["--model", "lstm", "--epochs", str(a.accuracy_epochs)], *extra)
+            acc[label] = {"best_val_acc": max(x["val_acc"] for x in e), "val_acc": [x["val_acc"] for x in e],
+                          "seconds": [x["seconds"] for x in e]}
+        acc["difference"] = acc["reproducible"]["best_val_acc"] - acc["default"]["best_val_acc"]
+        log("reproducible accuracy", acc)
+
+
 # In the order they run.
 SECTIONS = [section_models, section_keras_check, section_scaling, section_cluster, section_bf16, section_timeline, section_ch63,
-            section_memory, section_own_data, section_chapter6, section_watchdog]
+            section_memory, section_own_data, section_chapter6, section_watchdog, section_reproducible]
 
 
 def main():
@@ -587,9 +662,14 @@ def main():
     ap.add_argument("--ch6-gru-epochs", type=int, default=3, help="epochs of the chapter6 Conv1D -> GRU model (both sides)")
     ap.add_argument("--watchdog-reps", type=int, default=5, help="alternating pairs of the watchdog section")
     ap.add_argument("--watchdog-limit", type=int, default=10000, help="training rows of the watchdog section's runs")
+    ap.add_argument("--reproducible-models", default=",".join(REPRODUCIBLE_MODELS),
+                    help="comma list of the reproducible section's models: " + ",".join(REPRODUCIBLE_MODELS))
+    ap.add_argument("--reproducible-reps", type=int, default=5, help="alternating -n 2 pairs (default, --reproducible) per pair model")
+    ap.add_argument("--reproducible-pair-models", default="simple-rnn,lstm", help="models of the alternating pairs")
+    ap.add_argument("--reproducible-accuracy", type=int, default=1, help="0 skips the reproducible section's 10-epoch accuracy runs")
     ap.add_argument("--ch6-models", default="", help="comma list of chapter6 models: flatten,convnet,convgru (default all)")
     ap.add_argument("--skip", default="",
-                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline,own-data,chapter6,watchdog")
+                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline,own-data,chapter6,watchdog,reproducible")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
@@ -644,6 +724,8 @@ def main():
         w = res["watchdog"]
         print(f"\ncollective watchdog, LSTM -n 2, epoch time on / off (median of {len(w['pair_ratios'])} back-to-back pairs): "
               f"{w['time_ratio_on_over_off']:.4f} (target <= 1.01); samples/s off {w['off']}, on {w['on']}")
+    if "reproducible" in res:
+        print_reproducible(res["reproducible"])
     print(f"\nwritten to {path}")
     shutil.rmtree(work, ignore_errors=True)
 
@@ -746,6 +828,28 @@ def ch63(a, kpy, keras_script, work):
             log("ch63 keras", k, {x: y for x, y in out["keras"][k].items() if x != "rows"})
 
     return out
+
+
+def print_reproducible(r):
+    print("\n--reproducible, one full-data epoch: the same weights bytes at -n 1, 2, 4; epoch time against the default exchange at -n 2")
+    print("| model | identical weights | identical metrics | s/epoch -n 1 / 2 / 4 | default -n 2 | ratio -n 2 | MB/batch (default) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, m in r["models"].items():
+        s = m["seconds"]
+        print(f"| {name} | {m['identical_weights']} | {m['identical_metrics']} | {s['1']:.2f} / {s['2']:.2f} / {s['4']:.2f} | "
+              f"{m['default_n2_seconds']:.2f} | {m['n2_time_ratio']:.3f} | {m['mb_per_batch']:.3f} ({m['default_mb_per_batch']:.3f}) |")
+    for name, p in r.get("pairs", {}).items():
+        if p.get("ratios"):
+            print(f"{name} -n 2, reproducible / default epoch time, median of {len(p['ratios'])} back-to-back pairs: "
+                  f"{p['median_ratio']:.3f} (target <= 1.10); pairs {[round(x, 3) for x in p['ratios']]}")
+    if "cluster" in r:
+        c = r["cluster"]
+        print(f"2 emulated hosts x 2 ranks, 1 Gbit/s: identical to -n 1: {c['identical_to_n1']}; epoch {c['reproducible_seconds']:.2f} s "
+              f"against {c['default_seconds']:.2f} s default ({c['time_ratio']:.3f})")
+    if "accuracy" in r:
+        acc = r["accuracy"]
+        print(f"LSTM -n 2 best val_acc: default {acc['default']['best_val_acc']:.4f}, reproducible {acc['reproducible']['best_val_acc']:.4f} "
+              f"(difference {acc['difference']:+.4f}, target within 0.005)")
 
 
 def print_chapter6(res):

@@ -135,12 +135,15 @@ public final class Communicator: @unchecked Sendable {
 
     /// In-place all-reduce of `buffer` over all ranks (`MPI_Allreduce` with `MPI_IN_PLACE`).
     public func allReduce<T: MPIScalar>(_ buffer: inout [T], op: ReduceOp = .sum) throws {
-        guard usesMPI, size > 1, !buffer.isEmpty else { return }
+        try buffer.withUnsafeMutableBufferPointer { try allReduce($0, op: op) }
+    }
+
+    /// In-place all-reduce of the memory `p` points to (a prefix of a buffer kept between calls).
+    public func allReduce<T: MPIScalar>(_ p: UnsafeMutableBufferPointer<T>, op: ReduceOp = .sum) throws {
+        guard usesMPI, size > 1, p.count > 0 else { return }
         try arrive()
-        try buffer.withUnsafeMutableBufferPointer { p in
-            try check(MPI_Allreduce(rd_mpi_in_place(), p.baseAddress, Int32(p.count), T.mpiType, op.handle,
-                                    rd_mpi_comm_world()), "MPI_Allreduce(\(p.count) values)")
-        }
+        try check(MPI_Allreduce(rd_mpi_in_place(), p.baseAddress, Int32(p.count), T.mpiType, op.handle,
+                                rd_mpi_comm_world()), "MPI_Allreduce(\(p.count) values)")
     }
 
     /// All-reduce of one value.

@@ -94,8 +94,7 @@ public final class Model {
     /// Sets every gradient to zero (once per optimizer step; backward only adds).
     public func zeroGradients() {
         gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-        for v in touchedList { touched[Int(v)] = 0 }
-        touchedList.removeAll(keepingCapacity: true)
+        clearTouchedRows()
     }
 
     /// `zeroGradients` for a gradient that only `accumulateGradients` has added to since the last
@@ -108,16 +107,24 @@ public final class Model {
             for v in touchedList { (g.baseAddress! + e.lowerBound + Int(v) * width).update(repeating: 0, count: width) }
             UnsafeMutableBufferPointer(rebasing: g[e.upperBound...]).update(repeating: 0)
         }
-        for v in touchedList { touched[Int(v)] = 0 }
-        touchedList.removeAll(keepingCapacity: true)
+        clearTouchedRows()
     }
 
     /// The embedding rows the batches since `zeroGradients` touched, in the order first touched.
     public var touchedEmbeddingRows: [Int32] { touchedList }
 
-    /// (V) 1 for each embedding row some batch since `zeroGradients` touched, and those rows.
-    private lazy var touched = [UInt8](repeating: 0, count: embedding.numWords)
+    /// (V) 1 for each embedding row some batch since `zeroGradients` touched (allocated on first
+    /// use), and those rows. Not a `lazy var`: writing an element of one copied the whole array
+    /// (its getter hands out a second reference), V bytes per newly touched row.
+    private var touched: [UInt8] = []
     private var touchedList: [Int32] = []
+
+    private func clearTouchedRows() {
+        touched.withUnsafeMutableBufferPointer { t in
+            for v in touchedList { t[Int(v)] = 0 }
+        }
+        touchedList.removeAll(keepingCapacity: true)
+    }
 
     /// Sets `rows[v] = 1` (V bytes) for each embedding row whose gradient the batches accumulated
     /// since `zeroGradients` touched; every other row of the embedding gradient is exactly zero.
@@ -128,12 +135,18 @@ public final class Model {
 
     /// Adds the rows the last batch touched to `touched`.
     private func recordTouchedRows() {
-        embedding.forEachUsedRow { v in
-            if touched[v] == 0 {
-                touched[v] = 1
-                touchedList.append(Int32(v))
+        if touched.isEmpty { touched = [UInt8](repeating: 0, count: embedding.numWords) }
+        var list = touchedList
+        touchedList = []
+        touched.withUnsafeMutableBufferPointer { t in
+            embedding.forEachUsedRow { v in
+                if t[v] == 0 {
+                    t[v] = 1
+                    list.append(Int32(v))
+                }
             }
         }
+        touchedList = list
     }
 
     /// Where the embedding gradient (V × E, row-major) sits in `gradients`.

@@ -31,6 +31,8 @@ final class GradientExchange {
     var dense = false
     private(set) var traffic = ExchangeTraffic()
     private var buffer: [Float] = []
+    /// The step's wire length: the first `used` values of `buffer`.
+    private var used = 0
     /// V one-byte flags: the embedding rows this step's batch touched on any rank.
     private var rowFlags: [UInt8]
 
@@ -62,7 +64,10 @@ final class GradientExchange {
         let embeddingCount = touched.count * width
         let rest = e.upperBound ..< model.gradients.count
         let n = embeddingCount + rest.count
-        if buffer.count != n + Statistic.total { buffer = [Float](repeating: 0, count: n + Statistic.total) }
+        // The buffer grows and never shrinks: a fresh allocation per step (the touched-row count
+        // changes every step) cost page faults on every exchange.
+        if buffer.count < n + Statistic.total { buffer = [Float](repeating: 0, count: n + Statistic.total + n / 4) }
+        used = n + Statistic.total
         buffer.withUnsafeMutableBufferPointer { r in
             model.gradients.withUnsafeBufferPointer { g in
                 let out = r.baseAddress!, grad = g.baseAddress!
@@ -96,8 +101,8 @@ final class GradientExchange {
 
     /// fp32: one all-reduce (sum) of the buffer. Returns the bytes this rank sent.
     private func allReduceFloat() throws -> Int {
-        try comm.allReduce(&buffer)
-        return buffer.count * MemoryLayout<Float>.size
+        try buffer.withUnsafeMutableBufferPointer { try comm.allReduce(UnsafeMutableBufferPointer(rebasing: $0[..<used])) }
+        return used * MemoryLayout<Float>.size
     }
 
     /// bf16: the first `values` of the buffer travel as bfloat16, the statistics after them as

@@ -65,18 +65,17 @@ final class ReproducibleExchange {
         let e = model.embeddingRange, width = model.config.embeddingWidth
         let rows = model.config.embeddingTrainable ? model.touchedEmbeddingRows : []
         let rest = model.gradients.count - e.upperBound
-        chunks[kept].rows = rows
         chunks[kept].stats = stats
-        let n = rows.count * width + rest
-        if chunks[kept].values.count != n { chunks[kept].values = [Float](repeating: 0, count: n) }
-        chunks[kept].values.withUnsafeMutableBufferPointer { out in
-            model.gradients.withUnsafeBufferPointer { g in
-                let grad = g.baseAddress!
-                for (i, row) in rows.enumerated() {
-                    (out.baseAddress! + i * width).update(from: grad + e.lowerBound + Int(row) * width, count: width)
-                }
-                (out.baseAddress! + rows.count * width).update(from: grad + e.upperBound, count: rest)
+        // Copied into storage kept from step to step (a fresh allocation per chunk costs page faults).
+        chunks[kept].rows.removeAll(keepingCapacity: true)
+        chunks[kept].rows.append(contentsOf: rows)
+        chunks[kept].values.removeAll(keepingCapacity: true)
+        model.gradients.withUnsafeBufferPointer { g in
+            let grad = g.baseAddress!
+            for row in rows {
+                chunks[kept].values.append(contentsOf: UnsafeBufferPointer(start: grad + e.lowerBound + Int(row) * width, count: width))
             }
+            chunks[kept].values.append(contentsOf: UnsafeBufferPointer(start: grad + e.upperBound, count: rest))
         }
         kept += 1
     }
@@ -130,23 +129,24 @@ final class ReproducibleExchange {
         let rest = model.gradients.count - e.upperBound
         let n = embeddingCount + rest
         let headroom = Self.headroomBits(chunks: k)
+        let exponents = table.indices.map { Self.scaleExponent(exponent: flags[flagCount + $0], headroom: headroom) }
         let scales = table.indices.map { Self.scale(exponent: flags[flagCount + $0], headroom: headroom) }
         let lossScale = Self.scale(exponent: flags[lossSlot], headroom: headroom)
-        if wire.count != n + 4 { wire = [Int64](repeating: 0, count: n + 4) }
+        if wire.count < n + 4 { wire = [Int64](repeating: 0, count: n + 4 + n / 4) }   // grows, never shrinks
         wire.withUnsafeMutableBufferPointer { w in
-            w.update(repeating: 0)
             let out = w.baseAddress!
+            out.update(repeating: 0, count: n + 4)
             for c in chunks[..<kept] {
                 c.values.withUnsafeBufferPointer { v in
                     let values = v.baseAddress!
-                    let s0 = scales[0]
+                    let s0 = exponents[0]
                     for (i, row) in c.rows.enumerated() {
-                        Self.add(values + i * width, count: width, scale: s0, into: out + Int(slot[Int(row)]) * width)
+                        Self.add(values + i * width, count: width, scaleExponent: s0, into: out + Int(slot[Int(row)]) * width)
                     }
                     let restValues = values + c.rows.count * width
                     for (t, view) in table.enumerated() where t > 0 {
                         let offset = view.range.lowerBound - e.upperBound
-                        Self.add(restValues + offset, count: view.count, scale: scales[t], into: out + embeddingCount + offset)
+                        Self.add(restValues + offset, count: view.count, scaleExponent: exponents[t], into: out + embeddingCount + offset)
                     }
                 }
                 out[n] &+= Self.fixed(c.stats.lossSum, lossScale)
@@ -156,8 +156,8 @@ final class ReproducibleExchange {
             out[n + 3] = stop ? 1 : 0
         }
         for row in touched { slot[row] = -1 }
-        if comm.size > 1 { try comm.allReduce(&wire) }
-        traffic.bytes += comm.size > 1 ? wire.count * MemoryLayout<Int64>.size : 0
+        if comm.size > 1 { try wire.withUnsafeMutableBufferPointer { try comm.allReduce(UnsafeMutableBufferPointer(rebasing: $0[..<(n + 4)])) } }
+        traffic.bytes += comm.size > 1 ? (n + 4) * MemoryLayout<Int64>.size : 0
         traffic.touchedRows += touched.count
         wire.withUnsafeBufferPointer { w in
             model.gradients.withUnsafeMutableBufferPointer { g in
@@ -199,8 +199,11 @@ final class ReproducibleExchange {
 
     /// 2^(62 − headroom − (e − 126)): |x| < 2^(e − 126) becomes at most 2^(62 − headroom) in magnitude.
     static func scale(exponent e: UInt8, headroom: Int) -> Double {
-        Double(sign: .plus, exponent: 188 - headroom - Int(e), significand: 1)
+        Double(sign: .plus, exponent: scaleExponent(exponent: e, headroom: headroom), significand: 1)
     }
+
+    /// log₂ of `scale`.
+    static func scaleExponent(exponent e: UInt8, headroom: Int) -> Int { 188 - headroom - Int(e) }
 
     /// x at `scale`, rounded to the nearest integer (ties to even).
     @inline(__always)
@@ -208,9 +211,26 @@ final class ReproducibleExchange {
         Int64((x * scale).rounded(.toNearestOrEven))
     }
 
-    /// out[i] += fixed(values[i]) for `count` values.
-    static func add(_ values: UnsafePointer<Float>, count: Int, scale: Double, into out: UnsafeMutablePointer<Int64>) {
-        for i in 0 ..< count { out[i] &+= fixed(Double(values[i]), scale) }
+    /// out[i] += round(values[i] · 2^s) (ties to even) for `count` values: `fixed` of the value,
+    /// computed from the float's bits in integers (a third of the time; subnormals exact too).
+    /// The float is m · 2^(e − 150) with m its 24-bit significand (e ≥ 1), so the scaled value is
+    /// m shifted left by e − 150 + s, or right with rounding. Every |result| ≤ 2^62 by the scale's choice.
+    static func add(_ values: UnsafePointer<Float>, count: Int, scaleExponent s: Int, into out: UnsafeMutablePointer<Int64>) {
+        // Branch-free, in wrapping 64-bit integer operations, so that the loop vectorizes.
+        let offset = Int64(s - 150)
+        for i in 0 ..< count {
+            let bits = Int64(values[i].bitPattern)
+            let field = (bits &>> 23) & 0xff
+            let m = (bits & 0x7f_ffff) | (field == 0 ? 0 : 0x80_0000)
+            let shift = (field == 0 ? 1 : field) &+ offset
+            let left = m &<< shift
+            let r = shift >= 0 ? 1 : (shift < -40 ? 40 : 0 &- shift)   // m < 2^24: 25 or more leaves 0
+            let kept = m &>> r, rest = m & ((1 &<< r) &- 1), half = Int64(1) &<< (r &- 1)
+            let up: Int64 = rest > half ? 1 : (rest == half ? kept & 1 : 0)
+            let q = shift >= 0 ? left : kept &+ up
+            let sign = 0 &- ((bits &>> 31) & 1)                        // 0 or −1
+            out[i] &+= (q ^ sign) &- sign
+        }
     }
 
     /// out[i] = Float(sums[i] / scale) for `count` values (the division by a power of two is exact).

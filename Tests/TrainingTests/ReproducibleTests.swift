@@ -136,6 +136,29 @@ final class ReproducibleSumTests: XCTestCase {
         XCTAssertEqual(ReproducibleExchange.exponent(of: .nan), 255)
     }
 
+    /// The integer conversion is `fixed` (round(x · 2^s), ties to even) for every kind of float:
+    /// normal and subnormal, halfway cases, shifts left and right, values that round to 0.
+    func testTheIntegerConversionRoundsAsTheDoubleFormula() {
+        var g = SeededGenerator(seed: 12)
+        var values: [Float] = [0, -0, 1, -1, 0.5, 1.5, 2.5, -2.5, 3.5, Float.leastNonzeroMagnitude, -Float.leastNormalMagnitude,
+                               Float.greatestFiniteMagnitude, 0x1p-149 * 3, 0x1.000002p0, 0x1.800002p0]
+        for _ in 0 ..< 20_000 { values.append(Float(bitPattern: UInt32(truncatingIfNeeded: g.next()) & 0xff7f_ffff)) }
+        for s in [-150, -128, -40, -24, -23, -1, 0, 1, 23, 24, 30, 62 - 24, 100, 149, 188] {
+            let scale = Double(sign: .plus, exponent: s, significand: 1)
+            for x in values {
+                // The exact value x · 2^s in Double (x's significand and exponent, so subnormals are
+                // exact whatever the FP mode), where it stays an integer below 2^62.
+                var out: Int64 = 0
+                withUnsafePointer(to: x) { ReproducibleExchange.add($0, count: 1, scaleExponent: s, into: &out) }
+                if x == 0 { XCTAssertEqual(out, 0); continue }
+                let exact = Double(sign: x.sign, exponent: Int(x.exponent) + s, significand: Double(x.significand))
+                guard abs(exact) <= 0x1p62 else { continue }
+                XCTAssertEqual(out, Int64(exact.rounded(.toNearestOrEven)), "x \(x) (bits \(String(x.bitPattern, radix: 16))), s \(s)")
+                if !x.isSubnormal { XCTAssertEqual(out, ReproducibleExchange.fixed(Double(x), scale)) }
+            }
+        }
+    }
+
     /// K chunk vectors of values spanning 2⁻⁴⁰…2⁴⁰ of their tensor's largest, and the extremes of
     /// Float: added in any order the integers are the same; back in Float each sum is within the
     /// stated bound of the exact (Double) sum.
@@ -155,7 +178,10 @@ final class ReproducibleSumTests: XCTestCase {
             func sum(_ order: [Int]) -> [Int64] {
                 var out = [Int64](repeating: 0, count: n)
                 for c in order {
-                    chunks[c].withUnsafeBufferPointer { ReproducibleExchange.add($0.baseAddress!, count: n, scale: scale, into: &out) }
+                    chunks[c].withUnsafeBufferPointer {
+                        ReproducibleExchange.add($0.baseAddress!, count: n, scaleExponent: ReproducibleExchange.scaleExponent(exponent: e, headroom: headroom),
+                                                 into: &out)
+                    }
                 }
                 return out
             }
