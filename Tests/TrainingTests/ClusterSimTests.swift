@@ -44,6 +44,26 @@ final class ClusterSimTests: ToyIMDBTestCase {
         XCTAssertEqual(try leftoverNamespaces(), [])
     }
 
+    /// With `--reproducible`, two hosts of two ranks end with the bits of one rank alone: weights,
+    /// optimizer slots and the history's metrics.
+    func testTwoHostsReproduceOneRankBitForBit() throws {
+        let sim = tmp.file("sim"), one = tmp.file("one")
+        let flags = common + ["--epochs", "2", "--reproducible", "--chunk-rows", "8"]
+        let r = try Subprocess.run("/bin/bash", [script, "--hosts", "2", "--slots", "2", "--rate", "1gbit", "--", "train", "--data", dataset,
+                                                 "--run-dir", sim] + flags, environment: environment(), timeout: 180)
+        XCTAssertEqual(r.status, 0, r.stderr.suffix(2000).description)
+        let l = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", one] + flags, timeout: 120)
+        XCTAssertEqual(l.status, 0, l.stderr)
+        let a = try Checkpoint.read(from: sim + "/checkpoint.h5"), b = try Checkpoint.read(from: one + "/checkpoint.h5")
+        XCTAssertEqual(a.weights, b.weights)
+        XCTAssertEqual(a.slots, b.slots)
+        func metrics(_ dir: String) throws -> [[Double]] {
+            try HistoryFile.read(from: dir + "/history.h5").0.records.map { [$0.loss, $0.acc, $0.valLoss, $0.valAcc] }
+        }
+        XCTAssertEqual(try metrics(sim), try metrics(one))
+        XCTAssertEqual(try leftoverNamespaces(), [])
+    }
+
     /// Killing every process of one host ends the whole job with a non-zero status, and the
     /// cluster is removed all the same.
     func testLosingAHostEndsTheJobAndTheClusterIsRemoved() throws {
