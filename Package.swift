@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "TextData", dependencies: ["HDF5", "Archive", "POSIX"]),
         .target(name: "Training", dependencies: ["RNN", "TextData", "MPI", "HDF5", "POSIX"]),
         .target(name: "RNNDistCLI", dependencies: [
-            "Training", "TextData", "RNN", "MPI", "HDF5", "POSIX",
+            "Training", "TextData", "RNN", "MPI", "HDF5", "BLAS", "POSIX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "rnn-dist", dependencies: ["RNNDistCLI"]),

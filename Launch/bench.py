@@ -569,8 +569,8 @@ def section_reproducible(c):
     # 8. --reproducible (#25). (a) One full-data epoch of each REPRODUCIBLE_MODELS model at -n 1, 2
     #    and 4 with --reproducible: is model.weights.h5 the same bytes (the file holds no clock), and
     #    are the epoch's metrics equal? Against the default exchange at -n 2: epoch time and bytes per
-    #    batch. (b) LSTM at -n 2, --reproducible-reps alternating pairs: the epoch-time ratio. (c) Root
-    #    only: 2 emulated hosts x 2 ranks at 1 Gbit/s, --reproducible, against -n 1 (bits) and against
+    #    batch. (b) --reproducible-pair-models at -n 2, --reproducible-reps back-to-back pairs: the
+    #    epoch-time ratio. (c) Root only, unless skipped as reproducible-cluster: 2 emulated hosts x 2 ranks at 1 Gbit/s, --reproducible, against -n 1 (bits) and against
     #    the default exchange on the same emulated cluster (time). (d) LSTM, --accuracy-epochs epochs
     #    at -n 2, both modes: best val_acc.
     a, skip, work, res = c.a, c.skip, c.work, c.res
@@ -616,7 +616,7 @@ def section_reproducible(c):
         if pairs["ratios"]:
             pairs["median_ratio"] = statistics.median(pairs["ratios"])
             log("reproducible pairs", name, pairs)
-    if "cluster" not in skip and os.geteuid() == 0:
+    if "reproducible-cluster" not in skip and os.geteuid() == 0:
         sim = ["bash", os.path.join(ROOT, "Launch", "cluster-sim"), "--hosts", "2", "--slots", "2", "--rate", "1gbit", "--"]
         lstm = ["--model", "lstm", "--epochs", "1"]
         one = train(1, "cl-one", lstm, "--reproducible")
@@ -636,9 +636,61 @@ def section_reproducible(c):
         log("reproducible accuracy", acc)
 
 
+FLOOR_MODELS = {"simple-rnn": ["--model", "simple-rnn"], "lstm": ["--model", "lstm"], "gru": ["--model", "gru"],
+                "bilstm": ["--model", "lstm", "--bidirectional"]}
+
+
+def section_floor(c):
+    # 9. The machine's floor (#24), per --floor-models cell at -n 1, batch 128, every training row
+    #    (--validation-split 0: 196 steps of 500 time steps an epoch): (1) the matrix products the
+    #    code performs, counted by shape while it runs (RNN_DIST_COUNT_PRODUCTS; 2 epochs, halved);
+    #    (2) each shape timed alone on this machine, single-threaded (`selftest products`); (3) the
+    #    epoch-2 training-step time over that product time. Then the same for `eval` of the 25,000
+    #    test reviews with the epoch's weights.
+    a, skip, work, res = c.a, c.skip, c.work, c.res
+    if "floor" in skip:
+        return
+    out = res["floor"] = {}
+    for name in filter(None, a.floor_models.split(",")):
+        rd = os.path.join(work, f"floor-{name}")
+        counts, ecounts = os.path.join(work, f"floor-{name}.json"), os.path.join(work, f"floor-{name}-eval.json")
+        r, _ = run([a.bin, "train", "--data", a.data, "--run-dir", rd, "--epochs", "2", "--validation-split", "0"] + FLOOR_MODELS[name],
+                   env=dict(os.environ, RNN_DIST_COUNT_PRODUCTS=counts))
+        e2 = parse_epochs(r.stdout)[-1]
+        m = re.search(r"(\d+) training and", r.stdout)
+        rows = int(m[1]) if m else 25000
+        step_seconds = rows / e2["samples_per_second"]
+        p, _ = run([a.bin, "selftest", "products", counts, "--per", "2"])
+        prod = json.loads(p.stdout)
+        er, _ = run([a.bin, "eval", "--weights", os.path.join(rd, "model.weights.h5"), "--data", a.data, "--split", "test", "--json"],
+                    env=dict(os.environ, RNN_DIST_COUNT_PRODUCTS=ecounts))
+        eval_seconds = json.loads(er.stdout)["seconds"]
+        ep, _ = run([a.bin, "selftest", "products", ecounts])
+        eprod = json.loads(ep.stdout)
+        time_steps = -(-rows // 128) * 500
+        out[name] = {"epoch_step_seconds": step_seconds, "product_seconds": prod["product_seconds"],
+                     "ratio": step_seconds / prod["product_seconds"], "us_per_time_step": step_seconds / time_steps * 1e6,
+                     "product_us_per_time_step": prod["product_seconds"] / time_steps * 1e6, "gflop_per_epoch": prod["flop"] / 1e9,
+                     "product_gflops": prod["gflops"], "calls_per_epoch": prod["calls"], "top": prod["top"],
+                     "eval_seconds": eval_seconds, "eval_product_seconds": eprod["product_seconds"],
+                     "eval_ratio": eval_seconds / eprod["product_seconds"], "eval_top": eprod["top"]}
+        log("floor", name, {k: v for k, v in out[name].items() if not k.endswith("top")})
+
+
+def print_floor(f):
+    print("\nfloor, -n 1, batch 128: epoch-2 training steps and eval of the 25,000 test reviews against the time of the matrix "
+          "products they perform (each shape timed alone here)")
+    print("| cell | step s/epoch | products s/epoch | ratio | µs per time step (products) | GFLOP/epoch | eval s | eval products s | eval ratio |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, x in f.items():
+        print(f"| {name} | {x['epoch_step_seconds']:.2f} | {x['product_seconds']:.2f} | {x['ratio']:.2f} | "
+              f"{x['us_per_time_step']:.1f} ({x['product_us_per_time_step']:.1f}) | {x['gflop_per_epoch']:.1f} | "
+              f"{x['eval_seconds']:.2f} | {x['eval_product_seconds']:.2f} | {x['eval_ratio']:.2f} |")
+
+
 # In the order they run.
 SECTIONS = [section_models, section_keras_check, section_scaling, section_cluster, section_bf16, section_timeline, section_ch63,
-            section_memory, section_own_data, section_chapter6, section_watchdog, section_reproducible]
+            section_memory, section_own_data, section_chapter6, section_watchdog, section_reproducible, section_floor]
 
 
 def main():
@@ -667,9 +719,10 @@ def main():
     ap.add_argument("--reproducible-reps", type=int, default=5, help="alternating -n 2 pairs (default, --reproducible) per pair model")
     ap.add_argument("--reproducible-pair-models", default="simple-rnn,lstm", help="models of the alternating pairs")
     ap.add_argument("--reproducible-accuracy", type=int, default=1, help="0 skips the reproducible section's 10-epoch accuracy runs")
+    ap.add_argument("--floor-models", default=",".join(FLOOR_MODELS), help="comma list of the floor section's cells: " + ",".join(FLOOR_MODELS))
     ap.add_argument("--ch6-models", default="", help="comma list of chapter6 models: flatten,convnet,convgru (default all)")
     ap.add_argument("--skip", default="",
-                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline,own-data,chapter6,watchdog,reproducible")
+                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline,own-data,chapter6,watchdog,reproducible,reproducible-cluster,floor")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
@@ -726,6 +779,8 @@ def main():
               f"{w['time_ratio_on_over_off']:.4f} (target <= 1.01); samples/s off {w['off']}, on {w['on']}")
     if "reproducible" in res:
         print_reproducible(res["reproducible"])
+    if "floor" in res:
+        print_floor(res["floor"])
     print(f"\nwritten to {path}")
     shutil.rmtree(work, ignore_errors=True)
 

@@ -58,6 +58,10 @@ public enum BLAS {
         precondition(ldb >= max(1, transB ? k : n), "sgemm: ldb \(ldb) too small")
         precondition(ldc >= max(1, n), "sgemm: ldc \(ldc) too small")
         if m == 0 || n == 0 { return }
+        if counts != nil {
+            count(ProductShape(gemv: false, transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
+                               betaZero: beta == 0))
+        }
         cblas_sgemm(CblasRowMajor,
                     transA ? CblasTrans : CblasNoTrans,
                     transB ? CblasTrans : CblasNoTrans,
@@ -97,6 +101,9 @@ public enum BLAS {
     ) {
         precondition(m >= 0 && n >= 0 && lda >= max(1, n), "sgemv: bad shape m=\(m) n=\(n) lda=\(lda)")
         if m == 0 || n == 0 { return }
+        if counts != nil {
+            count(ProductShape(gemv: true, transA: trans, transB: false, m: m, n: n, k: 1, lda: lda, ldb: 1, ldc: 1, betaZero: beta == 0))
+        }
         cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha,
                     a, Int32(lda), x, 1, beta, y, 1)
     }

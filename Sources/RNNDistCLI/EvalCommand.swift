@@ -51,7 +51,9 @@ struct Eval: ParsableCommand {
                 let s = run.schedule
                 rows = split == .train ? 0 ..< s.trainCount : s.validationRows
             }
+            ProductCounting.begin()
             let c = try Evaluator.counts(model: model, source: source, rows: rows, comm: comm, batchSize: batchSize)
+            try ProductCounting.finish(isRoot: comm.isRoot)
             let seconds = comm.wallTime() - t0
             if comm.isRoot { report(c, config: config, classes: data.classNames, seconds: seconds, ranks: comm.size) }
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BLAS
 import Foundation
 import MPI
 import RNN
@@ -13,7 +14,7 @@ struct SelfTest: ParsableCommand {
         commandName: "selftest",
         abstract: "Internal checks of the MPI layer and the process set-up (used by the tests).",
         shouldDisplay: false,
-        subcommands: [Collectives.self, Abort.self, FloatModeCheck.self, TimelineCost.self])
+        subcommands: [Collectives.self, Abort.self, FloatModeCheck.self, TimelineCost.self, Products.self])
 
     /// What `--timeline` costs: records `--spans` empty spans, then flushes them to a file as a
     /// checkpoint does, and prints the seconds per span of each (JSON, for Launch/bench.py).
@@ -35,6 +36,33 @@ struct SelfTest: ParsableCommand {
                       #""flush_seconds_per_span":\#((t2 - t1) / Double(spans))}"#)
             }
             try comm.finalize()
+        }
+    }
+
+    /// The `floor` benchmark's product time: reads the counts `RNN_DIST_COUNT_PRODUCTS` wrote, times
+    /// one call of each shape on this machine (BLAS.secondsPerCall) and prints, as JSON, the calls,
+    /// their FLOP and their time (Σ count × seconds per call), with the shapes that cost most.
+    struct Products: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "products")
+        @Argument(help: "The counts file.") var counts: String
+        @Option(help: "Seconds spent timing each shape.") var budget = 0.05
+        @Option(help: "Divide the counts by this (e.g. the epochs the counts cover).") var per = 1.0
+
+        func run() throws {
+            ComputeSetup.configureProcess()
+            let entries = try ProductCounting.read(counts)
+            var rows: [(ProductCounting.Entry, Double)] = []
+            for e in entries { rows.append((e, BLAS.secondsPerCall(e.shape, budget: budget))) }
+            let calls = Double(entries.reduce(0) { $0 + $1.count }) / per
+            let flop = entries.reduce(0.0) { $0 + $1.shape.flop * Double($1.count) } / per
+            let seconds = rows.reduce(0.0) { $0 + $1.1 * Double($1.0.count) } / per
+            let top = rows.sorted { $0.1 * Double($0.0.count) > $1.1 * Double($1.0.count) }.prefix(8).map { e, t in
+                let s = e.shape
+                return "{\"shape\":\"\(s.gemv ? "gemv" : "gemm") \(s.transA ? "T" : "N")\(s.transB ? "T" : "N") \(s.m)x\(s.n)x\(s.k)\","
+                    + "\"calls\":\(Double(e.count) / per),\"us_per_call\":\(t * 1e6),\"gflops\":\(s.flop / t / 1e9)}"
+            }
+            print("{\"calls\":\(calls),\"flop\":\(flop),\"product_seconds\":\(seconds),\"gflops\":\(seconds > 0 ? flop / seconds / 1e9 : 0),"
+                  + "\"shapes\":\(entries.count),\"top\":[\(top.joined(separator: ","))]}")
         }
     }
 

@@ -241,7 +241,9 @@ struct Train: ParsableCommand {
                 }
                 return
             }
+            ProductCounting.begin()
             try trainer.run(source: rows)
+            try ProductCounting.finish(isRoot: comm.isRoot)
             let rss = try comm.allReduce(peakResidentMegabytes(), op: .max)
             let pss = try comm.allReduce(proportionalSetMegabytes(), op: .sum)
             if comm.isRoot {
