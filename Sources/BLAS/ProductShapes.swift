@@ -4,7 +4,7 @@ import Foundation
 /// One matrix product's shape as the code called it: `sgemm` (C (M×N) = op(A) (M×K) · op(B) (K×N))
 /// or `sgemv` (K = 1: y (M) = op(A) · x). The `floor` benchmark (docs/BENCHMARKS.md §The floor)
 /// counts the products an epoch performs by shape, then times each shape alone on this machine.
-public struct ProductShape: Hashable, Codable, Sendable, Comparable {
+public struct ProductShape: Hashable, Codable, Sendable {
     public var gemv: Bool
     public var transA: Bool
     public var transB: Bool
@@ -33,8 +33,6 @@ public struct ProductShape: Hashable, Codable, Sendable, Comparable {
 
     /// Multiply-adds counted as 2 FLOP: 2·M·N·K (sgemv: 2·M·N of A's stored shape).
     public var flop: Double { gemv ? 2 * Double(m) * Double(n) : 2 * Double(m) * Double(n) * Double(k) }
-
-    public static func < (a: ProductShape, b: ProductShape) -> Bool { a.flop < b.flop }
 }
 
 extension BLAS {
@@ -95,7 +93,6 @@ extension BLAS {
             for _ in 0 ..< perRound { once() }
             rounds.append((now() - start) / Double(perRound))
         }
-        if c[0].isNaN { print("", terminator: "") }      // keep the results alive
         return rounds.sorted()[2]
     }
 }

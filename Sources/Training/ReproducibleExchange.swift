@@ -17,8 +17,9 @@ import RNN
 /// 4. Each sum goes back to Float: Float(Double(Σ) / scale).
 ///
 /// The error against the exact sum is at most K/2 units of 2^(⌈log₂ K⌉ + e − 62) before the final
-/// rounding to Float, i.e. below 2⁻⁶¹ of the tensor's largest chunk value (Float's own spacing
-/// there is 2⁻²³): values under about 2⁻³⁶ of the largest lose bits a float sum would keep. A
+/// rounding to Float: for the K = 8 chunks of a 128-row step, 2^(e − 57), below 2⁻⁵⁶ of the tensor's
+/// largest chunk value (Float's own spacing there is 2⁻²³ of it); values under about 2⁻³² of the
+/// largest lose bits a float sum would keep. A
 /// non-finite chunk value has exponent 255; then no integer is formed, and the step reports the
 /// loss or gradient non-finite as the float exchange does.
 final class ReproducibleExchange {

@@ -191,7 +191,10 @@ public final class Trainer {
             if let fault, i == parts.count - 1 { model.gradients[model.gradients.count - 1] = fault }
             reproducible?.keep(model, stats: stats)
         }
-        if let fault, parts.isEmpty { model.gradients[model.gradients.count - 1] = fault }
+        if let fault, parts.isEmpty {                      // a rank without rows this step
+            model.gradients[model.gradients.count - 1] = fault
+            reproducible?.keep(model, stats: .zero)
+        }
         stepsRun += 1
         if let s = stallFault, s.rank == comm.rank, s.step == optimizer.iterations + 1 { kill(getpid(), SIGSTOP) }
         if let d = delayFault, d.rank == comm.rank { usleep(UInt32(d.value * 1e6)) }

@@ -92,6 +92,22 @@ final class ReproducibleTests: ToyIMDBTestCase {
         }
     }
 
+    /// A NaN in one rank's chunk sums (the injected fault) stops every rank before the update, as
+    /// without the option: one line naming epoch and batch, exit 3, the previous step's checkpoint.
+    /// At -n 4 with 4 chunks of 8 rows rank 3 holds the last chunk; at -n 5 rank 0 holds none.
+    func testANonFiniteChunkStopsEveryRankAtThatStep() throws {
+        for (n, fault) in [(4, "nan@3:3"), (5, "inf@0:3")] {
+            let dir = tmp.file("fault-\(n)")
+            let r = try Subprocess.mpiRun(n, ["train", "--data", dataset, "--run-dir", dir] + flags +
+                                          ["--epochs", "1", "--checkpoint-every", "1", "--inject-fault=\(fault)"])
+            XCTAssertEqual(r.status, 3, r.stderr)
+            let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }
+            XCTAssertEqual(lines.count, 1, r.stderr)
+            XCTAssertTrue(lines.first?.contains("gradient became non-finite at epoch 1, batch 3;") ?? false, r.stderr)
+            XCTAssertEqual(try Checkpoint.read(from: dir + "/checkpoint.h5").iterations, 2)
+        }
+    }
+
     /// Bad flags exit 64 before any work (as every flag error): bf16 transport, --chunk-rows alone or
     /// out of range. A resume that switches the mode or the chunk: one line, exit 2.
     func testRefusedCombinations() throws {
