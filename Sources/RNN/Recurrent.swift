@@ -11,9 +11,9 @@ final class Recurrent: Layer {
     let spec: RecurrentSpec
     /// One direction, or [forward, backward] when bidirectional.
     let directions: [LayerDirection]
-    /// The whole vocabulary's projection through the kernel (V × G), when the input is the
-    /// embedding's rows: blocked evaluation copies rows of it (`prepareInference`).
-    private var inferenceTable = FloatBuffer(count: 0)
+    /// Per direction, the whole vocabulary's projection through its kernel (V × G), when the input
+    /// is the embedding's rows: blocked evaluation copies rows of it (`prepareInference`).
+    private var inferenceTables: [FloatBuffer] = []
     /// Whether the current pass applies the input masks (a training batch with dropout > 0).
     private var inputMasks = false
     /// Bidirectional: (T, B, 2H) or (B, 2H), the concatenated output.
@@ -35,8 +35,13 @@ final class Recurrent: Layer {
         }
     }
 
-    /// A bidirectional layer's backward direction (and a go_backwards layer) starts from the sequence's end.
-    var runsInBlocks: Bool { !spec.bidirectional && !spec.goBackwards }
+    /// A bidirectional layer's backward direction (and a go_backwards layer) starts from the
+    /// sequence's end: it runs in blocks when it reads the tokens (its blocks then read them from
+    /// the end) and hands on only its final state (no sequence a following layer would need in
+    /// time order before the last block).
+    var runsInBlocks: Bool {
+        (!spec.bidirectional && !spec.goBackwards) || (!spec.returnSequences && directions[0].readsEmbedding)
+    }
 
     func reserve(_ p: Pass) {
         let D = spec.outputWidth
@@ -59,18 +64,21 @@ final class Recurrent: Layer {
 
     func prepareInference(weights w: UnsafePointer<Float>) {
         guard directions[0].readsEmbedding, let embedding = embeddingInput else { return }
-        inferenceTable = embedding.fullTable(weights: w, layer: directions[0].cell, into: inferenceTable)
+        if inferenceTables.count != directions.count { inferenceTables = directions.map { _ in FloatBuffer(count: 0) } }
+        for (k, d) in directions.enumerated() {
+            inferenceTables[k] = embedding.fullTable(weights: w, layer: d.cell, into: inferenceTables[k])
+        }
     }
 
     /// The embedding whose rows this layer projects (set where the model pairs them).
     weak var embeddingInput: EmbeddingLookup?
 
     func forward(_ input: Activation, _ p: Pass) -> Activation {
-        for d in directions {
+        for (k, d) in directions.enumerated() {
             switch input {
             case .embedded(let e) where p.inference:
-                e.projectFromTable(tokens: e.currentTokens, batch: p.batch, steps: p.totalSteps, table: inferenceTable.pointer,
-                                   layer: d.cell, from: p.start, count: p.steps)
+                e.projectFromTable(tokens: e.currentTokens, batch: p.batch, steps: p.totalSteps, table: inferenceTables[k].pointer,
+                                   layer: d.cell, from: p.start, count: p.steps, reversed: d.reversed)
             case .embedded(let e):
                 d.forwardFromEmbedding(e, tokens: e.currentTokens, batch: p.batch, steps: p.steps, weights: p.weights,
                                        masks: inputMasks)

@@ -118,6 +118,35 @@ final class ForwardTests: XCTestCase {
         }
     }
 
+    /// A bidirectional layer, and a go_backwards one, that read the tokens and hand on their final
+    /// state run in blocks too: the backward direction reads its blocks from the sequence's end.
+    /// Any block length gives exactly the one-block logits (the same table GEMM, the same h·U
+    /// calls), which match the Double reference; one returning sequences stays whole-sequence.
+    func testBidirectionalAndBackwardsLayersEvaluateInBlocks() {
+        for kind in ModelConfig.Kind.allCases {
+            let bidirectional = ModelConfig(kind: kind, numWords: 13, embedDim: 4, units: 11, bidirectional: true)
+            let backwards = ModelConfig(layers: [.embedding(EmbeddingSpec(inputDim: 13, outputDim: 4)),
+                                                 .recurrent(RecurrentSpec(kind: kind, units: 11, goBackwards: true)),
+                                                 .dense(DenseSpec(units: 1))])
+            for config in [bidirectional, backwards] {
+                let model = Model(config: config, seed: 7)
+                XCTAssertTrue(model.layers.allSatisfy(\.runsInBlocks), config.label)
+                model.weights = Fixtures.randomWeights(count: config.parameterCount, scale: 0.6, seed: 8)
+                let x = Fixtures.tokens(batch: 3, steps: 40, numWords: 13, seed: 9)
+                model.inferenceBlockSteps = 1_000
+                let whole = model.logits(x: x, batch: 3)
+                for block in [1, 7, 39] {
+                    model.inferenceBlockSteps = block
+                    XCTAssertEqual(model.logits(x: x, batch: 3), whole, "\(config.label), blocks of \(block)")
+                }
+                let z = SequentialReference.logits(config: config, weights: model.weights.map(Double.init), x: x, batch: 3).flatMap { $0 }
+                assertClose(whole.map(Double.init), z, rtol: 1e-4, atol: 1e-5, config.label)
+            }
+        }
+        let stacked = ModelConfig(kind: .lstm, numWords: 13, embedDim: 4, units: 5, layers: 2, bidirectional: true)
+        XCTAssertFalse(Model(config: stacked, seed: 1).layers.allSatisfy(\.runsInBlocks), "a sequence-returning bidirectional layer")
+    }
+
     /// Workspaces grow and shrink with (B, T) without changing results.
     func testWorkspaceReuseAcrossShapes() {
         let config = ModelConfig(kind: .lstm, numWords: 20, embedDim: 4, units: 6, layers: 2)
