@@ -100,11 +100,8 @@ final class ForwardTests: XCTestCase {
                 let model = Model(config: config, seed: 7)
                 model.weights = Fixtures.randomWeights(count: config.parameterCount, scale: 0.6, seed: 8)
                 let x = Fixtures.tokens(batch: 3, steps: 40, numWords: 13, seed: 9)
-                model.inferenceBlockSteps = 1_000
-                let whole = model.logits(x: x, batch: 3)
-                for block in [1, 7, 39] {
-                    model.inferenceBlockSteps = block
-                    let blocked = model.logits(x: x, batch: 3)
+                let (whole, runs) = logitsInBlocks(model, x)
+                for (block, blocked) in runs {
                     if layers == 1 {
                         XCTAssertEqual(blocked, whole, "\(kind), blocks of \(block)")
                     } else {
@@ -116,6 +113,17 @@ final class ForwardTests: XCTestCase {
                 assertClose(whole.map(Double.init), z, rtol: 1e-4, atol: 1e-5, "\(kind) ×\(layers)")
             }
         }
+    }
+
+    /// The logits of x (3 rows) in one block, and in blocks of 1, 7 and 39 steps.
+    private func logitsInBlocks(_ model: Model, _ x: [Int32]) -> (whole: [Float], blocked: [(Int, [Float])]) {
+        model.inferenceBlockSteps = 1_000
+        let whole = model.logits(x: x, batch: 3)
+        let blocked = [1, 7, 39].map { block in
+            model.inferenceBlockSteps = block
+            return (block, model.logits(x: x, batch: 3))
+        }
+        return (whole, blocked)
     }
 
     /// A bidirectional layer, and a go_backwards one, that read the tokens and hand on their final
@@ -133,11 +141,9 @@ final class ForwardTests: XCTestCase {
                 XCTAssertTrue(model.layers.allSatisfy(\.runsInBlocks), config.label)
                 model.weights = Fixtures.randomWeights(count: config.parameterCount, scale: 0.6, seed: 8)
                 let x = Fixtures.tokens(batch: 3, steps: 40, numWords: 13, seed: 9)
-                model.inferenceBlockSteps = 1_000
-                let whole = model.logits(x: x, batch: 3)
-                for block in [1, 7, 39] {
-                    model.inferenceBlockSteps = block
-                    XCTAssertEqual(model.logits(x: x, batch: 3), whole, "\(config.label), blocks of \(block)")
+                let (whole, runs) = logitsInBlocks(model, x)
+                for (block, blocked) in runs {
+                    XCTAssertEqual(blocked, whole, "\(config.label), blocks of \(block)")
                 }
                 let z = SequentialReference.logits(config: config, weights: model.weights.map(Double.init), x: x, batch: 3).flatMap { $0 }
                 assertClose(whole.map(Double.init), z, rtol: 1e-4, atol: 1e-5, config.label)
