@@ -131,7 +131,7 @@ final class ReproducibleExchange {
         let n = embeddingCount + rest
         let headroom = Self.headroomBits(chunks: k)
         let exponents = table.indices.map { Self.scaleExponent(exponent: flags[flagCount + $0], headroom: headroom) }
-        let scales = table.indices.map { Self.scale(exponent: flags[flagCount + $0], headroom: headroom) }
+        let scales = exponents.map { Double(sign: .plus, exponent: $0, significand: 1) }
         let lossScale = Self.scale(exponent: flags[lossSlot], headroom: headroom)
         if wire.count < n + 4 { wire = [Int64](repeating: 0, count: n + 4 + n / 4) }   // grows, never shrinks
         wire.withUnsafeMutableBufferPointer { w in
