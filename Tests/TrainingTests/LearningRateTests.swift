@@ -58,12 +58,7 @@ final class LearningRateTests: ToyIMDBTestCase {
         XCTAssertEqual(config.learningRate(atStep: 1), base * 2 / 4, accuracy: 1e-15)
 
         // Stopped mid-epoch 2 and resumed: the same rates, the same bits.
-        let stop = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--stop-after-batches", "11"] + flags)
-        XCTAssertEqual(stop.status, 4, stop.stderr)
-        let resumed = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--resume", tmp.file("stop/checkpoint.h5")] + flags)
-        XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        XCTAssertEqual(try WeightsFile.read(from: tmp.file("stop/model.weights.h5")).weights,
-                       try WeightsFile.read(from: tmp.file("whole/model.weights.h5")).weights)
+        try stopAndResume(after: 11, flags)
         // Another schedule on resume is refused, naming the flags.
         let other = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--resume", tmp.file("stop/checkpoint.h5")]
                                            + common + ["--epochs", "4", "--lr", "0.002"])
@@ -72,6 +67,17 @@ final class LearningRateTests: ToyIMDBTestCase {
     }
 
     /// ArgumentParser's usage errors (status 64) name the flag.
+    /// At -n 2 into tmp/stop: stopped after `batches` batches (exit 4), resumed to the end, and then
+    /// the same weights bits as the uninterrupted run in tmp/whole.
+    private func stopAndResume(after batches: Int, _ flags: [String]) throws {
+        let stop = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--stop-after-batches", "\(batches)"] + flags)
+        XCTAssertEqual(stop.status, 4, stop.stderr)
+        let resumed = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--resume", tmp.file("stop/checkpoint.h5")] + flags)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try WeightsFile.read(from: tmp.file("stop/model.weights.h5")).weights,
+                       try WeightsFile.read(from: tmp.file("whole/model.weights.h5")).weights)
+    }
+
     func testBadScheduleFlagsAreUsageErrors() throws {
         for (flags, expect) in [(["--lr-schedule", "step:0:0.5"], "--lr-schedule must be"), (["--lr-scaling", "cubic"], "--lr-scaling must be"),
                                 (["--warmup-epochs", "20", "--epochs", "10"], "--warmup-epochs 20.0 is outside 0…10")] {
@@ -113,12 +119,7 @@ final class LearningRateTests: ToyIMDBTestCase {
             (factor, best, wait) = rule.update(loss: r.valLoss, factor: factor, best: best, wait: wait)
         }
         XCTAssertEqual(records.map(\.learningRate), [1e-7, 1e-7, 0.5e-7, 0.25e-7, 0.125e-7], "\(records.map(\.valLoss))")
-        let stop = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--stop-after-batches", "35"] + flags)
-        XCTAssertEqual(stop.status, 4, stop.stderr)
-        let resumed = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--resume", tmp.file("stop/checkpoint.h5")] + flags)
-        XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        XCTAssertEqual(try WeightsFile.read(from: tmp.file("stop/model.weights.h5")).weights,
-                       try WeightsFile.read(from: tmp.file("whole/model.weights.h5")).weights)
+        try stopAndResume(after: 35, flags)
         XCTAssertEqual(try HistoryFile.read(from: tmp.file("stop/history.h5")).0.records.map(\.learningRate), records.map(\.learningRate))
     }
 }
