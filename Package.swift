@@ -9,6 +9,7 @@
 //   RNN                           model math: layers, loss, optimizers (no MPI, no files)
 //   TextData                      tokenizer, vocabulary, the dataset file, `prepare` (aclImdb, folders, CSV, JSONL)
 //   Training                      distributed loop, checkpoint, weights and history files
+//   Serve                         `serve`: the HTTP endpoint (Hummingbird), micro-batching, Prometheus metrics
 //   RNNDistCLI, rnn-dist          the command tree (thin) and its executable
 import PackageDescription
 
@@ -19,6 +20,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
@@ -40,8 +44,14 @@ let package = Package(
         .target(name: "Archive", dependencies: ["CArchive"]),
         .target(name: "TextData", dependencies: ["HDF5", "Archive", "POSIX"]),
         .target(name: "Training", dependencies: ["RNN", "TextData", "MPI", "HDF5", "POSIX"]),
+        .target(name: "Serve", dependencies: [
+            "Training", "TextData", "RNN",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "RNNDistCLI", dependencies: [
-            "Training", "TextData", "RNN", "MPI", "HDF5", "BLAS", "POSIX",
+            "Training", "TextData", "RNN", "MPI", "HDF5", "BLAS", "POSIX", "Serve",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "rnn-dist", dependencies: ["RNNDistCLI"]),
@@ -52,6 +62,7 @@ let package = Package(
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "TestSupport"]),
         .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TextDataTests", dependencies: ["TextData", "HDF5", "TestSupport"]),
+        .testTarget(name: "ServeTests", dependencies: ["TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "TextData", "HDF5", "POSIX", "TestSupport"]),
     ]
 )

@@ -160,17 +160,7 @@ private struct JSONReport: Encodable {
     var confusion_matrix: [[Int]]
 }
 
-/// Weights from a weights file or a checkpoint (whose weights are in the same layout), with a clear
-/// message when the file is another kind of rnn-dist file.
+/// Weights from a weights file or a checkpoint (see `Classifier.loadWeights`).
 func loadWeights(_ path: String) throws -> ([Float], WeightsMetadata) {
-    do {
-        let r = try WeightsFile.read(from: path)
-        return (r.weights, r.metadata)
-    } catch TrainingError.badFile(_, let object, let detail) where object.hasPrefix("/rnn_dist") {
-        if let c = try? Checkpoint.read(from: path) { return (c.weights, c.metadata) }
-        if (try? HistoryFile.read(from: path)) != nil {
-            throw CLIError("\(path) is a history file, not weights: pass model.weights.h5 or best.weights.h5")
-        }
-        throw TrainingError.badFile(path: path, object: object, detail: detail)
-    }
+    try Classifier.loadWeights(path)
 }

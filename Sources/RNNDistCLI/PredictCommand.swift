@@ -1,7 +1,5 @@
 import ArgumentParser
 import Foundation
-import TextData
-import RNN
 import Training
 
 struct Predict: ParsableCommand {
@@ -19,14 +17,7 @@ struct Predict: ParsableCommand {
     var texts: [String] = []
 
     func run() throws {
-        let (w, meta) = try loadWeights(weights)
-        let vocab: Vocabulary
-        do { vocab = try Vocabulary(words: meta.vocabulary) } catch {
-            throw CLIError("\(weights): /rnn_dist/vocab: \(error)")
-        }
-        guard vocab.numWords == meta.config.model.vocabularySize else {
-            throw CLIError("\(weights): the vocabulary has \(vocab.numWords) ids but the model has num_words \(meta.config.model.vocabularySize)")
-        }
+        let classifier = try Classifier(path: weights)
         var reviews = texts
         if reviews.isEmpty {
             while let line = readLine(strippingNewline: true) {
@@ -34,28 +25,9 @@ struct Predict: ParsableCommand {
             }
             guard !reviews.isEmpty else { throw CLIError("no texts: pass them as arguments or one per line on stdin") }
         }
-        let T = meta.config.maxlen
-        let model = Model(config: meta.config.model, seed: 0)
-        model.weights = w
-        // Encoded and scored 256 reviews at a time, so memory stays bounded for any input.
-        let K = model.head.outputs
-        var z: [Float] = []
-        z.reserveCapacity(reviews.count * K)
-        var start = 0
-        while start < reviews.count {
-            let chunk = reviews[start ..< min(reviews.count, start + 256)]
-            var x: [Int32] = []
-            x.reserveCapacity(chunk.count * T)
-            for r in chunk { x += vocab.encode(r, maxlen: T) }
-            z += model.logits(x: x, batch: chunk.count)
-            start += chunk.count
-        }
-        let names = meta.classNames
-        for (i, r) in reviews.enumerated() {
-            let (p, top) = z.withUnsafeBufferPointer { zp in
-                let zi = zp.baseAddress! + i * K
-                return (model.head.probabilities(logits: zi), model.head.predictedClass(logits: zi))
-            }
+        let names = classifier.classNames
+        for (r, answer) in zip(reviews, classifier.classify(reviews)) {
+            let p = answer.probabilities, top = answer.predictedClass
             if json {
                 var d: [String: Any] = ["class": names[top], "label": names[top], "text": r,
                                         "probabilities": Dictionary(uniqueKeysWithValues: zip(names, p))]

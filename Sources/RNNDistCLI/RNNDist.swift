@@ -19,7 +19,7 @@ public struct RNNDist: ParsableCommand {
         Run without mpirun, every command is a single process (rank 0 of 1).
         """,
         version: "0.1.0",
-        subcommands: [Prepare.self, Train.self, Eval.self, Predict.self, Plot.self, Inspect.self, Export.self, SelfTest.self]
+        subcommands: [Prepare.self, Train.self, Eval.self, Predict.self, ServeCommand.self, Plot.self, Inspect.self, Export.self, SelfTest.self]
     )
 
     public init() {}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Serve
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `rnn-dist serve --weights W`: the classifier behind HTTP (the work is in the Serve module).
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Answer predictions over HTTP: POST /v1/predict, GET /healthz, /metrics, and a page at /.",
+        discussion: """
+        POST /v1/predict with {"texts": ["…", …]} answers {"predictions": [{"label": "pos", "probabilities": {"neg": 0.08, "pos": 0.92}}, …]}: the tokenizer and the numbers of `rnn-dist predict`. Requests that arrive together are scored in one forward pass (up to --max-batch texts; a free compute thread waits at most --batch-window-ms for more). GET /healthz answers {"status": "ok", …}; GET /metrics the Prometheus text format (requests by path and status, latency, batch sizes, the model file and its load time); GET / a page to type a text and see the answer.
+        Errors are JSON {"error": "…"}: 400 for a body that is not valid UTF-8, not JSON or not {"texts": [strings]}; 413 for a body over 1 MiB or more than 1,000 texts; 404 and 405 for an unknown path or method; 408 when a body does not arrive within --request-timeout.
+        SIGHUP, or a new weights file at the same path (as train writes it: atomically), reloads the model; requests in flight finish with the model they started with, and a file that does not load leaves the old model answering. SIGTERM or SIGINT stops accepting connections, answers the requests in flight, and exits 0.
+        The first line on stdout, once the server listens, is "serving http://HOST:PORT" (with the real port when --port is 0).
+        """)
+
+    @Option(help: "Weights file written by `train` (or a checkpoint).")
+    var weights: String
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0: any free port; the first stdout line tells which).")
+    var port = 8080
+    @Option(help: "Threads that run the model, each with its own copy of it.")
+    var computeThreads = 1
+    @Option(help: "Texts scored in one forward pass at most.")
+    var maxBatch = 256
+    @Option(help: "How long a free compute thread waits for more requests to batch, in milliseconds (0 … 100).")
+    var batchWindowMs = 2.0
+    @Option(help: "Seconds a connection may stay idle before it is closed.")
+    var idleTimeout = 30.0
+    @Option(help: "Seconds a request's body may take to arrive (408 after).")
+    var requestTimeout = 10.0
+    @Option(help: "Seconds between checks of the weights file for a new version (0: only SIGHUP reloads).")
+    var watchInterval = 1.0
+
+    func validate() throws {
+        guard (0 ... 65535).contains(port) else { throw ValidationError("--port must be in 0 … 65535, not \(port)") }
+        guard (1 ... 64).contains(computeThreads) else { throw ValidationError("--compute-threads must be in 1 … 64, not \(computeThreads)") }
+        guard (1 ... 4096).contains(maxBatch) else { throw ValidationError("--max-batch must be in 1 … 4096, not \(maxBatch)") }
+        guard (0 ... 100).contains(batchWindowMs) else { throw ValidationError("--batch-window-ms must be in 0 … 100, not \(batchWindowMs)") }
+        guard idleTimeout > 0, idleTimeout <= 86_400 else { throw ValidationError("--idle-timeout must be in (0, 86400] seconds, not \(idleTimeout)") }
+        guard requestTimeout > 0, requestTimeout <= 86_400 else { throw ValidationError("--request-timeout must be in (0, 86400] seconds, not \(requestTimeout)") }
+        guard watchInterval >= 0, watchInterval <= 86_400 else { throw ValidationError("--watch-interval must be in [0, 86400] seconds, not \(watchInterval)") }
+    }
+
+    func run() throws {
+        var o = ServeOptions(weights: weights)
+        o.host = host
+        o.port = port
+        o.computeThreads = computeThreads
+        o.maxBatch = maxBatch
+        o.batchWindow = batchWindowMs / 1000
+        o.idleTimeout = idleTimeout
+        o.requestTimeout = requestTimeout
+        o.watchInterval = watchInterval
+        if let ms = ProcessInfo.processInfo.environment["RNN_DIST_SERVE_BATCH_DELAY_MS"].flatMap(Double.init), ms >= 0, ms <= 60_000 {
+            o.batchDelay = ms / 1000
+        }
+        let options = o
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                try await Server.run(options, ready: { host, port in
+                    printLine("serving http://\(host):\(port) (\(options.weights))")
+                }, log: { printLine("serve: " + $0, fd: 2) })
+            } catch {
+                outcome.error = error
+            }
+            done.signal()
+        }
+        done.wait()
+        if let e = outcome.error { throw CLIError("\(e)") }
+        printLine("serve: stopped")
+    }
+}
+
+/// The server's result, set by its task.
+private final class Outcome: @unchecked Sendable {
+    var error: (any Error)?
+}
+
+/// One line written at once (and so flushed) to stdout or stderr.
+private func printLine(_ s: String, fd: Int32 = 1) {
+    let line = s + "\n"
+    line.utf8CString.withUnsafeBufferPointer { p in _ = write(fd, p.baseAddress, p.count - 1) }
+}

@@ -1,0 +1,99 @@
+// The model `serve` answers with, and its reloads. Loading happens off the request path: a new file is
+// read and checked completely before it replaces the old model, so a request never sees a half-loaded
+// model and a bad file leaves the old one answering.
+
+import Foundation
+import Training
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The loaded weights file: one classifier per compute thread (a model keeps its work buffers).
+final class LoadedModel: Sendable {
+    nonisolated(unsafe) let replicas: [Classifier]
+    let classNames: [String]
+    let maxlen: Int
+    let summary: String
+    /// When the file was loaded (seconds since 1970) and how long loading took.
+    let loadedAt: Double
+    let loadSeconds: Double
+    let file: FileIdentity?
+    /// 1 for the first model, +1 per reload.
+    let generation: Int
+
+    init(path: String, threads: Int, generation: Int) throws {
+        let start = Date()
+        // The identity is read before the file, so a replacement during the read is seen next time.
+        file = FileIdentity(path: path)
+        let first = try Classifier(path: path)
+        replicas = [first] + (1 ..< max(1, threads)).map { _ in first.replica() }
+        classNames = first.classNames
+        maxlen = first.maxlen
+        summary = first.metadata.config.model.summary
+        loadedAt = Date().timeIntervalSince1970
+        loadSeconds = Date().timeIntervalSince(start)
+        self.generation = generation
+    }
+}
+
+/// What tells a file replaced (a new inode from an atomic rename) or rewritten (size, mtime).
+struct FileIdentity: Equatable, Sendable {
+    let device: UInt64, inode: UInt64, size: Int64, modified: Int64
+
+    init?(path: String) {
+        var s = stat()
+        guard stat(path, &s) == 0 else { return nil }
+        device = UInt64(s.st_dev)
+        inode = UInt64(s.st_ino)
+        size = Int64(s.st_size)
+        modified = Int64(s.st_mtim.tv_sec) * 1_000_000_000 + Int64(s.st_mtim.tv_nsec)
+    }
+}
+
+/// Holds the current model; `reload` swaps in a new one only when it loaded completely.
+final class ModelStore: @unchecked Sendable {
+    let path: String
+    let threads: Int
+    private let lock = NSLock()
+    private var loaded: LoadedModel
+    /// Serializes reloads (SIGHUP and the file watch may ask at once).
+    private let reloading = NSLock()
+    /// Called after each reload attempt: the new model or the error.
+    var onReload: (@Sendable (Result<LoadedModel, any Error>) -> Void)?
+
+    init(path: String, threads: Int) throws {
+        self.path = path
+        self.threads = threads
+        loaded = try LoadedModel(path: path, threads: threads, generation: 1)
+    }
+
+    var current: LoadedModel {
+        lock.lock(); defer { lock.unlock() }
+        return loaded
+    }
+
+    /// Loads the file again; on success the next batch uses it, on failure the old model stays.
+    @discardableResult
+    func reload() -> Result<LoadedModel, any Error> {
+        reloading.lock(); defer { reloading.unlock() }
+        let result = Result { try LoadedModel(path: path, threads: threads, generation: current.generation + 1) }
+        if case .success(let m) = result {
+            lock.lock(); loaded = m; lock.unlock()
+        }
+        onReload?(result)
+        return result
+    }
+
+    /// Reloads when the file on disk is not the one loaded (checked by the file watch).
+    func reloadIfChanged() {
+        let now = FileIdentity(path: path)
+        guard let now, now != current.file else { return }
+        // A file being written in place may still grow: wait until it has been still for a moment.
+        usleep(200_000)
+        guard FileIdentity(path: path) == now else { return }
+        // A failed load of this version is not retried until the file changes again.
+        if lastFailed == now { return }
+        if case .failure = reload() { lastFailed = now } else { lastFailed = nil }
+    }
+    private var lastFailed: FileIdentity?
+}
