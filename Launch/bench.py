@@ -687,10 +687,81 @@ def print_floor(f):
               f"{x['us_per_time_step']:.1f} ({x['product_us_per_time_step']:.1f}) | {x['gflop_per_epoch']:.1f} | "
               f"{x['eval_seconds']:.2f} | {x['eval_product_seconds']:.2f} | {x['eval_ratio']:.2f} |")
 
+# One made-up review of typical length (~170 words; IMDB's median is ~175), sent as one request each.
+SERVE_REVIEW = ("I went into this film expecting very little, and for the first half hour that is exactly what I got: a slow, "
+                "muddled setup, characters who talk past each other, and a score that never stops telling you how to feel. Then "
+                "something changes. The lead, who had been coasting, suddenly finds the heart of the story, and the scenes with her "
+                "estranged father are some of the most honest I have seen this year. The cinematography is lovely without showing "
+                "off, the editing tightens, and by the end I was genuinely moved. It is not a perfect movie; the subplot about the "
+                "business deal goes nowhere and the villain is a cartoon. But the performances carry it, and I would recommend it "
+                "to anyone who likes quiet family dramas with a little humour. Seven out of ten, and a reminder not to judge a film "
+                "by its first act.")
+
+
+def wrk_duration(text):
+    """wrk's '3.99ms' / '512.00us' / '1.02s' in seconds."""
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    return float(m[1]) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[m[2]]
+
+
+def section_serve(c):
+    # 10. `serve` under load (#23): the LSTM of Launch/run (book defaults, one epoch at -n 2: the
+    #     weights' values do not change the cost), `serve` with its defaults on loopback, `wrk` with one
+    #     review per POST /v1/predict for --serve-seconds at 1, 16 and 64 connections (one wrk thread):
+    #     requests/s (= predictions/s), p50/p99 latency, errors (non-2xx, socket errors).
+    a, skip, work, res = c.a, c.skip, c.work, c.res
+    if "serve" in skip:
+        return
+    if not shutil.which("wrk"):
+        log("serve: wrk is not installed (Launch/bench installs it); section skipped")
+        return
+    rd = os.path.join(work, "serve-lstm")
+    run(["mpirun", "-n", "2", a.bin, "train", "--data", a.data, "--run-dir", rd, "--epochs", "1"])
+    weights = os.path.join(rd, "model.weights.h5")
+    script = os.path.join(work, "serve.lua")
+    with open(script, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f"wrk.body = {json.dumps(json.dumps({'texts': [SERVE_REVIEW]}))}\n")
+    out = res["serve"] = {"seconds": a.serve_seconds, "runs": {}}
+    server = subprocess.Popen([a.bin, "serve", "--weights", weights, "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        port = int(re.search(r":(\d+) ", line)[1])
+        url = f"http://127.0.0.1:{port}/v1/predict"
+        for conns in (1, 16, 64):
+            r, _ = run(["wrk", "-t", "1", "-c", str(conns), "-d", f"{a.serve_seconds}s", "--latency", "-s", script, url])
+            t = r.stdout
+            lat = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)$", t, re.M))
+            non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+            sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+            out["runs"][conns] = {"requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", t)[1]),
+                                  "p50_seconds": wrk_duration(lat["50"]), "p99_seconds": wrk_duration(lat["99"]),
+                                  "errors": (int(non2xx[1]) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)}
+            log("serve", conns, "connections", out["runs"][conns])
+        import urllib.request
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        m_sum = re.search(r"^rnn_dist_batch_texts_sum ([\d.e+]+)$", metrics, re.M)
+        m_cnt = re.search(r"^rnn_dist_batch_texts_count (\d+)$", metrics, re.M)
+        if m_sum and m_cnt and int(m_cnt[1]) > 0:
+            out["mean_batch_texts"] = float(m_sum[1]) / int(m_cnt[1])
+    finally:
+        server.terminate()
+        out["exit_status"] = server.wait(timeout=30)
+
+
+def print_serve(s):
+    print(f"\nserve, LSTM of Launch/run, one review per request, wrk {s['seconds']} s per row; mean texts per forward pass "
+          f"{s.get('mean_batch_texts', float('nan')):.1f}; exit status after SIGTERM {s['exit_status']}")
+    print("| connections | predictions/s | p50 ms | p99 ms | errors |")
+    print("| --- | --- | --- | --- | --- |")
+    for conns, x in s["runs"].items():
+        print(f"| {conns} | {x['requests_per_second']:.0f} | {x['p50_seconds'] * 1e3:.2f} | {x['p99_seconds'] * 1e3:.2f} | {x['errors']} |")
+
 
 # In the order they run.
 SECTIONS = [section_models, section_keras_check, section_scaling, section_cluster, section_bf16, section_timeline, section_ch63,
-            section_memory, section_own_data, section_chapter6, section_watchdog, section_reproducible, section_floor]
+            section_memory, section_own_data, section_chapter6, section_watchdog, section_reproducible, section_floor,
+            section_serve]
 
 
 def main():
@@ -720,9 +791,10 @@ def main():
     ap.add_argument("--reproducible-pair-models", default="simple-rnn,lstm", help="models of the alternating pairs")
     ap.add_argument("--reproducible-accuracy", type=int, default=1, help="0 skips the reproducible section's 10-epoch accuracy runs")
     ap.add_argument("--floor-models", default=",".join(FLOOR_MODELS), help="comma list of the floor section's cells: " + ",".join(FLOOR_MODELS))
+    ap.add_argument("--serve-seconds", type=int, default=30, help="wrk's duration per connection count in the serve section")
     ap.add_argument("--ch6-models", default="", help="comma list of chapter6 models: flatten,convnet,convgru (default all)")
     ap.add_argument("--skip", default="",
-                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline,own-data,chapter6,watchdog,reproducible,reproducible-cluster,floor")
+                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline,own-data,chapter6,watchdog,reproducible,reproducible-cluster,floor,serve")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
@@ -781,6 +853,8 @@ def main():
         print_reproducible(res["reproducible"])
     if "floor" in res:
         print_floor(res["floor"])
+    if "serve" in res:
+        print_serve(res["serve"])
     print(f"\nwritten to {path}")
     shutil.rmtree(work, ignore_errors=True)
 

@@ -28,7 +28,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Texts scored in one forward pass at most.")
     var maxBatch = 256
     @Option(help: "How long a free compute thread waits for more requests to batch, in milliseconds (0 … 100).")
-    var batchWindowMs = 2.0
+    var batchWindowMs = 0.0
     @Option(help: "Seconds a connection may stay idle before it is closed.")
     var idleTimeout = 30.0
     @Option(help: "Seconds a request's body may take to arrive (408 after).")

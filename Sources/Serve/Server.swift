@@ -24,7 +24,7 @@ public struct ServeOptions: Sendable {
     public var computeThreads = 1
     /// Texts per forward pass at most, and how long a thread waits for more (seconds).
     public var maxBatch = 256
-    public var batchWindow = 0.002
+    public var batchWindow = 0.0
     /// Limits of one request.
     public var maxBodyBytes = 1 << 20
     public var maxTexts = 1000
