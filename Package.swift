@@ -9,6 +9,7 @@
 //   RNN                           model math: layers, loss, optimizers (no MPI, no files)
 //   TextData                      tokenizer, vocabulary, the dataset file, `prepare` (aclImdb, folders, CSV, JSONL)
 //   Training                      distributed loop, checkpoint, weights and history files
+//   ONNX                          a classifier as an ONNX graph, protobuf-encoded (bytes only, no files)
 //   RNNDistCLI, rnn-dist          the command tree (thin) and its executable
 import PackageDescription
 
@@ -40,8 +41,9 @@ let package = Package(
         .target(name: "Archive", dependencies: ["CArchive"]),
         .target(name: "TextData", dependencies: ["HDF5", "Archive", "POSIX"]),
         .target(name: "Training", dependencies: ["RNN", "TextData", "MPI", "HDF5", "POSIX"]),
+        .target(name: "ONNX", dependencies: ["RNN"]),
         .target(name: "RNNDistCLI", dependencies: [
-            "Training", "TextData", "RNN", "MPI", "HDF5", "BLAS", "POSIX",
+            "Training", "TextData", "RNN", "ONNX", "MPI", "HDF5", "BLAS", "POSIX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "rnn-dist", dependencies: ["RNNDistCLI"]),
@@ -53,5 +55,6 @@ let package = Package(
         .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TextDataTests", dependencies: ["TextData", "HDF5", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "TextData", "HDF5", "POSIX", "TestSupport"]),
+        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "RNN", "Training", "TestSupport"]),
     ]
 )
