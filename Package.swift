@@ -9,6 +9,7 @@
 //   RNN                           model math: layers, loss, optimizers (no MPI, no files)
 //   TextData                      tokenizer, vocabulary, the dataset file, `prepare` (aclImdb, folders, CSV, JSONL)
 //   Training                      distributed loop, checkpoint, weights and history files
+//   ONNX                          a classifier as an ONNX graph, protobuf-encoded (bytes only, no files)
 //   Serve                         `serve`: the HTTP endpoint (Hummingbird), micro-batching, Prometheus metrics
 //   RNNDistCLI, rnn-dist          the command tree (thin) and its executable
 import PackageDescription
@@ -44,6 +45,7 @@ let package = Package(
         .target(name: "Archive", dependencies: ["CArchive"]),
         .target(name: "TextData", dependencies: ["HDF5", "Archive", "POSIX"]),
         .target(name: "Training", dependencies: ["RNN", "TextData", "MPI", "HDF5", "POSIX"]),
+        .target(name: "ONNX", dependencies: ["RNN"]),
         .target(name: "Serve", dependencies: [
             "Training", "TextData", "RNN",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -51,7 +53,7 @@ let package = Package(
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
         .target(name: "RNNDistCLI", dependencies: [
-            "Training", "TextData", "RNN", "MPI", "HDF5", "BLAS", "POSIX", "Serve",
+            "Training", "TextData", "RNN", "ONNX", "MPI", "HDF5", "BLAS", "POSIX", "Serve",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "rnn-dist", dependencies: ["RNNDistCLI"]),
@@ -64,5 +66,6 @@ let package = Package(
         .testTarget(name: "TextDataTests", dependencies: ["TextData", "HDF5", "TestSupport"]),
         .testTarget(name: "ServeTests", dependencies: ["TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "TextData", "HDF5", "POSIX", "TestSupport"]),
+        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "RNN", "Training", "TestSupport"]),
     ]
 )

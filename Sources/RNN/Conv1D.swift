@@ -155,12 +155,12 @@ final class Conv1D: Layer {
 public struct Conv1DSpec: LayerSpecification {
     public enum Padding: String, Codable, Sendable { case valid, same, causal }
 
-    var filters: Int
-    var kernelSize: Int
-    var padding: Padding
-    var activation: Nonlinearity
+    public internal(set) var filters: Int
+    public internal(set) var kernelSize: Int
+    public internal(set) var padding: Padding
+    public internal(set) var activation: Nonlinearity
     /// Keras `use_bias`.
-    var useBias: Bool
+    public internal(set) var useBias: Bool
 
     init(filters: Int, kernelSize: Int, padding: Padding = .valid, activation: Nonlinearity = .linear, useBias: Bool = true) {
         self.filters = filters
@@ -173,7 +173,7 @@ public struct Conv1DSpec: LayerSpecification {
     private enum CodingKeys: String, CodingKey { case filters, kernelSize = "kernel_size", padding, activation, useBias = "use_bias" }
 
     /// Zeros before the first step.
-    var leftPadding: Int {
+    public var leftPadding: Int {
         switch padding {
         case .valid: return 0
         case .same: return (kernelSize - 1) / 2
@@ -182,7 +182,7 @@ public struct Conv1DSpec: LayerSpecification {
     }
 
     /// T′ for T input steps (≤ 0 when a valid convolution's kernel is longer than the sequence).
-    func outputSteps(_ steps: Int) -> Int { padding == .valid ? steps - kernelSize + 1 : steps }
+    public func outputSteps(_ steps: Int) -> Int { padding == .valid ? steps - kernelSize + 1 : steps }
 
     static let type = "conv1d"
     var kerasBaseName: String { "conv1d" }

@@ -86,10 +86,10 @@ final class Dense: Layer {
 
 /// Keras `Dense(units, activation)`; the output layer's activation is the head's (linear here).
 public struct DenseSpec: LayerSpecification {
-    var units: Int
-    var activation: Nonlinearity
+    public internal(set) var units: Int
+    public internal(set) var activation: Nonlinearity
     /// Keras `use_bias`.
-    var useBias: Bool
+    public internal(set) var useBias: Bool
 
     init(units: Int, activation: Nonlinearity = .linear, useBias: Bool = true) {
         self.units = units

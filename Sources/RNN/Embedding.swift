@@ -327,9 +327,9 @@ extension EmbeddingLookup: Layer {
 /// Keras `Embedding(input_dim, output_dim)`.
 public struct EmbeddingSpec: LayerSpecification {
     /// V: token ids are 0..<V.
-    var inputDim: Int
+    public internal(set) var inputDim: Int
     /// E: the width of each token's vector.
-    var outputDim: Int
+    public internal(set) var outputDim: Int
     /// Keras `trainable` (false: frozen, e.g. pretrained vectors kept as they are).
     var trainable: Bool
 

@@ -10,7 +10,7 @@ import Foundation
 /// are `Preset`s, built into this form (Preset.swift).
 public struct ModelConfig: Codable, Hashable, Sendable {
     /// The layers in order; the first reads token ids, the last feeds the head.
-    var layers: [LayerSpec]
+    public internal(set) var layers: [LayerSpec]
     /// The output activation, loss and decision rule on the last layer's output.
     public internal(set) var head: HeadSpec
 
@@ -187,8 +187,13 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     /// The parameter table in Keras order, layer by layer (a recurrent layer: kernel, recurrent
     /// kernel, bias; forward then backward direction when bidirectional); offsets into one dense
     /// flat buffer. Layer names are Keras's: a class's first layer "lstm", its next "lstm_1", …
-    public var parameterTable: [ParameterView] {
-        var views: [ParameterView] = []
+    public var parameterTable: [ParameterView] { layerTable().flatMap(\.tensors) }
+
+    /// The parameter table grouped by layer, each layer with the shape it reads, for rows of `steps`
+    /// tokens (nil: the InputLayer's length, when fixed). For exporters that walk the layers with
+    /// their tensors; the shapes are only meaningful for a config that validates for them.
+    public func layerTable(steps: Int? = nil) -> [LayerTensors] {
+        var rows: [LayerTensors] = []
         var offset = 0
         var used: [String: Int] = [:]
         func name(_ base: String) -> String {
@@ -196,11 +201,12 @@ public struct ModelConfig: Codable, Hashable, Sendable {
             used[base] = n + 1
             return n == 0 ? base : "\(base)_\(n)"
         }
-        var shape = inputShape
+        var shape = Shape.tokens(steps: steps ?? inputLength)
         for layer in layers {
             let spec = layer.specification
             let layerName = name(spec.kerasBaseName)
             let inner = spec.wrappedBaseName.map(name)
+            var views: [ParameterView] = []
             for p in spec.parameters(input: shape) {
                 let view = ParameterView(layerName: layerName, sublayer: p.sublayer, innerLayerName: p.sublayer == nil ? nil : inner,
                                          varIndex: p.index, varName: p.name, shape: p.shape, offset: offset,
@@ -208,9 +214,10 @@ public struct ModelConfig: Codable, Hashable, Sendable {
                 views.append(view)
                 offset += view.count
             }
+            rows.append(LayerTensors(layer: layer, name: layerName, input: shape, tensors: views))
             shape = spec.output(from: shape) ?? shape
         }
-        return views
+        return rows
     }
 
     /// The table of Keras's `model.summary()` for rows of `maxlen` tokens: "layer (Type)", output
@@ -458,4 +465,15 @@ public struct ParameterView: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         "\(kerasPath) \(varName) \(shape) @\(offset)"
     }
+}
+
+/// One layer of a model with its Keras name, the shape it reads per sample and its tensors (its
+/// rows of the parameter table), as `ModelConfig.layerTable` lists them.
+public struct LayerTensors: Sendable {
+    public let layer: LayerSpec
+    /// Keras's layer name: "embedding", "lstm_1", "bidirectional", …
+    public let name: String
+    public let input: Shape
+    /// Keras's order: kernel, recurrent kernel, bias (forward then backward when bidirectional).
+    public let tensors: [ParameterView]
 }

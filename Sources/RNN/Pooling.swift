@@ -69,9 +69,9 @@ final class MaxPooling1D: Layer {
 public struct Pooling1DSpec: LayerSpecification {
     public enum Padding: String, Codable, Sendable { case valid, same }
 
-    var poolSize: Int
-    var strides: Int
-    var padding: Padding
+    public internal(set) var poolSize: Int
+    public internal(set) var strides: Int
+    public internal(set) var padding: Padding
 
     init(poolSize: Int, strides: Int? = nil, padding: Padding = .valid) {
         self.poolSize = poolSize
@@ -82,7 +82,7 @@ public struct Pooling1DSpec: LayerSpecification {
     private enum CodingKeys: String, CodingKey { case poolSize = "pool_size", strides, padding }
 
     /// T′: valid ⌊(T − p)/s⌋ + 1, same ⌈T/s⌉ (≤ 0 when the pool is longer than a valid input).
-    func outputSteps(_ steps: Int) -> Int {
+    public func outputSteps(_ steps: Int) -> Int {
         switch padding {
         case .valid: return steps >= poolSize ? (steps - poolSize) / strides + 1 : 0
         case .same: return (steps + strides - 1) / strides
@@ -90,7 +90,7 @@ public struct Pooling1DSpec: LayerSpecification {
     }
 
     /// Same padding's steps before the first (TensorFlow's split: the smaller half on the left).
-    func leftPadding(steps: Int) -> Int {
+    public func leftPadding(steps: Int) -> Int {
         guard padding == .same else { return 0 }
         return max((outputSteps(steps) - 1) * strides + poolSize - steps, 0) / 2
     }
@@ -182,7 +182,7 @@ final class GlobalPooling1D: Layer {
 
 /// Keras `GlobalMaxPooling1D()` or `GlobalAveragePooling1D()` (channels last, keepdims false).
 public struct GlobalPooling1DSpec: LayerSpecification {
-    var average: Bool
+    public internal(set) var average: Bool
 
     init(average: Bool) { self.average = average }
 

@@ -166,24 +166,24 @@ final class Recurrent: Layer {
 
 /// Keras `SimpleRNN`, `LSTM` or `GRU` (default activations), optionally in `Bidirectional` (concat).
 public struct RecurrentSpec: LayerSpecification {
-    var kind: ModelConfig.Kind
+    public internal(set) var kind: ModelConfig.Kind
     /// H.
-    var units: Int
+    public internal(set) var units: Int
     /// Whether the layer outputs every step's h (T, D) or only the last (D).
-    var returnSequences: Bool
+    public internal(set) var returnSequences: Bool
     /// Keras `Bidirectional(layer)`, merge mode "concat".
-    var bidirectional: Bool
+    public internal(set) var bidirectional: Bool
     /// Keras `dropout`: the rate of the inverted-dropout masks on the layer's input, in [0, 1).
     var dropout: Double
     /// Keras `recurrent_dropout`: the rate of the masks on h_{t−1}, in [0, 1).
     var recurrentDropout: Double
     /// GRU only: Keras 3's `reset_after=True`, or Keras 2's reset-before GRU (bias (3H,)).
-    var resetAfter: Bool
+    public internal(set) var resetAfter: Bool
     /// Keras `go_backwards` (not bidirectional): reads x_{T−1} first; a returned sequence stays in
     /// that reading order, and the last step's output is the one after reading x_0.
-    var goBackwards: Bool
+    public internal(set) var goBackwards: Bool
     /// Keras `use_bias` (false: no bias tensor; the gates read zeros).
-    var useBias: Bool
+    public internal(set) var useBias: Bool
 
     init(kind: ModelConfig.Kind, units: Int, returnSequences: Bool = false, bidirectional: Bool = false,
                 dropout: Double = 0, recurrentDropout: Double = 0, resetAfter: Bool = true, goBackwards: Bool = false,

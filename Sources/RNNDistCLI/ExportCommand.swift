@@ -1,28 +1,50 @@
 import ArgumentParser
+import ONNX
 import Training
 
-/// `rnn-dist export --keras-legacy WEIGHTS -o FILE.h5`: weights in the Keras 2 HDF5 layout.
+/// `rnn-dist export --keras-legacy WEIGHTS -o FILE.h5`: weights in the Keras 2 HDF5 layout;
+/// `rnn-dist export --onnx WEIGHTS -o FILE.onnx`: the whole classifier as an ONNX model.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write weights in another layout: --keras-legacy, the Keras 2 HDF5 file of tf.keras 2.x save_weights.",
+        abstract: "Write the model in another format: --keras-legacy, the Keras 2 HDF5 file of tf.keras 2.x save_weights; --onnx, an ONNX model.",
         discussion: """
-        The file loads with model.load_weights("FILE.h5") in Keras 2 (tf.keras 2.x) and Keras 3, into the Sequential of the same architecture (Embedding → the recurrent layers → Dense). WEIGHTS is a weights file or a checkpoint written by train.
+        WEIGHTS is a weights file or a checkpoint written by train.
+
+        --keras-legacy: the file loads with model.load_weights("FILE.h5") in Keras 2 (tf.keras 2.x) and Keras 3, into the Sequential of the same architecture (Embedding → the recurrent layers → Dense).
+
+        --onnx: the classifier as an ONNX model (IR version 8, opset 17) for onnxruntime and other ONNX runtimes. Input "input_ids", int64 [batch, maxlen] (maxlen of the weights' dataset): the token ids predict feeds the model (the text tokenized with the vocabulary stored in WEIGHTS, as prepare does, left-padded with 0). Output "probabilities", float [batch, K]: the numbers predict prints ([1 − p, p] for a one-logit model, the softmax for K classes); the class names are in the model's metadata ("class_names"). Operators: Gather (embedding); RNN, LSTM, GRU (time-major; Bidirectional as direction bidirectional, go_backwards as reverse; reset-after GRU with linear_before_reset = 1); MatMul, Add, Relu, Tanh, Sigmoid (Dense); Conv, MaxPool, ReduceMax, ReduceMean, Flatten; Transpose, Reshape, Slice, Softmax, Sub, Concat. Dropout vanishes at inference. Every layer train builds is covered.
         """)
 
     @Flag(help: "Keras 2 HDF5 layout (root layer_names, backend, keras_version; per layer weight_names).")
     var kerasLegacy = false
+    @Flag(help: "An ONNX model: int64 token ids in, class probabilities out.")
+    var onnx = false
     @Argument(help: "A weights file (model.weights.h5, best.weights.h5) or a checkpoint.")
     var weights: String
     @Option(name: .shortAndLong, help: "The file to write.")
     var output: String
 
     func validate() throws {
-        guard kerasLegacy else { throw ValidationError("choose the layout to export: --keras-legacy") }
+        guard kerasLegacy || onnx else { throw ValidationError("choose the format to export: --keras-legacy or --onnx") }
+        guard !(kerasLegacy && onnx) else { throw ValidationError("--keras-legacy and --onnx exclude each other: export one format at a time") }
     }
 
     func run() throws {
         let (w, meta) = try loadWeights(weights)
-        try KerasLegacyFile.write(to: output, weights: w, table: meta.config.model.parameterTable)
-        print("wrote \(output) (Keras 2 HDF5 weights, \(meta.config.model.summary))")
+        guard onnx else {
+            try KerasLegacyFile.write(to: output, weights: w, table: meta.config.model.parameterTable)
+            print("wrote \(output) (Keras 2 HDF5 weights, \(meta.config.model.summary))")
+            return
+        }
+        let model: ONNXModel
+        do {
+            model = try ONNXExport.model(config: meta.config.model, weights: w, maxlen: meta.config.maxlen,
+                                         classNames: meta.classNames, producerVersion: RNNDist.configuration.version)
+        } catch {
+            throw CLIError("\(weights): cannot export to ONNX: \(error)")
+        }
+        try TextFile.writeAtomically(bytes: model.serialized(), to: output)
+        print("wrote \(output) (ONNX opset \(ONNXExport.opsetVersion), \(ONNXExport.inputName) int64 [batch, \(meta.config.maxlen)] → "
+              + "\(ONNXExport.outputName) float [batch, \(meta.config.model.classCount)], \(meta.config.model.summary))")
     }
 }

@@ -1,8 +1,8 @@
 import Foundation
 import POSIX
 
-/// Small text files (history.csv, the SVG plot) written as the HDF5 files are: into a temporary
-/// file in the same folder, fsync'ed, renamed into place; the previous file stays intact on failure.
+/// Small text files (history.csv, the SVG plot), and the ONNX export's bytes, written as the HDF5
+/// files are: into a temporary file in the same folder, fsync'ed, renamed into place; the previous file stays intact on failure.
 public enum TextFile {
     /// Writes all of `bytes` to `fd`, retrying short writes and EINTR; 0, or the failing call's errno.
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Int32 {
@@ -17,6 +17,11 @@ public enum TextFile {
     }
 
     public static func writeAtomically(_ contents: String, to path: String) throws {
+        try writeAtomically(bytes: Array(contents.utf8), to: path)
+    }
+
+    /// The same for any bytes (`export --onnx`'s model file).
+    public static func writeAtomically(bytes: [UInt8], to path: String) throws {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
@@ -27,7 +32,7 @@ public enum TextFile {
         }
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw fail("write") }
-        let failed = writeAll(fd, Array(contents.utf8))
+        let failed = writeAll(fd, bytes)
         guard failed == 0 else { close(fd); errno = failed; throw fail("write") }
         guard fsync(fd) == 0 else { close(fd); throw fail("flush") }
         close(fd)
