@@ -3,7 +3,7 @@
 //
 // Layers of the package, bottom to top (each only imports what is below it):
 //   CMPI, CHDF5, CBLAS, CArchive  C libraries: a module map + shim header each (found via pkg-config)
-//   CFloatMode                    the CPU's subnormal mode (MXCSR / FPCR): one small C file
+//   CFloatMode                    the CPU's subnormal mode (MXCSR / FPCR) and its FMA instruction: one small C file
 //   POSIX                         errno as a message, the host name (Linux only, like the package)
 //   MPI, HDF5, BLAS, Archive      thin Swift wrappers; the only files that call C
 //   RNN                           model math: layers, loss, optimizers (no MPI, no files)
@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "CFloatMode"),
         .target(name: "BLAS", dependencies: ["CBLAS", "CFloatMode"]),
 
-        .target(name: "RNN", dependencies: ["BLAS"]),
+        .target(name: "RNN", dependencies: ["BLAS", "CFloatMode"]),
         .target(name: "Archive", dependencies: ["CArchive"]),
         .target(name: "TextData", dependencies: ["HDF5", "Archive", "POSIX"]),
         .target(name: "Training", dependencies: ["RNN", "TextData", "MPI", "HDF5", "POSIX"]),

@@ -44,3 +44,20 @@ int rd_flushes_subnormals(void) {
 int rd_flush_subnormals_to_zero(void) { return 0; }
 int rd_flushes_subnormals(void) { return 0; }
 #endif
+
+int rd_cpu_has_fma(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("fma") ? 1 : 0;
+#elif defined(__aarch64__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int rd_fma_available = 0;
+
+__attribute__((constructor)) static void rd_detect_fma(void) {
+    rd_fma_available = rd_cpu_has_fma();
+}

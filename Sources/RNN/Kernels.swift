@@ -4,9 +4,11 @@
 // vectorizes them; a buffer never moves while a layer holds its pointer.
 
 import Foundation
+import CFloatMode
 #if arch(x86_64)
 import _Builtin_intrinsics.intel
 #endif
+
 
 /// A fixed-size, 64-byte aligned, zero-initialized Float buffer, freed in `deinit`.
 ///
@@ -66,6 +68,12 @@ protocol Lane {
     static func - (a: Self, b: Self) -> Self
     static func * (a: Self, b: Self) -> Self
     static func / (a: Self, b: Self) -> Self
+    /// self · b + c with one rounding (IEEE 754 fusedMultiplyAdd). The CPU's FMA instruction where it
+    /// has one (chosen at run time, so a baseline x86-64 build uses it too), else the C library's
+    /// correctly rounded `fmaf`: the same bits on every CPU and in every build.
+    func fused(_ b: Self, _ c: Self) -> Self
+    /// x·p(x²)/q(x²), the rational part of `fastTanh`, for clamped x.
+    func tanhRational() -> Self
     /// The correctly rounded square root of each lane (IEEE 754: the bits of `Float.squareRoot()`).
     func sqrt() -> Self
     /// Limited to [−c, c]; NaN stays NaN.
@@ -85,6 +93,10 @@ extension Float: Lane {
     func clamped(to c: Float) -> Float { self < -c ? -c : (self > c ? c : self) }
     @inline(__always) @usableFromInline
     func sqrt() -> Float { squareRoot() }
+    @inline(__always) @usableFromInline
+    func fused(_ b: Float, _ c: Float) -> Float { c.addingProduct(self, b) }
+    @inline(__always) @usableFromInline
+    func tanhRational() -> Float { tanhRationalHorner(self) }
     @inline(__always) @usableFromInline
     var isAllZero: Bool { self == 0 }
 }
@@ -117,6 +129,35 @@ extension SIMD8: Lane where Scalar == Float {
     }
     @inline(__always) @usableFromInline
     var isAllZero: Bool { all(self .== Self(repeating: 0)) }
+    @inline(__always) @usableFromInline
+    func fused(_ b: Self, _ c: Self) -> Self {
+        #if RNN_DIST_FMA
+        // Built for CPUs with FMA (Launch/setup's release build): the instruction, inlined.
+        return c.addingProduct(self, b)
+        #else
+        #if arch(x86_64)
+        if rd_fma_ready() != 0 {
+            return Self(lowHalf: rd_fma4(lowHalf, b.lowHalf, c.lowHalf), highHalf: rd_fma4(highHalf, b.highHalf, c.highHalf))
+        }
+        #endif
+        return c.addingProduct(self, b)
+        #endif
+    }
+
+    /// The Swift code where it is built for FMA; else the C function compiled for FMA where the CPU
+    /// has it (one call per four lanes); else Horner with `fmaf` lane by lane. The same bits.
+    @inline(__always) @usableFromInline
+    func tanhRational() -> Self {
+        #if !RNN_DIST_FMA && arch(x86_64)
+        if rd_fma_ready() != 0 {
+            return Self(lowHalf: rd_tanh_rational4(lowHalf), highHalf: rd_tanh_rational4(highHalf))
+        }
+        #endif
+        return tanhRationalHorner(self)
+    }
+
+    /// `fused`'s path for a CPU without FMA: `addingProduct`, `fmaf` lane by lane in a baseline build.
+    func fusedLaneByLane(_ b: Self, _ c: Self) -> Self { c.addingProduct(self, b) }
 }
 
 /// The vector the gate loops use: two SSE registers on the x86-64 baseline the package compiles
@@ -142,36 +183,45 @@ func forEachLane(_ count: Int, _ vector: (Int) -> Void, _ scalar: (Int) -> Void)
 
 // MARK: - Activations
 
-/// Beyond ±7.905 the rational approximation below is no longer accurate; clamping keeps it in range.
-@usableFromInline let tanhClamp: Float = 7.905_311_107_635_498
+/// Where `fastTanh` saturates: the first Float at which its fused evaluation below gives exactly 1
+/// (it stays below 1 up to there). Beyond it the rational approximation would oscillate around 1,
+/// so arguments are clamped here (Eigen's 7.9053 is where its unfused evaluation reaches 1).
+@usableFromInline let tanhClamp: Float = 7.998_811_7  // bits 0x40FFF644
 
-/// tanh(x) by the degree-13/6 rational minimax approximation used by Eigen, XLA and MLAS.
+/// tanh(x) by the degree-13/6 rational minimax approximation used by Eigen, XLA and MLAS, its two
+/// polynomials evaluated by Horner's rule with fused multiply-adds (one rounding per step).
 ///
-/// Absolute error ≤ 3.4e-7 (≈ 6 ulp of 1; worst near |x| = 5.9, measured in `ActivationTests`);
+/// Absolute error ≤ 2.5e-7 (≈ 4 ulp of 1, measured in `ActivationTests`); exactly ±1 beyond ±`tanhClamp`;
 /// branch-free, so it vectorizes; NaN in gives NaN out (so a diverging run is still detected).
 @inline(__always) @usableFromInline
 func fastTanh<V: Lane>(_ x: V) -> V {
-    let xc = x.clamped(to: tanhClamp)
+    x.clamped(to: tanhClamp).tanhRational()
+}
+
+/// x·p(x²)/q(x²) by Horner's rule with fused multiply-adds: the body of `fastTanh` (and of the C
+/// `rd_tanh_rational4`, which must stay the same operations in the same order).
+@inline(__always) @usableFromInline
+func tanhRationalHorner<V: Lane>(_ xc: V) -> V {
     let x2 = xc * xc
     var p = V(repeating: -2.760_768_477_423_55e-16)
-    p = p * x2 + V(repeating: 2.000_187_904_824_77e-13)
-    p = p * x2 + V(repeating: -8.604_671_522_137_35e-11)
-    p = p * x2 + V(repeating: 5.122_297_090_371_14e-08)
-    p = p * x2 + V(repeating: 1.485_722_357_179_79e-05)
-    p = p * x2 + V(repeating: 6.372_619_288_754_36e-04)
-    p = p * x2 + V(repeating: 4.893_524_558_917_86e-03)
+    p = p.fused(x2, V(repeating: 2.000_187_904_824_77e-13))
+    p = p.fused(x2, V(repeating: -8.604_671_522_137_35e-11))
+    p = p.fused(x2, V(repeating: 5.122_297_090_371_14e-08))
+    p = p.fused(x2, V(repeating: 1.485_722_357_179_79e-05))
+    p = p.fused(x2, V(repeating: 6.372_619_288_754_36e-04))
+    p = p.fused(x2, V(repeating: 4.893_524_558_917_86e-03))
     var q = V(repeating: 1.198_258_394_667_02e-06)
-    q = q * x2 + V(repeating: 1.185_347_056_866_54e-04)
-    q = q * x2 + V(repeating: 2.268_434_632_439_00e-03)
-    q = q * x2 + V(repeating: 4.893_525_185_543_85e-03)
+    q = q.fused(x2, V(repeating: 1.185_347_056_866_54e-04))
+    q = q.fused(x2, V(repeating: 2.268_434_632_439_00e-03))
+    q = q.fused(x2, V(repeating: 4.893_525_185_543_85e-03))
     return xc * p / q
 }
 
-/// σ(x) = (1 + tanh(x/2)) / 2, an identity, so its absolute error is half of `fastTanh`'s (≲ 2e-7).
+/// σ(x) = (1 + tanh(x/2)) / 2, an identity, so its absolute error is about half of `fastTanh`'s (≤ 1.6e-7).
 @inline(__always) @usableFromInline
 func fastSigmoid<V: Lane>(_ x: V) -> V {
     let half = V(repeating: 0.5)
-    return half * fastTanh(half * x) + half
+    return fastTanh(half * x).fused(half, half)
 }
 
 /// σ(z) via `exp`, for the few outputs where relative accuracy near 0 matters (the loss head).

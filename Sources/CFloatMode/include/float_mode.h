@@ -1,4 +1,5 @@
-// The CPU's treatment of subnormal floating-point numbers, for the calling thread.
+// The CPU's floating-point features: its treatment of subnormal numbers (for the calling thread),
+// and its fused multiply-add instruction, chosen at run time.
 #ifndef RNN_DIST_FLOAT_MODE_H
 #define RNN_DIST_FLOAT_MODE_H
 
@@ -8,5 +9,41 @@ int rd_flush_subnormals_to_zero(void);
 
 /// 1 when the calling thread flushes subnormals (both bits on x86-64, FZ on arm64), else 0.
 int rd_flushes_subnormals(void);
+
+/// 1 when the CPU executes fused multiply-add instructions (x86-64: FMA3; always on arm64), else 0.
+int rd_cpu_has_fma(void);
+
+/// `rd_cpu_has_fma()`, set before `main` runs: a plain load for the hot loops.
+extern int rd_fma_available;
+static inline int rd_fma_ready(void) { return rd_fma_available; }
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+/// a·b + c with one rounding, four lanes: the FMA3 instruction, compiled for it whatever the build
+/// targets. Call only where `rd_cpu_has_fma()` is 1. A caller built for a CPU with FMA inlines it
+/// (one vfmadd); a baseline x86-64 caller calls it (a call instead of a per-lane `fmaf`).
+static inline __attribute__((target("fma"))) __m128 rd_fma4(__m128 a, __m128 b, __m128 c) {
+    return _mm_fmadd_ps(a, b, c);
+}
+
+/// The rational part of rnn-dist's tanh for four already clamped arguments, x·p(x²)/q(x²): the same
+/// operations in the same order as `fastTanh` in Sources/RNN/Kernels.swift (Horner with FMA), so the
+/// same bits. One call per four lanes where the Swift code is not built for FMA.
+static inline __attribute__((target("fma"))) __m128 rd_tanh_rational4(__m128 x) {
+    __m128 x2 = _mm_mul_ps(x, x);
+    __m128 p = _mm_set1_ps(-2.76076847742355e-16f);
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(2.00018790482477e-13f));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(-8.60467152213735e-11f));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(5.12229709037114e-08f));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(1.48572235717979e-05f));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(6.37261928875436e-04f));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(4.89352455891786e-03f));
+    __m128 q = _mm_set1_ps(1.19825839466702e-06f);
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(1.18534705686654e-04f));
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(2.26843463243900e-03f));
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(4.89352518554385e-03f));
+    return _mm_div_ps(_mm_mul_ps(x, p), q);
+}
+#endif
 
 #endif
