@@ -87,10 +87,16 @@ FIXED_REVIEWS = [
 ]
 
 
-def reexec_with_venv_if_needed():
+def reexec_with_venv_if_needed(modules=("h5py", "keras"), tool="keras_check",
+                                needs="keras (3.x), tensorflow and h5py",
+                                install="python3 -m venv ~/.venvs/rnn-dist-keras && ~/.venvs/rnn-dist-keras/bin/pip install "
+                                        "tensorflow-cpu h5py"):
+    """Returns when `modules` import; else re-runs the calling script (sys.argv[0]) once with the
+    benchmark's virtual environment when it exists, else exits 2 saying what to install."""
+    import importlib
     try:
-        import h5py  # noqa: F401
-        import keras  # noqa: F401
+        for m in modules:
+            importlib.import_module(m)
         return
     except ImportError as e:
         missing = e.name
@@ -98,10 +104,8 @@ def reexec_with_venv_if_needed():
     if os.environ.get(REEXEC_MARK) != "1" and os.path.exists(VENV_PYTHON) \
             and os.path.realpath(sys.prefix) != os.path.realpath(venv):
         os.environ[REEXEC_MARK] = "1"
-        os.execv(VENV_PYTHON, [VENV_PYTHON, os.path.abspath(__file__)] + sys.argv[1:])
-    print(f"keras_check: cannot import {missing}: run with a Python that has keras (3.x), tensorflow and h5py, "
-          f"e.g. python3 -m venv ~/.venvs/rnn-dist-keras && ~/.venvs/rnn-dist-keras/bin/pip install "
-          f"tensorflow-cpu h5py", file=sys.stderr)
+        os.execv(VENV_PYTHON, [VENV_PYTHON, os.path.abspath(sys.argv[0])] + sys.argv[1:])
+    print(f"{tool}: cannot import {missing}: run with a Python that has {needs}, e.g. {install}", file=sys.stderr)
     sys.exit(2)
 
 

@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
-from keras_check import REEXEC_MARK, VENV_PYTHON  # noqa: E402
+from keras_check import reexec_with_venv_if_needed as reexec_with  # noqa: E402
 
 NUM_WORDS, MAXLEN = 60, 40
 POSITIVE = ["great", "wonderful", "loved", "superb", "brilliant", "moving", "fun", "best"]
@@ -85,25 +85,6 @@ MODELS = [
     ("flatten -> dense tanh", "2", None, [
         EMBED, ("Flatten", {}), ("Dense", {"units": 6, "activation": "tanh"}), ("Dense", {"units": 1, "activation": "sigmoid"})]),
 ]
-
-
-def reexec_with_venv_if_needed():
-    try:
-        import h5py  # noqa: F401
-        import numpy  # noqa: F401
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-        return
-    except ImportError as e:
-        missing = e.name
-    venv = os.path.dirname(os.path.dirname(VENV_PYTHON))
-    if os.environ.get(REEXEC_MARK) != "1" and os.path.exists(VENV_PYTHON) \
-            and os.path.realpath(sys.prefix) != os.path.realpath(venv):
-        os.environ[REEXEC_MARK] = "1"
-        os.execv(VENV_PYTHON, [VENV_PYTHON, os.path.abspath(__file__)] + sys.argv[1:])
-    print(f"onnx_check: cannot import {missing}: run with a Python that has onnx, onnxruntime, numpy and h5py, "
-          f"e.g. ~/.venvs/rnn-dist-keras/bin/pip install onnx onnxruntime h5py", file=sys.stderr)
-    sys.exit(2)
 
 
 def write_texts(root, classes, per_class, seed):
@@ -210,7 +191,8 @@ def main():
         ap.error(f"--bin {args.bin}: not an executable file")
     if args.epochs < 1:
         ap.error("--epochs must be at least 1")
-    reexec_with_venv_if_needed()
+    reexec_with(("h5py", "numpy", "onnx", "onnxruntime"), "onnx_check", "onnx, onnxruntime, numpy and h5py",
+                "~/.venvs/rnn-dist-keras/bin/pip install onnx onnxruntime h5py")
     import onnx
     import onnxruntime
     from py_tokenize_reference import tokenize
