@@ -19,7 +19,7 @@ struct Handlers: Sendable {
                 throw HTTPError(.contentTooLarge, message: "the body is over the limit of \(limit) bytes")
             }
         }
-        let texts = try Self.texts(fromBody: Array(body.readableBytesView), maxTexts: options.maxTexts)
+        let texts = try Self.texts(fromBody: Data(body.readableBytesView), maxTexts: options.maxTexts)
         let answer = await batcher.predict(texts)
         let names = answer.model.classNames
         let predictions: [[String: Any]] = answer.predictions.map { p in
@@ -30,12 +30,12 @@ struct Handlers: Sendable {
     }
 
     /// The request's texts, or an error that names what is wrong with the body.
-    static func texts(fromBody bytes: [UInt8], maxTexts: Int) throws -> [String] {
+    static func texts(fromBody bytes: Data, maxTexts: Int) throws -> [String] {
         guard String(validating: bytes, as: UTF8.self) != nil else {
             throw HTTPError(.badRequest, message: "the body is not valid UTF-8")
         }
         let object: Any
-        do { object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) } catch {
+        do { object = try JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed]) } catch {
             throw HTTPError(.badRequest, message: "the body is not JSON: expected {\"texts\": [\"…\", …]}")
         }
         guard let dict = object as? [String: Any] else {

@@ -60,6 +60,9 @@ final class ModelStore: @unchecked Sendable {
     private let reloading = NSLock()
     /// Called after each reload attempt: the new model or the error.
     var onReload: (@Sendable (Result<LoadedModel, any Error>) -> Void)?
+    /// Reloads read files and wait on this queue's thread, not on Swift concurrency's few threads
+    /// (which the HTTP side awaits on).
+    private let queue = DispatchQueue(label: "rnn-dist-serve-reload")
 
     init(path: String, threads: Int) throws {
         self.path = path
@@ -84,8 +87,22 @@ final class ModelStore: @unchecked Sendable {
         return result
     }
 
+    /// `reload()` on the reload queue (SIGHUP).
+    func reloadInBackground() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            queue.async { self.reload(); c.resume() }
+        }
+    }
+
+    /// `reloadIfChanged()` on the reload queue (the file watch).
+    func reloadIfChangedInBackground() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            queue.async { self.reloadIfChanged(); c.resume() }
+        }
+    }
+
     /// Reloads when the file on disk is not the one loaded (checked by the file watch).
-    func reloadIfChanged() {
+    private func reloadIfChanged() {
         let now = FileIdentity(path: path)
         guard let now, now != current.file else { return }
         // A file being written in place may still grow: wait until it has been still for a moment.

@@ -111,16 +111,14 @@ struct ReloadService: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                    let store = self.store
-                    _ = await Task.detached { store.reload() }.value
+                    await store.reloadInBackground()
                 }
             }
             if interval > 0 {
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
-                        let store = self.store
-                        await Task.detached { store.reloadIfChanged() }.value
+                        await store.reloadIfChangedInBackground()
                     }
                 }
             }
