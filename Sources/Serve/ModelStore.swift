@@ -12,7 +12,6 @@ import Glibc
 final class LoadedModel: Sendable {
     nonisolated(unsafe) let replicas: [Classifier]
     let classNames: [String]
-    let maxlen: Int
     let summary: String
     /// When the file was loaded (seconds since 1970) and how long loading took.
     let loadedAt: Double
@@ -28,7 +27,6 @@ final class LoadedModel: Sendable {
         let first = try Classifier(path: path)
         replicas = [first] + (1 ..< max(1, threads)).map { _ in first.replica() }
         classNames = first.classNames
-        maxlen = first.maxlen
         summary = first.metadata.config.model.summary
         loadedAt = Date().timeIntervalSince1970
         loadSeconds = Date().timeIntervalSince(start)
@@ -56,12 +54,11 @@ final class ModelStore: @unchecked Sendable {
     let threads: Int
     private let lock = NSLock()
     private var loaded: LoadedModel
-    /// Serializes reloads (SIGHUP and the file watch may ask at once).
-    private let reloading = NSLock()
     /// Called after each reload attempt: the new model or the error.
     var onReload: (@Sendable (Result<LoadedModel, any Error>) -> Void)?
-    /// Reloads read files and wait on this queue's thread, not on Swift concurrency's few threads
-    /// (which the HTTP side awaits on).
+    /// Reloads read files and wait on this serial queue's thread, not on Swift concurrency's few
+    /// threads (which the HTTP side awaits on); being serial, it also keeps SIGHUP and the file
+    /// watch from loading at once.
     private let queue = DispatchQueue(label: "rnn-dist-serve-reload")
 
     init(path: String, threads: Int) throws {
@@ -75,10 +72,8 @@ final class ModelStore: @unchecked Sendable {
         return loaded
     }
 
-    /// Loads the file again; on success the next batch uses it, on failure the old model stays.
-    @discardableResult
-    func reload() -> Result<LoadedModel, any Error> {
-        reloading.lock(); defer { reloading.unlock() }
+    /// Loads the file again (on `queue`); on success the next batch uses it, on failure the old model stays.
+    private func reload() -> Result<LoadedModel, any Error> {
         let result = Result { try LoadedModel(path: path, threads: threads, generation: current.generation + 1) }
         if case .success(let m) = result {
             lock.lock(); loaded = m; lock.unlock()
@@ -87,17 +82,15 @@ final class ModelStore: @unchecked Sendable {
         return result
     }
 
-    /// `reload()` on the reload queue (SIGHUP).
-    func reloadInBackground() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            queue.async { self.reload(); c.resume() }
-        }
-    }
+    /// Reloads (SIGHUP).
+    func reloadInBackground() async { await onQueue { _ = self.reload() } }
 
-    /// `reloadIfChanged()` on the reload queue (the file watch).
-    func reloadIfChangedInBackground() async {
+    /// Reloads when the file changed (the file watch).
+    func reloadIfChangedInBackground() async { await onQueue { self.reloadIfChanged() } }
+
+    private func onQueue(_ work: @escaping @Sendable () -> Void) async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            queue.async { self.reloadIfChanged(); c.resume() }
+            queue.async { work(); c.resume() }
         }
     }
 
