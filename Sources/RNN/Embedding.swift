@@ -217,21 +217,21 @@ final class EmbeddingLookup {
         return t
     }
 
-    /// P (n, B, G) = rows of a `fullTable` for steps `t0 ..< t0 + n` of batch-major token ids x (B, T);
-    /// `reversed`: steps of the time-reversed sequence (a backward direction's own order).
-    func projectFromTable(tokens x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int, table: UnsafePointer<Float>,
-                          layer: RecurrentLayer, from t0: Int, count n: Int, reversed: Bool = false) {
+    /// Where steps `t0 ..< t0 + n` of batch-major token ids x (B, T) find their rows of a `fullTable`,
+    /// for the layer to read in place; `reversed`: steps of the time-reversed sequence (a backward
+    /// direction's own order). Checks every id of those steps against the table.
+    func tableRows(tokens x: UnsafeBufferPointer<Int32>, batch: Int, steps: Int, table: UnsafePointer<Float>,
+                   layer: RecurrentLayer, from t0: Int, count n: Int, reversed: Bool = false) -> ProjectionRows {
         precondition(x.count == batch * steps && t0 >= 0 && t0 + n <= steps,
                      "Embedding: \(x.count) token ids for B=\(batch) T=\(steps), steps \(t0)..<\(t0 + n)")
-        let G = layer.gateWidth
-        let p = layer.projection
         for b in 0..<batch {
             for t in t0..<(t0 + n) {
                 let token = Int(x[b * steps + (reversed ? steps - 1 - t : t)])
                 precondition(token >= 0 && token < numWords, "Embedding: token id \(token) outside 0..<\(numWords)")
-                (p + ((t - t0) * batch + b) * G).update(from: table + token * G, count: G)
             }
         }
+        return ProjectionRows(table: table, tokens: x.baseAddress!, totalSteps: steps, start: t0, reversed: reversed,
+                              width: layer.gateWidth)
     }
 
     // For a Conv1D right after the embedding (its fused projection, Conv1D.swift).

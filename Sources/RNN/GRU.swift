@@ -18,6 +18,7 @@ import BLAS
 final class GRULayer: RecurrentLayer {
     let tensors: RecurrentTensors
     var recurrentDropout: RecurrentDropout?
+    var projectionRows: ProjectionRows?
     /// Keras 3's GRU (true) or the reset-before GRU of Keras 2 (false).
     let resetAfter: Bool
 
@@ -78,8 +79,9 @@ final class GRULayer: RecurrentLayer {
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         if !resetAfter { return forwardResetBefore(weights: w, batch: batch, steps: steps, carry: carry) }
         let H = units, G = 3 * units, BH = batch * units, BG = batch * G
-        let inZ = tensors.bias(w), inR = inZ + H, inH = inZ + 2 * H
-        let recZ = inZ + 3 * H, recR = recZ + H, recH = recZ + 2 * H
+        // Input and recurrent biases, [z r h] each (z and r adjacent: one σ pass covers both).
+        let inZ = tensors.bias(w), inH = inZ + 2 * H
+        let recZ = inZ + 3 * H, recH = recZ + 2 * H
         let rec = ws[.recurrent], allGates = ws[.gates], hs = ws[.h], rhs = ws[.rh]
         for t in 0..<steps {
             let gates = allGates + t * BG
@@ -90,19 +92,26 @@ final class GRULayer: RecurrentLayer {
             } else {
                 rec.update(repeating: 0, count: BG)
             }
+            let rows = projectionRows
             for row in 0..<batch {
                 let xz = gates + row * G, xr = xz + H, xh = xz + 2 * H
-                let rz = rec + row * G, rr = rz + H, rhh = rz + 2 * H
+                // x·W: in `gates`, or read in place from the projection table (evaluation).
+                let x = rows?.row(step: t, sample: row) ?? UnsafePointer(xz)
+                let rz = rec + row * G, rhh = rz + 2 * H
                 let hp = hPrev + row * H, h = hs + t * BH + row * H
                 let rhOut = rhs + t * BH + row * H
+                // Two passes, as the LSTM: z and r (adjacent) over 2H independent lanes, then ĥ and h.
+                @inline(__always) func gate<V: Lane>(_: V.Type, _ j: Int) {
+                    fastSigmoid(V.load(x + j) + V.load(inZ + j) + V.load(rz + j) + V.load(recZ + j)).store(to: xz + j)
+                }
+                forEachLane(2 * H, { gate(Vector.self, $0) }, { gate(Float.self, $0) })
                 @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
                     let one = V(repeating: 1)
-                    let z = fastSigmoid(V.load(xz + j) + V.load(inZ + j) + V.load(rz + j) + V.load(recZ + j))
-                    let r = fastSigmoid(V.load(xr + j) + V.load(inR + j) + V.load(rr + j) + V.load(recR + j))
+                    let z = V.load(xz + j), r = V.load(xr + j)
                     let rh = V.load(rhh + j) + V.load(recH + j)
-                    let hHat = fastTanh(V.load(xh + j) + V.load(inH + j) + r * rh)
+                    let hHat = fastTanh(V.load(x + 2 * H + j) + V.load(inH + j) + r * rh)
                     (z * V.load(hp + j) + (one - z) * hHat).store(to: h + j)
-                    z.store(to: xz + j); r.store(to: xr + j); hHat.store(to: xh + j)
+                    hHat.store(to: xh + j)
                     rh.store(to: rhOut + j)
                 }
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
@@ -185,13 +194,16 @@ final class GRULayer: RecurrentLayer {
             } else {
                 rec.update(repeating: 0, count: BG)
             }
+            let rows = projectionRows
             for row in 0..<batch {
                 let xz = gates + row * G, xr = xz + H
+                // x·W: in `gates`, or read in place from the projection table (evaluation).
+                let x = rows?.row(step: t, sample: row) ?? UnsafePointer(xz)
                 let rz = rec + row * G, rr = rz + H
                 let hh = candidateInput(step: t, row: row, hPrev: hPrev, batch: batch), rhOut = rhStep + row * H
                 @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
-                    let z = fastSigmoid(V.load(xz + j) + V.load(bZ + j) + V.load(rz + j))
-                    let r = fastSigmoid(V.load(xr + j) + V.load(bR + j) + V.load(rr + j))
+                    let z = fastSigmoid(V.load(x + j) + V.load(bZ + j) + V.load(rz + j))
+                    let r = fastSigmoid(V.load(x + H + j) + V.load(bR + j) + V.load(rr + j))
                     z.store(to: xz + j); r.store(to: xr + j)
                     (r * V.load(hh + j)).store(to: rhOut + j)
                 }
@@ -203,11 +215,12 @@ final class GRULayer: RecurrentLayer {
             }
             for row in 0..<batch {
                 let xz = gates + row * G, xh = xz + 2 * H, rhh = rec + row * G + 2 * H
+                let x = rows.map { $0.row(step: t, sample: row) + 2 * H } ?? UnsafePointer(xh)
                 let hp = hPrev + row * H, h = hs + t * BH + row * H
                 @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
                     let one = V(repeating: 1)
                     let z = V.load(xz + j)
-                    let hHat = fastTanh(V.load(xh + j) + V.load(bH + j) + V.load(rhh + j))
+                    let hHat = fastTanh(V.load(x + j) + V.load(bH + j) + V.load(rhh + j))
                     (z * V.load(hp + j) + (one - z) * hHat).store(to: h + j)
                     hHat.store(to: xh + j)
                 }

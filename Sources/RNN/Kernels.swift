@@ -224,6 +224,34 @@ func fastSigmoid<V: Lane>(_ x: V) -> V {
     return fastTanh(half * x).fused(half, half)
 }
 
+/// out[j] = σ(a[j] + b[j]), or σ((a[j] + x[j]) + b[j]) when `x` is given (h·U plus a projection row
+/// read in place), for j in 0..<count; `out` may be `a`. Independent lanes, so the loop runs at the
+/// activation's throughput rather than its latency.
+@inline(__always)
+func activateSigmoid(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, plus x: UnsafePointer<Float>? = nil,
+                     bias b: UnsafePointer<Float>, count: Int) {
+    if let x {
+        @inline(__always) func lane<V: Lane>(_: V.Type, _ j: Int) { fastSigmoid(V.load(a + j) + V.load(x + j) + V.load(b + j)).store(to: out + j) }
+        forEachLane(count, { lane(Vector.self, $0) }, { lane(Float.self, $0) })
+    } else {
+        @inline(__always) func lane<V: Lane>(_: V.Type, _ j: Int) { fastSigmoid(V.load(a + j) + V.load(b + j)).store(to: out + j) }
+        forEachLane(count, { lane(Vector.self, $0) }, { lane(Float.self, $0) })
+    }
+}
+
+/// out[j] = tanh(a[j] (+ x[j]) + b[j]) (see `activateSigmoid`).
+@inline(__always)
+func activateTanh(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, plus x: UnsafePointer<Float>? = nil,
+                  bias b: UnsafePointer<Float>, count: Int) {
+    if let x {
+        @inline(__always) func lane<V: Lane>(_: V.Type, _ j: Int) { fastTanh(V.load(a + j) + V.load(x + j) + V.load(b + j)).store(to: out + j) }
+        forEachLane(count, { lane(Vector.self, $0) }, { lane(Float.self, $0) })
+    } else {
+        @inline(__always) func lane<V: Lane>(_: V.Type, _ j: Int) { fastTanh(V.load(a + j) + V.load(b + j)).store(to: out + j) }
+        forEachLane(count, { lane(Vector.self, $0) }, { lane(Float.self, $0) })
+    }
+}
+
 /// σ(z) via `exp`, for the few outputs where relative accuracy near 0 matters (the loss head).
 @inline(__always)
 func exactSigmoid(_ z: Float) -> Float {

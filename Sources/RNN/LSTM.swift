@@ -11,6 +11,7 @@ import BLAS
 final class LSTMLayer: RecurrentLayer {
     let tensors: RecurrentTensors
     var recurrentDropout: RecurrentDropout?
+    var projectionRows: ProjectionRows?
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
     // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
@@ -58,29 +59,35 @@ final class LSTMLayer: RecurrentLayer {
 
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         let H = units, G = 4 * units, BH = batch * units, BG = batch * G
-        let bi = tensors.bias(w), bf = bi + H, bc = bi + 2 * H, bo = bi + 3 * H
+        let bi = tensors.bias(w), bc = bi + 2 * H, bo = bi + 3 * H
         let allGates = ws[.gates], cs = ws[.c], tanhCs = ws[.tanhC], hs = ws[.h]
         for t in 0..<steps {
             let gates = allGates + t * BG
             let cPrev = t > 0 ? cs + (t - 1) * BH : (carry ? carried[1] : ws[.zeros])
-            if t > 0 || carry {
-                // a_t += h_{t−1}·U: (B × H)·(H × 4H)
-                addRecurrentProduct(step: t, hPrev: t > 0 ? hs + (t - 1) * BH : carried[0], into: gates, beta: 1,
-                                    batch: batch, weights: w)
+            let recurrent = t > 0 || carry, rows = projectionRows
+            if recurrent {
+                // a_t += h_{t−1}·U: (B × H)·(H × 4H); a_t = h_{t−1}·U when x·W is read in place
+                addRecurrentProduct(step: t, hPrev: t > 0 ? hs + (t - 1) * BH : carried[0], into: gates,
+                                    beta: rows == nil ? 1 : 0, batch: batch, weights: w)
             }
             for row in 0..<batch {
                 let gi = gates + row * G, gf = gi + H, gc = gi + 2 * H, go = gi + 3 * H
                 let cp = cPrev + row * H
                 let c = cs + t * BH + row * H, tc = tanhCs + t * BH + row * H
                 let h = hs + t * BH + row * H
+                // The pre-activations: in `gates`, or h·U there plus the row read in place, or the row alone.
+                let x = rows?.row(step: t, sample: row)
+                let a = recurrent || x == nil ? UnsafePointer(gi) : x!, plus = recurrent ? x : nil
+                // Two passes: first every gate's nonlinearity (i and f are adjacent), 4H independent
+                // lanes; then the state update. One pass per lane chained two tanh evaluations
+                // (ĉ, then tanh c_t) and waited on their latency; these loops overlap. Same operations.
+                activateSigmoid(gi, a, plus: plus, bias: bi, count: 2 * H)
+                activateTanh(gc, a + 2 * H, plus: plus.map { $0 + 2 * H }, bias: bc, count: H)
+                activateSigmoid(go, a + 3 * H, plus: plus.map { $0 + 3 * H }, bias: bo, count: H)
                 @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
-                    let i = fastSigmoid(V.load(gi + j) + V.load(bi + j))
-                    let f = fastSigmoid(V.load(gf + j) + V.load(bf + j))
-                    let cHat = fastTanh(V.load(gc + j) + V.load(bc + j))
-                    let o = fastSigmoid(V.load(go + j) + V.load(bo + j))
+                    let i = V.load(gi + j), f = V.load(gf + j), cHat = V.load(gc + j), o = V.load(go + j)
                     let cNew = f * V.load(cp + j) + i * cHat
                     let tanhCNew = fastTanh(cNew)
-                    i.store(to: gi + j); f.store(to: gf + j); cHat.store(to: gc + j); o.store(to: go + j)
                     cNew.store(to: c + j)
                     tanhCNew.store(to: tc + j)
                     (o * tanhCNew).store(to: h + j)

@@ -77,8 +77,9 @@ final class Recurrent: Layer {
         for (k, d) in directions.enumerated() {
             switch input {
             case .embedded(let e) where p.inference:
-                e.projectFromTable(tokens: e.currentTokens, batch: p.batch, steps: p.totalSteps, table: inferenceTables[k].pointer,
-                                   layer: d.cell, from: p.start, count: p.steps, reversed: d.reversed)
+                d.cell.projectionRows = e.tableRows(tokens: e.currentTokens, batch: p.batch, steps: p.totalSteps,
+                                                    table: inferenceTables[k].pointer, layer: d.cell, from: p.start,
+                                                    count: p.steps, reversed: d.reversed)
             case .embedded(let e):
                 d.forwardFromEmbedding(e, tokens: e.currentTokens, batch: p.batch, steps: p.steps, weights: p.weights,
                                        masks: inputMasks)
@@ -88,6 +89,7 @@ final class Recurrent: Layer {
                 preconditionFailure("\(spec.kind.rawValue): the input must be a sequence")
             }
             d.cell.forward(weights: p.weights, batch: p.batch, steps: p.steps, carry: p.carry)
+            d.cell.projectionRows = nil
             if p.continues { d.cell.keepFinalState(batch: p.batch, steps: p.steps) }
         }
         let BH = p.batch * spec.units

@@ -27,6 +27,9 @@ protocol RecurrentLayer: AnyObject {
     var projectionGradient: UnsafeMutablePointer<Float> { get }
     /// The masks on h_{t−1} for the current training batch, or nil (no recurrent dropout, evaluation).
     var recurrentDropout: RecurrentDropout? { get set }
+    /// Evaluation from the vocabulary's projection table: where each position's x·W row is read in
+    /// place (then `projection` is not filled, and `forward` adds the row itself); nil otherwise.
+    var projectionRows: ProjectionRows? { get set }
 
     /// Makes every buffer large enough for (B, T); allocates only when they grow.
     func reserve(batch: Int, steps: Int)
@@ -40,6 +43,28 @@ protocol RecurrentLayer: AnyObject {
     ///   - dOutputs: ∂loss/∂h — (T, B, H) if `sequence`, else (B, H) for the last step only.
     func backward(weights: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>,
                   dOutputs: UnsafePointer<Float>, sequence: Bool, batch: Int, steps: Int)
+}
+
+/// Blocked evaluation's input projection, read in place instead of copied: position (t, b) of the
+/// block is row `token` of the vocabulary's projection table (V × G), token being sample b's id at
+/// step `start + t` of its (B, T) row (counted from the end when `reversed`). A cell then adds that
+/// row to h_{t−1}·U, which it computes with beta 0: fl(h·U + x·W) is the sum the beta-1 product gave
+/// over a copied x·W, so the bits are the same, and the copy (a tenth of evaluation) is gone.
+struct ProjectionRows {
+    let table: UnsafePointer<Float>
+    /// (B, T) token ids, row-major, each checked to be in the table.
+    let tokens: UnsafePointer<Int32>
+    let totalSteps: Int
+    let start: Int
+    let reversed: Bool
+    /// G.
+    let width: Int
+
+    @inline(__always)
+    func row(step t: Int, sample b: Int) -> UnsafePointer<Float> {
+        let s = start + t
+        return table + Int(tokens[b * totalSteps + (reversed ? totalSteps - 1 - s : s)]) * width
+    }
 }
 
 /// A recurrent layer's three Keras tensors as views into the flat buffers: kernel W (I, G),

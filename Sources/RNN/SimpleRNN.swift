@@ -9,6 +9,7 @@ import BLAS
 final class SimpleRNNLayer: RecurrentLayer {
     let tensors: RecurrentTensors
     var recurrentDropout: RecurrentDropout?
+    var projectionRows: ProjectionRows?
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
     // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
@@ -48,17 +49,15 @@ final class SimpleRNNLayer: RecurrentLayer {
         let hs = ws[.h]
         for t in 0..<steps {
             let a = hs + t * BH
-            if t > 0 || carry {
-                // a_t += h_{t−1}·U: (B × H)·(H × H)
-                addRecurrentProduct(step: t, hPrev: t > 0 ? hs + (t - 1) * BH : carried[0], into: a, beta: 1,
-                                    batch: batch, weights: w)
+            let recurrent = t > 0 || carry, rows = projectionRows
+            if recurrent {
+                // a_t += h_{t−1}·U: (B × H)·(H × H); a_t = h_{t−1}·U when x·W is read in place
+                addRecurrentProduct(step: t, hPrev: t > 0 ? hs + (t - 1) * BH : carried[0], into: a,
+                                    beta: rows == nil ? 1 : 0, batch: batch, weights: w)
             }
             for row in 0..<batch {
-                let ar = a + row * H
-                @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
-                    fastTanh(V.load(ar + j) + V.load(b + j)).store(to: ar + j)
-                }
-                forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
+                let ar = a + row * H, x = rows?.row(step: t, sample: row)
+                activateTanh(ar, recurrent || x == nil ? UnsafePointer(ar) : x!, plus: recurrent ? x : nil, bias: b, count: H)
             }
         }
     }
