@@ -121,20 +121,17 @@ final class EmbeddingLookup {
         Int(slots.pointer[(reversed ? steps - 1 - t : t) * batch + b])
     }
 
-    /// After `lookup`: P (T, B, G) = Emb[x]·W into `layer.projection`, time-reversed when `reversed`.
-    func project(batch: Int, steps: Int, weights w: UnsafePointer<Float>, layer: RecurrentLayer, reversed: Bool) {
+    /// After `lookup`: the distinct rows' projection, table (N × G) = rows (N × E) · W (E × G), and
+    /// where each position (t, b) finds its row of it (time-reversed when `reversed`), for the layer
+    /// to read in place.
+    func project(batch: Int, steps: Int, weights w: UnsafePointer<Float>, layer: RecurrentLayer,
+                 reversed: Bool) -> ProjectionRows {
         precondition(layer.inputSize == width, "Embedding: width \(width) ≠ layer input \(layer.inputSize)")
         let G = layer.gateWidth, E = width, n = distinctCount
-        // table (N × G) = rows (N × E) · W (E × G)
         BLAS.sgemm(m: n, n: G, k: E, a: rows.pointer, lda: E, b: w + layer.kernel.offset, ldb: G,
                    beta: 0, c: table.pointer, ldc: G)
-        let p = layer.projection
-        for t in 0..<steps {
-            for b in 0..<batch {
-                (p + (t * batch + b) * G).update(from: table.pointer + slot(t, b, batch: batch, steps: steps,
-                                                                            reversed: reversed) * G, count: G)
-            }
-        }
+        return ProjectionRows(table: table.pointer, indices: slots.pointer, sampleStride: 1, stepStride: batch,
+                              totalSteps: steps, start: 0, reversed: reversed, width: G)
     }
 
     /// After `lookup`: each sample's distinct tokens and their embedding rows (`pairRows`, U × E).
@@ -230,8 +227,8 @@ final class EmbeddingLookup {
                 precondition(token >= 0 && token < numWords, "Embedding: token id \(token) outside 0..<\(numWords)")
             }
         }
-        return ProjectionRows(table: table, tokens: x.baseAddress!, totalSteps: steps, start: t0, reversed: reversed,
-                              width: layer.gateWidth)
+        return ProjectionRows(table: table, indices: x.baseAddress!, sampleStride: steps, stepStride: 1, totalSteps: steps,
+                              start: t0, reversed: reversed, width: layer.gateWidth)
     }
 
     // For a Conv1D right after the embedding (its fused projection, Conv1D.swift).

@@ -112,7 +112,7 @@ final class LayerDirection {
                           into: pairTable.pointer, weights: w)
             embedding.projectPairs(pairTable.pointer, batch: batch, steps: steps, layer: cell, reversed: reversed)
         } else {
-            embedding.project(batch: batch, steps: steps, weights: w, layer: cell, reversed: reversed)
+            cell.projectionRows = embedding.project(batch: batch, steps: steps, weights: w, layer: cell, reversed: reversed)
         }
     }
 

@@ -45,15 +45,19 @@ protocol RecurrentLayer: AnyObject {
                   dOutputs: UnsafePointer<Float>, sequence: Bool, batch: Int, steps: Int)
 }
 
-/// Blocked evaluation's input projection, read in place instead of copied: position (t, b) of the
-/// block is row `token` of the vocabulary's projection table (V × G), token being sample b's id at
-/// step `start + t` of its (B, T) row (counted from the end when `reversed`). A cell then adds that
-/// row to h_{t−1}·U, which it computes with beta 0: fl(h·U + x·W) is the sum the beta-1 product gave
-/// over a copied x·W, so the bits are the same, and the copy (a tenth of evaluation) is gone.
+/// The first layer's input projection, read in place instead of gathered: position (t, b) of the
+/// pass is row `index` of a projection table (G wide), index being entry `b·sampleStride + s·stepStride`
+/// of `indices`, s = `start + t` (or `totalSteps − 1 − (start + t)` when `reversed`). Training reads
+/// the batch's distinct-token table through the lookup's time-major slots; evaluation reads the
+/// whole vocabulary's table through the batch-major token ids. A cell adds that row to h_{t−1}·U,
+/// which it computes with beta 0: fl(h·U + x·W) is the sum the beta-1 product gave over a gathered
+/// x·W, so the bits are the same, and the gather (a tenth of evaluation) is gone.
 struct ProjectionRows {
     let table: UnsafePointer<Float>
-    /// (B, T) token ids, row-major, each checked to be in the table.
-    let tokens: UnsafePointer<Int32>
+    /// Row indices into `table`, each checked to be in it.
+    let indices: UnsafePointer<Int32>
+    let sampleStride: Int
+    let stepStride: Int
     let totalSteps: Int
     let start: Int
     let reversed: Bool
@@ -63,7 +67,7 @@ struct ProjectionRows {
     @inline(__always)
     func row(step t: Int, sample b: Int) -> UnsafePointer<Float> {
         let s = start + t
-        return table + Int(tokens[b * totalSteps + (reversed ? totalSteps - 1 - s : s)]) * width
+        return table + Int(indices[b * sampleStride + (reversed ? totalSteps - 1 - s : s) * stepStride]) * width
     }
 }
 
