@@ -97,6 +97,7 @@ final class GRULayer: RecurrentLayer {
                 let xz = gates + row * G, xr = xz + H, xh = xz + 2 * H
                 // x·W: in `gates`, or read in place from the projection table (evaluation).
                 let x = rows?.row(step: t, sample: row) ?? UnsafePointer(xz)
+                if let rows, t + 1 < steps { prefetch(rows.row(step: t + 1, sample: row), count: G) }
                 let rz = rec + row * G, rhh = rz + 2 * H
                 let hp = hPrev + row * H, h = hs + t * BH + row * H
                 let rhOut = rhs + t * BH + row * H
@@ -199,6 +200,7 @@ final class GRULayer: RecurrentLayer {
                 let xz = gates + row * G, xr = xz + H
                 // x·W: in `gates`, or read in place from the projection table (evaluation).
                 let x = rows?.row(step: t, sample: row) ?? UnsafePointer(xz)
+                if let rows, t + 1 < steps { prefetch(rows.row(step: t + 1, sample: row), count: G) }
                 let rz = rec + row * G, rr = rz + H
                 let hh = candidateInput(step: t, row: row, hPrev: hPrev, batch: batch), rhOut = rhStep + row * H
                 @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {

@@ -224,6 +224,18 @@ func fastSigmoid<V: Lane>(_ x: V) -> V {
     return fastTanh(half * x).fused(half, half)
 }
 
+/// Asks the CPU to start loading `count` floats at `p` (a hint: no effect on results). The layers
+/// use it for the next step's projection rows, which lie at random places of a table larger than
+/// the caches; without it each row's first use waited on memory.
+@inline(__always)
+func prefetch(_ p: UnsafePointer<Float>, count: Int) {
+    var offset = 0
+    while offset < count {
+        rd_prefetch(p + offset)
+        offset += 16
+    }
+}
+
 /// out[j] = σ(a[j] + b[j]), or σ((a[j] + x[j]) + b[j]) when `x` is given (h·U plus a projection row
 /// read in place), for j in 0..<count; `out` may be `a`. Independent lanes, so the loop runs at the
 /// activation's throughput rather than its latency.

@@ -77,6 +77,7 @@ final class LSTMLayer: RecurrentLayer {
                 let h = hs + t * BH + row * H
                 // The pre-activations: in `gates`, or h·U there plus the row read in place, or the row alone.
                 let x = rows?.row(step: t, sample: row)
+                if let rows, t + 1 < steps { prefetch(rows.row(step: t + 1, sample: row), count: G) }
                 let a = recurrent || x == nil ? UnsafePointer(gi) : x!, plus = recurrent ? x : nil
                 // Two passes: first every gate's nonlinearity (i and f are adjacent), 4H independent
                 // lanes; then the state update. One pass per lane chained two tanh evaluations

@@ -17,6 +17,10 @@ int rd_cpu_has_fma(void);
 extern int rd_fma_available;
 static inline int rd_fma_ready(void) { return rd_fma_available; }
 
+/// A hint to bring the cache line holding `p` closer (no effect on any result): for rows the hot
+/// loops will read next from tables too large for the caches.
+static inline void rd_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 /// a·b + c with one rounding, four lanes: the FMA3 instruction, compiled for it whatever the build
