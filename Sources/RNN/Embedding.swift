@@ -6,7 +6,8 @@
 //
 // Why fused: the first layer's projection x_t·W depends only on the token, so instead of
 // gathering (B·T × E) embeddings and multiplying (B·T × E)·(E × G), we multiply only the N distinct
-// tokens' rows, (N × E)·(E × G), and copy rows of that table to every position. Backward mirrors it:
+// tokens' rows, (N × E)·(E × G), and each position reads its row of that table in place
+// (`ProjectionRows`; evaluation reads a table of the whole vocabulary the same way). Backward mirrors it:
 // position gradients are summed per distinct token first, so dW = Embᵀ·dTable and
 // dEmb = dTable·Wᵀ are (N × ·) GEMMs, and only the N used rows of the embedding gradient are touched.
 // With the book's sizes (V = 10,000, B·T = 64,000) this removes most of the layer's big GEMM work.

@@ -95,7 +95,7 @@ final class GRULayer: RecurrentLayer {
             let rows = projectionRows
             for row in 0..<batch {
                 let xz = gates + row * G, xr = xz + H, xh = xz + 2 * H
-                // x·W: in `gates`, or read in place from the projection table (evaluation).
+                // x·W: in `gates`, or read in place from the first layer's projection table.
                 let x = rows?.row(step: t, sample: row) ?? UnsafePointer(xz)
                 if let rows, t + 1 < steps { prefetch(rows.row(step: t + 1, sample: row), count: G) }
                 let rz = rec + row * G, rhh = rz + 2 * H
@@ -198,7 +198,7 @@ final class GRULayer: RecurrentLayer {
             let rows = projectionRows
             for row in 0..<batch {
                 let xz = gates + row * G, xr = xz + H
-                // x·W: in `gates`, or read in place from the projection table (evaluation).
+                // x·W: in `gates`, or read in place from the first layer's projection table.
                 let x = rows?.row(step: t, sample: row) ?? UnsafePointer(xz)
                 if let rows, t + 1 < steps { prefetch(rows.row(step: t + 1, sample: row), count: G) }
                 let rz = rec + row * G, rr = rz + H

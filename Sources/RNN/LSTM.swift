@@ -18,8 +18,9 @@ final class LSTMLayer: RecurrentLayer {
     // stays specialised (a generic version once ran 3.5× slower). Shared code is in RecurrentLayer.swift.
     /// What BPTT needs from the forward pass, and its scratch.
     enum Slot: Int, CaseIterable {
-        /// (T, B, 4H). In: x·W (unless `projectionRows` are read in place). After forward: the activated gates i, f, ĉ, o. During backward each
-        /// step is overwritten by the gradient of its pre-activations, which is all that is left.
+        /// (T, B, 4H). In: x·W (unless `projectionRows` are read in place). After forward: the
+        /// activated gates i, f, ĉ, o. During backward each step is overwritten by the gradient of
+        /// its pre-activations, which is all that is left.
         case gates
         /// (T, B, H): cell states c_t.
         case c

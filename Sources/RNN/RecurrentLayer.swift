@@ -27,8 +27,9 @@ protocol RecurrentLayer: AnyObject {
     var projectionGradient: UnsafeMutablePointer<Float> { get }
     /// The masks on h_{t−1} for the current training batch, or nil (no recurrent dropout, evaluation).
     var recurrentDropout: RecurrentDropout? { get set }
-    /// Evaluation from the vocabulary's projection table: where each position's x·W row is read in
-    /// place (then `projection` is not filled, and `forward` adds the row itself); nil otherwise.
+    /// The first layer without input dropout: where each position's x·W row is read in place (the
+    /// batch's distinct-token table in training, the vocabulary's in evaluation); `projection` is then
+    /// not filled, and `forward` adds the row itself. Set before each `forward`, nil otherwise.
     var projectionRows: ProjectionRows? { get set }
 
     /// Makes every buffer large enough for (B, T); allocates only when they grow.
