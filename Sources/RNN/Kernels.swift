@@ -236,30 +236,32 @@ func prefetch(_ p: UnsafePointer<Float>, count: Int) {
     }
 }
 
-/// out[j] = σ(a[j] + b[j]), or σ((a[j] + x[j]) + b[j]) when `x` is given (h·U plus a projection row
+/// A gate nonlinearity as a type, so that one loop (`activate`) serves σ and tanh, specialised for each.
+protocol GateFunction {
+    static func apply<V: Lane>(_ x: V) -> V
+}
+
+/// σ, by `fastSigmoid`.
+enum SigmoidGate: GateFunction {
+    @inline(__always) static func apply<V: Lane>(_ x: V) -> V { fastSigmoid(x) }
+}
+
+/// tanh, by `fastTanh`.
+enum TanhGate: GateFunction {
+    @inline(__always) static func apply<V: Lane>(_ x: V) -> V { fastTanh(x) }
+}
+
+/// out[j] = F(a[j] + b[j]), or F((a[j] + x[j]) + b[j]) when `x` is given (h·U plus a projection row
 /// read in place), for j in 0..<count; `out` may be `a`. Independent lanes, so the loop runs at the
 /// activation's throughput rather than its latency.
 @inline(__always)
-func activateSigmoid(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, plus x: UnsafePointer<Float>? = nil,
-                     bias b: UnsafePointer<Float>, count: Int) {
+func activate<F: GateFunction>(_: F.Type, _ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>,
+                               plus x: UnsafePointer<Float>? = nil, bias b: UnsafePointer<Float>, count: Int) {
     if let x {
-        @inline(__always) func lane<V: Lane>(_: V.Type, _ j: Int) { fastSigmoid(V.load(a + j) + V.load(x + j) + V.load(b + j)).store(to: out + j) }
+        @inline(__always) func lane<V: Lane>(_: V.Type, _ j: Int) { F.apply(V.load(a + j) + V.load(x + j) + V.load(b + j)).store(to: out + j) }
         forEachLane(count, { lane(Vector.self, $0) }, { lane(Float.self, $0) })
     } else {
-        @inline(__always) func lane<V: Lane>(_: V.Type, _ j: Int) { fastSigmoid(V.load(a + j) + V.load(b + j)).store(to: out + j) }
-        forEachLane(count, { lane(Vector.self, $0) }, { lane(Float.self, $0) })
-    }
-}
-
-/// out[j] = tanh(a[j] (+ x[j]) + b[j]) (see `activateSigmoid`).
-@inline(__always)
-func activateTanh(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, plus x: UnsafePointer<Float>? = nil,
-                  bias b: UnsafePointer<Float>, count: Int) {
-    if let x {
-        @inline(__always) func lane<V: Lane>(_: V.Type, _ j: Int) { fastTanh(V.load(a + j) + V.load(x + j) + V.load(b + j)).store(to: out + j) }
-        forEachLane(count, { lane(Vector.self, $0) }, { lane(Float.self, $0) })
-    } else {
-        @inline(__always) func lane<V: Lane>(_: V.Type, _ j: Int) { fastTanh(V.load(a + j) + V.load(b + j)).store(to: out + j) }
+        @inline(__always) func lane<V: Lane>(_: V.Type, _ j: Int) { F.apply(V.load(a + j) + V.load(b + j)).store(to: out + j) }
         forEachLane(count, { lane(Vector.self, $0) }, { lane(Float.self, $0) })
     }
 }

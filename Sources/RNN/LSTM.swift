@@ -83,9 +83,9 @@ final class LSTMLayer: RecurrentLayer {
                 // Two passes: first every gate's nonlinearity (i and f are adjacent), 4H independent
                 // lanes; then the state update. One pass per lane chained two tanh evaluations
                 // (ĉ, then tanh c_t) and waited on their latency; these loops overlap. Same operations.
-                activateSigmoid(gi, a, plus: plus, bias: bi, count: 2 * H)
-                activateTanh(gc, a + 2 * H, plus: plus.map { $0 + 2 * H }, bias: bc, count: H)
-                activateSigmoid(go, a + 3 * H, plus: plus.map { $0 + 3 * H }, bias: bo, count: H)
+                activate(SigmoidGate.self, gi, a, plus: plus, bias: bi, count: 2 * H)
+                activate(TanhGate.self, gc, a + 2 * H, plus: plus.map { $0 + 2 * H }, bias: bc, count: H)
+                activate(SigmoidGate.self, go, a + 3 * H, plus: plus.map { $0 + 3 * H }, bias: bo, count: H)
                 @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
                     let i = V.load(gi + j), f = V.load(gf + j), cHat = V.load(gc + j), o = V.load(go + j)
                     let cNew = f * V.load(cp + j) + i * cHat

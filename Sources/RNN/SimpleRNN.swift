@@ -58,7 +58,7 @@ final class SimpleRNNLayer: RecurrentLayer {
             for row in 0..<batch {
                 let ar = a + row * H, x = rows?.row(step: t, sample: row)
                 if let rows, t + 1 < steps { prefetch(rows.row(step: t + 1, sample: row), count: H) }
-                activateTanh(ar, recurrent || x == nil ? UnsafePointer(ar) : x!, plus: recurrent ? x : nil, bias: b, count: H)
+                activate(TanhGate.self, ar, recurrent || x == nil ? UnsafePointer(ar) : x!, plus: recurrent ? x : nil, bias: b, count: H)
             }
         }
     }
