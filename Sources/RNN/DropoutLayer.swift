@@ -18,6 +18,9 @@ final class DropoutLayer: Layer {
     private var output = FloatBuffer(count: 0)
     private var dInput = FloatBuffer(count: 0)
 
+    /// The identity in evaluation.
+    var causal: Bool { true }
+
     init(rate: Double, index: Int, width: Int) {
         self.rate = rate
         self.index = index

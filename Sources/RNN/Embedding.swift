@@ -283,6 +283,9 @@ final class EmbeddingLookup {
 // materializes the sequence (T, B, E) and, in backward, sums each distinct token's position
 // gradients (in a fixed order) before adding them to its row.
 extension EmbeddingLookup: Layer {
+    /// Each step's rows are its own tokens' (there is no mask_zero).
+    var causal: Bool { true }
+
     func reserve(_ p: Pass) {
         if materializes { sequence = sequence.ensuring(p.steps * p.batch * width) }
     }

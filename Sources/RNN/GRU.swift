@@ -76,6 +76,8 @@ final class GRULayer: RecurrentLayer {
         carried.keep(lastStepOf: [ws[.h]], batch: batch, steps: steps, units: units)
     }
 
+    func broadcastCarriedState(batch: Int) { carried.broadcastFirstRow(batch: batch, units: units) }
+
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         if !resetAfter { return forwardResetBefore(weights: w, batch: batch, steps: steps, carry: carry) }
         let H = units, G = 3 * units, BH = batch * units, BG = batch * G
@@ -128,7 +130,7 @@ final class GRULayer: RecurrentLayer {
         }
         let H = units, G = 3 * units, BH = batch * units
         let dh = ws[.dh], dRecurrent = ws[.dRecurrent], rhs = ws[.rh]
-        forEachStepBackward(batch: batch, steps: steps, dOutputs: dOutputs, sequence: sequence) { t, gates, dRec, hPrev, above in
+        forEachStepBackward(weights: w, batch: batch, steps: steps, dOutputs: dOutputs, sequence: sequence) { t, gates, dRec, hPrev, above in
             for row in 0..<batch {
                 let gz = gates + row * G, gr = gz + H, gh = gz + 2 * H
                 let dz = dRec + row * G, dr = dz + H, drh = dz + 2 * H
@@ -147,11 +149,13 @@ final class GRULayer: RecurrentLayer {
                 }
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             }
-            // dh_{t−1} += dRec_t·Uᵀ (dh already holds the direct path and the layer above's part)
-            if t > 0 { backpropagateThroughRecurrentKernel(dRec, into: dh, accumulate: true, batch: batch, weights: w) }
+            // dU += h_{t−1}ᵀ·dRec_t; dh_{t−1} += dRec_t·Uᵀ (dh already holds the direct path and the layer above's part)
+            if t > 0 {
+                accumulateRecurrentKernelGradient(step: t, dRec, into: dw, batch: batch)
+                backpropagateThroughRecurrentKernel(dRec, into: dh, accumulate: true, batch: batch, weights: w)
+            }
         }
         // b_rec enters every step; U only from t ≥ 1.
-        accumulateRecurrentKernelGradient(dRecurrent, into: dw, batch: batch, steps: steps)
         addColumnSums(dRecurrent, rows: steps * batch, cols: G, into: tensors.biasGradient(dw) + 3 * units)
     }
 
@@ -160,11 +164,11 @@ final class GRULayer: RecurrentLayer {
     /// the layer above's ∂/∂h_{t−1} (zeros when the layer above reads only the last step), which the
     /// body adds while it rewrites dh.
     @inline(__always)
-    private func forEachStepBackward(batch: Int, steps: Int, dOutputs: UnsafePointer<Float>, sequence: Bool,
+    private func forEachStepBackward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, dOutputs: UnsafePointer<Float>, sequence: Bool,
                                      _ body: (_ t: Int, _ gates: UnsafeMutablePointer<Float>, _ dRec: UnsafeMutablePointer<Float>,
                                               _ hPrev: UnsafePointer<Float>, _ above: UnsafePointer<Float>) -> Void) {
         let BH = batch * units, BG = 3 * BH, zeros = UnsafePointer(ws[.zeros])
-        seedHiddenGradient(ws[.dh], dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps)
+        seedHiddenGradient(ws[.dh], dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps, weights: w)
         for t in stride(from: steps - 1, through: 0, by: -1) {
             body(t, ws[.gates] + t * BG, ws[.dRecurrent] + t * BG, t > 0 ? UnsafePointer(ws[.h] + (t - 1) * BH) : zeros,
                  sequence && t > 0 ? dOutputs + (t - 1) * BH : zeros)
@@ -233,11 +237,10 @@ final class GRULayer: RecurrentLayer {
 
     private func backwardResetBefore(weights w: UnsafePointer<Float>, gradients dw: UnsafeMutablePointer<Float>,
                                      dOutputs: UnsafePointer<Float>, sequence: Bool, batch: Int, steps: Int) {
-        let H = units, G = 3 * units, BH = batch * units, BG = batch * G
-        let U = w + tensors.recurrentKernel.offset
-        let dh = ws[.dh], dRecurrent = ws[.dRecurrent], rhs = ws[.rh], dRH = ws[.dRH]
+        let H = units, G = 3 * units, BH = batch * units
+        let dh = ws[.dh], rhs = ws[.rh], dRH = ws[.dRH]
         let hMask = recurrentDropout.map { UnsafePointer($0.masks.pointer) }
-        forEachStepBackward(batch: batch, steps: steps, dOutputs: dOutputs, sequence: sequence) { t, gates, dRec, hPrev, above in
+        forEachStepBackward(weights: w, batch: batch, steps: steps, dOutputs: dOutputs, sequence: sequence) { t, gates, dRec, hPrev, above in
             for row in 0..<batch {
                 let gz = gates + row * G, gh = gz + 2 * H
                 let dz = dRec + row * G, drh = dz + 2 * H
@@ -253,9 +256,9 @@ final class GRULayer: RecurrentLayer {
                 }
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             }
-            // ∂loss/∂(r ⊙ h_{t−1}) = daH·U_hᵀ: (B × H)·(H × H)
-            BLAS.sgemm(transB: true, m: batch, n: H, k: H, a: dRec + 2 * H, lda: G, b: U + 2 * H, ldb: G,
-                       beta: 0, c: dRH, ldc: H)
+            // ∂loss/∂(r ⊙ h_{t−1}) = daH·U_hᵀ: (B × H)·(H × H), U_hᵀ being rows 2H..<3H of Uᵀ
+            BLAS.sgemm(m: batch, n: H, k: H, a: dRec + 2 * H, lda: G, b: tensors.recurrentKernelTransposed.pointer + 2 * H * H,
+                       ldb: H, beta: 0, c: dRH, ldc: H)
             for row in 0..<batch {
                 let gr = gates + row * G + H, dr = dRec + row * G + H
                 let hh = candidateInput(step: t, row: row, hPrev: hPrev, batch: batch)
@@ -271,16 +274,14 @@ final class GRULayer: RecurrentLayer {
                 }
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             }
-            // dh_{t−1} += [daZ daR]·[U_z U_r]ᵀ
             if t > 0 {
+                // [dU_z dU_r] += h_{t−1}ᵀ·[daZ daR], dU_h += (r ⊙ h_{t−1})ᵀ·daH (while step t is in cache)
+                accumulateRecurrentKernelGradient(step: t, dRec, into: dw, batch: batch, blocks: 0..<2)
+                BLAS.sgemm(transA: true, m: H, n: H, k: batch, a: rhs + t * BH, lda: H,
+                           b: dRec + 2 * H, ldb: G, beta: 1, c: dw + tensors.recurrentKernel.offset + 2 * H, ldc: G)
+                // dh_{t−1} += [daZ daR]·[U_z U_r]ᵀ
                 backpropagateThroughRecurrentKernel(dRec, into: dh, accumulate: true, batch: batch, weights: w, blocks: 0..<2)
             }
-        }
-        accumulateRecurrentKernelGradient(dRecurrent, into: dw, batch: batch, steps: steps, blocks: 0..<2)
-        // dU_h += Σ_{t≥1} (r ⊙ h_{t−1})ᵀ·daH_t
-        if steps > 1 {
-            BLAS.sgemm(transA: true, m: H, n: H, k: (steps - 1) * batch, a: rhs + BH, lda: H,
-                       b: dRecurrent + BG + 2 * H, ldb: G, beta: 1, c: dw + tensors.recurrentKernel.offset + 2 * H, ldc: G)
         }
     }
 }

@@ -58,6 +58,8 @@ final class LSTMLayer: RecurrentLayer {
         carried.keep(lastStepOf: [ws[.h], ws[.c]], batch: batch, steps: steps, units: units)
     }
 
+    func broadcastCarriedState(batch: Int) { carried.broadcastFirstRow(batch: batch, units: units) }
+
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         let H = units, G = 4 * units, BH = batch * units, BG = batch * G
         let bi = tensors.bias(w), bc = bi + 2 * H, bo = bi + 3 * H
@@ -103,7 +105,7 @@ final class LSTMLayer: RecurrentLayer {
                   dOutputs: UnsafePointer<Float>, sequence: Bool, batch: Int, steps: Int) {
         let H = units, G = 4 * units, BH = batch * units, BG = batch * G
         let dh = ws[.dh], dc = ws[.dc], allGates = ws[.gates], cs = ws[.c], tanhCs = ws[.tanhC]
-        seedHiddenGradient(dh, dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps)
+        seedHiddenGradient(dh, dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps, weights: w)
         dc.update(repeating: 0, count: BH)
         for t in stride(from: steps - 1, through: 0, by: -1) {
             let gates = allGates + t * BG
@@ -126,9 +128,9 @@ final class LSTMLayer: RecurrentLayer {
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             }
             if t > 0 {
+                accumulateRecurrentKernelGradient(step: t, gates, into: dw, batch: batch)
                 hiddenGradient(before: t, from: gates, into: dh, dOutputs: dOutputs, sequence: sequence, batch: batch, weights: w)
             }
         }
-        accumulateRecurrentKernelGradient(allGates, into: dw, batch: batch, steps: steps)
     }
 }

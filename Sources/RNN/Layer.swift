@@ -58,6 +58,10 @@ protocol Layer: AnyObject {
                   gradients: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>?
     /// Whether evaluation can run the layer over blocks of steps, carrying its state.
     var runsInBlocks: Bool { get }
+    /// Whether, in evaluation, the layer's output at step t and its state after it depend only on
+    /// its input's steps 0…t, the same way for every row: rows whose inputs agree on their first
+    /// steps agree there too (`Model.logits` skips the padding rows share).
+    var causal: Bool { get }
     /// The length of the output sequence for an input of `steps` steps (convolutions and pooling
     /// shorten it; most layers keep it).
     func outputSteps(_ steps: Int) -> Int
@@ -70,6 +74,7 @@ protocol Layer: AnyObject {
 
 extension Layer {
     var runsInBlocks: Bool { true }
+    var causal: Bool { false }
     func outputSteps(_ steps: Int) -> Int { steps }
     func prepareInference(weights: UnsafePointer<Float>) {}
     func drawMasks(key: DropoutKey) {}

@@ -39,6 +39,10 @@ public final class Model {
 
     /// Time steps per block of an evaluation's forward pass (see `forward`); results do not depend on it.
     var inferenceBlockSteps = 25
+    /// Whether evaluation skips the padding rows share (`logits`); results do not depend on it.
+    var skipsSharedPadding = true
+    /// Two rows of padding tokens (2, T), for the shared prefix's pass.
+    private var paddingRows: [Int32] = []
 
     /// A model with freshly initialised weights (Keras's initializers, seeded: the same seed gives
     /// the same weights in every process).
@@ -265,6 +269,15 @@ public final class Model {
     /// Logits (rows, K) for x (rows, T), forward only, in chunks of `batchSize` rows. When every
     /// layer runs in blocks, the layers first compute what is fixed for the whole evaluation (the
     /// vocabulary's projection table: one GEMM instead of a lookup and a GEMM per chunk).
+    ///
+    /// Rows padded at the front (`prepare` pads with token 0 before the text, as Keras's
+    /// `pad_sequences`) share their state up to where their text starts: when the layers up to the
+    /// sequence's reduction are causal (`Layer.causal`), the rows are taken in order of their leading
+    /// padding, and each chunk's recurrence starts at the chunk's shortest padding from the state two
+    /// rows of padding reach there, instead of computing that state for every row (on the IMDB test
+    /// reviews 57% of all steps). Each row's logits are the same bits either way, as long as a row of
+    /// a matrix product does not depend on the other rows (which evaluation's invariance to the
+    /// number of ranks already relies on).
     /// - Parameters:
     ///   - batch: the number of rows in x; T = x.count / batch.
     public func logits(x: [Int32], batch rows: Int, batchSize: Int = 128) -> [Float] {
@@ -273,7 +286,12 @@ public final class Model {
         guard rows > 0 else { return [] }
         let steps = x.count / rows, K = head.outputs
         let blocked = layers.allSatisfy(\.runsInBlocks)
+        let skipping = blocked && skipsSharedPadding && steps > 1 && causalUpToReduction
         var out = [Float](repeating: 0, count: rows * K)
+        // Rows by leading padding, most first; each chunk skips its last row's padding.
+        let leads = skipping ? (0..<rows).map { r in x[(r * steps)..<((r + 1) * steps)].prefix { $0 == 0 }.count } : []
+        let order = skipping ? (0..<rows).sorted { leads[$0] > leads[$1] || (leads[$0] == leads[$1] && $0 < $1) } : []
+        var chunk = [Int32](repeating: 0, count: skipping ? min(batchSize, rows) * steps : 0)
         x.withUnsafeBufferPointer { xp in
             weights.withUnsafeBufferPointer { w in
                 if blocked { for layer in layers { layer.prepareInference(weights: w.baseAddress!) } }
@@ -282,13 +300,61 @@ public final class Model {
                     let n = min(batchSize, rows - start)
                     var p = Pass(batch: n, steps: steps, weights: w.baseAddress!)
                     p.inference = blocked
-                    let z = forward(UnsafeBufferPointer(rebasing: xp[(start * steps)..<((start + n) * steps)]), p)
-                    for i in 0..<(n * K) { out[start * K + i] = z[i] }
+                    guard skipping else {
+                        let z = forward(UnsafeBufferPointer(rebasing: xp[(start * steps)..<((start + n) * steps)]), p)
+                        for i in 0..<(n * K) { out[start * K + i] = z[i] }
+                        start += n
+                        continue
+                    }
+                    let members = order[start..<(start + n)]
+                    for (i, r) in members.enumerated() {
+                        for t in 0..<steps { chunk[i * steps + t] = xp[r * steps + t] }
+                    }
+                    p.start = min(leads[members.last!], steps - 1)
+                    if p.start > 0 { enterAfterPadding(steps: p.start, totalSteps: steps, batch: n, weights: w.baseAddress!) }
+                    let z = chunk.withUnsafeBufferPointer { forward(UnsafeBufferPointer(rebasing: $0[0..<(n * steps)]), p) }
+                    for (i, r) in members.enumerated() {
+                        for k in 0..<K { out[r * K + k] = z[i * K + k] }
+                    }
                     start += n
                 }
             }
         }
         return out
+    }
+
+    /// Whether every layer up to the one that reduces the sequence to a vector (a recurrent layer
+    /// returning its last step) is causal, so that rows agreeing on their first steps share state.
+    private var causalUpToReduction: Bool {
+        for layer in layers {
+            guard layer.causal else { return false }
+            if let recurrent = layer as? Recurrent, !recurrent.spec.returnSequences { return true }
+        }
+        return false
+    }
+
+    /// Runs two rows of padding through the first `steps` steps (of `totalSteps`) in evaluation's
+    /// blocks, up to the sequence's reduction, and leaves their state in every recurrent layer as the
+    /// carried state of `batch` rows: what a chunk whose rows all start with that padding continues from.
+    private func enterAfterPadding(steps: Int, totalSteps: Int, batch: Int, weights w: UnsafePointer<Float>) {
+        if paddingRows.count < 2 * totalSteps { paddingRows = [Int32](repeating: 0, count: 2 * totalSteps) }
+        var pass = Pass(batch: 2, steps: 0, weights: w)
+        pass.totalSteps = totalSteps
+        pass.inference = true
+        paddingRows.withUnsafeBufferPointer { pad in
+            let tokens = UnsafeBufferPointer(rebasing: pad[0..<(2 * totalSteps)])
+            while pass.start < steps {
+                pass.steps = min(inferenceBlockSteps, steps - pass.start)
+                var a = Activation.tokens(tokens)
+                for layer in layers {
+                    if case .vector = a { break }
+                    layer.reserve(pass)
+                    a = layer.forward(a, pass)            // pass.continues: each keeps its final state
+                }
+                pass.start += pass.steps
+            }
+        }
+        for case let recurrent as Recurrent in layers { recurrent.broadcastCarriedState(batch: batch) }
     }
 
     /// Probabilities σ(z) (rows) for x (rows, T) of a sigmoid head, in chunks of `batchSize` rows.

@@ -43,6 +43,14 @@ final class Recurrent: Layer {
         (!spec.bidirectional && !spec.goBackwards) || (!spec.returnSequences && directions[0].readsEmbedding)
     }
 
+    /// One direction reading forward in time (a backward direction starts from the sequence's end).
+    var causal: Bool { !spec.bidirectional && !spec.goBackwards }
+
+    /// Copies the state kept for row 0 (`keepFinalState`) to rows 0..<batch (`Model.logits`).
+    func broadcastCarriedState(batch: Int) {
+        for d in directions { d.cell.broadcastCarriedState(batch: batch) }
+    }
+
     func reserve(_ p: Pass) {
         let D = spec.outputWidth
         for d in directions {

@@ -39,6 +39,8 @@ protocol RecurrentLayer: AnyObject {
     func forward(weights: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool)
     /// Copies h_{T−1} (and c_{T−1}) of the last forward aside, for a following `forward(carry: true)`.
     func keepFinalState(batch: Int, steps: Int)
+    /// Makes the kept state of row 0 the kept state of rows 0..<batch.
+    func broadcastCarriedState(batch: Int)
     /// BPTT: adds the recurrent weights' gradients into `gradients` and leaves `projectionGradient`.
     /// - Parameters:
     ///   - dOutputs: ∂loss/∂h — (T, B, H) if `sequence`, else (B, H) for the last step only.
@@ -82,6 +84,8 @@ struct RecurrentTensors {
     /// Without a bias: (rows × G) zeros to read and a scratch to write the unused gradient into.
     private let zeros: FloatBuffer
     private let sink: FloatBuffer
+    /// Uᵀ (G, H), refilled from the weights at the start of each BPTT (`transposeRecurrentKernel`).
+    let recurrentKernelTransposed: FloatBuffer
     /// I and H.
     let inputSize: Int
     let units: Int
@@ -98,6 +102,7 @@ struct RecurrentTensors {
         biasView = bias
         zeros = FloatBuffer(count: bias == nil ? biasRows * g : 0)
         sink = FloatBuffer(count: bias == nil ? biasRows * g : 0)
+        recurrentKernelTransposed = FloatBuffer(count: units * g)
         self.inputSize = inputSize
         self.units = units
     }
@@ -105,6 +110,14 @@ struct RecurrentTensors {
     /// The bias in the weights `w` (its rows one after the other), or zeros.
     func bias(_ w: UnsafePointer<Float>) -> UnsafePointer<Float> {
         biasView.map { w + $0.offset } ?? UnsafePointer(zeros.pointer)
+    }
+
+    /// Copies U (H, G) of the weights `w` into `recurrentKernelTransposed` as Uᵀ (G, H).
+    func transposeRecurrentKernel(_ w: UnsafePointer<Float>) {
+        let H = units, G = recurrentKernel.shape[1], u = w + recurrentKernel.offset, ut = recurrentKernelTransposed.pointer
+        for g in 0..<G {
+            for j in 0..<H { ut[g * H + j] = u[j * G + g] }
+        }
     }
 
     /// Where the bias gradient is added in `dw`, or the discarded sink.
@@ -142,6 +155,18 @@ struct CarriedState {
         }
     }
 
+    /// Copies row 0 of each kept (·, H) state to rows 1..<batch (growing the buffers as needed).
+    mutating func broadcastFirstRow(batch: Int, units: Int) {
+        for i in buffers.indices {
+            let grown = buffers[i].ensuring(batch * units)
+            if grown !== buffers[i] {
+                grown.pointer.update(from: buffers[i].pointer, count: units)
+                buffers[i] = grown
+            }
+            for b in 1..<max(batch, 1) { (buffers[i].pointer + b * units).update(from: buffers[i].pointer, count: units) }
+        }
+    }
+
     subscript(i: Int) -> UnsafeMutablePointer<Float> { buffers[i].pointer }
 }
 
@@ -162,11 +187,12 @@ extension RecurrentLayer {
 
     // MARK: BPTT plumbing every cell shares (its gate loop stays its own)
 
-    /// Starts BPTT's running ∂loss/∂h (B, H) at the last step: the head's gradient, or the last
-    /// step of the layer above's sequence gradient.
+    /// Starts BPTT: the running ∂loss/∂h (B, H) at the last step (the head's gradient, or the last
+    /// step of the layer above's sequence gradient), and Uᵀ for the steps' dh products.
     func seedHiddenGradient(_ dh: UnsafeMutablePointer<Float>, dOutputs: UnsafePointer<Float>, sequence: Bool,
-                            batch: Int, steps: Int) {
+                            batch: Int, steps: Int, weights: UnsafePointer<Float>) {
         let BH = batch * units
+        tensors.transposeRecurrentKernel(weights)
         dh.update(from: sequence ? dOutputs + (steps - 1) * BH : dOutputs, count: BH)
     }
 
@@ -210,9 +236,10 @@ extension RecurrentLayer {
         let H = units, G = gateWidth, U = w + tensors.recurrentKernel.offset
         guard let rd = recurrentDropout else {
             let columns = blocks.map { ($0.lowerBound * H)..<($0.upperBound * H) } ?? 0..<G
-            // (B × columns)·(columns × H)
-            BLAS.sgemm(transB: true, m: batch, n: H, k: columns.count, a: dA + columns.lowerBound, lda: G,
-                       b: U + columns.lowerBound, ldb: G, beta: accumulate ? 1 : 0, c: dh, ldc: H)
+            // (B × columns)·(columns × H), Uᵀ's rows read as stored
+            BLAS.sgemm(m: batch, n: H, k: columns.count, a: dA + columns.lowerBound, lda: G,
+                       b: tensors.recurrentKernelTransposed.pointer + columns.lowerBound * H, ldb: H,
+                       beta: accumulate ? 1 : 0, c: dh, ldc: H)
             return
         }
         let count = rd.masks.count, width = maskBlockWidth
@@ -242,26 +269,28 @@ extension RecurrentLayer {
         backpropagateThroughRecurrentKernel(dA, into: dh, accumulate: sequence, batch: batch, weights: w)
     }
 
-    /// dU += Σ_{t≥1} h_{t−1}ᵀ·dA_t over all steps in one GEMM, dA (T, B, G): (H × (T−1)B)·((T−1)B × G),
-    /// over the gate blocks `blocks` (all when nil); with recurrent dropout one GEMM per gate on the
-    /// masked copies. h_{−1}·U contributes nothing (h_{−1} = 0).
-    func accumulateRecurrentKernelGradient(_ dA: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>,
-                                           batch: Int, steps: Int, blocks: Range<Int>? = nil) {
-        guard steps > 1 else { return }
+    /// dU += h_{t−1}ᵀ·dA_t for step t ≥ 1 (nothing at t = 0: h_{−1} = 0), dA_t (B, G) step t's
+    /// recurrent pre-activation gradient, over the gate blocks `blocks` (all when nil): (H × B)·(B × G),
+    /// with recurrent dropout one product per gate on the masked copies h_{t−1} ⊙ m_g. Called in BPTT
+    /// right after step t's gate loop, while dA_t is still in cache: one product over all T·B rows at
+    /// the end re-read the whole (T, B, G) sequence from memory and ran at 60% of these products' rate.
+    func accumulateRecurrentKernelGradient(step t: Int, _ dA: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>,
+                                           batch: Int, blocks: Range<Int>? = nil) {
+        guard t > 0 else { return }
         let H = units, G = gateWidth, dU = dw + tensors.recurrentKernel.offset
         guard let rd = recurrentDropout else {
             let columns = blocks.map { ($0.lowerBound * H)..<($0.upperBound * H) } ?? 0..<G
-            BLAS.sgemm(transA: true, m: H, n: columns.count, k: (steps - 1) * batch,
-                       a: outputs, lda: H, b: dA + batch * G + columns.lowerBound, ldb: G,
+            BLAS.sgemm(transA: true, m: H, n: columns.count, k: batch,
+                       a: outputs + (t - 1) * batch * H, lda: H, b: dA + columns.lowerBound, ldb: G,
                        beta: 1, c: dU + columns.lowerBound, ldc: G)
             return
         }
         let count = rd.masks.count, width = maskBlockWidth
-        let masked = rd.masked.pointer + batch * count * H    // step 1: h_0 ⊙ m
+        let masked = rd.masked.pointer + t * batch * count * H
         let range = blocks.map { ($0.lowerBound * H / width)..<($0.upperBound * H / width) } ?? 0..<count
         for g in range {
-            BLAS.sgemm(transA: true, m: H, n: width, k: (steps - 1) * batch,
-                       a: masked + g * H, lda: count * H, b: dA + batch * G + g * width, ldb: G,
+            BLAS.sgemm(transA: true, m: H, n: width, k: batch,
+                       a: masked + g * H, lda: count * H, b: dA + g * width, ldb: G,
                        beta: 1, c: dU + g * width, ldc: G)
         }
     }

@@ -43,6 +43,8 @@ final class SimpleRNNLayer: RecurrentLayer {
         carried.keep(lastStepOf: [ws[.h]], batch: batch, steps: steps, units: units)
     }
 
+    func broadcastCarriedState(batch: Int) { carried.broadcastFirstRow(batch: batch, units: units) }
+
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         let H = units, BH = batch * units
         let b = tensors.bias(w)
@@ -67,7 +69,7 @@ final class SimpleRNNLayer: RecurrentLayer {
                   dOutputs: UnsafePointer<Float>, sequence: Bool, batch: Int, steps: Int) {
         let BH = batch * units
         let dh = ws[.dh], hs = ws[.h], dAs = ws[.dA]
-        seedHiddenGradient(dh, dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps)
+        seedHiddenGradient(dh, dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps, weights: w)
         for t in stride(from: steps - 1, through: 0, by: -1) {
             let h = hs + t * BH, dA = dAs + t * BH
             // One flat loop over the whole (B, H) block: tanh' = 1 − h².
@@ -77,9 +79,9 @@ final class SimpleRNNLayer: RecurrentLayer {
             }
             forEachLane(BH, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             if t > 0 {
+                accumulateRecurrentKernelGradient(step: t, dA, into: dw, batch: batch)
                 hiddenGradient(before: t, from: dA, into: dh, dOutputs: dOutputs, sequence: sequence, batch: batch, weights: w)
             }
         }
-        accumulateRecurrentKernelGradient(dAs, into: dw, batch: batch, steps: steps)
     }
 }

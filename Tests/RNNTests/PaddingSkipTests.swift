@@ -1,0 +1,86 @@
+// Evaluation skips the padding that a chunk's rows share at their front (`Model.logits`): the same
+// logits as computing every step, on rows with every amount of padding, in chunks whose rows pad
+// differently, and fewer products.
+
+@testable import BLAS
+@testable import RNN
+import TestSupport
+import XCTest
+
+final class PaddingSkipTests: XCTestCase {
+    /// T = 30 and 13 rows: no padding, all padding, and amounts between, in no order.
+    private let leads = [0, 29, 30, 5, 17, 12, 30, 1, 22, 8, 25, 3, 14]
+    private let steps = 30, numWords = 13
+
+    /// Row r: `leads[r]` padding tokens (0), then tokens in 1..<V.
+    private func paddedRows() -> [Int32] {
+        var x = Fixtures.tokens(batch: leads.count, steps: steps, numWords: numWords - 1, seed: 9).map { $0 + 1 }
+        for (r, lead) in leads.enumerated() {
+            for t in 0..<lead { x[r * steps + t] = 0 }
+        }
+        return x
+    }
+
+    /// The logits in chunks of 4 rows and blocks of 7 steps, with or without the skip, and the
+    /// FLOP of the products that took.
+    private func logits(_ model: Model, skipping: Bool, _ x: [Int32]) -> (logits: [Float], flop: Double) {
+        model.inferenceBlockSteps = 7
+        model.skipsSharedPadding = skipping
+        BLAS.startCounting()
+        let z = model.logits(x: x, batch: leads.count, batchSize: 4)
+        let flop = BLAS.stopCounting().reduce(0.0) { $0 + $1.key.flop * Double($1.value) }
+        return (z, flop)
+    }
+
+    private func model(_ config: ModelConfig) -> Model {
+        let model = Model(config: config, seed: 7)
+        model.weights = Fixtures.randomWeights(count: config.parameterCount, scale: 0.6, seed: 8)
+        return model
+    }
+
+    func testSkippingSharedPaddingKeepsTheLogits() {
+        let withDropout = ModelConfig(layers: [.embedding(EmbeddingSpec(inputDim: numWords, outputDim: 4)),
+                                               .dropout(DropoutSpec(rate: 0.5)),
+                                               .recurrent(RecurrentSpec(kind: .lstm, units: 6)),
+                                               .dense(DenseSpec(units: 1))])
+        var configs = ModelConfig.Kind.allCases.flatMap { kind in
+            [1, 2].map { ModelConfig(kind: kind, numWords: numWords, embedDim: 4, units: 11, layers: $0) }
+        }
+        configs += [ModelConfig(kind: .gru, numWords: numWords, embedDim: 4, units: 5, resetAfter: false),
+                    ModelConfig(kind: .lstm, numWords: numWords, embedDim: 4, units: 5, classes: 3), withDropout]
+        let x = paddedRows()
+        for config in configs {
+            let m = model(config)
+            let every = logits(m, skipping: false, x), skipped = logits(m, skipping: true, x)
+            // Chunks [30 30 29 25] [22 17 14 12] [8 5 3 1] [0] start at steps 25, 12, 1 and 0.
+            XCTAssertLessThan(skipped.flop, 0.85 * every.flop, "\(config.label): the padding was computed")
+            // The same bits where a row of a matrix product does not depend on the others (as here);
+            // a kernel that sums rows of different chunk shapes in another order may differ in the last bits.
+            assertClose(skipped.logits.map(Double.init), every.logits.map(Double.init), rtol: 1e-5, atol: 1e-6, config.label)
+            let reference = SequentialReference.logits(config: config, weights: m.weights.map(Double.init), x: x,
+                                                       batch: leads.count).flatMap { $0 }
+            assertClose(skipped.logits.map(Double.init), reference, rtol: 1e-4, atol: 1e-5, "\(config.label) against the reference")
+        }
+    }
+
+    /// Layers that are not causal (a bidirectional layer's backward direction reads the padding last)
+    /// compute every step.
+    func testNonCausalModelsComputeEveryStep() {
+        let config = ModelConfig(kind: .gru, numWords: numWords, embedDim: 4, units: 5, bidirectional: true)
+        let m = model(config), x = paddedRows()
+        let every = logits(m, skipping: false, x), skipped = logits(m, skipping: true, x)
+        XCTAssertEqual(skipped.flop, every.flop)
+        XCTAssertEqual(skipped.logits, every.logits)
+    }
+
+    /// Prediction skips the padding too, and its rows come back in the input's order.
+    func testPredictionKeepsRowOrder() {
+        let config = ModelConfig(kind: .lstm, numWords: numWords, embedDim: 4, units: 6)
+        let m = model(config), x = paddedRows()
+        let all = m.predict(x: x, batch: leads.count, batchSize: 4)
+        for r in leads.indices {
+            let one = m.predict(x: Array(x[(r * steps)..<((r + 1) * steps)]), batch: 1)
+            assertClose(Double(all[r]), Double(one[0]), rtol: 1e-5, atol: 1e-6, "row \(r)")
+        }
+    }
+}
