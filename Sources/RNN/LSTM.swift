@@ -58,7 +58,9 @@ final class LSTMLayer: RecurrentLayer {
         carried.keep(lastStepOf: [ws[.h], ws[.c]], batch: batch, steps: steps, units: units)
     }
 
-    func broadcastCarriedState(batch: Int) { carried.broadcastFirstRow(batch: batch, units: units) }
+    var carriedStateWidth: Int { carried.count * units }
+    func copyCarriedRow(into p: UnsafeMutablePointer<Float>) { carried.copyFirstRows(into: p, units: units) }
+    func fillCarriedState(from p: UnsafePointer<Float>, batch: Int) { carried.fill(from: p, batch: batch, units: units) }
 
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         let H = units, G = 4 * units, BH = batch * units, BG = batch * G

@@ -17,7 +17,12 @@ public final class Model {
     /// Where each Keras tensor lives in `weights` / `gradients` (see `ModelConfig.parameterTable`).
     let parameters: [ParameterView]
     /// All weights, in the layout of `parameters`.
-    public var weights: [Float]
+    public var weights: [Float] {
+        didSet { inferenceReady = false }          // no `oldValue`: changed in place, not copied
+    }
+    /// Whether the layers' evaluation tables (`Layer.prepareInference`) and `paddingTrajectory` are
+    /// those of the current weights: prediction (`serve`) computes them once, not per request.
+    private var inferenceReady = false
     /// ∂(Σ loss)/∂weights, same layout; `accumulateGradients` adds to it, `zeroGradients` clears it.
     public var gradients: [Float]
     /// Output activation, loss and decision rule.
@@ -41,8 +46,10 @@ public final class Model {
     var inferenceBlockSteps = 25
     /// Whether evaluation skips the padding rows share (`logits`); results do not depend on it.
     var skipsSharedPadding = true
-    /// Two rows of padding tokens (2, T), for the shared prefix's pass.
-    private var paddingRows: [Int32] = []
+    /// Row k − 1: every recurrent layer's state (`RecurrentLayer.carriedStateWidth` each, in layer
+    /// order) after k steps of padding, for k = 1… as far as evaluation needed (`enterAfterPadding`).
+    private var paddingTrajectory: [Float] = []
+    private var paddingSteps = 0
 
     /// A model with freshly initialised weights (Keras's initializers, seeded: the same seed gives
     /// the same weights in every process).
@@ -294,7 +301,11 @@ public final class Model {
         var chunk = [Int32](repeating: 0, count: skipping ? min(batchSize, rows) * steps : 0)
         x.withUnsafeBufferPointer { xp in
             weights.withUnsafeBufferPointer { w in
-                if blocked { for layer in layers { layer.prepareInference(weights: w.baseAddress!) } }
+                if blocked && !inferenceReady {
+                    for layer in layers { layer.prepareInference(weights: w.baseAddress!) }
+                    paddingSteps = 0
+                    inferenceReady = true
+                }
                 var start = 0
                 while start < rows {
                     let n = min(batchSize, rows - start)
@@ -311,7 +322,7 @@ public final class Model {
                         for t in 0..<steps { chunk[i * steps + t] = xp[r * steps + t] }
                     }
                     p.start = min(leads[members.last!], steps - 1)
-                    if p.start > 0 { enterAfterPadding(steps: p.start, totalSteps: steps, batch: n, weights: w.baseAddress!) }
+                    if p.start > 0 { enterAfterPadding(steps: p.start, of: steps, batch: n, weights: w.baseAddress!) }
                     let z = chunk.withUnsafeBufferPointer { forward(UnsafeBufferPointer(rebasing: $0[0..<(n * steps)]), p) }
                     for (i, r) in members.enumerated() {
                         for k in 0..<K { out[r * K + k] = z[i * K + k] }
@@ -333,28 +344,50 @@ public final class Model {
         return false
     }
 
-    /// Runs two rows of padding through the first `steps` steps (of `totalSteps`) in evaluation's
-    /// blocks, up to the sequence's reduction, and leaves their state in every recurrent layer as the
-    /// carried state of `batch` rows: what a chunk whose rows all start with that padding continues from.
-    private func enterAfterPadding(steps: Int, totalSteps: Int, batch: Int, weights w: UnsafePointer<Float>) {
-        if paddingRows.count < 2 * totalSteps { paddingRows = [Int32](repeating: 0, count: 2 * totalSteps) }
-        var pass = Pass(batch: 2, steps: 0, weights: w)
-        pass.totalSteps = totalSteps
-        pass.inference = true
-        paddingRows.withUnsafeBufferPointer { pad in
-            let tokens = UnsafeBufferPointer(rebasing: pad[0..<(2 * totalSteps)])
-            while pass.start < steps {
-                pass.steps = min(inferenceBlockSteps, steps - pass.start)
-                var a = Activation.tokens(tokens)
-                for layer in layers {
-                    if case .vector = a { break }
-                    layer.reserve(pass)
-                    a = layer.forward(a, pass)            // pass.continues: each keeps its final state
+    /// Sets every recurrent layer's carried state, for `batch` rows, to the state after `steps` steps
+    /// of padding (< T): what a chunk whose rows all start with that much padding continues from.
+    /// The states come from `paddingTrajectory`, computed first (up to T − 1 steps) if it is shorter:
+    /// two rows of padding run step by step, in evaluation's blocks of one step, up to the
+    /// sequence's reduction (any block length gives the same bits: `ForwardTests`).
+    private func enterAfterPadding(steps: Int, of totalSteps: Int, batch: Int, weights w: UnsafePointer<Float>) {
+        let recurrent = layers.compactMap { $0 as? Recurrent }
+        let width = recurrent.reduce(0) { $0 + $1.carriedStateWidth }
+        if paddingSteps < steps {
+            // From scratch (the cells' kept state is a chunk's by now).
+            let total = max(totalSteps, steps + 1), computed = total - 1
+            var trajectory = [Float](repeating: 0, count: computed * width)
+            let padding = [Int32](repeating: 0, count: 2 * total)
+            var pass = Pass(batch: 2, steps: 1, weights: w)
+            pass.totalSteps = total
+            pass.inference = true
+            padding.withUnsafeBufferPointer { tokens in
+                trajectory.withUnsafeMutableBufferPointer { out in
+                    for k in 0..<computed {
+                        pass.start = k
+                        var a = Activation.tokens(tokens)
+                        for layer in layers {
+                            if case .vector = a { break }
+                            layer.reserve(pass)
+                            a = layer.forward(a, pass)    // pass.continues: each keeps its final state
+                        }
+                        var offset = k * width
+                        for layer in recurrent {
+                            layer.copyCarriedRow(into: out.baseAddress! + offset)
+                            offset += layer.carriedStateWidth
+                        }
+                    }
                 }
-                pass.start += pass.steps
+            }
+            paddingTrajectory = trajectory
+            paddingSteps = computed
+        }
+        paddingTrajectory.withUnsafeBufferPointer { states in
+            var offset = (steps - 1) * width
+            for layer in recurrent {
+                layer.fillCarriedState(from: states.baseAddress! + offset, batch: batch)
+                offset += layer.carriedStateWidth
             }
         }
-        for case let recurrent as Recurrent in layers { recurrent.broadcastCarriedState(batch: batch) }
     }
 
     /// Probabilities σ(z) (rows) for x (rows, T) of a sigmoid head, in chunks of `batchSize` rows.

@@ -46,9 +46,25 @@ final class Recurrent: Layer {
     /// One direction reading forward in time (a backward direction starts from the sequence's end).
     var causal: Bool { !spec.bidirectional && !spec.goBackwards }
 
-    /// Copies the state kept for row 0 (`keepFinalState`) to rows 0..<batch (`Model.logits`).
-    func broadcastCarriedState(batch: Int) {
-        for d in directions { d.cell.broadcastCarriedState(batch: batch) }
+    /// Floats of one row's kept state over the directions (`keepFinalState`).
+    var carriedStateWidth: Int { directions.reduce(0) { $0 + $1.cell.carriedStateWidth } }
+
+    /// Row 0 of each direction's kept state, one after the other (`Model.logits`).
+    func copyCarriedRow(into p: UnsafeMutablePointer<Float>) {
+        var offset = 0
+        for d in directions {
+            d.cell.copyCarriedRow(into: p + offset)
+            offset += d.cell.carriedStateWidth
+        }
+    }
+
+    /// Makes a `copyCarriedRow` the kept state of rows 0..<batch.
+    func fillCarriedState(from p: UnsafePointer<Float>, batch: Int) {
+        var offset = 0
+        for d in directions {
+            d.cell.fillCarriedState(from: p + offset, batch: batch)
+            offset += d.cell.carriedStateWidth
+        }
     }
 
     func reserve(_ p: Pass) {

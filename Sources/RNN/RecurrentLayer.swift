@@ -39,8 +39,12 @@ protocol RecurrentLayer: AnyObject {
     func forward(weights: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool)
     /// Copies h_{T−1} (and c_{T−1}) of the last forward aside, for a following `forward(carry: true)`.
     func keepFinalState(batch: Int, steps: Int)
-    /// Makes the kept state of row 0 the kept state of rows 0..<batch.
-    func broadcastCarriedState(batch: Int)
+    /// Floats of one row's kept state: H, or 2H with an LSTM's c.
+    var carriedStateWidth: Int { get }
+    /// Row 0 of each kept state tensor, one after the other (`carriedStateWidth` floats).
+    func copyCarriedRow(into p: UnsafeMutablePointer<Float>)
+    /// Makes the row `p` (as `copyCarriedRow` writes it) the kept state of rows 0..<batch.
+    func fillCarriedState(from p: UnsafePointer<Float>, batch: Int)
     /// BPTT: adds the recurrent weights' gradients into `gradients` and leaves `projectionGradient`.
     /// - Parameters:
     ///   - dOutputs: ∂loss/∂h — (T, B, H) if `sequence`, else (B, H) for the last step only.
@@ -155,17 +159,21 @@ struct CarriedState {
         }
     }
 
-    /// Copies row 0 of each kept (·, H) state to rows 1..<batch (growing the buffers as needed).
-    mutating func broadcastFirstRow(batch: Int, units: Int) {
+    /// Row 0 of each kept (·, H) state, one after the other.
+    func copyFirstRows(into p: UnsafeMutablePointer<Float>, units: Int) {
+        for (i, buffer) in buffers.enumerated() { (p + i * units).update(from: buffer.pointer, count: units) }
+    }
+
+    /// Makes the rows at `p` (as `copyFirstRows` writes them) rows 0..<batch of each kept state.
+    mutating func fill(from p: UnsafePointer<Float>, batch: Int, units: Int) {
         for i in buffers.indices {
-            let grown = buffers[i].ensuring(batch * units)
-            if grown !== buffers[i] {
-                grown.pointer.update(from: buffers[i].pointer, count: units)
-                buffers[i] = grown
-            }
-            for b in 1..<max(batch, 1) { (buffers[i].pointer + b * units).update(from: buffers[i].pointer, count: units) }
+            buffers[i] = buffers[i].ensuring(batch * units)
+            for b in 0..<batch { (buffers[i].pointer + b * units).update(from: p + i * units, count: units) }
         }
     }
+
+    /// The number of state tensors kept.
+    var count: Int { buffers.count }
 
     subscript(i: Int) -> UnsafeMutablePointer<Float> { buffers[i].pointer }
 }

@@ -26,6 +26,8 @@ final class PaddingSkipTests: XCTestCase {
     private func logits(_ model: Model, skipping: Bool, _ x: [Int32]) -> (logits: [Float], flop: Double) {
         model.inferenceBlockSteps = 7
         model.skipsSharedPadding = skipping
+        let w = model.weights
+        model.weights = w                             // each call computes its tables again
         BLAS.startCounting()
         let z = model.logits(x: x, batch: leads.count, batchSize: 4)
         let flop = BLAS.stopCounting().reduce(0.0) { $0 + $1.key.flop * Double($1.value) }
@@ -71,6 +73,27 @@ final class PaddingSkipTests: XCTestCase {
         let every = logits(m, skipping: false, x), skipped = logits(m, skipping: true, x)
         XCTAssertEqual(skipped.flop, every.flop)
         XCTAssertEqual(skipped.logits, every.logits)
+    }
+
+    /// The tables and padding states evaluation keeps between calls follow the weights: after an
+    /// optimizer step (an in-place change) or an assignment, the logits are a fresh model's.
+    func testKeptTablesFollowTheWeights() {
+        let config = ModelConfig(kind: .gru, numWords: numWords, embedDim: 4, units: 6, layers: 2)
+        let m = model(config), x = paddedRows()
+        let before = m.logits(x: x, batch: leads.count, batchSize: 4)
+        XCTAssertEqual(m.logits(x: x, batch: leads.count, batchSize: 4), before, "kept tables, same weights")
+        let optimizer = RMSprop(parameterCount: config.parameterCount, learningRate: 0.01)
+        let gradients = Fixtures.randomWeights(count: config.parameterCount, scale: 1, seed: 5)
+        _ = optimizer.apply(gradients: gradients, to: &m.weights)
+        let fresh = Model(config: config, seed: 1)
+        fresh.weights = m.weights
+        let after = m.logits(x: x, batch: leads.count, batchSize: 4)
+        XCTAssertNotEqual(after, before)
+        XCTAssertEqual(after, fresh.logits(x: x, batch: leads.count, batchSize: 4), "after an optimizer step")
+        m.weights = Fixtures.randomWeights(count: config.parameterCount, scale: 0.6, seed: 11)
+        fresh.weights = m.weights
+        XCTAssertEqual(m.logits(x: x, batch: leads.count, batchSize: 4),
+                       fresh.logits(x: x, batch: leads.count, batchSize: 4), "after an assignment")
     }
 
     /// Prediction skips the padding too, and its rows come back in the input's order.
