@@ -19,6 +19,7 @@ final class GRULayer: RecurrentLayer {
     let tensors: RecurrentTensors
     var recurrentDropout: RecurrentDropout?
     var projectionRows: ProjectionRows?
+    var sequenceInput: SequenceInput?
     /// Keras 3's GRU (true) or the reset-before GRU of Keras 2 (false).
     let resetAfter: Bool
 
@@ -151,6 +152,7 @@ final class GRULayer: RecurrentLayer {
                 }
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             }
+            backpropagateInput(step: t, gates, batch: batch, gradients: dw)
             // dU += h_{t−1}ᵀ·dRec_t; dh_{t−1} += dRec_t·Uᵀ (dh already holds the direct path and the layer above's part)
             if t > 0 {
                 accumulateRecurrentKernelGradient(step: t, dRec, into: dw, batch: batch)
@@ -276,6 +278,7 @@ final class GRULayer: RecurrentLayer {
                 }
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             }
+            backpropagateInput(step: t, gates, batch: batch, gradients: dw)
             if t > 0 {
                 // [dU_z dU_r] += h_{t−1}ᵀ·[daZ daR], dU_h += (r ⊙ h_{t−1})ᵀ·daH (while step t is in cache)
                 accumulateRecurrentKernelGradient(step: t, dRec, into: dw, batch: batch, blocks: 0..<2)

@@ -12,6 +12,7 @@ final class LSTMLayer: RecurrentLayer {
     let tensors: RecurrentTensors
     var recurrentDropout: RecurrentDropout?
     var projectionRows: ProjectionRows?
+    var sequenceInput: SequenceInput?
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
     // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
@@ -129,6 +130,7 @@ final class LSTMLayer: RecurrentLayer {
                 }
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             }
+            backpropagateInput(step: t, gates, batch: batch, gradients: dw)
             if t > 0 {
                 accumulateRecurrentKernelGradient(step: t, gates, into: dw, batch: batch)
                 hiddenGradient(before: t, from: gates, into: dh, dOutputs: dOutputs, sequence: sequence, batch: batch, weights: w)

@@ -180,6 +180,15 @@ final class LayerDirection {
 
     /// A higher layer: dW, db, and ∂loss/∂x (T, B, I) in time order into `dX` (added when `accumulate`).
     /// `x` is the same layer-below sequence the forward read.
+    /// Before the cell's BPTT over a dense input without input masks: the cell forms dW and ∂loss/∂x
+    /// step by step (`RecurrentLayer.backpropagateInput`), into `dX` (added to when `accumulate`) or,
+    /// for the backward direction, into its own reversed copy that `backwardToSequence` flips back.
+    func beginBackwardToSequence(_ x: UnsafePointer<Float>, dInput dX: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        // `input` still holds the reversed copy the forward made.
+        cell.sequenceInput = SequenceInput(x: reversed ? UnsafePointer(input.pointer) : x, dX: reversed ? dInput.pointer : dX,
+                                           accumulate: accumulate && !reversed)
+    }
+
     func backwardToSequence(_ x: UnsafePointer<Float>, dInput dX: UnsafeMutablePointer<Float>, accumulate: Bool,
                             batch: Int, steps: Int, weights w: UnsafePointer<Float>,
                             gradients dw: UnsafeMutablePointer<Float>, masks: Bool) {
@@ -189,9 +198,10 @@ final class LayerDirection {
             projectMaskedBackward(cell.projectionGradient, rows: steps * batch, sample: { $0 % batch }, weights: w,
                                   gradients: dw, dInput: target, accumulate: accumulate && !reversed)
         } else {
-            // `input` still holds the reversed copy the forward made.
-            cell.projectBackward(input: reversed ? UnsafePointer(input.pointer) : x, dInput: target, weights: w,
-                                 gradients: dw, positions: batch * steps, accumulate: accumulate && !reversed)
+            // BPTT formed dW and ∂loss/∂x (`beginBackwardToSequence`); the bias's Σ dP is left.
+            precondition(cell.sequenceInput != nil, "backwardToSequence: no beginBackwardToSequence before the cell's backward")
+            addColumnSums(cell.projectionGradient, rows: steps * batch, cols: cell.gateWidth, into: cell.tensors.biasGradient(dw))
+            cell.sequenceInput = nil
         }
         if reversed {
             reverseSteps(UnsafePointer(dInput.pointer), into: dX, batch: batch, steps: steps, width: cell.inputSize,

@@ -151,6 +151,9 @@ final class Recurrent: Layer {
     func backward(_ dOutput: UnsafePointer<Float>, input: Activation, _ p: Pass,
                   gradients dw: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>? {
         if spec.bidirectional { splitGradient(dOutput, batch: p.batch, steps: p.steps) }
+        if case .sequence(let x) = input, !inputMasks {
+            for (k, d) in directions.enumerated() { d.beginBackwardToSequence(x, dInput: dInput.pointer, accumulate: k > 0) }
+        }
         for d in directions {
             d.cell.backward(weights: p.weights, gradients: dw, dOutputs: spec.bidirectional ? UnsafePointer(d.dOutputs) : dOutput,
                             sequence: spec.returnSequences, batch: p.batch, steps: p.steps)

@@ -31,6 +31,9 @@ protocol RecurrentLayer: AnyObject {
     /// batch's distinct-token table in training, the vocabulary's in evaluation); `projection` is then
     /// not filled, and `forward` adds the row itself. Set before each `forward`, nil otherwise.
     var projectionRows: ProjectionRows? { get set }
+    /// A dense input sequence without input dropout, whose gradients BPTT forms step by step
+    /// (`backpropagateInput`) while each step's dP_t is in cache. Set before `backward`, nil otherwise.
+    var sequenceInput: SequenceInput? { get set }
 
     /// Makes every buffer large enough for (B, T); allocates only when they grow.
     func reserve(batch: Int, steps: Int)
@@ -78,6 +81,14 @@ struct ProjectionRows {
     }
 }
 
+/// The input sequence X (T, B, I) of a layer's backward, in the cell's own step order, and where
+/// ∂loss/∂X goes: overwritten, or added to when `accumulate`.
+struct SequenceInput {
+    let x: UnsafePointer<Float>
+    let dX: UnsafeMutablePointer<Float>
+    let accumulate: Bool
+}
+
 /// A recurrent layer's three Keras tensors as views into the flat buffers: kernel W (I, G),
 /// recurrent_kernel U (H, G), bias (G), or (2, G) for a GRU's input and recurrent rows — or no bias
 /// (Keras `use_bias=False`): the cell then reads zeros and its bias gradient goes to a discarded sink.
@@ -90,6 +101,8 @@ struct RecurrentTensors {
     private let sink: FloatBuffer
     /// Uᵀ (G, H), refilled from the weights at the start of each BPTT (`transposeRecurrentKernel`).
     let recurrentKernelTransposed: FloatBuffer
+    /// Wᵀ (G, I), refilled at the start of a BPTT over a `SequenceInput`.
+    let kernelTransposed: FloatBuffer
     /// I and H.
     let inputSize: Int
     let units: Int
@@ -107,6 +120,7 @@ struct RecurrentTensors {
         zeros = FloatBuffer(count: bias == nil ? biasRows * g : 0)
         sink = FloatBuffer(count: bias == nil ? biasRows * g : 0)
         recurrentKernelTransposed = FloatBuffer(count: units * g)
+        kernelTransposed = FloatBuffer(count: inputSize * g)
         self.inputSize = inputSize
         self.units = units
     }
@@ -118,9 +132,18 @@ struct RecurrentTensors {
 
     /// Copies U (H, G) of the weights `w` into `recurrentKernelTransposed` as Uᵀ (G, H).
     func transposeRecurrentKernel(_ w: UnsafePointer<Float>) {
-        let H = units, G = recurrentKernel.shape[1], u = w + recurrentKernel.offset, ut = recurrentKernelTransposed.pointer
+        transpose(w + recurrentKernel.offset, rows: units, into: recurrentKernelTransposed.pointer)
+    }
+
+    /// Copies W (I, G) of the weights `w` into `kernelTransposed` as Wᵀ (G, I).
+    func transposeKernel(_ w: UnsafePointer<Float>) {
+        transpose(w + kernel.offset, rows: inputSize, into: kernelTransposed.pointer)
+    }
+
+    private func transpose(_ m: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
+        let G = kernel.shape[1]
         for g in 0..<G {
-            for j in 0..<H { ut[g * H + j] = u[j * G + g] }
+            for j in 0..<rows { out[g * rows + j] = m[j * G + g] }
         }
     }
 
@@ -196,11 +219,13 @@ extension RecurrentLayer {
     // MARK: BPTT plumbing every cell shares (its gate loop stays its own)
 
     /// Starts BPTT: the running ∂loss/∂h (B, H) at the last step (the head's gradient, or the last
-    /// step of the layer above's sequence gradient), and Uᵀ for the steps' dh products.
+    /// step of the layer above's sequence gradient), Uᵀ for the steps' dh products, and Wᵀ for their
+    /// dX products over a `sequenceInput`.
     func seedHiddenGradient(_ dh: UnsafeMutablePointer<Float>, dOutputs: UnsafePointer<Float>, sequence: Bool,
                             batch: Int, steps: Int, weights: UnsafePointer<Float>) {
         let BH = batch * units
         tensors.transposeRecurrentKernel(weights)
+        if sequenceInput != nil { tensors.transposeKernel(weights) }
         dh.update(from: sequence ? dOutputs + (steps - 1) * BH : dOutputs, count: BH)
     }
 
@@ -303,6 +328,19 @@ extension RecurrentLayer {
         }
     }
 
+    /// Step t's share of the input projection's backward over a `sequenceInput` (nothing without
+    /// one): dW += x_tᵀ·dP_t and dX_t (=|+=) dP_t·Wᵀ, dP_t (B, G) the step's projection gradient. Called
+    /// in BPTT once step t's dP_t is final, while it is in cache; the bias's Σ dP stays with
+    /// `LayerDirection.backwardToSequence`. Whole-sequence products (T·B rows) re-read dP from memory.
+    func backpropagateInput(step t: Int, _ dP: UnsafePointer<Float>, batch: Int, gradients dw: UnsafeMutablePointer<Float>) {
+        guard let input = sequenceInput else { return }
+        let I = inputSize, G = gateWidth, rows = t * batch * I
+        BLAS.sgemm(transA: true, m: I, n: G, k: batch, a: input.x + rows, lda: I, b: dP, ldb: G,
+                   beta: 1, c: dw + kernel.offset, ldc: G)
+        BLAS.sgemm(m: batch, n: I, k: G, a: dP, lda: G, b: tensors.kernelTransposed.pointer, ldb: I,
+                   beta: input.accumulate ? 1 : 0, c: input.dX + rows, ldc: I)
+    }
+
     // MARK: The input projection
 
     /// Forward of the projection from a dense input sequence X (T, B, I): P = X·W.
@@ -310,23 +348,6 @@ extension RecurrentLayer {
         BLAS.sgemm(m: positions, n: gateWidth, k: inputSize,
                    a: x, lda: inputSize, b: w + kernel.offset, ldb: gateWidth,
                    beta: 0, c: projection, ldc: gateWidth)
-    }
-
-    /// Backward of the projection from a dense input: dW += Xᵀ·dP, db += Σ dP, and, if `dInput` is
-    /// given, dX = dP·Wᵀ ((T, B, I), overwritten, or added to when `accumulate`).
-    func projectBackward(input x: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>?,
-                         weights w: UnsafePointer<Float>, gradients dw: UnsafeMutablePointer<Float>,
-                         positions: Int, accumulate: Bool = false) {
-        let dP = UnsafePointer(projectionGradient)
-        BLAS.sgemm(transA: true, m: inputSize, n: gateWidth, k: positions,
-                   a: x, lda: inputSize, b: dP, ldb: gateWidth,
-                   beta: 1, c: dw + kernel.offset, ldc: gateWidth)
-        addColumnSums(dP, rows: positions, cols: gateWidth, into: tensors.biasGradient(dw))
-        if let dX = dInput {
-            BLAS.sgemm(transB: true, m: positions, n: inputSize, k: gateWidth,
-                       a: dP, lda: gateWidth, b: w + kernel.offset, ldb: gateWidth,
-                       beta: accumulate ? 1 : 0, c: dX, ldc: inputSize)
-        }
     }
 }
 

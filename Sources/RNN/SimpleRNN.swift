@@ -10,6 +10,7 @@ final class SimpleRNNLayer: RecurrentLayer {
     let tensors: RecurrentTensors
     var recurrentDropout: RecurrentDropout?
     var projectionRows: ProjectionRows?
+    var sequenceInput: SequenceInput?
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
     // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
@@ -80,6 +81,7 @@ final class SimpleRNNLayer: RecurrentLayer {
                 (V.load(dh + i) * (V(repeating: 1) - hv * hv)).store(to: dA + i)
             }
             forEachLane(BH, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
+            backpropagateInput(step: t, dA, batch: batch, gradients: dw)
             if t > 0 {
                 accumulateRecurrentKernelGradient(step: t, dA, into: dw, batch: batch)
                 hiddenGradient(before: t, from: dA, into: dh, dOutputs: dOutputs, sequence: sequence, batch: batch, weights: w)

@@ -91,14 +91,17 @@ final class GradientCheckTests: XCTestCase {
                     layer.projectForward(input: x.baseAddress!, weights: w.baseAddress!, positions: B * T)
                     layer.forward(weights: w.baseAddress!, batch: B, steps: T)
                     outputs.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: layer.outputs, count: T * B * H) }
-                    coefficients.withUnsafeBufferPointer { c in
-                        layer.backward(weights: w.baseAddress!, gradients: dw.baseAddress!, dOutputs: c.baseAddress!,
-                                       sequence: sequence, batch: B, steps: T)
-                    }
+                    // BPTT forms dW and dX step by step (as LayerDirection sets it up); the bias's Σ dP after.
                     dX.withUnsafeMutableBufferPointer { d in
-                        layer.projectBackward(input: x.baseAddress!, dInput: d.baseAddress!, weights: w.baseAddress!,
-                                              gradients: dw.baseAddress!, positions: B * T)
+                        layer.sequenceInput = SequenceInput(x: x.baseAddress!, dX: d.baseAddress!, accumulate: false)
+                        coefficients.withUnsafeBufferPointer { c in
+                            layer.backward(weights: w.baseAddress!, gradients: dw.baseAddress!, dOutputs: c.baseAddress!,
+                                           sequence: sequence, batch: B, steps: T)
+                        }
+                        layer.sequenceInput = nil
                     }
+                    addColumnSums(layer.projectionGradient, rows: B * T, cols: layer.gateWidth,
+                                  into: layer.tensors.biasGradient(dw.baseAddress!))
                 }
             }
         }
