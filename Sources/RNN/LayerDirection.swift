@@ -178,8 +178,6 @@ final class LayerDirection {
         }
     }
 
-    /// A higher layer: dW, db, and ∂loss/∂x (T, B, I) in time order into `dX` (added when `accumulate`).
-    /// `x` is the same layer-below sequence the forward read.
     /// Before the cell's BPTT over a dense input without input masks: the cell forms dW and ∂loss/∂x
     /// step by step (`RecurrentLayer.backpropagateInput`), into `dX` (added to when `accumulate`) or,
     /// for the backward direction, into its own reversed copy that `backwardToSequence` flips back.
@@ -189,6 +187,9 @@ final class LayerDirection {
                                            accumulate: accumulate && !reversed)
     }
 
+    /// A higher layer, after the cell's BPTT: dW, db, and ∂loss/∂x (T, B, I) in time order into `dX`
+    /// (added when `accumulate`) — without input masks only db is left, and the backward direction's
+    /// flip. `x` is the same layer-below sequence the forward read.
     func backwardToSequence(_ x: UnsafePointer<Float>, dInput dX: UnsafeMutablePointer<Float>, accumulate: Bool,
                             batch: Int, steps: Int, weights w: UnsafePointer<Float>,
                             gradients dw: UnsafeMutablePointer<Float>, masks: Bool) {

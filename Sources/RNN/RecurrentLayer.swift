@@ -306,7 +306,8 @@ extension RecurrentLayer {
     /// recurrent pre-activation gradient, over the gate blocks `blocks` (all when nil): (H × B)·(B × G),
     /// with recurrent dropout one product per gate on the masked copies h_{t−1} ⊙ m_g. Called in BPTT
     /// right after step t's gate loop, while dA_t is still in cache: one product over all T·B rows at
-    /// the end re-read the whole (T, B, G) sequence from memory and ran at 60% of these products' rate.
+    /// the end re-read the whole (T, B, G) sequence from memory, 61 GFLOP/s against these 110 (the
+    /// floor benchmark's shapes, docs/BENCHMARKS.md).
     func accumulateRecurrentKernelGradient(step t: Int, _ dA: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>,
                                            batch: Int, blocks: Range<Int>? = nil) {
         guard t > 0 else { return }
