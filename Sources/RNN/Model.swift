@@ -171,28 +171,35 @@ public final class Model {
     /// reduced to a vector run once, on the last block.
     private func forward(_ x: UnsafeBufferPointer<Int32>, _ p: Pass) -> UnsafePointer<Float> {
         var pass = p
-        let blocked = p.inference
-        let block = blocked ? min(p.totalSteps, inferenceBlockSteps) : p.totalSteps
+        let block = p.inference ? min(p.totalSteps, inferenceBlockSteps) : p.totalSteps
         inputs.removeAll(keepingCapacity: true)
         passes.removeAll(keepingCapacity: true)
-        var result: UnsafePointer<Float>?
+        var a = Activation.tokens(x)
         while pass.start < p.totalSteps {
             pass.steps = min(block, p.totalSteps - pass.start)
-            var a = Activation.tokens(x), layerPass = pass
-            for (i, layer) in layers.enumerated() {
-                if case .vector = a, pass.continues { break }      // the rest waits for the last block
-                layer.reserve(layerPass)
-                if !blocked { inputs.append(a); passes.append(layerPass) }
-                a = layer.forward(a, layerPass)
-                if i == layers.count - 1, case .vector(let z) = a { result = z }
-                if !blocked {                                      // blocked layers keep T
-                    layerPass.steps = layer.outputSteps(layerPass.steps)
-                    layerPass.totalSteps = layerPass.steps
-                }
-            }
+            a = forwardBlock(x, pass)
             pass.start += pass.steps
         }
-        return result!
+        guard case .vector(let z) = a else { preconditionFailure("Model: the last layer must output a vector") }
+        return z
+    }
+
+    /// The layers on one block of steps (evaluation) or on the whole batch (training, which records
+    /// each layer's input and pass for backward). A block that another follows stops at the
+    /// sequence's reduction: the rest waits for the last block.
+    private func forwardBlock(_ x: UnsafeBufferPointer<Int32>, _ pass: Pass) -> Activation {
+        var a = Activation.tokens(x), layerPass = pass
+        for layer in layers {
+            if case .vector = a, pass.continues { break }
+            layer.reserve(layerPass)
+            if !pass.inference { inputs.append(a); passes.append(layerPass) }
+            a = layer.forward(a, layerPass)
+            if !pass.inference {                                   // blocked layers keep T
+                layerPass.steps = layer.outputSteps(layerPass.steps)
+                layerPass.totalSteps = layerPass.steps
+            }
+        }
+        return a
     }
 
     /// Forward and backward on one batch: ADDS Σ over the batch of per-sample gradients to
@@ -297,8 +304,8 @@ public final class Model {
         var out = [Float](repeating: 0, count: rows * K)
         // Rows by leading padding, most first; each chunk skips its last row's padding.
         let leads = skipping ? (0..<rows).map { r in x[(r * steps)..<((r + 1) * steps)].prefix { $0 == 0 }.count } : []
-        let order = skipping ? (0..<rows).sorted { leads[$0] > leads[$1] || (leads[$0] == leads[$1] && $0 < $1) } : []
-        var chunk = [Int32](repeating: 0, count: skipping ? min(batchSize, rows) * steps : 0)
+        let order = skipping ? (0..<rows).sorted { leads[$0] > leads[$1] || (leads[$0] == leads[$1] && $0 < $1) } : Array(0..<rows)
+        var chunk = [Int32](repeating: 0, count: min(batchSize, rows) * steps)
         x.withUnsafeBufferPointer { xp in
             weights.withUnsafeBufferPointer { w in
                 if blocked && !inferenceReady {
@@ -308,20 +315,13 @@ public final class Model {
                 }
                 var start = 0
                 while start < rows {
-                    let n = min(batchSize, rows - start)
+                    let n = min(batchSize, rows - start), members = order[start..<(start + n)]
+                    for (i, r) in members.enumerated() {
+                        chunk.withUnsafeMutableBufferPointer { ($0.baseAddress! + i * steps).update(from: xp.baseAddress! + r * steps, count: steps) }
+                    }
                     var p = Pass(batch: n, steps: steps, weights: w.baseAddress!)
                     p.inference = blocked
-                    guard skipping else {
-                        let z = forward(UnsafeBufferPointer(rebasing: xp[(start * steps)..<((start + n) * steps)]), p)
-                        for i in 0..<(n * K) { out[start * K + i] = z[i] }
-                        start += n
-                        continue
-                    }
-                    let members = order[start..<(start + n)]
-                    for (i, r) in members.enumerated() {
-                        for t in 0..<steps { chunk[i * steps + t] = xp[r * steps + t] }
-                    }
-                    p.start = min(leads[members.last!], steps - 1)
+                    p.start = skipping ? min(leads[members.last!], steps - 1) : 0
                     if p.start > 0 { enterAfterPadding(steps: p.start, of: steps, batch: n, weights: w.baseAddress!) }
                     let z = chunk.withUnsafeBufferPointer { forward(UnsafeBufferPointer(rebasing: $0[0..<(n * steps)]), p) }
                     for (i, r) in members.enumerated() {
@@ -364,12 +364,7 @@ public final class Model {
                 trajectory.withUnsafeMutableBufferPointer { out in
                     for k in 0..<computed {
                         pass.start = k
-                        var a = Activation.tokens(tokens)
-                        for layer in layers {
-                            if case .vector = a { break }
-                            layer.reserve(pass)
-                            a = layer.forward(a, pass)    // pass.continues: each keeps its final state
-                        }
+                        _ = forwardBlock(tokens, pass)    // pass.continues: each layer keeps its final state
                         var offset = k * width
                         for layer in recurrent {
                             layer.copyCarriedRow(into: out.baseAddress! + offset)
