@@ -289,9 +289,11 @@ public final class Model {
     /// sequence's reduction are causal (`Layer.causal`), the rows are taken in order of their leading
     /// padding, and each chunk's recurrence starts at the chunk's shortest padding from the state two
     /// rows of padding reach there, instead of computing that state for every row (on the IMDB test
-    /// reviews 57% of all steps). Each row's logits are the same bits either way, as long as a row of
-    /// a matrix product does not depend on the other rows (which evaluation's invariance to the
-    /// number of ranks already relies on).
+    /// reviews 57% of all steps). Each row's logits are the same bits either way where a row of a
+    /// matrix product does not depend on how many rows share it (OpenBLAS's SkylakeX and Cooperlake
+    /// kernels); on its Haswell kernel they can differ in the last bits. Either way a row's logits
+    /// depend only on the rows of the call, never on anything else: `Evaluator` fixes which rows
+    /// share a call, so evaluation stays the same bits at any number of ranks.
     /// - Parameters:
     ///   - batch: the number of rows in x; T = x.count / batch.
     public func logits(x: [Int32], batch rows: Int, batchSize: Int = 128) -> [Float] {

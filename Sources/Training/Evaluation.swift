@@ -79,28 +79,26 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
 /// Scores a model on rows of a source, shared among the ranks: the one evaluation path, used by
 /// `eval` and by the trainer's validation at each epoch end.
 public enum Evaluator {
-    /// The rows are cut into global chunks of `batchSize` and each rank takes a contiguous run of
-    /// chunks: every chunk is computed exactly as it would be by one process (a GEMM's rounding
-    /// depends on its shape), so the reduced counts are identical for any number of ranks.
+    /// The rows are cut into global groups of whole chunks of `batchSize` (about 1,024 rows) and each
+    /// rank takes a contiguous run of groups, scoring each group with one `Model.logits` call. What a
+    /// row's logits are computed with — the rows that share its chunk, their order and the step its
+    /// chunk starts at (`logits` orders a call's rows by their leading padding) — then depends on its
+    /// group only, never on the number of ranks; a GEMM's rounding can depend on its shape and, on
+    /// some BLAS kernels (OpenBLAS's Haswell), on the other rows in it. So the reduced counts are
+    /// identical for any number of ranks.
     public static func counts(model: Model, source: RowSource, rows: Range<Int>, comm: Communicator,
                               batchSize: Int = 128) throws -> ClassificationCounts {
-        let chunks = (rows.count + batchSize - 1) / batchSize
-        let mine = Schedule.part(of: 0 ..< chunks, rank: comm.rank, size: comm.size)
+        let groupRows = batchSize * max(1, 1024 / batchSize)
+        let groups = (rows.count + groupRows - 1) / groupRows
+        let mine = Schedule.part(of: 0 ..< groups, rank: comm.rank, size: comm.size)
         var c = ClassificationCounts(classes: model.head.classes)
-        // This rank's rows in slabs of whole chunks; `logits` cuts each slab into chunks of
-        // `batchSize` from its start, which is a global chunk boundary.
-        let slab = max(1, 4096 / batchSize)
-        var k = mine.lowerBound
-        while k < mine.upperBound {
-            let kEnd = min(mine.upperBound, k + slab)
-            let start = rows.lowerBound + k * batchSize
-            let end = min(rows.upperBound, rows.lowerBound + kEnd * batchSize)
+        for g in mine {
+            let start = rows.lowerBound + g * groupRows, end = min(rows.upperBound, start + groupRows)
             let (x, y) = try source.read(range: start ..< end)
             let z = model.logits(x: x, batch: y.count, batchSize: batchSize), K = model.head.outputs
             z.withUnsafeBufferPointer { zp in
                 for i in 0 ..< y.count { c.add(logits: zp.baseAddress! + i * K, label: y[i], head: model.head) }
             }
-            k = kEnd
         }
         return try c.reduced(comm)
     }
