@@ -49,7 +49,6 @@ public final class Model {
     /// Row k − 1: every recurrent layer's state (`RecurrentLayer.carriedStateWidth` each, in layer
     /// order) after k steps of padding, for k = 1… as far as evaluation needed (`enterAfterPadding`).
     private var paddingTrajectory: [Float] = []
-    private var paddingSteps = 0
 
     /// A model with freshly initialised weights (Keras's initializers, seeded: the same seed gives
     /// the same weights in every process).
@@ -312,14 +311,14 @@ public final class Model {
             weights.withUnsafeBufferPointer { w in
                 if blocked && !inferenceReady {
                     for layer in layers { layer.prepareInference(weights: w.baseAddress!) }
-                    paddingSteps = 0
+                    paddingTrajectory = []
                     inferenceReady = true
                 }
                 var start = 0
                 while start < rows {
                     let n = min(batchSize, rows - start), members = order[start..<(start + n)]
-                    for (i, r) in members.enumerated() {
-                        chunk.withUnsafeMutableBufferPointer { ($0.baseAddress! + i * steps).update(from: xp.baseAddress! + r * steps, count: steps) }
+                    chunk.withUnsafeMutableBufferPointer { c in
+                        for (i, r) in members.enumerated() { (c.baseAddress! + i * steps).update(from: xp.baseAddress! + r * steps, count: steps) }
                     }
                     var p = Pass(batch: n, steps: steps, weights: w.baseAddress!)
                     p.inference = blocked
@@ -354,7 +353,7 @@ public final class Model {
     private func enterAfterPadding(steps: Int, of totalSteps: Int, batch: Int, weights w: UnsafePointer<Float>) {
         let recurrent = layers.compactMap { $0 as? Recurrent }
         let width = recurrent.reduce(0) { $0 + $1.carriedStateWidth }
-        if paddingSteps < steps {
+        if paddingTrajectory.count < steps * width {
             // From scratch (the cells' kept state is a chunk's by now).
             let total = max(totalSteps, steps + 1), computed = total - 1
             var trajectory = [Float](repeating: 0, count: computed * width)
@@ -376,7 +375,6 @@ public final class Model {
                 }
             }
             paddingTrajectory = trajectory
-            paddingSteps = computed
         }
         paddingTrajectory.withUnsafeBufferPointer { states in
             var offset = (steps - 1) * width
