@@ -8,7 +8,8 @@
 // gathering (B·T × E) embeddings and multiplying (B·T × E)·(E × G), we multiply only the N distinct
 // tokens' rows, (N × E)·(E × G), and each position reads its row of that table in place
 // (`ProjectionRows`; evaluation reads a table of the whole vocabulary the same way). Backward mirrors it:
-// position gradients are summed per distinct token first, so dW = Embᵀ·dTable and
+// position gradients are summed per distinct token first (by the layer's BPTT, each step's as it is
+// formed, in the layer's step order: `TokenRowGradients`), so dW = Embᵀ·dTable and
 // dEmb = dTable·Wᵀ are (N × ·) GEMMs, and only the N used rows of the embedding gradient are touched.
 // With the book's sizes (V = 10,000, B·T = 64,000) this removes most of the layer's big GEMM work.
 
@@ -252,20 +253,20 @@ final class EmbeddingLookup {
         for u in 0..<distinctCount { body(Int(tokens.pointer[u])) }
     }
 
-    /// Adds dW, db and dEmb (only the used rows) from `layer.projectionGradient` (T, B, G), which
-    /// ran time-reversed when `reversed`. Must follow the `lookup` of the same batch.
-    func backward(batch: Int, steps: Int, weights w: UnsafePointer<Float>,
-                  gradients dw: UnsafeMutablePointer<Float>, layer: RecurrentLayer, reversed: Bool = false) {
+    /// Before the layer's BPTT (after the `lookup` of the same batch): zeroes the (N × G) table, which
+    /// the forward no longer needs, for BPTT to sum each distinct token's position gradients into
+    /// (`TokenRowGradients`), as the layer (its direction `reversed`) reads them.
+    func beginBackward(batch: Int, steps: Int, layer: RecurrentLayer, reversed: Bool) -> TokenRowGradients {
+        let G = layer.gateWidth
+        table.pointer.update(repeating: 0, count: distinctCount * G)
+        return TokenRowGradients(table: table.pointer, slots: slots.pointer, batch: batch, steps: steps,
+                                 reversed: reversed, width: G)
+    }
+
+    /// After that BPTT: adds dW, db and dEmb (only the used rows) from the per-token sums dTable (N × G).
+    func finishBackward(weights w: UnsafePointer<Float>, gradients dw: UnsafeMutablePointer<Float>, layer: RecurrentLayer) {
         let G = layer.gateWidth, E = width, n = distinctCount
-        let dP = UnsafePointer(layer.projectionGradient)
         let dTable = table.pointer
-        dTable.update(repeating: 0, count: n * G)
-        for t in 0..<steps {
-            for b in 0..<batch {
-                addVector(dP + (t * batch + b) * G,
-                          into: dTable + slot(t, b, batch: batch, steps: steps, reversed: reversed) * G, count: G)
-            }
-        }
         addColumnSums(dTable, rows: n, cols: G, into: layer.tensors.biasGradient(dw))
         // dW (E × G) += rowsᵀ (E × N) · dTable (N × G)
         BLAS.sgemm(transA: true, m: E, n: G, k: n, a: rows.pointer, lda: E, b: dTable, ldb: G,

@@ -20,6 +20,7 @@ final class GRULayer: RecurrentLayer {
     var recurrentDropout: RecurrentDropout?
     var projectionRows: ProjectionRows?
     var sequenceInput: SequenceInput?
+    var tokenInput: TokenRowGradients?
     /// Keras 3's GRU (true) or the reset-before GRU of Keras 2 (false).
     let resetAfter: Bool
 
@@ -29,15 +30,15 @@ final class GRULayer: RecurrentLayer {
     /// What BPTT needs from the forward pass, and its scratch.
     enum Slot: Int, CaseIterable {
         /// (T, B, 3H). In: x·W. After forward: z, r, ĥ. During backward each step is overwritten by
-        /// the gradient of the input-side pre-activations [x_z x_r x_h].
+        /// the gradient of the input-side pre-activations [x_z x_r x_h] when `keepsProjectionGradient`.
         case gates
         /// (T, B, H): r_h = (h_{t−1}·U + b_rec)'s candidate block, which r multiplies; reset-before:
         /// r ⊙ h_{t−1} (⊙ its recurrent-dropout mask), which U_h multiplies.
         case rh
         /// (T, B, H): outputs h_t.
         case h
-        /// (T, B, 3H): gradient of the recurrent-side pre-activations [r_z r_r r_h] (differs from the
-        /// input side only in the candidate block, by the factor r).
+        /// (B, 3H): the current BPTT step's gradient of the recurrent-side pre-activations
+        /// [r_z r_r r_h] (differs from the input side only in the candidate block, by the factor r).
         case dRecurrent
         /// (B, 3H): h_{t−1}·U of the current step (forward scratch).
         case recurrent
@@ -47,6 +48,9 @@ final class GRULayer: RecurrentLayer {
         case zeros
         /// (B, H): ∂loss/∂(r ⊙ h_{t−1}) of the reset-before GRU during BPTT.
         case dRH
+        /// (B, 3H): the current BPTT step's input-side gradient, when the whole sequence's is not
+        /// kept in `gates` (`keepsProjectionGradient`).
+        case dGates
     }
     private var ws = Workspace<Slot>()
     /// h carried from the previous block of steps (`keepFinalState`).
@@ -65,9 +69,9 @@ final class GRULayer: RecurrentLayer {
         let sequence = batch * steps * units, state = batch * units
         ws.reserve { slot in
             switch slot {
-            case .gates, .dRecurrent: return 3 * sequence
+            case .gates: return 3 * sequence
             case .rh, .h: return sequence
-            case .recurrent: return 3 * state
+            case .recurrent, .dRecurrent, .dGates: return 3 * state
             case .dh, .zeros, .dRH: return state
             }
         }
@@ -132,10 +136,16 @@ final class GRULayer: RecurrentLayer {
                                        batch: batch, steps: steps)
         }
         let H = units, G = 3 * units, BH = batch * units
-        let dh = ws[.dh], dRecurrent = ws[.dRecurrent], rhs = ws[.rh]
+        let dh = ws[.dh], rhs = ws[.rh]
+        // b_rec enters every step (U only from t ≥ 1): its gradient is Σ dRec_t, each step's rows
+        // summed in Float while in cache, the steps in Double (`addColumnSums`' accuracy).
+        let recurrentBias = ColumnSums(count: G)
+        let keep = keepsProjectionGradient
         forEachStepBackward(weights: w, batch: batch, steps: steps, dOutputs: dOutputs, sequence: sequence) { t, gates, dRec, hPrev, above in
+            let dIn = keep ? gates : ws[.dGates]
             for row in 0..<batch {
                 let gz = gates + row * G, gr = gz + H, gh = gz + 2 * H
+                let xz = dIn + row * G, xr = xz + H, xh = xz + 2 * H
                 let dz = dRec + row * G, dr = dz + H, drh = dz + 2 * H
                 let hp = hPrev + row * H, rhRow = rhs + t * BH + row * H
                 let dhr = dh + row * H, aboveRow = above + row * H
@@ -146,25 +156,25 @@ final class GRULayer: RecurrentLayer {
                     let daH = dhv * (one - z) * (one - hHat * hHat)             // ∂/∂(x_h + r ⊙ r_h)
                     let daZ = dhv * (V.load(hp + j) - hHat) * z * (one - z)    // ∂/∂(x_z + r_z)
                     let daR = daH * rh * r * (one - r)                         // ∂/∂(x_r + r_r)
-                    daZ.store(to: gz + j); daR.store(to: gr + j); daH.store(to: gh + j)
+                    daZ.store(to: xz + j); daR.store(to: xr + j); daH.store(to: xh + j)
                     daZ.store(to: dz + j); daR.store(to: dr + j); (daH * r).store(to: drh + j)
                     (dhv * z + V.load(aboveRow + j)).store(to: dhr + j)        // direct path of h_{t−1}
                 }
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             }
-            backpropagateInput(step: t, gates, batch: batch, gradients: dw)
+            backpropagateInput(step: t, dIn, batch: batch, gradients: dw)
+            recurrentBias.add(dRec, rows: batch)
             // dU += h_{t−1}ᵀ·dRec_t; dh_{t−1} += dRec_t·Uᵀ (dh already holds the direct path and the layer above's part)
             if t > 0 {
                 accumulateRecurrentKernelGradient(step: t, dRec, into: dw, batch: batch)
                 backpropagateThroughRecurrentKernel(dRec, into: dh, accumulate: true, batch: batch, weights: w)
             }
         }
-        // b_rec enters every step; U only from t ≥ 1.
-        addColumnSums(dRecurrent, rows: steps * batch, cols: G, into: tensors.biasGradient(dw) + 3 * units)
+        recurrentBias.add(into: tensors.biasGradient(dw) + 3 * units)
     }
 
     /// BPTT's walk over the steps, last first: seeds the running ∂loss/∂h, then calls `body` with
-    /// step t's gate block (T, B, 3H) slot, its recurrent-side gradient, h_{t−1} (zeros at t = 0) and
+    /// step t's gate block (T, B, 3H) slot, the (B, 3H) scratch for its recurrent-side gradient, h_{t−1} (zeros at t = 0) and
     /// the layer above's ∂/∂h_{t−1} (zeros when the layer above reads only the last step), which the
     /// body adds while it rewrites dh.
     @inline(__always)
@@ -174,7 +184,7 @@ final class GRULayer: RecurrentLayer {
         let BH = batch * units, BG = 3 * BH, zeros = UnsafePointer(ws[.zeros])
         seedHiddenGradient(ws[.dh], dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps, weights: w)
         for t in stride(from: steps - 1, through: 0, by: -1) {
-            body(t, ws[.gates] + t * BG, ws[.dRecurrent] + t * BG, t > 0 ? UnsafePointer(ws[.h] + (t - 1) * BH) : zeros,
+            body(t, ws[.gates] + t * BG, ws[.dRecurrent], t > 0 ? UnsafePointer(ws[.h] + (t - 1) * BH) : zeros,
                  sequence && t > 0 ? dOutputs + (t - 1) * BH : zeros)
         }
     }
@@ -244,9 +254,12 @@ final class GRULayer: RecurrentLayer {
         let H = units, G = 3 * units, BH = batch * units
         let dh = ws[.dh], rhs = ws[.rh], dRH = ws[.dRH]
         let hMask = recurrentDropout.map { UnsafePointer($0.masks.pointer) }
+        let keep = keepsProjectionGradient
         forEachStepBackward(weights: w, batch: batch, steps: steps, dOutputs: dOutputs, sequence: sequence) { t, gates, dRec, hPrev, above in
+            let dIn = keep ? gates : ws[.dGates]
             for row in 0..<batch {
                 let gz = gates + row * G, gh = gz + 2 * H
+                let xz = dIn + row * G, xh = xz + 2 * H
                 let dz = dRec + row * G, drh = dz + 2 * H
                 let hp = hPrev + row * H, dhr = dh + row * H, aboveRow = above + row * H
                 @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
@@ -254,7 +267,7 @@ final class GRULayer: RecurrentLayer {
                     let z = V.load(gz + j), hHat = V.load(gh + j), dhv = V.load(dhr + j)
                     let daH = dhv * (one - z) * (one - hHat * hHat)          // ∂/∂(x_h + (r ⊙ h)·U_h)
                     let daZ = dhv * (V.load(hp + j) - hHat) * z * (one - z) // ∂/∂(x_z + h·U_z)
-                    daZ.store(to: gz + j); daH.store(to: gh + j)
+                    daZ.store(to: xz + j); daH.store(to: xh + j)
                     daZ.store(to: dz + j); daH.store(to: drh + j)
                     (dhv * z + V.load(aboveRow + j)).store(to: dhr + j)     // direct path of h_{t−1}
                 }
@@ -264,7 +277,7 @@ final class GRULayer: RecurrentLayer {
             BLAS.sgemm(m: batch, n: H, k: H, a: dRec + 2 * H, lda: G, b: tensors.recurrentKernelTransposed.pointer + 2 * H * H,
                        ldb: H, beta: 0, c: dRH, ldc: H)
             for row in 0..<batch {
-                let gr = gates + row * G + H, dr = dRec + row * G + H
+                let gr = gates + row * G + H, xr = dIn + row * G + H, dr = dRec + row * G + H
                 let hh = candidateInput(step: t, row: row, hPrev: hPrev, batch: batch)
                 let mh = hMask.map { $0 + (row * 3 + 2) * H }
                 let d = dRH + row * H, dhr = dh + row * H
@@ -272,13 +285,13 @@ final class GRULayer: RecurrentLayer {
                     let one = V(repeating: 1)
                     let r = V.load(gr + j), dv = V.load(d + j)
                     let daR = dv * V.load(hh + j) * r * (one - r)           // ∂/∂(x_r + h·U_r)
-                    daR.store(to: gr + j); daR.store(to: dr + j)
+                    daR.store(to: xr + j); daR.store(to: dr + j)
                     let viaCandidate = dv * r
                     (V.load(dhr + j) + (mh.map { viaCandidate * V.load($0 + j) } ?? viaCandidate)).store(to: dhr + j)
                 }
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             }
-            backpropagateInput(step: t, gates, batch: batch, gradients: dw)
+            backpropagateInput(step: t, dIn, batch: batch, gradients: dw)
             if t > 0 {
                 // [dU_z dU_r] += h_{t−1}ᵀ·[daZ daR], dU_h += (r ⊙ h_{t−1})ᵀ·daH (while step t is in cache)
                 accumulateRecurrentKernelGradient(step: t, dRec, into: dw, batch: batch, blocks: 0..<2)

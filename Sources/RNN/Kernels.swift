@@ -279,23 +279,56 @@ func exactSigmoid(_ z: Float) -> Float {
 /// Partial sums over blocks of 256 rows in Float, then added in Double: the rounding error stays at
 /// a few ulps of the result even for the 64,000 rows of a (T·B) sequence.
 func addColumnSums(_ m: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: cols) { partialBuffer in
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: cols) { totalBuffer in
-            let partial = partialBuffer.baseAddress!, total = totalBuffer.baseAddress!
-            for j in 0..<cols { total[j] = Double(out[j]) }
-            var start = 0
-            while start < rows {
-                let end = min(rows, start + 256)
-                for j in 0..<cols { partial[j] = 0 }
-                for r in start..<end {
-                    let row = m + r * cols
-                    for j in 0..<cols { partial[j] += row[j] }
-                }
-                for j in 0..<cols { total[j] += Double(partial[j]) }
-                start = end
-            }
-            for j in 0..<cols { out[j] = Float(total[j]) }
+    withUnsafeTemporaryAllocation(of: Double.self, capacity: cols) { totalBuffer in
+        let total = totalBuffer.baseAddress!
+        for j in 0..<cols { total[j] = Double(out[j]) }
+        var start = 0
+        while start < rows {
+            let end = min(rows, start + 256)
+            addBlockColumnSums(m + start * cols, rows: end - start, cols: cols, into: total)
+            start = end
         }
+        for j in 0..<cols { out[j] = Float(total[j]) }
+    }
+}
+
+/// `total[j] += Double(Σ_rows m[r, j])`, the rows summed in Float in order: one block of
+/// `addColumnSums`, or of a sum that arrives block by block (each BPTT step's rows).
+func addBlockColumnSums(_ m: UnsafePointer<Float>, rows: Int, cols: Int, into total: UnsafeMutablePointer<Double>) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: cols) { partialBuffer in
+        let partial = partialBuffer.baseAddress!
+        for j in 0..<cols { partial[j] = 0 }
+        for r in 0..<rows {
+            let row = m + r * cols
+            for j in 0..<cols { partial[j] += row[j] }
+        }
+        for j in 0..<cols { total[j] += Double(partial[j]) }
+    }
+}
+
+/// Column sums of a (rows × cols) matrix whose rows arrive block by block (BPTT's steps, last
+/// first), with `addColumnSums`' accuracy: each block summed in Float, the blocks in Double.
+final class ColumnSums {
+    let count: Int
+    private let total: UnsafeMutablePointer<Double>
+
+    init(count: Int) {
+        self.count = count
+        total = .allocate(capacity: max(count, 1))
+        total.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    deinit { total.deallocate() }
+
+    /// Adds the column sums of the next `rows` rows of `count` columns.
+    @inline(__always)
+    func add(_ m: UnsafePointer<Float>, rows: Int) {
+        addBlockColumnSums(m, rows: rows, cols: count, into: total)
+    }
+
+    /// out[j] = Float(Double(out[j]) + the sum so far).
+    func add(into out: UnsafeMutablePointer<Float>) {
+        for j in 0..<count { out[j] = Float(Double(out[j]) + total[j]) }
     }
 }
 

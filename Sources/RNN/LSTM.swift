@@ -13,6 +13,7 @@ final class LSTMLayer: RecurrentLayer {
     var recurrentDropout: RecurrentDropout?
     var projectionRows: ProjectionRows?
     var sequenceInput: SequenceInput?
+    var tokenInput: TokenRowGradients?
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
     // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
@@ -21,7 +22,7 @@ final class LSTMLayer: RecurrentLayer {
     enum Slot: Int, CaseIterable {
         /// (T, B, 4H). In: x·W (unless `projectionRows` are read in place). After forward: the
         /// activated gates i, f, ĉ, o. During backward each step is overwritten by the gradient of
-        /// its pre-activations, which is all that is left.
+        /// its pre-activations when `keepsProjectionGradient` (else that goes to `dGates`).
         case gates
         /// (T, B, H): cell states c_t.
         case c
@@ -33,6 +34,9 @@ final class LSTMLayer: RecurrentLayer {
         case dh, dc
         /// (B, H) zeros: the state before the first step.
         case zeros
+        /// (B, 4H): the current BPTT step's pre-activation gradient, when the whole sequence's is
+        /// not kept (`keepsProjectionGradient`).
+        case dGates
     }
     private var ws = Workspace<Slot>()
     /// h and c carried from the previous block of steps (`keepFinalState`).
@@ -51,6 +55,7 @@ final class LSTMLayer: RecurrentLayer {
             case .gates: return 4 * sequence
             case .c, .tanhC, .h: return sequence
             case .dh, .dc, .zeros: return state
+            case .dGates: return 4 * state
             }
         }
     }
@@ -110,11 +115,14 @@ final class LSTMLayer: RecurrentLayer {
         let dh = ws[.dh], dc = ws[.dc], allGates = ws[.gates], cs = ws[.c], tanhCs = ws[.tanhC]
         seedHiddenGradient(dh, dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps, weights: w)
         dc.update(repeating: 0, count: BH)
+        let keep = keepsProjectionGradient
         for t in stride(from: steps - 1, through: 0, by: -1) {
             let gates = allGates + t * BG
+            let dGates = keep ? gates : ws[.dGates]
             let cPrev = t > 0 ? cs + (t - 1) * BH : ws[.zeros]
             for row in 0..<batch {
                 let gi = gates + row * G, gf = gi + H, gc = gi + 2 * H, go = gi + 3 * H
+                let di = dGates + row * G, df = di + H, dg = di + 2 * H, dO = di + 3 * H
                 let cp = cPrev + row * H, tc = tanhCs + t * BH + row * H
                 let dhr = dh + row * H, dcr = dc + row * H
                 @inline(__always) func cell<V: Lane>(_: V.Type, _ j: Int) {
@@ -123,17 +131,17 @@ final class LSTMLayer: RecurrentLayer {
                     let tanhC = V.load(tc + j), dhv = V.load(dhr + j)
                     let dcv = V.load(dcr + j) + dhv * o * (one - tanhC * tanhC)
                     (dcv * f).store(to: dcr + j)                            // ∂loss/∂c_{t−1}
-                    (dcv * cHat * i * (one - i)).store(to: gi + j)          // ∂/∂a_i
-                    (dcv * V.load(cp + j) * f * (one - f)).store(to: gf + j) // ∂/∂a_f
-                    (dcv * i * (one - cHat * cHat)).store(to: gc + j)       // ∂/∂a_c
-                    (dhv * tanhC * o * (one - o)).store(to: go + j)         // ∂/∂a_o
+                    (dcv * cHat * i * (one - i)).store(to: di + j)          // ∂/∂a_i
+                    (dcv * V.load(cp + j) * f * (one - f)).store(to: df + j) // ∂/∂a_f
+                    (dcv * i * (one - cHat * cHat)).store(to: dg + j)       // ∂/∂a_c
+                    (dhv * tanhC * o * (one - o)).store(to: dO + j)         // ∂/∂a_o
                 }
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             }
-            backpropagateInput(step: t, gates, batch: batch, gradients: dw)
+            backpropagateInput(step: t, dGates, batch: batch, gradients: dw)
             if t > 0 {
-                accumulateRecurrentKernelGradient(step: t, gates, into: dw, batch: batch)
-                hiddenGradient(before: t, from: gates, into: dh, dOutputs: dOutputs, sequence: sequence, batch: batch, weights: w)
+                accumulateRecurrentKernelGradient(step: t, dGates, into: dw, batch: batch)
+                hiddenGradient(before: t, from: dGates, into: dh, dOutputs: dOutputs, sequence: sequence, batch: batch, weights: w)
             }
         }
     }

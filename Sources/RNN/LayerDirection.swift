@@ -174,8 +174,18 @@ final class LayerDirection {
                                   gradients: dw, dInput: pairRowGradient.pointer)
             embedding.backwardPairs(pairRowGradient.pointer, gradients: dw)
         } else {
-            embedding.backward(batch: batch, steps: steps, weights: w, gradients: dw, layer: cell, reversed: reversed)
+            precondition(cell.tokenInput != nil, "backwardToEmbedding: no beginBackwardToEmbedding before the cell's backward")
+            embedding.finishBackward(weights: w, gradients: dw, layer: cell)
+            cell.tokenInput = nil
         }
+    }
+
+    /// Before the cell's BPTT over the embedding's projection without input masks: BPTT sums each
+    /// distinct token's dP rows into the lookup's table step by step (`RecurrentLayer.backpropagateInput`).
+    /// The directions of a layer share that table, so each one's `backwardToEmbedding` must follow
+    /// its own BPTT before the next direction begins.
+    func beginBackwardToEmbedding(_ embedding: EmbeddingLookup, batch: Int, steps: Int) {
+        cell.tokenInput = embedding.beginBackward(batch: batch, steps: steps, layer: cell, reversed: reversed)
     }
 
     /// Before the cell's BPTT over a dense input without input masks: the cell forms dW and ∂loss/∂x
@@ -184,12 +194,12 @@ final class LayerDirection {
     func beginBackwardToSequence(_ x: UnsafePointer<Float>, dInput dX: UnsafeMutablePointer<Float>, accumulate: Bool) {
         // `input` still holds the reversed copy the forward made.
         cell.sequenceInput = SequenceInput(x: reversed ? UnsafePointer(input.pointer) : x, dX: reversed ? dInput.pointer : dX,
-                                           accumulate: accumulate && !reversed)
+                                           accumulate: accumulate && !reversed, bias: ColumnSums(count: cell.gateWidth))
     }
 
     /// A higher layer, after the cell's BPTT: dW, db, and ∂loss/∂x (T, B, I) in time order into `dX`
-    /// (added when `accumulate`) — without input masks only db is left, and the backward direction's
-    /// flip. `x` is the same layer-below sequence the forward read.
+    /// (added when `accumulate`) — without input masks BPTT formed them, and only the bias's sums and
+    /// the backward direction's flip are left. `x` is the same layer-below sequence the forward read.
     func backwardToSequence(_ x: UnsafePointer<Float>, dInput dX: UnsafeMutablePointer<Float>, accumulate: Bool,
                             batch: Int, steps: Int, weights w: UnsafePointer<Float>,
                             gradients dw: UnsafeMutablePointer<Float>, masks: Bool) {
@@ -199,9 +209,9 @@ final class LayerDirection {
             projectMaskedBackward(cell.projectionGradient, rows: steps * batch, sample: { $0 % batch }, weights: w,
                                   gradients: dw, dInput: target, accumulate: accumulate && !reversed)
         } else {
-            // BPTT formed dW and ∂loss/∂x (`beginBackwardToSequence`); the bias's Σ dP is left.
-            precondition(cell.sequenceInput != nil, "backwardToSequence: no beginBackwardToSequence before the cell's backward")
-            addColumnSums(cell.projectionGradient, rows: steps * batch, cols: cell.gateWidth, into: cell.tensors.biasGradient(dw))
+            // BPTT formed dW, ∂loss/∂x and the bias's Σ dP (`beginBackwardToSequence`).
+            guard let input = cell.sequenceInput else { preconditionFailure("backwardToSequence: no beginBackwardToSequence before the cell's backward") }
+            input.bias.add(into: cell.tensors.biasGradient(dw))
             cell.sequenceInput = nil
         }
         if reversed {

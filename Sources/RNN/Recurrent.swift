@@ -154,11 +154,12 @@ final class Recurrent: Layer {
         if case .sequence(let x) = input, !inputMasks {
             for (k, d) in directions.enumerated() { d.beginBackwardToSequence(x, dInput: dInput.pointer, accumulate: k > 0) }
         }
-        for d in directions {
+        // Each direction's input backward follows its own BPTT: over the embedding, the directions
+        // share the lookup's table, which each one's BPTT fills.
+        for (k, d) in directions.enumerated() {
+            if case .embedded(let e) = input, !inputMasks { d.beginBackwardToEmbedding(e, batch: p.batch, steps: p.steps) }
             d.cell.backward(weights: p.weights, gradients: dw, dOutputs: spec.bidirectional ? UnsafePointer(d.dOutputs) : dOutput,
                             sequence: spec.returnSequences, batch: p.batch, steps: p.steps)
-        }
-        for (k, d) in directions.enumerated() {
             switch input {
             case .embedded(let e):
                 d.backwardToEmbedding(e, batch: p.batch, steps: p.steps, weights: p.weights, gradients: dw, masks: inputMasks)

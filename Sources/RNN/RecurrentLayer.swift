@@ -34,6 +34,10 @@ protocol RecurrentLayer: AnyObject {
     /// A dense input sequence without input dropout, whose gradients BPTT forms step by step
     /// (`backpropagateInput`) while each step's dP_t is in cache. Set before `backward`, nil otherwise.
     var sequenceInput: SequenceInput? { get set }
+    /// The first layer over the embedding's fused projection without input dropout: BPTT adds each
+    /// step's dP_t rows into their tokens' rows of the batch's table (`backpropagateInput`) while they
+    /// are in cache. Set before `backward`, nil otherwise.
+    var tokenInput: TokenRowGradients? { get set }
 
     /// Makes every buffer large enough for (B, T); allocates only when they grow.
     func reserve(batch: Int, steps: Int)
@@ -48,7 +52,8 @@ protocol RecurrentLayer: AnyObject {
     func copyCarriedRow(into p: UnsafeMutablePointer<Float>)
     /// Makes the row `p` (as `copyCarriedRow` writes it) the kept state of rows 0..<batch.
     func fillCarriedState(from p: UnsafePointer<Float>, batch: Int)
-    /// BPTT: adds the recurrent weights' gradients into `gradients` and leaves `projectionGradient`.
+    /// BPTT: adds the recurrent weights' gradients into `gradients` and leaves `projectionGradient`
+    /// when `keepsProjectionGradient`.
     /// - Parameters:
     ///   - dOutputs: ∂loss/∂h — (T, B, H) if `sequence`, else (B, H) for the last step only.
     func backward(weights: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>,
@@ -81,12 +86,34 @@ struct ProjectionRows {
     }
 }
 
-/// The input sequence X (T, B, I) of a layer's backward, in the cell's own step order, and where
-/// ∂loss/∂X goes: overwritten, or added to when `accumulate`.
+/// Where BPTT sums the first layer's projection gradient per distinct token: position (t, b) of the
+/// cell's own step order adds its dP row into row `slots[s·batch + b]` of `table` (N × G), s = t, or
+/// T−1−t when `reversed` (`EmbeddingLookup.beginBackward`).
+struct TokenRowGradients {
+    let table: UnsafeMutablePointer<Float>
+    let slots: UnsafePointer<Int32>
+    let batch: Int
+    let steps: Int
+    let reversed: Bool
+    /// G.
+    let width: Int
+
+    /// Adds step t's dP_t (B, G) into its tokens' rows.
+    @inline(__always)
+    func add(step t: Int, _ dP: UnsafePointer<Float>) {
+        let s = reversed ? steps - 1 - t : t, slot = slots + s * batch, G = width
+        for b in 0..<batch { addVector(dP + b * G, into: table + Int(slot[b]) * G, count: G) }
+    }
+}
+
+/// The input sequence X (T, B, I) of a layer's backward, in the cell's own step order, where
+/// ∂loss/∂X goes (overwritten, or added to when `accumulate`), and the bias's Σ dP so far.
 struct SequenceInput {
     let x: UnsafePointer<Float>
     let dX: UnsafeMutablePointer<Float>
     let accumulate: Bool
+    /// G: Σ_t Σ_b dP_t, which the caller adds into the bias's gradient after BPTT.
+    let bias: ColumnSums
 }
 
 /// A recurrent layer's three Keras tensors as views into the flat buffers: kernel W (I, G),
@@ -218,6 +245,11 @@ extension RecurrentLayer {
 
     // MARK: BPTT plumbing every cell shares (its gate loop stays its own)
 
+    /// Whether BPTT must leave the whole (T, B, G) `projectionGradient`: only when the input's
+    /// backward is not formed step by step (`tokenInput`, `sequenceInput`), i.e. with input dropout.
+    /// Otherwise each step's dP_t may go to a (B, G) scratch, and the sequence's stores are saved.
+    var keepsProjectionGradient: Bool { tokenInput == nil && sequenceInput == nil }
+
     /// Starts BPTT: the running ∂loss/∂h (B, H) at the last step (the head's gradient, or the last
     /// step of the layer above's sequence gradient), Uᵀ for the steps' dh products, and Wᵀ for their
     /// dX products over a `sequenceInput`.
@@ -329,12 +361,16 @@ extension RecurrentLayer {
         }
     }
 
-    /// Step t's share of the input projection's backward over a `sequenceInput` (nothing without
-    /// one): dW += x_tᵀ·dP_t and dX_t (=|+=) dP_t·Wᵀ, dP_t (B, G) the step's projection gradient. Called
-    /// in BPTT once step t's dP_t is final, while it is in cache; the bias's Σ dP stays with
-    /// `LayerDirection.backwardToSequence`. Whole-sequence products (T·B rows) re-read dP from memory.
+    /// Step t's share of the input projection's backward, dP_t (B, G) the step's projection gradient:
+    /// over the embedding's projection (`tokenInput`), dP_t's rows added into their tokens' rows; over
+    /// a `sequenceInput`, dW += x_tᵀ·dP_t, dX_t (=|+=) dP_t·Wᵀ and the bias's column sums; nothing without
+    /// either. Called in BPTT once step t's dP_t is final, while it is in cache; the rest (for tokens,
+    /// dW, db and dEmb from the table) stays with `LayerDirection`. A pass over the whole (T, B, G) dP after BPTT
+    /// re-read it from memory.
     func backpropagateInput(step t: Int, _ dP: UnsafePointer<Float>, batch: Int, gradients dw: UnsafeMutablePointer<Float>) {
+        if let tokens = tokenInput { tokens.add(step: t, dP) }
         guard let input = sequenceInput else { return }
+        input.bias.add(dP, rows: batch)
         let I = inputSize, G = gateWidth, rows = t * batch * I
         BLAS.sgemm(transA: true, m: I, n: G, k: batch, a: input.x + rows, lda: I, b: dP, ldb: G,
                    beta: 1, c: dw + kernel.offset, ldc: G)

@@ -11,6 +11,7 @@ final class SimpleRNNLayer: RecurrentLayer {
     var recurrentDropout: RecurrentDropout?
     var projectionRows: ProjectionRows?
     var sequenceInput: SequenceInput?
+    var tokenInput: TokenRowGradients?
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
     // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
@@ -20,7 +21,8 @@ final class SimpleRNNLayer: RecurrentLayer {
         /// (T, B, H). In: x·W. After forward: h_t, computed in place (the pre-activation is not
         /// needed, since tanh' = 1 − h²).
         case h
-        /// (T, B, H): ∂loss/∂a_t for the pre-activation a_t = x_t·W + h_{t−1}·U + b.
+        /// (T, B, H): ∂loss/∂a_t for the pre-activation a_t = x_t·W + h_{t−1}·U + b; only step 0's
+        /// block, reused by every step, when the whole sequence's is not kept (`keepsProjectionGradient`).
         case dA
         /// (B, H): running ∂loss/∂h_t during BPTT.
         case dh
@@ -73,8 +75,9 @@ final class SimpleRNNLayer: RecurrentLayer {
         let BH = batch * units
         let dh = ws[.dh], hs = ws[.h], dAs = ws[.dA]
         seedHiddenGradient(dh, dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps, weights: w)
+        let keep = keepsProjectionGradient
         for t in stride(from: steps - 1, through: 0, by: -1) {
-            let h = hs + t * BH, dA = dAs + t * BH
+            let h = hs + t * BH, dA = keep ? dAs + t * BH : dAs
             // One flat loop over the whole (B, H) block: tanh' = 1 − h².
             @inline(__always) func cell<V: Lane>(_: V.Type, _ i: Int) {
                 let hv = V.load(h + i)

@@ -91,17 +91,17 @@ final class GradientCheckTests: XCTestCase {
                     layer.projectForward(input: x.baseAddress!, weights: w.baseAddress!, positions: B * T)
                     layer.forward(weights: w.baseAddress!, batch: B, steps: T)
                     outputs.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: layer.outputs, count: T * B * H) }
-                    // BPTT forms dW and dX step by step (as LayerDirection sets it up); the bias's Σ dP after.
+                    // BPTT forms dW, dX and the bias's Σ dP step by step (as LayerDirection sets it up).
                     dX.withUnsafeMutableBufferPointer { d in
-                        layer.sequenceInput = SequenceInput(x: x.baseAddress!, dX: d.baseAddress!, accumulate: false)
+                        let bias = ColumnSums(count: layer.gateWidth)
+                        layer.sequenceInput = SequenceInput(x: x.baseAddress!, dX: d.baseAddress!, accumulate: false, bias: bias)
                         coefficients.withUnsafeBufferPointer { c in
                             layer.backward(weights: w.baseAddress!, gradients: dw.baseAddress!, dOutputs: c.baseAddress!,
                                            sequence: sequence, batch: B, steps: T)
                         }
                         layer.sequenceInput = nil
+                        bias.add(into: layer.tensors.biasGradient(dw.baseAddress!))
                     }
-                    addColumnSums(layer.projectionGradient, rows: B * T, cols: layer.gateWidth,
-                                  into: layer.tensors.biasGradient(dw.baseAddress!))
                 }
             }
         }
