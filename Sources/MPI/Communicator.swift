@@ -211,6 +211,45 @@ public final class Communicator: @unchecked Sendable {
         return counts.indices.map { Array(all[Int(offsets[$0]) ..< Int(offsets[$0] + counts[$0])]) }
     }
 
+    // MARK: Non-blocking all-reduce (the exchange behind backward)
+
+    /// Starts an in-place all-reduce of the memory `p` points to, which must stay untouched until
+    /// `wait` (`MPI_Iallreduce`). Every rank must start the same all-reduces in the same order. No
+    /// watchdog arrival here: the caller calls `arriveBeforeWaiting` before it blocks in `wait`.
+    public func startAllReduce<T: MPIScalar>(_ p: UnsafeMutableBufferPointer<T>, op: ReduceOp = .sum) throws -> PendingCollective {
+        guard usesMPI, size > 1, p.count > 0 else { return .none }
+        var request: MPI_Request? = rd_mpi_request_null()
+        try check(MPI_Iallreduce(rd_mpi_in_place(), p.baseAddress, Int32(p.count), T.mpiType, op.handle,
+                                 rd_mpi_comm_world(), &request), "MPI_Iallreduce(\(p.count) values)")
+        return PendingCollective(request: request)
+    }
+
+    /// Lets started collectives progress (`MPI_Test`): Open MPI moves a non-blocking collective
+    /// only inside MPI calls. Returns whether `pending` has completed; never blocks.
+    public func test(_ pending: inout PendingCollective) throws -> Bool {
+        guard let started = pending.request else { return true }
+        var request: MPI_Request? = started
+        var done: Int32 = 0
+        try check(MPI_Test(&request, &done, rd_mpi_status_ignore()), "MPI_Test")
+        pending.request = done != 0 ? nil : request
+        return done != 0
+    }
+
+    /// With the watchdog on: returns once every rank has reached this point, or ends the job past
+    /// the timeout naming those that did not — call it before `wait`, which cannot time out.
+    public func arriveBeforeWaiting() throws {
+        guard usesMPI, size > 1 else { return }
+        try arrive()
+    }
+
+    /// Blocks until `pending` has completed (`MPI_Wait`).
+    public func wait(_ pending: inout PendingCollective) throws {
+        guard let started = pending.request else { return }
+        var request: MPI_Request? = started
+        try check(MPI_Wait(&request, rd_mpi_status_ignore()), "MPI_Wait")
+        pending.request = nil
+    }
+
     /// Waits until every rank has arrived (`MPI_Barrier`).
     public func barrier() throws {
         guard usesMPI, size > 1 else { return }
@@ -261,4 +300,12 @@ public final class Communicator: @unchecked Sendable {
         }
         try check(MPI_Finalize(), "MPI_Finalize")
     }
+}
+
+/// A started non-blocking collective (`Communicator.startAllReduce`); `request` is nil once done.
+public struct PendingCollective {
+    var request: MPI_Request?
+    /// None started (done).
+    public static var none: PendingCollective { PendingCollective(request: nil) }
+    public var isDone: Bool { request == nil }
 }

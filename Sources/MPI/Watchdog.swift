@@ -5,7 +5,8 @@ import Foundation
 //
 // A dead rank ends an MPI job within seconds (mpirun sees it go); a stalled one — stopped, frozen,
 // stuck in a read — leaves every other rank waiting in a collective forever. So, with the watchdog
-// on, every collective first waits for all ranks to arrive in an `MPI_Ibarrier`, polled with
+// on, every collective first waits for all ranks to arrive in an `MPI_Ibarrier` (on the watchdog's
+// own communicator), polled with
 // `MPI_Test` — yielding the core for the first 10 ms, then sleeping with a back-off (a waiting rank
 // hands its core to a slow one) — and each rank
 // announces its arrival — (collective number, the caller's step) — to every other rank in a small
@@ -122,8 +123,11 @@ final class Watchdog {
     /// rank that reports) or ends the job when the timeout passes first.
     func awaitArrival(world: MPI_Comm, clock: () -> Double) throws {
         try announce()
+        // On the watchdog's own communicator: the world's non-blocking all-reduces (the exchange
+        // behind backward) start when each rank gets to them, and a world barrier between them
+        // would break the one order of collectives every rank must keep on a communicator.
         var barrier: MPI_Request? = rd_mpi_request_null()
-        try check(MPI_Ibarrier(world, &barrier), "MPI_Ibarrier")
+        try check(MPI_Ibarrier(comm, &barrier), "MPI_Ibarrier")
         let start = clock()
         var pause: UInt32 = 50          // µs; doubles up to 500 µs once the first 10 ms have passed
         while true {

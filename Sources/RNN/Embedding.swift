@@ -26,8 +26,12 @@ final class EmbeddingLookup {
     private var slots = Int32Buffer(count: 0)
     /// (N): the distinct tokens in order of first appearance (so results are deterministic).
     private var tokens = Int32Buffer(count: 0)
-    /// (V): token → its slot in this batch, −1 if absent; reset after every lookup.
+    /// (V): token → its slot in the last lookup's batch, −1 if absent (reset at the next lookup).
     private var slotOfToken: Int32Buffer
+    /// (N): the first step at which each distinct token occurs in the batch.
+    private var firstSteps = Int32Buffer(count: 0)
+    /// (N): 1 where backward already formed the slot's row of `dRows` for the exchange.
+    private var formed = Int32Buffer(count: 0)
     /// (N × E): the used embedding rows; (N × E): their gradient.
     private var rows = FloatBuffer(count: 0)
     private var dRows = FloatBuffer(count: 0)
@@ -80,6 +84,8 @@ final class EmbeddingLookup {
         let distinct = min(numWords, positions)
         slots = slots.ensuring(positions)
         tokens = tokens.ensuring(distinct)
+        firstSteps = firstSteps.ensuring(distinct)
+        formed = formed.ensuring(distinct)
         rows = rows.ensuring(distinct * width)
         dRows = dRows.ensuring(distinct * width)
         table = table.ensuring(distinct * gateWidth)
@@ -91,6 +97,7 @@ final class EmbeddingLookup {
                 gateWidth G: Int) {
         precondition(x.count == batch * steps, "Embedding: \(x.count) token ids for B=\(batch) T=\(steps)")
         let E = width
+        for u in 0..<distinctCount { slotOfToken.pointer[Int(tokens.pointer[u])] = -1 }   // the previous batch's
         reserve(positions: batch * steps, gateWidth: G)
         var n = 0
         for b in 0..<batch {
@@ -102,7 +109,10 @@ final class EmbeddingLookup {
                     slot = Int32(n)
                     slotOfToken.pointer[token] = slot
                     tokens.pointer[n] = Int32(token)
+                    firstSteps.pointer[n] = Int32(t)
                     n += 1
+                } else if Int32(t) < firstSteps.pointer[Int(slot)] {
+                    firstSteps.pointer[Int(slot)] = Int32(t)
                 }
                 slots.pointer[t * batch + b] = slot
             }
@@ -110,10 +120,15 @@ final class EmbeddingLookup {
         distinctCount = n
         let emb = w + embeddings.offset
         for u in 0..<n {
-            let token = Int(tokens.pointer[u])
-            slotOfToken.pointer[token] = -1
-            (rows.pointer + u * E).update(from: emb + token * E, count: E)
+            (rows.pointer + u * E).update(from: emb + Int(tokens.pointer[u]) * E, count: E)
         }
+    }
+
+    /// After `lookup`: the batch's distinct tokens (in order of first appearance) and the first step
+    /// at which each occurs.
+    func reportLookUp(to observer: BackwardObserver, steps: Int) {
+        observer.didLookUp(tokens: UnsafeBufferPointer(start: tokens.pointer, count: distinctCount),
+                           firstSteps: UnsafeBufferPointer(start: firstSteps.pointer, count: distinctCount), steps: steps)
     }
 
     /// The slot (distinct-token row) that time-major position (t, b) of a direction reads: the
@@ -256,14 +271,21 @@ final class EmbeddingLookup {
     /// Before the layer's BPTT (after the `lookup` of the same batch): zeroes the (N × G) table, which
     /// the forward no longer needs, for BPTT to sum each distinct token's position gradients into
     /// (`TokenRowGradients`), as the layer (its direction `reversed`) reads them.
-    func beginBackward(batch: Int, steps: Int, layer: RecurrentLayer, reversed: Bool) -> TokenRowGradients {
+    func beginBackward(batch: Int, steps: Int, weights w: UnsafePointer<Float>, layer: RecurrentLayer, reversed: Bool,
+                       observer: BackwardObserver?) -> TokenRowGradients {
         let G = layer.gateWidth
         table.pointer.update(repeating: 0, count: distinctCount * G)
+        formed.pointer.update(repeating: 0, count: distinctCount)
+        layer.tensors.transposeKernel(w)         // Wᵀ for the rows' gradient (`tokenRowGradient`)
+        let rows = EmbeddingRowGradients(table: table.pointer, slotOfToken: slotOfToken.pointer,
+                                         kernelTransposed: layer.tensors.kernelTransposed.pointer, gateWidth: G, width: width,
+                                         rows: dRows.pointer, formed: formed.pointer)
         return TokenRowGradients(table: table.pointer, slots: slots.pointer, batch: batch, steps: steps,
-                                 reversed: reversed, width: G)
+                                 reversed: reversed, width: G, afterStep: observer.map { o in { t in o.didBackpropagate(step: t, rows: rows) } })
     }
 
-    /// After that BPTT: adds dW, db and dEmb (only the used rows) from the per-token sums dTable (N × G).
+    /// After that BPTT: adds dW, db and dEmb (only the used rows) from the per-token sums dTable (N × G)
+    /// (`beginBackward` made Wᵀ).
     func finishBackward(weights w: UnsafePointer<Float>, gradients dw: UnsafeMutablePointer<Float>, layer: RecurrentLayer) {
         let G = layer.gateWidth, E = width, n = distinctCount
         let dTable = table.pointer
@@ -272,9 +294,13 @@ final class EmbeddingLookup {
         BLAS.sgemm(transA: true, m: E, n: G, k: n, a: rows.pointer, lda: E, b: dTable, ldb: G,
                    beta: 1, c: dw + layer.kernel.offset, ldc: G)
         guard trainable else { return }
-        // dRows (N × E) = dTable (N × G) · Wᵀ (G × E), then into the used rows of dEmb.
-        BLAS.sgemm(transB: true, m: n, n: E, k: G, a: dTable, lda: G, b: w + layer.kernel.offset, ldb: G,
-                   beta: 0, c: dRows.pointer, ldc: E)
+        // dRows (N × E) = dTable (N × G) · Wᵀ (G × E), row by row in a fixed order of operations (the
+        // rows the exchange forms during BPTT, `EmbeddingRowGradients`, are these bits), then into
+        // the used rows of dEmb.
+        let wT = UnsafePointer(layer.tensors.kernelTransposed.pointer)
+        for u in 0..<n where formed.pointer[u] == 0 {    // the others the exchange formed already
+            tokenRowGradient(dTable + u * G, kernelTransposed: wT, gates: G, width: E, into: dRows.pointer + u * E)
+        }
         addDistinctRowGradients(into: dw)
     }
 }
@@ -296,7 +322,10 @@ extension EmbeddingLookup: Layer {
         currentTokens = x
         guard materializes else {
             // Evaluation reads the whole vocabulary's projection table instead (`fullTable`).
-            if !p.inference { lookup(tokens: x, batch: p.batch, steps: p.steps, weights: p.weights, gateWidth: projectionWidth) }
+            if !p.inference {
+                lookup(tokens: x, batch: p.batch, steps: p.steps, weights: p.weights, gateWidth: projectionWidth)
+                if let observer = p.observer { reportLookUp(to: observer, steps: p.steps) }
+            }
             return .embedded(self)
         }
         let E = width, T = p.totalSteps, out = sequence.pointer, emb = p.weights + embeddings.offset

@@ -30,6 +30,9 @@ struct Pass {
     var inference = false
     /// A training pass with this batch's dropout masks.
     var masks = false
+    /// The trainer's exchange behind backward: set on the embedding's and the first layer's passes
+    /// when `Model.reportsEmbeddingRowsDuringBackward` (nil otherwise).
+    var observer: BackwardObserver?
 
     init(batch: Int, steps: Int, weights: UnsafePointer<Float>) {
         self.batch = batch

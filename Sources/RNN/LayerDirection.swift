@@ -184,8 +184,12 @@ final class LayerDirection {
     /// distinct token's dP rows into the lookup's table step by step (`RecurrentLayer.backpropagateInput`).
     /// The directions of a layer share that table, so each one's `backwardToEmbedding` must follow
     /// its own BPTT before the next direction begins.
-    func beginBackwardToEmbedding(_ embedding: EmbeddingLookup, batch: Int, steps: Int) {
-        cell.tokenInput = embedding.beginBackward(batch: batch, steps: steps, layer: cell, reversed: reversed)
+    /// `observer`: told after each step which rows are final (a forward-reading single direction only).
+    func beginBackwardToEmbedding(_ embedding: EmbeddingLookup, batch: Int, steps: Int, weights w: UnsafePointer<Float>,
+                                  observer: BackwardObserver?) {
+        precondition(observer == nil || !reversed, "beginBackwardToEmbedding: rows are reported in forward step order only")
+        cell.tokenInput = embedding.beginBackward(batch: batch, steps: steps, weights: w, layer: cell, reversed: reversed,
+                                                  observer: observer)
     }
 
     /// Before the cell's BPTT over a dense input without input masks: the cell forms dW and ∂loss/∂x

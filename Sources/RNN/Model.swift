@@ -159,6 +159,19 @@ public final class Model {
         touchedList = list
     }
 
+    /// The trainer's exchange behind backward: while set, training passes report the embedding rows
+    /// as they become final in the first layer's BPTT, when `reportsEmbeddingRowsDuringBackward`.
+    public var backwardObserver: BackwardObserver?
+
+    /// Whether training passes can report final embedding rows during backward: a trainable embedding
+    /// whose rows the next layer projects, that layer a recurrent one reading forward in time in one
+    /// direction (not Bidirectional, not go_backwards) without input dropout.
+    public var reportsEmbeddingRowsDuringBackward: Bool {
+        guard embedding.trainable, !embedding.materializes, layers.count > 1,
+              let first = layers[1] as? Recurrent else { return false }
+        return !first.spec.bidirectional && !first.spec.goBackwards && first.spec.dropout == 0
+    }
+
     /// Where the embedding gradient (V × E, row-major) sits in `gradients`.
     public var embeddingRange: Range<Int> { embedding.embeddings.range }
 
@@ -240,6 +253,7 @@ public final class Model {
             gradients.withUnsafeMutableBufferPointer { gBuffer in
                 var p = Pass(batch: batch, steps: x.count / batch, weights: wBuffer.baseAddress!)
                 p.masks = masks
+                if reportsEmbeddingRowsDuringBackward { p.observer = backwardObserver }
                 let z = forward(x, p)
                 let stats = head.statistics(logits: z, labels: y)
                 dLogits = dLogits.ensuring(batch * head.outputs)

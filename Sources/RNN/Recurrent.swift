@@ -157,7 +157,9 @@ final class Recurrent: Layer {
         // Each direction's input backward follows its own BPTT: over the embedding, the directions
         // share the lookup's table, which each one's BPTT fills.
         for (k, d) in directions.enumerated() {
-            if case .embedded(let e) = input, !inputMasks { d.beginBackwardToEmbedding(e, batch: p.batch, steps: p.steps) }
+            if case .embedded(let e) = input, !inputMasks {
+                d.beginBackwardToEmbedding(e, batch: p.batch, steps: p.steps, weights: p.weights, observer: p.observer)
+            }
             d.cell.backward(weights: p.weights, gradients: dw, dOutputs: spec.bidirectional ? UnsafePointer(d.dOutputs) : dOutput,
                             sequence: spec.returnSequences, batch: p.batch, steps: p.steps)
             switch input {

@@ -97,12 +97,15 @@ struct TokenRowGradients {
     let reversed: Bool
     /// G.
     let width: Int
+    /// Called after each step's rows are added (the exchange behind backward, `BackwardObserver`).
+    let afterStep: ((Int) -> Void)?
 
     /// Adds step t's dP_t (B, G) into its tokens' rows.
     @inline(__always)
     func add(step t: Int, _ dP: UnsafePointer<Float>) {
         let s = reversed ? steps - 1 - t : t, slot = slots + s * batch, G = width
         for b in 0..<batch { addVector(dP + b * G, into: table + Int(slot[b]) * G, count: G) }
+        afterStep?(t)
     }
 }
 

@@ -41,6 +41,7 @@ struct ModelOptions: ParsableArguments {
 extension ModelConfig.Kind: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension ExchangeDType: ExpressibleByArgument {}
+extension ExchangeOverlap: ExpressibleByArgument {}
 
 /// How `train` reports its epochs on stdout.
 enum LogFormat: String, ExpressibleByArgument, CaseIterable {
@@ -110,6 +111,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("allreduce-dtype"),
             help: "How gradients travel between ranks: fp32 (all-reduce) or bf16 (half the bytes, summed in fp32 on arrival).")
     var allreduceDType: ExchangeDType = .fp32
+    @Option(help: "When the embedding rows' all-reduce runs: on starts most of them during the first recurrent layer's backward pass, as they become final (the same sums); off after backward; auto (default) on when the ranks span more than one host.")
+    var exchangeOverlap: ExchangeOverlap = .auto
     @Flag(help: "The same weights, optimizer state and history bits at any number of ranks, on one host or several: each step's rows are cut into chunks of --chunk-rows at fixed positions, each chunk's gradient is computed by one rank with the same shapes, and the chunks' sums are added in 64-bit integers (exact in any order). Twice the exchange bytes; fp32 only.")
     var reproducible = false
     @Option(parsing: .unconditional, help: "With --reproducible: C, the rows of a chunk (default 16: up to 8 busy ranks at --batch-size 128; ranks beyond ⌈B/C⌉ wait).")
@@ -122,7 +125,7 @@ struct Train: ParsableCommand {
     var logEvery = 20
     @Option(help: "Write a Chrome trace (chrome://tracing, Perfetto) of every rank's work to this file (off by default).")
     var timeline: String?
-    @Option(help: "text: progress and a Keras-like line per epoch; json: one JSON object per epoch (epoch, seconds, samples_per_second, loss, acc, val_loss, val_acc, mpi_share, exchange_bytes_per_batch, embedding_rows_per_batch), no progress lines.")
+    @Option(help: "text: progress and a Keras-like line per epoch; json: one JSON object per epoch (epoch, seconds, samples_per_second, loss, acc, val_loss, val_acc, mpi_share, exchange_bytes_per_batch, embedding_rows_per_batch, embedding_rows_behind_backward_per_batch), no progress lines.")
     var logFormat: LogFormat = .text
     @Option(help: ArgumentHelp("Test hook: stop as if interrupted after K batches.", visibility: .private))
     var stopAfterBatches: Int?
@@ -214,6 +217,7 @@ struct Train: ParsableCommand {
                 if comm.isRoot { print("embeddings: \(vectors.coverage)") }
             }
             trainer.denseExchange = denseExchange
+            trainer.exchangeOverlap = exchangeOverlap
             if comm.isRoot {
                 let printer = ProgressPrinter(format: logFormat)
                 printer.traffic = { [unowned trainer] in trainer.traffic }
@@ -413,7 +417,7 @@ final class ProgressPrinter: TrainingObserver {
     struct EpochJSON: Encodable {
         var epoch, epochs: Int
         var seconds, samples_per_second, loss, acc, val_loss, val_acc, mpi_share: Double
-        var exchange_bytes_per_batch, embedding_rows_per_batch: Double?
+        var exchange_bytes_per_batch, embedding_rows_per_batch, embedding_rows_behind_backward_per_batch: Double?
         var vocabulary: Int
     }
 
@@ -427,7 +431,9 @@ final class ProgressPrinter: TrainingObserver {
             let record = EpochJSON(epoch: r.epoch, epochs: epochs, seconds: r.seconds, samples_per_second: r.samplesPerSecond,
                                    loss: r.loss, acc: r.acc, val_loss: r.valLoss, val_acc: r.valAcc, mpi_share: r.mpiShare,
                                    exchange_bytes_per_batch: exchanged ? t?.bytesPerBatch : nil,
-                                   embedding_rows_per_batch: exchanged ? t?.rowsPerBatch : nil, vocabulary: vocabulary)
+                                   embedding_rows_per_batch: exchanged ? t?.rowsPerBatch : nil,
+                                   embedding_rows_behind_backward_per_batch: exchanged ? t?.rowsBehindBackwardPerBatch : nil,
+                                   vocabulary: vocabulary)
             print(String(decoding: (try? e.encode(record)) ?? Data(), as: UTF8.self))
             fflush(nil)
             return
@@ -437,6 +443,7 @@ final class ProgressPrinter: TrainingObserver {
                           r.epoch, epochs, r.seconds, r.samplesPerSecond, r.loss, r.acc, r.valLoss, r.valAcc, r.mpiShare * 100)
         if let t, t.batches > 0 {
             line += String(format: " - exchange: %.3f MB/batch, %.0f of %d embedding rows", t.bytesPerBatch / 1e6, t.rowsPerBatch, vocabulary)
+            if t.rowsBehindBackwardPerBatch > 0 { line += String(format: " (%.0f behind backward)", t.rowsBehindBackwardPerBatch) }
         }
         print(line)
         fflush(nil)

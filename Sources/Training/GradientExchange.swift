@@ -11,7 +11,9 @@ import RNN
 /// (bit for bit at 2 ranks; with more, MPI may add in another order for another buffer size, as it
 /// may for any); `dense` (a test and benchmark hook) sends every row instead.
 /// With bf16 the values travel as bfloat16 and the statistics as their exact Float bits in two
-/// UInt16 each, all-gathered and summed in Float in rank order on every rank.
+/// UInt16 each, all-gathered and summed in Float in rank order on every rank. Where a step allows it
+/// and `overlap` is on, the rows go behind backward instead (`ExchangeBehindBackward`): the same
+/// sums, another wire order (rows by first step, latest first).
 final class GradientExchange {
     /// The statistics after the gradients, in wire order.
     enum Statistic: Int, CaseIterable {
@@ -36,10 +38,34 @@ final class GradientExchange {
     /// V one-byte flags: the embedding rows this step's batch touched on any rank.
     private var rowFlags: [UInt8]
 
+    /// Send the embedding rows behind backward where a step allows it (`behindBackward`).
+    var overlap = false
+    /// `--timeline`: the exchange behind backward marks where it starts its all-reduces.
+    var timeline: Timeline?
+    private var behind: ExchangeBehindBackward?
+
     init(comm: Communicator, dtype: ExchangeDType, vocabulary: Int) {
         self.comm = comm
         self.dtype = dtype
         rowFlags = [UInt8](repeating: 0, count: comm.size > 1 ? vocabulary : 0)
+    }
+
+    /// The exchange behind backward for a step of `microBatches` micro-batches of a global batch of
+    /// `globalRows`, or nil where it does not apply: one rank, bf16, the dense hook, accumulation,
+    /// a rank without rows, a model whose first layer cannot report its rows
+    /// (`Model.reportsEmbeddingRowsDuringBackward`), or T beyond UInt16. The same answer on every
+    /// rank. The trainer makes it the model's `backwardObserver` for the step.
+    func behindBackward(for model: Model, microBatches: Int, globalRows: Int, steps: Int) -> ExchangeBehindBackward? {
+        guard overlap, comm.size > 1, dtype == .fp32, !dense, microBatches == 1, globalRows >= comm.size,
+              steps < Int(ExchangeBehindBackward.absent), model.reportsEmbeddingRowsDuringBackward else { return nil }
+        if behind == nil {
+            behind = ExchangeBehindBackward(comm: comm, vocabulary: model.config.vocabularySize,
+                                            width: model.config.embeddingWidth,
+                                            restCount: model.gradients.count - model.embeddingRange.upperBound,
+                                            statistics: Statistic.total)
+        }
+        behind?.timeline = timeline
+        return behind
     }
 
     /// Starts a new epoch's traffic count.
@@ -49,6 +75,7 @@ final class GradientExchange {
     /// and whether any rank asked to stop.
     func exchange(_ model: Model, local: BatchStats, stop: Bool) throws -> (stats: BatchStats, stop: Bool) {
         guard comm.size > 1 else { return (local, stop) }
+        if let b = behind, b.active { return try finishBehindBackward(b, model, local: local, stop: stop) }
         let e = model.embeddingRange, width = model.config.embeddingWidth
         let touched: [Int]
         if !model.config.embeddingTrainable {
@@ -99,6 +126,35 @@ final class GradientExchange {
         return (global, value(.stop) > 0)
     }
 
+    /// The statistics as they travel (see `Statistic`).
+    private func wire(_ local: BatchStats, stop: Bool) -> [Float] {
+        let hi = Float(local.lossSum)
+        var values = [Float](repeating: 0, count: Statistic.total)
+        values[Statistic.lossHigh.rawValue] = hi
+        values[Statistic.lossLow.rawValue] = Float(local.lossSum - Double(hi))
+        values[Statistic.correct.rawValue] = Float(local.correct)
+        values[Statistic.count.rawValue] = Float(local.count)
+        values[Statistic.stop.rawValue] = stop ? 1 : 0
+        return values
+    }
+
+    /// The rest of a step whose rows went behind backward.
+    private func finishBehindBackward(_ b: ExchangeBehindBackward, _ model: Model, local: BatchStats,
+                                      stop: Bool) throws -> (stats: BatchStats, stop: Bool) {
+        var stats = wire(local, stop: stop)
+        let e = model.embeddingRange
+        let (bytes, rows, behind) = try b.finish(gradients: &model.gradients, embedding: e,
+                                                 rest: e.upperBound ..< model.gradients.count, stats: &stats)
+        traffic.batches += 1
+        traffic.bytes += bytes
+        traffic.touchedRows += rows
+        traffic.rowsBehindBackward += behind
+        func value(_ s: Statistic) -> Float { stats[s.rawValue] }
+        let global = BatchStats(lossSum: Double(value(.lossHigh)) + Double(value(.lossLow)),
+                                correct: Int(value(.correct)), count: Int(value(.count)))
+        return (global, value(.stop) > 0)
+    }
+
     /// fp32: one all-reduce (sum) of the buffer. Returns the bytes this rank sent.
     private func allReduceFloat() throws -> Int {
         try buffer.withUnsafeMutableBufferPointer { try comm.allReduce(UnsafeMutableBufferPointer(rebasing: $0[..<used])) }
@@ -142,11 +198,33 @@ final class GradientExchange {
     }
 }
 
+/// `train --exchange-overlap`: whether the embedding rows' all-reduce starts during backward
+/// (`ExchangeBehindBackward`). `auto` does it when the job spans more than one host: on one host the
+/// ranks exchange through shared memory, where the copies cost the same CPU time during backward as
+/// after it, and the progress calls cost about 2% more (measured, docs/BENCHMARKS.md).
+public enum ExchangeOverlap: String, CaseIterable, Sendable {
+    case auto, on, off
+
+    /// Collective (every rank calls it, at the same point): on or off for this job.
+    func resolved(comm: Communicator) throws -> Bool {
+        switch self {
+        case .on: return true
+        case .off: return false
+        case .auto:
+            guard comm.size > 1 else { return false }
+            return try comm.ranksOnThisHost() < comm.size
+        }
+    }
+}
+
 /// What one rank sent per batch in the current epoch (exchange inputs), for the epoch line.
 public struct ExchangeTraffic: Sendable {
     public var batches = 0
     var bytes = 0
     var touchedRows = 0
+    /// Of those, the rows whose all-reduce started during the first layer's BPTT.
+    var rowsBehindBackward = 0
     public var bytesPerBatch: Double { batches > 0 ? Double(bytes) / Double(batches) : 0 }
     public var rowsPerBatch: Double { batches > 0 ? Double(touchedRows) / Double(batches) : 0 }
+    public var rowsBehindBackwardPerBatch: Double { batches > 0 ? Double(rowsBehindBackward) / Double(batches) : 0 }
 }

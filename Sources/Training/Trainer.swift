@@ -116,6 +116,8 @@ public final class Trainer {
     /// `.nonFinite` when the loss, the reduced gradient or the weights stop being finite (no file
     /// is written from that step on, so the last checkpoint stays loadable).
     public func run(source: RowSource) throws {
+        exchange.overlap = try exchangeOverlap.resolved(comm: comm)
+        exchange.timeline = timeline
         let batches = schedule.batchesPerEpoch
         var stopAgreed = false
         while !isFinished {
@@ -179,9 +181,15 @@ public final class Trainer {
             parts = k == 1 ? [0 ..< rows.count] : (0 ..< k).map { Schedule.part(of: 0 ..< rows.count, rank: $0, size: k) }.filter { !$0.isEmpty }
         }
         let fault = gradientFault.flatMap { $0.rank == comm.rank && $0.step == optimizer.iterations + 1 ? $0.value : nil }
+        defer { model.backwardObserver = nil }
         for (i, part) in parts.enumerated() {
             if i > 0 && reproducible != nil { model.zeroAccumulatedGradients() }
             let (x, y) = try timed("read") { try source.read(rows: Array(rows[part])) }
+            // The embedding rows' exchange behind backward, where it applies (the same on every rank).
+            if reproducible == nil && !y.isEmpty {
+                model.backwardObserver = exchange.behindBackward(for: model, microBatches: config.microBatches,
+                                                                 globalRows: globalRows, steps: x.count / y.count)
+            }
             let stats = timed("forward_backward") {
                 let key = DropoutKey(seed: config.seed, epoch: state.epoch, positions: Array(positions[part]))
                 return model.accumulateGradients(x: x, y: y, batch: y.count, dropout: key)
@@ -242,6 +250,8 @@ public final class Trainer {
     /// What this rank sent per batch in the current epoch.
     public var traffic: ExchangeTraffic { reproducible?.traffic ?? exchange.traffic }
     /// Test and benchmark hook: exchange every embedding row (the dense all-reduce).
+    /// `--exchange-overlap`: when the embedding rows go behind backward (resolved when `run` starts).
+    public var exchangeOverlap = ExchangeOverlap.auto
     @_spi(Testing) public var denseExchange: Bool {
         get { exchange.dense }
         set { exchange.dense = newValue; reproducible?.dense = newValue }
