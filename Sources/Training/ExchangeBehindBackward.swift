@@ -122,7 +122,6 @@ final class ExchangeBehindBackward: BackwardObserver {
             plan()
         }
         let E = width, out = buffer.baseAddress!, rowCount = order.count
-        let behind = started == 0 ? 0 : sliceEnds[started - 1]
         // The rows of slices BPTT did not start (their rank's agreement came late) and the last
         // part's, from `gradients` now: the same bits (`tokenRowGradient`).
         let firstUnstarted = started == 0 ? 0 : sliceEnds[started - 1]
@@ -143,7 +142,7 @@ final class ExchangeBehindBackward: BackwardObserver {
             (g.baseAddress! + rest.lowerBound).update(from: out + rowCount * E, count: rest.count)
         }
         for j in stats.indices { stats[j] = out[rowCount * E + rest.count + j] }
-        return (firstSteps.count * MemoryLayout<UInt16>.size + used * MemoryLayout<Float>.size, rowCount, behind)
+        return (firstSteps.count * MemoryLayout<UInt16>.size + used * MemoryLayout<Float>.size, rowCount, firstUnstarted)
     }
 
     // MARK: Plumbing
