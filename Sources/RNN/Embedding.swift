@@ -147,8 +147,14 @@ final class EmbeddingLookup {
         let G = layer.gateWidth, E = width, n = distinctCount
         BLAS.sgemm(m: n, n: G, k: E, a: rows.pointer, lda: E, b: w + layer.kernel.offset, ldb: G,
                    beta: 0, c: table.pointer, ldc: G)
-        return ProjectionRows(table: table.pointer, indices: slots.pointer, sampleStride: 1, stepStride: batch,
-                              totalSteps: steps, start: 0, reversed: reversed, width: G)
+        return slotRows(batch: batch, steps: steps, reversed: reversed, width: G)
+    }
+
+    /// Where each position (t, b) finds its slot's row of the (N × `width`) table: the projection in
+    /// forward, the per-token gradient sums in backward.
+    private func slotRows(batch: Int, steps: Int, reversed: Bool, width G: Int) -> ProjectionRows {
+        ProjectionRows(table: table.pointer, indices: slots.pointer, sampleStride: 1, stepStride: batch,
+                       totalSteps: steps, start: 0, reversed: reversed, width: G)
     }
 
     /// After `lookup`: each sample's distinct tokens and their embedding rows (`pairRows`, U × E).
@@ -280,8 +286,8 @@ final class EmbeddingLookup {
         let rows = EmbeddingRowGradients(table: table.pointer, slotOfToken: slotOfToken.pointer,
                                          kernelTransposed: layer.tensors.kernelTransposed.pointer, gateWidth: G, width: width,
                                          rows: dRows.pointer, formed: formed.pointer)
-        return TokenRowGradients(table: table.pointer, slots: slots.pointer, batch: batch, steps: steps,
-                                 reversed: reversed, width: G, afterStep: observer.map { o in { t in o.didBackpropagate(step: t, rows: rows) } })
+        return TokenRowGradients(rows: slotRows(batch: batch, steps: steps, reversed: reversed, width: G),
+                                 afterStep: observer.map { o in { t in o.didBackpropagate(step: t, rows: rows) } })
     }
 
     /// After that BPTT: adds dW, db and dEmb (only the used rows) from the per-token sums dTable (N × G)

@@ -87,24 +87,18 @@ struct ProjectionRows {
 }
 
 /// Where BPTT sums the first layer's projection gradient per distinct token: position (t, b) of the
-/// cell's own step order adds its dP row into row `slots[s·batch + b]` of `table` (N × G), s = t, or
-/// T−1−t when `reversed` (`EmbeddingLookup.beginBackward`).
+/// cell's own step order adds its dP row into the row of the lookup's (N × G) table that the forward
+/// read its projection from (`rows`; `EmbeddingLookup.beginBackward`).
 struct TokenRowGradients {
-    let table: UnsafeMutablePointer<Float>
-    let slots: UnsafePointer<Int32>
-    let batch: Int
-    let steps: Int
-    let reversed: Bool
-    /// G.
-    let width: Int
+    let rows: ProjectionRows
     /// Called after each step's rows are added (the exchange behind backward, `BackwardObserver`).
     let afterStep: ((Int) -> Void)?
 
     /// Adds step t's dP_t (B, G) into its tokens' rows.
     @inline(__always)
-    func add(step t: Int, _ dP: UnsafePointer<Float>) {
-        let s = reversed ? steps - 1 - t : t, slot = slots + s * batch, G = width
-        for b in 0..<batch { addVector(dP + b * G, into: table + Int(slot[b]) * G, count: G) }
+    func add(step t: Int, _ dP: UnsafePointer<Float>, batch: Int) {
+        let G = rows.width
+        for b in 0..<batch { addVector(dP + b * G, into: UnsafeMutablePointer(mutating: rows.row(step: t, sample: b)), count: G) }
         afterStep?(t)
     }
 }
@@ -371,7 +365,7 @@ extension RecurrentLayer {
     /// dW, db and dEmb from the table) stays with `LayerDirection`. A pass over the whole (T, B, G) dP after BPTT
     /// re-read it from memory.
     func backpropagateInput(step t: Int, _ dP: UnsafePointer<Float>, batch: Int, gradients dw: UnsafeMutablePointer<Float>) {
-        if let tokens = tokenInput { tokens.add(step: t, dP) }
+        if let tokens = tokenInput { tokens.add(step: t, dP, batch: batch) }
         guard let input = sequenceInput else { return }
         input.bias.add(dP, rows: batch)
         let I = inputSize, G = gateWidth, rows = t * batch * I
