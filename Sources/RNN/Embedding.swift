@@ -9,8 +9,8 @@
 // tokens' rows, (N × E)·(E × G), and each position reads its row of that table in place
 // (`ProjectionRows`; evaluation reads a table of the whole vocabulary the same way). Backward mirrors it:
 // position gradients are summed per distinct token first (by the layer's BPTT, each step's as it is
-// formed, in the layer's step order: `TokenRowGradients`), so dW = Embᵀ·dTable and
-// dEmb = dTable·Wᵀ are (N × ·) GEMMs, and only the N used rows of the embedding gradient are touched.
+// formed, in the layer's step order: `TokenRowGradients`), so dW = Embᵀ·dTable is an (N × ·) GEMM and
+// dEmb = dTable·Wᵀ N rows (`tokenRowGradient`), and only the N used rows of the embedding gradient are touched.
 // With the book's sizes (V = 10,000, B·T = 64,000) this removes most of the layer's big GEMM work.
 
 import BLAS

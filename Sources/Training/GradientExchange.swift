@@ -25,6 +25,24 @@ final class GradientExchange {
 
         /// How many travel.
         static let total = allCases.count
+
+        /// A rank's batch statistics and stop flag, in wire order.
+        static func encode(_ local: BatchStats, stop: Bool) -> [Float] {
+            let hi = Float(local.lossSum)
+            var values = [Float](repeating: 0, count: total)
+            values[lossHigh.rawValue] = hi
+            values[lossLow.rawValue] = Float(local.lossSum - Double(hi))
+            values[correct.rawValue] = Float(local.correct)
+            values[count.rawValue] = Float(local.count)
+            values[Self.stop.rawValue] = stop ? 1 : 0
+            return values
+        }
+
+        /// The global statistics and whether any rank asked to stop, from the summed values.
+        static func decode(_ value: (Statistic) -> Float) -> (stats: BatchStats, stop: Bool) {
+            (BatchStats(lossSum: Double(value(.lossHigh)) + Double(value(.lossLow)),
+                        correct: Int(value(.correct)), count: Int(value(.count))), value(.stop) > 0)
+        }
     }
 
     let comm: Communicator
@@ -101,13 +119,7 @@ final class GradientExchange {
                 for (i, row) in touched.enumerated() { (out + i * width).update(from: grad + e.lowerBound + row * width, count: width) }
                 (out + embeddingCount).update(from: grad + rest.lowerBound, count: rest.count)
             }
-            func put(_ s: Statistic, _ value: Float) { r[n + s.rawValue] = value }
-            let hi = Float(local.lossSum)
-            put(.lossHigh, hi)
-            put(.lossLow, Float(local.lossSum - Double(hi)))
-            put(.correct, Float(local.correct))
-            put(.count, Float(local.count))
-            put(.stop, stop ? 1 : 0)
+            for (j, value) in Statistic.encode(local, stop: stop).enumerated() { r[n + j] = value }
         }
         let payloadBytes = dtype == .bf16 ? try exchangeInBFloat16(values: n) : try allReduceFloat()
         buffer.withUnsafeBufferPointer { r in
@@ -120,28 +132,13 @@ final class GradientExchange {
         traffic.batches += 1
         traffic.bytes += (dense || !model.config.embeddingTrainable ? 0 : rowFlags.count) + payloadBytes
         traffic.touchedRows += touched.count
-        func value(_ s: Statistic) -> Float { buffer[n + s.rawValue] }
-        let global = BatchStats(lossSum: Double(value(.lossHigh)) + Double(value(.lossLow)),
-                                correct: Int(value(.correct)), count: Int(value(.count)))
-        return (global, value(.stop) > 0)
-    }
-
-    /// The statistics as they travel (see `Statistic`).
-    private func wire(_ local: BatchStats, stop: Bool) -> [Float] {
-        let hi = Float(local.lossSum)
-        var values = [Float](repeating: 0, count: Statistic.total)
-        values[Statistic.lossHigh.rawValue] = hi
-        values[Statistic.lossLow.rawValue] = Float(local.lossSum - Double(hi))
-        values[Statistic.correct.rawValue] = Float(local.correct)
-        values[Statistic.count.rawValue] = Float(local.count)
-        values[Statistic.stop.rawValue] = stop ? 1 : 0
-        return values
+        return Statistic.decode { buffer[n + $0.rawValue] }
     }
 
     /// The rest of a step whose rows went behind backward.
     private func finishBehindBackward(_ b: ExchangeBehindBackward, _ model: Model, local: BatchStats,
                                       stop: Bool) throws -> (stats: BatchStats, stop: Bool) {
-        var stats = wire(local, stop: stop)
+        var stats = Statistic.encode(local, stop: stop)
         let e = model.embeddingRange
         let (bytes, rows, behind) = try b.finish(gradients: &model.gradients, embedding: e,
                                                  rest: e.upperBound ..< model.gradients.count, stats: &stats)
@@ -149,10 +146,7 @@ final class GradientExchange {
         traffic.bytes += bytes
         traffic.touchedRows += rows
         traffic.rowsBehindBackward += behind
-        func value(_ s: Statistic) -> Float { stats[s.rawValue] }
-        let global = BatchStats(lossSum: Double(value(.lossHigh)) + Double(value(.lossLow)),
-                                correct: Int(value(.correct)), count: Int(value(.count)))
-        return (global, value(.stop) > 0)
+        return Statistic.decode { stats[$0.rawValue] }
     }
 
     /// fp32: one all-reduce (sum) of the buffer. Returns the bytes this rank sent.
