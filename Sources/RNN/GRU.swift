@@ -140,9 +140,7 @@ final class GRULayer: RecurrentLayer {
         // b_rec enters every step (U only from t ≥ 1): its gradient is Σ dRec_t, each step's rows
         // summed in Float while in cache, the steps in Double (`addColumnSums`' accuracy).
         let recurrentBias = ColumnSums(count: G)
-        let keep = keepsProjectionGradient
-        forEachStepBackward(weights: w, batch: batch, steps: steps, dOutputs: dOutputs, sequence: sequence) { t, gates, dRec, hPrev, above in
-            let dIn = keep ? gates : ws[.dGates]
+        forEachStepBackward(weights: w, batch: batch, steps: steps, dOutputs: dOutputs, sequence: sequence) { t, gates, dIn, dRec, hPrev, above in
             for row in 0..<batch {
                 let gz = gates + row * G, gr = gz + H, gh = gz + 2 * H
                 let xz = dIn + row * G, xr = xz + H, xh = xz + 2 * H
@@ -174,17 +172,20 @@ final class GRULayer: RecurrentLayer {
     }
 
     /// BPTT's walk over the steps, last first: seeds the running ∂loss/∂h, then calls `body` with
-    /// step t's gate block (T, B, 3H) slot, the (B, 3H) scratch for its recurrent-side gradient, h_{t−1} (zeros at t = 0) and
-    /// the layer above's ∂/∂h_{t−1} (zeros when the layer above reads only the last step), which the
-    /// body adds while it rewrites dh.
+    /// step t's gate block (T, B, 3H) slot, where its input-side gradient goes (that slot when
+    /// `keepsProjectionGradient`, else a (B, 3H) scratch), the (B, 3H) scratch for its recurrent-side
+    /// gradient, h_{t−1} (zeros at t = 0) and the layer above's ∂/∂h_{t−1} (zeros when the layer above
+    /// reads only the last step), which the body adds while it rewrites dh.
     @inline(__always)
     private func forEachStepBackward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, dOutputs: UnsafePointer<Float>, sequence: Bool,
-                                     _ body: (_ t: Int, _ gates: UnsafeMutablePointer<Float>, _ dRec: UnsafeMutablePointer<Float>,
-                                              _ hPrev: UnsafePointer<Float>, _ above: UnsafePointer<Float>) -> Void) {
-        let BH = batch * units, BG = 3 * BH, zeros = UnsafePointer(ws[.zeros])
+                                     _ body: (_ t: Int, _ gates: UnsafeMutablePointer<Float>, _ dIn: UnsafeMutablePointer<Float>,
+                                              _ dRec: UnsafeMutablePointer<Float>, _ hPrev: UnsafePointer<Float>,
+                                              _ above: UnsafePointer<Float>) -> Void) {
+        let BH = batch * units, BG = 3 * BH, zeros = UnsafePointer(ws[.zeros]), keep = keepsProjectionGradient
         seedHiddenGradient(ws[.dh], dOutputs: dOutputs, sequence: sequence, batch: batch, steps: steps, weights: w)
         for t in stride(from: steps - 1, through: 0, by: -1) {
-            body(t, ws[.gates] + t * BG, ws[.dRecurrent], t > 0 ? UnsafePointer(ws[.h] + (t - 1) * BH) : zeros,
+            let gates = ws[.gates] + t * BG
+            body(t, gates, keep ? gates : ws[.dGates], ws[.dRecurrent], t > 0 ? UnsafePointer(ws[.h] + (t - 1) * BH) : zeros,
                  sequence && t > 0 ? dOutputs + (t - 1) * BH : zeros)
         }
     }
@@ -254,9 +255,7 @@ final class GRULayer: RecurrentLayer {
         let H = units, G = 3 * units, BH = batch * units
         let dh = ws[.dh], rhs = ws[.rh], dRH = ws[.dRH]
         let hMask = recurrentDropout.map { UnsafePointer($0.masks.pointer) }
-        let keep = keepsProjectionGradient
-        forEachStepBackward(weights: w, batch: batch, steps: steps, dOutputs: dOutputs, sequence: sequence) { t, gates, dRec, hPrev, above in
-            let dIn = keep ? gates : ws[.dGates]
+        forEachStepBackward(weights: w, batch: batch, steps: steps, dOutputs: dOutputs, sequence: sequence) { t, gates, dIn, dRec, hPrev, above in
             for row in 0..<batch {
                 let gz = gates + row * G, gh = gz + 2 * H
                 let xz = dIn + row * G, xh = xz + 2 * H

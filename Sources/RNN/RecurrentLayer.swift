@@ -9,8 +9,10 @@
 //      layer, an embedding-table lookup: see `EmbeddingLookup`);
 //   2. the recurrence, which adds h_{t−1}·U step by step and applies the gates (the input bias is
 //      added inside the gate loop, where it is free).
-// Backward mirrors it: the recurrence leaves dP = ∂loss/∂(x·W + b) for every position, and the
-// projection turns that into dW = Xᵀ·dP, db = Σ dP and dX = dP·Wᵀ with big GEMMs.
+// Backward mirrors it: each BPTT step forms dP_t = ∂loss/∂(x_t·W + b) and, while it is in cache,
+// its share of the input's backward (`backpropagateInput`: the embedding's per-token sums, or
+// dW += x_tᵀ·dP_t, db += Σ dP_t and dX_t = dP_t·Wᵀ). Only with input dropout, whose masked products
+// run over the whole sequence, is dP kept for every position (`keepsProjectionGradient`).
 
 import BLAS
 
@@ -125,7 +127,8 @@ struct RecurrentTensors {
     private let sink: FloatBuffer
     /// Uᵀ (G, H), refilled from the weights at the start of each BPTT (`transposeRecurrentKernel`).
     let recurrentKernelTransposed: FloatBuffer
-    /// Wᵀ (G, I), refilled at the start of a BPTT over a `SequenceInput`.
+    /// Wᵀ (G, I), refilled at the start of a BPTT over a `SequenceInput` or the embedding's rows
+    /// (`EmbeddingLookup.beginBackward`).
     let kernelTransposed: FloatBuffer
     /// I and H.
     let inputSize: Int
