@@ -33,6 +33,12 @@ struct Pass {
     /// The trainer's exchange behind backward: set on the embedding's and the first layer's passes
     /// when `Model.reportsEmbeddingRowsDuringBackward` (nil otherwise).
     var observer: BackwardObserver?
+    /// Blocked evaluation that skipped the chunk's shared padding (`start` > 0), on its first block:
+    /// the steps a direction reading from the sequence's end runs first, in blocks of at most
+    /// `prefixBlock` steps, from a zero state. It reads the padding last, so it cannot skip it; this
+    /// catches it up with the skipped steps before it runs the block (`Recurrent.forward`).
+    var reversedPrefix = 0
+    var prefixBlock = 0
 
     init(batch: Int, steps: Int, weights: UnsafePointer<Float>) {
         self.batch = batch

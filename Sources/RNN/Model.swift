@@ -187,10 +187,15 @@ public final class Model {
         inputs.removeAll(keepingCapacity: true)
         passes.removeAll(keepingCapacity: true)
         var a = Activation.tokens(x)
+        if p.inference && p.start > 0 {                 // the padding skipped (`logits`)
+            pass.reversedPrefix = p.start
+            pass.prefixBlock = block
+        }
         while pass.start < p.totalSteps {
             pass.steps = min(block, p.totalSteps - pass.start)
             a = forwardBlock(x, pass)
             pass.start += pass.steps
+            pass.reversedPrefix = 0
         }
         guard case .vector(let z) = a else { preconditionFailure("Model: the last layer must output a vector") }
         return z
@@ -302,7 +307,9 @@ public final class Model {
     /// sequence's reduction are causal (`Layer.causal`), the rows are taken in order of their leading
     /// padding, and each chunk's recurrence starts at the chunk's shortest padding from the state two
     /// rows of padding reach there, instead of computing that state for every row (on the IMDB test
-    /// reviews 57% of all steps). Each row's logits are the same bits either way where a row of a
+    /// reviews 57% of all steps). A bidirectional reduction's forward direction skips too; its
+    /// backward direction, which reads the padding last, first runs the skipped steps
+    /// (`Pass.reversedPrefix`). Each row's logits are the same bits either way where a row of a
     /// matrix product does not depend on how many rows share it (OpenBLAS's SkylakeX and Cooperlake
     /// kernels); on its Haswell kernel they can differ in the last bits. Either way a row's logits
     /// depend only on the rows of the call, never on anything else: `Evaluator` fixes which rows
@@ -351,10 +358,14 @@ public final class Model {
 
     /// Whether every layer up to the one that reduces the sequence to a vector (a recurrent layer
     /// returning its last step) is causal, so that rows agreeing on their first steps share state.
+    /// A bidirectional reduction qualifies when it runs in blocks: its forward direction skips the
+    /// padding, its backward direction catches up on it (`Pass.reversedPrefix`).
     private var causalUpToReduction: Bool {
         for layer in layers {
+            if let recurrent = layer as? Recurrent, !recurrent.spec.returnSequences {
+                return recurrent.causal || recurrent.catchesUpReversed
+            }
             guard layer.causal else { return false }
-            if let recurrent = layer as? Recurrent, !recurrent.spec.returnSequences { return true }
         }
         return false
     }

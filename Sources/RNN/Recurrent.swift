@@ -46,6 +46,11 @@ final class Recurrent: Layer {
     /// One direction reading forward in time (a backward direction starts from the sequence's end).
     var causal: Bool { !spec.bidirectional && !spec.goBackwards }
 
+    /// Bidirectional, reading the embedding's rows, returning no sequence: in blocked evaluation
+    /// its forward direction can start after the shared padding while the backward direction runs
+    /// the skipped steps first (`Pass.reversedPrefix`).
+    var catchesUpReversed: Bool { spec.bidirectional && !spec.goBackwards && runsInBlocks }
+
     /// Floats of one row's kept state over the directions (`keepFinalState`).
     var carriedStateWidth: Int { directions.reduce(0) { $0 + $1.cell.carriedStateWidth } }
 
@@ -69,8 +74,9 @@ final class Recurrent: Layer {
 
     func reserve(_ p: Pass) {
         let D = spec.outputWidth
+        let steps = p.reversedPrefix > 0 ? max(p.steps, min(p.prefixBlock, p.reversedPrefix)) : p.steps
         for d in directions {
-            d.reserve(batch: p.batch, steps: p.steps, inputMasks: p.masks && spec.dropout > 0,
+            d.reserve(batch: p.batch, steps: steps, inputMasks: p.masks && spec.dropout > 0,
                       recurrentMasks: p.masks && spec.recurrentDropout > 0, bidirectional: spec.bidirectional)
         }
         if spec.bidirectional { output = output.ensuring((spec.returnSequences ? p.steps : 1) * p.batch * D) }
@@ -101,6 +107,20 @@ final class Recurrent: Layer {
         for (k, d) in directions.enumerated() {
             switch input {
             case .embedded(let e) where p.inference:
+                if d.reversed && p.reversedPrefix > 0 {
+                    // The steps before this block, from the sequence's end (the text, then the padding
+                    // the forward direction skipped), from a zero state; the block then continues.
+                    var s = 0
+                    while s < p.reversedPrefix {
+                        let n = min(max(p.prefixBlock, 1), p.reversedPrefix - s)
+                        d.cell.projectionRows = e.tableRows(tokens: e.currentTokens, batch: p.batch, steps: p.totalSteps,
+                                                            table: inferenceTables[k].pointer, layer: d.cell, from: s,
+                                                            count: n, reversed: true)
+                        d.cell.forward(weights: p.weights, batch: p.batch, steps: n, carry: s > 0)
+                        d.cell.keepFinalState(batch: p.batch, steps: n)
+                        s += n
+                    }
+                }
                 d.cell.projectionRows = e.tableRows(tokens: e.currentTokens, batch: p.batch, steps: p.totalSteps,
                                                     table: inferenceTables[k].pointer, layer: d.cell, from: p.start,
                                                     count: p.steps, reversed: d.reversed)

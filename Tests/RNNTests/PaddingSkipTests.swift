@@ -50,12 +50,21 @@ final class PaddingSkipTests: XCTestCase {
         }
         configs += [ModelConfig(kind: .gru, numWords: numWords, embedDim: 4, units: 5, resetAfter: false),
                     ModelConfig(kind: .lstm, numWords: numWords, embedDim: 4, units: 5, classes: 3), withDropout]
+        // Bidirectional: the forward direction skips, the backward one catches up.
+        let bidirectional = ModelConfig.Kind.allCases.map {
+            ModelConfig(kind: $0, numWords: numWords, embedDim: 4, units: 7, bidirectional: true)
+        }
+        configs += bidirectional
         let x = paddedRows()
         for config in configs {
             let m = model(config)
             let every = logits(m, skipping: false, x), skipped = logits(m, skipping: true, x)
             // Chunks [30 30 29 25] [22 17 14 12] [8 5 3 1] [0] start at steps 25, 12, 1 and 0.
-            XCTAssertLessThan(skipped.flop, 0.85 * every.flop, "\(config.label): the padding was computed")
+            // Bidirectional: only the forward direction's half of the recurrent products shrinks, and
+            // the padding states (2 rows × 29 steps, computed once per evaluation) run both directions:
+            // here they take most of what the skip saves (152 row-steps of 780 skipped, 116 added).
+            let bound = bidirectional.contains(config) ? 0.98 : 0.85
+            XCTAssertLessThan(skipped.flop, bound * every.flop, "\(config.label): the padding was computed")
             // The same bits where a row of a matrix product does not depend on the others (as here);
             // a kernel that sums rows of different chunk shapes in another order may differ in the last bits.
             assertClose(skipped.logits.map(Double.init), every.logits.map(Double.init), rtol: 1e-5, atol: 1e-6, config.label)
@@ -65,10 +74,10 @@ final class PaddingSkipTests: XCTestCase {
         }
     }
 
-    /// Layers that are not causal (a bidirectional layer's backward direction reads the padding last)
-    /// compute every step.
+    /// A bidirectional layer that returns its sequence to another (its backward direction's outputs
+    /// at the padded steps are part of the next layer's input) computes every step.
     func testNonCausalModelsComputeEveryStep() {
-        let config = ModelConfig(kind: .gru, numWords: numWords, embedDim: 4, units: 5, bidirectional: true)
+        let config = ModelConfig(kind: .gru, numWords: numWords, embedDim: 4, units: 5, layers: 2, bidirectional: true)
         let m = model(config), x = paddedRows()
         let every = logits(m, skipping: false, x), skipped = logits(m, skipping: true, x)
         XCTAssertEqual(skipped.flop, every.flop)
