@@ -107,23 +107,24 @@ final class Recurrent: Layer {
         for (k, d) in directions.enumerated() {
             switch input {
             case .embedded(let e) where p.inference:
+                let table = inferenceTables[k].pointer
+                func rows(from t0: Int, count n: Int) -> ProjectionRows {
+                    e.tableRows(tokens: e.currentTokens, batch: p.batch, steps: p.totalSteps, table: table, layer: d.cell,
+                                from: t0, count: n, reversed: d.reversed)
+                }
                 if d.reversed && p.reversedPrefix > 0 {
                     // The steps before this block, from the sequence's end (the text, then the padding
                     // the forward direction skipped), from a zero state; the block then continues.
                     var s = 0
                     while s < p.reversedPrefix {
                         let n = min(max(p.prefixBlock, 1), p.reversedPrefix - s)
-                        d.cell.projectionRows = e.tableRows(tokens: e.currentTokens, batch: p.batch, steps: p.totalSteps,
-                                                            table: inferenceTables[k].pointer, layer: d.cell, from: s,
-                                                            count: n, reversed: true)
+                        d.cell.projectionRows = rows(from: s, count: n)
                         d.cell.forward(weights: p.weights, batch: p.batch, steps: n, carry: s > 0)
                         d.cell.keepFinalState(batch: p.batch, steps: n)
                         s += n
                     }
                 }
-                d.cell.projectionRows = e.tableRows(tokens: e.currentTokens, batch: p.batch, steps: p.totalSteps,
-                                                    table: inferenceTables[k].pointer, layer: d.cell, from: p.start,
-                                                    count: p.steps, reversed: d.reversed)
+                d.cell.projectionRows = rows(from: p.start, count: p.steps)
             case .embedded(let e):
                 d.forwardFromEmbedding(e, tokens: e.currentTokens, batch: p.batch, steps: p.steps, weights: p.weights,
                                        masks: inputMasks)
