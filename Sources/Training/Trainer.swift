@@ -249,9 +249,9 @@ public final class Trainer {
 
     /// What this rank sent per batch in the current epoch.
     public var traffic: ExchangeTraffic { reproducible?.traffic ?? exchange.traffic }
-    /// Test and benchmark hook: exchange every embedding row (the dense all-reduce).
     /// `--exchange-overlap`: when the embedding rows go behind backward (resolved when `run` starts).
     public var exchangeOverlap = ExchangeOverlap.auto
+    /// Test and benchmark hook: exchange every embedding row (the dense all-reduce).
     @_spi(Testing) public var denseExchange: Bool {
         get { exchange.dense }
         set { exchange.dense = newValue; reproducible?.dense = newValue }
