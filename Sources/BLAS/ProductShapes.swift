@@ -60,17 +60,20 @@ extension BLAS {
         let a = [Float](repeating: 0.01, count: max(1, rowsA * s.lda))
         let b = [Float](repeating: 0.02, count: max(1, s.gemv ? (s.transA ? s.m : s.n) : rowsB * s.ldb))
         var c = [Float](repeating: 0, count: max(1, s.gemv ? (s.transA ? s.n : s.m) : s.m * s.ldc))
+        // The product as `sgemm` calls it: where it zeroes C itself for β = 0, the product is β = 1
+        // (the zeroing is the code's own work, not the product's).
+        let betaZero = s.betaZero && (s.gemv || !zeroesBeforeProduct)
         func once() {
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
                     c.withUnsafeMutableBufferPointer { pc in
                         if s.gemv {
                             cblas_sgemv(CblasRowMajor, s.transA ? CblasTrans : CblasNoTrans, Int32(s.m), Int32(s.n), 1,
-                                        pa.baseAddress, Int32(s.lda), pb.baseAddress, 1, s.betaZero ? 0 : 1, pc.baseAddress, 1)
+                                        pa.baseAddress, Int32(s.lda), pb.baseAddress, 1, betaZero ? 0 : 1, pc.baseAddress, 1)
                         } else {
                             cblas_sgemm(CblasRowMajor, s.transA ? CblasTrans : CblasNoTrans, s.transB ? CblasTrans : CblasNoTrans,
                                         Int32(s.m), Int32(s.n), Int32(s.k), 1, pa.baseAddress, Int32(s.lda), pb.baseAddress,
-                                        Int32(s.ldb), s.betaZero ? 0 : 1, pc.baseAddress, Int32(s.ldc))
+                                        Int32(s.ldb), betaZero ? 0 : 1, pc.baseAddress, Int32(s.ldc))
                         }
                     }
                 }

@@ -1,4 +1,5 @@
 import XCTest
+import CBLAS
 @testable import BLAS
 
 final class BLASTests: XCTestCase {
@@ -59,6 +60,54 @@ final class BLASTests: XCTestCase {
         XCTAssertEqual(Array(c[13 ..< 16]), [3, 4, 18])
         XCTAssertEqual(c.enumerated().filter { ![7, 8, 9, 13, 14, 15].contains($0.offset) }.map(\.element),
                        [Float](repeating: -7, count: 18))
+    }
+
+    /// β = 0 through the facade, which on AVX2 kernels zeroes C itself and calls β = 1
+    /// (`zeroesBeforeProduct`), gives the bits of OpenBLAS's own β = 0: whatever C held before (NaN
+    /// here), with strides (the padding between C's rows untouched) and transposes, and for an
+    /// element whose every term is −0 (where the sign of the zero depends on how C starts).
+    func testBetaZeroGivesOpenBLASsOwnBits() {
+        BLAS.useSingleThread()
+        var g = SystemRandomNumberGenerator()
+        for (m, n, k, pad) in [(128, 96, 32, 0), (128, 128, 32, 0), (64, 32, 32, 5), (7, 9, 3, 2)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    var a = (0 ..< m * k).map { _ in Float.random(in: -1 ... 1, using: &g) }
+                    var b = (0 ..< k * n).map { _ in Float.random(in: -1 ... 1, using: &g) }
+                    // Row 0 of op(A) all −0, column 0 of op(B) all 1: C[0][0] sums −0 terms only.
+                    for p in 0 ..< k {
+                        a[transA ? p * m : p] = -0.0
+                        b[transB ? p : p * n] = 1
+                    }
+                    let ldc = n + pad
+                    var mine = [Float](repeating: .nan, count: m * ldc), theirs = mine
+                    let lda = transA ? m : k, ldb = transB ? k : n
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in
+                            mine.withUnsafeMutableBufferPointer { pc in
+                                BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: pa.baseAddress!, lda: lda,
+                                           b: pb.baseAddress!, ldb: ldb, beta: 0, c: pc.baseAddress!, ldc: ldc)
+                            }
+                            theirs.withUnsafeMutableBufferPointer { pc in
+                                cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                                            Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(lda), pb.baseAddress,
+                                            Int32(ldb), 0, pc.baseAddress, Int32(ldc))
+                            }
+                        }
+                    }
+                    let where_ = "m=\(m) n=\(n) k=\(k) ldc=\(ldc) tA=\(transA) tB=\(transB) on \(BLAS.coreName)"
+                    for row in 0 ..< m {
+                        for col in 0 ..< n where mine[row * ldc + col].bitPattern != theirs[row * ldc + col].bitPattern {
+                            XCTFail("C[\(row)][\(col)] \(mine[row * ldc + col]) against OpenBLAS's \(theirs[row * ldc + col]), \(where_)")
+                            return
+                        }
+                        // The padding between rows is not C's: it keeps its NaN.
+                        for col in n ..< ldc { XCTAssertTrue(mine[row * ldc + col].isNaN, where_) }
+                    }
+                    XCTAssertEqual(mine[0].sign, theirs[0].sign, where_)
+                }
+            }
+        }
     }
 
     func testSgemvMatchesSgemm() {
