@@ -80,12 +80,13 @@ public enum BLAS {
 
     /// Whether `sgemm` does β = 0 as zeros written here and then β = 1.
     ///
-    /// OpenBLAS's AVX2 kernel families (Haswell, Zen, …) do β = 0 as a pass of their own that zeroes C
-    /// before the kernel adds the product to it; at this model's shapes ((128 × 32)·(32 × 96…128))
-    /// that pass cost 3–8 µs a call on a Zen 3 EPYC, zeroing the same C here under 0.5 µs. The
-    /// kernel then adds the product to the same zeros, so every bit is the same (`BLASTests`). The
-    /// AVX-512 families (SkylakeX, Cooperlake, SapphireRapids) run small products in kernels of their
-    /// own for β = 0, which write C without reading it; not measured against this, they keep β = 0.
+    /// OpenBLAS's kernel families up to AVX2 (Haswell, Zen, Sandybridge, …) do β = 0 as a pass of
+    /// their own that zeroes C before the kernel adds the product to it; at this model's shapes
+    /// ((128 × 32)·(32 × 96…128)) that pass cost 3–8 µs a call on a Zen 3 EPYC, zeroing the same C
+    /// here under 0.5 µs. The kernel then adds the product to the same zeros, so every bit is the
+    /// same (`BLASTests`). The AVX-512 families (SkylakeX, Cooperlake, SapphireRapids) run small
+    /// products in kernels of their own for β = 0, which write C without reading it; not measured
+    /// against this, they keep β = 0.
     @usableFromInline static let zeroesBeforeProduct: Bool = !avx512Cores.contains(coreName.lowercased())
 
     /// OpenBLAS core names whose kernels have the small-matrix β = 0 path (OpenBLAS 0.3.21).

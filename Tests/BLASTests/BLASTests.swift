@@ -62,7 +62,7 @@ final class BLASTests: XCTestCase {
                        [Float](repeating: -7, count: 18))
     }
 
-    /// β = 0 through the facade, which on AVX2 kernels zeroes C itself and calls β = 1
+    /// β = 0 through the facade, which on non-AVX-512 kernels zeroes C itself and calls β = 1
     /// (`zeroesBeforeProduct`), gives the bits of OpenBLAS's own β = 0: whatever C held before (NaN
     /// here), with strides (the padding between C's rows untouched) and transposes, and for an
     /// element whose every term is −0 (where the sign of the zero depends on how C starts).
