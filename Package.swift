@@ -4,6 +4,7 @@
 // Layers of the package, bottom to top (each only imports what is below it):
 //   CMPI, CHDF5, CBLAS, CArchive  C libraries: a module map + shim header each (found via pkg-config)
 //   CFloatMode                    the CPU's subnormal mode (MXCSR / FPCR) and its FMA instruction: one small C file
+//   CSmallGEMM                    the recurrence's small matrix products (AVX2 + FMA, chosen at run time): one C file
 //   POSIX                         errno as a message, the host name (Linux only, like the package)
 //   MPI, HDF5, BLAS, Archive      thin Swift wrappers; the only files that call C
 //   RNN                           model math: layers, loss, optimizers (no MPI, no files)
@@ -39,7 +40,8 @@ let package = Package(
         .target(name: "MPI", dependencies: ["CMPI"]),
         .target(name: "HDF5", dependencies: ["CHDF5", "POSIX"]),
         .target(name: "CFloatMode"),
-        .target(name: "BLAS", dependencies: ["CBLAS", "CFloatMode"]),
+        .target(name: "CSmallGEMM"),
+        .target(name: "BLAS", dependencies: ["CBLAS", "CFloatMode", "CSmallGEMM"]),
 
         .target(name: "RNN", dependencies: ["BLAS", "CFloatMode"]),
         .target(name: "Archive", dependencies: ["CArchive"]),

@@ -1,4 +1,8 @@
 import CBLAS
+import CSmallGEMM
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The BLAS facade: single-precision matrix products on row-major buffers (OpenBLAS `cblas_sgemm`).
 ///
@@ -38,7 +42,8 @@ public enum BLAS {
         return avx512.allSatisfy(cpuFlags.contains) ? "SkylakeX" : "Haswell"
     }
 
-    /// `C = alpha · op(A) · op(B) + beta · C` on raw row-major pointers. Wraps `cblas_sgemm`.
+    /// `C = alpha · op(A) · op(B) + beta · C` on raw row-major pointers: OpenBLAS's `cblas_sgemm`,
+    /// or for the small products the own kernel (`ownKernel`).
     /// - Parameters:
     ///   - transA, transB: use `Aᵀ` / `Bᵀ`.
     ///   - m, n, k: the shapes of `op(A)` (M×K), `op(B)` (K×N) and `C` (M×N).
@@ -62,6 +67,33 @@ public enum BLAS {
             count(ProductShape(gemv: false, transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
                                betaZero: beta == 0))
         }
+        if ownKernel && takesOwnKernel(transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta) {
+            ownProduct(transA: transA, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: beta == 1, c: c, ldc: ldc)
+        } else {
+            openBLASProduct(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                            beta: beta, c: c, ldc: ldc)
+        }
+    }
+
+    /// Whether a product's shape and scalars are the own kernel's (`ownKernel`).
+    @inlinable
+    static func takesOwnKernel(transB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float) -> Bool {
+        !transB && alpha == 1 && (beta == 0 || beta == 1) && k >= 1 && k <= ownKernelMaxK && m * n * k <= ownKernelMaxProduct
+    }
+
+    /// `C = op(A)·B` or `C += op(A)·B` in the own kernel (`rd_sgemm_small`); the CPU must have AVX2
+    /// and FMA (`ownKernelSupported`), k ≥ 1.
+    @usableFromInline
+    static func ownProduct(transA: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                           b: UnsafePointer<Float>, ldb: Int, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        rd_sgemm_small(transA ? 1 : 0, m, n, k, a, lda, b, ldb, accumulate ? 1 : 0, c, ldc)
+    }
+
+    /// The product in OpenBLAS (`cblas_sgemm`), β = 0 as zeros and β = 1 where `zeroesBeforeProduct`.
+    @usableFromInline
+    static func openBLASProduct(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         var beta = beta
         if beta == 0 && zeroesBeforeProduct {
             if ldc == n {
@@ -76,6 +108,35 @@ public enum BLAS {
                     transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha,
                     a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Whether `sgemm` runs the small products in rnn-dist's own kernel (`rd_sgemm_small`, AVX2 and
+    /// FMA) instead of OpenBLAS: where the CPU has both, OpenBLAS's kernels are not the AVX-512 ones,
+    /// and `RNN_DIST_OWN_GEMM` is not `0`. The products it takes are those with α = 1, β ∈ {0, 1}, B
+    /// not transposed, k ≤ `ownKernelMaxK` and m·n·k ≤ `ownKernelMaxProduct`: each time step's h·U,
+    /// dA·Uᵀ, hᵀ·dA and the input projection's per-step products.
+    ///
+    /// Why: at these shapes ((128 × 32)·(32 × 128) and the like) OpenBLAS packs both operands on
+    /// every call and, for β = 0, zeroes C first; the own kernel reads them in place and writes C
+    /// once. On a Zen 3 EPYC it ran them 1.1–1.4× faster than OpenBLAS's `Zen` kernels (BENCHMARKS).
+    /// Its bits: each element is one fused multiply-add chain over k in order, then + C (or + 0), so
+    /// a row's result does not depend on the batch it is in, the tile, the build or the OpenBLAS
+    /// kernel family. OpenBLAS's Haswell kernels sum some tiles' elements in two interleaved chains;
+    /// so results moved in the last bits when this kernel came (docs/BENCHMARKS.md).
+    public static let ownKernel: Bool = ownKernelSupported && !avx512Cores.contains(coreName.lowercased())
+        && environmentValue("RNN_DIST_OWN_GEMM") != "0"
+
+    /// Whether the CPU runs the own kernel (x86-64 with AVX2 and FMA).
+    public static let ownKernelSupported: Bool = rd_small_gemm_supported() != 0
+
+    /// The own kernel keeps a 16-column panel of B (k × 16 floats) in the L1 cache: at most 32 KB.
+    @usableFromInline static let ownKernelMaxK = 512
+    /// Beyond this many multiply-adds OpenBLAS's packed, cache-blocked kernels are as fast or faster.
+    @usableFromInline static let ownKernelMaxProduct = 1 << 22
+
+    static func environmentValue(_ name: String) -> String? {
+        guard let p = getenv(name) else { return nil }
+        return String(cString: p)
     }
 
     /// Whether `sgemm` does β = 0 as zeros written here and then β = 1.

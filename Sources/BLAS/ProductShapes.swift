@@ -55,7 +55,11 @@ extension BLAS {
     /// Seconds one call of `shape` takes here: the call repeated on buffers of its size (filled
     /// with small values, so no subnormal or overflow), in rounds of about `budget`/5 seconds each,
     /// the median round's time per call. Single-threaded, as the model runs it.
-    public static func secondsPerCall(_ s: ProductShape, budget: Double = 0.05) -> Double {
+    ///
+    /// OpenBLAS's time for the shape (the floor's denominator: the machine's `sgemm`), or with
+    /// `asRun` the facade's (`sgemm`/`sgemv`: the own kernel where it takes the shape, C zeroed
+    /// here for β = 0 where `zeroesBeforeProduct`).
+    public static func secondsPerCall(_ s: ProductShape, budget: Double = 0.05, asRun: Bool = false) -> Double {
         let rowsA = s.gemv ? s.m : (s.transA ? s.k : s.m), rowsB = s.transB ? s.n : s.k
         let a = [Float](repeating: 0.01, count: max(1, rowsA * s.lda))
         let b = [Float](repeating: 0.02, count: max(1, s.gemv ? (s.transA ? s.m : s.n) : rowsB * s.ldb))
@@ -67,7 +71,13 @@ extension BLAS {
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
                     c.withUnsafeMutableBufferPointer { pc in
-                        if s.gemv {
+                        if asRun && s.gemv {
+                            sgemv(trans: s.transA, m: s.m, n: s.n, a: pa.baseAddress!, lda: s.lda, x: pb.baseAddress!,
+                                  beta: s.betaZero ? 0 : 1, y: pc.baseAddress!)
+                        } else if asRun {
+                            sgemm(transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, a: pa.baseAddress!, lda: s.lda,
+                                  b: pb.baseAddress!, ldb: s.ldb, beta: s.betaZero ? 0 : 1, c: pc.baseAddress!, ldc: s.ldc)
+                        } else if s.gemv {
                             cblas_sgemv(CblasRowMajor, s.transA ? CblasTrans : CblasNoTrans, Int32(s.m), Int32(s.n), 1,
                                         pa.baseAddress, Int32(s.lda), pb.baseAddress, 1, betaZero ? 0 : 1, pc.baseAddress, 1)
                         } else {

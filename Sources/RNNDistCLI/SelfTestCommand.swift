@@ -41,7 +41,9 @@ struct SelfTest: ParsableCommand {
 
     /// The `floor` benchmark's product time: reads the counts `RNN_DIST_COUNT_PRODUCTS` wrote, times
     /// one call of each shape on this machine (BLAS.secondsPerCall) and prints, as JSON, the calls,
-    /// their FLOP and their time (Σ count × seconds per call), with the shapes that cost most.
+    /// their FLOP and their time (Σ count × seconds per call) in OpenBLAS (`product_seconds`) and as
+    /// the code runs them (`as_run_seconds`: the own kernel where it takes them), with the shapes
+    /// that cost most.
     struct Products: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "products")
         @Argument(help: "The counts file.") var counts: String
@@ -52,7 +54,11 @@ struct SelfTest: ParsableCommand {
             ComputeSetup.configureProcess()
             let entries = try ProductCounting.read(counts)
             var rows: [(ProductCounting.Entry, Double)] = []
-            for e in entries { rows.append((e, BLAS.secondsPerCall(e.shape, budget: budget))) }
+            var asRun = 0.0
+            for e in entries {
+                rows.append((e, BLAS.secondsPerCall(e.shape, budget: budget)))
+                asRun += BLAS.secondsPerCall(e.shape, budget: budget, asRun: true) * Double(e.count)
+            }
             let calls = Double(entries.reduce(0) { $0 + $1.count }) / per
             let flop = entries.reduce(0.0) { $0 + $1.shape.flop * Double($1.count) } / per
             let seconds = rows.reduce(0.0) { $0 + $1.1 * Double($1.0.count) } / per
@@ -61,7 +67,7 @@ struct SelfTest: ParsableCommand {
                 return "{\"shape\":\"\(s.gemv ? "gemv" : "gemm") \(s.transA ? "T" : "N")\(s.transB ? "T" : "N") \(s.m)x\(s.n)x\(s.k)\","
                     + "\"calls\":\(Double(e.count) / per),\"us_per_call\":\(t * 1e6),\"gflops\":\(s.flop / t / 1e9)}"
             }
-            print("{\"calls\":\(calls),\"flop\":\(flop),\"product_seconds\":\(seconds),\"gflops\":\(seconds > 0 ? flop / seconds / 1e9 : 0),"
+            print("{\"calls\":\(calls),\"flop\":\(flop),\"product_seconds\":\(seconds),\"as_run_seconds\":\(asRun / per),\"gflops\":\(seconds > 0 ? flop / seconds / 1e9 : 0),"
                   + "\"shapes\":\(entries.count),\"top\":[\(top.joined(separator: ","))]}")
         }
     }
@@ -73,7 +79,7 @@ struct SelfTest: ParsableCommand {
         @Argument(help: "A small normal number; its square is subnormal.") var value: Float = 1e-20
         func run() throws {
             let product = value * value   // 1e-40: subnormal, flushed to 0 under FTZ
-            print("flush_subnormals=\(ComputeSetup.flushesSubnormals ? 1 : 0) product=\(product) blas_kernel=\(ComputeSetup.blasKernel)")
+            print("flush_subnormals=\(ComputeSetup.flushesSubnormals ? 1 : 0) product=\(product) blas_kernel=\(ComputeSetup.blasKernel) own_gemm=\(BLAS.ownKernel ? 1 : 0)")
         }
     }
 

@@ -62,7 +62,7 @@ final class BLASTests: XCTestCase {
                        [Float](repeating: -7, count: 18))
     }
 
-    /// β = 0 through the facade, which on non-AVX-512 kernels zeroes C itself and calls β = 1
+    /// β = 0 through the facade's OpenBLAS path, which on non-AVX-512 kernels zeroes C itself and calls β = 1
     /// (`zeroesBeforeProduct`), gives the bits of OpenBLAS's own β = 0: whatever C held before (NaN
     /// here), with strides (the padding between C's rows untouched) and transposes, and for an
     /// element whose every term is −0 (where the sign of the zero depends on how C starts).
@@ -85,8 +85,8 @@ final class BLASTests: XCTestCase {
                     a.withUnsafeBufferPointer { pa in
                         b.withUnsafeBufferPointer { pb in
                             mine.withUnsafeMutableBufferPointer { pc in
-                                BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: pa.baseAddress!, lda: lda,
-                                           b: pb.baseAddress!, ldb: ldb, beta: 0, c: pc.baseAddress!, ldc: ldc)
+                                BLAS.openBLASProduct(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!,
+                                                     lda: lda, b: pb.baseAddress!, ldb: ldb, beta: 0, c: pc.baseAddress!, ldc: ldc)
                             }
                             theirs.withUnsafeMutableBufferPointer { pc in
                                 cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
@@ -108,6 +108,80 @@ final class BLASTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// The own kernel's contract (include/small_gemm.h): element (i, j) is s = 0, s = fma(op(A)[i][p],
+    /// B[p][j], s) for p in order, then s + C or s + 0, bit for bit; over row counts that fill whole
+    /// tiles and leave each remainder, column counts that leave a part-vector (masked lanes),
+    /// transposed A, strides, k from 1 to past the L1 panel; C's padding (NaN) is neither read nor
+    /// written, and an element whose every term is −0 comes out +0 with β = 0, as OpenBLAS's.
+    func testOwnKernelIsOneFusedChainPerElement() throws {
+        try XCTSkipUnless(BLAS.ownKernelSupported, "the CPU has no AVX2 and FMA")
+        var g = SystemRandomNumberGenerator()
+        for (m, n, k) in [(1, 1, 1), (6, 16, 32), (7, 24, 5), (13, 40, 17), (128, 128, 32), (64, 32, 128), (5, 3, 300),
+                          (11, 9, 600), (2, 130, 64)] {
+            for transA in [false, true] {
+                for accumulate in [false, true] {
+                    let lda = (transA ? m : k) + 3, ldb = n + 2, ldc = n + 5
+                    var a = (0 ..< (transA ? k : m) * lda).map { _ in Float.random(in: -1 ... 1, using: &g) }
+                    let b = (0 ..< k * ldb).map { _ in Float.random(in: -1 ... 1, using: &g) }
+                    func opA(_ i: Int, _ p: Int) -> Int { transA ? p * lda + i : i * lda + p }
+                    for p in 0 ..< k { a[opA(0, p)] = -0.0 }  // row 0: every term −0
+                    var c = [Float](repeating: .nan, count: m * ldc)
+                    for i in 0 ..< m { for j in 0 ..< n { c[i * ldc + j] = accumulate ? Float.random(in: -1 ... 1, using: &g) : .nan } }
+                    let before = c
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in
+                            c.withUnsafeMutableBufferPointer { pc in
+                                BLAS.ownProduct(transA: transA, m: m, n: n, k: k, a: pa.baseAddress!, lda: lda, b: pb.baseAddress!,
+                                                ldb: ldb, accumulate: accumulate, c: pc.baseAddress!, ldc: ldc)
+                            }
+                        }
+                    }
+                    let where_ = "m=\(m) n=\(n) k=\(k) tA=\(transA) accumulate=\(accumulate)"
+                    for i in 0 ..< m {
+                        for j in 0 ..< n {
+                            var s: Float = 0
+                            for p in 0 ..< k { s.addProduct(a[opA(i, p)], b[p * ldb + j]) }
+                            let want = s + (accumulate ? before[i * ldc + j] : 0)
+                            if c[i * ldc + j].bitPattern != want.bitPattern {
+                                return XCTFail("C[\(i)][\(j)] \(c[i * ldc + j]) against the chain's \(want), \(where_)")
+                            }
+                        }
+                        for j in n ..< ldc where !c[i * ldc + j].isNaN { return XCTFail("C's padding written at [\(i)][\(j)], \(where_)") }
+                    }
+                    if !accumulate { XCTAssertEqual(c[0].bitPattern, Float(0).bitPattern, "−0 terms give +0, \(where_)") }
+                }
+            }
+        }
+    }
+
+    /// The facade sends the small products (α = 1, β ∈ {0, 1}, B as stored) to the own kernel where
+    /// `ownKernel`, and everything else to OpenBLAS: a row's bits then do not depend on how many rows
+    /// the product has (OpenBLAS's tiles sum some elements in two chains). 37 rows, then the same
+    /// rows as the first 5 of a product of 5 and the last 32 of one of 32.
+    func testSmallProductsRowsDoNotDependOnTheBatch() throws {
+        try XCTSkipUnless(BLAS.ownKernel, "the own kernel is off here (CPU, OpenBLAS kernel or RNN_DIST_OWN_GEMM)")
+        var g = SystemRandomNumberGenerator()
+        let m = 37, n = 128, k = 32
+        let a = (0 ..< m * k).map { _ in Float.random(in: -1 ... 1, using: &g) }
+        let b = (0 ..< k * n).map { _ in Float.random(in: -1 ... 1, using: &g) }
+        var whole = [Float](repeating: 0, count: m * n), parts = whole
+        BLAS.sgemm(m: m, n: n, k: k, a: a, b: b, c: &whole)
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                parts.withUnsafeMutableBufferPointer { pc in
+                    BLAS.sgemm(m: 5, n: n, k: k, a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n, c: pc.baseAddress!, ldc: n)
+                    BLAS.sgemm(m: 32, n: n, k: k, a: pa.baseAddress! + 5 * k, lda: k, b: pb.baseAddress!, ldb: n,
+                               c: pc.baseAddress! + 5 * n, ldc: n)
+                }
+            }
+        }
+        XCTAssertEqual(whole.map(\.bitPattern), parts.map(\.bitPattern))
+        XCTAssertTrue(BLAS.takesOwnKernel(transB: false, m: 128, n: 128, k: 32, alpha: 1, beta: 1))
+        XCTAssertFalse(BLAS.takesOwnKernel(transB: true, m: 128, n: 128, k: 32, alpha: 1, beta: 1))
+        XCTAssertFalse(BLAS.takesOwnKernel(transB: false, m: 128, n: 128, k: 32, alpha: 0.5, beta: 1))
+        XCTAssertFalse(BLAS.takesOwnKernel(transB: false, m: 8192, n: 128, k: 32, alpha: 1, beta: 0))
     }
 
     func testSgemvMatchesSgemm() {
