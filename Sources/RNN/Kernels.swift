@@ -74,6 +74,9 @@ protocol Lane {
     func fused(_ b: Self, _ c: Self) -> Self
     /// x·p(x²)/q(x²), the rational part of `fastTanh`, for clamped x.
     func tanhRational() -> Self
+    /// ½ + the rational part of `fastTanh` at x/2, halved, for x clamped at 2·`tanhClamp`:
+    /// `fastSigmoid`'s body (`sigmoidRationalHorner`).
+    func sigmoidRational() -> Self
     /// The correctly rounded square root of each lane (IEEE 754: the bits of `Float.squareRoot()`).
     func sqrt() -> Self
     /// Limited to [−c, c]; NaN stays NaN.
@@ -97,6 +100,8 @@ extension Float: Lane {
     func fused(_ b: Float, _ c: Float) -> Float { c.addingProduct(self, b) }
     @inline(__always) @usableFromInline
     func tanhRational() -> Float { tanhRationalHorner(self) }
+    @inline(__always) @usableFromInline
+    func sigmoidRational() -> Float { sigmoidRationalHorner(self) }
     @inline(__always) @usableFromInline
     var isAllZero: Bool { self == 0 }
 }
@@ -154,6 +159,18 @@ extension SIMD8: Lane where Scalar == Float {
         }
         #endif
         return tanhRationalHorner(self)
+    }
+
+    /// As `tanhRational`: the Swift code built for FMA, else the C function compiled for FMA where
+    /// the CPU has it, else Horner with `fmaf` lane by lane. The same bits.
+    @inline(__always) @usableFromInline
+    func sigmoidRational() -> Self {
+        #if !RNN_DIST_FMA && arch(x86_64)
+        if rd_fma_ready() != 0 {
+            return Self(lowHalf: rd_sigmoid_rational4(lowHalf), highHalf: rd_sigmoid_rational4(highHalf))
+        }
+        #endif
+        return sigmoidRationalHorner(self)
     }
 
     /// `fused`'s path for a CPU without FMA: `addingProduct`, `fmaf` lane by lane in a baseline build.
@@ -218,10 +235,36 @@ func tanhRationalHorner<V: Lane>(_ xc: V) -> V {
 }
 
 /// σ(x) = (1 + tanh(x/2)) / 2, an identity, so its absolute error is about half of `fastTanh`'s (≤ 1.6e-7).
+///
+/// Exactly the bits of `fastTanh(x/2)·½ + ½` (one rounding), with two multiplications fewer: the
+/// halving of x and of the result are folded into the coefficients (`sigmoidRationalHorner`).
 @inline(__always) @usableFromInline
 func fastSigmoid<V: Lane>(_ x: V) -> V {
-    let half = V(repeating: 0.5)
-    return fastTanh(half * x).fused(half, half)
+    x.clamped(to: 2 * tanhClamp).sigmoidRational()
+}
+
+/// `fastSigmoid`'s body for x clamped at 2·`tanhClamp`: ½ + xc·p̃(xc²)/q̃(xc²), where p̃ has `fastTanh`'s
+/// p coefficients aₖ scaled by 4^−(k+1) and q̃ its q coefficients bₖ scaled by 4^−k. With h = x/2
+/// (exact), every step is `fastTanh`'s at h scaled by a power of two — xc² = 4h², p̃ₖ = pₖ/4^(k+1),
+/// q̃ = q, xc·p̃ = (h·p)/2, the quotient tanh(h)/2 — so every rounding is the same (no subnormal
+/// occurs where the sum could differ: below ~10⁻³⁵ both give ½), and the last step, t/2 + ½, is
+/// `fused(t, ½, ½)` with ½·t exact. `ActivationTests` compares the two bit for bit. The C
+/// `rd_sigmoid_rational4` must stay the same operations in the same order.
+@inline(__always) @usableFromInline
+func sigmoidRationalHorner<V: Lane>(_ xc: V) -> V {
+    let x2 = xc * xc
+    var p = V(repeating: Float(-2.760_768_477_423_55e-16) * 0x1p-14)
+    p = p.fused(x2, V(repeating: Float(2.000_187_904_824_77e-13) * 0x1p-12))
+    p = p.fused(x2, V(repeating: Float(-8.604_671_522_137_35e-11) * 0x1p-10))
+    p = p.fused(x2, V(repeating: Float(5.122_297_090_371_14e-08) * 0x1p-8))
+    p = p.fused(x2, V(repeating: Float(1.485_722_357_179_79e-05) * 0x1p-6))
+    p = p.fused(x2, V(repeating: Float(6.372_619_288_754_36e-04) * 0x1p-4))
+    p = p.fused(x2, V(repeating: Float(4.893_524_558_917_86e-03) * 0x1p-2))
+    var q = V(repeating: Float(1.198_258_394_667_02e-06) * 0x1p-6)
+    q = q.fused(x2, V(repeating: Float(1.185_347_056_866_54e-04) * 0x1p-4))
+    q = q.fused(x2, V(repeating: Float(2.268_434_632_439_00e-03) * 0x1p-2))
+    q = q.fused(x2, V(repeating: 4.893_525_185_543_85e-03))
+    return xc * p / q + V(repeating: 0.5)
 }
 
 /// Asks the CPU to start loading `count` floats at `p` (a hint: no effect on results). The layers

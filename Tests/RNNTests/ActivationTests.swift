@@ -52,6 +52,40 @@ final class ActivationTests: XCTestCase {
         }
     }
 
+    /// σ with the halvings folded into its coefficients gives exactly the bits of ½·tanh(x/2) + ½
+    /// (`fastTanh`, one fused rounding), as it did before the folding: one Float in 256 between 2⁻³⁰
+    /// and just past the clamp, both signs, and the special values (zeros, subnormals, the clamp's
+    /// neighbours, infinities, NaN); in the scalar and the vector forms.
+    func testSigmoidIsHalfTanhOfHalfBitForBit() {
+        func reference(_ x: Float) -> Float { fastTanh(0.5 * x).fused(0.5, 0.5) }
+        var checked = 0, differences = 0, first: Float?
+        var batch: [Float] = []
+        func check(_ x: Float) {
+            checked += 1
+            if fastSigmoid(x).bitPattern != reference(x).bitPattern { differences += 1; first = first ?? x }
+            batch.append(x)
+            if batch.count == 8 {
+                let v = fastSigmoid(SIMD8<Float>(batch)), r = fastTanh(0.5 * SIMD8<Float>(batch)).fused(SIMD8(repeating: 0.5), SIMD8(repeating: 0.5))
+                for k in 0 ..< 8 where v[k].bitPattern != r[k].bitPattern { differences += 1; first = first ?? batch[k] }
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        var bits = Float(0x1p-30).bitPattern
+        let end = (2 * tanhClamp).nextUp.nextUp.bitPattern
+        while bits <= end {
+            let x = Float(bitPattern: bits)
+            check(x)
+            check(-x)
+            bits += 256
+        }
+        for x: Float in [0, -0.0, 1e-38, -1e-38, .leastNonzeroMagnitude, 2 * tanhClamp, (2 * tanhClamp).nextDown, (2 * tanhClamp).nextUp, 40, -40,
+                         .greatestFiniteMagnitude, .infinity, -.infinity, .nan, 0.5, -0.5, 1, -1, 3, 7] {
+            check(x)
+        }
+        XCTAssertGreaterThan(checked, 2_000_000)
+        XCTAssertEqual(differences, 0, "first at \(first.map { "\($0)" } ?? "-")")
+    }
+
     /// The SIMD8 form (rows' bodies) and the Float form (their remainders) give the same bits.
     func testVectorAndScalarFormsAgree() {
         let inputs: [Float] = [-40, -7.9, -5.9, -1, -1e-3, 0, 2e-5, 0.7, 3, 8.5, .infinity, -.infinity, .nan,
@@ -91,6 +125,7 @@ final class ActivationTests: XCTestCase {
             static func / (a: Self, b: Self) -> Self { Self(a.v / b.v) }
             func fused(_ b: Self, _ c: Self) -> Self { Self(v.fusedLaneByLane(b.v, c.v)) }
             func tanhRational() -> Self { tanhRationalHorner(self) }
+            func sigmoidRational() -> Self { sigmoidRationalHorner(self) }
             func sqrt() -> Self { Self(v.sqrt()) }
             func clamped(to c: Float) -> Self { Self(v.clamped(to: c)) }
             var isAllZero: Bool { v.isAllZero }

@@ -48,6 +48,25 @@ static inline __attribute__((target("fma"))) __m128 rd_tanh_rational4(__m128 x) 
     q = _mm_fmadd_ps(q, x2, _mm_set1_ps(4.89352518554385e-03f));
     return _mm_div_ps(_mm_mul_ps(x, p), q);
 }
+
+/// rnn-dist's σ for four arguments already clamped at twice the tanh clamp: the same operations in
+/// the same order as `sigmoidRationalHorner` in Sources/RNN/Kernels.swift (tanh's coefficients
+/// scaled by powers of two, exactly), so the same bits.
+static inline __attribute__((target("fma"))) __m128 rd_sigmoid_rational4(__m128 x) {
+    __m128 x2 = _mm_mul_ps(x, x);
+    __m128 p = _mm_set1_ps(-2.76076847742355e-16f * 0x1p-14f);
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(2.00018790482477e-13f * 0x1p-12f));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(-8.60467152213735e-11f * 0x1p-10f));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(5.12229709037114e-08f * 0x1p-8f));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(1.48572235717979e-05f * 0x1p-6f));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(6.37261928875436e-04f * 0x1p-4f));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(4.89352455891786e-03f * 0x1p-2f));
+    __m128 q = _mm_set1_ps(1.19825839466702e-06f * 0x1p-6f);
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(1.18534705686654e-04f * 0x1p-4f));
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(2.26843463243900e-03f * 0x1p-2f));
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(4.89352518554385e-03f));
+    return _mm_add_ps(_mm_div_ps(_mm_mul_ps(x, p), q), _mm_set1_ps(0.5f));
+}
 #endif
 
 #endif
