@@ -673,7 +673,8 @@ def section_floor(c):
                      "product_us_per_time_step": prod["product_seconds"] / time_steps * 1e6, "gflop_per_epoch": prod["flop"] / 1e9,
                      "product_gflops": prod["gflops"], "calls_per_epoch": prod["calls"], "top": prod["top"],
                      "eval_seconds": eval_seconds, "eval_product_seconds": eprod["product_seconds"],
-                     "eval_ratio": eval_seconds / eprod["product_seconds"], "eval_top": eprod["top"]}
+                     "eval_ratio": eval_seconds / eprod["product_seconds"], "eval_top": eprod["top"],
+                     "as_run_product_seconds": prod.get("as_run_seconds"), "eval_as_run_product_seconds": eprod.get("as_run_seconds")}
         log("floor", name, {k: v for k, v in out[name].items() if not k.endswith("top")})
 
 
@@ -686,6 +687,15 @@ def print_floor(f):
         print(f"| {name} | {x['epoch_step_seconds']:.2f} | {x['product_seconds']:.2f} | {x['ratio']:.2f} | "
               f"{x['us_per_time_step']:.1f} ({x['product_us_per_time_step']:.1f}) | {x['gflop_per_epoch']:.1f} | "
               f"{x['eval_seconds']:.2f} | {x['eval_product_seconds']:.2f} | {x['eval_ratio']:.2f} |")
+    # The same products as the code runs them: rnn-dist's own kernel where it takes a shape (BLAS.ownKernel).
+    if all(x.get("as_run_product_seconds") is not None for x in f.values()):
+        print("\nthe same products as the code runs them (rnn-dist's own kernel for the small ones where the CPU has AVX2 "
+              "and FMA; RNN_DIST_OWN_GEMM=0 turns it off), each shape timed alone")
+        print("| cell | training products s/epoch: OpenBLAS, as run | eval products s: OpenBLAS, as run |")
+        print("| --- | --- | --- |")
+        for name, x in f.items():
+            print(f"| {name} | {x['product_seconds']:.2f}, {x['as_run_product_seconds']:.2f} | "
+                  f"{x['eval_product_seconds']:.2f}, {x['eval_as_run_product_seconds']:.2f} |")
 
 # One made-up review of typical length (~170 words; IMDB's median is ~175), sent as one request each.
 SERVE_REVIEW = ("I went into this film expecting very little, and for the first half hour that is exactly what I got: a slow, "

@@ -78,7 +78,7 @@ public enum BLAS {
     /// Whether a product's shape and scalars are the own kernel's (`ownKernel`).
     @inlinable
     static func takesOwnKernel(transB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float) -> Bool {
-        !transB && alpha == 1 && (beta == 0 || beta == 1) && k >= 1 && k <= ownKernelMaxK && m * n * k <= ownKernelMaxProduct
+        !transB && alpha == 1 && (beta == 0 || beta == 1) && k >= 1 && k <= ownKernelMaxK && n * k <= ownKernelMaxB
     }
 
     /// `C = op(A)·B` or `C += op(A)·B` in the own kernel (`rd_sgemm_small`); the CPU must have AVX2
@@ -113,12 +113,15 @@ public enum BLAS {
     /// Whether `sgemm` runs the small products in rnn-dist's own kernel (`rd_sgemm_small`, AVX2 and
     /// FMA) instead of OpenBLAS: where the CPU has both, OpenBLAS's kernels are not the AVX-512 ones,
     /// and `RNN_DIST_OWN_GEMM` is not `0`. The products it takes are those with α = 1, β ∈ {0, 1}, B
-    /// not transposed, k ≤ `ownKernelMaxK` and m·n·k ≤ `ownKernelMaxProduct`: each time step's h·U,
-    /// dA·Uᵀ, hᵀ·dA and the input projection's per-step products.
+    /// not transposed, k ≤ `ownKernelMaxK` and B no larger than `ownKernelMaxB`, whatever the number
+    /// of rows: each time step's h·U, dA·Uᵀ, hᵀ·dA, the input projection's products and the
+    /// vocabulary's projection table. The row count plays no part, so a row's bits never depend
+    /// on how many rows share its product (a batch, a rank's part of it, an evaluation group).
     ///
     /// Why: at these shapes ((128 × 32)·(32 × 128) and the like) OpenBLAS packs both operands on
     /// every call and, for β = 0, zeroes C first; the own kernel reads them in place and writes C
-    /// once. On a Zen 3 EPYC it ran them 1.1–1.4× faster than OpenBLAS's `Zen` kernels (BENCHMARKS).
+    /// once. On a Zen 3 EPYC it ran them 1.1–1.4× faster than OpenBLAS's `Zen` kernels, and large
+    /// products of a small B, (10,000 × 32)·(32 × 128), 1.2× (BENCHMARKS).
     /// Its bits: each element is one fused multiply-add chain over k in order, then + C (or + 0), so
     /// a row's result does not depend on the batch it is in, the tile, the build or the OpenBLAS
     /// kernel family. OpenBLAS's Haswell kernels sum some tiles' elements in two interleaved chains;
@@ -131,8 +134,9 @@ public enum BLAS {
 
     /// The own kernel keeps a 16-column panel of B (k × 16 floats) in the L1 cache: at most 32 KB.
     @usableFromInline static let ownKernelMaxK = 512
-    /// Beyond this many multiply-adds OpenBLAS's packed, cache-blocked kernels are as fast or faster.
-    @usableFromInline static let ownKernelMaxProduct = 1 << 22
+    /// B's floats (k·n) at most: 64 KB, in the L2 cache. From (128 × 256) by (256 × 128) up,
+    /// OpenBLAS's packed, cache-blocked kernels were as fast or faster (BENCHMARKS).
+    @usableFromInline static let ownKernelMaxB = 1 << 14
 
     static func environmentValue(_ name: String) -> String? {
         guard let p = getenv(name) else { return nil }

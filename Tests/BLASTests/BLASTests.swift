@@ -159,7 +159,8 @@ final class BLASTests: XCTestCase {
     /// The facade sends the small products (α = 1, β ∈ {0, 1}, B as stored) to the own kernel where
     /// `ownKernel`, and everything else to OpenBLAS: a row's bits then do not depend on how many rows
     /// the product has (OpenBLAS's tiles sum some elements in two chains). 37 rows, then the same
-    /// rows as the first 5 of a product of 5 and the last 32 of one of 32.
+    /// rows as the first 5 of a product of 5 and the last 32 of one of 32; and 5,000 rows (a
+    /// vocabulary's table) against the same rows 3 at a time.
     func testSmallProductsRowsDoNotDependOnTheBatch() throws {
         try XCTSkipUnless(BLAS.ownKernel, "the own kernel is off here (CPU, OpenBLAS kernel or RNN_DIST_OWN_GEMM)")
         var g = SystemRandomNumberGenerator()
@@ -178,10 +179,27 @@ final class BLASTests: XCTestCase {
             }
         }
         XCTAssertEqual(whole.map(\.bitPattern), parts.map(\.bitPattern))
+        let rows = 5_000
+        let table = (0 ..< rows * k).map { _ in Float.random(in: -1 ... 1, using: &g) }
+        var all = [Float](repeating: 0, count: rows * n), threes = all
+        BLAS.sgemm(m: rows, n: n, k: k, a: table, b: b, c: &all)
+        table.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                threes.withUnsafeMutableBufferPointer { pc in
+                    for r in stride(from: 0, to: rows, by: 3) {
+                        BLAS.sgemm(m: min(3, rows - r), n: n, k: k, a: pa.baseAddress! + r * k, lda: k, b: pb.baseAddress!, ldb: n,
+                                   c: pc.baseAddress! + r * n, ldc: n)
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(all.map(\.bitPattern), threes.map(\.bitPattern))
         XCTAssertTrue(BLAS.takesOwnKernel(transB: false, m: 128, n: 128, k: 32, alpha: 1, beta: 1))
         XCTAssertFalse(BLAS.takesOwnKernel(transB: true, m: 128, n: 128, k: 32, alpha: 1, beta: 1))
         XCTAssertFalse(BLAS.takesOwnKernel(transB: false, m: 128, n: 128, k: 32, alpha: 0.5, beta: 1))
-        XCTAssertFalse(BLAS.takesOwnKernel(transB: false, m: 8192, n: 128, k: 32, alpha: 1, beta: 0))
+        XCTAssertTrue(BLAS.takesOwnKernel(transB: false, m: 10_000, n: 128, k: 32, alpha: 1, beta: 0))
+        XCTAssertFalse(BLAS.takesOwnKernel(transB: false, m: 128, n: 256, k: 128, alpha: 1, beta: 0))
+        XCTAssertFalse(BLAS.takesOwnKernel(transB: false, m: 4, n: 8, k: 600, alpha: 1, beta: 0))
     }
 
     func testSgemvMatchesSgemm() {

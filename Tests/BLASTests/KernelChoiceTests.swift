@@ -29,7 +29,9 @@ final class KernelChoiceTests: XCTestCase {
         func kernel(_ env: [String: String]) throws -> String {
             let r = try Subprocess.run(Subprocess.rnnDist, ["selftest", "float-mode"], environment: env)
             XCTAssertEqual(r.status, 0, r.stderr)
-            return r.stdout.components(separatedBy: "blas_kernel=").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            // "… blas_kernel=NAME own_gemm=0|1"
+            let after = r.stdout.components(separatedBy: "blas_kernel=").last ?? ""
+            return after.split(whereSeparator: { $0 == " " || $0 == "\n" }).first.map(String.init) ?? ""
         }
         let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
@@ -41,5 +43,19 @@ final class KernelChoiceTests: XCTestCase {
         }
         env["OPENBLAS_CORETYPE"] = "Prescott"
         XCTAssertEqual(try kernel(env), "Prescott", "OPENBLAS_CORETYPE set by the user is kept")
+    }
+
+    /// The executable reports whether the own small-product kernel is on: as this process sees it
+    /// (same CPU, same environment), and off when RNN_DIST_OWN_GEMM=0.
+    func testTheExecutableReportsTheOwnKernel() throws {
+        guard FileManager.default.isExecutableFile(atPath: Subprocess.rnnDist) else {
+            throw XCTSkip("rnn-dist is not built at \(Subprocess.rnnDist)")
+        }
+        var env = ProcessInfo.processInfo.environment
+        let r = try Subprocess.run(Subprocess.rnnDist, ["selftest", "float-mode"], environment: env)
+        XCTAssertTrue(r.stdout.contains("own_gemm=\(BLAS.ownKernel ? 1 : 0)"), r.stdout)
+        env["RNN_DIST_OWN_GEMM"] = "0"
+        let off = try Subprocess.run(Subprocess.rnnDist, ["selftest", "float-mode"], environment: env)
+        XCTAssertTrue(off.stdout.contains("own_gemm=0"), off.stdout)
     }
 }
