@@ -4,7 +4,8 @@ import CSmallGEMM
 import Glibc
 #endif
 
-/// The BLAS facade: single-precision matrix products on row-major buffers (OpenBLAS `cblas_sgemm`).
+/// The BLAS facade: single-precision matrix products on row-major buffers (OpenBLAS `cblas_sgemm`,
+/// and rnn-dist's own kernel for the small ones: `ownKernel`).
 ///
 /// Shapes follow the usual convention: `C (M×N) = alpha · op(A) (M×K) · op(B) (K×N) + beta · C`,
 /// where `op(X)` is `X` or `Xᵀ`. All buffers are row-major; `lda`, `ldb`, `ldc` are row strides.

@@ -1,4 +1,4 @@
-// See include/small_gemm.h. Tiles of up to 4 rows × 16 columns, the accumulators in registers:
+// See include/small_gemm.h. Tiles of up to 6 rows × 16 columns, the accumulators in registers:
 // for each p, one or two vectors of B's row p and one broadcast of op(A)[i][p] per row. B is read
 // in place (no packing): the loops go over 16-column panels of B, and within a panel over the
 // rows of C, so a panel (k × 16 floats) stays in the L1 cache while every row tile reads it.
