@@ -164,36 +164,29 @@ final class BLASTests: XCTestCase {
     func testSmallProductsRowsDoNotDependOnTheBatch() throws {
         try XCTSkipUnless(BLAS.ownKernel, "the own kernel is off here (CPU, OpenBLAS kernel or RNN_DIST_OWN_GEMM)")
         var g = SystemRandomNumberGenerator()
-        let m = 37, n = 128, k = 32
-        let a = (0 ..< m * k).map { _ in Float.random(in: -1 ... 1, using: &g) }
+        let n = 128, k = 32
         let b = (0 ..< k * n).map { _ in Float.random(in: -1 ... 1, using: &g) }
-        var whole = [Float](repeating: 0, count: m * n), parts = whole
-        BLAS.sgemm(m: m, n: n, k: k, a: a, b: b, c: &whole)
-        a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                parts.withUnsafeMutableBufferPointer { pc in
-                    BLAS.sgemm(m: 5, n: n, k: k, a: pa.baseAddress!, lda: k, b: pb.baseAddress!, ldb: n, c: pc.baseAddress!, ldc: n)
-                    BLAS.sgemm(m: 32, n: n, k: k, a: pa.baseAddress! + 5 * k, lda: k, b: pb.baseAddress!, ldb: n,
-                               c: pc.baseAddress! + 5 * n, ldc: n)
-                }
-            }
-        }
-        XCTAssertEqual(whole.map(\.bitPattern), parts.map(\.bitPattern))
-        let rows = 5_000
-        let table = (0 ..< rows * k).map { _ in Float.random(in: -1 ... 1, using: &g) }
-        var all = [Float](repeating: 0, count: rows * n), threes = all
-        BLAS.sgemm(m: rows, n: n, k: k, a: table, b: b, c: &all)
-        table.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                threes.withUnsafeMutableBufferPointer { pc in
-                    for r in stride(from: 0, to: rows, by: 3) {
-                        BLAS.sgemm(m: min(3, rows - r), n: n, k: k, a: pa.baseAddress! + r * k, lda: k, b: pb.baseAddress!, ldb: n,
-                                   c: pc.baseAddress! + r * n, ldc: n)
+        /// A (rows × k)·B as one product per run of rows, the runs starting at `starts` (the first 0).
+        func inParts(_ a: [Float], rows: Int, starts: [Int]) -> [UInt32] {
+            var c = [Float](repeating: 0, count: rows * n)
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        for (i, s) in starts.enumerated() {
+                            let end = i + 1 < starts.count ? starts[i + 1] : rows
+                            BLAS.sgemm(m: end - s, n: n, k: k, a: pa.baseAddress! + s * k, lda: k, b: pb.baseAddress!, ldb: n,
+                                       c: pc.baseAddress! + s * n, ldc: n)
+                        }
                     }
                 }
             }
+            return c.map(\.bitPattern)
         }
-        XCTAssertEqual(all.map(\.bitPattern), threes.map(\.bitPattern))
+        let a = (0 ..< 37 * k).map { _ in Float.random(in: -1 ... 1, using: &g) }
+        XCTAssertEqual(inParts(a, rows: 37, starts: [0]), inParts(a, rows: 37, starts: [0, 5]))
+        let rows = 5_000
+        let table = (0 ..< rows * k).map { _ in Float.random(in: -1 ... 1, using: &g) }
+        XCTAssertEqual(inParts(table, rows: rows, starts: [0]), inParts(table, rows: rows, starts: Array(stride(from: 0, to: rows, by: 3))))
         XCTAssertTrue(BLAS.takesOwnKernel(transB: false, m: 128, n: 128, k: 32, alpha: 1, beta: 1))
         XCTAssertFalse(BLAS.takesOwnKernel(transB: true, m: 128, n: 128, k: 32, alpha: 1, beta: 1))
         XCTAssertFalse(BLAS.takesOwnKernel(transB: false, m: 128, n: 128, k: 32, alpha: 0.5, beta: 1))
