@@ -85,7 +85,8 @@ final class PaddingSkipTests: XCTestCase {
     }
 
     /// The tables and padding states evaluation keeps between calls follow the weights: after an
-    /// optimizer step (an in-place change) or an assignment, the logits are a fresh model's.
+    /// optimizer step (an in-place change) or an assignment, the logits are a fresh model's. The
+    /// step changes the buffer in place: no copy of the weights per step.
     func testKeptTablesFollowTheWeights() {
         let config = ModelConfig(kind: .gru, numWords: numWords, embedDim: 4, units: 6, layers: 2)
         let m = model(config), x = paddedRows()
@@ -93,7 +94,9 @@ final class PaddingSkipTests: XCTestCase {
         XCTAssertEqual(m.logits(x: x, batch: leads.count, batchSize: 4), before, "kept tables, same weights")
         let optimizer = RMSprop(parameterCount: config.parameterCount, learningRate: 0.01)
         let gradients = Fixtures.randomWeights(count: config.parameterCount, scale: 1, seed: 5)
+        let buffer = m.weights.withUnsafeBufferPointer { $0.baseAddress }
         _ = optimizer.apply(gradients: gradients, to: &m.weights)
+        XCTAssertEqual(m.weights.withUnsafeBufferPointer { $0.baseAddress }, buffer, "the step copied the weights")
         let fresh = Model(config: config, seed: 1)
         fresh.weights = m.weights
         let after = m.logits(x: x, batch: leads.count, batchSize: 4)
