@@ -238,6 +238,9 @@ public class H5Group: H5Object, @unchecked Sendable {
         for i in 1 ..< offsets.count {
             let a = offsets[i - 1], b = offsets[i]
             guard a <= b else { throw error(.invalid, "offsets decrease at entry \(i)", object: child(relative) + "/offsets") }
+            guard b <= Int64(bytes.count) else {
+                throw error(.invalid, "offset \(b) at entry \(i) is beyond the \(bytes.count) bytes", object: child(relative) + "/offsets")
+            }
             out.append(String(decoding: bytes[Int(a) ..< Int(b)], as: UTF8.self))
         }
         return out

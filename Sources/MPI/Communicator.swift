@@ -224,6 +224,25 @@ public final class Communicator: @unchecked Sendable {
         return PendingCollective(request: request)
     }
 
+    /// Starts an all-reduce of `send` into `receive` (`MPI_Iallreduce`, not in place; the same
+    /// count). Neither may be touched until `wait`. Unlike the in-place form, it lets Open MPI's
+    /// non-blocking collectives choose a bandwidth-optimal algorithm for large messages at 4 ranks
+    /// or more (reduce-scatter then all-gather); in place they always use a binomial tree, whose
+    /// root sends and receives the whole message 2·log₂(p) times one after the other.
+    public func startAllReduce<T: MPIScalar>(_ send: UnsafeBufferPointer<T>, into receive: UnsafeMutableBufferPointer<T>,
+                                             op: ReduceOp = .sum) throws -> PendingCollective {
+        precondition(send.count == receive.count, "startAllReduce: \(send.count) values into \(receive.count)")
+        guard usesMPI, size > 1 else {
+            if send.count > 0 { receive.baseAddress!.update(from: send.baseAddress!, count: send.count) }
+            return .none
+        }
+        guard send.count > 0 else { return .none }
+        var request: MPI_Request? = rd_mpi_request_null()
+        try check(MPI_Iallreduce(send.baseAddress, receive.baseAddress, Int32(send.count), T.mpiType, op.handle,
+                                 rd_mpi_comm_world(), &request), "MPI_Iallreduce(\(send.count) values)")
+        return PendingCollective(request: request)
+    }
+
     /// Lets started collectives progress (`MPI_Test`): Open MPI moves a non-blocking collective
     /// only inside MPI calls. Returns whether `pending` has completed; never blocks.
     public func test(_ pending: inout PendingCollective) throws -> Bool {

@@ -14,7 +14,7 @@ struct SelfTest: ParsableCommand {
         commandName: "selftest",
         abstract: "Internal checks of the MPI layer and the process set-up (used by the tests).",
         shouldDisplay: false,
-        subcommands: [Collectives.self, Abort.self, FloatModeCheck.self, TimelineCost.self, Products.self])
+        subcommands: [Collectives.self, Abort.self, FloatModeCheck.self, TimelineCost.self, Products.self, AllReduceTime.self])
 
     /// What `--timeline` costs: records `--spans` empty spans, then flushes them to a file as a
     /// checkpoint does, and prints the seconds per span of each (JSON, for Launch/bench.py).
@@ -97,6 +97,28 @@ struct SelfTest: ParsableCommand {
             let expectF = (0 ..< 1000).map { Float(($0 + 1) * n * (n + 1) / 2) }
             results.append("allreduce_float=\(f == expectF ? "ok" : "BAD")")
 
+            var ok: Bool, okAll: Int32
+            // Non-blocking, in place and out of place, large enough (400 kB) that at 4 ranks Open MPI
+            // reduce-scatters and all-gathers out of place (a binomial tree in place).
+            let count = 100_000
+            var inPlace = (0 ..< count).map { Float((r + 1) * ($0 % 1000 + 1)) }
+            let send = inPlace
+            var received = [Float](repeating: -1, count: count)
+            try inPlace.withUnsafeMutableBufferPointer { a in
+                try send.withUnsafeBufferPointer { s in
+                    try received.withUnsafeMutableBufferPointer { d in
+                        var first = try comm.startAllReduce(a)
+                        var second = try comm.startAllReduce(s, into: d)
+                        try comm.wait(&first)
+                        try comm.wait(&second)
+                    }
+                }
+            }
+            let expectNB = (0 ..< count).map { Float(($0 % 1000 + 1) * n * (n + 1) / 2) }
+            ok = inPlace == expectNB && received == expectNB && send == (0 ..< count).map { Float((r + 1) * ($0 % 1000 + 1)) }
+            okAll = try comm.allReduce(Int32(ok ? 0 : 1), op: .max)
+            results.append("iallreduce_float=\(okAll == 0 ? "ok" : "BAD")")
+
             var d = [Double(r) + 0.5, -Double(r)]
             try comm.allReduce(&d, op: .max)
             results.append("allreduce_double_max=\(d == [Double(n - 1) + 0.5, 0] ? "ok" : "BAD")")
@@ -112,8 +134,8 @@ struct SelfTest: ParsableCommand {
 
             var b = r == 0 ? (0 ..< 257).map { Float($0) * 0.25 } : [Float](repeating: -1, count: 257)
             try comm.broadcast(&b, root: 0)
-            var ok = b == (0 ..< 257).map { Float($0) * 0.25 }
-            var okAll = try comm.allReduce(Int32(ok ? 0 : 1))
+            ok = b == (0 ..< 257).map { Float($0) * 0.25 }
+            okAll = try comm.allReduce(Int32(ok ? 0 : 1))
             results.append("broadcast_float=\(okAll == 0 ? "ok" : "BAD")")
 
             let text = try comm.broadcast(r == n - 1 ? Array("from the last rank".utf8) : [], root: n - 1)
@@ -123,6 +145,43 @@ struct SelfTest: ParsableCommand {
 
             try comm.barrier()
             if comm.isRoot { print(results.joined(separator: " ")) }
+            try comm.finalize()
+        }
+    }
+
+    /// The exchange behind backward's all-reduce, timed: `--values` Floats started and waited for
+    /// `--reps` times in place and as many out of place, alternating, each after a barrier; rank 0
+    /// prints the median milliseconds of each (JSON). On `Launch/cluster-sim` it shows what the
+    /// algorithm Open MPI picks for each form costs on a shaped link.
+    struct AllReduceTime: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "allreduce-time")
+        @Option(help: "Floats per all-reduce.") var values = 140_000
+        @Option(help: "Repetitions of each form.") var reps = 10
+        func run() throws {
+            let comm = try Communicator.world()
+            var a = [Float](repeating: 1, count: values)
+            let s = [Float](repeating: 1, count: values)
+            var d = [Float](repeating: 0, count: values)
+            var times: [[Double]] = [[], []]
+            for _ in 0 ..< reps {
+                for form in 0 ..< 2 {
+                    try comm.barrier()
+                    let t0 = comm.wallTime()
+                    if form == 0 {
+                        try a.withUnsafeMutableBufferPointer { p in var x = try comm.startAllReduce(p); try comm.wait(&x) }
+                    } else {
+                        try s.withUnsafeBufferPointer { p in
+                            try d.withUnsafeMutableBufferPointer { q in var x = try comm.startAllReduce(p, into: q); try comm.wait(&x) }
+                        }
+                    }
+                    times[form].append((comm.wallTime() - t0) * 1e3)
+                    a.withUnsafeMutableBufferPointer { $0.update(repeating: 1) }
+                }
+            }
+            let median = { (x: [Double]) in x.sorted()[x.count / 2] }
+            if comm.isRoot {
+                print(#"{"ranks":\#(comm.size),"values":\#(values),"in_place_ms":\#(median(times[0])),"out_of_place_ms":\#(median(times[1]))}"#)
+            }
             try comm.finalize()
         }
     }

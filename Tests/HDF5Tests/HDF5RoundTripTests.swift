@@ -111,6 +111,15 @@ final class HDF5RoundTripTests: XCTestCase {
         XCTAssertThrowsError(try H5File.open(path).readStringList("vocab")) { e in
             XCTAssertTrue("\(e)".contains("offsets decrease"), "\(e)")
         }
+        // An offset past the end before the last (which is right): an error, not a trap.
+        let far = tmp.file("farvocab.h5")
+        try H5File.writeAtomically(to: far) { f in
+            try f.createDataset("vocab/bytes", data: Array("abcdef".utf8))
+            try f.createDataset("vocab/offsets", data: [Int64(0), 1_000_000_000, 6])
+        }
+        XCTAssertThrowsError(try H5File.open(far).readStringList("vocab")) { e in
+            XCTAssertTrue("\(e)".contains("beyond the 6 bytes"), "\(e)")
+        }
     }
 
     func testWalkListsEveryObject() throws {

@@ -33,7 +33,7 @@ final class MPITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let fields = r.stdout.split(whereSeparator: \.isWhitespace)
         XCTAssertEqual(fields.first, "size=\(n)", r.stdout)
-        XCTAssertEqual(fields.count, 7, r.stdout)
+        XCTAssertEqual(fields.count, 8, r.stdout)
         for f in fields.dropFirst() { XCTAssertTrue(f.hasSuffix("=ok"), "\(f) at -n \(n)") }
     }
 
