@@ -285,6 +285,10 @@ private struct KerasReader {
         }
         var shape = Shape.tokens(steps: maxlen)
         for (spec, layer) in zip(specs, origins) {
+            // Each layer's own limits before its output is worked out (a stride of 0 would divide by 0).
+            do { try spec.specification.validate() } catch let e as ModelConfigError {
+                throw layer.fail(e.description.replacingOccurrences(of: "model config: ", with: ""))
+            }
             guard let next = spec.output(from: shape) else {
                 let why: String
                 switch (spec, shape) {

@@ -50,6 +50,11 @@ public struct Checkpoint: Sendable {
                 throw TrainingError.badFile(path: path, object: "/rnn_dist/optimizer/slot_\(i)",
                                             detail: "holds \(v.count) values, the model has \(weights.count) parameters")
             }
+            // A velocity is a running mean of squares: finite and never negative; any slot finite.
+            if let bad = v.firstIndex(where: { !$0.isFinite || (n == "velocity" && $0 < 0) }) {
+                throw TrainingError.badFile(path: path, object: "/rnn_dist/optimizer/slot_\(i)",
+                                            detail: "'\(n)' holds \(v[bad]) at index \(bad)\(n == "velocity" ? " (must be finite and ≥ 0)" : " (must be finite)")")
+            }
             slots.append(OptimizerSlot(name: n, values: v))
         }
         let st = try f.group("rnn_dist/state")
@@ -68,7 +73,9 @@ public struct Checkpoint: Sendable {
         guard (0 ... TrainConfig.maxEpochs).contains(s.epoch), (0 ... schedule.batchesPerEpoch).contains(s.nextBatch),
               (0 ... schedule.trainCount).contains(s.epochCount), (0 ... s.epochCount).contains(s.epochCorrect),
               (1 ... 1 << 20).contains(s.worldSize), (0 ... TrainConfig.maxEpochs).contains(s.epochsWithoutImprovement),
-              !s.bestValLoss.isNaN, sums.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+              !s.bestValLoss.isNaN, sums.allSatisfy({ $0.isFinite && $0 >= 0 }),
+              s.lrFactor > 0 && s.lrFactor <= 1, !s.plateauBest.isNaN,
+              (0 ... TrainConfig.maxEpochs).contains(s.plateauWait) else {
             throw TrainingError.badFile(path: path, object: "/rnn_dist/state", detail: "values out of range for the recorded config")
         }
         let iterations = Int(try o.intAttribute("iterations"))

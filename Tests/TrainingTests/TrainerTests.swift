@@ -286,6 +286,34 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// Values that HDF5's checksum cannot catch (a NaN where 0x0000 was 0xFFFF, a hand edit): a
+    /// rate factor outside (0, 1], a NaN, infinite or negative velocity are refused naming the
+    /// object, not trained with (a negative factor would climb the loss).
+    func testACheckpointWithOutOfRangeStateOrSlotsIsRefused() throws {
+        let rows = toyRows(64)
+        let dir = tmp.file("range")
+        try makeTrainer(toyConfig(epochs: 1, rows: 64), dir: dir, rows: rows).run(source: rows)
+        let good = try Checkpoint.read(from: dir + "/checkpoint.h5")
+        XCTAssertEqual(good.slots.map(\.name), ["velocity"])
+        func refusal(_ edit: (inout Checkpoint) -> Void) throws -> String {
+            var c = good
+            edit(&c)
+            let p = tmp.file("edited.h5")
+            try c.write(to: p)
+            do { _ = try Checkpoint.read(from: p); return "accepted" } catch { return "\(error)" }
+        }
+        XCTAssertEqual(try refusal { _ in }, "accepted")
+        for factor in [-1.0, 0, 2, .infinity] {
+            let message = try refusal { $0.state.lrFactor = factor }
+            XCTAssertTrue(message.contains("/rnn_dist/state: values out of range"), "lr_factor \(factor): \(message)")
+        }
+        XCTAssertEqual(try refusal { $0.state.lrFactor = 0.25 }, "accepted")
+        for (value, expect) in [(Float.nan, "nan at index 10"), (-1, "-1.0 at index 10"), (.infinity, "inf at index 10")] {
+            let message = try refusal { $0.slots[0].values[10] = value }
+            XCTAssertTrue(message.contains("/rnn_dist/optimizer/slot_0: 'velocity' holds \(expect)"), "\(value): \(message)")
+        }
+    }
+
     func testCheckpointMismatchesAreNamed() {
         let c = toyConfig()
         var d = c
