@@ -106,7 +106,11 @@ public final class H5File: H5Group, @unchecked Sendable {
     /// Writes a file atomically: `body` fills a temporary file in the same folder, then the completion
     /// attribute is set, the file flushed, closed and fsync'ed, and renamed over `path`. If anything
     /// fails the temporary file is removed and any previous file at `path` is untouched.
-    public static func writeAtomically(to path: String, _ body: (H5File) throws -> Void) throws {
+    public static func writeAtomically(to requested: String, _ body: (H5File) throws -> Void) throws {
+        let path: String
+        do { path = try atomicWriteTarget(requested) } catch let e as NotAFilePath {
+            throw HDF5Error(.invalid, path: requested, object: "", detail: "is \(e.what), not a file; give the path of a file to create or replace")
+        }
         let dir = directoryOf(path)
         let base = path.split(separator: "/").last.map(String.init) ?? path
         let tmp = (dir == "." && !path.hasPrefix("./") ? "" : dir + "/") + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"

@@ -41,3 +41,43 @@ public func procValue(_ path: String, field: String) -> Int? {
     }
     return nil
 }
+
+/// An output path that a write by temporary file and rename must not replace: a folder, a device
+/// (`/dev/null`), a FIFO, a socket, or a symbolic link to none of the others or to nothing.
+public struct NotAFilePath: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let what: String
+    public var description: String {
+        "\(path): is \(what), not a file; give the path of a file to create or replace"
+    }
+}
+
+/// Where an atomic write (a temporary file in the same folder, renamed over the target) to `path`
+/// lands: `path` when nothing or a regular file is there; the file a symbolic link points at (so the
+/// link stays a link and its file is replaced); otherwise throws `NotAFilePath` — renaming over a
+/// device or a FIFO would replace the node itself.
+public func atomicWriteTarget(_ path: String) throws -> String {
+    var s = stat()
+    guard lstat(path, &s) == 0 else { return path }          // nothing there (or unreadable: the write says why)
+    func kind(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return "a folder"
+        case S_IFCHR, S_IFBLK: return "a device"
+        case S_IFIFO: return "a FIFO"
+        case S_IFSOCK: return "a socket"
+        default: return "not a regular file"
+        }
+    }
+    if (s.st_mode & S_IFMT) != S_IFLNK {
+        if let what = kind(s.st_mode) { throw NotAFilePath(path: path, what: what) }
+        return path
+    }
+    var t = stat()
+    guard stat(path, &t) == 0, let resolved = realpath(path, nil) else {
+        throw NotAFilePath(path: path, what: "a symbolic link to a missing file")
+    }
+    defer { free(resolved) }
+    if let what = kind(t.st_mode) { throw NotAFilePath(path: path, what: "a symbolic link to \(what)") }
+    return String(cString: resolved)
+}

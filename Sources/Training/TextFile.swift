@@ -21,7 +21,9 @@ public enum TextFile {
     }
 
     /// The same for any bytes (`export --onnx`'s model file).
-    public static func writeAtomically(bytes: [UInt8], to path: String) throws {
+    public static func writeAtomically(bytes: [UInt8], to requested: String) throws {
+        let path: String
+        do { path = try atomicWriteTarget(requested) } catch let e as NotAFilePath { throw TrainingError.invalid(e.description) }
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"

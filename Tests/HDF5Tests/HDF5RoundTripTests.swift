@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 @testable import HDF5
 import TestSupport
 
@@ -120,6 +121,35 @@ final class HDF5RoundTripTests: XCTestCase {
         XCTAssertThrowsError(try H5File.open(far).readStringList("vocab")) { e in
             XCTAssertTrue("\(e)".contains("beyond the 6 bytes"), "\(e)")
         }
+    }
+
+    /// The atomic writers (HDF5 here, text files in TextFileTests) never rename over a node that is
+    /// not a file — a FIFO, a folder, a device behind a link — and write through a link to a file,
+    /// which stays a link. (`export -o /dev/null` as root used to replace the device.)
+    func testAtomicWritesRefuseWhatIsNotAFileAndFollowLinksToFiles() throws {
+        let fifo = tmp.file("fifo.h5"), folder = tmp.file("folder.h5"), toDevice = tmp.file("null.h5")
+        let target = tmp.file("target.h5"), link = tmp.file("link.h5"), dangling = tmp.file("dangling.h5")
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: toDevice, withDestinationPath: "/dev/null")
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: tmp.file("nothing"))
+        for (path, what) in [(fifo, "is a FIFO"), (folder, "is a folder"), (toDevice, "is a symbolic link to a device"),
+                             (dangling, "is a symbolic link to a missing file")] {
+            XCTAssertThrowsError(try H5File.writeAtomically(to: path) { try $0.createDataset("x", data: [Float(1)]) }) { e in
+                XCTAssertTrue("\(e)".contains(what), "\(path): \(e)")
+                XCTAssertFalse("\(e)".contains("\n"))
+            }
+        }
+        var s = stat()
+        XCTAssertEqual(lstat(fifo, &s), 0); XCTAssertEqual(s.st_mode & S_IFMT, S_IFIFO)
+        XCTAssertEqual(lstat(toDevice, &s), 0); XCTAssertEqual(s.st_mode & S_IFMT, S_IFLNK)
+        XCTAssertEqual(stat("/dev/null", &s), 0); XCTAssertEqual(s.st_mode & S_IFMT, S_IFCHR)
+        // Through a link to a file: the file gets the contents, the link stays.
+        try H5File.writeAtomically(to: target) { try $0.createDataset("x", data: [Float(1)]) }
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        try H5File.writeAtomically(to: link) { try $0.createDataset("x", data: [Float(2)]) }
+        XCTAssertEqual(lstat(link, &s), 0); XCTAssertEqual(s.st_mode & S_IFMT, S_IFLNK)
+        XCTAssertEqual(try H5File.open(target).dataset("x").read() as [Float], [2])
     }
 
     func testWalkListsEveryObject() throws {

@@ -154,4 +154,25 @@ final class RunFolderTests: ToyIMDBTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: tmp.file("legacy0.h5"))),
                        try Data(contentsOf: URL(fileURLWithPath: tmp.file("legacy1.h5"))), "the Keras 2 export too")
     }
+
+    /// `plot`'s SVG, `export --onnx`, history.csv: the text writer renames over nothing that is not a
+    /// file (a FIFO, a folder, a link to a device) and writes through a link to a file.
+    func testTextFilesAreNotRenamedOverWhatIsNotAFile() throws {
+        let fifo = tmp.file("fifo.svg"), toDevice = tmp.file("null.svg"), target = tmp.file("t.svg"), link = tmp.file("l.svg")
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        try FileManager.default.createSymbolicLink(atPath: toDevice, withDestinationPath: "/dev/null")
+        for (path, what) in [(fifo, "is a FIFO"), (tmp.path, "is a folder"), (toDevice, "is a symbolic link to a device")] {
+            XCTAssertThrowsError(try TextFile.writeAtomically("x", to: path)) { e in
+                XCTAssertEqual("\(e)", "\(path): \(what), not a file; give the path of a file to create or replace")
+            }
+        }
+        var s = stat()
+        XCTAssertEqual(lstat(fifo, &s), 0); XCTAssertEqual(s.st_mode & S_IFMT, S_IFIFO)
+        XCTAssertEqual(lstat(toDevice, &s), 0); XCTAssertEqual(s.st_mode & S_IFMT, S_IFLNK)
+        try TextFile.writeAtomically("old", to: target)
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        try TextFile.writeAtomically("new", to: link)
+        XCTAssertEqual(lstat(link, &s), 0); XCTAssertEqual(s.st_mode & S_IFMT, S_IFLNK)
+        XCTAssertEqual(try String(contentsOfFile: target, encoding: .utf8), "new")
+    }
 }
