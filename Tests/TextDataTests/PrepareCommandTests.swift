@@ -61,5 +61,18 @@ final class PrepareCommandTests: XCTestCase {
         XCTAssertEqual(noFolder.status, 2)
         XCTAssertTrue(noFolder.stderr.contains("the output folder does not exist"), noFolder.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["junk.tar.gz", "src"])
+
+        // -o naming the source itself (another spelling, or the test source): refused, the text kept.
+        let csv = dir.file("self.csv"), text = "text,label\na b,x\nc d,y\ne f,x\ng h,y\ni j,x\n"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: csv))
+        for (flags, output) in [([String](), dir.path + "/./self.csv"), (["--test-source", csv], dir.file("other.csv"))] {
+            let source = flags.isEmpty ? csv : dir.file("other.csv")
+            if !flags.isEmpty { try Data(text.utf8).write(to: URL(fileURLWithPath: source)) }
+            let r = try Subprocess.rnnDist(["prepare", "--source", source, "-o", flags.isEmpty ? output : csv] + flags)
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertTrue(r.stderr.contains("the dataset would replace the text it is made from"), r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1)
+            XCTAssertEqual(try String(contentsOfFile: csv, encoding: .utf8), text)
+        }
     }
 }
