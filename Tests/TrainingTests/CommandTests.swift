@@ -112,6 +112,22 @@ final class CommandTests: XCTestCase {
         }.compactMap { $0["probability"] as? Double }
         XCTAssertEqual(got.count, 6)
         for (a, b) in zip(got, expected) { XCTAssertEqual(a, Double(b), accuracy: 1e-6) }
+        // One answer per stdin line, a blank one too (that of the empty text), CRLF ends as LF.
+        func probabilities(_ r: ProcessResult) -> [Double] {
+            r.stdout.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+                .compactMap { $0["probability"] as? Double }
+        }
+        let lines = try Subprocess.rnnDist(["predict", "--weights", Self.runDir + "/best.weights.h5", "--json"],
+                                           stdin: texts[0] + "\r\n\n" + texts[1] + "\n")
+        let empty = try Subprocess.rnnDist(["predict", "--weights", Self.runDir + "/best.weights.h5", "--json", ""])
+        let three = probabilities(lines), none = probabilities(empty)
+        XCTAssertEqual(three.count, 3, lines.stdout + lines.stderr)
+        XCTAssertEqual(none.count, 1, empty.stdout + empty.stderr)
+        if three.count == 3 && none.count == 1 {
+            XCTAssertEqual(three[0], Double(expected[0]), accuracy: 1e-6)
+            XCTAssertEqual(three[1], none[0])
+            XCTAssertEqual(three[2], Double(expected[1]), accuracy: 1e-6)
+        }
         // The same through arguments.
         let r2 = try Subprocess.rnnDist(["predict", "--weights", Self.runDir + "/best.weights.h5", texts[0]])
         // The top class's probability and name, then every class's.
