@@ -76,6 +76,9 @@ struct Eval: ParsableCommand {
         guard meta.classNames == data.classNames else {
             throw CLIError("\(self.data) has the classes \(data.classNames.joined(separator: ", ")) but \(weights) was trained on \(meta.classNames.joined(separator: ", "))")
         }
+        if let difference = meta.vocabularyDifference(from: data.vocabulary) {
+            throw CLIError("\(self.data) has another vocabulary than \(weights) was trained with (\(difference)): its token ids would mean other words")
+        }
         let model = Model(config: cfg.model, seed: 0)
         model.weights = w
         return (model, data, cfg)

@@ -289,6 +289,10 @@ struct Train: ParsableCommand {
                                                  checkpoint: c.metadata.classNames.joined(separator: ", "),
                                                  requested: data.classNames.joined(separator: ", "))
                 }
+                if let difference = c.metadata.vocabularyDifference(from: data.vocabulary) {
+                    throw CLIError("\(self.data) has another vocabulary than \(resume) was trained with (\(difference)): "
+                                   + "its token ids would mean other words")
+                }
                 config.dataPath = c.metadata.config.dataPath
                 checkpoint = c
             }

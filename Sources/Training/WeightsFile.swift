@@ -20,6 +20,19 @@ public struct WeightsMetadata: Sendable, Equatable {
     }
 }
 
+extension WeightsMetadata {
+    /// Nil when `words` (a dataset's vocabulary, entry k the word of id k + 4) is the vocabulary
+    /// these weights were trained with; else where they first differ, for a one-line refusal: with
+    /// another vocabulary every token id names another word, and the model would answer garbage.
+    public func vocabularyDifference(from words: [String]) -> String? {
+        guard words != vocabulary else { return nil }
+        guard let k = (0 ..< min(words.count, vocabulary.count)).first(where: { words[$0] != vocabulary[$0] }) else {
+            return "\(words.count) words against the \(vocabulary.count) it was trained with"
+        }
+        return "token id \(k + 4) is '\(words[k].prefix(40))' there, '\(vocabulary[k].prefix(40))' in training"
+    }
+}
+
 /// The Keras 3 `.weights.h5` layout (docs/FILES.md §Weights): `/layers/embedding/vars/0`,
 /// `/layers/lstm/cell/vars/0..2`, `/layers/dense/vars/0..1`, empty `vars` groups where Keras keeps
 /// them, plus our `/rnn_dist` group (Keras ignores it) with the config and the vocabulary.

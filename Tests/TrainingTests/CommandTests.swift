@@ -156,6 +156,34 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(text.contains("gru (8 units), 1 rank, 3 epochs"), "title names model and world size")
     }
 
+    /// A dataset of the same size (num_words, maxlen, classes) with other words: its token ids mean
+    /// other words, so eval and a resume refuse it naming the first difference.
+    func testADatasetWithAnotherVocabularyIsRefused() throws {
+        var csv = "text,label\n", state: UInt64 = 7
+        for r in 0 ..< 300 {                       // 240 training rows, as the run's dataset has
+            let words = (0 ..< 12).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return "w\(100 + (state >> 33) % 200)"
+            }
+            csv += words.joined(separator: " ") + "," + (r % 2 == 0 ? "neg" : "pos") + "\n"
+        }
+        try Data(csv.utf8).write(to: URL(fileURLWithPath: tmp.file("other.csv")))
+        let other = tmp.file("other.h5")
+        let numWords = try WeightsFile.read(from: Self.runDir + "/best.weights.h5").1.config.model.vocabularySize
+        let p = try Subprocess.rnnDist(["prepare", "--source", tmp.file("other.csv"), "-o", other, "--num-words", "\(numWords)", "--maxlen", "40"])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        let e = try Subprocess.rnnDist(["eval", "--weights", Self.runDir + "/best.weights.h5", "--data", other])
+        XCTAssertEqual(e.status, 2, e.stderr)
+        XCTAssertTrue(e.stderr.contains("has another vocabulary than \(Self.runDir)/best.weights.h5 was trained with (token id 4 is 'w"), e.stderr)
+        XCTAssertEqual(e.stderr.split(separator: "\n").count, 1, e.stderr)
+        let t = try Subprocess.rnnDist(["train", "--data", other, "--run-dir", tmp.file("resumed"), "--resume", Self.runDir + "/checkpoint.h5",
+                                        "--epochs", "4", "--batch-size", "16", "--units", "8", "--embed-dim", "8", "--model", "gru", "--lr", "0.01"],
+                                       timeout: 120)
+        XCTAssertNotEqual(t.status, 0, t.stdout)
+        XCTAssertTrue(t.stderr.contains("has another vocabulary than \(Self.runDir)/checkpoint.h5 was trained with"), t.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("resumed") + "/checkpoint.h5"))
+    }
+
     func testBadInputGivesOneLineAndNonZeroExit() throws {
         let w = Self.runDir + "/best.weights.h5"
         let cases: [([String], String?, String)] = [
