@@ -176,6 +176,11 @@ public struct TrainConfig: Codable, Sendable, Equatable {
                 out.append((name, "\(self[keyPath: kp])", "\(requested[keyPath: kp])"))
             }
         }
+        /// An optional setting: its value, or "none" (not Swift's `Optional(…)`).
+        func cmp<T: Equatable>(_ name: String, _ kp: KeyPath<TrainConfig, T?>) {
+            let (was, now) = (self[keyPath: kp], requested[keyPath: kp])
+            if was != now { out.append((name, was.map { "\($0)" } ?? "none", now.map { "\($0)" } ?? "none")) }
+        }
         if let was = model.preset, let now = requested.model.preset {
             func preset<T: Equatable>(_ name: String, _ kp: KeyPath<ModelConfig.Preset, T>) {
                 if was[keyPath: kp] != now[keyPath: kp] { out.append((name, "\(was[keyPath: kp])", "\(now[keyPath: kp])")) }
@@ -200,15 +205,15 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         cmp("--momentum", \.momentum)
         cmp("--validation-split", \.validationSplit)
         cmp("--seed", \.seed)
-        cmp("--limit", \.limit.debugDescription)
-        cmp("--clip-norm", \.clipNorm.debugDescription)
+        cmp("--limit", \.limit)
+        cmp("--clip-norm", \.clipNorm)
         cmp("--allreduce-dtype", \.exchange.rawValue)
         cmp("dataset rows", \.dataRows)
         cmp("dataset seed", \.dataSeed)
-        cmp("--embeddings", \.embeddings?.checksum.debugDescription)
+        cmp("--embeddings", \.embeddings?.checksum)
         cmp("--lr-schedule, --warmup-epochs, --lr-scaling", \.learningRateSchedule.description)
-        cmp("--reduce-lr-on-plateau", \.reduceLROnPlateau.debugDescription)
-        cmp("--reproducible, --chunk-rows", \.reproducibleChunk.debugDescription)
+        cmp("--reduce-lr-on-plateau", \.reduceLROnPlateau)
+        cmp("--reproducible, --chunk-rows", \.reproducibleChunk)
         return out
     }
 }

@@ -323,6 +323,12 @@ final class TrainerTests: XCTestCase {
         d.checkpointEvery = 3    // may change
         let m = c.resumeMismatches(against: d).map(\.0)
         XCTAssertEqual(m, ["--units", "--batch-size"])
+        // Optional settings read as their values or "none", never Swift's Optional(…).
+        var e = c
+        e.limit = 4000
+        e.clipNorm = 1
+        let shown = c.resumeMismatches(against: e).filter { $0.0 == "--limit" || $0.0 == "--clip-norm" }.map { "\($0.0) \($0.1) \($0.2)" }
+        XCTAssertEqual(shown, ["--limit \(c.limit.map { "\($0)" } ?? "none") 4000", "--clip-norm none 1.0"])
     }
 
     func testDamagedCheckpointsAreRefusedWithOneLine() throws {
