@@ -37,12 +37,14 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable, Equatable {
     }
 }
 
-/// Process-wide HDF5 set-up: silence the library's own error printing once (`H5Eset_auto2`), so
-/// that errors reach the user only as `HDF5Error` lines.
+/// HDF5 set-up: the library opened once per process, and its own error printing silenced
+/// (`H5Eset_auto2`) so that errors reach the user only as `HDF5Error` lines. A thread-safe HDF5
+/// keeps that setting per thread (`serve` reloads a model on another thread, which printed HDF5's
+/// multi-line dump), so it is set again at every file opened or created: a few nanoseconds.
 enum H5Library {
     nonisolated(unsafe) static var ready = false
     static func prepare() {
-        if ready { return }
+        if ready { _ = rd_h5_silence_errors(); return }
         // No library shutdown at exit: a file whose flush failed (a full disk) stays half-open in
         // HDF5, and its atexit handler then crashes closing it (seen: exit 139 after the right error
         // line). Every file we write is closed (or abandoned and unlinked) explicitly; read-only
