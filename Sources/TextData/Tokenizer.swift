@@ -13,7 +13,7 @@
 /// ASCII takes a table-driven fast path; other scalars are decoded and looked up once per scanner.
 public struct Tokenizer: Sendable {
     /// Stored in the dataset (`/@tokenizer`); changes whenever any rule above changes.
-    static let version = "rnn-dist-tokenizer/1 (br-space, lower, L*N* runs with inner apostrophes)"
+    public static let version = "rnn-dist-tokenizer/1 (br-space, lower, L*N* runs with inner apostrophes)"
 
     init() {}
 

@@ -41,10 +41,9 @@ public struct TrainingDataset {
 
     /// The tokenizer settings `predict` needs, stored in weights files as JSON.
     public var tokenizerJSON: String {
-        let d: [String: Any] = ["num_words": numWords, "maxlen": maxlen, "index_from": 3, "start_char": 1,
-                                "oov_char": 2, "tokenizer": file.tokenizer, "dataset_seed": seed, "source": file.source]
-        let data = (try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        // The tokenizer the dataset names: weights from a dataset of another tokenizer are refused on reading.
+        WeightsMetadata.tokenizerJSON(numWords: numWords, maxlen: maxlen,
+                                      extra: ["tokenizer": file.tokenizer, "dataset_seed": seed, "source": file.source])
     }
 
     public static func open(_ path: String) throws -> TrainingDataset {

@@ -1,5 +1,7 @@
+import Foundation
 import HDF5
 import RNN
+import TextData
 
 /// What a weights file carries besides the tensors, so that `eval` and `predict` need nothing else:
 /// the training config, the tokenizer settings and the vocabulary.
@@ -21,6 +23,17 @@ public struct WeightsMetadata: Sendable, Equatable {
 }
 
 extension WeightsMetadata {
+    /// The tokenizer settings stored in a weights file (`/rnn_dist@tokenizer`) as JSON: this build's
+    /// tokenizer for `numWords` and `maxlen`, plus `extra` fields (the dataset's seed and source;
+    /// they replace a field of the same name).
+    public static func tokenizerJSON(numWords: Int, maxlen: Int, extra: [String: Any] = [:]) -> String {
+        var d: [String: Any] = ["num_words": numWords, "maxlen": maxlen, "index_from": 3, "start_char": 1,
+                                "oov_char": 2, "tokenizer": Tokenizer.version]
+        d.merge(extra) { _, b in b }
+        let data = (try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// Nil when `words` (a dataset's vocabulary, entry k the word of id k + 4) is the vocabulary
     /// these weights were trained with; else where they first differ, for a one-line refusal: with
     /// another vocabulary every token id names another word, and the model would answer garbage.
@@ -135,15 +148,31 @@ public enum WeightsFile {
         guard found == kind else {
             throw TrainingError.badFile(path: f.path, object: "/rnn_dist@format", detail: "is '\(found)', expected '\(kind)'")
         }
+        if g.hasAttribute("format_version") {
+            let version = try g.intAttribute("format_version")
+            guard version == Int64(formatVersion) else {
+                throw TrainingError.badFile(path: f.path, object: "/rnn_dist@format_version",
+                                            detail: "is \(version); this rnn-dist reads version \(formatVersion)\(version > formatVersion ? " (a newer rnn-dist wrote it)" : "")")
+            }
+        }
         let config = try TrainConfig.from(json: try g.stringAttribute("config"), path: f.path)
         try config.model.validate()
+        // The tokenizer settings predict and serve apply are this build's, for this config's sizes.
+        let tokenizer = try g.stringAttribute("tokenizer")
+        let t = (try? JSONSerialization.jsonObject(with: Data(tokenizer.utf8))) as? [String: Any] ?? [:]
+        guard (t["num_words"] as? Int) == config.model.vocabularySize, (t["maxlen"] as? Int) == config.maxlen,
+              (t["index_from"] as? Int) == 3, (t["start_char"] as? Int) == 1, (t["oov_char"] as? Int) == 2,
+              (t["tokenizer"] as? String) == Tokenizer.version else {
+            throw TrainingError.badFile(path: f.path, object: "/rnn_dist@tokenizer",
+                                        detail: "not the settings this rnn-dist tokenizes with for num_words \(config.model.vocabularySize) and maxlen \(config.maxlen)")
+        }
         // Files written before class names were stored hold IMDB's two classes.
         let classes = g.exists("class_names") ? try g.readStringList("class_names") : ["neg", "pos"]
         guard classes.count == config.model.classCount, Set(classes).count == classes.count else {
             throw TrainingError.badFile(path: f.path, object: "/rnn_dist/class_names",
                                         detail: "\(classes.count) names, the model tells \(config.model.classCount) distinct classes apart")
         }
-        return WeightsMetadata(config: config, tokenizerJSON: try g.stringAttribute("tokenizer"),
+        return WeightsMetadata(config: config, tokenizerJSON: tokenizer,
                                vocabulary: try g.readStringList("vocab"), classNames: classes)
     }
 

@@ -28,7 +28,7 @@ final class ONNXExportTests: XCTestCase {
         let config = ModelConfig(layers: layers, head: head, inputLength: inputLength)
         try config.validate(steps: maxlen)
         let m = Model(config: config, seed: 9)
-        let metadata = WeightsMetadata(config: TrainConfig(model: config, maxlen: maxlen), tokenizerJSON: #"{"num_words":30}"#,
+        let metadata = WeightsMetadata(config: TrainConfig(model: config, maxlen: maxlen), tokenizerJSON: WeightsMetadata.tokenizerJSON(numWords: config.vocabularySize, maxlen: maxlen),
                                        vocabulary: (4 ..< config.vocabularySize).map { "w\($0)" }, classNames: classes)
         let weights = tmp.file("model.weights.h5"), out = tmp.file("model.onnx")
         try WeightsFile.write(to: weights, weights: m.weights, metadata: metadata)
@@ -187,7 +187,7 @@ final class ONNXExportTests: XCTestCase {
             for k in biasView.range { w[k] = Float(k - biasView.offset + 1) }
             let weights = tmp.file("bias.weights.h5"), out = tmp.file("bias.onnx")
             try WeightsFile.write(to: weights, weights: w, metadata: WeightsMetadata(
-                config: TrainConfig(model: m.config, maxlen: 12), tokenizerJSON: #"{"num_words":30}"#, vocabulary: (4 ..< 30).map { "w\($0)" }))
+                config: TrainConfig(model: m.config, maxlen: 12), tokenizerJSON: WeightsMetadata.tokenizerJSON(numWords: m.config.vocabularySize, maxlen: 12), vocabulary: (4 ..< 30).map { "w\($0)" }))
             XCTAssertEqual(try Subprocess.rnnDist(["export", "--onnx", weights, "-o", out]).status, 0)
             let B = try DecodedONNX([UInt8](Data(contentsOf: URL(fileURLWithPath: out)))).tensor("gru/B")
             XCTAssertEqual(B.dims, [1, 18])

@@ -30,7 +30,7 @@ func toyConfig(_ kind: ModelConfig.Kind = .lstm, epochs: Int = 2, rows: Int = 16
 }
 
 func toyMetadata(_ c: TrainConfig) -> WeightsMetadata {
-    WeightsMetadata(config: c, tokenizerJSON: #"{"num_words":30}"#, vocabulary: (4 ..< 30).map { "w\($0)" })
+    WeightsMetadata(config: c, tokenizerJSON: WeightsMetadata.tokenizerJSON(numWords: c.model.vocabularySize, maxlen: c.maxlen), vocabulary: (4 ..< c.model.vocabularySize).map { "w\($0)" })
 }
 
 final class TrainerTests: XCTestCase {
@@ -221,6 +221,33 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try WeightsFile.read(from: path).weights, m.weights)
     }
 
+    /// A weights file of a newer format, or whose tokenizer settings are not the ones this build
+    /// applies for its config, is refused naming the attribute (predict and serve would tokenize
+    /// texts otherwise than the model was trained on).
+    func testFormatVersionAndTokenizerSettingsOfWeightsFiles() throws {
+        let c = toyConfig(.gru)
+        let m = Model(config: c.model, seed: 1)
+        let path = tmp.file("w.weights.h5")
+        func refusal(_ edit: (H5Group) throws -> Void) throws -> String {
+            try WeightsFile.write(to: path, weights: m.weights, metadata: toyMetadata(c))
+            let f = try H5File.open(path, writable: true)
+            try edit(try f.group("rnn_dist"))
+            try f.close()
+            do { _ = try WeightsFile.read(from: path); return "accepted" } catch { return "\(error)" }
+        }
+        XCTAssertEqual(try refusal { _ in }, "accepted")
+        XCTAssertTrue(try refusal { try $0.setAttribute("format_version", Int64(2)) }
+            .contains("/rnn_dist@format_version: is 2; this rnn-dist reads version 1 (a newer rnn-dist wrote it)"))
+        let good = WeightsMetadata.tokenizerJSON(numWords: c.model.vocabularySize, maxlen: c.maxlen)
+        for bad in ["[]", "{}", WeightsMetadata.tokenizerJSON(numWords: c.model.vocabularySize, maxlen: c.maxlen + 1),
+                    WeightsMetadata.tokenizerJSON(numWords: 100, maxlen: c.maxlen),
+                    WeightsMetadata.tokenizerJSON(numWords: c.model.vocabularySize, maxlen: c.maxlen, extra: ["tokenizer": "other/2"])] {
+            let message = try refusal { try $0.setAttribute("tokenizer", bad) }
+            XCTAssertTrue(message.contains("/rnn_dist@tokenizer: not the settings this rnn-dist tokenizes with"), "\(bad): \(message)")
+        }
+        XCTAssertEqual(try refusal { try $0.setAttribute("tokenizer", good) }, "accepted")
+    }
+
     /// Weights files written before class names were stored mean IMDB's neg, pos; a list that does
     /// not fit the model's head is refused, naming the object.
     func testClassNamesOfWeightsFiles() throws {
@@ -244,7 +271,7 @@ final class TrainerTests: XCTestCase {
             try g.setAttribute("format", WeightsFile.format)
             try g.setAttribute("format_version", WeightsFile.formatVersion)
             try g.setAttribute("config", binary.json())
-            try g.setAttribute("tokenizer", #"{"num_words":30}"#)
+            try g.setAttribute("tokenizer", WeightsMetadata.tokenizerJSON(numWords: 30, maxlen: binary.maxlen))
             try g.writeStringList("vocab", (4 ..< 30).map { "w\($0)" })
         }
         XCTAssertEqual(try WeightsFile.read(from: old).metadata.classNames, ["neg", "pos"])
