@@ -66,5 +66,8 @@ struct Inspect: ParsableCommand {
         if !complete {
             throw CLIError("\(file): incomplete file (no '\(H5File.completeAttribute)' mark): it was not written to the end")
         }
+        if dataset == nil && runFile == nil {
+            throw CLIError("\(file): not a dataset, weights, checkpoint or history file of rnn-dist (no format mark it knows); its objects are listed above")
+        }
     }
 }

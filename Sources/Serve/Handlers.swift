@@ -17,6 +17,11 @@ struct Handlers: Sendable {
             var r = request
             do { return try await r.collectBody(upTo: limit) } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
                 throw HTTPError(.contentTooLarge, message: "the body is over the limit of \(limit) bytes")
+            } catch let e as any HTTPResponseError {
+                throw e
+            } catch {
+                // The client sent what HTTP cannot decode (e.g. a broken chunked encoding): its fault, not ours.
+                throw HTTPError(.badRequest, message: "the body could not be read as HTTP (\(String(describing: error).prefix(200)))")
             }
         }
         let texts = try Self.texts(fromBody: Data(body.readableBytesView), maxTexts: options.maxTexts)

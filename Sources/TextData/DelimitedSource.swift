@@ -123,6 +123,9 @@ struct DelimitedParser {
             guard let l = names.firstIndex(of: labelName) else {
                 throw Failure(line: recordLine, detail: "no column '\(labelName)' (--label-column) in the header; columns: \(found)")
             }
+            for (name, flag) in [(textName, "--text-column"), (labelName, "--label-column")] where names.filter({ $0 == name }).count > 1 {
+                throw Failure(line: recordLine, detail: "the header has the column '\(name)' (\(flag)) twice: which one to read is ambiguous")
+            }
             textColumn = t
             labelColumn = l
             return

@@ -39,6 +39,7 @@ enum FolderSource {
             let folder = "\(dir)/\(name)"
             let label = context.labels.id(Array(name.utf8))
             let file = context.add(file: folder)
+            ignored += ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasPrefix(".") }.count
             var rows = 0
             for entry in try entries(folder) {
                 let path = "\(folder)/\(entry)"
@@ -48,6 +49,7 @@ enum FolderSource {
                     guard !SourceContext.isBlank(text) else {
                         throw PrepareError.emptyFile(path: path)
                     }
+                    try context.refuseNUL(text, path: path, line: 1)
                     try context.emit(text: text, label: label, split: split, file: file, line: 0, body)
                 }
                 rows += 1

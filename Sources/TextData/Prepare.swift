@@ -195,6 +195,10 @@ public enum Preparer {
         guard plan.format == .aclimdb || classes.names.count >= 2 else {
             throw PrepareError.singleClass(path: source, label: classes.names.first ?? "")
         }
+        // aclImdb's two classes are fixed: both must have training reviews.
+        if plan.format == .aclimdb, let only = trainCounts.firstIndex(where: { $0 > 0 }), trainCounts.filter({ $0 > 0 }).count == 1 {
+            throw PrepareError.singleClass(path: source, label: labels.name(Int32(only)))
+        }
         guard classes.names.count <= PrepareLimits.maxClasses else {
             throw PrepareError.tooManyClasses(path: source, count: classes.names.count)
         }
@@ -289,7 +293,14 @@ public enum Preparer {
     private static func readSource(_ o: PrepareOptions, plan: Plan, context: SourceContext, _ body: RowSink) throws -> Int {
         func read(_ path: String, _ split: Split) throws -> Int {
             switch plan.format {
-            case .aclimdb: return try AclImdbSource.read(path, body).ignoredEntries
+            case .aclimdb:
+                // No NUL byte, as in every format (an empty review file is a review without words:
+                // the official layout has none, and its readers take one).
+                return try AclImdbSource.read(path) { key, text in
+                    let entry = "\(path): \(key.split.rawValue)/\(key.label == 1 ? "pos" : "neg")/\(key.id)_*.txt"
+                    try context.refuseNUL(text, path: entry, line: 1)
+                    try body(key, text)
+                }.ignoredEntries
             case .folders: return try FolderSource.read(path, split: split, context: context, body)
             case .csv: try DelimitedSource.read(path, separator: UInt8(ascii: ","), split: split, context: context, body)
             case .tsv: try DelimitedSource.read(path, separator: 9, split: split, context: context, body)

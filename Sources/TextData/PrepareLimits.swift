@@ -4,6 +4,8 @@ public enum PrepareLimits {
     static let maxReviewBytes = 16 << 20
     /// The most reviews in one split (Int32 row and review ids).
     static let maxReviewsPerSplit = 1 << 26
+    /// The longest label (a class name, printed and stored in every weights file).
+    static let maxLabelBytes = 1024
     /// The most classes (labels stored as int32 above 127; the output layer has one unit each).
     static let maxClasses = 1 << 16
 }

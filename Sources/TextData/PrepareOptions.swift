@@ -94,6 +94,11 @@ public struct PrepareReport: Sendable {
         var vocab = "vocabulary: \(distinctWords) distinct training words; ids 4..<\(numWords) keep the \(numWords - 4) most frequent"
         if numWords < requestedNumWords { vocab += " (all of them: --num-words \(requestedNumWords) asked for more)" }
         lines.append(vocab)
+        if ignoredEntries > 0 {
+            lines.append("ignored: \(ignoredEntries) " + (format == .aclimdb
+                ? "archive or folder entries that are not reviews (unsup/, urls_*.txt, imdb.vocab, …)"
+                : "entries that are not .txt files of a class folder (other names, hidden names, deeper folders)"))
+        }
         let bad = train.invalidUTF8Bytes + test.invalidUTF8Bytes
         lines.append("invalid UTF-8: \(bad) bytes replaced in \(train.reviewsWithInvalidUTF8 + test.reviewsWithInvalidUTF8) \(format == .aclimdb ? "reviews" : "rows")")
         lines.append(String(format: "wrote %@ in %.2f s (seed %llu)", output, seconds, seed))

@@ -115,6 +115,17 @@ final class SourceContext {
         guard !label.isEmpty else {
             throw PrepareError.badRecord(path: files[Int(file)], line: line, detail: "the label is empty")
         }
+        guard text.count <= PrepareLimits.maxReviewBytes else {
+            throw PrepareError.badRecord(path: files[Int(file)], line: line, detail: "the text has \(text.count) bytes, over the 16 MiB limit")
+        }
+        guard label.count <= PrepareLimits.maxLabelBytes else {
+            throw PrepareError.badRecord(path: files[Int(file)], line: line, detail: "the label has \(label.count) bytes, over the \(PrepareLimits.maxLabelBytes)-byte limit")
+        }
+        // A label names a class in every file after this one: unlike a text's, its bytes are not
+        // repaired (two different broken labels would become one class name).
+        guard String(decoding: label, as: UTF8.self).utf8.elementsEqual(label) else {
+            throw PrepareError.badRecord(path: files[Int(file)], line: line, detail: "the label is not valid UTF-8")
+        }
         try emit(text: text, label: labels.id(label), split: split, file: file, line: line, body)
     }
 

@@ -163,6 +163,12 @@ final class ServeTests: XCTestCase {
             XCTAssertTrue(error?.contains(message) ?? false, "\(method) \(path): \(a.text.prefix(200))")
             if status == 405 { XCTAssertNotNil(a.headers["allow"]) }
         }
+        // A body HTTP cannot decode (a chunk size that is not hexadecimal): the client's fault, 400.
+        let broken = try server.connect()
+        try broken.send(Array("POST /v1/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzzzz\r\n".utf8))
+        let answer = try broken.readAnswer()
+        XCTAssertEqual(answer.status, 400, answer.text)
+        XCTAssertTrue((answer.object?["error"] as? String)?.contains("the body could not be read as HTTP") ?? false, answer.text)
         XCTAssertEqual(try server.connect().request("GET", "/healthz").status, 200)
         server.signal(SIGTERM)
         XCTAssertEqual(server.waitForExit(10), 0, server.stderr)

@@ -219,6 +219,10 @@ final class OwnDataTests: XCTestCase {
             ("nothing.csv", "", [:], "nothing.csv line 1: empty: no header row"),
             ("nul.csv", "text,label\nx\u{0}y,a\n", [:], "nul.csv: a NUL byte on line 2"),
             ("what.txt", "text,label\n", [:], "what.txt: cannot tell the format from the name"),
+            ("dupcol.csv", "text,label,text\nx,a,q\ny,b,q\n", [:], "dupcol.csv line 1: the header has the column 'text' (--text-column) twice"),
+            ("duplabel.csv", "label,text,label\na,x,b\nb,y,a\n", [:], "duplabel.csv line 1: the header has the column 'label' (--label-column) twice"),
+            ("longlabel.csv", "text,label\nx," + String(repeating: "a", count: 1025) + "\ny,b\n", [:],
+             "longlabel.csv line 2: the label has 1025 bytes, over the 1024-byte limit"),
         ]
         for c in cases {
             let path = try write(Data(c.content.utf8), "bad/" + c.name)
@@ -243,6 +247,17 @@ final class OwnDataTests: XCTestCase {
         try FileManager.default.moveItem(atPath: dir.file("bad/fields.csv.gz"), toPath: dir.file("bad/zipped.csv"))
         XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: dir.file("bad/zipped.csv"), output: dir.file("o.h5")))) {
             XCTAssertTrue("\($0)".contains("zipped.csv: is gzip data, not CSV"), "\($0)")
+        }
+        // A label that is not UTF-8 (it would be repaired into another label's name); a NUL byte
+        // in a class folder's text file, as in a CSV.
+        let badLabel = try write(Data("text,label\nx,a".utf8) + Data([0xFF]) + Data("\ny,a".utf8) + Data([0xFE]) + Data("\nz,b\n".utf8), "bad/badlabel.csv")
+        XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: badLabel, output: dir.file("o.h5"), testSplit: 0.4))) {
+            XCTAssertTrue("\($0)".contains("badlabel.csv line 2: the label is not valid UTF-8"), "\($0)")
+        }
+        _ = try write(Data("a b".utf8), "nul/a/1.txt")
+        _ = try write(Data("c".utf8) + Data([0]) + Data("d".utf8), "nul/b/1.txt")
+        XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: dir.file("nul"), output: dir.file("o.h5"), testSplit: 0.4))) {
+            XCTAssertTrue("\($0)".contains("nul/b/1.txt: a NUL byte on line 1"), "\($0)")
         }
         // A class folder without files; a folder of class folders but no second class.
         try FileManager.default.createDirectory(atPath: dir.file("cls/a"), withIntermediateDirectories: true)

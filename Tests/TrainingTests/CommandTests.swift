@@ -3,6 +3,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import HDF5
 @testable import TextData
 @testable import RNN
 import TestSupport
@@ -303,6 +304,14 @@ final class CommandTests: XCTestCase {
         let j = try Subprocess.rnnDist(["inspect", "--json", Self.runDir + "/checkpoint.h5"])
         let doc = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
         XCTAssertEqual((doc?["checkpoint"] as? [String: Any])?["epoch"] as? Int, 3)
+        // An intact HDF5 file that is none of ours: listed, and not called fine.
+        let foreign = tmp.file("foreign.h5")
+        try H5File.writeAtomically(to: foreign) { try $0.createDataset("x", data: [Float(1), 2]) }
+        let r = try Subprocess.rnnDist(["inspect", foreign])
+        XCTAssertNotEqual(r.status, 0, r.stdout)
+        XCTAssertTrue(r.stdout.contains("/x  float32 2"), r.stdout)
+        XCTAssertTrue(r.stderr.contains("not a dataset, weights, checkpoint or history file of rnn-dist"), r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
     }
 }
 
