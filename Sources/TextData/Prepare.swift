@@ -297,8 +297,9 @@ public enum Preparer {
                 // No NUL byte, as in every format (an empty review file is a review without words:
                 // the official layout has none, and its readers take one).
                 return try AclImdbSource.read(path) { key, text in
-                    let entry = "\(path): \(key.split.rawValue)/\(key.label == 1 ? "pos" : "neg")/\(key.id)_*.txt"
-                    try context.refuseNUL(text, path: entry, line: 1)
+                    if let base = text.baseAddress, memchr(base, 0, text.count) != nil {   // the name formed only then
+                        try context.refuseNUL(text, path: "\(path): \(key.entryName)", line: 1)
+                    }
                     try body(key, text)
                 }.ignoredEntries
             case .folders: return try FolderSource.read(path, split: split, context: context, body)
