@@ -61,7 +61,7 @@ public enum PrepareError: Error, CustomStringConvertible, Equatable, Sendable {
         case .outputIsFolder(let p):
             return "\(p): is a folder; -o names the dataset file to write"
         case .unknownFormat(let p):
-            return "\(p): cannot tell the format from the name (expected .csv, .tsv, .jsonl, optionally .gz/.bz2/.xz/.zst, a tar archive or a folder); pass --format"
+            return "\(p): cannot tell the format from the name (expected .csv, .tsv or .tab, .jsonl or .ndjson, optionally .gz/.bz2/.xz/.zst, a tar archive or a folder); pass --format"
         case .notText(let p, let d):
             return "\(p): \(d)"
         case .badRecord(let p, let l, let d):

@@ -70,7 +70,7 @@ private struct LabelledText: Decodable {
             throw Problem(detail: "no key '\(k)' (\(flag)); keys: \(found.isEmpty ? "none" : found)")
         }
         guard let t = try? c.decode(String.self, forKey: Key(stringValue: textKey)) else {
-            throw Problem(detail: "'\(textKey)' is not a string")
+            throw Problem(detail: "'\(textKey)' is not a string of well-formed UTF-8")
         }
         text = t
         let l = Key(stringValue: labelKey)
