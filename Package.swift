@@ -5,6 +5,7 @@
 //   CMPI, CHDF5, CBLAS, CArchive  C libraries: a module map + shim header each (found via pkg-config)
 //   CFloatMode                    the CPU's subnormal mode (MXCSR / FPCR) and its FMA instruction: one small C file
 //   CSmallGEMM                    the recurrence's small matrix products (AVX2 + FMA, chosen at run time): one C file
+//   CGunzip                       gzip input for libarchive inflated by zlib, which checks each member's CRC: one C file
 //   POSIX                         errno as a message, the host name (Linux only, like the package)
 //   MPI, HDF5, BLAS, Archive      thin Swift wrappers; the only files that call C
 //   RNN                           model math: layers, loss, optimizers (no MPI, no files)
@@ -44,7 +45,8 @@ let package = Package(
         .target(name: "BLAS", dependencies: ["CBLAS", "CFloatMode", "CSmallGEMM"]),
 
         .target(name: "RNN", dependencies: ["BLAS", "CFloatMode"]),
-        .target(name: "Archive", dependencies: ["CArchive"]),
+        .target(name: "CGunzip", dependencies: ["CArchive"], linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "Archive", dependencies: ["CArchive", "CGunzip"]),
         .target(name: "TextData", dependencies: ["HDF5", "Archive", "POSIX"]),
         .target(name: "Training", dependencies: ["RNN", "TextData", "MPI", "HDF5", "POSIX"]),
         .target(name: "ONNX", dependencies: ["RNN"]),

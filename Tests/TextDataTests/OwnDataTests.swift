@@ -259,6 +259,24 @@ final class OwnDataTests: XCTestCase {
         XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: dir.file("nul"), output: dir.file("o.h5"), testSplit: 0.4))) {
             XCTAssertTrue("\($0)".contains("nul/b/1.txt: a NUL byte on line 1"), "\($0)")
         }
+        // gzip whose deflate data still decodes but whose CRC-32 (or length) is wrong, and one cut
+        // short: libarchive's gzip reader checks neither; zlib, which reads gzip here, does.
+        let plain = try write(Data(("text,label\n" + (0 ..< 200).map { "review \($0) words,\($0 % 2 == 0 ? "a" : "b")" }.joined(separator: "\n") + "\n").utf8), "gz/ok.csv")
+        try gzip(plain)
+        let good = try Data(contentsOf: URL(fileURLWithPath: plain + ".gz"))
+        XCTAssertNoThrow(try Preparer.prepare(PrepareOptions(source: plain + ".gz", output: dir.file("gz.h5"))))
+        for (name, bytes, expect) in [("crc.csv.gz", Data(good.prefix(good.count - 8)) + Data([good[good.count - 8] ^ 1]) + good.suffix(7),
+                                       "crc.csv.gz: cannot read the archive: gzip data is corrupt (incorrect data check)"),
+                                      ("size.csv.gz", Data(good.prefix(good.count - 4)) + Data([good[good.count - 4] ^ 1]) + good.suffix(3),
+                                       "size.csv.gz: cannot read the archive: gzip data is corrupt (incorrect length check)"),
+                                      ("cut.csv.gz", Data(good.prefix(good.count / 2)),
+                                       "cut.csv.gz: cannot read the archive: gzip data is cut off")] {
+            let path = try write(bytes, "gz/" + name)
+            XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: path, output: dir.file("gz-bad.h5")))) {
+                XCTAssertTrue("\($0)".contains(expect), "\(name): \($0)")
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("gz-bad.h5")))
+        }
         // A class folder without files; a folder of class folders but no second class.
         try FileManager.default.createDirectory(atPath: dir.file("cls/a"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir.file("cls/b"), withIntermediateDirectories: true)
