@@ -6,7 +6,7 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Class probabilities for raw text.",
         discussion: """
-        Texts come from the arguments, or one per line on standard input (every line, blank ones too: output line i answers input line i; a text without a known word gets the model's answer for an all-padding row). Each is tokenized with the vocabulary and settings stored in the weights file, by the same code as `prepare`. Prints one line per text: the top class's probability and name, every class's probability, and the text's start. --json: one object per line with "class" (and "label", the same), "probabilities" (class name → probability), "text", and for a two-class model "probability", that of the second class (IMDB's pos).
+        Texts come from the arguments, or one per line on standard input (every line, blank ones too: output line i answers input line i; a blank line is a text without words). Each is tokenized with the vocabulary and settings stored in the weights file, by the same code as `prepare`. Prints one line per text: the top class's probability and name, every class's probability, and the text's start. --json: one object per line with "class" (and "label", the same), "probabilities" (class name → probability), "text", and for a two-class model "probability", that of the second class (IMDB's pos).
         """)
 
     @Option(help: "Weights file written by `train`.")
