@@ -25,7 +25,7 @@ public final class ArchiveReader {
         buffer = .allocate(capacity: capacity)
         archive_read_support_filter_all(a)
         archive_read_support_format_tar(a)
-        guard try Self.open(a, path) else {
+        guard try Self.open(a, path) != nil else {
             throw failure("expected a tar or tar.gz such as aclImdb_v1.tar.gz, or an aclImdb/ folder")
         }
     }
@@ -37,16 +37,17 @@ public final class ArchiveReader {
 
     /// Opens `path` for `a`: gzip through zlib (`rd_archive_open_gunzip`: every member's CRC-32 and
     /// length checked, which libarchive's own gzip filter skips), anything else with libarchive's
-    /// filters. Returns whether it opened; throws when the file cannot be read at all.
-    static func open(_ a: OpaquePointer, _ path: String) throws -> Bool {
+    /// filters. Returns whether zlib reads it (nil: libarchive could not open it); throws when the
+    /// file cannot be read at all.
+    static func open(_ a: OpaquePointer, _ path: String) throws -> Bool? {
         switch rd_archive_open_gunzip(a, path) {
-        case 1: return archive_read_open_filename(a, path, 1 << 20) == ARCHIVE_OK
+        case 1: return archive_read_open_filename(a, path, 1 << 20) == ARCHIVE_OK ? false : nil
         case 0: return true
         default:
             if archive_errno(a) == 0, errno != 0 {
                 throw ArchiveError(path: path, detail: String(cString: strerror(errno)))
             }
-            return false
+            return nil
         }
     }
 
@@ -105,14 +106,13 @@ public final class CompressedStream {
         self.path = path
         archive_read_support_filter_all(a)
         archive_read_support_format_raw(a)
-        let opened: Bool
+        let opened: Bool?
         do { opened = try ArchiveReader.open(a, path) } catch { archive_read_free(a); throw error }
-        guard opened else {
+        guard let viaZlib = opened else {
             let msg = archive_error_string(a).map { String(cString: $0) } ?? "unknown error"
             archive_read_free(a)
             throw ArchiveError(path: path, detail: msg)
         }
-        let viaZlib = archive_filter_count(a) <= 1 && Self.startsWithGzipMagic(path)
         var e: OpaquePointer?
         let r = archive_read_next_header(a, &e)
         guard r == ARCHIVE_OK || r == ARCHIVE_WARN else {
@@ -120,16 +120,9 @@ public final class CompressedStream {
             archive_read_free(a)
             throw ArchiveError(path: path, detail: msg)
         }
+        // zlib inflated a gzip file before libarchive saw it; libarchive names any filter under that.
         let name = archive_filter_name(a, 0).map { String(cString: $0) } ?? "none"
         filterName = viaZlib && name == "none" ? "gzip" : name
-    }
-
-    /// Whether the file begins with gzip's two magic bytes (then zlib, not libarchive, inflated it).
-    static func startsWithGzipMagic(_ path: String) -> Bool {
-        guard let f = fopen(path, "rb") else { return false }
-        defer { fclose(f) }
-        var m: (UInt8, UInt8) = (0, 0)
-        return fread(&m, 1, 2, f) == 2 && m.0 == 0x1f && m.1 == 0x8b
     }
 
     deinit { archive_read_free(handle) }
