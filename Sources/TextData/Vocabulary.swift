@@ -8,10 +8,10 @@ import HDF5
 /// equivalent spellings that the tokenizer keeps apart).
 public struct Vocabulary: Sendable, Equatable {
     static let padID: Int32 = 0
-    static let startID: Int32 = 1
-    static let oovID: Int32 = 2
+    public static let startID: Int32 = 1
+    public static let oovID: Int32 = 2
     /// Word ids start at `indexFrom + 1` (Keras `index_from`).
-    static let indexFrom = 3
+    public static let indexFrom = 3
     /// Name of the string list in files (`/vocab` in the dataset).
     static let defaultName = "vocab"
 

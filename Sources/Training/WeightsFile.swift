@@ -27,11 +27,16 @@ extension WeightsMetadata {
     /// tokenizer for `numWords` and `maxlen`, plus `extra` fields (the dataset's seed and source;
     /// they replace a field of the same name).
     public static func tokenizerJSON(numWords: Int, maxlen: Int, extra: [String: Any] = [:]) -> String {
-        var d: [String: Any] = ["num_words": numWords, "maxlen": maxlen, "index_from": 3, "start_char": 1,
-                                "oov_char": 2, "tokenizer": Tokenizer.version]
+        var d = tokenizerFields(numWords: numWords, maxlen: maxlen)
         d.merge(extra) { _, b in b }
         let data = (try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])) ?? Data()
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The settings that say how a text becomes ids, as this build tokenizes for these sizes.
+    static func tokenizerFields(numWords: Int, maxlen: Int) -> [String: Any] {
+        ["num_words": numWords, "maxlen": maxlen, "index_from": Vocabulary.indexFrom, "start_char": Int(Vocabulary.startID),
+         "oov_char": Int(Vocabulary.oovID), "tokenizer": Tokenizer.version]
     }
 
     /// Nil when `words` (a dataset's vocabulary, entry k the word of id k + 4) is the vocabulary
@@ -42,7 +47,7 @@ extension WeightsMetadata {
         guard let k = (0 ..< min(words.count, vocabulary.count)).first(where: { words[$0] != vocabulary[$0] }) else {
             return "\(words.count) words against the \(vocabulary.count) it was trained with"
         }
-        return "token id \(k + 4) is '\(words[k].prefix(40))' there, '\(vocabulary[k].prefix(40))' in training"
+        return "token id \(k + Vocabulary.indexFrom + 1) is '\(words[k].prefix(40))' there, '\(vocabulary[k].prefix(40))' in training"
     }
 }
 
@@ -160,9 +165,8 @@ public enum WeightsFile {
         // The tokenizer settings predict and serve apply are this build's, for this config's sizes.
         let tokenizer = try g.stringAttribute("tokenizer")
         let t = (try? JSONSerialization.jsonObject(with: Data(tokenizer.utf8))) as? [String: Any] ?? [:]
-        guard (t["num_words"] as? Int) == config.model.vocabularySize, (t["maxlen"] as? Int) == config.maxlen,
-              (t["index_from"] as? Int) == 3, (t["start_char"] as? Int) == 1, (t["oov_char"] as? Int) == 2,
-              (t["tokenizer"] as? String) == Tokenizer.version else {
+        let fields = WeightsMetadata.tokenizerFields(numWords: config.model.vocabularySize, maxlen: config.maxlen)
+        guard fields.allSatisfy({ key, value in t[key].map { "\($0)" } == "\(value)" }) else {
             throw TrainingError.badFile(path: f.path, object: "/rnn_dist@tokenizer",
                                         detail: "not the settings this rnn-dist tokenizes with for num_words \(config.model.vocabularySize) and maxlen \(config.maxlen)")
         }
