@@ -101,8 +101,9 @@ struct SelfTest: ParsableCommand {
             // Non-blocking, in place and out of place, large enough (400 kB) that at 4 ranks Open MPI
             // reduce-scatters and all-gathers out of place (a binomial tree in place).
             let count = 100_000
-            var inPlace = (0 ..< count).map { Float((r + 1) * ($0 % 1000 + 1)) }
-            let send = inPlace
+            let original = (0 ..< count).map { Float((r + 1) * ($0 % 1000 + 1)) }
+            var inPlace = original
+            let send = original
             var received = [Float](repeating: -1, count: count)
             try inPlace.withUnsafeMutableBufferPointer { a in
                 try send.withUnsafeBufferPointer { s in
@@ -115,7 +116,7 @@ struct SelfTest: ParsableCommand {
                 }
             }
             let expectNB = (0 ..< count).map { Float(($0 % 1000 + 1) * n * (n + 1) / 2) }
-            ok = inPlace == expectNB && received == expectNB && send == (0 ..< count).map { Float((r + 1) * ($0 % 1000 + 1)) }
+            ok = inPlace == expectNB && received == expectNB && send == original
             okAll = try comm.allReduce(Int32(ok ? 0 : 1), op: .max)
             results.append("iallreduce_float=\(okAll == 0 ? "ok" : "BAD")")
 
@@ -157,6 +158,9 @@ struct SelfTest: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "allreduce-time")
         @Option(help: "Floats per all-reduce.") var values = 140_000
         @Option(help: "Repetitions of each form.") var reps = 10
+        func validate() throws {
+            guard values >= 1, reps >= 1 else { throw ValidationError("--values and --reps must be at least 1") }
+        }
         func run() throws {
             let comm = try Communicator.world()
             var a = [Float](repeating: 1, count: values)
