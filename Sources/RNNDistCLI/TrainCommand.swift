@@ -119,6 +119,8 @@ struct Train: ParsableCommand {
     var chunkRows: Int?
     @Option(help: "Continue from this checkpoint.")
     var resume: String?
+    @Flag(help: "Start afresh in a --run-dir whose checkpoint.h5 an unfinished run wrote (refused without it: that checkpoint is the only way to continue that run).")
+    var overwrite = false
     @Option(help: "Write TensorBoard event files into this folder (off by default); `tensorboard --logdir` it.")
     var tensorboard: String?
     @Option(parsing: .unconditional, help: "With --tensorboard: log batch_loss and learning_rate every K batches.")
@@ -296,10 +298,31 @@ struct Train: ParsableCommand {
                 config.dataPath = c.metadata.config.dataPath
                 checkpoint = c
             }
+            if !overwrite { try refuseToReplaceUnfinishedRun() }
             try RunDirectory(runDir)
             if let tensorboard { try RunDirectory.createFolder(tensorboard) }
         }
         return (data, config, checkpoint, vectors)
+    }
+
+    /// A new run, or one resumed from another file, writes its first checkpoint over
+    /// --run-dir/checkpoint.h5: refused (without --overwrite) when an unfinished run wrote that
+    /// file, or when it cannot be read to tell.
+    func refuseToReplaceUnfinishedRun() throws {
+        let path = RunFiles(directory: runDir).checkpoint
+        var target = stat()
+        guard lstat(path, &target) == 0 else { return }
+        if let resume, var source = Optional(stat()), stat(resume, &source) == 0, stat(path, &target) == 0,
+           source.st_dev == target.st_dev && source.st_ino == target.st_ino {
+            return    // resuming that very checkpoint
+        }
+        let hint = "continue it with --resume \(path), pass --overwrite to start afresh there, or choose another --run-dir"
+        let c: Checkpoint
+        do { c = try Checkpoint.read(from: path) } catch {
+            throw CLIError("\(runDir) holds a checkpoint.h5 this build cannot read (\(error)), which this run would overwrite: pass --overwrite to replace it, or choose another --run-dir")
+        }
+        guard !c.isFinished else { return }
+        throw CLIError("\(runDir) holds an unfinished run (its checkpoint is at \(c.progress)), which this run would overwrite: \(hint)")
     }
 
     /// The model flags' rules, named as flags, before they become layers (a layer count out of

@@ -19,6 +19,15 @@ public struct Checkpoint: Sendable {
         self.iterations = iterations; self.state = state; self.history = history; self.metadata = metadata
     }
 
+    /// Whether the run that wrote it has nothing left to train (`TrainConfig.isFinished(at:)`); an
+    /// unfinished run's checkpoint is the only way to continue it.
+    public var isFinished: Bool { metadata.config.isFinished(at: state) }
+
+    /// Where the run stands, as `inspect` says it: "epoch 2 of 5, next batch 38" (1-based).
+    public var progress: String {
+        "epoch \(state.epoch + 1) of \(metadata.config.epochs), next batch \(state.nextBatch + 1)"
+    }
+
     func write(to path: String) throws {
         try H5File.writeAtomically(to: path) { f in
             try WeightsFile.writeTensors(weights, table: metadata.config.model.parameterTable, into: f)

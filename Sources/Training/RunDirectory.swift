@@ -98,7 +98,7 @@ public struct RunFiles: Sendable {
     let directory: String
     var weights: String { directory + "/model.weights.h5" }
     var best: String { directory + "/best.weights.h5" }
-    var checkpoint: String { directory + "/checkpoint.h5" }
+    public var checkpoint: String { directory + "/checkpoint.h5" }
     var history: String { directory + "/history.h5" }
     /// Keras `CSVLogger`'s file.
     var csv: String { directory + "/history.csv" }

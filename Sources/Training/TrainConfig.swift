@@ -113,6 +113,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     static let maxEpochs = 1_000_000
     public static let maxRows = 1 << 30
 
+    /// Whether a run of this config at `state` is over: all epochs done, or early stopping already
+    /// decided (a run resumed from the checkpoint written at that point has nothing left to do).
+    public func isFinished(at state: TrainingState) -> Bool {
+        state.epoch >= epochs || (patience.map { state.epochsWithoutImprovement >= $0 } ?? false)
+    }
+
     /// The rows this run uses (the first `limit`, or all) cut into training and validation rows
     /// and global batches.
     public var schedule: Schedule {

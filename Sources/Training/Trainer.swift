@@ -107,9 +107,7 @@ public final class Trainer {
 
     /// Whether training is over: all epochs done, or early stopping already decided (a run resumed
     /// from the checkpoint written at that point has nothing left to do).
-    public var isFinished: Bool {
-        state.epoch >= config.epochs || (config.patience.map { state.epochsWithoutImprovement >= $0 } ?? false)
-    }
+    public var isFinished: Bool { config.isFinished(at: state) }
 
     /// Trains to `config.epochs` (or early stop). Throws a `CollectiveError` wrapping
     /// `TrainingError.interrupted` (exit 4) after writing a checkpoint when stopped, or

@@ -132,6 +132,46 @@ final class RunFolderTests: ToyIMDBTestCase {
         }
     }
 
+    /// An unfinished run's checkpoint is the only way to continue it: a new run in its folder
+    /// (alone and under mpirun -n 2), or a run resumed from another folder's checkpoint, is refused
+    /// in one line before it writes anything, and so is a checkpoint.h5 that cannot be read;
+    /// `--overwrite` starts afresh; resuming that checkpoint itself, or reusing a finished run's
+    /// folder, goes on as before.
+    func testAnUnfinishedRunIsNotOverwrittenWithoutOverwrite() throws {
+        let dir = tmp.file("unfinished"), other = tmp.file("other")
+        XCTAssertEqual(try train(dir, ["--epochs", "2", "--stop-after-batches", "3"]).status, 4)
+        XCTAssertEqual(try train(other, ["--epochs", "2", "--stop-after-batches", "2"]).status, 4)
+        let checkpoint = dir + "/checkpoint.h5"
+        let before = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
+        let refusals = [("a new run", try train(dir, ["--epochs", "2"])),
+                        ("a new run, -n 2", try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "2"])),
+                        ("resumed from another folder", try train(dir, ["--epochs", "2", "--resume", other + "/checkpoint.h5"]))]
+        for (label, r) in refusals {
+            XCTAssertEqual(r.status, 2, "\(label): \(r.stderr)")
+            XCTAssertEqual(errorLines(r).count, 1, "\(label): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("\(dir) holds an unfinished run (its checkpoint is at epoch 1 of 2, next batch 4)"), "\(label): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("--resume \(checkpoint)") && r.stderr.contains("--overwrite"), "\(label): \(r.stderr)")
+            XCTAssertFalse(r.stdout.contains("Epoch"), "\(label): refused before training")
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: checkpoint)), before, "\(label): the checkpoint is intact")
+        }
+        // Resuming it is what it is for; the finished run's folder may then be reused.
+        XCTAssertEqual(try train(dir, ["--epochs", "2", "--resume", checkpoint]).status, 0)
+        XCTAssertEqual(try train(dir, ["--epochs", "1"]).status, 0)
+        // --overwrite starts afresh over an unfinished run.
+        XCTAssertEqual(try train(other, ["--epochs", "1", "--overwrite"]).status, 0)
+        XCTAssertTrue(try Subprocess.rnnDist(["inspect", other + "/checkpoint.h5"]).stdout.contains("at epoch 2 of 1"))
+        // A checkpoint.h5 that cannot be read cannot be told finished: refused, or replaced with --overwrite.
+        let unreadable = tmp.file("unreadable")
+        try FileManager.default.createDirectory(atPath: unreadable, withIntermediateDirectories: true)
+        try Data("not a checkpoint".utf8).write(to: URL(fileURLWithPath: unreadable + "/checkpoint.h5"))
+        let r = try train(unreadable, ["--epochs", "1"])
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertEqual(errorLines(r).count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(unreadable) holds a checkpoint.h5 this build cannot read"), r.stderr)
+        XCTAssertEqual(try String(contentsOfFile: unreadable + "/checkpoint.h5", encoding: .utf8), "not a checkpoint")
+        XCTAssertEqual(try train(unreadable, ["--epochs", "1", "--overwrite"]).status, 0)
+    }
+
     /// D4: identical runs write byte-identical weights files (no object timestamps anywhere: root,
     /// intermediate groups, datasets). History and checkpoint hold the runs' timings, so they differ
     /// in those values only.
