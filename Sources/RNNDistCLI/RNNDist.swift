@@ -25,14 +25,14 @@ public struct RNNDist: ParsableCommand {
     public init() {}
 
     /// Parses the arguments, runs the command, and turns any thrown error into one line on stderr
-    /// and a non-zero exit (2 for a bad command line, 1 for everything else).
+    /// and a non-zero exit (64 for a bad command line, 1 or a command's own status otherwise).
     public static func runMain() -> Never {
         ComputeSetup.configureProcess()
         var command: ParsableCommand
         do {
             command = try parseAsRoot()
         } catch {
-            exit(withError: error)
+            exitForCommandLine(error)
         }
         do {
             try command.run()
@@ -40,13 +40,24 @@ public struct RNNDist: ParsableCommand {
         } catch let e as ExitCode {
             Glibc.exit(e.rawValue)
         } catch {
-            // Help requests, validation failures and other parser errors keep ArgumentParser's
-            // own messages and exit codes.
+            // Help requests, validation failures and other parser errors: as after parsing.
             if error is ValidationError || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
-                exit(withError: error)
+                exitForCommandLine(error)
             }
             failAndExit(error)
         }
+    }
+
+    /// An ArgumentParser error: a help or version request prints as ArgumentParser prints it (exit
+    /// 0); a bad command line is one line — ArgumentParser's message and where the usage is — and
+    /// ArgumentParser's exit status (64).
+    static func exitForCommandLine(_ error: Error) -> Never {
+        let code = exitCode(for: error)
+        guard code != .success else { exit(withError: error) }
+        let names = configuration.subcommands.map { $0._commandName }
+        let command = CommandLine.arguments.dropFirst().first { !$0.hasPrefix("-") }.flatMap { names.contains($0) ? $0 : nil }
+        printError(message(for: error) + " (usage: rnn-dist\(command.map { " " + $0 } ?? "") --help)")
+        Glibc.exit(code.rawValue)
     }
 }
 

@@ -318,7 +318,7 @@ final class CommandTests: XCTestCase {
 }
 
 extension XCTestCase {
-    /// `train` with each set of flags exits 64 with a message containing the expected text, and
+    /// `train` with each set of flags exits 64 with one line containing the expected text, and
     /// creates no run folder.
     func assertTrainRefuses(_ cases: [([String], String)], in tmp: TempDir,
                             file: StaticString = #filePath, line: UInt = #line) throws {
@@ -326,6 +326,8 @@ extension XCTestCase {
             let r = try Subprocess.rnnDist(["train", "--data", tmp.file("absent.h5"), "--run-dir", tmp.file("r")] + flags)
             XCTAssertEqual(r.status, 64, "\(flags): \(r.stderr)", file: file, line: line)
             XCTAssertTrue(r.stderr.contains(expect), "\(flags): \(r.stderr)", file: file, line: line)
+            XCTAssertEqual(r.stderr.split(separator: "\n").map { $0.hasPrefix("rnn-dist: error: ") }, [true], "\(flags): one line: \(r.stderr)",
+                           file: file, line: line)
             XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("r")), "nothing created for a bad flag",
                            file: file, line: line)
         }

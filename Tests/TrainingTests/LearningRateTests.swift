@@ -66,7 +66,6 @@ final class LearningRateTests: ToyIMDBTestCase {
         XCTAssertTrue(other.stderr.contains("--lr-schedule, --warmup-epochs, --lr-scaling"), other.stderr)
     }
 
-    /// ArgumentParser's usage errors (status 64) name the flag.
     /// At -n 2 into tmp/stop: stopped after `batches` batches (exit 4), resumed to the end, and then
     /// the same weights bits as the uninterrupted run in tmp/whole.
     private func stopAndResume(after batches: Int, _ flags: [String]) throws {
@@ -78,12 +77,15 @@ final class LearningRateTests: ToyIMDBTestCase {
                        try WeightsFile.read(from: tmp.file("whole/model.weights.h5")).weights)
     }
 
+    /// ArgumentParser's usage errors (status 64) are one line naming the flag and where the usage is.
     func testBadScheduleFlagsAreUsageErrors() throws {
         for (flags, expect) in [(["--lr-schedule", "step:0:0.5"], "--lr-schedule must be"), (["--lr-scaling", "cubic"], "--lr-scaling must be"),
                                 (["--warmup-epochs", "20", "--epochs", "10"], "--warmup-epochs 20.0 is outside 0…10")] {
             let r = try Subprocess.rnnDist(["train", "--data", dataset] + flags)
             XCTAssertEqual(r.status, 64, r.stderr)
-            XCTAssertTrue(r.stderr.hasPrefix("Error: " + expect), r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.hasPrefix("rnn-dist: error: " + expect), r.stderr)
+            XCTAssertTrue(r.stderr.hasSuffix(" (usage: rnn-dist train --help)\n"), r.stderr)
         }
     }
 
