@@ -123,8 +123,8 @@ struct Train: ParsableCommand {
     var overwrite = false
     @Option(help: "Write TensorBoard event files into this folder (off by default); `tensorboard --logdir` it.")
     var tensorboard: String?
-    @Option(parsing: .unconditional, help: "With --tensorboard: log batch_loss and learning_rate every K batches.")
-    var logEvery = 20
+    @Option(parsing: .unconditional, help: "With --tensorboard: log batch_loss and learning_rate every K batches (default 20).")
+    var logEvery: Int?
     @Option(help: "Write a Chrome trace (chrome://tracing, Perfetto) of every rank's work to this file (off by default).")
     var timeline: String?
     @Option(help: "text: progress and a Keras-like line per epoch; json: one JSON object per epoch (epoch, seconds, samples_per_second, loss, acc, val_loss, val_acc, mpi_share, exchange_bytes_per_batch, embedding_rows_per_batch, embedding_rows_behind_backward_per_batch), no progress lines.")
@@ -149,7 +149,10 @@ struct Train: ParsableCommand {
     /// dataset sizes where the flags leave them open), before any MPI work; `run` checks again
     /// against the real dataset.
     func validate() throws {
-        guard logEvery >= 1 else { throw ValidationError("--log-every \(logEvery) is outside 1…") }
+        if let logEvery {
+            guard logEvery >= 1 else { throw ValidationError("--log-every \(logEvery) is outside 1…") }
+            guard tensorboard != nil else { throw ValidationError("--log-every sets how often --tensorboard logs; give --tensorboard DIR too") }
+        }
         if chunkRows != nil && !reproducible { throw ValidationError("--chunk-rows needs --reproducible") }
         if let f = injectFault, GradientFault(f) == nil {
             throw ValidationError("--inject-fault must be VALUE@RANK:STEP with VALUE nan, inf or -inf (got '\(f)')")
@@ -226,7 +229,7 @@ struct Train: ParsableCommand {
                 printer.vocabulary = config.model.vocabularySize
                 trainer.observers.append(printer)
                 if let tensorboard {
-                    let logger = try TensorBoardLogger(directory: tensorboard, every: logEvery, config: config,
+                    let logger = try TensorBoardLogger(directory: tensorboard, every: logEvery ?? 20, config: config,
                                                        startStep: trainer.optimizer.iterations)
                     logger.rate = { [unowned trainer] in trainer.learningRate(atStep: $0) }
                     trainer.observers.append(logger)
@@ -237,7 +240,8 @@ struct Train: ParsableCommand {
                 print("rnn-dist train: \(config.model.label), \(comm.size) rank\(comm.size == 1 ? "" : "s"), " +
                       "\(s.trainCount) training and \(s.valCount) validation rows, global batch \(config.stepBatch)\(accumulate > 1 ? " (\(accumulate) × \(batchSize))" : ""), " +
                       "\(config.model.parameterCount) parameters" +
-                      (resume.map { ", resumed from \($0) at epoch \(trainer.state.epoch + 1) batch \(trainer.state.nextBatch + 1)" } ?? ""))
+                      (resume.map { ", resumed from \($0) at epoch \(trainer.state.epoch + 1) batch \(trainer.state.nextBatch + 1)" } ?? "") +
+                      (limit.flatMap { $0 > data.train.rowCount ? " (--limit \($0) is above the dataset's \(data.train.rowCount) rows: all are used)" : nil } ?? ""))
             }
             if trainer.isFinished {
                 if comm.isRoot {

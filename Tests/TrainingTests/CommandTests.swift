@@ -250,8 +250,22 @@ final class CommandTests: XCTestCase {
             (["--batch-size", "-1"], "--batch-size -1 is outside 1…"),
             (["--lr", "-1"], "--lr -1.0 is outside (0, ∞)"),
             (["--limit", "-1"], "--limit -1 is outside 2…"),
+            (["--log-every", "0", "--tensorboard", tmp.file("tb")], "--log-every 0 is outside 1…"),
+            (["--log-every", "5"], "--log-every sets how often --tensorboard logs; give --tensorboard DIR too"),
         ]
         try assertTrainRefuses(cases, in: tmp)
+    }
+
+    /// A --limit above the dataset's rows uses them all, and says so in the run's first line.
+    func testALimitAboveTheRowsIsNamed() throws {
+        let r = try Subprocess.rnnDist(["train", "--data", Self.dataset, "--run-dir", tmp.file("limit"), "--epochs", "1", "--batch-size", "16",
+                                        "--units", "4", "--embed-dim", "4", "--limit", "1000000"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let first = r.stdout.split(separator: "\n").first { $0.hasPrefix("rnn-dist train:") } ?? ""
+        XCTAssertTrue(first.contains("(--limit 1000000 is above the dataset's ") && first.hasSuffix(" rows: all are used)"), r.stdout)
+        let plain = try Subprocess.rnnDist(["train", "--data", Self.dataset, "--run-dir", tmp.file("nolimit"), "--epochs", "1", "--batch-size", "16",
+                                            "--units", "4", "--embed-dim", "4", "--limit", "64"])
+        XCTAssertFalse(plain.stdout.contains("--limit"), plain.stdout)
     }
 
     /// `--log-format json`: one object per epoch whose metrics are the history's bit for bit (the
