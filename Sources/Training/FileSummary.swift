@@ -42,7 +42,8 @@ public struct RunFileSummary {
                      "  at \(c.progress); \(c.iterations) optimizer steps (\(c.optimizerName), slots \(c.slots.map(\.name).joined(separator: ", ")))",
                      "  written by \(s.worldSize) rank\(s.worldSize == 1 ? "" : "s"); \(c.history.records.count) epoch\(c.history.records.count == 1 ? "" : "s") of history; best val_loss \(s.bestValLoss)"]
                 + (s.interruptedBy.map { ["  written when \($0) stopped the run (a clean interruption: resume it)"] } ?? [])
-            json = ["kind": kind, "epoch": s.epoch, "next_batch": s.nextBatch, "iterations": c.iterations,
+            json = ["kind": kind, "epoch": s.epoch, "next_batch": s.nextBatch, "epochs": c.metadata.config.epochs,
+                    "finished": c.isFinished, "iterations": c.iterations,
                     "optimizer": c.optimizerName, "world_size": s.worldSize, "history_epochs": c.history.records.count,
                     "interrupted_by": s.interruptedBy ?? NSNull(), "class_names": c.metadata.classNames]
         default:

@@ -318,6 +318,8 @@ final class CommandTests: XCTestCase {
         let j = try Subprocess.rnnDist(["inspect", "--json", Self.runDir + "/checkpoint.h5"])
         let doc = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
         XCTAssertEqual((doc?["checkpoint"] as? [String: Any])?["epoch"] as? Int, 3)
+        XCTAssertEqual((doc?["checkpoint"] as? [String: Any])?["epochs"] as? Int, 3)
+        XCTAssertEqual((doc?["checkpoint"] as? [String: Any])?["finished"] as? Bool, true)
         // An intact HDF5 file that is none of ours: its objects listed (it is intact: exit 0), and
         // said to be none of ours rather than summarised as nothing.
         let foreign = tmp.file("foreign.h5")

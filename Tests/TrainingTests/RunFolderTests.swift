@@ -154,6 +154,9 @@ final class RunFolderTests: ToyIMDBTestCase {
             XCTAssertFalse(r.stdout.contains("Epoch"), "\(label): refused before training")
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: checkpoint)), before, "\(label): the checkpoint is intact")
         }
+        // inspect tells scripts (Launch/run) that it is unfinished.
+        let doc = try JSONSerialization.jsonObject(with: Data(try Subprocess.rnnDist(["inspect", "--json", checkpoint]).stdout.utf8)) as? [String: Any]
+        XCTAssertEqual((doc?["checkpoint"] as? [String: Any])?["finished"] as? Bool, false)
         // Resuming it is what it is for; the finished run's folder may then be reused.
         XCTAssertEqual(try train(dir, ["--epochs", "2", "--resume", checkpoint]).status, 0)
         XCTAssertEqual(try train(dir, ["--epochs", "1"]).status, 0)
