@@ -314,19 +314,23 @@ struct Train: ParsableCommand {
     /// file, or when it cannot be read to tell.
     func refuseToReplaceUnfinishedRun() throws {
         let path = RunFiles(directory: runDir).checkpoint
-        var target = stat()
-        guard lstat(path, &target) == 0 else { return }
-        if let resume, var source = Optional(stat()), stat(resume, &source) == 0, stat(path, &target) == 0,
-           source.st_dev == target.st_dev && source.st_ino == target.st_ino {
-            return    // resuming that very checkpoint
-        }
-        let hint = "continue it with --resume \(path), pass --overwrite to start afresh there, or choose another --run-dir"
+        var existing = stat()
+        guard lstat(path, &existing) == 0 else { return }
+        if let resume, Self.sameFile(resume, path) { return }    // resuming that very checkpoint
         let c: Checkpoint
         do { c = try Checkpoint.read(from: path) } catch {
-            throw CLIError("\(runDir) holds a checkpoint.h5 this build cannot read (\(error)), which this run would overwrite: pass --overwrite to replace it, or choose another --run-dir")
+            throw CLIError("\(runDir) holds a checkpoint.h5 this build cannot read (\(error)), which this run would overwrite: "
+                           + "pass --overwrite to replace it, or choose another --run-dir")
         }
         guard !c.isFinished else { return }
-        throw CLIError("\(runDir) holds an unfinished run (its checkpoint is at \(c.progress)), which this run would overwrite: \(hint)")
+        throw CLIError("\(runDir) holds an unfinished run (its checkpoint is at \(c.progress)), which this run would overwrite: "
+                       + "continue it with --resume \(path), pass --overwrite to start afresh there, or choose another --run-dir")
+    }
+
+    /// Whether both paths name one file (links followed).
+    static func sameFile(_ a: String, _ b: String) -> Bool {
+        var x = stat(), y = stat()
+        return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino
     }
 
     /// The model flags' rules, named as flags, before they become layers (a layer count out of

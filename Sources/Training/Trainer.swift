@@ -105,8 +105,7 @@ public final class Trainer {
         signal(SIGUSR1) { s in stopSignal = s }
     }
 
-    /// Whether training is over: all epochs done, or early stopping already decided (a run resumed
-    /// from the checkpoint written at that point has nothing left to do).
+    /// Whether training is over (`TrainConfig.isFinished(at:)`).
     public var isFinished: Bool { config.isFinished(at: state) }
 
     /// Trains to `config.epochs` (or early stop). Throws a `CollectiveError` wrapping
