@@ -187,6 +187,9 @@ struct Train: ParsableCommand {
             try checkPreset(numWords: m.numWords ?? 10_000)
             try config(numWords: m.numWords ?? 10_000, maxlen: m.maxlen ?? 500, dataRows: TrainConfig.maxRows).validate()
         } catch { throw ValidationError("\(error)") }
+        if momentum != TrainConfig.Defaults.momentum && optimizer != .sgd {
+            throw ValidationError("--momentum is --optimizer sgd's; \(optimizer.rawValue) would ignore it")
+        }
     }
 
     /// `RANK:NUMBER` of the test hooks.

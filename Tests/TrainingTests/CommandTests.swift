@@ -252,6 +252,8 @@ final class CommandTests: XCTestCase {
             (["--limit", "-1"], "--limit -1 is outside 2…"),
             (["--log-every", "0", "--tensorboard", tmp.file("tb")], "--log-every 0 is outside 1…"),
             (["--log-every", "5"], "--log-every sets how often --tensorboard logs; give --tensorboard DIR too"),
+            (["--momentum", "0.5"], "--momentum is --optimizer sgd's; rmsprop would ignore it"),
+            (["--optimizer", "adam", "--momentum", "0.9"], "--momentum is --optimizer sgd's; adam would ignore it"),
         ]
         try assertTrainRefuses(cases, in: tmp)
     }
