@@ -20,7 +20,7 @@ struct SelfTest: ParsableCommand {
     /// checkpoint does, and prints the seconds per span of each (JSON, for Launch/bench.py).
     struct TimelineCost: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "timeline-cost")
-        @Option(help: "Spans to record.") var spans = 200_000
+        @Option(parsing: .unconditional, help: "Spans to record.") var spans = 200_000
         @Option(help: "The trace file to write (removed afterwards).") var output = "/tmp/rnn-dist-timeline-cost.json"
         func run() throws {
             let comm = try Communicator.world()
@@ -47,8 +47,8 @@ struct SelfTest: ParsableCommand {
     struct Products: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "products")
         @Argument(help: "The counts file.") var counts: String
-        @Option(help: "Seconds spent timing each shape.") var budget = 0.05
-        @Option(help: "Divide the counts by this (e.g. the epochs the counts cover).") var per = 1.0
+        @Option(parsing: .unconditional, help: "Seconds spent timing each shape.") var budget = 0.05
+        @Option(parsing: .unconditional, help: "Divide the counts by this (e.g. the epochs the counts cover).") var per = 1.0
 
         func run() throws {
             ComputeSetup.configureProcess()
@@ -156,8 +156,8 @@ struct SelfTest: ParsableCommand {
     /// algorithm Open MPI picks for each form costs on a shaped link.
     struct AllReduceTime: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "allreduce-time")
-        @Option(help: "Floats per all-reduce.") var values = 140_000
-        @Option(help: "Repetitions of each form.") var reps = 10
+        @Option(parsing: .unconditional, help: "Floats per all-reduce.") var values = 140_000
+        @Option(parsing: .unconditional, help: "Repetitions of each form.") var reps = 10
         func validate() throws {
             guard values >= 1, reps >= 1 else { throw ValidationError("--values and --reps must be at least 1") }
         }
@@ -193,9 +193,9 @@ struct SelfTest: ParsableCommand {
     /// One rank calls `MPI_Abort(code)` while every other rank waits in a barrier: the job must end.
     struct Abort: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "abort")
-        @Option(help: "The rank that aborts.") var rank = 1
-        @Option(help: "The exit code it aborts with.") var code: Int32 = 7
-        @Option(help: "Seconds the aborting rank waits first.") var delay = 0.5
+        @Option(parsing: .unconditional, help: "The rank that aborts.") var rank = 1
+        @Option(parsing: .unconditional, help: "The exit code it aborts with.") var code: Int32 = 7
+        @Option(parsing: .unconditional, help: "Seconds the aborting rank waits first.") var delay = 0.5
 
         func run() throws {
             let comm = try Communicator.world()

@@ -21,19 +21,19 @@ struct ServeCommand: ParsableCommand {
     var weights: String
     @Option(help: "Address to listen on.")
     var host = "127.0.0.1"
-    @Option(help: "Port to listen on (0: any free port; the first stdout line tells which).")
+    @Option(parsing: .unconditional, help: "Port to listen on (0: any free port; the first stdout line tells which).")
     var port = 8080
-    @Option(help: "Threads that run the model, each with its own copy of it.")
+    @Option(parsing: .unconditional, help: "Threads that run the model, each with its own copy of it.")
     var computeThreads = 1
-    @Option(help: "Texts scored in one forward pass at most.")
+    @Option(parsing: .unconditional, help: "Texts scored in one forward pass at most.")
     var maxBatch = 256
-    @Option(help: "How long a free compute thread waits for more requests to batch, in milliseconds (0 … 100).")
+    @Option(parsing: .unconditional, help: "How long a free compute thread waits for more requests to batch, in milliseconds (0 … 100).")
     var batchWindowMs = 0.0
-    @Option(help: "Seconds a connection may stay idle before it is closed.")
+    @Option(parsing: .unconditional, help: "Seconds a connection may stay idle before it is closed.")
     var idleTimeout = 30.0
-    @Option(help: "Seconds a request's body may take to arrive (408 after).")
+    @Option(parsing: .unconditional, help: "Seconds a request's body may take to arrive (408 after).")
     var requestTimeout = 10.0
-    @Option(help: "Seconds between checks of the weights file for a new version (0: only SIGHUP reloads).")
+    @Option(parsing: .unconditional, help: "Seconds between checks of the weights file for a new version (0: only SIGHUP reloads).")
     var watchInterval = 1.0
 
     func validate() throws {

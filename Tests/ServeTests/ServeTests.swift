@@ -355,9 +355,16 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(missing.stderr.hasPrefix("rnn-dist: error: ") && missing.stderr.contains("none.h5"), missing.stderr)
         XCTAssertEqual(missing.stderr.split(separator: "\n").count, 1, missing.stderr)
 
-        let port = try Subprocess.rnnDist(["serve", "--weights", Self.lstm, "--port", "70000"], timeout: 20)
-        XCTAssertNotEqual(port.status, 0)
-        XCTAssertTrue(port.stderr.contains("--port must be in 0 … 65535"), port.stderr)
+        // Out-of-range numbers, negative ones too, are one line naming the flag and the value (exit 64).
+        for (flags, expect) in [(["--port", "70000"], "--port must be in 0 … 65535, not 70000"),
+                                (["--port", "-1"], "--port must be in 0 … 65535, not -1"),
+                                (["--idle-timeout", "-5"], "--idle-timeout must be in (0, 86400] seconds, not -5.0"),
+                                (["--batch-window-ms", "-1"], "--batch-window-ms must be in 0 … 100, not -1.0")] {
+            let r = try Subprocess.rnnDist(["serve", "--weights", Self.lstm] + flags, timeout: 20)
+            XCTAssertEqual(r.status, 64, "\(flags): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.hasPrefix("rnn-dist: error: " + expect), "\(flags): \(r.stderr)")
+        }
 
         let server = try ServerProcess(weights: Self.lstm, folder: tmp)
         let taken = try Subprocess.rnnDist(["serve", "--weights", Self.lstm, "--port", String(server.port)], timeout: 20)
