@@ -305,8 +305,9 @@ struct Train: ParsableCommand {
                 config.dataPath = c.metadata.config.dataPath
                 checkpoint = c
             }
-            if !overwrite { try refuseToReplaceUnfinishedRun() }
+            // Locked first: a run that is still going holds the folder (exit 5), it is not an unfinished one.
             try RunDirectory(runDir)
+            if !overwrite { try refuseToReplaceUnfinishedRun() }
             if let tensorboard { try RunDirectory.createFolder(tensorboard) }
         }
         return (data, config, checkpoint, vectors)

@@ -19,6 +19,11 @@ public struct RunDirectory {
         try Self.createFolder(path)
         try checkWritable()
         try lock()
+        // Each file the run writes is replaced by a rename: what is in its place must be a file (or
+        // a link to one), or the run would fail at its first write, after training an epoch.
+        for file in RunFiles(directory: path).all {
+            do { _ = try atomicWriteTarget(file) } catch { throw TrainingError.invalid("\(error)") }
+        }
     }
 
     /// Creates `path` and its missing parents (mode 0755) with a readable reason on failure.
@@ -70,7 +75,8 @@ public struct RunDirectory {
             throw TrainingError.invalid("\(lockPath): cannot open the run lock (\(SystemError().description))")
         }
         // A holder on this host may be a rank of a job whose mpirun was killed a moment ago: Open
-        // MPI's ranks then live on for about a second. Wait for it, within a bound.
+        // MPI's ranks then live on for about a second. Wait for it, within a bound; also for a
+        // holder that has not yet written who it is (two runs started at once), to name it.
         let deadline = Date().addingTimeInterval(Self.lockWait)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let error = SystemError()
@@ -79,7 +85,8 @@ public struct RunDirectory {
                 close(fd)
                 throw TrainingError.invalid("\(lockPath): cannot lock the run folder (\(error))")
             }
-            guard holder.contains("on host \(hostName()),"), Date() < deadline else {
+            // An empty note: the holder has just locked and not yet written it (or it is being written).
+            guard holder.isEmpty || holder.contains("on host \(hostName()),"), Date() < deadline else {
                 close(fd)
                 throw TrainingError.busy("\(path): in use by another rnn-dist run (\(holder.isEmpty ? "holder unknown" : holder)); " +
                                          "wait for it or use another --run-dir")

@@ -154,6 +154,15 @@ final class RunFolderTests: ToyIMDBTestCase {
             XCTAssertFalse(r.stdout.contains("Epoch"), "\(label): refused before training")
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: checkpoint)), before, "\(label): the checkpoint is intact")
         }
+        // While a run holds the folder, a second one is told so (exit 5, which Launch/supervise
+        // retries), not that the live run is an unfinished one to resume.
+        let live = tmp.file("live")
+        let fd = try holdRunFolderLock(live, holder: "pid 4245 on host other-host, since 2026-12-06T00:00:00Z")
+        try FileManager.default.copyItem(atPath: checkpoint, toPath: live + "/checkpoint.h5")
+        let busy = try train(live, ["--epochs", "2"])
+        close(fd)
+        XCTAssertEqual(busy.status, 5, busy.stderr)
+        XCTAssertTrue(busy.stderr.contains("\(live): in use by another rnn-dist run (pid 4245 on host other-host"), busy.stderr)
         // inspect tells scripts (Launch/run) that it is unfinished.
         let doc = try JSONSerialization.jsonObject(with: Data(try Subprocess.rnnDist(["inspect", "--json", checkpoint]).stdout.utf8)) as? [String: Any]
         XCTAssertEqual((doc?["checkpoint"] as? [String: Any])?["finished"] as? Bool, false)
@@ -173,6 +182,36 @@ final class RunFolderTests: ToyIMDBTestCase {
         XCTAssertTrue(r.stderr.contains("\(unreadable) holds a checkpoint.h5 this build cannot read"), r.stderr)
         XCTAssertEqual(try String(contentsOfFile: unreadable + "/checkpoint.h5", encoding: .utf8), "not a checkpoint")
         XCTAssertEqual(try train(unreadable, ["--epochs", "1", "--overwrite"]).status, 0)
+        // A folder (or a FIFO) where a run file goes is refused at set-up, --overwrite or not: the
+        // first write would fail only after an epoch of training.
+        for name in ["checkpoint.h5", "history.csv"] {
+            let blocked = tmp.file("blocked-" + name)
+            try FileManager.default.createDirectory(atPath: blocked + "/" + name, withIntermediateDirectories: true)
+            for extra in [[], ["--overwrite"]] {
+                let r = try train(blocked, ["--epochs", "1"] + extra)
+                XCTAssertEqual(r.status, 2, "\(name) \(extra): \(r.stderr)")
+                XCTAssertEqual(errorLines(r).count, 1, r.stderr)
+                XCTAssertTrue(r.stderr.contains("\(blocked)/\(name): is a folder, not a file"), r.stderr)
+                XCTAssertFalse(r.stdout.contains("Epoch"), "refused before training: \(r.stdout)")
+                XCTAssertFalse(FileManager.default.fileExists(atPath: blocked + "/model.weights.h5"))
+            }
+        }
+    }
+
+    /// Two runs started at once: the one that waits names the other once it has written who it is
+    /// (an empty note is a holder still writing it, not an unknown one).
+    func testAHolderStillWritingItsNoteIsNamed() throws {
+        let dir = tmp.file("racing")
+        let fd = try holdRunFolderLock(dir, holder: "")
+        _ = ftruncate(fd, 0)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1.0) {
+            let note = "pid 4246 on host other-host, since 2026-12-06T00:00:00Z\n"
+            _ = note.withCString { pwrite(fd, $0, strlen($0), 0) }
+        }
+        let r = try train(dir, ["--epochs", "1"])
+        close(fd)
+        XCTAssertEqual(r.status, 5, r.stderr)
+        XCTAssertTrue(r.stderr.contains("in use by another rnn-dist run (pid 4246 on host other-host"), r.stderr)
     }
 
     /// D4: identical runs write byte-identical weights files (no object timestamps anywhere: root,
