@@ -187,7 +187,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             let (was, now) = (self[keyPath: kp], requested[keyPath: kp])
             if was != now { out.append((name, was.map { "\($0)" } ?? "none", now.map { "\($0)" } ?? "none")) }
         }
-        if let was = model.preset, let now = requested.model.preset {
+        // A frozen embedding is its own flag; the rest of the model is compared as if it trained.
+        if model.embeddingTrainable != requested.model.embeddingTrainable {
+            out.append(("--freeze-embeddings", model.embeddingTrainable ? "off" : "on", requested.model.embeddingTrainable ? "off" : "on"))
+        }
+        let (model, requestedModel) = (model.embedding(trainable: true), requested.model.embedding(trainable: true))
+        if let was = model.preset, let now = requestedModel.preset {
             func preset<T: Equatable>(_ name: String, _ kp: KeyPath<ModelConfig.Preset, T>) {
                 if was[keyPath: kp] != now[keyPath: kp] { out.append((name, "\(was[keyPath: kp])", "\(now[keyPath: kp])")) }
             }
@@ -200,8 +205,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             preset("--dropout", \.dropout)
             preset("--recurrent-dropout", \.recurrentDropout)
             preset("--gru-reset-after", \.resetAfter)
-        } else if model != requested.model {
-            out.append(("the model", model.label, requested.model.label))
+        } else if model != requestedModel {
+            out.append(("the model", model.label, requestedModel.label))
         }
         cmp("--maxlen", \.maxlen)
         cmp("--batch-size", \.batchSize)
@@ -219,7 +224,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         cmp("--embeddings", \.embeddings?.checksum)
         cmp("--lr-schedule, --warmup-epochs, --lr-scaling", \.learningRateSchedule.description)
         cmp("--reduce-lr-on-plateau", \.reduceLROnPlateau)
-        cmp("--reproducible, --chunk-rows", \.reproducibleChunk)
+        switch (reproducibleChunk, requested.reproducibleChunk) {
+        case (nil, nil): break
+        case (let was?, let now?): if was != now { out.append(("--chunk-rows", "\(was)", "\(now)")) }
+        case (let was, let now):
+            out.append(("--reproducible", was.map { "on (--chunk-rows \($0))" } ?? "off", now.map { "on (--chunk-rows \($0))" } ?? "off"))
+        }
         return out
     }
 }

@@ -117,10 +117,12 @@ final class ReproducibleTests: ToyIMDBTestCase {
         let stop = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("stop")] + flags + ["--stop-after-batches", "1"])
         XCTAssertEqual(stop.status, 4, stop.stderr)
         let checkpoint = tmp.file("stop/checkpoint.h5")
-        for args in [common, common + ["--reproducible"], common + ["--reproducible", "--chunk-rows", "16"]] {
+        for (args, says) in [(common, "--reproducible = on (--chunk-rows 8), this run asks for off"),
+                             (common + ["--reproducible"], "--chunk-rows = 8, this run asks for 16"),
+                             (common + ["--reproducible", "--chunk-rows", "16"], "--chunk-rows = 8, this run asks for 16")] {
             let r = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("stop"), "--resume", checkpoint] + args)
             XCTAssertEqual(r.status, 2, r.stderr)
-            XCTAssertTrue(r.stderr.contains("--reproducible, --chunk-rows"), r.stderr)
+            XCTAssertTrue(r.stderr.contains("checkpoint was written with " + says), r.stderr)
             XCTAssertEqual(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count, 1, r.stderr)
         }
     }
