@@ -83,9 +83,34 @@ private struct KerasReader {
             guard (try? one(key)) == value else { throw fail("option '\(key)' = \(raw) is not supported (only \(value))") }
         }
 
+        /// The `activation` option's name: "linear" when absent or null. A layer object or a
+        /// function's config (what `to_json()` writes for `activation=layers.ReLU()`) is refused:
+        /// it may carry parameters (a slope, a cap) that the name alone would drop.
+        func activationName() throws -> String {
+            guard let raw = config["activation"], raw != .null else { return "linear" }
+            guard let name = raw.string else {
+                throw fail("option 'activation' = \(raw) is not supported (only an activation's name, e.g. \"relu\")")
+            }
+            return name
+        }
+
+        /// Every option of the config must be one rnn-dist knows (`known`, or one every layer may
+        /// carry): an unknown one may change what the layer computes. The dtype must be float32.
+        func checkOptions(_ known: Set<String>) throws {
+            let everyLayer: Set<String> = ["name", "trainable", "dtype"]
+            for key in config.keys.sorted() where !known.contains(key) && !everyLayer.contains(key) {
+                throw fail("option '\(key)' is not one rnn-dist knows (it could change what the layer computes)")
+            }
+            guard className != "InputLayer", let raw = config["dtype"], raw != .null else { return }
+            let policy = raw.string ?? raw.object?["config"]?.object?["name"]?.string
+            guard policy == "float32" else {
+                throw fail("option 'dtype' = \(policy.map { "'\($0)'" } ?? "\(raw)") is not supported (only float32: rnn-dist computes in float32)")
+            }
+        }
+
         /// The `activation` of a hidden layer.
         func activation() throws -> Nonlinearity {
-            let name = config["activation"]?.string ?? "linear"
+            let name = try activationName()
             guard let a = Nonlinearity(rawValue: name) else {
                 throw fail("option 'activation' = '\(name)' is not supported (relu, tanh, sigmoid or linear)")
             }
@@ -118,6 +143,33 @@ private struct KerasReader {
         }
     }
 
+    /// The sequence length a first layer fixes: `batch_shape` / `batch_input_shape` [batch, T],
+    /// `input_shape` [T] or `input_length` T (Keras 2's Embedding), T null or absent leaving it open;
+    /// where several are given they must agree.
+    mutating func readLength(_ layer: Layer) throws {
+        for key in ["batch_shape", "batch_input_shape", "input_shape", "input_length"] {
+            guard let raw = layer.config[key], raw != .null else { continue }
+            let length: JSONValue
+            switch key {
+            case "input_length": length = raw
+            case "input_shape":
+                guard let shape = raw.array, shape.count == 1 else {
+                    throw layer.fail("option 'input_shape' must be [maxlen]: token ids, one sequence per row")
+                }
+                length = shape[0]
+            default:
+                guard let shape = raw.array, shape.count == 2 else {
+                    throw layer.fail("option '\(key)' must be [null, maxlen]: token ids, one sequence per row")
+                }
+                length = shape[1]
+            }
+            guard length != .null else { continue }
+            guard let t = length.int, t >= 1 else { throw layer.fail("option '\(key)' = \(raw): the length must be a positive integer or null") }
+            if let m = maxlen, m != t { throw layer.fail("option '\(key)' = \(raw) disagrees with the length \(m) given before") }
+            maxlen = t
+        }
+    }
+
     mutating func add(_ json: [String: JSONValue], position: Int) throws {
         let className = json["class_name"]?.string ?? "(no class_name)"
         let config = json["config"]?.object ?? [:]
@@ -130,14 +182,23 @@ private struct KerasReader {
         case "InputLayer":
             guard specs.isEmpty, !sawInput else { throw layer.fail("an InputLayer must come first") }
             sawInput = true
-            guard let shape = (config["batch_shape"] ?? config["batch_input_shape"])?.array, shape.count == 2 else {
+            try layer.checkOptions(["batch_shape", "batch_input_shape", "optional", "ragged", "sparse"])
+            for k in ["optional", "ragged", "sparse"] { try layer.require(k, false) }
+            guard config["batch_shape"] != nil || config["batch_input_shape"] != nil else {
                 throw layer.fail("option 'batch_shape' must be [null, maxlen]: token ids, one sequence per row")
             }
-            maxlen = shape[1].int
+            try readLength(layer)
         case "Embedding":
             guard specs.isEmpty else { throw layer.fail("only the first layer can be an Embedding") }
+            try layer.checkOptions(["input_dim", "output_dim", "embeddings_initializer", "embeddings_regularizer", "activity_regularizer",
+                                    "embeddings_constraint", "mask_zero", "quantization_config", "lora_rank", "lora_alpha",
+                                    "input_length", "input_shape", "batch_input_shape", "batch_shape", "sparse"])
             try layer.require("mask_zero", false, "rnn-dist does not mask padding")
-            for k in ["embeddings_regularizer", "activity_regularizer", "embeddings_constraint", "quantization_config"] { try layer.requireNull(k) }
+            try layer.require("sparse", false)
+            for k in ["embeddings_regularizer", "activity_regularizer", "embeddings_constraint", "quantization_config", "lora_rank"] {
+                try layer.requireNull(k)
+            }
+            try readLength(layer)
             try layer.requireInitializer("embeddings_initializer", "RandomUniform") {
                 ($0["minval"]?.double ?? -0.05) == -0.05 && ($0["maxval"]?.double ?? 0.05) == 0.05
             }
@@ -146,6 +207,7 @@ private struct KerasReader {
         case "SimpleRNN", "LSTM", "GRU":
             specs.append(.recurrent(try recurrent(layer)))
         case "Bidirectional":
+            try layer.checkOptions(["layer", "backward_layer", "merge_mode"])
             try layer.require("merge_mode", "concat")
             guard let inner = layer.config["layer"]?.object else { throw layer.fail("option 'layer' is missing") }
             let innerLayer = Layer(className: inner["class_name"]?.string ?? "(no class_name)",
@@ -170,6 +232,9 @@ private struct KerasReader {
             r.bidirectional = true
             specs.append(.recurrent(r))
         case "Dense":
+            try layer.checkOptions(["units", "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
+                                    "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint",
+                                    "quantization_config", "lora_rank", "lora_alpha"])
             for k in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint",
                       "quantization_config", "lora_rank"] {
                 try layer.requireNull(k)
@@ -177,18 +242,22 @@ private struct KerasReader {
             try layer.requireInitializer("kernel_initializer", "GlorotUniform")
             try layer.requireInitializer("bias_initializer", "Zeros")
             let units = try layer.int("units")
-            let activation = layer.config["activation"]?.string ?? "linear"
-            denseActivations[specs.count] = activation
+            denseActivations[specs.count] = try layer.activationName()
             specs.append(.dense(DenseSpec(units: units, useBias: try layer.bool("use_bias", default: true))))
         case "Flatten":
+            try layer.checkOptions(["data_format"])
             try layer.require("data_format", "channels_last")
             specs.append(.flatten(FlattenSpec()))
         case "Dropout":
+            try layer.checkOptions(["rate", "noise_shape", "seed"])
             try layer.requireNull("noise_shape")
             let rate = try layer.double("rate", default: 0)
             guard rate >= 0 && rate < 1 else { throw layer.fail("option 'rate' = \(rate) is outside [0, 1)") }
             specs.append(.dropout(DropoutSpec(rate: rate)))
         case "Conv1D":
+            try layer.checkOptions(["filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups", "activation",
+                                    "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+                                    "activity_regularizer", "kernel_constraint", "bias_constraint", "lora_rank", "lora_alpha"])
             try layer.require("data_format", "channels_last")
             try layer.require("groups", .int(1))
             for k in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint",
@@ -207,6 +276,7 @@ private struct KerasReader {
             specs.append(.conv1D(Conv1DSpec(filters: try layer.int("filters"), kernelSize: size, padding: p,
                                             activation: try layer.activation(), useBias: try layer.bool("use_bias", default: true))))
         case "MaxPooling1D":
+            try layer.checkOptions(["pool_size", "strides", "padding", "data_format"])
             try layer.require("data_format", "channels_last")
             let size = try layer.one("pool_size")
             let strides = layer.config["strides"] == nil || layer.config["strides"] == .null ? size : try layer.one("strides")
@@ -216,6 +286,7 @@ private struct KerasReader {
             }
             specs.append(.pooling1D(Pooling1DSpec(poolSize: size, strides: strides, padding: p)))
         case "GlobalMaxPooling1D", "GlobalAveragePooling1D":
+            try layer.checkOptions(["data_format", "keepdims"])
             try layer.require("data_format", "channels_last")
             try layer.require("keepdims", false)
             specs.append(.globalPooling1D(GlobalPooling1DSpec(average: className == "GlobalAveragePooling1D")))
@@ -228,6 +299,18 @@ private struct KerasReader {
     /// A SimpleRNN, LSTM or GRU config: the options rnn-dist runs, the others only at Keras's defaults.
     func recurrent(_ layer: Layer) throws -> RecurrentSpec {
         let kind: ModelConfig.Kind = layer.className == "LSTM" ? .lstm : layer.className == "GRU" ? .gru : .simpleRNN
+        // unroll, implementation (Keras 2) and zero_output_for_mask (no mask here) do not change the results.
+        var known: Set<String> = ["units", "activation", "use_bias", "kernel_initializer", "recurrent_initializer", "bias_initializer",
+                                  "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+                                  "kernel_constraint", "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout",
+                                  "return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask",
+                                  "seed", "implementation", "time_major"]
+        if kind != .simpleRNN { known.insert("recurrent_activation") }
+        if kind == .lstm { known.insert("unit_forget_bias") }
+        if kind == .gru { known.insert("reset_after") }
+        if kind != .gru && layer.config["reset_after"] != nil { throw layer.fail("option 'reset_after' applies to GRU only") }
+        try layer.checkOptions(known)
+        try layer.require("time_major", false)
         try layer.require("trainable", true, "only an Embedding can be frozen")
         try layer.require("return_state", false)
         try layer.require("stateful", false)
@@ -244,7 +327,6 @@ private struct KerasReader {
         try layer.requireInitializer("recurrent_initializer", "Orthogonal") { ($0["gain"]?.double ?? 1) == 1 }
         try layer.requireInitializer("bias_initializer", "Zeros")
         let resetAfter = try layer.bool("reset_after", default: true)
-        if kind != .gru && layer.config["reset_after"] != nil { throw layer.fail("option 'reset_after' applies to GRU only") }
         return RecurrentSpec(kind: kind, units: try layer.int("units"),
                              returnSequences: try layer.bool("return_sequences", default: false),
                              dropout: try layer.double("dropout", default: 0),

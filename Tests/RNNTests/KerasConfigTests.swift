@@ -104,6 +104,23 @@ final class KerasConfigTests: XCTestCase {
         XCTAssertEqual(try JSONDecoder().decode(ModelConfig.self, from: try JSONEncoder().encode(flatten)), flatten)
     }
 
+    /// Without an InputLayer, the Embedding's Keras 2 length options fix the sequence length as
+    /// an InputLayer would (Keras builds the model at that length); null leaves it open.
+    func testAnEmbeddingsLengthOptionsFixTheSequenceLength() throws {
+        let lstm = try fixture("lstm")
+        let start = try XCTUnwrap(lstm.range(of: "   {\n    \"module\": \"keras.layers\",\n    \"class_name\": \"InputLayer\""))
+        let end = try XCTUnwrap(lstm.range(of: "   {\n    \"module\": \"keras.layers\",\n    \"class_name\": \"Embedding\""))
+        let noInput = lstm.replacingCharacters(in: start.lowerBound ..< end.lowerBound, with: "")
+        XCTAssertNil(try ModelConfig.fromKeras(json: noInput).maxlen)
+        for (option, maxlen) in [(#""input_shape": [30]"#, 30), (#""input_length": 25"#, 25), (#""batch_input_shape": [null, 35]"#, 35),
+                                 (#""input_length": null"#, nil)] as [(String, Int?)] {
+            let json = noInput.replacingOccurrences(of: #""input_dim": 18"#, with: option + #", "input_dim": 18"#)
+            XCTAssertEqual(try ModelConfig.fromKeras(json: json).maxlen, maxlen, option)
+        }
+        XCTAssertEqual(refusal(noInput.replacingOccurrences(of: #""input_dim": 18"#, with: #""input_shape": [30, 2], "input_dim": 18"#)),
+                       "layer 1 'embedding' (Embedding): option 'input_shape' must be [maxlen]: token ids, one sequence per row")
+    }
+
     func testWhatCannotRunAsKerasWouldIsRefusedNamingLayerAndOption() throws {
         XCTAssertEqual(refusal(try fixture("functional")),
                        "a Functional model: only Sequential models are supported (model.to_json() of keras.Sequential)")
@@ -135,6 +152,22 @@ final class KerasConfigTests: XCTestCase {
             (convnet, "\"batch_shape\": [\n      null,\n      40\n     ]", "\"batch_shape\": [\n      null,\n      3\n     ]", "layer 3 'conv1d' (Conv1D): cannot take a sequence of width 8 and length 3: too few steps for its window"),
             (try fixture("flatten"), "\"batch_shape\": [\n      null,\n      40\n     ]", "\"batch_shape\": [\n      null,\n      null\n     ]", "a Flatten needs the sequence length: give the InputLayer batch_shape [null, maxlen]"),
             (stack, #""go_backwards": false"#, #""go_backwards": true"#, "option 'go_backwards' = true is not supported (only false; Bidirectional runs the backward direction itself)"),
+            // A layer object as the activation (activation=layers.LeakyReLU(0.2)) carries parameters the name would drop.
+            (mixed, #""activation": "relu""#, #""activation": {"module": "keras.layers", "class_name": "LeakyReLU", "config": {"negative_slope": 0.2}}"#,
+             "layer 9 'dense_3' (Dense): option 'activation' = {…} is not supported (only an activation's name"),
+            (convnet, #""activation": "relu""#, #""activation": {"module": "keras.layers", "class_name": "ReLU", "config": {"max_value": 0.01}}"#,
+             "layer 3 'conv1d' (Conv1D): option 'activation' = {"),
+            (lstm, #""activation": "sigmoid""#, #""activation": {"module": "keras.layers", "class_name": "Softmax", "config": {}}"#,
+             "layer 4 'dense' (Dense): option 'activation' = {"),
+            // Options it does not know, LoRA on the Embedding, another dtype policy, Keras 2's time_major.
+            (lstm, #""return_sequences": false"#, #""frobnicate": 3, "return_sequences": false"#,
+             "layer 3 'lstm' (LSTM): option 'frobnicate' is not one rnn-dist knows (it could change what the layer computes)"),
+            (lstm, #""input_dim": 18"#, #""lora_rank": 2, "input_dim": 18"#, "layer 2 'embedding' (Embedding): option 'lora_rank' = 2 is not supported (only null)"),
+            (lstm, "\"name\": \"lstm\",\n     \"trainable\": true,\n     \"dtype\": {\n      \"module\": \"keras\",\n      \"class_name\": \"DTypePolicy\",\n      \"config\": {\n       \"name\": \"float32\"",
+             "\"name\": \"lstm\",\n     \"trainable\": true,\n     \"dtype\": {\n      \"module\": \"keras\",\n      \"class_name\": \"DTypePolicy\",\n      \"config\": {\n       \"name\": \"mixed_bfloat16\"",
+             "layer 3 'lstm' (LSTM): option 'dtype' = 'mixed_bfloat16' is not supported (only float32: rnn-dist computes in float32)"),
+            (lstm, #""return_sequences": false"#, #""time_major": true, "return_sequences": false"#, "layer 3 'lstm' (LSTM): option 'time_major' = true is not supported (only false)"),
+            (lstm, #""input_dim": 18"#, #""input_length": 30, "input_dim": 18"#, "layer 2 'embedding' (Embedding): option 'input_length' = 30 disagrees with the length 40 given before"),
         ]
         for (json, from, to, expect) in edits {
             XCTAssertTrue(json.contains(from), from)
@@ -143,6 +176,8 @@ final class KerasConfigTests: XCTestCase {
             XCTAssertFalse(message.contains("\n"))
         }
         XCTAssertEqual(refusal("[1, 2]"), "the JSON is not an object")
+        XCTAssertEqual(refusal(lstm.replacingOccurrences(of: #""dtype": "int32""#, with: #""dtype": "int32", "sparse": true"#)),
+                       "layer 1 'input_layer' (InputLayer): option 'sparse' = true is not supported (only false)")
         XCTAssertEqual(refusal("{\"class_name\": "), "not valid JSON")
     }
 }
