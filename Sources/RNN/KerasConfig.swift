@@ -12,8 +12,8 @@ public struct KerasConfigError: Error, CustomStringConvertible, Equatable, Senda
 }
 
 extension ModelConfig {
-    /// The model a Keras 3 `Sequential` JSON describes, and the sequence length its `InputLayer`
-    /// fixes (nil when it leaves it open).
+    /// The model a Keras 3 `Sequential` JSON describes, and the sequence length its `InputLayer` (or
+    /// the Embedding's Keras 2 length options) fixes (nil when it leaves it open).
     public static func fromKeras(json text: String) throws -> (config: ModelConfig, maxlen: Int?) {
         let object: JSONValue
         do { object = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) } catch {

@@ -383,7 +383,7 @@ struct Train: ParsableCommand {
             throw CLIError("\(path): \(e)")
         }
         if let maxlen, maxlen != data.maxlen {
-            throw CLIError("\(path): the InputLayer takes sequences of \(maxlen) but \(self.data) has maxlen \(data.maxlen)")
+            throw CLIError("\(path): the model takes sequences of \(maxlen) but \(self.data) has maxlen \(data.maxlen)")
         }
         guard model.vocabularySize == data.numWords else {
             throw CLIError("\(path): the Embedding has input_dim \(model.vocabularySize) but \(self.data) has num_words \(data.numWords)")

@@ -85,7 +85,7 @@ final class KerasModelConfigTests: ToyIMDBTestCase {
         try wrongLength.write(toFile: tmp.file("len.json"), atomically: false, encoding: .utf8)
         let r = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("bad"), "--model-config", tmp.file("len.json")] + flags)
         XCTAssertEqual(r.status, 2)
-        XCTAssertTrue(r.stderr.contains("the InputLayer takes sequences of 50 but \(dataset) has maxlen 40"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("the model takes sequences of 50 but \(dataset) has maxlen 40"), r.stderr)
         let both = try Subprocess.rnnDist(["train", "--data", dataset, "--model-config", try keras("lstm"), "--units", "16"])
         XCTAssertEqual(both.status, 64)
         XCTAssertTrue(both.stderr.contains("--units describes the network, which --model-config sets; give one or the other"), both.stderr)
