@@ -286,7 +286,8 @@ struct Train: ParsableCommand {
         try config.validate()
         var checkpoint: Checkpoint?
         if comm.isRoot {
-            if let resume {
+            /// Reads and checks the --resume checkpoint against this run's flags and dataset.
+            func readResume(_ resume: String) throws {
                 let c = try Checkpoint.read(from: resume)
                 // The checkpoint holds the weights the vectors started; --embeddings, if given, must be that file.
                 if embeddings == nil { config.embeddings = c.metadata.config.embeddings }
@@ -305,8 +306,13 @@ struct Train: ParsableCommand {
                 config.dataPath = c.metadata.config.dataPath
                 checkpoint = c
             }
+            let before = resume.map(Self.fileStamp)
+            if let resume { try readResume(resume) }
             // Locked first: a run that is still going holds the folder (exit 5), it is not an unfinished one.
             try RunDirectory(runDir)
+            // The lock may have waited (up to 10 s) for the ranks of a job just killed, which may
+            // have replaced the checkpoint meanwhile: the newest one is the one to continue.
+            if let resume, Self.fileStamp(resume) != before { try readResume(resume) }
             if !overwrite { try refuseToReplaceUnfinishedRun() }
             if let tensorboard { try RunDirectory.createFolder(tensorboard) }
         }
@@ -329,6 +335,14 @@ struct Train: ParsableCommand {
         guard !c.isFinished else { return }
         throw CLIError("\(runDir) holds an unfinished run (its checkpoint is at \(c.progress)), which this run would overwrite: "
                        + "continue it with --resume \(path), pass --overwrite to start afresh there, or choose another --run-dir")
+    }
+
+    /// A file's identity and version (device, inode, size, modification time; links followed), or
+    /// nil: an atomic rewrite (a rename over it) changes it.
+    static func fileStamp(_ path: String) -> [Int]? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return [Int(st.st_dev), Int(st.st_ino), Int(st.st_size), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec)]
     }
 
     /// Whether both paths name one file (links followed).

@@ -198,6 +198,26 @@ final class RunFolderTests: ToyIMDBTestCase {
         }
     }
 
+    /// A resume that waits for the folder's lock (the ranks of a job just killed, on this host) may
+    /// find the checkpoint replaced meanwhile: it continues from the newest one, not the one it
+    /// read before waiting.
+    func testAResumeThatWaitedForTheLockReadsTheNewestCheckpoint() throws {
+        let early = tmp.file("early"), late = tmp.file("late"), dir = tmp.file("race")
+        XCTAssertEqual(try train(early, ["--epochs", "2", "--stop-after-batches", "2"]).status, 4)
+        XCTAssertEqual(try train(late, ["--epochs", "2", "--stop-after-batches", "5"]).status, 4)
+        let fd = try holdRunFolderLock(dir, holder: "pid 4247 on host \(hostName()), since 2026-12-06T00:00:00Z")
+        try FileManager.default.copyItem(atPath: early + "/checkpoint.h5", toPath: dir + "/checkpoint.h5")
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1.5) {
+            // The killed job's last write: a rename over the file, then its lock goes.
+            _ = try? FileManager.default.copyItem(atPath: late + "/checkpoint.h5", toPath: dir + "/.checkpoint.h5.tmp")
+            _ = rename(dir + "/.checkpoint.h5.tmp", dir + "/checkpoint.h5")
+            close(fd)
+        }
+        let r = try train(dir, ["--epochs", "2", "--resume", dir + "/checkpoint.h5"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("resumed from \(dir)/checkpoint.h5 at epoch 1 batch 6"), r.stdout)
+    }
+
     /// Two runs started at once: the one that waits names the other once it has written who it is
     /// (an empty note is a holder still writing it, not an unknown one).
     func testAHolderStillWritingItsNoteIsNamed() throws {
