@@ -403,6 +403,34 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/model.weights.h5"))
     }
 
+    /// A restart before the job wrote its first checkpoint repeats the first attempt: it does not
+    /// resume a checkpoint that was in the folder before (here an old finished run with another
+    /// seed, which such a resume would refuse — or, with matching flags, silently continue).
+    func testARestartBeforeTheFirstCheckpointDoesNotResumeAnOlderRun() throws {
+        let dir = tmp.file("older")
+        let old = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1", "--seed", "7"])
+        XCTAssertEqual(old.status, 0, old.stderr)
+        // Another run holds the folder at first (on another host, as far as the lock says): exit 5, a restart.
+        let lock = open(dir + "/.lock", O_RDWR)
+        XCTAssertEqual(flock(lock, LOCK_EX | LOCK_NB), 0)
+        let note = "pid 4248 on host another-host, since 2026-12-06T00:00:00Z\n"
+        _ = ftruncate(lock, 0)
+        _ = note.withCString { pwrite(lock, $0, strlen($0), 0) }
+        var env = Subprocess.mpiEnvironment
+        env["RANKS"] = "2"
+        env["RNN_DIST_BIN"] = Subprocess.rnnDist
+        env["SUPERVISE_BUSY_PAUSE"] = "4"
+        DispatchQueue.global().asyncAfter(deadline: .now() + 2) { close(lock) }
+        let r = try Subprocess.run("/bin/bash", [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path,
+                                                 "--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"],
+                                   environment: env, timeout: 120)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("supervise: restart 1/2 after exit 5 (the run folder was in use), as first started"), r.stderr)
+        let fresh = tmp.file("fresh")
+        XCTAssertEqual(try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", fresh] + common + ["--epochs", "1"]).status, 0)
+        XCTAssertEqual(try weights(dir), try weights(fresh), "a new run, not the old one resumed")
+    }
+
     /// --timeline: one Chrome trace with a named track per rank, every span well nested in its
     /// track, a `step` per batch on every rank; an interrupted run keeps the trace of what it did up
     /// to its checkpoint (Chrome's array format may then lack its closing bracket).
