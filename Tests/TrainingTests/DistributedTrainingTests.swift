@@ -372,14 +372,19 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         XCTAssertEqual(try timeless(dir), try timeless(full))
     }
 
-    /// Bad input is never restarted: the supervisor passes exit 2 on at once.
-    func testTheSupervisorDoesNotRestartBadInput() throws {
+    /// `Launch/supervise ARGS` with this build at 2 ranks, pausing 4 s before retrying a busy run folder.
+    func supervise(_ args: [String]) throws -> ProcessResult {
         var env = Subprocess.mpiEnvironment
         env["RANKS"] = "2"
         env["RNN_DIST_BIN"] = Subprocess.rnnDist
-        let r = try Subprocess.run("/bin/bash", [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path,
-                                                 "--max-restarts", "3", "--data", tmp.file("missing.h5"), "--run-dir", tmp.file("r")],
-                                   environment: env, timeout: 120)
+        env["SUPERVISE_BUSY_PAUSE"] = "4"
+        return try Subprocess.run("/bin/bash", [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path] + args,
+                                  environment: env, timeout: 120)
+    }
+
+    /// Bad input is never restarted: the supervisor passes exit 2 on at once.
+    func testTheSupervisorDoesNotRestartBadInput() throws {
+        let r = try supervise(["--max-restarts", "3", "--data", tmp.file("missing.h5"), "--run-dir", tmp.file("r")])
         XCTAssertEqual(r.status, 2, r.stderr)
         XCTAssertFalse(r.stderr.contains("supervise: restart"), r.stderr)
         XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }.count, 1, r.stderr)
@@ -390,14 +395,8 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
     func testTheSupervisorRetriesABusyRunFolder() throws {
         let dir = tmp.file("busy")
         let fd = try holdRunFolderLock(dir, holder: "pid 4244 on host another-host, since 2026-12-04T00:00:00Z")
-        var env = Subprocess.mpiEnvironment
-        env["RANKS"] = "2"
-        env["RNN_DIST_BIN"] = Subprocess.rnnDist
-        env["SUPERVISE_BUSY_PAUSE"] = "4"
         DispatchQueue.global().asyncAfter(deadline: .now() + 2) { close(fd) }
-        let r = try Subprocess.run("/bin/bash", [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path,
-                                                 "--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"],
-                                   environment: env, timeout: 120)
+        let r = try supervise(["--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("supervise: restart 1/2 after exit 5 (the run folder was in use)"), r.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/model.weights.h5"))
@@ -416,14 +415,8 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         let note = "pid 4248 on host another-host, since 2026-12-06T00:00:00Z\n"
         _ = ftruncate(lock, 0)
         _ = note.withCString { pwrite(lock, $0, strlen($0), 0) }
-        var env = Subprocess.mpiEnvironment
-        env["RANKS"] = "2"
-        env["RNN_DIST_BIN"] = Subprocess.rnnDist
-        env["SUPERVISE_BUSY_PAUSE"] = "4"
         DispatchQueue.global().asyncAfter(deadline: .now() + 2) { close(lock) }
-        let r = try Subprocess.run("/bin/bash", [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path,
-                                                 "--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"],
-                                   environment: env, timeout: 120)
+        let r = try supervise(["--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("supervise: restart 1/2 after exit 5 (the run folder was in use), as first started"), r.stderr)
         let fresh = tmp.file("fresh")
