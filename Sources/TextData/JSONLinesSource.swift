@@ -2,7 +2,9 @@ import Foundation
 
 /// JSON Lines: one JSON object per line (LF or CRLF; blank lines skipped), the text and label under
 /// the keys `--text-column` and `--label-column`. The text is a JSON string; the label a string or
-/// an integer. Other keys are parsed (the line must be valid JSON) and ignored.
+/// an integer. Other keys are parsed (the line must be valid JSON) and ignored. An object that has
+/// the text's or the label's key twice is refused, as a CSV header with that column twice: JSON
+/// leaves open which one counts (Foundation keeps the first, Python's `json` the last).
 enum JSONLinesSource {
     static func read(_ path: String, split: Split, context: SourceContext, _ body: RowSink) throws {
         let file = context.add(file: path)
@@ -23,6 +25,13 @@ enum JSONLinesSource {
             } catch {
                 throw PrepareError.badRecord(path: path, line: line, detail: "not valid JSON (\(Self.describe(error)))")
             }
+            let keys = topLevelKeys(content)
+            for (key, flag) in [(context.textColumn, "--text-column"), (context.labelColumn, "--label-column")] {
+                let times = keys.count(where: { $0 == key })
+                if times > 1 {
+                    throw PrepareError.badRecord(path: path, line: line, detail: "the object has the key '\(key)' (\(flag)) \(times) times")
+                }
+            }
             try Array(row.text.utf8).withUnsafeBufferPointer { t in
                 try Array(row.label.utf8).withUnsafeBufferPointer { l in
                     try context.emit(text: t, label: l, split: split, file: file, line: line, body)
@@ -31,6 +40,46 @@ enum JSONLinesSource {
         }
         try ByteStream.readLines(path, what: "JSON Lines", chunk: { try context.refuseNUL($0, path: path, line: line + 1) },
                                  line: parse)
+    }
+
+    /// The keys of the object that `line` (valid JSON, an object) holds at its top level, in order,
+    /// duplicates included (a decoded object keeps one of them). Strings are skipped whole, escapes
+    /// included; a key with an escape is decoded, so `"\u0074ext"` is `text`.
+    static func topLevelKeys(_ line: UnsafeBufferPointer<UInt8>) -> [String] {
+        var keys: [String] = [], depth = 0, expectKey = false, i = 0
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        while i < line.count {
+            let b = line[i]
+            if b == quote {
+                var end = i + 1, escaped = false
+                while end < line.count && line[end] != quote {
+                    if line[end] == backslash { escaped = true; end += 1 }
+                    end += 1
+                }
+                if depth == 1 && expectKey {
+                    let raw = UnsafeBufferPointer(rebasing: line[i ... min(end, line.count - 1)])
+                    let key = escaped ? (try? JSONDecoder().decode(String.self, from: Data(buffer: raw))) ?? ""
+                                      : String(decoding: UnsafeBufferPointer(rebasing: raw.dropFirst().dropLast()), as: UTF8.self)
+                    keys.append(key)
+                    expectKey = false
+                }
+                i = end + 1
+                continue
+            }
+            switch b {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                if depth == 1 { expectKey = true }
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+            case UInt8(ascii: ","):
+                if depth == 1 { expectKey = true }
+            default:
+                break
+            }
+            i += 1
+        }
+        return keys
     }
 
     /// A short reason from a `DecodingError` (its debug description without the coding path noise).
