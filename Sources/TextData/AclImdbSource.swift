@@ -80,16 +80,34 @@ enum AclImdbSource {
         }
     }
 
-    /// Whether `path` is an extracted aclImdb folder (or holds one): `train/` and `test/`, and a
-    /// `<id>_<rating>.txt` file in `train/pos/` or `train/neg/`.
+    /// Whether `path` is an extracted aclImdb folder (or holds one): `train/` and `test/` with only
+    /// the IMDB layout's class folders (`layoutOutlier`), every `.txt` in `train/pos/` and
+    /// `train/neg/` a `<id>_<rating>.txt`, at least one. Class folders of the user's own that merely
+    /// look like it (other classes beside pos/ and neg/, other file names) are class folders.
     static func isAclImdbFolder(_ path: String) -> Bool {
         for root in [path, path + "/aclImdb"] where FolderSource.isDirectory(root + "/train") && FolderSource.isDirectory(root + "/test") {
+            guard layoutOutlier(root) == nil else { return false }
+            var reviews = 0
             for label in ["neg", "pos"] {
-                let names = (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/train/\(label)")) ?? []
-                if names.contains(where: { RowKey.parse(name: $0) != nil }) { return true }
+                for entry in (try? FolderSource.listing("\(root)/train/\(label)")) ?? [] where !entry.hidden && entry.isText {
+                    guard RowKey.parse(name: entry.name) != nil else { return false }
+                    reviews += 1
+                }
             }
+            return reviews > 0
         }
         return false
+    }
+
+    /// The first folder in `root/train/` or `root/test/` that the IMDB layout does not have (it has
+    /// `pos/` and `neg/`, and `unsup/` in train), as `split/name`; nil when there is none.
+    static func layoutOutlier(_ root: String) -> String? {
+        for (split, known) in [("train", ["pos", "neg", "unsup"]), ("test", ["pos", "neg"])] {
+            for entry in (try? FolderSource.listing("\(root)/\(split)")) ?? [] where entry.isFolder && !known.contains(entry.name) {
+                return "\(split)/\(entry.name)"
+            }
+        }
+        return nil
     }
 
     /// `path` is `aclImdb/` itself (holds `train/` and `test/`) or a folder holding `aclImdb/`.
@@ -101,6 +119,7 @@ enum AclImdbSource {
             root = base + "/aclImdb"
             guard isDir(root + "/train") && isDir(root + "/test") else { throw PrepareError.notAnIMDBFolder(path: path) }
         }
+        if let folder = layoutOutlier(root) { throw PrepareError.notIMDBLayout(path: path, folder: folder) }
         var stats = Stats()
         var buffer = [UInt8]()
         for split in Split.allCases {
@@ -126,13 +145,14 @@ enum AclImdbSource {
 
     /// Reads a whole regular file, refusing one larger than `PrepareLimits.maxReviewBytes`.
     static func readFile(_ file: String, into buffer: inout [UInt8]) throws {
-        let fd = open(file, O_RDONLY)
+        let fd = open(file, O_RDONLY | O_NONBLOCK)   // a FIFO: refused below instead of waited on
         guard fd >= 0 else { throw PrepareError.unreadable(path: file, detail: SystemError().description) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             throw PrepareError.unreadable(path: file, detail: "not a regular file")
         }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         let size = Int(st.st_size)
         guard size <= PrepareLimits.maxReviewBytes else {
             throw PrepareError.reviewTooLarge(path: file, entry: file, bytes: size)

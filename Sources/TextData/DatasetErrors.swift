@@ -5,6 +5,10 @@ public enum PrepareError: Error, CustomStringConvertible, Equatable, Sendable {
     case sourceMissing(path: String)
     /// A folder that is not an extracted `aclImdb/` (no `train/` and `test/`).
     case notAnIMDBFolder(path: String)
+    /// An IMDB folder (`--format aclimdb`) with a class folder the layout does not have.
+    case notIMDBLayout(path: String, folder: String)
+    /// A name that must be a label or be opened is not well-formed UTF-8.
+    case badName(path: String, what: String)
     /// A file or folder that cannot be read.
     case unreadable(path: String, detail: String)
     /// libarchive could not read the tarball (not gzip/tar, truncated, damaged).
@@ -46,6 +50,10 @@ public enum PrepareError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(p): no such file or folder"
         case .notAnIMDBFolder(let p):
             return "\(p): not an IMDB folder: it holds neither train/ and test/ nor aclImdb/ with them"
+        case .notIMDBLayout(let p, let f):
+            return "\(p): \(f)/ is not a folder of the IMDB layout (pos/ and neg/, and unsup/ in train/), whose other classes would be dropped; for your own class folders pass --format folders"
+        case .badName(let p, let w):
+            return "\(p): \(w) is not well-formed UTF-8 (shown with U+FFFD); rename it"
         case .unreadable(let p, let d):
             return "\(p): cannot be read (\(d))"
         case .archive(let p, let d):

@@ -295,6 +295,71 @@ final class OwnDataTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("o.h5")))
     }
 
+    /// Class folders that look like IMDB's are class folders (no class dropped); names that are not
+    /// UTF-8 and `.txt` entries that are not files are refused, never repaired or waited on; every
+    /// entry that is not a row is counted as ignored.
+    func testClassFoldersThatOnlyLookLikeIMDBOrHoldOddEntries() throws {
+        for s in ["train", "test"] {
+            for c in ["pos", "neg", "neutral"] {
+                for i in 1 ... 3 { _ = try write(Data("\(c) words \(i)".utf8), "like/\(s)/\(c)/\(i)_7.txt") }
+            }
+        }
+        let report = try prepare(dir.file("like"), "like.h5")
+        XCTAssertEqual(report.classNames, ["neg", "neutral", "pos"], "taken for IMDB, neutral/ was dropped")
+        XCTAssertThrowsError(try prepare(dir.file("like"), "like2.h5", format: .aclimdb)) {
+            XCTAssertEqual($0 as? PrepareError, .notIMDBLayout(path: self.dir.file("like"), folder: "train/neutral"))
+        }
+        // IMDB's file names beside other names: class folders, every file a row.
+        for s in ["train", "test"] {
+            for c in ["pos", "neg"] {
+                _ = try write(Data("\(c) one".utf8), "mixed/\(s)/\(c)/1_7.txt")
+                _ = try write(Data("\(c) two".utf8), "mixed/\(s)/\(c)/review_a.txt")
+            }
+        }
+        let mixed = try prepare(dir.file("mixed"), "mixed.h5")
+        XCTAssertEqual(mixed.format, .folders)
+        let m = try TextDataset(path: dir.file("mixed.h5"))
+        XCTAssertEqual([m.split(.train).count, m.split(.test).count], [4, 4])
+
+        // Not UTF-8: a class folder's name (a label), a .txt file's name (it would be opened under
+        // its repaired name).
+        for c in ["a", "b"] { for i in 1 ... 3 { _ = try write(Data("\(c)\(i)".utf8), "names/\(c)/\(i).txt") } }
+        let root = Array(dir.file("names").utf8)
+        func c(_ bytes: [UInt8]) -> [CChar] { bytes.map { CChar(bitPattern: $0) } + [0] }
+        let classBytes = root + Array("/c".utf8) + [0xFF], fileBytes = root + Array("/a/f".utf8) + [0xFE] + Array(".txt".utf8)
+        func touch(_ file: [UInt8]) {
+            let fd = creat(c(file), 0o644)
+            XCTAssertGreaterThanOrEqual(fd, 0)
+            XCTAssertEqual(Glibc.write(fd, "w", 1), 1)
+            close(fd)
+        }
+        XCTAssertEqual(mkdir(c(classBytes), 0o755), 0)
+        touch(classBytes + Array("/1.txt".utf8))
+        XCTAssertThrowsError(try prepare(dir.file("names"), "n.h5", testSplit: 0.3)) {
+            XCTAssertEqual($0 as? PrepareError, .badName(path: String(decoding: classBytes, as: UTF8.self), what: "a class folder's name (its label)"), "\($0)")
+        }
+        XCTAssertEqual(unlink(c(classBytes + Array("/1.txt".utf8))), 0)
+        XCTAssertEqual(rmdir(c(classBytes)), 0)
+        touch(fileBytes)
+        XCTAssertThrowsError(try prepare(dir.file("names"), "n.h5", testSplit: 0.3)) {
+            XCTAssertEqual($0 as? PrepareError, .badName(path: String(decoding: fileBytes, as: UTF8.self), what: "a file's name"), "\($0)")
+        }
+        XCTAssertEqual(unlink(c(fileBytes)), 0)
+        // A FIFO named .txt: refused at once (opening it would wait for a writer forever).
+        XCTAssertEqual(mkfifo(dir.file("names/a/fifo.txt"), 0o644), 0)
+        XCTAssertThrowsError(try prepare(dir.file("names"), "n.h5", testSplit: 0.3)) {
+            XCTAssertEqual($0 as? PrepareError, .unreadable(path: self.dir.file("names/a/fifo.txt"), detail: "not a regular file"))
+        }
+        XCTAssertEqual(unlink(dir.file("names/a/fifo.txt")), 0)
+        // Ignored and counted: a hidden class folder, a file beside the class folders, and with
+        // both splits, a folder beside train/ and test/.
+        _ = try write(Data("h".utf8), "names/.hidden/1.txt")
+        _ = try write(Data("r".utf8), "names/readme.txt")
+        XCTAssertEqual(try prepare(dir.file("names"), "n.h5", testSplit: 0.3).ignoredEntries, 2)
+        _ = try write(Data("o".utf8), "mixed/other/x/1.txt")
+        XCTAssertEqual(try prepare(dir.file("mixed"), "mixed.h5").ignoredEntries, 1)
+    }
+
     func testMoreThan127ClassesAreStoredAsInt32() throws {
         var rows = ["text,label"]
         for k in 0 ..< 600 { rows.append("word\(k) shared,c\(k % 150)") }
