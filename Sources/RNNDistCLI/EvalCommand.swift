@@ -12,7 +12,7 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Loss, accuracy, per-class precision, recall, F1 and the confusion matrix of saved weights on a split.",
         discussion: """
-        Runs alone or under mpirun: the ranks share the rows and their sums are reduced exactly, so any number of ranks prints the same numbers. --split val and train are the validation and training rows of the run that wrote the weights (its --limit and --validation-split).
+        Runs alone or under mpirun: the ranks share the rows and their sums are reduced exactly, so any number of ranks prints the same numbers. --split val and train are the validation and training rows of the run that wrote the weights (its --limit and --validation-split), on that run's dataset only (a dataset with other training rows or another prepare --seed is refused for them).
         """)
 
     @Option(help: "Weights file written by `train` (model.weights.h5, best.weights.h5) or a checkpoint.")
@@ -45,10 +45,8 @@ struct Eval: ParsableCommand {
                 source = data.test; rows = 0 ..< data.test.rowCount
             case .train, .val:
                 source = data.train
-                // The rows of this dataset, cut as the run that wrote the weights cut its own.
-                var run = config
-                run.dataRows = data.train.rowCount
-                let s = run.schedule
+                // The run's own rows (`load` checked that the dataset is the run's).
+                let s = config.schedule
                 rows = split == .train ? 0 ..< s.trainCount : s.validationRows
             }
             ProductCounting.begin()
@@ -78,6 +76,11 @@ struct Eval: ParsableCommand {
         }
         if let difference = meta.vocabularyDifference(from: data.vocabulary) {
             throw CLIError("\(self.data) has another vocabulary than \(weights) was trained with (\(difference)): its token ids would mean other words")
+        }
+        // --split train and val cut the dataset's rows as the run cut its own, which are these rows
+        // only when the dataset is the run's: same rows in the same order (prepare's seed).
+        if split != .test && (cfg.dataRows != data.train.rowCount || cfg.dataSeed != data.seed) {
+            throw CLIError("--split \(split.rawValue): \(self.data) has \(data.train.rowCount) training rows shuffled with seed \(data.seed), but \(weights) was trained on \(cfg.dataRows) shuffled with seed \(cfg.dataSeed): its \(split.rawValue) rows would be other rows (some trained on); use the run's dataset, or --split test")
         }
         let model = Model(config: cfg.model, seed: 0)
         model.weights = w

@@ -185,6 +185,24 @@ final class CommandTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("resumed") + "/checkpoint.h5"))
     }
 
+    /// `--split val` and `train` are the run's rows only on the run's dataset: the same source
+    /// prepared with another seed (its rows in another order) is refused for them, not for test.
+    func testEvalOfTheRunsSplitsRefusesAnotherShuffleOfTheData() throws {
+        let other = tmp.file("seed7.h5")
+        let p = try Subprocess.rnnDist(["prepare", "--source", Self.folder, "-o", other, "--num-words", "60", "--maxlen", "40", "--seed", "7"])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        let w = Self.runDir + "/best.weights.h5"
+        for split in ["val", "train"] {
+            let e = try Subprocess.rnnDist(["eval", "--weights", w, "--data", other, "--split", split])
+            XCTAssertEqual(e.status, 2, e.stdout + e.stderr)
+            XCTAssertTrue(e.stderr.contains("--split \(split): \(other) has 240 training rows shuffled with seed 7, but \(w) was trained on 240 shuffled with seed 113"), e.stderr)
+            XCTAssertEqual(e.stderr.split(separator: "\n").count, 1, e.stderr)
+        }
+        let t = try Subprocess.rnnDist(["eval", "--weights", w, "--data", other, "--json"])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        XCTAssertEqual(try Subprocess.rnnDist(["eval", "--weights", w, "--data", Self.dataset, "--split", "val"]).status, 0)
+    }
+
     func testBadInputGivesOneLineAndNonZeroExit() throws {
         let w = Self.runDir + "/best.weights.h5"
         let cases: [([String], String?, String)] = [
