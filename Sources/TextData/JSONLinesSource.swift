@@ -2,7 +2,7 @@ import Foundation
 
 /// JSON Lines: one JSON object per line (LF or CRLF; blank lines skipped), the text and label under
 /// the keys `--text-column` and `--label-column`. The text is a JSON string; the label a string or
-/// an integer. Other keys are parsed (the line must be valid JSON) and ignored. An object that has
+/// an integer (its digits; a number of another form is refused). Other keys are parsed (the line must be valid JSON) and ignored. An object that has
 /// the text's or the label's key twice is refused, as a CSV header with that column twice: JSON
 /// leaves open which one counts (Foundation keeps the first, Python's `json` the last).
 enum JSONLinesSource {
@@ -25,15 +25,28 @@ enum JSONLinesSource {
             } catch {
                 throw PrepareError.badRecord(path: path, line: line, detail: "not valid JSON (\(Self.describe(error)))")
             }
-            let keys = topLevelKeys(content)
+            let members = topLevelMembers(content)
             for (key, flag) in [(context.textColumn, "--text-column"), (context.labelColumn, "--label-column")] {
-                let times = keys.count(where: { $0 == key })
+                let times = members.count(where: { $0.key == key })
                 if times > 1 {
                     throw PrepareError.badRecord(path: path, line: line, detail: "the object has the key '\(key)' (\(flag)) \(times) times")
                 }
             }
-            try Array(row.text.utf8).withUnsafeBufferPointer { t in
-                try Array(row.label.utf8).withUnsafeBufferPointer { l in
+            func raw(_ key: String) -> UnsafeBufferPointer<UInt8> {
+                UnsafeBufferPointer(rebasing: content[members.first { $0.key == key }?.value ?? 0 ..< 0])
+            }
+            guard let text = row.text else {
+                let isString = raw(context.textColumn).first == UInt8(ascii: "\"")
+                throw PrepareError.badRecord(path: path, line: line, detail: "'\(context.textColumn)' is " +
+                    (isString ? "not a string of well-formed UTF-8" : "not a string but \(String(decoding: raw(context.textColumn).prefix(20), as: UTF8.self))"))
+            }
+            // A label that is not a string: a JSON integer as its digits, never a number of another
+            // form (Foundation reads 1.0 or 1e2 as an integer).
+            guard let label = row.label ?? integerLabel(raw(context.labelColumn)) else {
+                throw PrepareError.badRecord(path: path, line: line, detail: "the label '\(context.labelColumn)' is neither a string nor an integer")
+            }
+            try Array(text.utf8).withUnsafeBufferPointer { t in
+                try Array(label.utf8).withUnsafeBufferPointer { l in
                     try context.emit(text: t, label: l, split: split, file: file, line: line, body)
                 }
             }
@@ -42,12 +55,23 @@ enum JSONLinesSource {
                                  line: parse)
     }
 
-    /// The keys of the object that `line` (valid JSON, an object) holds at its top level, in order,
-    /// duplicates included (a decoded object keeps one of them). Strings are skipped whole, escapes
+    /// The members of the object that `line` (valid JSON, an object) holds at its top level, in
+    /// order, duplicates included (a decoded object keeps one of them): each key, and where its value's
+    /// JSON text is in `line` (without the white space around it). Strings are skipped whole, escapes
     /// included; a key with an escape is decoded, so `"\u0074ext"` is `text`.
-    static func topLevelKeys(_ line: UnsafeBufferPointer<UInt8>) -> [String] {
-        var keys: [String] = [], depth = 0, expectKey = false, i = 0
+    static func topLevelMembers(_ line: UnsafeBufferPointer<UInt8>) -> [(key: String, value: Range<Int>)] {
+        var members: [(key: String, value: Range<Int>)] = []
+        var depth = 0, expectKey = false, valueStart: Int?, i = 0
         let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        func endValue(at end: Int) {
+            guard var a = valueStart, !members.isEmpty else { return }
+            var b = end
+            let space: Set<UInt8> = [32, 9, 10, 13]
+            while a < b && space.contains(line[a]) { a += 1 }
+            while b > a && space.contains(line[b - 1]) { b -= 1 }
+            members[members.count - 1].value = a ..< b
+            valueStart = nil
+        }
         while i < line.count {
             let b = line[i]
             if b == quote {
@@ -60,7 +84,7 @@ enum JSONLinesSource {
                     let raw = UnsafeBufferPointer(rebasing: line[i ... min(end, line.count - 1)])
                     let key = escaped ? (try? JSONDecoder().decode(String.self, from: Data(buffer: raw))) ?? ""
                                       : String(decoding: UnsafeBufferPointer(rebasing: raw.dropFirst().dropLast()), as: UTF8.self)
-                    keys.append(key)
+                    members.append((key, i ..< i))
                     expectKey = false
                 }
                 i = end + 1
@@ -71,15 +95,26 @@ enum JSONLinesSource {
                 depth += 1
                 if depth == 1 { expectKey = true }
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if depth == 1 { endValue(at: i) }
                 depth -= 1
+            case UInt8(ascii: ":"):
+                if depth == 1 { valueStart = i + 1 }
             case UInt8(ascii: ","):
-                if depth == 1 { expectKey = true }
+                if depth == 1 { endValue(at: i); expectKey = true }
             default:
                 break
             }
             i += 1
         }
-        return keys
+        return members
+    }
+
+    /// A JSON integer's text (`-?(0|[1-9][0-9]*)`) as a label: its decimal digits, `-0` as `0`.
+    static func integerLabel(_ raw: UnsafeBufferPointer<UInt8>) -> String? {
+        let digits = raw.first == UInt8(ascii: "-") ? UnsafeBufferPointer(rebasing: raw.dropFirst()) : raw
+        guard !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), digits.count == 1 || digits.first != 0x30 else { return nil }
+        let text = String(decoding: raw, as: UTF8.self)
+        return Int64(text).map { String($0) } ?? text
     }
 
     /// A short reason from a `DecodingError` (its debug description without the coding path noise).
@@ -104,8 +139,9 @@ private struct LabelledText: Decodable {
         init?(intValue: Int) { nil }
     }
 
-    var text: String
-    var label: String
+    /// The text and the label when they are JSON strings of well-formed UTF-8.
+    var text: String?
+    var label: String?
 
     init(from decoder: Decoder) throws {
         let (textKey, labelKey) = decoder.userInfo[Self.keys] as! (String, String)
@@ -118,17 +154,8 @@ private struct LabelledText: Decodable {
             let flag = k == textKey ? "--text-column" : "--label-column"
             throw Problem(detail: "no key '\(k)' (\(flag)); keys: \(found.isEmpty ? "none" : found)")
         }
-        guard let t = try? c.decode(String.self, forKey: Key(stringValue: textKey)) else {
-            throw Problem(detail: "'\(textKey)' is not a string of well-formed UTF-8")
-        }
-        text = t
-        let l = Key(stringValue: labelKey)
-        if let s = try? c.decode(String.self, forKey: l) {
-            label = s
-        } else if (try? c.decode(Bool.self, forKey: l)) == nil, let i = try? c.decode(Int64.self, forKey: l) {
-            label = String(i)
-        } else {
-            throw Problem(detail: "the label '\(labelKey)' is neither a string nor an integer")
-        }
+        // Strings; what else they are is told from the line's text (`JSONLinesSource.read`).
+        text = try? c.decode(String.self, forKey: Key(stringValue: textKey))
+        label = try? c.decode(String.self, forKey: Key(stringValue: labelKey))
     }
 }

@@ -179,6 +179,11 @@ final class OwnDataTests: XCTestCase {
         XCTAssertEqual(r.train.classCounts, [2, 3, 2])
         XCTAssertEqual(r.test.classCounts, [1, 0, 1], "the string \"11\" and the integer 11 are one label; blank lines are skipped")
         XCTAssertEqual(try TextDataset(path: dir.file("n.h5")).classNames, ["2", "3", "11"])
+        // Any JSON integer is its digits (-0 is 0; 20 digits, past Int64, too); spaces around it
+        // do not count.
+        let big = try write(Data("{\"text\": \"a\", \"label\": 12345678901234567890 }\n{\"text\": \"b\", \"label\" :-0}\n{\"text\": \"c\", \"label\": \"0\"}\n".utf8), "big.jsonl")
+        let bigTest = try write(Data("{\"text\": \"d\", \"label\": 0}\n".utf8), "big-test.jsonl")
+        XCTAssertEqual(try prepare(big, "big.h5", testSource: bigTest).classNames, ["0", "12345678901234567890"])
     }
 
     /// --test-split: round(f·N) rows drawn first from the seeded generator; both parts keep the
@@ -211,6 +216,9 @@ final class OwnDataTests: XCTestCase {
             ("nokey.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"txt\": \"b\", \"label\": 2}\n", [:], "nokey.jsonl line 2: no key 'text' (--text-column); keys: "),
             ("badjson.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\",\n", [:], "badjson.jsonl line 2: not valid JSON"),
             ("floatlabel.jsonl", "{\"text\": \"a\", \"label\": 1.5}\n", [:], "floatlabel.jsonl line 1: the label 'label' is neither a string nor an integer"),
+            ("wholefloat.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": 1.0}\n", [:], "wholefloat.jsonl line 2: the label 'label' is neither a string nor an integer"),
+            ("exponent.jsonl", "{\"text\": \"a\", \"label\": 1E2}\n", [:], "exponent.jsonl line 1: the label 'label' is neither a string nor an integer"),
+            ("nulltext.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": null, \"label\": 2}\n", [:], "nulltext.jsonl line 2: 'text' is not a string but null"),
             ("dupkey.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": 2, \"text\": \"c\"}\n", [:],
              "dupkey.jsonl line 2: the object has the key 'text' (--text-column) 2 times"),
             ("dupescaped.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"n\": {\"label\": [\"x\"]}, \"label\": 2, \"text\": \"}\\\",\", \"lab\\u0065l\": 1}\n", [:],
