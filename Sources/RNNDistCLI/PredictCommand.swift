@@ -35,7 +35,11 @@ struct Predict: ParsableCommand {
                 let out = (try? JSONSerialization.data(withJSONObject: d, options: [.sortedKeys])) ?? Data()
                 print(String(decoding: out, as: UTF8.self))
             } else {
-                let head = r.count > 60 ? String(r.prefix(57)) + "..." : r
+                // One line per text: line breaks, tabs and escape sequences' control characters as spaces.
+                let shown = String(String.UnicodeScalarView(r.unicodeScalars.map {
+                    [.control, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory) ? " " : $0
+                }))
+                let head = shown.count > 60 ? String(shown.prefix(57)) + "..." : shown
                 let all = zip(names, p).prefix(8).map { String(format: "%@ %.4f", $0, $1) }.joined(separator: ", ")
                 print(String(format: "%.4f  ", p[top]) + names[top] + "  (" + all + (names.count > 8 ? ", …" : "") + ")  " + head)
             }

@@ -9,7 +9,7 @@ import Glibc
 /// class folders and, in a folder with both splits, entries beside `train/` and `test/`. Rows are
 /// read in sorted path order (class names, then file names, by UTF-8 bytes). When `DIR/train/` and
 /// `DIR/test/` both hold class folders, they are the two splits. A class folder's or a `.txt`
-/// file's name must be well-formed UTF-8 (a class name is a label); a `.txt` that is neither a
+/// file's name must be well-formed UTF-8 (a class name is a label, without control characters); a `.txt` that is neither a
 /// regular file nor a folder (a FIFO, a device) is refused, never opened and waited on.
 enum FolderSource {
     /// One entry of a folder listing, its name as the bytes the file system holds.
@@ -55,6 +55,9 @@ enum FolderSource {
         for c in classes {
             let folder = "\(dir)/\(c.name)"
             guard c.valid else { throw PrepareError.badName(path: folder, what: "a class folder's name (its label)") }
+            if let control = SourceContext.controlCharacter(c.bytes) {
+                throw PrepareError.badRecord(path: folder, line: 0, detail: "the class folder's name (its label) holds the control character \(control)")
+            }
             let label = context.labels.id(c.bytes)
             let file = context.add(file: folder)
             var rows = 0

@@ -126,6 +126,9 @@ final class SourceContext {
         guard String(decoding: label, as: UTF8.self).utf8.elementsEqual(label) else {
             throw PrepareError.badRecord(path: files[Int(file)], line: line, detail: "the label is not valid UTF-8")
         }
+        if let c = Self.controlCharacter(label) {
+            throw PrepareError.badRecord(path: files[Int(file)], line: line, detail: "the label holds the control character \(c)")
+        }
         try emit(text: text, label: labels.id(label), split: split, file: file, line: line, body)
     }
 
@@ -135,6 +138,13 @@ final class SourceContext {
         }
         try body(RowKey(split: split, label: label, order: sequence, file: file, line: Int32(line)), text)
         sequence += 1
+    }
+
+    /// The first control character (U+0000–U+001F, U+007F) in a label, as "U+000A": a class name
+    /// is printed in one line of every summary, table and prediction, which a line break or an
+    /// escape sequence would break.
+    static func controlCharacter<C: Collection<UInt8>>(_ label: C) -> String? {
+        label.first { $0 < 0x20 || $0 == 0x7F }.map { "U+" + String(format: "%04X", Int($0)) }
     }
 
     /// Nothing but spaces, tabs, CR and LF (an empty text, a blank line).

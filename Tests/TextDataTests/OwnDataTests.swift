@@ -217,6 +217,8 @@ final class OwnDataTests: XCTestCase {
             ("badjson.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\",\n", [:], "badjson.jsonl line 2: not valid JSON"),
             ("floatlabel.jsonl", "{\"text\": \"a\", \"label\": 1.5}\n", [:], "floatlabel.jsonl line 1: the label 'label' is neither a string nor an integer"),
             ("wholefloat.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": 1.0}\n", [:], "wholefloat.jsonl line 2: the label 'label' is neither a string nor an integer"),
+            ("ctrl.jsonl", "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\", \"label\": \"two\\nlines\"}\n", [:], "ctrl.jsonl line 2: the label holds the control character U+000A"),
+            ("esc.csv", "text,label\na,x\nb,\u{1B}[31mred\n", [:], "esc.csv line 3: the label holds the control character U+001B"),
             ("exponent.jsonl", "{\"text\": \"a\", \"label\": 1E2}\n", [:], "exponent.jsonl line 1: the label 'label' is neither a string nor an integer"),
             ("nulltext.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": null, \"label\": 2}\n", [:], "nulltext.jsonl line 2: 'text' is not a string but null"),
             ("dupkey.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": 2, \"text\": \"c\"}\n", [:],
@@ -359,6 +361,14 @@ final class OwnDataTests: XCTestCase {
             XCTAssertEqual($0 as? PrepareError, .unreadable(path: self.dir.file("names/a/fifo.txt"), detail: "not a regular file"))
         }
         XCTAssertEqual(unlink(dir.file("names/a/fifo.txt")), 0)
+        // A class folder's name with a line break (its label).
+        try FileManager.default.createDirectory(atPath: dir.file("names/two\nlines"), withIntermediateDirectories: true)
+        _ = try write(Data("t".utf8), "names/two\nlines/1.txt")
+        XCTAssertThrowsError(try prepare(dir.file("names"), "n.h5", testSplit: 0.3)) {
+            XCTAssertEqual($0 as? PrepareError, .badRecord(path: self.dir.file("names/two\nlines"), line: 0,
+                                                           detail: "the class folder's name (its label) holds the control character U+000A"))
+        }
+        try FileManager.default.removeItem(atPath: dir.file("names/two\nlines"))
         // Ignored and counted: a hidden class folder, a file beside the class folders, and with
         // both splits, a folder beside train/ and test/.
         _ = try write(Data("h".utf8), "names/.hidden/1.txt")

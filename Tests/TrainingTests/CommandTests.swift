@@ -203,6 +203,16 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(try Subprocess.rnnDist(["eval", "--weights", w, "--data", Self.dataset, "--split", "val"]).status, 0)
     }
 
+    /// predict's text output is one line per text, whatever the text holds.
+    func testPredictPrintsOneLinePerText() throws {
+        let r = try Subprocess.rnnDist(["predict", "--weights", Self.runDir + "/best.weights.h5", "one\ntwo\r\u{1B}[31mred\u{2028}x\tend", "plain"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        XCTAssertEqual(lines.count, 3, r.stdout)
+        XCTAssertTrue(lines.first?.hasSuffix("one two  [31mred x end") ?? false, r.stdout)
+        XCTAssertFalse(r.stdout.contains("\u{1B}") || r.stdout.contains("\r") || r.stdout.contains("\t"), r.stdout)
+    }
+
     func testBadInputGivesOneLineAndNonZeroExit() throws {
         let w = Self.runDir + "/best.weights.h5"
         let cases: [([String], String?, String)] = [
