@@ -42,6 +42,21 @@ public func procValue(_ path: String, field: String) -> Int? {
     return nil
 }
 
+/// A file's identity and version (device, inode, size, modification time; links followed), or
+/// nil: an atomic rewrite (a rename over it) changes it.
+public func fileStamp(_ path: String) -> [Int]? {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return nil }
+    return [Int(st.st_dev), Int(st.st_ino), Int(st.st_size), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec)]
+}
+
+/// Whether both paths name one existing file (links followed, another spelling, a hard link): the
+/// same device and inode.
+public func sameFile(_ a: String, _ b: String) -> Bool {
+    guard let x = fileStamp(a), let y = fileStamp(b) else { return false }
+    return x.prefix(2) == y.prefix(2)
+}
+
 /// An output path that a write by temporary file and rename must not replace: a folder, a device
 /// (`/dev/null`), a FIFO, a socket, or a symbolic link to none of the others or to nothing.
 public struct NotAFilePath: Error, Sendable, CustomStringConvertible {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ONNX
+import POSIX
 import Training
 
 /// `rnn-dist export --keras-legacy WEIGHTS -o FILE.h5`: weights in the Keras 2 HDF5 layout;
@@ -30,6 +31,9 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
+        guard !sameFile(weights, output) else {
+            throw CLIError("-o \(output) is the input \(weights): the export would replace the weights it is made from; choose another -o")
+        }
         let (w, meta) = try loadWeights(weights)
         guard onnx else {
             try KerasLegacyFile.write(to: output, weights: w, table: meta.config.model.parameterTable)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import POSIX
 import Training
 
 struct Plot: ParsableCommand {
@@ -12,6 +13,13 @@ struct Plot: ParsableCommand {
     var output = "history.svg"
 
     func run() throws {
+        guard !sameFile(history, output) else {
+            throw CLIError("-o \(output) is the input \(history): the chart would replace the history it is drawn from; choose another -o")
+        }
+        let ext = (output as NSString).pathExtension.lowercased()
+        guard ext.isEmpty || ext == "svg" else {
+            throw CLIError("-o \(output): plot writes SVG only; name the file *.svg (a browser shows it, and rsvg-convert or inkscape turn it into .\(ext))")
+        }
         let (h, config, worldSize) = try HistoryFile.read(from: history)
         guard !h.records.isEmpty else { throw CLIError("\(history): no epochs recorded yet") }
         let model = config.model.preset.map { "\($0.label) (\($0.units) units)" } ?? config.model.label

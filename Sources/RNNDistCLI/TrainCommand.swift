@@ -306,13 +306,13 @@ struct Train: ParsableCommand {
                 config.dataPath = c.metadata.config.dataPath
                 checkpoint = c
             }
-            let before = resume.map(Self.fileStamp)
+            let before = resume.map(fileStamp)
             if let resume { try readResume(resume) }
             // Locked first: a run that is still going holds the folder (exit 5), it is not an unfinished one.
             try RunDirectory(runDir)
             // The lock may have waited (up to 10 s) for the ranks of a job just killed, which may
             // have replaced the checkpoint meanwhile: the newest one is the one to continue.
-            if let resume, Self.fileStamp(resume) != before { try readResume(resume) }
+            if let resume, fileStamp(resume) != before { try readResume(resume) }
             if !overwrite { try refuseToReplaceUnfinishedRun() }
             if let tensorboard { try RunDirectory.createFolder(tensorboard) }
         }
@@ -326,7 +326,7 @@ struct Train: ParsableCommand {
         let path = RunFiles(directory: runDir).checkpoint
         var existing = stat()
         guard lstat(path, &existing) == 0 else { return }
-        if let resume, Self.sameFile(resume, path) { return }    // resuming that very checkpoint
+        if let resume, sameFile(resume, path) { return }    // resuming that very checkpoint
         let c: Checkpoint
         do { c = try Checkpoint.read(from: path) } catch {
             throw CLIError("\(runDir) holds a checkpoint.h5 this build cannot read (\(error)), which this run would overwrite: "
@@ -335,20 +335,6 @@ struct Train: ParsableCommand {
         guard !c.isFinished else { return }
         throw CLIError("\(runDir) holds an unfinished run (its checkpoint is at \(c.progress)), which this run would overwrite: "
                        + "continue it with --resume \(path), pass --overwrite to start afresh there, or choose another --run-dir")
-    }
-
-    /// A file's identity and version (device, inode, size, modification time; links followed), or
-    /// nil: an atomic rewrite (a rename over it) changes it.
-    static func fileStamp(_ path: String) -> [Int]? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return [Int(st.st_dev), Int(st.st_ino), Int(st.st_size), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec)]
-    }
-
-    /// Whether both paths name one existing file (links followed): the same device and inode.
-    static func sameFile(_ a: String, _ b: String) -> Bool {
-        guard let x = fileStamp(a), let y = fileStamp(b) else { return false }
-        return x.prefix(2) == y.prefix(2)
     }
 
     /// The model flags' rules, named as flags, before they become layers (a layer count out of

@@ -53,8 +53,10 @@ public enum Preparer {
         let start = DispatchTime.now()
         precondition(options.numWords >= 4 && options.maxlen >= 1, "validated by the caller")
         try checkOutput(options.output)
-        for input in [options.source, options.testSource].compactMap({ $0 }) where sameFile(input, options.output) {
-            throw PrepareError.badOptions("-o \(options.output) is the source \(input): the dataset would replace the text it is made from")
+        for (input, flag) in [(options.source, "--source"), (options.testSource, "--test-source")] {
+            if let input, sameFile(input, options.output) {
+                throw PrepareError.badOptions("-o \(options.output) is the \(flag) \(input): the dataset would replace the text it is made from")
+            }
         }
         let plan = try Plan(options)
         let labels = LabelSet(plan.format == .aclimdb ? ["neg", "pos"] : [])
@@ -144,13 +146,6 @@ public enum Preparer {
     }
 
     /// Fails early, before any work, when the output cannot be written where asked.
-    /// Whether two paths name one existing file (device and inode: another spelling, a link).
-    private static func sameFile(_ a: String, _ b: String) -> Bool {
-        var x = stat(), y = stat()
-        guard stat(a, &x) == 0, stat(b, &y) == 0 else { return false }
-        return x.st_dev == y.st_dev && x.st_ino == y.st_ino
-    }
-
     private static func checkOutput(_ output: String) throws {
         let dir = output.contains("/") ? String(output[..<output.lastIndex(of: "/")!]) : "."
         var isDir: ObjCBool = false

@@ -58,7 +58,9 @@ public enum HistoryPlot {
         if hi - lo < 1e-6 { lo -= 0.05; hi += 0.05 }
         let pad = (hi - lo) * 0.08
         lo -= pad; hi += pad
-        let e0 = epochs.first ?? 1, e1 = max(epochs.last ?? 1, e0 + 1)
+        // The epochs recorded, and the axis's span: one epoch sits in the middle of a span of one.
+        let first = epochs.first ?? 1, last = max(epochs.last ?? 1, first)
+        let e0 = last > first ? first : first - 0.5, e1 = last > first ? last : first + 0.5
         func px(_ e: Double) -> Double { x + (e - e0) / (e1 - e0) * w }
         func py(_ v: Double) -> Double { y + h - (v - lo) / (hi - lo) * h }
         var s = "<g class=\"chart\" data-title=\"\(escape(heading))\">\n"
@@ -68,8 +70,8 @@ public enum HistoryPlot {
             s += "<line x1=\"\(fmt(x - 4))\" y1=\"\(fmt(py(t)))\" x2=\"\(fmt(x + w))\" y2=\"\(fmt(py(t)))\" stroke=\"#ddd\"/>"
             s += "<text x=\"\(fmt(x - 7))\" y=\"\(fmt(py(t) + 4))\" text-anchor=\"end\">\(String(format: "%.3g", t))</text>\n"
         }
-        let step = max(1, Int((e1 - e0) / 10))
-        for e in stride(from: Int(e0), through: Int(e1), by: step) {
+        let step = max(1, Int((last - first) / 10))
+        for e in stride(from: Int(first), through: Int(last), by: step) {
             s += "<line x1=\"\(fmt(px(Double(e))))\" y1=\"\(fmt(y + h))\" x2=\"\(fmt(px(Double(e))))\" y2=\"\(fmt(y + h + 4))\" stroke=\"#444\"/>"
             s += "<text x=\"\(fmt(px(Double(e))))\" y=\"\(fmt(y + h + 17))\" text-anchor=\"middle\">\(e)</text>\n"
         }
@@ -83,6 +85,9 @@ public enum HistoryPlot {
             } else if !pts.isEmpty {
                 let d = pts.map { "\(fmt(px($0.0))),\(fmt(py($0.1)))" }.joined(separator: " ")
                 s += "<polyline points=\"\(d)\" fill=\"none\" stroke=\"\(ser.color)\" stroke-width=\"2\"/>\n"
+                if pts.count == 1 {    // a line of one point draws nothing: a ring marks it
+                    s += "<circle cx=\"\(fmt(px(pts[0].0)))\" cy=\"\(fmt(py(pts[0].1)))\" r=\"4\" fill=\"none\" stroke=\"\(ser.color)\" stroke-width=\"2\"/>\n"
+                }
             }
             s += "</g>\n"
             // Legend in one row between the heading and the frame, clear of the data.

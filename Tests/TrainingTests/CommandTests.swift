@@ -224,6 +224,7 @@ final class CommandTests: XCTestCase {
             (["predict", "--weights", Self.dataset, "nice"], nil, "rnn_dist"),
             (["plot", Self.runDir + "/history.h5", "-o", tmp.file("no/such/folder.svg")], nil, "does not exist"),
             (["plot", w, "-o", tmp.file("x.svg")], nil, "expected 'rnn-dist-history'"),
+            (["plot", Self.runDir + "/history.h5", "-o", tmp.file("x.png")], nil, "plot writes SVG only"),
         ]
         for (args, stdin, expect) in cases {
             let r = try Subprocess.rnnDist(args, stdin: stdin)
@@ -232,6 +233,21 @@ final class CommandTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains(expect), "\(args): \(r.stderr)")
             if r.status == 1 || r.status == 2 { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): \(r.stderr)") }
         }
+        // An output that is the input (another spelling, a hard link) is refused, the input kept.
+        let copy = tmp.file("in.weights.h5"), history = tmp.file("h.h5")
+        try FileManager.default.copyItem(atPath: w, toPath: copy)
+        try FileManager.default.copyItem(atPath: Self.runDir + "/history.h5", toPath: history)
+        XCTAssertEqual(link(copy, tmp.file("hard.h5")), 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: copy)), hBefore = try Data(contentsOf: URL(fileURLWithPath: history))
+        for (args, expect) in [(["export", "--onnx", copy, "-o", copy], "is the input"), (["export", "--keras-legacy", copy, "-o", tmp.file("hard.h5")], "is the input"),
+                               (["export", "--onnx", copy, "-o", tmp.path + "/./in.weights.h5"], "is the input"),
+                               (["plot", history, "-o", history], "is the input")] {
+            let r = try Subprocess.rnnDist(args)
+            XCTAssertEqual(r.status, 1, "\(args): \(r.stdout)")
+            XCTAssertTrue(r.stderr.contains(expect), "\(args): \(r.stderr)")
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: copy)), before)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: history)), hBefore)
         // A dataset prepared with another maxlen is refused, naming both values.
         let other = tmp.file("other.h5")
         XCTAssertEqual(try Subprocess.rnnDist(["prepare", "--source", Self.folder, "-o", other, "--num-words", "60", "--maxlen", "30"]).status, 0)
