@@ -74,13 +74,17 @@ public class H5Group: H5Object, @unchecked Sendable {
         }
     }
 
-    /// The names of this group's direct children, in name order (`H5Literate`).
+    /// The names of this group's direct children, in name order (`strcmp`'s: by bytes). A group of
+    /// many links keeps them in "dense" storage (a fractal heap and B-trees); for it, HDF5 1.10
+    /// builds a table of every link to sort them, and on a damaged heap frees that table's unfilled
+    /// entries and aborts the process. So the links are visited in the index's own order
+    /// (`H5_ITER_NATIVE`, no table) and sorted here.
     func childNames() throws -> [String] {
         final class Box { var names: [String] = []; var overflow = false }
         let box = Box()
         var idx: hsize_t = 0
         let status = withExtendedLifetime(box) {
-            H5Literate(id, H5_INDEX_NAME, H5_ITER_INC, &idx, { _, cname, _, data in
+            H5Literate(id, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, { _, cname, _, data in
                 let b = Unmanaged<Box>.fromOpaque(data!).takeUnretainedValue()
                 guard b.names.count < H5Limits.maxChildren, let cname else { b.overflow = true; return 1 }
                 b.names.append(String(cString: cname))
@@ -89,7 +93,7 @@ public class H5Group: H5Object, @unchecked Sendable {
         }
         try h5check(status, "H5Literate", path: path, object: name)
         if box.overflow { throw error(.invalid, "more than \(H5Limits.maxChildren) children") }
-        return box.names
+        return box.names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
     /// Creates a chunked dataset with the Fletcher-32 checksum filter and writes `data` to it.

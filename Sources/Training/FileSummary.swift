@@ -2,7 +2,8 @@ import Foundation
 import HDF5
 
 /// What `inspect` says about a weights file, a checkpoint or a history file, after reading it in
-/// full with the same code that `eval`, `--resume` and `plot` use (so "valid" means usable).
+/// full with the same code that `eval`, `predict`, `serve`, `--resume` and `plot` use (so "valid"
+/// means usable).
 public struct RunFileSummary {
     public let kind: String
     public let lines: [String]
@@ -27,6 +28,7 @@ public struct RunFileSummary {
         switch kind {
         case "weights":
             let (w, m) = try WeightsFile.read(from: path)
+            _ = try Classifier(weights: w, metadata: m, source: path)    // what predict, eval and serve check too
             lines = ["weights: \(describe(m.config))", "  vocabulary: \(m.vocabulary.count) words (\(m.vocabulary.prefix(8).joined(separator: ", ")), …)",
                      "  classes (\(m.classNames.count)): \(m.classNames.joined(separator: ", "))",
                      "  trained with \(m.config.optimizer) lr \(m.config.learningRate), batch \(m.config.batchSize), seed \(m.config.seed)",
@@ -36,6 +38,7 @@ public struct RunFileSummary {
                     "vocabulary_words": m.vocabulary.count, "parameters": w.count, "class_names": m.classNames]
         case "checkpoint":
             let c = try Checkpoint.read(from: path)
+            _ = try Classifier(path: path)    // its weights as predict, eval and serve read them
             let s = c.state
             lines = ["checkpoint: \(describe(c.metadata.config))",
                      "  classes (\(c.metadata.classNames.count)): \(c.metadata.classNames.joined(separator: ", "))",
@@ -55,6 +58,7 @@ public struct RunFileSummary {
             }
             lines = l
             json = ["kind": kind, "world_size": ws, "epochs": h.records.count,
+                    "loss": h.records.map(\.loss), "acc": h.records.map(\.acc),
                     "val_acc": h.records.map(\.valAcc), "val_loss": h.records.map(\.valLoss)]
         }
     }

@@ -361,6 +361,29 @@ final class CommandTests: XCTestCase {
                 XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
             }
         }
+        // A history's root holds 9 objects, which HDF5 keeps in "dense" storage (a fractal heap);
+        // with its heap's signature damaged, listing the group aborted the process in HDF5 1.10.
+        let history = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.runDir + "/history.h5")))
+        if let at = (0 ..< history.count - 4).first(where: { history[$0 ..< $0 + 4].elementsEqual("FRHP".utf8) }) {
+            var damaged = history
+            damaged[at] ^= 1
+            let p = tmp.file("heap.h5")
+            try Data(damaged).write(to: URL(fileURLWithPath: p))
+            let r = try Subprocess.rnnDist(["inspect", p], timeout: 30)
+            XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+            XCTAssertFalse(r.signaled, r.stderr.suffix(300).description)
+            XCTAssertTrue(r.stderr.contains("wrong fractal heap header signature"), r.stderr)
+        } else {
+            XCTFail("the history's root is no longer in dense storage: damage another dense group")
+        }
+        // Weights that predict, eval and serve refuse are not intact: a vocabulary with a word twice.
+        let (w, meta) = try WeightsFile.read(from: Self.runDir + "/best.weights.h5")
+        var twice = meta
+        twice.vocabulary[1] = twice.vocabulary[0]
+        try WeightsFile.write(to: tmp.file("twice.weights.h5"), weights: w, metadata: twice)
+        let v = try Subprocess.rnnDist(["inspect", tmp.file("twice.weights.h5")])
+        XCTAssertEqual(v.status, 1, v.stdout)
+        XCTAssertTrue(v.stderr.contains("repeats an earlier entry"), v.stderr)
         let j = try Subprocess.rnnDist(["inspect", "--json", Self.runDir + "/checkpoint.h5"])
         let doc = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
         XCTAssertEqual((doc?["checkpoint"] as? [String: Any])?["epoch"] as? Int, 3)
