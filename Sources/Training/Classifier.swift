@@ -2,6 +2,7 @@
 // answer through this type, so they tokenize and score by the same code and give the same numbers.
 
 import Foundation
+import HDF5
 import RNN
 import TextData
 
@@ -88,18 +89,23 @@ public final class Classifier {
         return out
     }
 
-    /// Weights from a weights file or a checkpoint (whose weights are in the same layout), with a
-    /// clear message when the file is another kind of rnn-dist file.
+    /// Weights from a weights file or a checkpoint (whose weights are in the same layout), read by
+    /// the kind its format mark names (so a damaged checkpoint's error names what is damaged in it),
+    /// with a clear message when the file is another kind of rnn-dist file.
     public static func loadWeights(_ path: String) throws -> ([Float], WeightsMetadata) {
-        do {
+        let file = try? H5File.open(path)
+        switch file.flatMap(RunFileSummary.kind(of:)) {
+        case "checkpoint":
+            let c = try Checkpoint.read(from: path)
+            return (c.weights, c.metadata)
+        case "history":
+            throw ClassifierError("\(path) is a history file, not weights: pass model.weights.h5 or best.weights.h5")
+        default:
+            if let file, (try? file.stringAttribute("format")) == TextDataset.format {
+                throw ClassifierError("\(path) is a dataset written by prepare, not weights: pass a run's model.weights.h5 or best.weights.h5")
+            }
             let r = try WeightsFile.read(from: path)
             return (r.weights, r.metadata)
-        } catch TrainingError.badFile(_, let object, let detail) where object.hasPrefix("/rnn_dist") {
-            if let c = try? Checkpoint.read(from: path) { return (c.weights, c.metadata) }
-            if (try? HistoryFile.read(from: path)) != nil {
-                throw ClassifierError("\(path) is a history file, not weights: pass model.weights.h5 or best.weights.h5")
-            }
-            throw TrainingError.badFile(path: path, object: object, detail: detail)
         }
     }
 }

@@ -221,7 +221,7 @@ final class CommandTests: XCTestCase {
             (["eval", "--weights", w, "--data", tmp.file("none.h5")], nil, "missing"),
             (["eval", "--weights", w, "--data", Self.dataset, "--split", "dev"], nil, "dev"),
             (["predict", "--weights", w], "", "no texts"),
-            (["predict", "--weights", Self.dataset, "nice"], nil, "rnn_dist"),
+            (["predict", "--weights", Self.dataset, "nice"], nil, "is a dataset written by prepare, not weights"),
             (["plot", Self.runDir + "/history.h5", "-o", tmp.file("no/such/folder.svg")], nil, "does not exist"),
             (["plot", w, "-o", tmp.file("x.svg")], nil, "expected 'rnn-dist-history'"),
             (["plot", Self.runDir + "/history.h5", "-o", tmp.file("x.png")], nil, "plot writes SVG only"),
@@ -248,6 +248,14 @@ final class CommandTests: XCTestCase {
         }
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: copy)), before)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: history)), hBefore)
+        // A checkpoint that cannot be read is refused for what is wrong in it, not for not being a
+        // weights file.
+        let newer = tmp.file("newer-checkpoint.h5")
+        try FileManager.default.copyItem(atPath: Self.runDir + "/checkpoint.h5", toPath: newer)
+        do { try H5File.open(newer, writable: true).group("rnn_dist").setAttribute("format_version", Int64(99)) }   // closed when released
+        let c = try Subprocess.rnnDist(["predict", "--weights", newer, "nice"])
+        XCTAssertEqual(c.status, 1, c.stdout)
+        XCTAssertTrue(c.stderr.contains("/rnn_dist@format_version: is 99"), c.stderr)
         // A dataset prepared with another maxlen is refused, naming both values.
         let other = tmp.file("other.h5")
         XCTAssertEqual(try Subprocess.rnnDist(["prepare", "--source", Self.folder, "-o", other, "--num-words", "60", "--maxlen", "30"]).status, 0)
