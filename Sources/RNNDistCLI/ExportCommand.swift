@@ -26,6 +26,7 @@ struct Export: ParsableCommand {
     var output: String
 
     func validate() throws {
+        guard !output.isEmpty else { throw ValidationError("-o is empty: name the file to write") }
         guard kerasLegacy || onnx else { throw ValidationError("choose the format to export: --keras-legacy or --onnx") }
         guard !(kerasLegacy && onnx) else { throw ValidationError("--keras-legacy and --onnx exclude each other: export one format at a time") }
     }

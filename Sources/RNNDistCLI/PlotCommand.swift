@@ -12,6 +12,10 @@ struct Plot: ParsableCommand {
     @Option(name: .shortAndLong, help: "The SVG file to write.")
     var output = "history.svg"
 
+    func validate() throws {
+        guard !output.isEmpty else { throw ValidationError("-o is empty: name the SVG file to write") }
+    }
+
     func run() throws {
         guard !sameFile(history, output) else {
             throw CLIError("-o \(output) is the input \(history): the chart would replace the history it is drawn from; choose another -o")

@@ -22,6 +22,10 @@ struct Predict: ParsableCommand {
         if reviews.isEmpty {
             // Every line, blank ones too (a text without words, classified as `serve` does an empty
             // text), so that output line i answers input line i.
+            var st = stat()
+            if fstat(0, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+                throw CLIError("standard input is a folder: pass the texts as arguments or one per line on stdin")
+            }
             while let line = readLine(strippingNewline: true) { reviews.append(line.hasSuffix("\r") ? String(line.dropLast()) : line) }
             guard !reviews.isEmpty else { throw CLIError("no texts: pass them as arguments or one per line on stdin") }
         }

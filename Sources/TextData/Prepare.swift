@@ -147,6 +147,7 @@ public enum Preparer {
 
     /// Fails early, before any work, when the output cannot be written where asked.
     private static func checkOutput(_ output: String) throws {
+        guard !output.isEmpty else { throw PrepareError.badOptions("-o is empty: name the dataset file to write") }
         let dir = output.contains("/") ? String(output[..<output.lastIndex(of: "/")!]) : "."
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir.isEmpty ? "/" : dir, isDirectory: &isDir), isDir.boolValue else {
@@ -155,6 +156,8 @@ public enum Preparer {
         if FileManager.default.fileExists(atPath: output, isDirectory: &isDir), isDir.boolValue {
             throw PrepareError.outputIsFolder(path: output)
         }
+        // A device, a FIFO, a socket (or a link to one) is not replaced by the atomic write's rename.
+        do { _ = try atomicWriteTarget(output) } catch let e as NotAFilePath { throw PrepareError.badOptions("-o \(e)") }
     }
 
     /// The rows of a source without a test split, cut in two (docs/DATASET.md §Splits): a

@@ -298,6 +298,12 @@ final class OwnDataTests: XCTestCase {
         XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: dir.file("cls"), output: dir.file("o.h5")))) {
             XCTAssertEqual($0 as? PrepareError, .emptyClassFolder(path: self.dir.file("cls/b")))
         }
+        // Outputs that are no file to write: empty, a device (the rename would replace the node).
+        for (out, expect) in [("", "-o is empty"), ("/dev/null", "-o /dev/null: is a device, not a file")] {
+            XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: dir.file("cls"), output: out))) {
+                XCTAssertTrue($0 is PrepareError && "\($0)".contains(expect), "\($0)")
+            }
+        }
         // Options that do not fit the source.
         XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: dir.file("cls"), output: dir.file("o.h5"), textColumn: "body"))) {
             XCTAssertTrue("\($0)".contains("--text-column and --label-column apply to csv, tsv and jsonl sources"), "\($0)")

@@ -225,6 +225,8 @@ final class CommandTests: XCTestCase {
             (["plot", Self.runDir + "/history.h5", "-o", tmp.file("no/such/folder.svg")], nil, "does not exist"),
             (["plot", w, "-o", tmp.file("x.svg")], nil, "expected 'rnn-dist-history'"),
             (["plot", Self.runDir + "/history.h5", "-o", tmp.file("x.png")], nil, "plot writes SVG only"),
+            (["plot", Self.runDir + "/history.h5", "-o", ""], nil, "-o is empty"),
+            (["export", "--onnx", w, "-o", ""], nil, "-o is empty"),
         ]
         for (args, stdin, expect) in cases {
             let r = try Subprocess.rnnDist(args, stdin: stdin)
