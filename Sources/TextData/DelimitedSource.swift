@@ -56,6 +56,8 @@ struct DelimitedParser {
     private var started = false
     /// The line being read (1-based), the line the current record started on, the line of an open quote.
     private(set) var line = 1
+    /// Inside quotes, the last byte read was a CR (an LF right after it ends the same line).
+    private var quotedCR = false
     private var recordLine = 1
     private var quoteLine = 0
 
@@ -182,12 +184,16 @@ struct DelimitedParser {
                     if b == cr { state = .afterCR }
                 }
             case .quoted:
+                // Line breaks inside the quotes count as lines too: LF, CRLF (once) and a lone CR,
+                // a CR's LF possibly in the next chunk.
                 var j = i
                 var lines = 0
                 while j < n {
                     let b = base[j]
-                    if b == quote { break }
-                    if b == lf { lines += 1 }
+                    if b == quote { quotedCR = false; break }
+                    if b == lf { if !quotedCR { lines += 1 }; quotedCR = false }
+                    else if b == cr { lines += 1; quotedCR = true }
+                    else { quotedCR = false }
                     j += 1
                 }
                 append(UnsafeBufferPointer(start: base + i, count: j - i))

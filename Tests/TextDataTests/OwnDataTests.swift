@@ -134,7 +134,7 @@ final class OwnDataTests: XCTestCase {
 
     /// Records cut at every possible chunk boundary parse as the whole file does.
     func testCSVParserIsIndependentOfChunking() throws {
-        let text = "\u{FEFF}a,text,label\r\n1,\"x,\"\"y\"\"\r\nz\",p\n\n2,plain,q\r3,\"\",r\r\n4,\"ab\"c,s"
+        let text = "\u{FEFF}a,text,label\r\n1,\"x,\"\"y\"\"\r\nz\",p\n\n2,plain,q\r3,\"\",r\r\n4,\"ab\"c,s\r5,\"m\rn\r\no\no\",t\r6,after,u"
         let bytes = Array(text.utf8)
         func parse(chunk: Int) throws -> [[String]] {
             var p = DelimitedParser(separator: UInt8(ascii: ","), textColumn: "text", labelColumn: "label")
@@ -152,7 +152,9 @@ final class OwnDataTests: XCTestCase {
             return out
         }
         let whole = try parse(chunk: bytes.count)
-        XCTAssertEqual(whole, [["x,\"y\"\r\nz", "p", "2"], ["plain", "q", "5"], ["", "r", "6"], ["abc", "s", "7"]])
+        // Line numbers count every line break, inside quotes too: LF, CRLF and a lone CR.
+        XCTAssertEqual(whole, [["x,\"y\"\r\nz", "p", "2"], ["plain", "q", "5"], ["", "r", "6"], ["abc", "s", "7"],
+                               ["m\rn\r\no\no", "t", "8"], ["after", "u", "12"]])
         for chunk in 1 ..< 8 { XCTAssertEqual(try parse(chunk: chunk), whole, "chunks of \(chunk)") }
     }
 
