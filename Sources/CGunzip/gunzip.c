@@ -49,12 +49,25 @@ static la_ssize_t gunzip_read(struct archive *a, void *data, const void **buffer
         }
         int r = inflate(&s->z, Z_NO_FLUSH);
         if (r == Z_STREAM_END) {
-            /* Another member may follow (as `cat a.gz b.gz` makes); anything else ends the data. */
-            if (s->z.avail_in < 2 && refill(s) < 0) {
-                archive_set_error(a, errno, "cannot read the gzip file: %s", strerror(errno));
+            /* Another member may follow (as `cat a.gz b.gz` makes), or zero bytes of padding (as
+               gzip and Python's gzip module accept); anything else is an error, as in Python (GNU
+               gzip warns and exits 2), never text silently cut short. */
+            int next = 0;
+            for (;;) {
+                while (s->z.avail_in > 0 && s->z.next_in[0] == 0) { s->z.next_in++; s->z.avail_in--; }
+                if (s->z.avail_in < 2 && !s->eof) {
+                    if (refill(s) < 0) {
+                        archive_set_error(a, errno, "cannot read the gzip file: %s", strerror(errno));
+                        return ARCHIVE_FATAL;
+                    }
+                    continue;
+                }
+                if (s->z.avail_in == 0) break;                       /* the end: padding only */
+                if (s->z.avail_in >= 2 && s->z.next_in[0] == 0x1f && s->z.next_in[1] == 0x8b) { next = 1; break; }
+                archive_set_error(a, EILSEQ, "gzip data is followed by bytes that are not gzip (trailing garbage)");
                 return ARCHIVE_FATAL;
             }
-            if (s->z.avail_in >= 2 && s->z.next_in[0] == 0x1f && s->z.next_in[1] == 0x8b) {
+            if (next) {
                 inflateReset(&s->z);
             } else {
                 s->done = 1;

@@ -281,12 +281,21 @@ final class OwnDataTests: XCTestCase {
         try gzip(plain)
         let good = try Data(contentsOf: URL(fileURLWithPath: plain + ".gz"))
         XCTAssertNoThrow(try Preparer.prepare(PrepareOptions(source: plain + ".gz", output: dir.file("gz.h5"))))
-        for (name, bytes, expect) in [("crc.csv.gz", Data(good.prefix(good.count - 8)) + Data([good[good.count - 8] ^ 1]) + good.suffix(7),
-                                       "crc.csv.gz: cannot read the archive: gzip data is corrupt (incorrect data check)"),
-                                      ("size.csv.gz", Data(good.prefix(good.count - 4)) + Data([good[good.count - 4] ^ 1]) + good.suffix(3),
-                                       "size.csv.gz: cannot read the archive: gzip data is corrupt (incorrect length check)"),
-                                      ("cut.csv.gz", Data(good.prefix(good.count / 2)),
-                                       "cut.csv.gz: cannot read the archive: gzip data is cut off")] {
+        // Zero bytes after the last member are padding (gzip and Python's gzip accept them).
+        let padded = try write(good + Data(repeating: 0, count: 70_000), "gz/padded.csv.gz")
+        XCTAssertNoThrow(try Preparer.prepare(PrepareOptions(source: padded, output: dir.file("gz-padded.h5"))))
+        let crc: Data = Data(good.prefix(good.count - 8)) + Data([good[good.count - 8] ^ 1]) + good.suffix(7)
+        let size: Data = Data(good.prefix(good.count - 4)) + Data([good[good.count - 4] ^ 1]) + good.suffix(3)
+        let junk: Data = good + Data("junk".utf8)
+        let padJunk: Data = good + Data(repeating: 0, count: 70_000) + Data([1])
+        let damaged: [(String, Data, String)] = [
+            ("crc.csv.gz", crc, "crc.csv.gz: cannot read the archive: gzip data is corrupt (incorrect data check)"),
+            ("size.csv.gz", size, "size.csv.gz: cannot read the archive: gzip data is corrupt (incorrect length check)"),
+            ("cut.csv.gz", Data(good.prefix(good.count / 2)), "cut.csv.gz: cannot read the archive: gzip data is cut off"),
+            ("junk.csv.gz", junk, "junk.csv.gz: cannot read the archive: gzip data is followed by bytes that are not gzip"),
+            ("padjunk.csv.gz", padJunk, "padjunk.csv.gz: cannot read the archive: gzip data is followed by bytes that are not gzip"),
+        ]
+        for (name, bytes, expect) in damaged {
             let path = try write(bytes, "gz/" + name)
             XCTAssertThrowsError(try Preparer.prepare(PrepareOptions(source: path, output: dir.file("gz-bad.h5")))) {
                 XCTAssertTrue("\($0)".contains(expect), "\(name): \($0)")
