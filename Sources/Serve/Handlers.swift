@@ -13,6 +13,13 @@ struct Handlers: Sendable {
 
     func predict(_ request: Request) async throws -> Response {
         let limit = options.maxBodyBytes
+        // A body declared too large or encoded is refused at once, before it is read.
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw HTTPError(.contentTooLarge, message: "the body is over the limit of \(limit) bytes (Content-Length \(declared))")
+        }
+        if let encoding = request.headers[.contentEncoding], encoding.lowercased() != "identity" {
+            throw HTTPError(.unsupportedMediaType, message: "Content-Encoding \(encoding.prefix(40)) is not supported: send the body uncompressed")
+        }
         let body = try await withDeadline(seconds: options.requestTimeout) {
             var r = request
             do { return try await r.collectBody(upTo: limit) } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
@@ -126,9 +133,10 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// 404 for a path the server does not have, 405 (with Allow) for a method it does not take there.
+/// HEAD is answered wherever GET is (the router answers it with GET's headers and no body).
 struct RouteGuard<Context: RequestContext>: RouterMiddleware {
     static var methods: [String: [HTTPRequest.Method]] {
-        ["/": [.get], "/healthz": [.get], "/metrics": [.get], "/v1/predict": [.post]]
+        ["/": [.get, .head], "/healthz": [.get, .head], "/metrics": [.get, .head], "/v1/predict": [.post]]
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

@@ -86,8 +86,14 @@ final class PredictionBatcher: @unchecked Sendable {
             if delay > 0 { usleep(UInt32(delay * 1e6)) }
             let model = store.current
             let texts = jobs.flatMap(\.texts)
-            onBatch(texts.count)
-            let predictions = model.replicas[thread].classify(texts)
+            // A request of more than maxBatch texts came alone: it is scored maxBatch at a time.
+            var predictions: [Prediction] = []
+            predictions.reserveCapacity(texts.count)
+            for start in stride(from: 0, to: texts.count, by: maxBatch) {
+                let part = Array(texts[start ..< min(texts.count, start + maxBatch)])
+                onBatch(part.count)
+                predictions += model.replicas[thread].classify(part)
+            }
             var start = 0
             for job in jobs {
                 let n = job.texts.count

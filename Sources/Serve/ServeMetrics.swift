@@ -75,7 +75,7 @@ final class ServeMetrics: @unchecked Sendable {
         let g = registry.makeGauge(
             descriptor: MetricNameDescriptor(namespace: "rnn_dist", metricName: "model_info", unitName: "",
                                              helpText: "The model answering (value 1): its weights file and layers."),
-            labels: [("file", file), ("model", m.summary), ("classes", m.classNames.joined(separator: ","))])
+            labels: [("file", file), ("model", m.summary), ("classes", Self.jsonList(m.classNames))])
         g.set(to: 1.0)
         info = g
         loadSeconds.set(to: m.loadSeconds)
@@ -84,4 +84,11 @@ final class ServeMetrics: @unchecked Sendable {
     }
 
     func text() -> [UInt8] { registry.emitToBuffer() }
+
+    /// Class names as a JSON array (`["neg","pos"]`): unambiguous whatever a name holds (a comma
+    /// joined "a, b" and "a" "b" alike).
+    static func jsonList(_ names: [String]) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: names, options: [.withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
 }

@@ -73,7 +73,7 @@ public enum Server {
                                         delay: options.batchDelay, onBatch: { metrics.batch(texts: $0) })
         defer { batcher.stop() }
 
-        let router = Router()
+        let router = Router(options: .autoGenerateHeadEndpoints)   // HEAD wherever GET is
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: RouteGuard())
@@ -97,7 +97,9 @@ public enum Server {
         do {
             try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {
-            throw ServeError("cannot serve on \(options.host):\(options.port): \(error)")
+            // NIO's IOError reads "bind(descriptor:ptr:bytes:): Address already in use) (errno: 98)".
+            let reason = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+            throw ServeError("cannot serve on \(options.host):\(options.port): \(reason)")
         }
     }
 }

@@ -71,8 +71,9 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     private var buffer: [UInt8] = []
 
-    /// Reads one answer; throws when the server closed the connection first.
-    func readAnswer() throws -> HTTPAnswer {
+    /// Reads one answer (a HEAD request's: the head only); throws when the server closed the
+    /// connection first.
+    func readAnswer(head: Bool = false) throws -> HTTPAnswer {
         func fill() throws {
             var chunk = [UInt8](repeating: 0, count: 65536)
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 65536, 0) }
@@ -100,7 +101,8 @@ final class RawHTTPConnection: @unchecked Sendable {
             headers[l[..<colon].lowercased()] = l[l.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         var body: [UInt8] = []
-        if let length = headers["content-length"].flatMap({ Int($0) }) {
+        if head {
+        } else if let length = headers["content-length"].flatMap({ Int($0) }) {
             while buffer.count < length { try fill() }
             body = Array(buffer[0 ..< length])
             buffer.removeFirst(length)

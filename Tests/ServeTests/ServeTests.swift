@@ -136,6 +136,25 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(metrics.text.contains("rnn_dist_model_load_duration_seconds "), metrics.text)
     }
 
+    /// --max-batch bounds every forward pass: a request of more texts is scored that many at a time
+    /// (three passes for 20 texts at 7), with the answers of predict; the model's classes are one
+    /// JSON list in its info metric.
+    func testALargeRequestIsScoredMaxBatchAtATime() throws {
+        let server = try ServerProcess(weights: Self.lstm, extra: ["--max-batch", "7"], folder: tmp)
+        let texts = (0 ..< 20).map { "great movie \($0) " + String(repeating: "awful ", count: $0 % 5) }
+        let expected = try commandLinePredictions(weights: Self.lstm, texts)
+        let got = try serverPredictions(try server.predict(texts))
+        XCTAssertEqual(got.count, 20)
+        for (g, e) in zip(got, expected) {
+            XCTAssertEqual(g.0, e.0)
+            XCTAssertEqual(g.1["pos"] ?? -1, e.1["pos"] ?? 2, accuracy: 1e-6)
+        }
+        let metrics = try server.connect().request("GET", "/metrics").text
+        XCTAssertTrue(metrics.contains("rnn_dist_batch_texts_count 3"), metrics)
+        XCTAssertTrue(metrics.contains("rnn_dist_batch_texts_sum 20.0"), metrics)
+        XCTAssertTrue(metrics.contains(#"classes="[\"neg\",\"pos\"]""#), metrics)
+    }
+
     func testBadRequestsGetAJSONErrorWithTheirStatus() throws {
         let server = try ServerProcess(weights: Self.lstm, folder: tmp)
         let big = Array(("{\"texts\": [\"" + String(repeating: "a", count: (1 << 20) + 10) + "\"]}").utf8)
@@ -169,6 +188,27 @@ final class ServeTests: XCTestCase {
         let answer = try broken.readAnswer()
         XCTAssertEqual(answer.status, 400, answer.text)
         XCTAssertTrue((answer.object?["error"] as? String)?.contains("the body could not be read as HTTP") ?? false, answer.text)
+        // A declared length over the limit: 413 at once, not 408 after waiting for the body; an
+        // encoded body: 415.
+        let huge = try server.connect()
+        try huge.send(Array("POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n{\"texts\": [\"a\"]}".utf8))
+        let tooLarge = try huge.readAnswer()
+        XCTAssertEqual(tooLarge.status, 413, tooLarge.text)
+        XCTAssertTrue((tooLarge.object?["error"] as? String)?.contains("Content-Length 99999999999") ?? false, tooLarge.text)
+        let gz = try server.connect()
+        try gz.send(Array("POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: 15\r\n\r\n{\"texts\": [\"a\"]}".utf8))
+        let encoded = try gz.readAnswer()
+        XCTAssertEqual(encoded.status, 415, encoded.text)
+        // HEAD where GET is: GET's status and headers, no body (the next answer on the connection
+        // parses as its own).
+        let c = try server.connect()
+        for path in ["/healthz", "/metrics", "/"] {
+            try c.send(Array("HEAD \(path) HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+            XCTAssertEqual(try c.readAnswer(head: true).status, 200, path)
+        }
+        let after = try c.request("GET", "/healthz")
+        XCTAssertEqual(after.status, 200)
+        XCTAssertEqual(after.object?["status"] as? String, "ok", after.text)
         XCTAssertEqual(try server.connect().request("GET", "/healthz").status, 200)
         server.signal(SIGTERM)
         XCTAssertEqual(server.waitForExit(10), 0, server.stderr)
@@ -369,7 +409,7 @@ final class ServeTests: XCTestCase {
         let server = try ServerProcess(weights: Self.lstm, folder: tmp)
         let taken = try Subprocess.rnnDist(["serve", "--weights", Self.lstm, "--port", String(server.port)], timeout: 20)
         XCTAssertEqual(taken.status, 1, taken.stderr)
-        XCTAssertTrue(taken.stderr.hasPrefix("rnn-dist: error: cannot serve on 127.0.0.1:\(server.port)"), taken.stderr)
+        XCTAssertEqual(taken.stderr, "rnn-dist: error: cannot serve on 127.0.0.1:\(server.port): Address already in use\n")
         XCTAssertEqual(taken.stderr.split(separator: "\n").count, 1, taken.stderr)
     }
 }
