@@ -17,15 +17,21 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print machine-readable JSON instead of text.")
     var json = false
 
+    /// What an attribute whose type rnn-dist does not read is shown as.
+    static let unread = "(not read: a type rnn-dist does not read)"
+
     func run() throws {
         let f = try H5File.open(file)
         let entries = try f.walk(verifyData: true)
         let rootAttrs = try f.attributeNames()
-        var attrValues: [String: String] = [:]
+        // The root's attributes: strings, integers and floats by value (typed in --json); any other
+        // (a variable-length string, an array, a compound) is listed as unread, never left out.
+        var attrValues: [String: String] = [:], attrJSON: [String: Any] = [:]
         for a in rootAttrs {
-            if let s = try? f.stringAttribute(a) { attrValues[a] = s }
-            else if let i = try? f.intAttribute(a) { attrValues[a] = String(i) }
-            else if let d = try? f.doubleAttribute(a) { attrValues[a] = String(d) }
+            if let s = try? f.stringAttribute(a) { attrValues[a] = s; attrJSON[a] = s }
+            else if let i = try? f.intAttribute(a) { attrValues[a] = String(i); attrJSON[a] = i }
+            else if let d = try? f.doubleAttribute(a) { attrValues[a] = String(d); attrJSON[a] = d.isFinite ? d : String(d) }
+            else { attrValues[a] = Self.unread; attrJSON[a] = Self.unread }
         }
         let complete = f.isComplete
         // A dataset written by `prepare` also gets its own report (validating every row).
@@ -44,7 +50,7 @@ struct Inspect: ParsableCommand {
                 objects.append(o)
             }
             let doc: [String: Any] = ["file": file, "complete": complete, "valid": complete,
-                                      "attributes": attrValues, "objects": objects]
+                                      "attributes": attrJSON, "objects": objects]
                 .merging(dataset.map { ["dataset": $0.json] } ?? [:]) { a, _ in a }
                 .merging(runFile.map { [$0.kind: $0.json] } ?? [:]) { a, _ in a }
             let data = try JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys, .prettyPrinted])

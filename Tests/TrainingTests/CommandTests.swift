@@ -399,6 +399,7 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual((doc?["checkpoint"] as? [String: Any])?["epoch"] as? Int, 3)
         XCTAssertEqual((doc?["checkpoint"] as? [String: Any])?["epochs"] as? Int, 3)
         XCTAssertEqual((doc?["checkpoint"] as? [String: Any])?["finished"] as? Bool, true)
+        XCTAssertEqual((doc?["attributes"] as? [String: Any])?["rnn_dist_complete"] as? Int, 1, "an integer attribute is a JSON number")
         // An intact HDF5 file that is none of ours: its objects listed (it is intact: exit 0), and
         // said to be none of ours rather than summarised as nothing.
         let foreign = tmp.file("foreign.h5")
