@@ -23,7 +23,7 @@ enum JSONLinesSource {
             } catch let e as LabelledText.Problem {
                 throw PrepareError.badRecord(path: path, line: line, detail: e.detail)
             } catch {
-                throw PrepareError.badRecord(path: path, line: line, detail: "not valid JSON (\(Self.describe(error)))")
+                throw PrepareError.badRecord(path: path, line: line, detail: "not valid JSON (\(DecodingProblem.describe(error)))")
             }
             let members = topLevelMembers(content)
             for (key, flag) in [(context.textColumn, "--text-column"), (context.labelColumn, "--label-column")] {
@@ -115,15 +115,6 @@ enum JSONLinesSource {
         guard !digits.isEmpty, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), digits.count == 1 || digits.first != 0x30 else { return nil }
         let text = String(decoding: raw, as: UTF8.self)
         return Int64(text).map { String($0) } ?? text
-    }
-
-    /// A short reason from a `DecodingError` (its debug description without the coding path noise).
-    static func describe(_ error: Error) -> String {
-        if case DecodingError.dataCorrupted(let c) = error {
-            let under = (c.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return under ?? c.debugDescription
-        }
-        return "\(error)"
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import RNN
+import TextData
 
 /// Everything that defines a training run: the one place where its defaults and its rules live.
 /// `train` builds it from its flags and validates it once; it is stored as JSON in checkpoints,
@@ -100,7 +101,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         do {
             c = try JSONDecoder().decode(TrainConfig.self, from: Data(json.utf8))
         } catch {
-            throw TrainingError.badFile(path: path, object: "/rnn_dist@config", detail: "unreadable config JSON (\(error))")
+            throw TrainingError.badFile(path: path, object: "/rnn_dist@config", detail: "unreadable config JSON: \(DecodingProblem.describe(error))")
         }
         do { try c.validate() } catch {
             throw TrainingError.badFile(path: path, object: "/rnn_dist@config", detail: "\(error)")

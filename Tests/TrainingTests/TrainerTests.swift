@@ -246,6 +246,14 @@ final class TrainerTests: XCTestCase {
             XCTAssertTrue(message.contains("/rnn_dist@tokenizer: not the settings this rnn-dist tokenizes with"), "\(bad): \(message)")
         }
         XCTAssertEqual(try refusal { try $0.setAttribute("tokenizer", good) }, "accepted")
+        // A config that is not one: one short line naming the key, not Swift's decoding dump.
+        let noModel = try refusal { try $0.setAttribute("config", "{\"epochs\": 1}") }
+        XCTAssertTrue(noModel.contains("/rnn_dist@config: unreadable config JSON: no key '"), noModel)
+        XCTAssertFalse(noModel.contains("CodingKeys") || noModel.contains("\n"), noModel)
+        var json = try JSONSerialization.jsonObject(with: Data(c.json().utf8)) as! [String: Any]
+        json["epochs"] = "three"
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: json), as: UTF8.self)
+        XCTAssertTrue(try refusal { try $0.setAttribute("config", text) }.contains("unreadable config JSON: 'epochs' is not an integer"))
     }
 
     /// Weights files written before class names were stored mean IMDB's neg, pos; a list that does
