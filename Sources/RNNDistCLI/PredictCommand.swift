@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TextData
 import Training
 
 struct Predict: ParsableCommand {
@@ -40,9 +41,7 @@ struct Predict: ParsableCommand {
                 print(String(decoding: out, as: UTF8.self))
             } else {
                 // One line per text: line breaks, tabs and escape sequences' control characters as spaces.
-                let shown = String(String.UnicodeScalarView(r.unicodeScalars.map {
-                    [.control, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory) ? " " : $0
-                }))
+                let shown = OneLine.flattened(r)
                 let head = shown.count > 60 ? String(shown.prefix(57)) + "..." : shown
                 let all = zip(names, p).prefix(8).map { String(format: "%@ %.4f", $0, $1) }.joined(separator: ", ")
                 print(String(format: "%.4f  ", p[top]) + names[top] + "  (" + all + (names.count > 8 ? ", …" : "") + ")  " + head)

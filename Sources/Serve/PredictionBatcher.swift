@@ -86,11 +86,13 @@ final class PredictionBatcher: @unchecked Sendable {
             if delay > 0 { usleep(UInt32(delay * 1e6)) }
             let model = store.current
             let texts = jobs.flatMap(\.texts)
-            // A request of more than maxBatch texts came alone: it is scored maxBatch at a time.
+            // One forward pass at a time, each of at most maxBatch texts (a request of more came
+            // alone) and of at most Classifier.chunk (the classifier's own pass), counted as such.
             var predictions: [Prediction] = []
             predictions.reserveCapacity(texts.count)
-            for start in stride(from: 0, to: texts.count, by: maxBatch) {
-                let part = Array(texts[start ..< min(texts.count, start + maxBatch)])
+            let pass = min(maxBatch, Classifier.chunk)
+            for start in stride(from: 0, to: texts.count, by: pass) {
+                let part = Array(texts[start ..< min(texts.count, start + pass)])
                 onBatch(part.count)
                 predictions += model.replicas[thread].classify(part)
             }

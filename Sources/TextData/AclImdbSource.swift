@@ -80,30 +80,46 @@ enum AclImdbSource {
         }
     }
 
-    /// Whether `path` is an extracted aclImdb folder (or holds one): `train/` and `test/` with only
-    /// the IMDB layout's class folders (`layoutOutlier`), every `.txt` in `train/pos/` and
-    /// `train/neg/` a `<id>_<rating>.txt`, at least one. Class folders of the user's own that merely
-    /// look like it (other classes beside pos/ and neg/, other file names) are class folders.
-    static func isAclImdbFolder(_ path: String) -> Bool {
+    /// What a folder is taken for when no `--format` says.
+    enum FolderKind: Equatable {
+        /// An extracted aclImdb folder (or one holding it).
+        case imdb
+        /// Class folders.
+        case folders
+        /// IMDB's own layout (`train/unsup/`, its file names) with a folder it does not have: which
+        /// was meant is not clear, and either reading loses or invents classes.
+        case ambiguous(outlier: String)
+    }
+
+    /// IMDB when the folder (or its `aclImdb/` child) has `train/` and `test/` holding no folders
+    /// but IMDB's (`layoutOutlier`; hidden ones aside), and every `.txt` in `train/` and `test/`'s
+    /// `pos/` and `neg/` is a `<id>_<rating>.txt`, at least one in train. Other file names are class
+    /// folders; so are other folders, unless `train/unsup/` (IMDB's unlabelled reviews, which class
+    /// folders would make a class) says the tree is IMDB's: then it is ambiguous.
+    static func classify(_ path: String) -> FolderKind {
         for root in [path, path + "/aclImdb"] where FolderSource.isDirectory(root + "/train") && FolderSource.isDirectory(root + "/test") {
-            guard layoutOutlier(root) == nil else { return false }
             var reviews = 0
-            for label in ["neg", "pos"] {
-                for entry in (try? FolderSource.listing("\(root)/train/\(label)")) ?? [] where !entry.hidden && entry.isText {
-                    guard RowKey.parse(name: entry.name) != nil else { return false }
-                    reviews += 1
+            for split in ["train", "test"] {
+                for label in ["neg", "pos"] {
+                    for entry in (try? FolderSource.listing("\(root)/\(split)/\(label)")) ?? [] where !entry.hidden && entry.isText {
+                        guard RowKey.parse(name: entry.name) != nil else { return .folders }
+                        if split == "train" { reviews += 1 }
+                    }
                 }
             }
-            return reviews > 0
+            guard reviews > 0 else { return .folders }
+            guard let outlier = layoutOutlier(root) else { return .imdb }
+            return FolderSource.isDirectory(root + "/train/unsup") ? .ambiguous(outlier: outlier) : .folders
         }
-        return false
+        return .folders
     }
 
     /// The first folder in `root/train/` or `root/test/` that the IMDB layout does not have (it has
-    /// `pos/` and `neg/`, and `unsup/` in train), as `split/name`; nil when there is none.
+    /// `pos/` and `neg/`, and `unsup/` in train; hidden folders such as `.ipynb_checkpoints/` aside),
+    /// as `split/name`; nil when there is none.
     static func layoutOutlier(_ root: String) -> String? {
         for (split, known) in [("train", ["pos", "neg", "unsup"]), ("test", ["pos", "neg"])] {
-            for entry in (try? FolderSource.listing("\(root)/\(split)")) ?? [] where entry.isFolder && !known.contains(entry.name) {
+            for entry in (try? FolderSource.listing("\(root)/\(split)")) ?? [] where entry.isFolder && !entry.hidden && !known.contains(entry.name) {
                 return "\(split)/\(entry.name)"
             }
         }

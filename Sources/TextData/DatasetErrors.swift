@@ -7,6 +7,8 @@ public enum PrepareError: Error, CustomStringConvertible, Equatable, Sendable {
     case notAnIMDBFolder(path: String)
     /// An IMDB folder (`--format aclimdb`) with a class folder the layout does not have.
     case notIMDBLayout(path: String, folder: String)
+    /// A folder in IMDB's layout (train/unsup/, its file names) with a folder IMDB does not have.
+    case ambiguousIMDB(path: String, folder: String)
     /// A name that must be a label or be opened is not well-formed UTF-8.
     case badName(path: String, what: String)
     /// A file or folder that cannot be read.
@@ -52,6 +54,8 @@ public enum PrepareError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(p): not an IMDB folder: it holds neither train/ and test/ nor aclImdb/ with them"
         case .notIMDBLayout(let p, let f):
             return "\(p): \(f)/ is not a folder of the IMDB layout (pos/ and neg/, and unsup/ in train/), whose other classes would be dropped; for your own class folders pass --format folders"
+        case .ambiguousIMDB(let p, let f):
+            return "\(p): looks like the IMDB layout (train/unsup/, <id>_<rating>.txt names) but \(f)/ is not part of it: remove it (or hide it: .name), or pass --format folders to make every folder a class (unsup/ too)"
         case .badName(let p, let w):
             return "\(p): \(w) is not well-formed UTF-8 (shown with U+FFFD); rename it"
         case .unreadable(let p, let d):

@@ -87,7 +87,13 @@ enum FolderSource {
         }
         defer { closedir(d) }
         var out: [Entry] = []
-        while let e = readdir(d) {
+        while true {
+            errno = 0
+            guard let e = readdir(d) else {
+                // The end, or a failed read (EIO, a stale NFS handle), which must not pass for it.
+                if errno != 0 { throw PrepareError.unreadable(path: dir, detail: "cannot list the folder: \(String(cString: strerror(errno)))") }
+                break
+            }
             let bytes = withUnsafeBytes(of: e.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
             if bytes == [46] || bytes == [46, 46] { continue }
             let valid = String(validating: bytes, as: UTF8.self)

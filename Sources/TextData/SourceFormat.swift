@@ -12,10 +12,16 @@ public enum SourceFormat: String, CaseIterable, Sendable {
     case jsonl
 
     /// The format a path's kind and name imply: a folder is aclImdb when it looks like one
-    /// (`AclImdbSource.isAclImdbFolder`), else class folders; a file by its extension, after a
+    /// (`AclImdbSource.classify`), else class folders (or refused when it is not clear which); a file by its extension, after a
     /// `.gz`/`.bz2`/`.xz`/`.zst` suffix: `.csv`, `.tsv`/`.tab`, `.jsonl`/`.ndjson`, `.tar`/`.tgz`/`.tar.*`.
     static func detect(_ path: String) throws -> SourceFormat {
-        if FolderSource.isDirectory(path) { return AclImdbSource.isAclImdbFolder(path) ? .aclimdb : .folders }
+        if FolderSource.isDirectory(path) {
+            switch AclImdbSource.classify(path) {
+            case .imdb: return .aclimdb
+            case .folders: return .folders
+            case .ambiguous(let outlier): throw PrepareError.ambiguousIMDB(path: path, folder: outlier)
+            }
+        }
         let name = String(path.split(separator: "/").last ?? "").lowercased()
         if name.hasSuffix(".tgz") || name.hasSuffix(".tbz2") || name.hasSuffix(".txz") { return .aclimdb }
         let base = ByteStream.strip(name).base

@@ -140,11 +140,11 @@ final class SourceContext {
         sequence += 1
     }
 
-    /// The first control character (U+0000–U+001F, U+007F) in a label, as "U+000A": a class name
-    /// is printed in one line of every summary, table and prediction, which a line break or an
-    /// escape sequence would break.
+    /// The first character of a label that would break its line (`OneLine.breaks`: a control
+    /// character, C0, DEL or C1, or a line or paragraph separator), as "U+000A": a class name is
+    /// printed in one line of every summary, table and prediction.
     static func controlCharacter<C: Collection<UInt8>>(_ label: C) -> String? {
-        label.first { $0 < 0x20 || $0 == 0x7F }.map { "U+" + String(format: "%04X", Int($0)) }
+        String(decoding: label, as: UTF8.self).unicodeScalars.first(where: OneLine.breaks).map { "U+" + String(format: "%04X", $0.value) }
     }
 
     /// Nothing but spaces, tabs, CR and LF (an empty text, a blank line).

@@ -20,6 +20,9 @@ public struct RunFileSummary {
         }
     }
 
+    /// A metric for JSON: null where it is not a number (val_loss without validation rows is NaN).
+    static func number(_ v: Double) -> Any { v.isFinite ? v : NSNull() }
+
     public init(path: String, kind: String) throws {
         self.kind = kind
         func describe(_ c: TrainConfig) -> String {
@@ -58,8 +61,8 @@ public struct RunFileSummary {
             }
             lines = l
             json = ["kind": kind, "world_size": ws, "epochs": h.records.count,
-                    "loss": h.records.map(\.loss), "acc": h.records.map(\.acc),
-                    "val_acc": h.records.map(\.valAcc), "val_loss": h.records.map(\.valLoss)]
+                    "loss": h.records.map(\.loss).map(Self.number), "acc": h.records.map(\.acc).map(Self.number),
+                    "val_acc": h.records.map(\.valAcc).map(Self.number), "val_loss": h.records.map(\.valLoss).map(Self.number)]
         }
     }
 }

@@ -163,6 +163,17 @@ final class HDF5RoundTripTests: XCTestCase {
         XCTAssertEqual(names, ["/a", "/a/x", "/b", "/c", "/c/d"])
     }
 
+    /// A group of many links ("dense" storage, visited in hash order) is listed in name order too.
+    func testAGroupOfManyChildrenIsListedInNameOrder() throws {
+        let path = tmp.file("dense.h5")
+        let created = (0 ..< 40).map { "n\(($0 * 17) % 40)" }     // not in name order
+        try H5File.writeAtomically(to: path) { f in
+            for n in created { try f.createDataset("g/" + n, data: [Int64(1)]) }
+        }
+        let names = try H5File.open(path).walk(verifyData: false).map(\.name).filter { $0.hasPrefix("/g/") }
+        XCTAssertEqual(names, created.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { "/g/" + $0 })
+    }
+
     func testGroupsAndDatasetsAreNotConfused() throws {
         let path = tmp.file("kinds.h5")
         try H5File.writeAtomically(to: path) { f in try f.createDataset("g/d", data: [Float(1)]) }

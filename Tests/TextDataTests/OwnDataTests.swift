@@ -221,6 +221,8 @@ final class OwnDataTests: XCTestCase {
             ("wholefloat.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": 1.0}\n", [:], "wholefloat.jsonl line 2: the label 'label' is neither a string nor an integer"),
             ("ctrl.jsonl", "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\", \"label\": \"two\\nlines\"}\n", [:], "ctrl.jsonl line 2: the label holds the control character U+000A"),
             ("esc.csv", "text,label\na,x\nb,\u{1B}[31mred\n", [:], "esc.csv line 3: the label holds the control character U+001B"),
+            ("csi.csv", "text,label\na,x\nb,\u{9B}31m\n", [:], "csi.csv line 3: the label holds the control character U+009B"),
+            ("lsep.csv", "text,label\na,x\nb,one\u{2028}two\n", [:], "lsep.csv line 3: the label holds the control character U+2028"),
             ("exponent.jsonl", "{\"text\": \"a\", \"label\": 1E2}\n", [:], "exponent.jsonl line 1: the label 'label' is neither a string nor an integer"),
             ("nulltext.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": null, \"label\": 2}\n", [:], "nulltext.jsonl line 2: 'text' is not a string but null"),
             ("dupkey.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": 2, \"text\": \"c\"}\n", [:],
@@ -336,6 +338,24 @@ final class OwnDataTests: XCTestCase {
         XCTAssertThrowsError(try prepare(dir.file("like"), "like2.h5", format: .aclimdb)) {
             XCTAssertEqual($0 as? PrepareError, .notIMDBLayout(path: self.dir.file("like"), folder: "train/neutral"))
         }
+        // IMDB's own tree (train/unsup/) with a hidden folder is IMDB; with another folder it is
+        // refused (as class folders unsup/ would become a class), naming the folder.
+        for s in ["train", "test"] {
+            for c in ["pos", "neg"] { for i in 1 ... 3 { _ = try write(Data("\(c) words \(i)".utf8), "imdbish/\(s)/\(c)/\(i)_7.txt") } }
+        }
+        _ = try write(Data("unlabelled".utf8), "imdbish/train/unsup/0_0.txt")
+        _ = try write(Data("{}".utf8), "imdbish/train/.ipynb_checkpoints/x.txt")
+        XCTAssertEqual(try prepare(dir.file("imdbish"), "imdbish.h5").format, .aclimdb)
+        _ = try write(Data("tmp".utf8), "imdbish/test/tmp/1_1.txt")
+        XCTAssertThrowsError(try prepare(dir.file("imdbish"), "imdbish2.h5")) {
+            XCTAssertEqual($0 as? PrepareError, .ambiguousIMDB(path: self.dir.file("imdbish"), folder: "test/tmp"))
+        }
+        // IMDB's names in train/ but others in test/: class folders (test/pos/mine.txt kept).
+        for s in ["train", "test"] { for c in ["pos", "neg"] { _ = try write(Data("\(c) one".utf8), "testnames/\(s)/\(c)/1_7.txt") } }
+        _ = try write(Data("my own review".utf8), "testnames/test/pos/mine.txt")
+        let testNames = try prepare(dir.file("testnames"), "testnames.h5")
+        XCTAssertEqual(testNames.format, .folders)
+        XCTAssertEqual(try TextDataset(path: dir.file("testnames.h5")).split(.test).count, 3)
         // IMDB's file names beside other names: class folders, every file a row.
         for s in ["train", "test"] {
             for c in ["pos", "neg"] {

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import Training
 
-/// The chart of a run as `plot` draws it.
+/// The chart of a run as `plot` draws it, and `inspect --json`'s summary of a history.
 final class HistoryPlotTests: XCTestCase {
     private func record(_ epoch: Int) -> EpochRecord {
         EpochRecord(epoch: epoch, loss: 0.6 / Double(epoch), acc: 0.5 + 0.1 * Double(epoch), valLoss: 0.65 / Double(epoch),
@@ -23,7 +23,22 @@ final class HistoryPlotTests: XCTestCase {
         XCTAssertEqual(ticks, [1, 1], "one tick per chart, epoch 1 only")
         // Several epochs: lines, no rings.
         let three = HistoryPlot.svg(History(records: [record(1), record(2), record(3)]), title: "t")
-        XCTAssertFalse(three.contains("fill=\"none\" stroke=\"#1f5fbf\" stroke-width=\"2\"/>\n<circle"), three)
+        XCTAssertFalse(three.contains("r=\"4\" fill=\"none\""), "no ring in either chart: \(three)")
+        XCTAssertEqual(svg.components(separatedBy: "r=\"4\" fill=\"none\"").count - 1, 2, "one ring per chart")
         XCTAssertEqual(three.components(separatedBy: "<polyline").count - 1, 2)
+    }
+
+    /// Without validation rows val_loss and val_acc are NaN: inspect --json gives null for them (a
+    /// NaN cannot be written as JSON).
+    func testAHistoryWithoutValidationSummarisesAsJSON() throws {
+        let path = NSTemporaryDirectory() + "/history-\(UUID().uuidString).h5"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var r = record(1)
+        r.valLoss = .nan; r.valAcc = .nan
+        try HistoryFile.write(to: path, history: History(records: [r]), config: toyConfig(.gru), worldSize: 1)
+        let summary = try RunFileSummary(path: path, kind: "history")
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: summary.json), as: UTF8.self)
+        XCTAssertTrue(text.contains("\"val_loss\":[null]"), text)
+        XCTAssertTrue(text.contains("\"loss\":[0.6]"), text)
     }
 }
