@@ -313,10 +313,36 @@ struct Train: ParsableCommand {
             // The lock may have waited (up to 10 s) for the ranks of a job just killed, which may
             // have replaced the checkpoint meanwhile: the newest one is the one to continue.
             if let resume, fileStamp(resume) != before { try readResume(resume) }
+            try refuseOutputsThatAreInputs()
             if !overwrite { try refuseToReplaceUnfinishedRun() }
             if let tensorboard { try RunDirectory.createFolder(tensorboard) }
         }
         return (data, config, checkpoint, vectors)
+    }
+
+    /// What the run writes (its run files, --timeline) must not be what it reads (--data, --resume,
+    /// --embeddings, --model-config), under any spelling or link: the write would destroy the
+    /// input, and the run would still exit 0. Resuming the run folder's own checkpoint is the one
+    /// overlap meant. --timeline must also be a path a file can be written at (not a folder).
+    func refuseOutputsThatAreInputs() throws {
+        let inputs: [(String, String)] = [(data, "--data"), (resume, "--resume"), (embeddings, "--embeddings"),
+                                          (modelConfig, "--model-config")].compactMap { path, flag in path.map { ($0, flag) } }
+        let files = RunFiles(directory: runDir)
+        var outputs = files.all.map { ($0, "the run's \(($0 as NSString).lastPathComponent)") }
+        if let timeline {
+            var st = stat()
+            if stat(timeline, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+                throw CLIError("--timeline \(timeline) is a folder: name the file to write")
+            }
+            outputs.append((timeline, "--timeline"))
+        }
+        for (output, what) in outputs {
+            for (input, flag) in inputs where sameFile(output, input) {
+                if flag == "--resume" && what == "the run's checkpoint.h5" { continue }   // resuming in place
+                throw CLIError("\(flag) \(input) is \(what == "--timeline" ? "the --timeline file" : what), which this run writes: "
+                               + (what == "--timeline" ? "choose another --timeline" : "move it out of \(runDir), or choose another --run-dir"))
+            }
+        }
     }
 
     /// A new run, or one resumed from another file, writes its first checkpoint over

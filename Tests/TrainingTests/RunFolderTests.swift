@@ -41,6 +41,31 @@ final class RunFolderTests: ToyIMDBTestCase {
     }
 
     /// D1, one process: writes fail with EFBIG past a size (RLIMIT_FSIZE, SIGXFSZ ignored), as on a full disk.
+    /// What a run writes is never what it reads: --timeline naming the dataset or the checkpoint
+    /// to resume, or a dataset kept in the run folder under a run file's name, is refused before
+    /// anything is written (they were overwritten, exit 0).
+    func testARunDoesNotWriteOverItsInputs() throws {
+        let copy = tmp.file("copy.h5")
+        try FileManager.default.copyItem(atPath: dataset, toPath: copy)
+        let before = try Data(contentsOf: URL(fileURLWithPath: copy))
+        let asTimeline = try Subprocess.rnnDist(["train", "--data", copy, "--run-dir", tmp.file("a")] + common + ["--timeline", tmp.path + "/./copy.h5"], timeout: 120)
+        XCTAssertEqual(asTimeline.status, 2, asTimeline.stderr)
+        XCTAssertEqual(errorLines(asTimeline), ["rnn-dist: error: --data \(copy) is the --timeline file, which this run writes: choose another --timeline"])
+        try FileManager.default.createDirectory(atPath: tmp.file("b"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: dataset, toPath: tmp.file("b/history.h5"))
+        let inFolder = try Subprocess.rnnDist(["train", "--data", tmp.file("b/history.h5"), "--run-dir", tmp.file("b")] + common, timeout: 120)
+        XCTAssertEqual(inFolder.status, 2, inFolder.stderr)
+        XCTAssertTrue(errorLines(inFolder).first?.contains("is the run's history.h5, which this run writes") ?? false, inFolder.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: copy)), before)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: tmp.file("b/history.h5"))), before)
+        // The checkpoint a run resumes from, as its --timeline.
+        XCTAssertEqual(try train(tmp.file("c"), ["--epochs", "2", "--stop-after-batches", "2"]).status, 4)
+        let checkpoint = try Data(contentsOf: URL(fileURLWithPath: tmp.file("c/checkpoint.h5")))
+        let resumed = try Subprocess.rnnDist(resumeArgs(tmp.file("c")) + ["--timeline", tmp.file("c/checkpoint.h5")], timeout: 120)
+        XCTAssertEqual(resumed.status, 2, resumed.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: tmp.file("c/checkpoint.h5"))), checkpoint)
+    }
+
     func testAFailedWriteIsOneLineAndKeepsThePreviousCheckpoint() throws {
         let dir = tmp.file("single")
         XCTAssertEqual(try train(dir, ["--epochs", "1"]).status, 0)
