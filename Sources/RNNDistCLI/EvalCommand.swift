@@ -29,7 +29,9 @@ struct Eval: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1 (got \(batchSize))") }
+        guard (1 ... TrainConfig.maxRows).contains(batchSize) else {
+            throw ValidationError("--batch-size must be in 1 … \(TrainConfig.maxRows), not \(batchSize)")
+        }
     }
 
     func run() throws {
@@ -48,6 +50,7 @@ struct Eval: ParsableCommand {
                 // The run's own rows (`load` checked that the dataset is the run's).
                 let s = config.schedule
                 rows = split == .train ? 0 ..< s.trainCount : s.validationRows
+
             }
             ProductCounting.begin()
             let c = try Evaluator.counts(model: model, source: source, rows: rows, comm: comm, batchSize: batchSize)
@@ -81,6 +84,9 @@ struct Eval: ParsableCommand {
         // only when the dataset is the run's: same rows in the same order (prepare's seed).
         if split != .test && (cfg.dataRows != data.train.rowCount || cfg.dataSeed != data.seed) {
             throw CLIError("--split \(split.rawValue): \(self.data) has \(data.train.rowCount) training rows shuffled with seed \(data.seed), but \(weights) was trained on \(cfg.dataRows) shuffled with seed \(cfg.dataSeed): its \(split.rawValue) rows would be other rows (some trained on); use the run's dataset, or --split test")
+        }
+        if split == .val && cfg.schedule.validationRows.isEmpty {
+            throw CLIError("--split val: the run that wrote \(weights) had no validation rows (--validation-split \(cfg.validationSplit))")
         }
         let model = Model(config: cfg.model, seed: 0)
         model.weights = w

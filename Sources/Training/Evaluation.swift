@@ -12,6 +12,13 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
     public private(set) var confusion: [Int]
     /// Σ per-sample cross-entropy, in units of 2⁻³².
     var lossFixed: Int64 = 0
+    /// Samples whose loss is not a number of at most `maxLoss` nats (a diverged model's): not in
+    /// the sum, which they would overflow; the loss is then +∞.
+    var lossOverflow: Int64 = 0
+
+    /// The largest per-sample loss summed (2¹² nats: 2⁴⁴ in fixed point, so that 2¹⁹ rows cannot
+    /// overflow the sum; a logit that far off has diverged).
+    static let maxLoss = 4096.0
 
     init(classes: Int) {
         self.classes = classes
@@ -23,7 +30,8 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
     /// Adds one sample: its logits z (the model's output before the head's activation) and its
     /// label, scored by `head`.
     mutating func add(logits z: UnsafePointer<Float>, label y: Float, head: any Head) {
-        lossFixed += Int64((head.loss(logits: z, label: y) * Self.scale).rounded())
+        let loss = head.loss(logits: z, label: y)
+        if loss.isFinite && loss <= Self.maxLoss { lossFixed += Int64((loss * Self.scale).rounded()) } else { lossOverflow += 1 }
         confusion[Int(y) * classes + head.predictedClass(logits: z)] += 1
     }
 
@@ -32,7 +40,7 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
 
     public var count: Int { confusion.reduce(0, +) }
     public var correct: Int { (0 ..< classes).reduce(0) { $0 + confusion[$1 * classes + $1] } }
-    public var loss: Double { count > 0 ? Double(lossFixed) / Self.scale / Double(count) : .nan }
+    public var loss: Double { count > 0 ? (lossOverflow > 0 ? .infinity : Double(lossFixed) / Self.scale / Double(count)) : .nan }
     public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : .nan }
 
     /// Precision, recall, F1 and support of one class (one-vs-rest; 0 where undefined, as
@@ -65,13 +73,14 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
         return (avg(false), avg(true))
     }
 
-    /// Sums the counts of every rank (one all-reduce of K² + 1 integers).
+    /// Sums the counts of every rank (one all-reduce of K² + 2 integers).
     func reduced(_ comm: Communicator) throws -> ClassificationCounts {
-        var v = confusion.map { Int64($0) } + [lossFixed]
+        var v = confusion.map { Int64($0) } + [lossFixed, lossOverflow]
         try comm.allReduce(&v)
         var c = ClassificationCounts(classes: classes)
-        c.confusion = v.dropLast().map { Int($0) }
-        c.lossFixed = v.last!
+        c.confusion = v.dropLast(2).map { Int($0) }
+        c.lossFixed = v[v.count - 2]
+        c.lossOverflow = v[v.count - 1]
         return c
     }
 }

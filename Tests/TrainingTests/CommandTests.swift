@@ -220,6 +220,7 @@ final class CommandTests: XCTestCase {
             (["eval", "--weights", w, "--data", Self.dataset, "--model", "lstm"], nil, "holds a gru model"),
             (["eval", "--weights", w, "--data", tmp.file("none.h5")], nil, "missing"),
             (["eval", "--weights", w, "--data", Self.dataset, "--split", "dev"], nil, "dev"),
+            (["eval", "--weights", w, "--data", Self.dataset, "--batch-size", "9223372036854775807"], nil, "--batch-size must be in 1 … 1073741824"),
             (["predict", "--weights", w], "", "no texts"),
             (["predict", "--weights", Self.dataset, "nice"], nil, "is a dataset written by prepare, not weights"),
             (["plot", Self.runDir + "/history.h5", "-o", tmp.file("no/such/folder.svg")], nil, "does not exist"),

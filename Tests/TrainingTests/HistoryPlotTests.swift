@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import RNN
 @testable import Training
 
 /// The chart of a run as `plot` draws it, and `inspect --json`'s summary of a history.
@@ -40,5 +41,25 @@ final class HistoryPlotTests: XCTestCase {
         let text = String(decoding: try JSONSerialization.data(withJSONObject: summary.json), as: UTF8.self)
         XCTAssertTrue(text.contains("\"val_loss\":[null]"), text)
         XCTAssertTrue(text.contains("\"loss\":[0.6]"), text)
+    }
+}
+
+/// Validation and eval's exact loss sum when a model has diverged.
+final class ClassificationCountsTests: XCTestCase {
+    /// A finite but huge per-sample loss (logit 1e30) made the fixed-point sum trap (SIGILL in
+    /// validation and eval); it is counted apart and the loss is +∞, the confusion still counted.
+    func testAHugeLossIsInfinityNotATrap() {
+        var c = ClassificationCounts(classes: 2)
+        let head = SigmoidHead()
+        var z: [Float] = [2]
+        c.add(logits: &z, label: 1, head: head)
+        XCTAssertEqual(c.loss, Double(head.loss(logits: z, label: 1)), accuracy: 1e-9)
+        for logit: Float in [1e30, .infinity, 5000] {
+            z = [logit]
+            c.add(logits: &z, label: 0, head: head)
+        }
+        XCTAssertEqual(c.loss, .infinity)
+        XCTAssertEqual(c.count, 4)
+        XCTAssertEqual(c.count(actual: 0, predicted: 1), 3)
     }
 }
