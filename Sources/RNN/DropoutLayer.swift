@@ -104,7 +104,7 @@ public struct DropoutSpec: LayerSpecification {
     func parameters(input shape: Shape) -> [LayerParameter] { [] }
 
     func validate() throws {
-        guard rate >= 0 && rate < 1 else { throw ModelConfigError.badRate(name: "dropout rate", value: rate) }
+        guard ModelConfigError.isRate(rate) else { throw ModelConfigError.badRate(name: "dropout rate", value: rate) }
     }
 
     func makeLayer(input: Shape, tensors: [ParameterView], previous: (any Layer)?, index: Int) -> any Layer {

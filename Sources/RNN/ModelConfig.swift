@@ -405,6 +405,15 @@ public enum ModelConfigError: Error, Equatable, CustomStringConvertible {
     case outOfRange(name: String, value: Int, limit: Int)
     /// A dropout rate outside [0, 1).
     case badRate(name: String, value: Double)
+
+    /// A dropout rate: 0, or in [1.2e-38, 1): a smaller positive rate is 0 as a float and cannot be
+    /// written to a config and read back (JSON readers refuse subnormal numbers).
+    public static func isRate(_ r: Double) -> Bool { r == 0 || (r > 0 && r < 1 && Float(r).isNormal) }
+
+    /// Why a rate is not one, for messages.
+    public static func rateProblem(_ r: Double) -> String {
+        r > 0 && r < 1 ? "too small (below \(Float.leastNormalMagnitude), the smallest normal 32-bit float)" : "outside [0, 1)"
+    }
     /// reset_after = false on a cell that is not a GRU.
     case resetAfterNeedsGRU
     /// The layers do not form a model (what is wrong, naming the layer).
@@ -420,7 +429,7 @@ public enum ModelConfigError: Error, Equatable, CustomStringConvertible {
         case .outOfRange(let name, let value, let limit):
             return "model config: \(name) = \(value) is outside 1…\(limit)"
         case .badRate(let name, let value):
-            return "model config: \(name) = \(value) is outside [0, 1)"
+            return "model config: \(name) = \(value) is " + Self.rateProblem(value)
         case .resetAfterNeedsGRU:
             return "model config: reset_after = false applies to the GRU only"
         case .badStack(let what):

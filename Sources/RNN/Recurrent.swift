@@ -322,7 +322,7 @@ public struct RecurrentSpec: LayerSpecification {
 
     func validate() throws {
         try ModelConfigError.check("units", units, ModelConfig.maxWidth)
-        for (name, rate) in [("dropout", dropout), ("recurrent_dropout", recurrentDropout)] where !(rate >= 0 && rate < 1) {
+        for (name, rate) in [("dropout", dropout), ("recurrent_dropout", recurrentDropout)] where !ModelConfigError.isRate(rate) {
             throw ModelConfigError.badRate(name: name, value: rate)
         }
         if !resetAfter && kind != .gru { throw ModelConfigError.resetAfterNeedsGRU }

@@ -23,9 +23,13 @@ public struct PlateauRule: Codable, Sendable, Equatable, CustomStringConvertible
     public var description: String { "\(factor):\(patience)" }
 
     /// After an epoch whose monitored loss is `loss`: the new (factor, best, wait).
+    /// The reductions stop here (the smallest normal float): below it the factor would become
+    /// subnormal, then 0, and the checkpoint holding it could not be read back.
+    static let smallestFactor = Double(Float.leastNormalMagnitude)
+
     func update(loss: Double, factor current: Double, best: Double, wait: Int) -> (factor: Double, best: Double, wait: Int) {
         if loss < best - Self.minDelta { return (current, loss, 0) }
-        if wait + 1 >= patience { return (current * factor, best, 0) }
+        if wait + 1 >= patience { return (max(current * factor, Self.smallestFactor), best, 0) }
         return (current, best, wait + 1)
     }
 }

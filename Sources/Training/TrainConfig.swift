@@ -139,10 +139,13 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         try need((1 ... 4096).contains(accumulate ?? 1), "--accumulate", accumulate ?? 1, "1…4096")
         try need(stepBatch <= Self.maxRows, "--batch-size × --accumulate", stepBatch, "1…\(Self.maxRows)")
         try need((1 ... Self.maxEpochs).contains(epochs), "--epochs", epochs, "1…\(Self.maxEpochs)")
-        try need(learningRate.isFinite && learningRate > 0, "--lr", learningRate, "(0, ∞)")
-        try need(momentum >= 0 && momentum < 1, "--momentum", momentum, "[0, 1)")
-        try need(clipNorm.map { $0.isFinite && $0 > 0 } ?? true, "--clip-norm", clipNorm ?? 0, "(0, ∞)")
-        try need(validationSplit >= 0 && validationSplit < 1, "--validation-split", validationSplit, "[0, 1)")
+        // Values used as 32-bit floats must be normal ones: 1e-50 is 0 as a Float (weights never
+        // change), and a subnormal one cannot be read back from the config (JSON readers refuse it).
+        let smallest = Float.leastNormalMagnitude
+        try need(learningRate.isFinite && Float(learningRate) >= smallest, "--lr", learningRate, "[\(smallest), ∞)")
+        try need(ModelConfigError.isRate(momentum), "--momentum", momentum, "0 or [\(smallest), 1)")
+        try need(clipNorm.map { $0.isFinite && Float($0) >= smallest } ?? true, "--clip-norm", clipNorm ?? 0, "[\(smallest), ∞)")
+        try need(ModelConfigError.isRate(validationSplit), "--validation-split", validationSplit, "0 or [\(smallest), 1)")
         try need(limit.map { (2 ... Self.maxRows).contains($0) } ?? true, "--limit", limit ?? 0, "2…\(Self.maxRows)")
         try need(checkpointEvery.map { (1 ... Self.maxRows).contains($0) } ?? true, "--checkpoint-every", checkpointEvery ?? 0,
                  "1…\(Self.maxRows)")
@@ -165,7 +168,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             let flag = name.contains(" ") ? name : "--" + name.replacingOccurrences(of: "_", with: "-")
             return .invalid("\(flag) \(value) is outside 1…\(limit)")
         case .badRate(let name, let value):
-            return .invalid("--\(name.replacingOccurrences(of: "_", with: "-")) \(value) is outside [0, 1)")
+            return .invalid("--\(name.replacingOccurrences(of: "_", with: "-")) \(value) is \(ModelConfigError.rateProblem(value))")
         case .resetAfterNeedsGRU:
             return .invalid("--gru-reset-after false needs --model gru (the setting exists for the GRU only)")
         case .badStack:

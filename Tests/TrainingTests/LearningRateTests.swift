@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import TestSupport
+@testable import RNN
 @testable import Training
 
 /// `--lr-schedule`, `--warmup-epochs`, `--lr-scaling`: the rate of each step from its definition,
@@ -89,7 +90,7 @@ final class LearningRateTests: ToyIMDBTestCase {
         }
     }
 
-    func testThePlateauRuleIsKerasReduceLROnPlateau() {
+    func testThePlateauRuleIsKerasReduceLROnPlateau() throws {
         // patience 2, factor 0.5; an improvement must beat the best by more than 1e-4 (Keras's min_delta).
         let rule = PlateauRule(factor: 0.5, patience: 2)
         var (factor, best, wait) = (1.0, Double.infinity, 0)
@@ -102,6 +103,35 @@ final class LearningRateTests: ToyIMDBTestCase {
         XCTAssertEqual(best, 0.5)
         XCTAssertEqual(PlateauRule.parse("0.2:3"), PlateauRule(factor: 0.2, patience: 3))
         for bad in ["1:3", "0:3", "0.5:0", "0.5", "x:2"] { XCTAssertNil(PlateauRule.parse(bad), bad) }
+        // Repeated reductions stop at the smallest normal float: a factor that became subnormal
+        // or 0 made the checkpoint unreadable (it is checked to be > 0 and read back from JSON).
+        let steep = PlateauRule(factor: 1e-160, patience: 1)
+        var f = 1.0
+        for _ in 0 ..< 5 { f = steep.update(loss: 1, factor: f, best: 0.5, wait: 0).factor }
+        XCTAssertEqual(f, Double(Float.leastNormalMagnitude))
+        var state = TrainingState()
+        state.lrFactor = f
+        state.bestValLoss = 0.5
+        state.plateauBest = 0.5
+        let data = try JSONEncoder().encode(state)
+        XCTAssertEqual(try JSONDecoder().decode(TrainingState.self, from: data).lrFactor, f)
+    }
+
+    /// Values used as floats must be normal ones: a subnormal --lr, --momentum, --validation-split
+    /// or dropout rate was accepted and its config could not be read back.
+    func testSubnormalOptionValuesAreRefused() {
+        var c = toyConfig(.gru)
+        XCTAssertNoThrow(try c.validate())
+        let sub = Double.leastNormalMagnitude / 4, tiniest = Double.leastNonzeroMagnitude
+        for edit: (inout TrainConfig) -> Void in [{ $0.learningRate = sub }, { $0.learningRate = 1e-50 }, { $0.momentum = sub },
+                                                  { $0.validationSplit = tiniest }, { $0.clipNorm = sub },
+                                                  { $0.model = ModelConfig(kind: .gru, numWords: 30, embedDim: 4, units: 5, dropout: sub) }] {
+            var bad = c
+            edit(&bad)
+            XCTAssertThrowsError(try bad.validate()) { XCTAssertTrue("\($0)".contains("1.1754944e-38"), "\($0)") }
+        }
+        c.learningRate = 2e-38
+        XCTAssertNoThrow(try c.validate())
     }
 
     /// With patience 1 the rate halves after every epoch whose val_loss did not improve by 1e-4. At
