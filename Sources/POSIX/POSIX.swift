@@ -57,6 +57,20 @@ public func sameFile(_ a: String, _ b: String) -> Bool {
     return x.prefix(2) == y.prefix(2)
 }
 
+/// What an input path is when it is no file to read text from: "a folder", "a device" (/dev/zero
+/// would be read forever), "a socket"; nil for a regular file, a FIFO (a pipe, `<(zcat …)`), or
+/// nothing there (the open that follows says why).
+public func notAnInputFile(_ path: String) -> String? {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return nil }
+    switch st.st_mode & S_IFMT {
+    case S_IFDIR: return "a folder"
+    case S_IFCHR, S_IFBLK: return "a device"
+    case S_IFSOCK: return "a socket"
+    default: return nil
+    }
+}
+
 /// An output path that a write by temporary file and rename must not replace: a folder, a device
 /// (`/dev/null`), a FIFO, a socket, or a symbolic link to none of the others or to nothing.
 public struct NotAFilePath: Error, Sendable, CustomStringConvertible {

@@ -254,6 +254,7 @@ struct Train: ParsableCommand {
                 }
                 return
             }
+            Trainer.setUpDone()
             ProductCounting.begin()
             try trainer.run(source: rows)
             try ProductCounting.finish(isRoot: comm.isRoot)
@@ -401,6 +402,7 @@ struct Train: ParsableCommand {
     /// The network of a Keras `model.to_json()` file, checked against the dataset it trains on.
     func kerasModel(_ path: String, data: TrainingDataset) throws -> ModelConfig {
         let text: String
+        if let kind = notAnInputFile(path) { throw CLIError("\(path): is \(kind), not a Keras model config file") }
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw CLIError("\(path): cannot be read (\(FileManager.default.fileExists(atPath: path) ? "not UTF-8 text" : "no such file"))")
         }

@@ -67,6 +67,7 @@ struct ByteStream {
             }
             return
         }
+        if let kind = notAnInputFile(path) { throw PrepareError.unreadable(path: path, detail: "is \(kind), not a file") }
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else {
             if errno == ENOENT { throw PrepareError.sourceMissing(path: path) }

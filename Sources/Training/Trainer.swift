@@ -4,6 +4,21 @@ import RNN
 
 /// Set by SIGINT/SIGTERM; read once per batch and agreed on by all ranks through the all-reduce.
 nonisolated(unsafe) private var stopSignal: Int32 = 0
+/// True until the run's set-up is done: a stop signal then ends the process at once (exit 4,
+/// nothing written yet), instead of waiting for a first batch that a set-up blocked in an open
+/// (a FIFO without a writer) would never reach.
+nonisolated(unsafe) private var settingUp = true
+
+/// A stop signal's handler: during set-up, a line on stderr and exit 4 (async-signal-safe calls
+/// only); afterwards, the flag the training loop checks at each batch.
+private func stopRequested(_ s: Int32) {
+    if settingUp {
+        let line = "rnn-dist: stopped by a signal during set-up: nothing was written\n"
+        _ = line.withCString { write(2, $0, strlen($0)) }
+        _exit(CollectiveError.interrupted)
+    }
+    stopSignal = s
+}
 
 /// The data-parallel trainer (docs/TRAINING.md §Training semantics): the same seeded permutation on
 /// every rank, each rank its contiguous part of every global batch, one all-reduce of a single flat
@@ -95,14 +110,17 @@ public final class Trainer {
     }
 
     /// Installs SIGINT, SIGTERM and SIGUSR1 handlers that ask the loop to stop after the current batch.
+    /// The set-up is over: from now on a stop signal stops training cleanly at the next batch.
+    public static func setUpDone() { settingUp = false }
+
     public static func installSignalHandlers() {
         // The first signal asks for a clean stop; the handler then gives way to the default action,
         // so a second Ctrl-C ends the process at once.
-        signal(SIGINT) { s in stopSignal = s; signal(SIGINT, SIG_DFL) }
-        signal(SIGTERM) { s in stopSignal = s; signal(SIGTERM, SIG_DFL) }
+        signal(SIGINT) { s in stopRequested(s); signal(SIGINT, SIG_DFL) }
+        signal(SIGTERM) { s in stopRequested(s); signal(SIGTERM, SIG_DFL) }
         // SIGUSR1 is the way to stop a job: mpirun and Slurm pass it to the ranks without killing
         // them (mpirun answers SIGTERM with SIGKILL after a grace period). It stays caught.
-        signal(SIGUSR1) { s in stopSignal = s }
+        signal(SIGUSR1) { s in stopRequested(s) }
     }
 
     /// Whether training is over (`TrainConfig.isFinished(at:)`).

@@ -7,8 +7,8 @@ import TestSupport
 /// What clusters do to a run's folder: a full disk, a second run on the same folder, a folder that
 /// is a file or read-only; and that identical runs write identical weights files.
 final class RunFolderTests: ToyIMDBTestCase {
-    func train(_ dir: String, _ extra: [String] = []) throws -> ProcessResult {
-        try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", dir] + common + extra, timeout: 120)
+    func train(_ dir: String, _ extra: [String] = [], timeout: Double = 120) throws -> ProcessResult {
+        try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", dir] + common + extra, timeout: timeout)
     }
 
     func errorLines(_ r: ProcessResult) -> [Substring] { r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") } }
@@ -64,6 +64,26 @@ final class RunFolderTests: ToyIMDBTestCase {
         let resumed = try Subprocess.rnnDist(resumeArgs(tmp.file("c")) + ["--timeline", tmp.file("c/checkpoint.h5")], timeout: 120)
         XCTAssertEqual(resumed.status, 2, resumed.stderr)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: tmp.file("c/checkpoint.h5"))), checkpoint)
+    }
+
+    /// Inputs that never end or never open: a device as --embeddings or --model-config is refused
+    /// (/dev/zero grew without bound); a FIFO without a writer blocks the set-up, and a stop signal
+    /// then ends the run at once with exit 4 (it was caught and waited on forever).
+    func testDevicesAreRefusedAndASignalEndsABlockedSetUp() throws {
+        for flag in ["--embeddings", "--model-config"] {
+            let r = flag == "--embeddings" ? try train(tmp.file("dev"), [flag, "/dev/zero"])
+                : try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("dev"), flag, "/dev/zero"], timeout: 60)
+            XCTAssertEqual(r.status, 2, "\(flag): \(r.stderr)")
+            XCTAssertTrue(errorLines(r).first?.contains("/dev/zero: ") ?? false, r.stderr)
+            XCTAssertTrue(r.stderr.contains("is a device"), r.stderr)
+        }
+        let fifo = tmp.file("vectors.txt")
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        let r = try train(tmp.file("fifo"), ["--embeddings", fifo], timeout: 3)   // then SIGTERM (Process.terminate)
+        XCTAssertTrue(r.timedOut)
+        XCTAssertFalse(r.signaled, "killed, not stopped: \(r.stderr)")
+        XCTAssertEqual(r.status, 4, r.stderr)
+        XCTAssertTrue(r.stderr.contains("stopped by a signal during set-up: nothing was written"), r.stderr)
     }
 
     func testAFailedWriteIsOneLineAndKeepsThePreviousCheckpoint() throws {
