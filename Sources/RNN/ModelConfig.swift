@@ -412,7 +412,7 @@ public enum ModelConfigError: Error, Equatable, CustomStringConvertible {
 
     /// Why a rate is not one, for messages.
     public static func rateProblem(_ r: Double) -> String {
-        r > 0 && r < 1 ? "too small (below \(Float.leastNormalMagnitude), the smallest normal 32-bit float)" : "outside [0, 1)"
+        r > 0 && r < 1 ? "too small: 0 or at least 1.2e-38 (the smallest normal 32-bit float)" : "outside [0, 1)"
     }
     /// reset_after = false on a cell that is not a GRU.
     case resetAfterNeedsGRU

@@ -85,6 +85,9 @@ struct Eval: ParsableCommand {
         if split != .test && (cfg.dataRows != data.train.rowCount || cfg.dataSeed != data.seed) {
             throw CLIError("--split \(split.rawValue): \(self.data) has \(data.train.rowCount) training rows shuffled with seed \(data.seed), but \(weights) was trained on \(cfg.dataRows) shuffled with seed \(cfg.dataSeed): its \(split.rawValue) rows would be other rows (some trained on); use the run's dataset, or --split test")
         }
+        if split != .test, let was = cfg.dataChecksum, let now = data.trainChecksum, was != now {
+            throw CLIError("--split \(split.rawValue): \(self.data) holds other training rows than \(weights) was trained on (train_checksum \(now), the run's \(was)): its \(split.rawValue) rows would be other rows (some trained on); use the run's dataset, or --split test")
+        }
         if split == .val && cfg.schedule.validationRows.isEmpty {
             throw CLIError("--split val: the run that wrote \(weights) had no validation rows (--validation-split \(cfg.validationSplit))")
         }

@@ -304,6 +304,10 @@ struct Train: ParsableCommand {
                     throw CLIError("\(self.data) has another vocabulary than \(resume) was trained with (\(difference)): "
                                    + "its token ids would mean other words")
                 }
+                if let was = c.metadata.config.dataChecksum, let now = data.trainChecksum, was != now {
+                    throw CLIError("\(self.data) holds other training rows than \(resume) was trained on (train_checksum \(now), "
+                                   + "the checkpoint's \(was)): a resume continues on the same rows; use the run's dataset or start a new run")
+                }
                 config.dataPath = c.metadata.config.dataPath
                 checkpoint = c
             }
@@ -436,6 +440,7 @@ struct Train: ParsableCommand {
         }
         var c = config(numWords: data.numWords, maxlen: data.maxlen, dataRows: data.train.rowCount, classes: data.classNames.count)
         c.dataSeed = data.seed
+        c.dataChecksum = data.trainChecksum
         let s = c.schedule
         guard s.trainCount >= 1 else {
             throw CLIError("no training rows: \(s.trainCount + s.valCount) rows with --validation-split \(validationSplit)")

@@ -446,6 +446,7 @@ public enum Preparer {
             }
             count = n * maxlen
         }
+        if split == .train { try file.setAttribute(TextDataset.trainChecksumName, TextDataset.checksum(x: x, y: y)) }
         // 16 KiB chunks (8 rows at maxlen 500): a rank reads random rows every batch, and each row
         // read decodes and checksums its whole chunk.
         let chunkRows = max(1, (16 << 10) / (maxlen * 4))

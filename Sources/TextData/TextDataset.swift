@@ -10,6 +10,16 @@ import HDF5
 public final class TextDataset {
     /// The root `format` attribute of every dataset file.
     public static let format = "rnn-dist-imdb"
+    /// The root attribute holding `trainChecksum`.
+    static let trainChecksumName = "train_checksum"
+
+    /// FNV-1a (64 bits) over the rows' ids and labels as 32-bit words, in hex.
+    static func checksum(x: [Int32], y: [Int32]) -> String {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for v in x { h = (h ^ UInt64(UInt32(bitPattern: v))) &* 0x100_0000_01B3 }
+        for v in y { h = (h ^ UInt64(UInt32(bitPattern: v))) &* 0x100_0000_01B3 }
+        return String(h, radix: 16)
+    }
     /// The layout version written and read by this code.
     static let formatVersion = 1
     /// Name of the class-name list (`/class_names`); a file without one has IMDB's two classes.
@@ -26,6 +36,10 @@ public final class TextDataset {
     public let maxlen: Int
     /// The seed of the row permutation.
     public let seed: Int64
+    /// A checksum of the training rows (`checksum(x:y:)` of /train/x and /train/y), which a run
+    /// records: another dataset of the same size and seed (a re-ordered source) has other rows.
+    /// Nil for a file written before it was stored.
+    public let trainChecksum: String?
     /// File name of the raw source.
     public let source: String
     /// `Tokenizer.version` of the code that wrote the file.
@@ -60,6 +74,7 @@ public final class TextDataset {
         _ = try int("start_char", Int64(Vocabulary.startID) ... Int64(Vocabulary.startID))
         _ = try int("oov_char", Int64(Vocabulary.oovID) ... Int64(Vocabulary.oovID))
         seed = try file.intAttribute("seed")
+        trainChecksum = try? file.stringAttribute(Self.trainChecksumName)
         source = try file.stringAttribute("source")
         tokenizer = try file.stringAttribute("tokenizer")
         vocabulary = try Vocabulary.read(from: file, numWords: numWords)

@@ -40,6 +40,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var dataPath: String = ""
     public var dataRows: Int = 0
     public var dataSeed: Int64 = 0
+    /// The dataset's `train_checksum` (its training rows); nil where the dataset or the config
+    /// predates it, and then not compared.
+    public var dataChecksum: String?
     /// The pretrained vectors the embedding started from (`--embeddings`); nil: Keras's random start.
     public var embeddings: EmbeddingsSource? = nil
     /// How the learning rate moves (`--lr-schedule`, `--warmup-epochs`, `--lr-scaling`); nil, as in
@@ -142,10 +145,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         // Values used as 32-bit floats must be normal ones: 1e-50 is 0 as a Float (weights never
         // change), and a subnormal one cannot be read back from the config (JSON readers refuse it).
         let smallest = Float.leastNormalMagnitude
-        try need(learningRate.isFinite && Float(learningRate) >= smallest, "--lr", learningRate, "[\(smallest), ∞)")
-        try need(ModelConfigError.isRate(momentum), "--momentum", momentum, "0 or [\(smallest), 1)")
-        try need(clipNorm.map { $0.isFinite && Float($0) >= smallest } ?? true, "--clip-norm", clipNorm ?? 0, "[\(smallest), ∞)")
-        try need(ModelConfigError.isRate(validationSplit), "--validation-split", validationSplit, "0 or [\(smallest), 1)")
+        try need(learningRate.isFinite && Float(learningRate) >= smallest, "--lr", learningRate, "(0, ∞), at least 1.2e-38 (a smaller rate is 0 as a float)")
+        try need(ModelConfigError.isRate(momentum), "--momentum", momentum, "[0, 1), 0 or at least 1.2e-38")
+        try need(clipNorm.map { $0.isFinite && Float($0) >= smallest } ?? true, "--clip-norm", clipNorm ?? 0, "(0, ∞), at least 1.2e-38")
+        try need(ModelConfigError.isRate(validationSplit), "--validation-split", validationSplit, "[0, 1), 0 or at least 1.2e-38")
         try need(limit.map { (2 ... Self.maxRows).contains($0) } ?? true, "--limit", limit ?? 0, "2…\(Self.maxRows)")
         try need(checkpointEvery.map { (1 ... Self.maxRows).contains($0) } ?? true, "--checkpoint-every", checkpointEvery ?? 0,
                  "1…\(Self.maxRows)")

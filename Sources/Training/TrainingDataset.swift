@@ -35,6 +35,7 @@ public struct TrainingDataset {
     public var numWords: Int { file.numWords }
     public var maxlen: Int { file.maxlen }
     public var seed: Int64 { file.seed }
+    public var trainChecksum: String? { file.trainChecksum }
     public var vocabulary: [String] { file.vocabulary.words }
     /// The class names; labels are indices into them.
     public var classNames: [String] { file.classNames }

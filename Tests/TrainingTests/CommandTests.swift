@@ -201,6 +201,25 @@ final class CommandTests: XCTestCase {
         let t = try Subprocess.rnnDist(["eval", "--weights", w, "--data", other, "--json"])
         XCTAssertEqual(t.status, 0, t.stderr)
         XCTAssertEqual(try Subprocess.rnnDist(["eval", "--weights", w, "--data", Self.dataset, "--split", "val"]).status, 0)
+        // The same size, seed and words, other rows: two reviews' texts swapped. Refused for the
+        // run's splits and for a resume (the run records the dataset's train_checksum).
+        let swapped = tmp.file("swapped")
+        try FileManager.default.copyItem(atPath: Self.folder, toPath: swapped)
+        let pos = try FileManager.default.contentsOfDirectory(atPath: swapped + "/train/pos").filter { $0.hasSuffix(".txt") }.sorted()
+        let a = swapped + "/train/pos/" + pos[0], b = swapped + "/train/pos/" + pos[1]
+        let (ta, tb) = (try Data(contentsOf: URL(fileURLWithPath: a)), try Data(contentsOf: URL(fileURLWithPath: b)))
+        XCTAssertNotEqual(ta, tb)
+        try tb.write(to: URL(fileURLWithPath: a)); try ta.write(to: URL(fileURLWithPath: b))
+        let same = tmp.file("swapped.h5")
+        XCTAssertEqual(try Subprocess.rnnDist(["prepare", "--source", swapped, "-o", same, "--num-words", "60", "--maxlen", "40"]).status, 0)
+        let v = try Subprocess.rnnDist(["eval", "--weights", w, "--data", same, "--split", "val"])
+        XCTAssertEqual(v.status, 2, v.stdout)
+        XCTAssertTrue(v.stderr.contains("holds other training rows than \(w) was trained on (train_checksum"), v.stderr)
+        let resumed = try Subprocess.rnnDist(["train", "--data", same, "--run-dir", tmp.file("swapped-run"), "--resume", Self.runDir + "/checkpoint.h5",
+                                        "--epochs", "4", "--batch-size", "16", "--units", "8", "--embed-dim", "8", "--model", "gru", "--lr", "0.01"],
+                                       timeout: 120)
+        XCTAssertEqual(resumed.status, 2, resumed.stdout)
+        XCTAssertTrue(resumed.stderr.contains("holds other training rows than \(Self.runDir)/checkpoint.h5 was trained on (train_checksum"), resumed.stderr)
     }
 
     /// predict's text output is one line per text, whatever the text holds.
