@@ -1,6 +1,7 @@
 import ArgumentParser
 import RNN
 #if canImport(Glibc)
+import Foundation
 import Glibc
 #endif
 
@@ -56,7 +57,12 @@ public struct RNNDist: ParsableCommand {
         guard code != .success else { exit(withError: error) }
         let names = configuration.subcommands.map { $0._commandName }
         let command = CommandLine.arguments.dropFirst().first { !$0.hasPrefix("-") }.flatMap { names.contains($0) ? $0 : nil }
-        printError(message(for: error) + " (usage: rnn-dist\(command.map { " " + $0 } ?? "") --help)")
+        // Under mpirun every rank parses the same line: the first rank alone says so.
+        let env = ProcessInfo.processInfo.environment
+        let rank = ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"].lazy.compactMap { env[$0] }.first
+        if rank == nil || rank == "0" {
+            printError(message(for: error) + " (usage: rnn-dist\(command.map { " " + $0 } ?? "") --help)")
+        }
         Glibc.exit(code.rawValue)
     }
 }

@@ -243,14 +243,14 @@ struct Train: ParsableCommand {
                 print("rnn-dist train: \(config.model.label), \(comm.size) rank\(comm.size == 1 ? "" : "s"), " +
                       "\(s.trainCount) training and \(s.valCount) validation rows, global batch \(config.stepBatch)\(accumulate > 1 ? " (\(accumulate) × \(batchSize))" : ""), " +
                       "\(config.model.parameterCount) parameters" +
-                      (resume.map { ", resumed from \($0) at epoch \(trainer.state.epoch + 1) batch \(trainer.state.nextBatch + 1)" } ?? "") +
+                      (resume.map { trainer.isFinished ? ", resumed from \($0), which has finished" : ", resumed from \($0) at epoch \(trainer.state.epoch + 1) batch \(trainer.state.nextBatch + 1)" } ?? "") +
                       (limit.flatMap { $0 > data.train.rowCount ? " (--limit \($0) is above the dataset's \(data.train.rowCount) rows: all are used)" : nil } ?? ""))
             }
             if trainer.isFinished {
                 if comm.isRoot {
+                    let early = config.patience != nil && trainer.state.epoch < config.epochs
                     print("nothing to train: the checkpoint is at epoch \(trainer.state.epoch) of --epochs \(config.epochs)" +
-                          (config.patience != nil && trainer.state.epoch < config.epochs ? " and early stopping had ended the run" : "") +
-                          "; raise --epochs to continue")
+                          (early ? " and early stopping had ended the run; raise --patience to continue" : "; raise --epochs to continue"))
                 }
                 return
             }

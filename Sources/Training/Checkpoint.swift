@@ -24,8 +24,13 @@ public struct Checkpoint: Sendable {
     public var isFinished: Bool { metadata.config.isFinished(at: state) }
 
     /// Where the run stands, as `inspect` says it: "epoch 2 of 5, next batch 38" (1-based).
+    /// A finished run's: "finished: 5 epochs of 5" (or "…, ended by early stopping").
     public var progress: String {
-        "epoch \(state.epoch + 1) of \(metadata.config.epochs), next batch \(state.nextBatch + 1)"
+        let epochs = metadata.config.epochs
+        if isFinished {
+            return "finished: \(state.epoch) epoch\(state.epoch == 1 ? "" : "s") of \(epochs)" + (state.epoch < epochs ? ", ended by early stopping" : "")
+        }
+        return "epoch \(state.epoch + 1) of \(epochs), next batch \(state.nextBatch + 1)"
     }
 
     func write(to path: String) throws {

@@ -16,9 +16,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
             return "\(p)" + (o.isEmpty ? "" : ": \(o)") + ": \(d)"
         case .mismatch(let p, let f, let c, let r):
             return "\(p): checkpoint was written with \(f) = \(c), this run asks for \(r); " +
-                "drop the flag or start a new run"
+                "resume with the checkpoint's setting, or start a new run"
         case .nonFinite(let what, let e, let b):
-            return "\(what) became non-finite at epoch \(e), batch \(b); training stopped, the last checkpoint is kept"
+            return "\(what) became non-finite at epoch \(e), batch \(b); training stopped, nothing written from that step on (the last checkpoint, if any, is kept)"
         case .replicasDiverged(let e):
             return "model replicas differ across ranks after epoch \(e) (checksum mismatch); aborting"
         case .invalid(let s), .busy(let s):

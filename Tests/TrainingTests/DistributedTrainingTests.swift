@@ -279,6 +279,13 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         }
     }
 
+    /// A bad command line under mpirun: every rank parses it, the first alone says so (one line).
+    func testABadCommandLineUnderMPIIsOneLine() throws {
+        let r = try Subprocess.mpiRun(3, ["train", "--lr", "fast"])
+        XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("--lr"), r.stderr)
+    }
+
     func testTheFaultHookRejectsMalformedValues() throws {
         for bad in ["nan", "nan@1", "zero@1:3", "nan@-1:3", "nan@1:0"] {
             let r = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("x"), "--inject-fault", bad])

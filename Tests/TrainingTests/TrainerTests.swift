@@ -128,7 +128,7 @@ final class TrainerTests: XCTestCase {
             XCTAssertThrowsError(try t.run(source: rows)) { e in
                 XCTAssertEqual((e as? CollectiveError)?.underlying as? TrainingError,
                                .nonFinite(what: "gradient", epoch: epoch, batch: batch), "every rank meets it alike")
-                XCTAssertEqual("\(e)", "gradient became non-finite at epoch \(epoch), batch \(batch); training stopped, the last checkpoint is kept")
+                XCTAssertEqual("\(e)", "gradient became non-finite at epoch \(epoch), batch \(batch); training stopped, nothing written from that step on (the last checkpoint, if any, is kept)")
             }
             XCTAssertEqual(t.optimizer.iterations, step - 1, "no update from the faulty step")
             XCTAssertTrue(Trainer.allFinite(t.model.weights))
