@@ -61,7 +61,7 @@ struct Train: ParsableCommand {
           checkpoint.h5     resume state, at each epoch end and --checkpoint-every
           history.h5        loss, acc, val_loss, val_acc, seconds per epoch
           history.csv       the same as Keras's CSVLogger writes it (epoch 0-based)
-        SIGINT/SIGTERM finish the current batch, write a checkpoint and exit with status 4. Resume with the same command plus --resume RUN_DIR/checkpoint.h5, with any number of ranks.
+        SIGINT/SIGTERM/SIGUSR1 finish the current batch, write a checkpoint and exit with status 4 (a single process still setting up exits 4 at once, before training). Resume with the same command plus --resume RUN_DIR/checkpoint.h5, with any number of ranks.
         """)
 
     @Option(help: "Dataset written by `rnn-dist prepare`.")
@@ -90,7 +90,7 @@ struct Train: ParsableCommand {
     var momentum = TrainConfig.Defaults.momentum
     @Option(parsing: .unconditional, help: "Clip the gradient to this global norm (off by default).")
     var clipNorm: Double?
-    @Option(help: "How the learning rate moves after any warm-up: constant, cosine (down to 0 at the last step of --epochs), or step:EVERY:FACTOR (× FACTOR every EVERY epochs).")
+    @Option(help: "How the learning rate moves after any warm-up: constant, cosine (half a cosine towards 0 over --epochs: × ½(1 + cos(π·t/T)) at step t of T), or step:EVERY:FACTOR (× FACTOR every EVERY epochs).")
     var lrSchedule = "constant"
     @Option(parsing: .unconditional, help: "Epochs (may be fractional) over which the rate rises linearly to its value.")
     var warmupEpochs = 0.0
@@ -203,7 +203,7 @@ struct Train: ParsableCommand {
         let comm = try Communicator.world()
         try runDistributed(comm: comm) {
             if collectiveTimeout > 0 { try comm.startWatchdog(timeout: collectiveTimeout, hostName: hostName()) }
-            Trainer.installSignalHandlers()
+            Trainer.installSignalHandlers(exitDuringSetUp: comm.size == 1)
             // Everything that can fail on bad input happens here, before any collective of the
             // training loop; a failure on any rank is reported once and every rank exits cleanly.
             let (data, config, checkpoint, vectors) = try CollectiveError.agree(comm) { try prepare(comm) }
@@ -309,6 +309,8 @@ struct Train: ParsableCommand {
                                    + "the checkpoint's \(was)): a resume continues on the same rows; use the run's dataset or start a new run")
                 }
                 config.dataPath = c.metadata.config.dataPath
+                // The rows the run started on: kept where this dataset file does not record them.
+                config.dataChecksum = c.metadata.config.dataChecksum ?? data.trainChecksum
                 checkpoint = c
             }
             let before = resume.map(fileStamp)
@@ -341,6 +343,10 @@ struct Train: ParsableCommand {
             }
             outputs.append((timeline, "--timeline"))
         }
+        // The timeline is truncated at set-up and written apart: it must not be a run file either.
+        if let timeline, let file = files.all.first(where: { samePlace(timeline, $0) }) {
+            throw CLIError("--timeline \(timeline) is the run's \((file as NSString).lastPathComponent), which this run writes: choose another --timeline")
+        }
         for (output, what) in outputs {
             for (input, flag) in inputs where sameFile(output, input) {
                 if flag == "--resume" && what == "the run's checkpoint.h5" { continue }   // resuming in place
@@ -348,6 +354,16 @@ struct Train: ParsableCommand {
                                + (what == "--timeline" ? "choose another --timeline" : "move it out of \(runDir), or choose another --run-dir"))
             }
         }
+    }
+
+    /// Whether two paths name one place, existing or not: one file (device and inode), or, where
+    /// either is missing, the same name in the same folder (the folders compared by identity).
+    func samePlace(_ a: String, _ b: String) -> Bool {
+        if sameFile(a, b) { return true }
+        let (na, nb) = (a as NSString, b as NSString)
+        guard na.lastPathComponent == nb.lastPathComponent else { return false }
+        let (da, db) = (na.deletingLastPathComponent, nb.deletingLastPathComponent)
+        return sameFile(da.isEmpty ? "." : da, db.isEmpty ? "." : db)
     }
 
     /// A new run, or one resumed from another file, writes its first checkpoint over

@@ -10,15 +10,17 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
     public let classes: Int
     /// `confusion[a * K + p]`: samples of actual class a predicted as p.
     public private(set) var confusion: [Int]
-    /// Σ per-sample cross-entropy, in units of 2⁻³².
-    var lossFixed: Int64 = 0
-    /// Samples whose loss is not a number of at most `maxLoss` nats (a diverged model's): not in
-    /// the sum, which they would overflow; the loss is then +∞.
+    /// Σ per-sample cross-entropy f (in units of 2⁻³²) as two exact sums: of ⌊f / 2³²⌋ (whole nats)
+    /// and of f mod 2³². Neither can overflow for up to 2³⁰ rows (`TrainConfig.maxRows`), on one
+    /// rank or summed over all; a single Int64 held only 2³¹ nats in all (a diverged model over a
+    /// large split trapped, and an all-reduce of several ranks' sums wrapped around).
+    var lossWhole: Int64 = 0, lossFraction: Int64 = 0
+    /// Samples whose loss is not a number of at most `maxLoss` nats (f must fit an Int64): not in
+    /// the sums; the loss is then +∞.
     var lossOverflow: Int64 = 0
 
-    /// The largest per-sample loss summed (2¹² nats: 2⁴⁴ in fixed point, so that 2¹⁹ rows cannot
-    /// overflow the sum; a logit that far off has diverged).
-    static let maxLoss = 4096.0
+    /// The largest per-sample loss summed, 2³⁰ nats (a logit that far off has diverged).
+    static let maxLoss = 1_073_741_824.0
 
     init(classes: Int) {
         self.classes = classes
@@ -31,7 +33,13 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
     /// label, scored by `head`.
     mutating func add(logits z: UnsafePointer<Float>, label y: Float, head: any Head) {
         let loss = head.loss(logits: z, label: y)
-        if loss.isFinite && loss <= Self.maxLoss { lossFixed += Int64((loss * Self.scale).rounded()) } else { lossOverflow += 1 }
+        if loss.isFinite && loss <= Self.maxLoss {
+            let f = Int64((loss * Self.scale).rounded())
+            lossWhole += f >> 32
+            lossFraction += f & 0xFFFF_FFFF
+        } else {
+            lossOverflow += 1
+        }
         confusion[Int(y) * classes + head.predictedClass(logits: z)] += 1
     }
 
@@ -40,7 +48,15 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
 
     public var count: Int { confusion.reduce(0, +) }
     public var correct: Int { (0 ..< classes).reduce(0) { $0 + confusion[$1 * classes + $1] } }
-    public var loss: Double { count > 0 ? (lossOverflow > 0 ? .infinity : Double(lossFixed) / Self.scale / Double(count)) : .nan }
+    public var loss: Double {
+        guard count > 0 else { return .nan }
+        guard lossOverflow == 0 else { return .infinity }
+        // The one Int64 sum where it fits (the same bits as ever), else the two parts in Double.
+        let (shifted, o1) = lossWhole.multipliedReportingOverflow(by: 1 << 32)
+        let (total, o2) = shifted.addingReportingOverflow(lossFraction)
+        let nats = o1 || o2 ? Double(lossWhole) + Double(lossFraction) / Self.scale : Double(total) / Self.scale
+        return nats / Double(count)
+    }
     public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : .nan }
 
     /// Precision, recall, F1 and support of one class (one-vs-rest; 0 where undefined, as
@@ -73,14 +89,13 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
         return (avg(false), avg(true))
     }
 
-    /// Sums the counts of every rank (one all-reduce of K² + 2 integers).
+    /// Sums the counts of every rank (one all-reduce of K² + 3 integers).
     func reduced(_ comm: Communicator) throws -> ClassificationCounts {
-        var v = confusion.map { Int64($0) } + [lossFixed, lossOverflow]
+        var v = confusion.map { Int64($0) } + [lossWhole, lossFraction, lossOverflow]
         try comm.allReduce(&v)
         var c = ClassificationCounts(classes: classes)
-        c.confusion = v.dropLast(2).map { Int($0) }
-        c.lossFixed = v[v.count - 2]
-        c.lossOverflow = v[v.count - 1]
+        c.confusion = v.dropLast(3).map { Int($0) }
+        (c.lossWhole, c.lossFraction, c.lossOverflow) = (v[v.count - 3], v[v.count - 2], v[v.count - 1])
         return c
     }
 }

@@ -16,20 +16,21 @@ public struct PlateauRule: Codable, Sendable, Equatable, CustomStringConvertible
     /// `FACTOR:PATIENCE`, 0 < FACTOR < 1, PATIENCE ≥ 1; nil otherwise.
     public static func parse(_ text: String) -> PlateauRule? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, let f = Double(parts[0]), f > 0, f < 1, let p = Int(parts[1]), p >= 1 else { return nil }
+        // FACTOR a normal number: a subnormal one could not be read back from the config's JSON.
+        guard parts.count == 2, let f = Double(parts[0]), f.isNormal, f > 0, f < 1, let p = Int(parts[1]), p >= 1 else { return nil }
         return PlateauRule(factor: f, patience: p)
     }
 
     public var description: String { "\(factor):\(patience)" }
 
-    /// After an epoch whose monitored loss is `loss`: the new (factor, best, wait).
     /// The reductions stop here (the smallest normal float): below it the factor would become
     /// subnormal, then 0, and the checkpoint holding it could not be read back.
     static let smallestFactor = Double(Float.leastNormalMagnitude)
 
+    /// After an epoch whose monitored loss is `loss`: the new (factor, best, wait).
     func update(loss: Double, factor current: Double, best: Double, wait: Int) -> (factor: Double, best: Double, wait: Int) {
         if loss < best - Self.minDelta { return (current, loss, 0) }
-        if wait + 1 >= patience { return (max(current * factor, Self.smallestFactor), best, 0) }
+        if wait + 1 >= patience { return (max(current * factor, min(current, Self.smallestFactor)), best, 0) }
         return (current, best, wait + 1)
     }
 }
@@ -73,7 +74,7 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable, CustomStringCo
         default:
             let parts = text.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 3, parts[0] == "step", let every = Int(parts[1]), every >= 1,
-                  let factor = Double(parts[2]), factor.isFinite, factor > 0 else { return nil }
+                  let factor = Double(parts[2]), factor.isNormal, factor > 0 else { return nil }
             return .step(every: every, factor: factor)
         }
     }
@@ -112,10 +113,10 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable, CustomStringCo
 
     /// Throws a one-line reason for a value out of range.
     func validate(epochs: Int) throws {
-        guard warmupEpochs.isFinite, warmupEpochs >= 0, warmupEpochs <= Double(epochs) else {
+        guard warmupEpochs == 0 || warmupEpochs.isNormal, warmupEpochs >= 0, warmupEpochs <= Double(epochs) else {
             throw TrainingError.invalid("--warmup-epochs \(warmupEpochs) is outside 0…\(epochs) (the run's --epochs)")
         }
-        if case .step(let every, let factor) = shape, !(every >= 1 && factor.isFinite && factor > 0) {
+        if case .step(let every, let factor) = shape, !(every >= 1 && factor.isNormal && factor > 0) {
             throw TrainingError.invalid("--lr-schedule step:\(every):\(factor) needs EVERY ≥ 1 and FACTOR > 0")
         }
     }

@@ -4,18 +4,18 @@ import RNN
 
 /// Set by SIGINT/SIGTERM; read once per batch and agreed on by all ranks through the all-reduce.
 nonisolated(unsafe) private var stopSignal: Int32 = 0
-/// True until the run's set-up is done: a stop signal then ends the process at once (exit 4,
-/// nothing written yet), instead of waiting for a first batch that a set-up blocked in an open
-/// (a FIFO without a writer) would never reach.
-nonisolated(unsafe) private var settingUp = true
+/// 1 until the run's set-up is done, when a stop signal should end a single process at once (exit
+/// 4, before training) instead of waiting for a first batch that a set-up blocked in an open (a FIFO
+/// without a writer) would never reach.
+nonisolated(unsafe) private var settingUp: Int32 = 0
 
-/// A stop signal's handler: during set-up, a line on stderr and exit 4 (async-signal-safe calls
-/// only); afterwards, the flag the training loop checks at each batch.
+/// A stop signal's handler: during a single process's set-up, a line on stderr and exit 4
+/// (async-signal-safe calls only); otherwise the flag the training loop checks at each batch.
 private func stopRequested(_ s: Int32) {
-    if settingUp {
-        let line = "rnn-dist: stopped by a signal during set-up: nothing was written\n"
-        _ = line.withCString { write(2, $0, strlen($0)) }
-        _exit(CollectiveError.interrupted)
+    if settingUp != 0 {
+        let line: StaticString = "rnn-dist: stopped by a signal during set-up, before training: no checkpoint written\n"
+        _ = write(2, line.utf8Start, line.utf8CodeUnitCount)
+        _exit(4)
     }
     stopSignal = s
 }
@@ -109,11 +109,17 @@ public final class Trainer {
         state.interruptedBy = nil
     }
 
-    /// Installs SIGINT, SIGTERM and SIGUSR1 handlers that ask the loop to stop after the current batch.
     /// The set-up is over: from now on a stop signal stops training cleanly at the next batch.
-    public static func setUpDone() { settingUp = false }
+    public static func setUpDone() { settingUp = 0 }
 
-    public static func installSignalHandlers() {
+    /// Installs SIGINT, SIGTERM and SIGUSR1 handlers that ask the loop to stop after the current batch.
+    /// - Parameter exitDuringSetUp: whether a stop signal before `setUpDone` ends the process at
+    ///   once (one process only: ranks of a job could be signalled apart and leave the others
+    ///   waiting in a set-up collective; mpirun and Slurm end those jobs themselves).
+    public static func installSignalHandlers(exitDuringSetUp: Bool) {
+        // Written here, before any signal: the handler then reads initialised globals only.
+        settingUp = exitDuringSetUp ? 1 : 0
+        stopSignal = 0
         // The first signal asks for a clean stop; the handler then gives way to the default action,
         // so a second Ctrl-C ends the process at once.
         signal(SIGINT) { s in stopRequested(s); signal(SIGINT, SIG_DFL) }

@@ -62,4 +62,17 @@ final class ClassificationCountsTests: XCTestCase {
         XCTAssertEqual(c.count, 4)
         XCTAssertEqual(c.count(actual: 0, predicted: 1), 3)
     }
+
+    /// Large but finite losses over many rows: a single Int64 sum held 2³¹ nats in all (600,000
+    /// rows of 4,000 nats trapped); the two-part sum gives the mean.
+    func testManyLargeLossesSumWithoutOverflow() {
+        var c = ClassificationCounts(classes: 2)
+        let head = SigmoidHead()
+        var z: [Float] = [-4000]
+        let each = Double(head.loss(logits: z, label: 1))
+        XCTAssertEqual(each, 4000, accuracy: 1e-3)
+        for _ in 0 ..< 600_000 { c.add(logits: &z, label: 1, head: head) }
+        XCTAssertEqual(c.loss, each, accuracy: each * 1e-12)
+        XCTAssertEqual(c.count(actual: 1, predicted: 0), 600_000)
+    }
 }

@@ -130,6 +130,8 @@ final class LearningRateTests: ToyIMDBTestCase {
             edit(&bad)
             XCTAssertThrowsError(try bad.validate()) { XCTAssertTrue("\($0)".contains("1.2e-38"), "\($0)") }
         }
+        XCTAssertNil(PlateauRule.parse("\(sub):1"))
+        XCTAssertNil(LearningRateSchedule.parse("step:1:\(sub)"))
         c.learningRate = 2e-38
         XCTAssertNoThrow(try c.validate())
     }

@@ -40,7 +40,6 @@ final class RunFolderTests: ToyIMDBTestCase {
         ["train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "2", "--checkpoint-every", "1", "--resume", dir + "/checkpoint.h5"]
     }
 
-    /// D1, one process: writes fail with EFBIG past a size (RLIMIT_FSIZE, SIGXFSZ ignored), as on a full disk.
     /// What a run writes is never what it reads: --timeline naming the dataset or the checkpoint
     /// to resume, or a dataset kept in the run folder under a run file's name, is refused before
     /// anything is written (they were overwritten, exit 0).
@@ -64,6 +63,13 @@ final class RunFolderTests: ToyIMDBTestCase {
         let resumed = try Subprocess.rnnDist(resumeArgs(tmp.file("c")) + ["--timeline", tmp.file("c/checkpoint.h5")], timeout: 120)
         XCTAssertEqual(resumed.status, 2, resumed.stderr)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: tmp.file("c/checkpoint.h5"))), checkpoint)
+        // A run file as --timeline, existing or not yet: truncated at set-up, then renamed over.
+        for name in ["history.csv", "best.weights.h5"] {
+            let r = try train(tmp.file("c"), ["--timeline", tmp.path + "/c/./" + name, "--overwrite"])
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertEqual(errorLines(r).first.map(String.init), "rnn-dist: error: --timeline \(tmp.path)/c/./\(name) is the run's \(name), which this run writes: choose another --timeline")
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: tmp.file("c/checkpoint.h5"))), checkpoint)
     }
 
     /// Inputs that never end or never open: a device as --embeddings or --model-config is refused
@@ -77,15 +83,35 @@ final class RunFolderTests: ToyIMDBTestCase {
             XCTAssertTrue(errorLines(r).first?.contains("/dev/zero: ") ?? false, r.stderr)
             XCTAssertTrue(r.stderr.contains("is a device"), r.stderr)
         }
+        // The run blocks opening the FIFO (seen in /proc: the kernel's wait channel), then SIGTERM.
         let fifo = tmp.file("vectors.txt")
         XCTAssertEqual(mkfifo(fifo, 0o644), 0)
-        let r = try train(tmp.file("fifo"), ["--embeddings", fifo], timeout: 3)   // then SIGTERM (Process.terminate)
-        XCTAssertTrue(r.timedOut)
-        XCTAssertFalse(r.signaled, "killed, not stopped: \(r.stderr)")
-        XCTAssertEqual(r.status, 4, r.stderr)
-        XCTAssertTrue(r.stderr.contains("stopped by a signal during set-up: nothing was written"), r.stderr)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Subprocess.rnnDist)
+        p.arguments = ["train", "--data", dataset, "--run-dir", tmp.file("fifo")] + common + ["--embeddings", fifo]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        var blocked = false
+        for _ in 0 ..< 600 where !blocked {
+            let wchan = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/wchan", encoding: .utf8)) ?? ""
+            blocked = wchan.contains("wait_for_partner") || wchan.contains("fifo") || wchan.contains("pipe")   // fifo_open waits in wait_for_partner
+            if !blocked { usleep(100_000) }
+        }
+        XCTAssertTrue(blocked, "the run never waited on the FIFO")
+        kill(p.processIdentifier, SIGTERM)
+        for _ in 0 ..< 200 where p.isRunning { usleep(100_000) }
+        XCTAssertFalse(p.isRunning, "SIGTERM did not end a set-up blocked on a FIFO")
+        p.waitUntilExit()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationReason, .exit, stderr)
+        XCTAssertEqual(p.terminationStatus, 4, stderr)
+        XCTAssertTrue(stderr.contains("stopped by a signal during set-up, before training: no checkpoint written"), stderr)
     }
 
+    /// D1, one process: writes fail with EFBIG past a size (RLIMIT_FSIZE, SIGXFSZ ignored), as on a full disk.
     func testAFailedWriteIsOneLineAndKeepsThePreviousCheckpoint() throws {
         let dir = tmp.file("single")
         XCTAssertEqual(try train(dir, ["--epochs", "1"]).status, 0)
