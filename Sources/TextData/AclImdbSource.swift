@@ -142,12 +142,11 @@ enum AclImdbSource {
             for labelName in ["neg", "pos"] {
                 let dir = "\(root)/\(split.rawValue)/\(labelName)"
                 guard isDir(dir) else { continue }
-                let names: [String]
-                do { names = try FileManager.default.contentsOfDirectory(atPath: dir) } catch {
-                    throw PrepareError.unreadable(path: dir, detail: "\(error.localizedDescription)")
-                }
-                for name in names.sorted() {
-                    guard let key = RowKey.parse([split.rawValue, labelName, name]) else {
+                // The listing class folders use: names as bytes (a name that is not UTF-8 is no
+                // review, never repaired into one), sorted, a listing that fails midway an error.
+                for entry in try FolderSource.listing(dir) {
+                    let name = entry.name
+                    guard entry.valid, let key = RowKey.parse([split.rawValue, labelName, name]) else {
                         stats.ignoredEntries += 1
                         continue
                     }
