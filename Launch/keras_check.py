@@ -42,8 +42,9 @@ Keras variable's place in the file is Keras 3's save_weights layout, walked over
 2 (bit for bit, every tensor used) and 3 follow unchanged. The Keras model's output must fit the file:
 Dense(1) for two classes, sigmoid under the head "sigmoid_binary_crossentropy" and linear under
 "linear_binary_crossentropy_from_logits" (rnn-dist trains that as logits and predict reports sigmoid(z),
-so sigmoid(Keras's output) is compared), Dense(K, softmax) for K > 2 classes. The float64 reference runs
-when the file's config is a preset, and is reported null (skipped) otherwise. With --legacy, a refused or
+so sigmoid(Keras's output) is compared), Dense(K, softmax) for K > 2 classes or for two (each class's
+probability compared). A Sequential without an InputLayer is built for (None, maxlen). The float64 reference runs
+when the file's config is a preset (not when a recurrent layer reads backwards or has no bias), and is reported null (skipped) otherwise. With --legacy, a refused or
 failed export, or a legacy file Keras cannot load, is that file's FAIL with the reason, after its other
 results.
 
@@ -136,6 +137,9 @@ def preset(model):
                    != {k: v for k, v in rec[0].items() if k != "return_sequences"} for l in rec)):
         raise ValueError("the model is not one of the book's recurrent classifiers; this check builds those only")
     r = rec[0]
+    # Keras options no train flag sets (rnn-dist names such a model by its layers, as here).
+    if r.get("go_backwards", False) or not r.get("use_bias", True):
+        raise ValueError("the model's recurrent layers read backwards or have no bias; this check builds the book's only")
     return {"kind": r["kind"], "layers": len(rec), "units": r["units"], "embedDim": layers[0]["output_dim"],
             "numWords": layers[0]["input_dim"], "bidirectional": r["bidirectional"], "dropout": r["dropout"],
             "recurrentDropout": r["recurrent_dropout"], "resetAfter": r["reset_after"],
@@ -190,6 +194,7 @@ class WeightsInfo:
         self.dropout, self.recurrent_dropout = float(m.get("dropout", 0)), float(m.get("recurrentDropout", 0))
         self.reset_after = bool(m.get("resetAfter", True))
         self.num_classes = int(m["numClasses"])
+        self.output_units = 1 if self.num_classes == 2 else self.num_classes
         if len(self.class_names) != self.num_classes:
             raise ValueError(f"the model has {self.num_classes} classes, /rnn_dist/class_names {len(self.class_names)} names")
         self.init_tokens()
@@ -217,6 +222,7 @@ class WeightsInfo:
         self.embed_dim = int(layers[0]["output_dim"])
         units = int(layers[-1]["units"])
         self.num_classes = 2 if units == 1 else units
+        self.output_units = units   # Dense(2, softmax) is a two-class model too
         if len(self.class_names) != self.num_classes:
             raise ValueError(f"the model has {self.num_classes} classes, /rnn_dist/class_names {len(self.class_names)} names")
         self.init_tokens()
@@ -341,7 +347,7 @@ def keras_output(keras, model, info):
         raise ValueError(f"the Keras model's last layer is {type(last).__name__}, not Dense")
     act = last.get_config().get("activation")
     act = act if isinstance(act, str) else json.dumps(act)
-    want = {2: 1}.get(info.num_classes, info.num_classes)
+    want = info.output_units
     if last.units != want:
         raise ValueError(f"the Keras model ends in Dense({last.units}); the weights file's model has "
                          f"{info.num_classes} classes (Dense({want}))")
@@ -507,13 +513,16 @@ def check_file(path, args, keras, tokenize):
     result.update(model=info.kind, layers=info.layers, units=info.units, embed_dim=info.embed_dim,
                   num_words=info.num_words, maxlen=info.maxlen, num_classes=info.num_classes,
                   classes=info.class_names, describe=info.describe())
-    multi = info.num_classes > 2
-    shape = (-1, info.num_classes) if multi else (-1,)
+    multi = info.output_units > 1   # softmax outputs: every class compared (Dense(2, softmax) too)
+    shape = (-1, info.output_units) if multi else (-1,)
     if args.model_json is not None:
         result.update(model_json=args.model_json, head=info.head, preset=info.preset)
 
         def build():
-            return keras.models.model_from_json(args.model_json_text)
+            m = keras.models.model_from_json(args.model_json_text)
+            if not m.built:   # a Sequential without an InputLayer builds on its first input
+                m.build((None, info.maxlen))
+            return m
     else:
         def build():
             return info.build(keras)

@@ -19,6 +19,10 @@ extension ModelConfig {
         do { object = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) } catch {
             throw KerasConfigError("not valid JSON")
         }
+        // Python's json (model_from_json) keeps a repeated key's last value, JSONDecoder its first.
+        if let key = JSONValue.firstRepeatedKey(in: Array(text.utf8)) {
+            throw KerasConfigError("the key '\(key)' appears twice in one object (Keras would read its last value)")
+        }
         guard case .object(let top) = object else { throw KerasConfigError("the JSON is not an object") }
         let className = top["class_name"]?.string ?? "(no class_name)"
         guard className == "Sequential" else {
@@ -55,6 +59,14 @@ private struct KerasReader {
 
         func fail(_ what: String) -> KerasConfigError {
             KerasConfigError("layer \(position) '\(name)' (\(className)): \(what)")
+        }
+
+        /// Keras writes `"registered_name": null` for its own layers and the registered name of a
+        /// custom class (which may well be called "LSTM"): such a layer's code is not Keras's.
+        func requireBuiltIn(_ json: [String: JSONValue]) throws {
+            guard let registered = json["registered_name"], registered != .null else { return }
+            let module = json["module"]?.string.map { " from module '\($0)'" } ?? ""
+            throw fail("a custom class (registered_name \(registered)\(module)); only Keras's built-in layers are supported")
         }
 
         func int(_ key: String) throws -> Int {
@@ -175,6 +187,7 @@ private struct KerasReader {
         let config = json["config"]?.object ?? [:]
         let layer = Layer(className: className, name: config["name"]?.string ?? className, position: position, config: config)
         defer { while origins.count < specs.count { origins.append(layer) } }
+        try layer.requireBuiltIn(json)
         if className != "InputLayer" && className != "Embedding" {
             try layer.require("trainable", true, "only an Embedding can be frozen")
         }
@@ -213,6 +226,8 @@ private struct KerasReader {
             let innerLayer = Layer(className: inner["class_name"]?.string ?? "(no class_name)",
                                    name: inner["config"]?.object?["name"]?.string ?? layer.name,
                                    position: position, config: inner["config"]?.object ?? [:])
+            try innerLayer.requireBuiltIn(inner)
+            if let back = layer.config["backward_layer"]?.object { try innerLayer.requireBuiltIn(back) }
             guard ["SimpleRNN", "LSTM", "GRU"].contains(innerLayer.className) else {
                 throw layer.fail("wraps a \(innerLayer.className); only SimpleRNN, LSTM and GRU are supported")
             }
@@ -407,6 +422,42 @@ enum JSONValue: Decodable, Equatable, CustomStringConvertible, ExpressibleByStri
         else if let s = try? c.decode(String.self) { self = .string(s) }
         else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
         else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    /// The first key that appears twice in one object of `json`, a valid JSON text (e.g. `"units"`
+    /// in `{"units": 6, "units": 7}`), or nil. Keys are compared decoded (`"\u0075nits"` is `units`).
+    static func firstRepeatedKey(in json: [UInt8]) -> String? {
+        // One entry per open object or array: an object's keys so far, nil for an array.
+        var open: [Set<String>?] = []
+        var expectKey = false
+        var i = 0
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        while i < json.count {
+            switch json[i] {
+            case quote:
+                var end = i + 1, escaped = false
+                while end < json.count && json[end] != quote {
+                    if json[end] == backslash { escaped = true; end += 1 }
+                    end += 1
+                }
+                if expectKey, case var keys?? = open.last {
+                    let raw = json[i ... min(end, json.count - 1)]
+                    let key = escaped ? (try? JSONDecoder().decode(String.self, from: Data(raw))) ?? String(decoding: raw, as: UTF8.self)
+                                      : String(decoding: raw.dropFirst().dropLast(), as: UTF8.self)
+                    guard keys.insert(key).inserted else { return key }
+                    open[open.count - 1] = keys
+                    expectKey = false
+                }
+                i = end
+            case UInt8(ascii: "{"): open.append([]); expectKey = true
+            case UInt8(ascii: "["): open.append(nil); expectKey = false
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): _ = open.popLast(); expectKey = false
+            case UInt8(ascii: ","): expectKey = open.last.map { $0 != nil } ?? false
+            default: break
+            }
+            i += 1
+        }
+        return nil
     }
 
     var string: String? { if case .string(let s) = self { return s } else { return nil } }

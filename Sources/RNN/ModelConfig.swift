@@ -130,6 +130,28 @@ public struct ModelConfig: Codable, Hashable, Sendable {
         preset?.label ?? layers.map(\.label).joined(separator: ", ")
     }
 
+    /// Where `other` differs from this model, for a one-line refusal: ("the model", this label, the
+    /// other's) when the labels differ, else the first layer (or head, or input length) that differs,
+    /// in full ("layer 2", its settings here, there) — so that a difference the labels leave out
+    /// (a dropout rate, `reset_after`) is still named. Nil when the models are equal.
+    public func difference(from other: ModelConfig) -> (String, String, String)? {
+        guard self != other else { return nil }
+        if label != other.label { return ("the model", label, other.label) }
+        func json<T: Encodable>(_ value: T) -> String {
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return (try? e.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "\(value)"
+        }
+        for (i, (a, b)) in zip(layers, other.layers).enumerated() where a != b {
+            return ("layer \(i + 1) (\(a.label))", json(a), json(b))
+        }
+        if head != other.head { return ("the head", head.rawValue, other.head.rawValue) }
+        if inputLength != other.inputLength {
+            return ("the input length", inputLength.map { "\($0)" } ?? "any", other.inputLength.map { "\($0)" } ?? "any")
+        }
+        return ("the model", json(self), json(other))
+    }
+
     /// Limits that keep every buffer size far inside `Int` and memory (sizes may come from files).
     public static let maxNumWords = 10_000_000
     static let maxWidth = 65_536
@@ -449,7 +471,7 @@ public struct ParameterView: Sendable, Equatable, CustomStringConvertible {
     /// Index in the layer's Keras `vars/` list (kernel 0, recurrent_kernel 1, bias 2; embeddings 0).
     public let varIndex: Int
     /// Keras variable name: "embeddings", "kernel", "recurrent_kernel", "bias".
-    let varName: String
+    public let varName: String
     /// Keras shape, row-major.
     public let shape: [Int]
     /// First element in the flat buffer.

@@ -102,6 +102,10 @@ extension ModelConfig {
         var p = Preset(numWords: e.inputDim, embedDim: e.outputDim, layers: recurrentLayers.count, classes: classCount)
         p.recurrent = r
         p.recurrent.returnSequences = false
+        // What no flag sets (Keras `go_backwards`, `use_bias=False`) is not a preset's: such a model
+        // is named and compared by its layers, so that the difference is never dropped.
+        p.recurrent.goBackwards = false
+        p.recurrent.useBias = true
         return p.config == self ? p : nil
     }
 }

@@ -98,6 +98,11 @@ public struct Checkpoint: Sendable {
         }
         // The slots must be those of the recorded optimizer, so that restoring cannot fail later.
         let optimizer = cfg.optimizer.make(parameterCount: weights.count)
+        let name = try o.stringAttribute("name")
+        guard name == optimizer.name else {
+            throw TrainingError.badFile(path: path, object: "/rnn_dist/optimizer@name",
+                                        detail: "'\(name)', but the recorded config's optimizer is \(optimizer.name)")
+        }
         do { try optimizer.restore(slots: slots, iterations: iterations) } catch {
             throw TrainingError.badFile(path: path, object: "/rnn_dist/optimizer", detail: "\(error)")
         }

@@ -22,18 +22,13 @@ public enum KerasLegacyFile {
             let base = WeightsFile.baseName(inner)
             let suffix = String(inner.dropFirst(base.count))
             let direction = sublayer == "backward_layer" ? "backward_" : "forward_"
-            return "\(view.layerName)/\(direction)\(inner)/\(base)_cell\(suffix)/"
-                + "\(["kernel", "recurrent_kernel", "bias"][view.varIndex]):0"
+            return "\(view.layerName)/\(direction)\(inner)/\(base)_cell\(suffix)/\(view.varName):0"
         }
         let layer = view.layerName
+        guard view.isRecurrentCell else { return "\(layer)/\(view.varName):0" }   // embeddings, kernel, bias
         let base = WeightsFile.baseName(layer)
         let suffix = layer == base ? "" : String(layer.dropFirst(base.count))   // "" or "_1", "_2", …
-        switch base {
-        case "embedding": return "\(layer)/embeddings:0"
-        case "dense": return "\(layer)/\(["kernel", "bias"][view.varIndex]):0"
-        default:
-            return "\(layer)/\(base)_cell\(suffix)/\(["kernel", "recurrent_kernel", "bias"][view.varIndex]):0"
-        }
+        return "\(layer)/\(base)_cell\(suffix)/\(view.varName):0"
     }
 
     /// Writes the file atomically: every tensor of `table` from `weights`.

@@ -212,8 +212,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             preset("--dropout", \.dropout)
             preset("--recurrent-dropout", \.recurrentDropout)
             preset("--gru-reset-after", \.resetAfter)
-        } else if model != requestedModel {
-            out.append(("the model", model.label, requestedModel.label))
+        } else if let (name, was, now) = model.difference(from: requestedModel) {
+            out.append((name, was, now))
         }
         cmp("--maxlen", \.maxlen)
         cmp("--batch-size", \.batchSize)

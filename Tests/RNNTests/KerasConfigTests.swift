@@ -176,8 +176,41 @@ final class KerasConfigTests: XCTestCase {
             XCTAssertFalse(message.contains("\n"))
         }
         XCTAssertEqual(refusal("[1, 2]"), "the JSON is not an object")
-        XCTAssertEqual(refusal(lstm.replacingOccurrences(of: #""dtype": "int32""#, with: #""dtype": "int32", "sparse": true"#)),
+        XCTAssertEqual(refusal(lstm.replacingOccurrences(of: #""sparse": false"#, with: #""sparse": true"#, options: [], range: lstm.range(of: #""sparse": false"#))),
                        "layer 1 'input_layer' (InputLayer): option 'sparse' = true is not supported (only false)")
         XCTAssertEqual(refusal("{\"class_name\": "), "not valid JSON")
+    }
+
+    /// A custom class registered under a built-in's name runs its own code: refused, not trained as
+    /// Keras's layer. A key given twice is refused (Keras's json reads the last value, Swift's the first).
+    func testCustomClassesAndRepeatedKeysAreRefused() throws {
+        func edited(_ name: String, _ edit: (inout [[String: Any]]) -> Void) throws -> String {
+            var top = try JSONSerialization.jsonObject(with: Data(try fixture(name).utf8)) as! [String: Any]
+            var config = top["config"] as! [String: Any]
+            var layers = config["layers"] as! [[String: Any]]
+            edit(&layers)
+            config["layers"] = layers
+            top["config"] = config
+            return String(decoding: try JSONSerialization.data(withJSONObject: top), as: UTF8.self)
+        }
+        XCTAssertEqual(refusal(try edited("lstm") { _ in }), "accepted")
+        XCTAssertEqual(refusal(try edited("lstm") { $0[2]["registered_name"] = "my_package>LSTM"; $0[2]["module"] = "my_package.layers" }),
+                       "layer 3 'lstm' (LSTM): a custom class (registered_name 'my_package>LSTM' from module 'my_package.layers'); only Keras's built-in layers are supported")
+        let wrapped = refusal(try edited("stack") { layers in
+            var config = layers[2]["config"] as! [String: Any]
+            var inner = config["layer"] as! [String: Any]
+            inner["registered_name"] = "GRU"
+            config["layer"] = inner
+            layers[2]["config"] = config
+        })
+        XCTAssertTrue(wrapped.hasSuffix("a custom class (registered_name 'GRU' from module 'keras.layers'); only Keras's built-in layers are supported"), wrapped)
+        let lstm = try fixture("lstm")
+        XCTAssertEqual(refusal(lstm.replacingOccurrences(of: #""units": 8,"#, with: #""units": 8, "units": 9,"#)),
+                       "the key 'units' appears twice in one object (Keras would read its last value)")
+        XCTAssertEqual(refusal(lstm.replacingOccurrences(of: #""units": 8,"#, with: #""units": 8, "\u0075nits": 9,"#)),
+                       "the key 'units' appears twice in one object (Keras would read its last value)")
+        // The same key in two objects, in an array, or as a string value is no repetition.
+        XCTAssertNil(JSONValue.firstRepeatedKey(in: Array(#"{"a": {"a": 1}, "b": [{"a": 2}, {"a": "a"}], "c": ["a", "a"]}"#.utf8)))
+        XCTAssertEqual(JSONValue.firstRepeatedKey(in: Array(#"{"a": [1, {"b": 1, "c": "\"", "b": 2}]}"#.utf8)), "b")
     }
 }

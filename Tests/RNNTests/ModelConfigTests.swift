@@ -75,6 +75,36 @@ final class ModelConfigTests: XCTestCase {
         XCTAssertEqual(mixed.kindName, "sequential")
     }
 
+    /// What no flag sets (go_backwards, use_bias=False) is not a preset's: such a model is named by its
+    /// layers, and told apart from the preset when compared (a resume refuses it, naming both).
+    func testOptionsNoFlagSetsAreNeverDroppedAsAPresets() {
+        let plain = ModelConfig(kind: .lstm, numWords: 30, embedDim: 4, units: 6)
+        XCTAssertNotNil(plain.preset)
+        XCTAssertNil(plain.difference(from: plain))
+        for (edit, label) in [({ (r: inout RecurrentSpec) in r.goBackwards = true }, "lstm(6) backwards"),
+                              ({ (r: inout RecurrentSpec) in r.useBias = false }, "lstm(6) no bias")] {
+            var other = plain
+            guard case .recurrent(var r) = other.layers[1] else { return XCTFail("no recurrent layer") }
+            edit(&r)
+            other.layers[1] = .recurrent(r)
+            XCTAssertNil(other.preset, label)
+            XCTAssertEqual(other.kindName, "sequential")
+            XCTAssertEqual(other.label, "embedding(30, 4), \(label), dense(1)")
+            let d = plain.difference(from: other)
+            XCTAssertEqual(d?.0, "the model")
+            XCTAssertEqual(d?.2, other.label)
+        }
+        // Layers whose labels agree but whose settings do not: the layer and both settings, in full.
+        var a = plain
+        a.layers[1] = .recurrent(RecurrentSpec(kind: .lstm, units: 6, goBackwards: true))
+        var b = a
+        b.layers[1] = .recurrent(RecurrentSpec(kind: .lstm, units: 6, dropout: 0.25, goBackwards: true))
+        XCTAssertEqual(a.label, b.label)
+        let d = a.difference(from: b)
+        XCTAssertEqual(d?.0, "layer 2 (lstm(6) backwards)")
+        XCTAssertTrue(d?.1.contains("\"dropout\":0") == true && d?.2.contains("\"dropout\":0.25") == true, "\(String(describing: d))")
+    }
+
     /// Layers that do not fit together are refused with one line naming the layer.
     func testLayersThatDoNotFitAreNamed() {
         func message(_ layers: [LayerSpec]) -> String {

@@ -36,6 +36,12 @@ final class KerasLegacyFileTests: XCTestCase {
             }
             XCTAssertEqual(flat, m.weights, "\(kind)")
         }
+        // Layers other than recurrent ones have no cell: a Conv1D's are `conv1d/kernel:0`, `conv1d/bias:0`.
+        let conv = ModelConfig(layers: [.embedding(EmbeddingSpec(inputDim: 30, outputDim: 4)),
+                                        .conv1D(Conv1DSpec(filters: 3, kernelSize: 2, activation: .relu)),
+                                        .globalPooling1D(GlobalPooling1DSpec(average: false)), .dense(DenseSpec(units: 1))])
+        let names = conv.parameterTable.map(KerasLegacyFile.weightName)
+        XCTAssertEqual(names, ["embedding/embeddings:0", "conv1d/kernel:0", "conv1d/bias:0", "dense/kernel:0", "dense/bias:0"])
         // A bad call: one line, non-zero.
         let missing = try Subprocess.rnnDist(["export", "--keras-legacy", tmp.file("none.h5"), "-o", tmp.file("x.h5")])
         XCTAssertEqual(missing.status, 1)

@@ -343,6 +343,8 @@ final class TrainerTests: XCTestCase {
             XCTAssertTrue(message.contains("/rnn_dist/state: values out of range"), "lr_factor \(factor): \(message)")
         }
         XCTAssertEqual(try refusal { $0.state.lrFactor = 0.25 }, "accepted")
+        // Slots that fit another optimizer's name: the name must be the recorded config's optimizer's.
+        XCTAssertTrue(try refusal { $0.optimizerName = "Adam" }.contains("/rnn_dist/optimizer@name: 'Adam', but the recorded config's optimizer is"))
         for (value, expect) in [(Float.nan, "nan at index 10"), (-1, "-1.0 at index 10"), (.infinity, "inf at index 10")] {
             let message = try refusal { $0.slots[0].values[10] = value }
             XCTAssertTrue(message.contains("/rnn_dist/optimizer/slot_0: 'velocity' holds \(expect)"), "\(value): \(message)")
