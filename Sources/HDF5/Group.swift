@@ -229,7 +229,8 @@ public class H5Group: H5Object, @unchecked Sendable {
         try g.createDataset("offsets", data: offsets)
     }
 
-    /// Reads a list written by `writeStringList`, validating the offsets against the bytes.
+    /// Reads a list written by `writeStringList`, validating the offsets against the bytes and each
+    /// entry as UTF-8.
     public func readStringList(_ relative: String) throws -> [String] {
         let g = try group(relative)
         let bytes: [UInt8] = try g.dataset("bytes").read()
@@ -245,7 +246,11 @@ public class H5Group: H5Object, @unchecked Sendable {
             guard b <= Int64(bytes.count) else {
                 throw error(.invalid, "offset \(b) at entry \(i) is beyond the \(bytes.count) bytes", object: child(relative) + "/offsets")
             }
-            out.append(String(decoding: bytes[Int(a) ..< Int(b)], as: UTF8.self))
+            // Every writer wrote Swift strings: bytes that are not UTF-8 are damage, not text to repair.
+            guard let text = String(validating: bytes[Int(a) ..< Int(b)], as: UTF8.self) else {
+                throw error(.invalid, "entry \(i) is not UTF-8", object: child(relative) + "/bytes")
+            }
+            out.append(text)
         }
         return out
     }

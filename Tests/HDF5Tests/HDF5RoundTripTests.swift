@@ -121,6 +121,15 @@ final class HDF5RoundTripTests: XCTestCase {
         XCTAssertThrowsError(try H5File.open(far).readStringList("vocab")) { e in
             XCTAssertTrue("\(e)".contains("beyond the 6 bytes"), "\(e)")
         }
+        // Bytes that are not UTF-8 (a damaged vocabulary word) are refused, not read as U+FFFD.
+        let latin1 = tmp.file("latin1vocab.h5")
+        try H5File.writeAtomically(to: latin1) { f in
+            try f.createDataset("vocab/bytes", data: Array("abc".utf8) + [0xE9] + Array("f".utf8))
+            try f.createDataset("vocab/offsets", data: [Int64(0), 3, 5])
+        }
+        XCTAssertThrowsError(try H5File.open(latin1).readStringList("vocab")) { e in
+            XCTAssertTrue("\(e)".contains("entry 2 is not UTF-8"), "\(e)")
+        }
     }
 
     /// The atomic writers (HDF5 here, text files in TextFileTests) never rename over a node that is
