@@ -88,11 +88,42 @@ public final class Communicator: @unchecked Sendable {
         set { watchdog?.step = newValue }
     }
 
-    /// With the watchdog on: returns once every rank has reached this collective (called first by
-    /// every collective, SharedMemory.swift's too).
-    func arrive() throws {
-        try watchdog?.awaitArrival(world: rd_mpi_comm_world(), clock: wallTime)
+    /// Test hook (`train --inject-stall-inside`): with the watchdog on, this rank stops itself
+    /// (SIGSTOP) right after it starts its next collective.
+    public var stopInsideNextCollective: Bool {
+        get { watchdog?.stopInsideNext ?? false }
+        set { watchdog?.stopInsideNext = newValue }
     }
+
+    /// With the watchdog on: returns once every rank has reached this point (a barrier on the
+    /// watchdog's communicator, under the watchdog) — before the set-up collectives MPI has no
+    /// non-blocking form of (SharedMemory.swift).
+    func arrive() throws {
+        guard let w = watchdog else { return }
+        try w.arrive(clock: wallTime)
+        try w.complete()
+    }
+
+    /// Runs a collective: with the watchdog on, started non-blocking by `start` and polled to its
+    /// end under the watchdog (a rank that stalls before or inside it ends the job); else the
+    /// blocking call.
+    private func collective(_ start: () throws -> MPI_Request?, blocking: () throws -> Void) throws {
+        if let w = watchdog { try w.run(clock: wallTime, start: start) } else { try blocking() }
+    }
+
+    /// Scratch memory for a not-in-place all-reduce under the watchdog (grown, never shrunk).
+    private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    private func scratch<T>(_: T.Type, count: Int) -> UnsafeMutablePointer<T> {
+        let bytes = count * MemoryLayout<T>.stride
+        if scratch.count < bytes {
+            scratch.deallocate()
+            scratch = .allocate(byteCount: max(bytes, 2 * scratch.count), alignment: 64)
+        }
+        return scratch.baseAddress!.bindMemory(to: T.self, capacity: count)
+    }
+
+    deinit { scratch.deallocate() }
 
     /// Environment variables set by the launchers we support (Open MPI's mpirun, PMIx/PMI as
     /// used by Slurm's srun). `RNN_DIST_FORCE_MPI=1` initialises MPI regardless.
@@ -141,9 +172,21 @@ public final class Communicator: @unchecked Sendable {
     /// In-place all-reduce of the memory `p` points to (a prefix of a buffer kept between calls).
     public func allReduce<T: MPIScalar>(_ p: UnsafeMutableBufferPointer<T>, op: ReduceOp = .sum) throws {
         guard usesMPI, size > 1, p.count > 0 else { return }
-        try arrive()
-        try check(MPI_Allreduce(rd_mpi_in_place(), p.baseAddress, Int32(p.count), T.mpiType, op.handle,
-                                rd_mpi_comm_world()), "MPI_Allreduce(\(p.count) values)")
+        guard watchdog != nil else {
+            try check(MPI_Allreduce(rd_mpi_in_place(), p.baseAddress, Int32(p.count), T.mpiType, op.handle,
+                                    rd_mpi_comm_world()), "MPI_Allreduce(\(p.count) values)")
+            return
+        }
+        // Not in place: Open MPI's non-blocking all-reduce then chooses a bandwidth-optimal
+        // algorithm for large messages from 4 ranks up (in place, always a binomial tree).
+        let sums = scratch(T.self, count: p.count)
+        try collective({
+            var request: MPI_Request? = rd_mpi_request_null()
+            try check(MPI_Iallreduce(p.baseAddress, sums, Int32(p.count), T.mpiType, op.handle, rd_mpi_comm_world(), &request),
+                      "MPI_Iallreduce(\(p.count) values)")
+            return request
+        }, blocking: {})
+        p.baseAddress!.update(from: sums, count: p.count)
     }
 
     /// All-reduce of one value.
@@ -157,10 +200,15 @@ public final class Communicator: @unchecked Sendable {
     /// of the same count.
     public func broadcast<T: MPIScalar>(_ buffer: inout [T], root: Int = 0) throws {
         guard usesMPI, size > 1, !buffer.isEmpty else { return }
-        try arrive()
         try buffer.withUnsafeMutableBufferPointer { p in
-            try check(MPI_Bcast(p.baseAddress, Int32(p.count), T.mpiType, Int32(root), rd_mpi_comm_world()),
-                      "MPI_Bcast(\(p.count) values from rank \(root))")
+            let what = "(\(p.count) values from rank \(root))"
+            try collective({
+                var request: MPI_Request? = rd_mpi_request_null()
+                try check(MPI_Ibcast(p.baseAddress, Int32(p.count), T.mpiType, Int32(root), rd_mpi_comm_world(), &request), "MPI_Ibcast" + what)
+                return request
+            }, blocking: {
+                try check(MPI_Bcast(p.baseAddress, Int32(p.count), T.mpiType, Int32(root), rd_mpi_comm_world()), "MPI_Bcast" + what)
+            })
         }
     }
 
@@ -178,13 +226,19 @@ public final class Communicator: @unchecked Sendable {
     /// (`MPI_Allgather`).
     public func allGather<T: MPIScalar>(_ values: [T]) throws -> [T] {
         guard usesMPI, size > 1 else { return values }
-        try arrive()
         var out = [T](repeating: 0, count: values.count * size)
         try values.withUnsafeBufferPointer { send in
             try out.withUnsafeMutableBufferPointer { recv in
-                try check(MPI_Allgather(send.baseAddress, Int32(values.count), T.mpiType, recv.baseAddress,
-                                        Int32(values.count), T.mpiType, rd_mpi_comm_world()),
-                          "MPI_Allgather(\(values.count) values)")
+                let (n, what) = (Int32(values.count), "(\(values.count) values)")
+                try collective({
+                    var request: MPI_Request? = rd_mpi_request_null()
+                    try check(MPI_Iallgather(send.baseAddress, n, T.mpiType, recv.baseAddress, n, T.mpiType, rd_mpi_comm_world(), &request),
+                              "MPI_Iallgather" + what)
+                    return request
+                }, blocking: {
+                    try check(MPI_Allgather(send.baseAddress, n, T.mpiType, recv.baseAddress, n, T.mpiType, rd_mpi_comm_world()),
+                              "MPI_Allgather" + what)
+                })
             }
         }
         return out
@@ -194,18 +248,42 @@ public final class Communicator: @unchecked Sendable {
     /// `MPI_Gatherv`); the other ranks get an empty list. Every rank must call it.
     public func gather(_ bytes: [UInt8], root: Int = 0) throws -> [[UInt8]] {
         guard usesMPI, size > 1 else { return [bytes] }
-        try arrive()
         var mine = Int32(bytes.count)
         var counts = [Int32](repeating: 0, count: rank == root ? size : 1)
-        try check(MPI_Gather(&mine, 1, rd_mpi_int32(), &counts, 1, rd_mpi_int32(), Int32(root), rd_mpi_comm_world()),
-                  "MPI_Gather(sizes)")
+        try withUnsafeMutablePointer(to: &mine) { m in
+            try counts.withUnsafeMutableBufferPointer { c in
+                try collective({
+                    var request: MPI_Request? = rd_mpi_request_null()
+                    try check(MPI_Igather(m, 1, rd_mpi_int32(), c.baseAddress, 1, rd_mpi_int32(), Int32(root), rd_mpi_comm_world(), &request),
+                              "MPI_Igather(sizes)")
+                    return request
+                }, blocking: {
+                    try check(MPI_Gather(m, 1, rd_mpi_int32(), c.baseAddress, 1, rd_mpi_int32(), Int32(root), rd_mpi_comm_world()),
+                              "MPI_Gather(sizes)")
+                })
+            }
+        }
         var offsets = [Int32](repeating: 0, count: counts.count)
         for i in counts.indices.dropFirst() { offsets[i] = offsets[i - 1] + counts[i - 1] }
         let total = rank == root ? Int(offsets.last! + counts.last!) : 0
         var all = [UInt8](repeating: 0, count: max(1, total))
         try bytes.withUnsafeBufferPointer { send in
-            try check(MPI_Gatherv(send.baseAddress, mine, rd_mpi_uint8(), &all, &counts, &offsets, rd_mpi_uint8(),
-                                  Int32(root), rd_mpi_comm_world()), "MPI_Gatherv(\(bytes.count) bytes)")
+            try all.withUnsafeMutableBufferPointer { a in
+                try counts.withUnsafeBufferPointer { c in
+                    try offsets.withUnsafeBufferPointer { o in
+                        let what = "(\(bytes.count) bytes)"
+                        try collective({
+                            var request: MPI_Request? = rd_mpi_request_null()
+                            try check(MPI_Igatherv(send.baseAddress, mine, rd_mpi_uint8(), a.baseAddress, c.baseAddress, o.baseAddress,
+                                                   rd_mpi_uint8(), Int32(root), rd_mpi_comm_world(), &request), "MPI_Igatherv" + what)
+                            return request
+                        }, blocking: {
+                            try check(MPI_Gatherv(send.baseAddress, mine, rd_mpi_uint8(), a.baseAddress, c.baseAddress, o.baseAddress,
+                                                  rd_mpi_uint8(), Int32(root), rd_mpi_comm_world()), "MPI_Gatherv" + what)
+                        })
+                    }
+                }
+            }
         }
         guard rank == root else { return [] }
         return counts.indices.map { Array(all[Int(offsets[$0]) ..< Int(offsets[$0] + counts[$0])]) }
@@ -215,7 +293,7 @@ public final class Communicator: @unchecked Sendable {
 
     /// Starts an in-place all-reduce of the memory `p` points to, which must stay untouched until
     /// `wait` (`MPI_Iallreduce`). Every rank must start the same all-reduces in the same order. No
-    /// watchdog arrival here: the caller calls `arriveBeforeWaiting` before it blocks in `wait`.
+    /// watchdog here: the caller calls `arriveBeforeWaiting` before `wait`, and `doneWaiting` after.
     public func startAllReduce<T: MPIScalar>(_ p: UnsafeMutableBufferPointer<T>, op: ReduceOp = .sum) throws -> PendingCollective {
         guard usesMPI, size > 1, p.count > 0 else { return .none }
         var request: MPI_Request? = rd_mpi_request_null()
@@ -254,26 +332,39 @@ public final class Communicator: @unchecked Sendable {
         return done != 0
     }
 
-    /// With the watchdog on: returns once every rank has reached this point, or ends the job past
-    /// the timeout naming those that did not — call it before `wait`, which cannot time out.
+    /// With the watchdog on: this rank arrives at the waits that follow (`wait`), which the
+    /// watchdog then guards as one collective, timed from here; `doneWaiting` ends it.
     public func arriveBeforeWaiting() throws {
         guard usesMPI, size > 1 else { return }
-        try arrive()
+        try watchdog?.arrive(clock: wallTime)
     }
 
-    /// Blocks until `pending` has completed (`MPI_Wait`).
+    /// After the waits `arriveBeforeWaiting` began: tells the watchdog they have completed.
+    public func doneWaiting() throws {
+        guard usesMPI, size > 1 else { return }
+        try watchdog?.complete()
+    }
+
+    /// Returns once `pending` has completed: `MPI_Wait`, or polled under the watchdog when it is on.
     public func wait(_ pending: inout PendingCollective) throws {
         guard let started = pending.request else { return }
         var request: MPI_Request? = started
-        try check(MPI_Wait(&request, rd_mpi_status_ignore()), "MPI_Wait")
+        if let w = watchdog {
+            try w.poll(&request, clock: wallTime)
+        } else {
+            try check(MPI_Wait(&request, rd_mpi_status_ignore()), "MPI_Wait")
+        }
         pending.request = nil
     }
 
-    /// Waits until every rank has arrived (`MPI_Barrier`).
+    /// Waits until every rank has arrived (`MPI_Barrier`; `MPI_Ibarrier` under the watchdog).
     public func barrier() throws {
         guard usesMPI, size > 1 else { return }
-        try arrive()
-        try check(MPI_Barrier(rd_mpi_comm_world()), "MPI_Barrier")
+        try collective({
+            var request: MPI_Request? = rd_mpi_request_null()
+            try check(MPI_Ibarrier(rd_mpi_comm_world(), &request), "MPI_Ibarrier")
+            return request
+        }, blocking: { try check(MPI_Barrier(rd_mpi_comm_world()), "MPI_Barrier") })
     }
 
     /// How many ranks of the job share this process's host (shared memory), 1 without MPI.

@@ -6,37 +6,63 @@ import Foundation
 // A dead rank ends an MPI job within seconds (mpirun sees it go); a stalled one — stopped, frozen,
 // stuck in a read — leaves every other rank waiting in a collective forever. So, with the watchdog
 // on, every collective first waits for all ranks to arrive in an `MPI_Ibarrier` (on the watchdog's
-// own communicator), polled with
-// `MPI_Test` — yielding the core for the first 10 ms, then sleeping with a back-off (a waiting rank
-// hands its core to a slow one) — and each rank
-// announces its arrival — (collective number, the caller's step) — to every other rank in a small
-// message on a communicator of its own. When the barrier has not completed after the timeout,
-// every waiting rank knows which ranks have not arrived and the last step each announced; the
-// lowest-numbered waiting rank prints one line naming them and ends the job with `MPI_Abort`.
-// Once the barrier completes, the collective itself runs as before (the tuned blocking one).
+// own communicator), polled with `MPI_Test` — yielding the core for the first 10 ms, then sleeping
+// with a back-off (a waiting rank hands its core to a slow one) — and is then started non-blocking
+// and polled to its end (yielding only: a sleep between the steps of its protocol would slow it),
+// never entered as a blocking call: a rank that stalls before the collective, or inside it after
+// its peers saw it arrive, is caught alike.
+//
+// Each rank tells every other one, in small messages on a communicator of its own, when it arrives
+// at a collective (collective number, the caller's step) and when it has completed it. When a
+// collective has not completed after the timeout, the rank says so to every other rank ("waiting
+// in collective n"), and any rank that hears this while it waits itself answers the same; after a
+// short grace the ranks that neither answered, nor completed the collective, nor went past it are
+// the stalled ones: those that never arrived, and those that arrived but stopped inside. The
+// lowest-numbered rank that is not stalled prints one line naming them and ends the job with
+// `MPI_Abort`; the other waiting ranks give it 5 s, then abort too.
 
 /// The ranks a collective waited for in vain.
 public struct CollectiveTimeout: Error, CustomStringConvertible, Sendable {
     public struct Missing: Sendable {
         public let rank: Int
         public let host: String
-        /// The step the rank announced at its last collective (its last completed step), or nil
-        /// when it never announced one.
+        /// The step the rank announced at its last collective (its last completed step; for a rank
+        /// stalled inside the collective, the step it was in), or nil when it never announced one.
         public let lastStep: Int?
     }
 
     public let seconds: Double
     public let step: Int
+    /// Ranks that never arrived at the collective.
     public let missing: [Missing]
+    /// Ranks that arrived, then neither completed it nor answered (stopped inside it).
+    public let stalledInside: [Missing]
     /// The exit status of a job ended by the watchdog (docs/TRAINING.md §Exit status).
     public static let exitCode: Int32 = 6
 
+    public init(seconds: Double, step: Int, missing: [Missing], stalledInside: [Missing] = []) {
+        self.seconds = seconds
+        self.step = step
+        self.missing = missing
+        self.stalledInside = stalledInside
+    }
+
     public var description: String {
-        let who = missing.map { m in
-            "rank \(m.rank) on \(m.host) (last completed step \(m.lastStep.map(String.init) ?? "none"))"
-        }.joined(separator: ", ")
-        return "collective timeout: waited \(Int(seconds.rounded())) s in step \(step); \(missing.count == 1 ? "this rank has" : "these ranks have") "
-            + "not arrived: \(who) (stalled: stopped, frozen or stuck in I/O?); the job stops with status \(Self.exitCode), "
+        func list(_ ranks: [Missing], inside: Bool = false) -> String {
+            ranks.map { m in
+                "rank \(m.rank) on \(m.host) (" + (inside ? "in step " : "last completed step ") + (m.lastStep.map(String.init) ?? "none") + ")"
+            }.joined(separator: ", ")
+        }
+        var parts: [String] = []
+        if !missing.isEmpty {
+            parts.append("\(missing.count == 1 ? "this rank has" : "these ranks have") not arrived: \(list(missing))")
+        }
+        if !stalledInside.isEmpty {
+            parts.append("\(stalledInside.count == 1 ? "this rank" : "these ranks") arrived but stopped inside it: \(list(stalledInside, inside: true))")
+        }
+        let who = parts.isEmpty ? "every rank arrived and is waiting, yet it has not completed (a network fault?)"
+                                : parts.joined(separator: "; ") + " (stalled: stopped, frozen or stuck in I/O?)"
+        return "collective timeout: waited \(Int(seconds.rounded())) s in step \(step); \(who); the job stops with status \(Self.exitCode), "
             + "resume from the last checkpoint"
     }
 }
@@ -48,19 +74,40 @@ final class Watchdog {
     let hosts: [String]
     /// The communicator of the announcements (a duplicate of the world: no message of it can
     /// match another).
-    private var comm: MPI_Comm
+    let comm: MPI_Comm
     /// Collectives entered by this rank; the caller's step label.
     private var sequence: Int64 = 0
     var step = 0
-    /// Per rank: the last (sequence, step) it announced (−1: none yet).
-    private var announcedSequence: [Int64]
-    private var announcedStep: [Int64]
-    /// One receive posted per other rank, and one send in flight per other rank, with their buffers.
+    /// When this rank arrived at collective `sequence`.
+    private var since = 0.0
+    /// When this rank last ran its watchdog (arrived or polled): a gap of over a second is this
+    /// rank's own stall.
+    private var lastRun = 0.0
+    /// Whether this rank has told the others it is waiting in collective `sequence`.
+    private var saidWaiting: Int64 = -1
+    /// Whether a wait is polling now (an announcement "waiting" is then answered at once).
+    private var polling = false
+    /// Per rank: the last collective it arrived at (with its step), completed, and said it waits in
+    /// (−1: none yet).
+    private var arrived: [Int64]
+    private var arrivedStep: [Int64]
+    private var completed: [Int64]
+    private var waiting: [Int64]
+    /// One receive posted per other rank; a few sends in flight per other rank, with their buffers.
     private var receives: [MPI_Request?]
     private var sends: [MPI_Request?]
     private let receiveBuffers: UnsafeMutablePointer<Int64>
     private let sendBuffers: UnsafeMutablePointer<Int64>
     private static let tag: Int32 = 7301
+    /// Int64s per message: collective number, step, kind.
+    private static let fields = 3
+    /// Sends in flight per peer (small messages complete at once; a stalled peer's may not).
+    private static let slots = 4
+    private enum Kind: Int64 { case arrived = 0, completed = 1, waiting = 2 }
+
+    /// `--inject-stall …:inside` (tests): stop this rank (SIGSTOP) right after it starts the next
+    /// collective, before it completes.
+    var stopInsideNext = false
 
     init(timeout: Double, rank: Int, size: Int, hosts: [String], comm: MPI_Comm) throws {
         self.timeout = timeout
@@ -68,14 +115,16 @@ final class Watchdog {
         self.size = size
         self.hosts = hosts
         self.comm = comm
-        announcedSequence = [Int64](repeating: -1, count: size)
-        announcedStep = [Int64](repeating: -1, count: size)
+        arrived = [Int64](repeating: -1, count: size)
+        arrivedStep = [Int64](repeating: -1, count: size)
+        completed = [Int64](repeating: -1, count: size)
+        waiting = [Int64](repeating: -1, count: size)
         receives = [MPI_Request?](repeating: rd_mpi_request_null(), count: size)
-        sends = [MPI_Request?](repeating: rd_mpi_request_null(), count: size)
-        receiveBuffers = .allocate(capacity: 2 * size)
-        receiveBuffers.initialize(repeating: 0, count: 2 * size)
-        sendBuffers = .allocate(capacity: 2 * size)
-        sendBuffers.initialize(repeating: 0, count: 2 * size)
+        sends = [MPI_Request?](repeating: rd_mpi_request_null(), count: size * Self.slots)
+        receiveBuffers = .allocate(capacity: Self.fields * size)
+        receiveBuffers.initialize(repeating: 0, count: Self.fields * size)
+        sendBuffers = .allocate(capacity: Self.fields * size * Self.slots)
+        sendBuffers.initialize(repeating: 0, count: Self.fields * size * Self.slots)
         for peer in 0..<size where peer != rank { try postReceive(from: peer) }
     }
 
@@ -85,85 +134,212 @@ final class Watchdog {
     }
 
     private func postReceive(from peer: Int) throws {
-        try check(MPI_Irecv(receiveBuffers + 2 * peer, 2, rd_mpi_int64(), Int32(peer), Self.tag, comm, &receives[peer]),
-                  "MPI_Irecv(watchdog)")
+        try check(MPI_Irecv(receiveBuffers + Self.fields * peer, Int32(Self.fields), rd_mpi_int64(), Int32(peer), Self.tag, comm,
+                            &receives[peer]), "MPI_Irecv(watchdog)")
     }
 
-    /// Records every announcement that has arrived (and posts the next receive).
+    /// Records every announcement that has arrived (and posts the next receive); answers a
+    /// "waiting" with this rank's own while it waits too.
     private func drain() throws {
         for peer in 0..<size where peer != rank {
             while true {
                 var done: Int32 = 0
                 try check(MPI_Test(&receives[peer], &done, rd_mpi_status_ignore()), "MPI_Test(watchdog)")
                 guard done != 0 else { break }
-                announcedSequence[peer] = receiveBuffers[2 * peer]
-                announcedStep[peer] = receiveBuffers[2 * peer + 1]
+                let b = receiveBuffers + Self.fields * peer
+                let (n, label) = (b[0], b[1])
+                switch Kind(rawValue: b[2]) {
+                case .arrived?: arrived[peer] = max(arrived[peer], n); arrivedStep[peer] = label
+                case .completed?: completed[peer] = max(completed[peer], n)
+                case .waiting?: waiting[peer] = max(waiting[peer], n)
+                case nil: break
+                }
                 try postReceive(from: peer)
+                if b[2] == Kind.waiting.rawValue, polling { try sayWaiting() }
             }
         }
     }
 
-    /// Announces this rank's arrival at its next collective to every other rank.
-    private func announce() throws {
-        sequence += 1
-        announcedSequence[rank] = sequence
-        announcedStep[rank] = Int64(step)
+    /// Tells every other rank `kind` for collective `sequence`. A send to a peer whose earlier
+    /// sends have not left (it has stopped draining them) is dropped rather than waited for.
+    private func announce(_ kind: Kind) throws {
         for peer in 0..<size where peer != rank {
-            // The previous announcement to this peer left long ago (small messages go eagerly);
-            // its buffer is reused only once its send has completed.
-            try check(MPI_Wait(&sends[peer], rd_mpi_status_ignore()), "MPI_Wait(watchdog send)")
-            sendBuffers[2 * peer] = sequence
-            sendBuffers[2 * peer + 1] = Int64(step)
-            try check(MPI_Isend(sendBuffers + 2 * peer, 2, rd_mpi_int64(), Int32(peer), Self.tag, comm, &sends[peer]),
-                      "MPI_Isend(watchdog)")
+            var slot: Int?
+            for s in 0..<Self.slots {
+                let i = peer * Self.slots + s
+                var done: Int32 = 1
+                if sends[i] != rd_mpi_request_null() {
+                    try check(MPI_Test(&sends[i], &done, rd_mpi_status_ignore()), "MPI_Test(watchdog send)")
+                }
+                if done != 0 { slot = i; break }
+            }
+            guard let i = slot else { continue }
+            let b = sendBuffers + Self.fields * i
+            b[0] = sequence
+            b[1] = Int64(step)
+            b[2] = kind.rawValue
+            try check(MPI_Isend(b, Int32(Self.fields), rd_mpi_int64(), Int32(peer), Self.tag, comm, &sends[i]), "MPI_Isend(watchdog)")
         }
     }
 
-    /// Returns once every rank has arrived at this collective; throws `CollectiveTimeout` (on the
-    /// rank that reports) or ends the job when the timeout passes first.
-    func awaitArrival(world: MPI_Comm, clock: () -> Double) throws {
-        try announce()
-        // On the watchdog's own communicator: the world's non-blocking all-reduces (the exchange
-        // behind backward) start when each rank gets to them, and a world barrier between them
-        // would break the one order of collectives every rank must keep on a communicator.
+    private func sayWaiting() throws {
+        guard saidWaiting < sequence else { return }
+        saidWaiting = sequence
+        waiting[rank] = sequence
+        try announce(.waiting)
+    }
+
+    /// This rank arrives at its next collective, and returns once every rank has (an `MPI_Ibarrier`
+    /// on the announcements' communicator, polled with the back-off): the timeout counts from here.
+    func arrive(clock: () -> Double) throws {
+        sequence += 1
+        arrived[rank] = sequence
+        arrivedStep[rank] = Int64(step)
+        since = clock()
+        lastRun = since
+        try announce(.arrived)
         var barrier: MPI_Request? = rd_mpi_request_null()
         try check(MPI_Ibarrier(comm, &barrier), "MPI_Ibarrier")
-        let start = clock()
+        try poll(&barrier, clock: clock, backOff: true)
+    }
+
+    /// This rank has completed its collective `sequence`.
+    func complete() throws {
+        completed[rank] = sequence
+        try announce(.completed)
+    }
+
+    /// Once every rank has arrived, starts a collective with `start` (a non-blocking MPI call giving
+    /// its request) and polls it to its end (`arrive`, `poll`, `complete`).
+    func run(clock: () -> Double, start: () throws -> MPI_Request?) throws {
+        try arrive(clock: clock)
+        var request = try start()
+        if stopInsideNext {
+            stopInsideNext = false
+            kill(getpid(), SIGSTOP)
+        }
+        try poll(&request, clock: clock)
+        try complete()
+    }
+
+    /// Polls `request`, a collective of this rank's current `sequence`, until it completes; throws
+    /// `CollectiveTimeout` (on the rank that reports) or ends the job when the timeout passes first.
+    /// With `backOff` (waiting for the others to arrive) it sleeps between polls once 10 ms have
+    /// passed; without (the collective itself, every rank there), it only yields, as MPI's
+    /// blocking calls do: a non-blocking collective moves only inside MPI calls, and a sleep
+    /// between the steps of its protocol would slow it.
+    func poll(_ request: inout MPI_Request?, clock: () -> Double, backOff: Bool = false) throws {
+        polling = true
+        defer { polling = false }
+        // Once the timeout has passed: a short grace for the others' answers (and for a collective
+        // that was only slow to complete).
+        let grace = min(2.0, timeout)
+        var graceEnds: Double?
         var pause: UInt32 = 50          // µs; doubles up to 500 µs once the first 10 ms have passed
         while true {
             var done: Int32 = 0
-            try check(MPI_Test(&barrier, &done, rd_mpi_status_ignore()), "MPI_Test(barrier)")
-            if done != 0 { return try drain() }
-            let waited = clock() - start
-            if waited >= timeout { break }
+            try check(MPI_Test(&request, &done, rd_mpi_status_ignore()), "MPI_Test(collective)")
+            if done != 0 { return }
+            let now = clock()
+            // Not run for a second between two polls: this rank was the one stopped or frozen. Its
+            // own stall does not count against the others (if it was long, they end the job).
+            if now - lastRun > 1 { since += now - lastRun }
+            lastRun = now
+            let waited = now - since
             if waited < 0.01 {
                 sched_yield()           // the usual wait (ranks a few ms apart): give way, answer at once
-            } else {
+                continue
+            }
+            try drain()
+            if graceEnds == nil, waited >= timeout {
+                try sayWaiting()
+                graceEnds = waited + grace
+            }
+            if let end = graceEnds, waited >= end { break }
+            if backOff {
                 usleep(pause)           // a long wait: sleep, so a slow rank sharing this core runs
                 pause = min(pause * 2, 500)
+            } else {
+                sched_yield()
             }
         }
         try drain()
-        let missing = (0..<size).filter { announcedSequence[$0] < sequence }.map { r in
-            CollectiveTimeout.Missing(rank: r, host: hosts[r], lastStep: announcedStep[r] >= 0 ? Int(announcedStep[r]) : nil)
+        // Alive: this rank; a rank waiting in this collective, or still in the one before (which
+        // this rank has completed); a rank that completed this one or arrived at a later one.
+        let alive = (0..<size).map { r in
+            r == rank || waiting[r] >= sequence || (waiting[r] == sequence - 1 && completed[r] < sequence - 1)
+                || completed[r] >= sequence || arrived[r] > sequence
         }
-        let timeoutError = CollectiveTimeout(seconds: timeout, step: step, missing: missing)
-        // The lowest-numbered rank that has arrived reports; the others give it time to end the job.
-        let reporter = (0..<size).first { announcedSequence[$0] >= sequence } ?? rank
+        func missing(_ r: Int) -> CollectiveTimeout.Missing {
+            CollectiveTimeout.Missing(rank: r, host: hosts[r], lastStep: arrivedStep[r] >= 0 ? Int(arrivedStep[r]) : nil)
+        }
+        let stalled = (0..<size).filter { !alive[$0] }
+        let timeoutError = CollectiveTimeout(seconds: timeout, step: step,
+                                             missing: stalled.filter { arrived[$0] < sequence }.map(missing),
+                                             stalledInside: stalled.filter { arrived[$0] >= sequence }.map(missing))
+        // The lowest-numbered rank that is alive reports; the others give it time to end the job.
+        let reporter = (0..<size).first { alive[$0] } ?? rank
         if reporter == rank { throw timeoutError }
         sleep(5)
-        MPI_Abort(world, CollectiveTimeout.exitCode)
+        MPI_Abort(rd_mpi_comm_world(), CollectiveTimeout.exitCode)
         exit(CollectiveTimeout.exitCode)
     }
 
-    /// Cancels the posted receives (before `MPI_Finalize`).
+    /// Cancels the posted receives and lets the sends go (before `MPI_Finalize`).
     func stop() {
         for peer in 0..<size where peer != rank {
             if receives[peer] != rd_mpi_request_null() {
                 _ = MPI_Cancel(&receives[peer])
                 _ = MPI_Request_free(&receives[peer])
             }
-            _ = MPI_Wait(&sends[peer], rd_mpi_status_ignore())
         }
+        for i in sends.indices where sends[i] != rd_mpi_request_null() { _ = MPI_Request_free(&sends[i]) }
+    }
+}
+
+/// The watchdog of a job's start (`train --collective-timeout S`): `MPI_Init` and the watchdog's own
+/// set-up are collectives no `Watchdog` can guard yet, and a rank stopped while the job starts
+/// leaves the others waiting inside them. A thread of this process (no MPI call in it) waits S
+/// seconds — rank 0; the other ranks 5 s more, so that rank 0 alone reports unless it is the stalled
+/// one — and, unless `cancel` came first, prints one line and ends this rank with status 6, on which
+/// the launcher ends the job. A gap of over a second in its own clock is this process's own stall
+/// and moves the deadline on.
+public final class StartUpGuard: @unchecked Sendable {
+    private let lock = NSLock()
+    private var cancelled = false
+
+    /// Starts the guard when this process was started by an MPI launcher (else it does nothing).
+    public init(seconds: Double) {
+        guard Communicator.launchedByMPI, seconds > 0 else { return }
+        let variables = ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"]
+        let rank = variables.lazy.compactMap { (name: String) -> Int? in getenv(name).flatMap { Int(String(cString: $0)) } }.first
+        let message = "rnn-dist: error: rank \(rank.map(String.init) ?? "?"): collective timeout: the job has not started after "
+            + "\(Int(seconds.rounded())) s (MPI_Init and the watchdog's set-up): a rank stalled while starting (stopped, frozen or "
+            + "stuck in I/O?); the job stops with status \(CollectiveTimeout.exitCode)\n"
+        let wait = seconds + (rank == 0 ? 0 : 5)
+        let thread = Thread { [self] in
+            var deadline = Self.now() + wait
+            var last = Self.now()
+            while true {
+                Thread.sleep(forTimeInterval: 0.2)
+                let now = Self.now()
+                if now - last > 1 { deadline += now - last }
+                last = now
+                if lock.withLock({ cancelled }) { return }
+                if now >= deadline { break }
+            }
+            message.withCString { _ = write(2, $0, strlen($0)) }
+            _exit(CollectiveTimeout.exitCode)
+        }
+        thread.start()
+    }
+
+    /// The job has started: the guard ends without a word.
+    public func cancel() { lock.withLock { cancelled = true } }
+
+    private static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 }

@@ -86,8 +86,11 @@ struct SelfTest: ParsableCommand {
     /// All-reduce and broadcast of every supported type; rank 0 prints one line per check.
     struct Collectives: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "collectives")
+        @Option(help: "Run every collective under the watchdog with this timeout in seconds (train's --collective-timeout); 0: blocking calls.")
+        var watchdog = 0.0
         func run() throws {
             let comm = try Communicator.world()
+            if watchdog > 0 { try comm.startWatchdog(timeout: watchdog, hostName: "selftest") }
             let n = comm.size, r = comm.rank
             var results: [String] = ["size=\(n)"]
 
@@ -110,8 +113,10 @@ struct SelfTest: ParsableCommand {
                     try received.withUnsafeMutableBufferPointer { d in
                         var first = try comm.startAllReduce(a)
                         var second = try comm.startAllReduce(s, into: d)
+                        try comm.arriveBeforeWaiting()
                         try comm.wait(&first)
                         try comm.wait(&second)
+                        try comm.doneWaiting()
                     }
                 }
             }
@@ -144,6 +149,17 @@ struct SelfTest: ParsableCommand {
             okAll = try comm.allReduce(Int32(ok ? 0 : 1))
             results.append("broadcast_bytes=\(okAll == 0 ? "ok" : "BAD")")
 
+            let gathered = try comm.allGather([Int64(r), Int64(-r)])
+            ok = gathered == (0 ..< n).flatMap { [Int64($0), Int64(-$0)] }
+            okAll = try comm.allReduce(Int32(ok ? 0 : 1))
+            results.append("allgather_int64=\(okAll == 0 ? "ok" : "BAD")")
+
+            // Bytes of a different length from every rank, gathered on the last one.
+            let pieces = try comm.gather(Array(String(repeating: "x", count: r).utf8), root: n - 1)
+            ok = r == n - 1 ? pieces == (0 ..< n).map { Array(String(repeating: "x", count: $0).utf8) } : pieces.isEmpty
+            okAll = try comm.allReduce(Int32(ok ? 0 : 1))
+            results.append("gather_bytes=\(okAll == 0 ? "ok" : "BAD")")
+
             try comm.barrier()
             if comm.isRoot { print(results.joined(separator: " ")) }
             try comm.finalize()
@@ -151,27 +167,33 @@ struct SelfTest: ParsableCommand {
     }
 
     /// The exchange behind backward's all-reduce, timed: `--values` Floats started and waited for
-    /// `--reps` times in place and as many out of place, alternating, each after a barrier; rank 0
+    /// `--reps` times in place and as many out of place, and `allReduce` (the blocking API, under
+    /// the watchdog with `--watchdog`) as often, alternating, each after a barrier; rank 0
     /// prints the median milliseconds of each (JSON). On `Launch/cluster-sim` it shows what the
     /// algorithm Open MPI picks for each form costs on a shaped link.
     struct AllReduceTime: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "allreduce-time")
         @Option(parsing: .unconditional, help: "Floats per all-reduce.") var values = 140_000
         @Option(parsing: .unconditional, help: "Repetitions of each form.") var reps = 10
+        @Option(help: "Under the watchdog with this timeout in seconds (train's --collective-timeout); 0: off.")
+        var watchdog = 0.0
         func validate() throws {
             guard values >= 1, reps >= 1 else { throw ValidationError("--values and --reps must be at least 1") }
         }
         func run() throws {
             let comm = try Communicator.world()
+            if watchdog > 0 { try comm.startWatchdog(timeout: watchdog, hostName: "selftest") }
             var a = [Float](repeating: 1, count: values)
             let s = [Float](repeating: 1, count: values)
             var d = [Float](repeating: 0, count: values)
-            var times: [[Double]] = [[], []]
+            var times: [[Double]] = [[], [], []]
             for _ in 0 ..< reps {
-                for form in 0 ..< 2 {
+                for form in 0 ..< 3 {
                     try comm.barrier()
                     let t0 = comm.wallTime()
-                    if form == 0 {
+                    if form == 2 {
+                        try comm.allReduce(&a)      // the gradient exchange's call
+                    } else if form == 0 {
                         try a.withUnsafeMutableBufferPointer { p in var x = try comm.startAllReduce(p); try comm.wait(&x) }
                     } else {
                         try s.withUnsafeBufferPointer { p in
@@ -184,7 +206,7 @@ struct SelfTest: ParsableCommand {
             }
             let median = { (x: [Double]) in x.sorted()[x.count / 2] }
             if comm.isRoot {
-                print(#"{"ranks":\#(comm.size),"values":\#(values),"in_place_ms":\#(median(times[0])),"out_of_place_ms":\#(median(times[1]))}"#)
+                print(#"{"ranks":\#(comm.size),"values":\#(values),"in_place_ms":\#(median(times[0])),"out_of_place_ms":\#(median(times[1])),"all_reduce_ms":\#(median(times[2])),"watchdog":\#(watchdog)}"#)
             }
             try comm.finalize()
         }

@@ -139,6 +139,11 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Test hook: RANK:STEP stops that rank (SIGSTOP to itself) before the exchange of that optimizer step.",
                                visibility: .private))
     var injectStall: String?
+    @Option(help: ArgumentHelp("Test hook: RANK:STEP stops that rank (SIGSTOP to itself) inside the first collective of that optimizer step's exchange, once it has started it.",
+                               visibility: .private))
+    var injectStallInside: String?
+    @Option(help: ArgumentHelp("Test hook: RANK stops that rank (SIGSTOP to itself) before MPI_Init.", visibility: .private))
+    var injectStallStart: Int?
     @Option(help: ArgumentHelp("Test hook: RANK:SECONDS makes that rank sleep before every exchange.", visibility: .private))
     var injectDelay: String?
     @Option(parsing: .unconditional,
@@ -169,7 +174,7 @@ struct Train: ParsableCommand {
         guard collectiveTimeout.isFinite, collectiveTimeout >= 0, collectiveTimeout <= 86_400 else {
             throw ValidationError("--collective-timeout \(collectiveTimeout) is outside 0…86400 seconds (0 turns it off)")
         }
-        for (flag, value) in [("--inject-stall", injectStall), ("--inject-delay", injectDelay)] {
+        for (flag, value) in [("--inject-stall", injectStall), ("--inject-stall-inside", injectStallInside), ("--inject-delay", injectDelay)] {
             if let v = value, Self.rankAndNumber(v) == nil { throw ValidationError("\(flag) must be RANK:NUMBER (got '\(v)')") }
         }
         let m = modelOptions
@@ -200,9 +205,13 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        // A rank that stalls while the job starts: MPI_Init and the watchdog's set-up, guarded apart.
+        let startUp = StartUpGuard(seconds: collectiveTimeout)
+        if let r = injectStallStart, ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] == "\(r)" { kill(getpid(), SIGSTOP) }
         let comm = try Communicator.world()
         try runDistributed(comm: comm) {
             if collectiveTimeout > 0 { try comm.startWatchdog(timeout: collectiveTimeout, hostName: hostName()) }
+            startUp.cancel()
             Trainer.installSignalHandlers(exitDuringSetUp: comm.size == 1)
             // Everything that can fail on bad input happens here, before any collective of the
             // training loop; a failure on any rank is reported once and every rank exits cleanly.
@@ -217,6 +226,7 @@ struct Train: ParsableCommand {
             trainer.stopAfterBatches = stopAfterBatches
             trainer.gradientFault = injectFault.flatMap(GradientFault.init)
             trainer.stallFault = injectStall.flatMap(Self.rankAndNumber).map { ($0.rank, Int($0.value)) }
+            trainer.insideStallFault = injectStallInside.flatMap(Self.rankAndNumber).map { ($0.rank, Int($0.value)) }
             trainer.delayFault = injectDelay.flatMap(Self.rankAndNumber)
             if let timeline { trainer.timeline = try Timeline(path: timeline, comm: comm) }
             if resume != nil { try trainer.restore(checkpoint) } else if let vectors {

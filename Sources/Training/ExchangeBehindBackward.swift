@@ -142,6 +142,7 @@ final class ExchangeBehindBackward: BackwardObserver {
                                            into: UnsafeMutableBufferPointer(rebasing: sums[tail ..< used]))
         for i in slices.indices { try comm.wait(&slices[i]) }
         try comm.wait(&last)
+        try comm.doneWaiting()
         let summed = sums.baseAddress!
         gradients.withUnsafeMutableBufferPointer { g in
             let grad = g.baseAddress! + e.lowerBound

@@ -47,6 +47,8 @@ public final class Trainer {
     /// optimizer step; this rank sleeps that many seconds before every exchange.
     @_spi(Testing) public var stallFault: (rank: Int, step: Int)?
     @_spi(Testing) public var delayFault: (rank: Int, value: Double)?
+    /// `--inject-stall-inside RANK:STEP`: that rank stops inside the step's first collective.
+    @_spi(Testing) public var insideStallFault: (rank: Int, step: Int)?
     /// `--timeline`: spans of this rank's work, gathered on rank 0 at every checkpoint.
     public var timeline: Timeline?
 
@@ -226,6 +228,7 @@ public final class Trainer {
         }
         stepsRun += 1
         if let s = stallFault, s.rank == comm.rank, s.step == optimizer.iterations + 1 { kill(getpid(), SIGSTOP) }
+        if let s = insideStallFault, s.rank == comm.rank, s.step == optimizer.iterations + 1 { comm.stopInsideNextCollective = true }
         if let d = delayFault, d.rank == comm.rank { usleep(UInt32(d.value * 1e6)) }
         // 2. One all-reduce makes them the global batch's, with the loss, counts and stop flag.
         // The watchdog's label: the step being exchanged, then (below) the steps completed.

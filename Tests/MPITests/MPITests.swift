@@ -27,18 +27,25 @@ final class MPITests: XCTestCase {
         XCTAssertTrue(r.stdout.hasPrefix("size=1 "), r.stdout)
     }
 
-    func collectives(_ n: Int, mpirunArgs: [String] = []) throws {
-        let r = try Subprocess.mpiRun(n, ["selftest", "collectives"], mpirunArgs: mpirunArgs, timeout: 60)
+    func collectives(_ n: Int, mpirunArgs: [String] = [], watchdog: Bool = false) throws {
+        let r = try Subprocess.mpiRun(n, ["selftest", "collectives"] + (watchdog ? ["--watchdog", "60"] : []),
+                                      mpirunArgs: mpirunArgs, timeout: 60)
         XCTAssertFalse(r.timedOut, "mpirun -n \(n) hung")
         XCTAssertEqual(r.status, 0, r.stderr)
         let fields = r.stdout.split(whereSeparator: \.isWhitespace)
         XCTAssertEqual(fields.first, "size=\(n)", r.stdout)
-        XCTAssertEqual(fields.count, 8, r.stdout)
+        XCTAssertEqual(fields.count, 10, r.stdout)
         for f in fields.dropFirst() { XCTAssertTrue(f.hasSuffix("=ok"), "\(f) at -n \(n)") }
     }
 
     func testCollectivesAtTwoRanks() throws { try collectives(2) }
     func testCollectivesAtFourRanks() throws { try collectives(4) }
+    /// The same under the watchdog (train's default): every collective started non-blocking and polled.
+    func testCollectivesUnderTheWatchdog() throws {
+        try collectives(2, watchdog: true)
+        try collectives(3, watchdog: true)
+        try collectives(4, watchdog: true)
+    }
     func testCollectivesOverTCP() throws {
         try collectives(2, mpirunArgs: ["--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo",
                                         "--mca", "oob_tcp_if_include", "lo"])

@@ -33,6 +33,45 @@ final class WatchdogTests: ToyIMDBTestCase {
         }
     }
 
+    /// A rank that stops inside a collective, after it has started it (its peers saw it arrive):
+    /// caught as well, named as stopped inside it, and the checkpoint resumes to the same bits.
+    func testARankStoppedInsideACollectiveEndsTheJobNamingIt() throws {
+        for (ranks, stalled) in [(2, 0), (3, 2)] {
+            let whole = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", tmp.file("whole-\(ranks)")] + flags)
+            XCTAssertEqual(whole.status, 0, whole.stderr)
+            let dir = tmp.file("inside-\(ranks)")
+            let r = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", dir, "--collective-timeout", "5",
+                                                  "--inject-stall-inside", "\(stalled):5"] + flags, timeout: 90)
+            XCTAssertFalse(r.timedOut, "the job hung")
+            XCTAssertEqual(r.status, 6, r.stderr)
+            XCTAssertLessThan(r.seconds, 40, "the job took \(r.seconds) s to end after a 5 s timeout")
+            let lines = r.stderr.split(separator: "\n").filter { $0.contains("collective timeout") }
+            XCTAssertEqual(lines.count, 1, r.stderr)
+            let reporter = stalled == 0 ? 1 : 0
+            XCTAssertTrue(lines.first?.hasPrefix("rnn-dist: error: rank \(reporter): collective timeout: waited 5 s in step 5; ") ?? false, r.stderr)
+            // Whether the peers saw it start depends on MPI's protocol for the message; named either way.
+            XCTAssertTrue(lines.first.map { $0.contains("arrived but stopped inside it: rank \(stalled) on ") && $0.contains("(in step 5)")
+                                            || $0.contains("not arrived: rank \(stalled) on ") } ?? false, r.stderr)
+            let resumed = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", dir, "--resume", "\(dir)/checkpoint.h5"] + flags)
+            XCTAssertEqual(resumed.status, 0, resumed.stderr)
+            XCTAssertEqual(try WeightsFile.read(from: "\(dir)/model.weights.h5").weights,
+                           try WeightsFile.read(from: tmp.file("whole-\(ranks)/model.weights.h5")).weights, "resumed after a stop inside")
+        }
+    }
+
+    /// A rank that stops before MPI_Init: the others wait inside it, where no collective watchdog
+    /// exists yet; the start-up guard ends the job with status 6 all the same.
+    func testARankStoppedWhileTheJobStartsEndsIt() throws {
+        let r = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("start"), "--collective-timeout", "3",
+                                          "--inject-stall-start", "1"] + flags, timeout: 90)
+        XCTAssertFalse(r.timedOut, "the job hung")
+        XCTAssertEqual(r.status, 6, r.stderr)
+        XCTAssertLessThan(r.seconds, 40, "the job took \(r.seconds) s to end after a 3 s timeout")
+        let lines = r.stderr.split(separator: "\n").filter { $0.contains("collective timeout") }
+        XCTAssertEqual(lines.count, 1, r.stderr)
+        XCTAssertTrue(lines.first?.hasPrefix("rnn-dist: error: rank 0: collective timeout: the job has not started after 3 s") ?? false, r.stderr)
+    }
+
     func testASlowRankDoesNotTripItAndTooShortATimeoutDoes() throws {
         // Rank 1 sleeps 3 s before every exchange: at the default timeout the run finishes…
         let short = ["--epochs", "1", "--limit", "96"]
