@@ -159,6 +159,8 @@ struct Train: ParsableCommand {
             guard tensorboard != nil else { throw ValidationError("--log-every sets how often --tensorboard logs; give --tensorboard DIR too") }
         }
         if chunkRows != nil && !reproducible { throw ValidationError("--chunk-rows needs --reproducible") }
+        guard !runDir.isEmpty else { throw ValidationError("--run-dir is empty: name the folder for the run's files") }
+        if tensorboard?.isEmpty == true { throw ValidationError("--tensorboard is empty: name the folder for the event files") }
         if let f = injectFault, GradientFault(f) == nil {
             throw ValidationError("--inject-fault must be VALUE@RANK:STEP with VALUE nan, inf or -inf (got '\(f)')")
         }
@@ -332,7 +334,7 @@ struct Train: ParsableCommand {
             if let resume, fileStamp(resume) != before { try readResume(resume) }
             try refuseOutputsThatAreInputs()
             if !overwrite { try refuseToReplaceUnfinishedRun() }
-            if let tensorboard { try RunDirectory.createFolder(tensorboard) }
+            if let tensorboard { try RunDirectory.createWritableFolder(tensorboard, what: "TensorBoard folder") }
         }
         return (data, config, checkpoint, vectors)
     }

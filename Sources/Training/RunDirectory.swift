@@ -46,13 +46,26 @@ public struct RunDirectory {
                 throw TrainingError.invalid("\(path): cannot create the folder (\(SystemError().description))")
             }
         }
+        // A dangling link where the folder goes: mkdir said EEXIST, and there is still no folder.
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw TrainingError.invalid("\(path): cannot create the folder (a link to nowhere, or removed meanwhile)")
+        }
     }
 
-    private func checkWritable() throws {
+    /// `createFolder`, then a file made and removed in it: a folder files cannot be written into
+    /// (read-only, /proc) is refused now, not at the first write.
+    public static func createWritableFolder(_ path: String, what: String = "folder") throws {
+        try createFolder(path)
+        try checkWritable(path, what: what)
+    }
+
+    private func checkWritable() throws { try Self.checkWritable(path, what: "run folder") }
+
+    private static func checkWritable(_ path: String, what: String) throws {
         let probe = path + "/.rnn-dist-write-test-\(getpid())"
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw TrainingError.invalid("\(path): the run folder is not writable (\(SystemError().description))")
+            throw TrainingError.invalid("\(path): the \(what) is not writable (\(SystemError().description))")
         }
         close(fd)
         unlink(probe)

@@ -403,9 +403,12 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         let dir = tmp.file("busy")
         let fd = try holdRunFolderLock(dir, holder: "pid 4244 on host another-host, since 2026-12-04T00:00:00Z")
         DispatchQueue.global().asyncAfter(deadline: .now() + 2) { close(fd) }
+        // The rank count is read again for the restart (RUN_DIR/ranks), and its log line says so.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { try? Data("1\n".utf8).write(to: URL(fileURLWithPath: dir + "/ranks")) }
         let r = try supervise(["--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("supervise: restart 1/2 after exit 5 (the run folder was in use)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("with: mpirun -n 1"), r.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/model.weights.h5"))
     }
 

@@ -201,6 +201,25 @@ final class RunFolderTests: ToyIMDBTestCase {
             XCTAssertEqual(r.stderr.split(separator: "\n").map(String.init), ["rnn-dist: error: " + expect])
             XCTAssertFalse(r.stdout.contains("Epoch"), "refused before training")
         }
+        // The TensorBoard folder is checked alike at set-up (exit 2, no restart by Launch/supervise),
+        // and so is a link to nowhere where a folder goes; an empty name is a bad command line (it
+        // put the run's files into /).
+        let dangling = tmp.file("dangling")
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: tmp.file("nowhere/x"))
+        var boards = [(file, "\(file): is a file, not a folder"),
+                      (dangling, "\(dangling): cannot create the folder (a link to nowhere, or removed meanwhile)")]
+        if mounted { boards.append((ro, "\(ro): the TensorBoard folder is not writable (Read-only file system)")) }
+        for (board, expect) in boards {
+            let r = try train(tmp.file("tb-run"), ["--tensorboard", board, "--overwrite"])
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").map(String.init), ["rnn-dist: error: " + expect])
+        }
+        XCTAssertEqual(try train(dangling).status, 2)
+        for (flag, expect) in [("--run-dir", "--run-dir is empty"), ("--tensorboard", "--tensorboard is empty")] {
+            let r = try Subprocess.rnnDist(["train", "--data", dataset, flag, ""] + common)
+            XCTAssertEqual(r.status, 64, r.stderr)
+            XCTAssertTrue(r.stderr.hasPrefix("rnn-dist: error: " + expect), r.stderr)
+        }
     }
 
     /// An unfinished run's checkpoint is the only way to continue it: a new run in its folder
