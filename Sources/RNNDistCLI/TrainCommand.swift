@@ -276,7 +276,10 @@ struct Train: ParsableCommand {
                 print(String(format: "peak RSS per rank: %.0f MB", rss) + " (max over \(comm.size) rank\(comm.size == 1 ? "" : "s"))"
                       + String(format: "; PSS summed over the ranks: %.0f MB", pss)
                       + ((rows as? PreloadedRows)?.isShared == true ? " (rows shared per host)" : ""))
-                for p in trainer.files.all where FileManager.default.fileExists(atPath: p) { print("wrote \(p)") }
+                for p in trainer.files.all where FileManager.default.fileExists(atPath: p) {
+                    // A resumed run's best weights may be older than the resume: kept, not written.
+                    print((trainer.written.contains(p) ? "wrote " : "kept ") + p)
+                }
             }
         }
     }
@@ -334,6 +337,13 @@ struct Train: ParsableCommand {
             if let resume, fileStamp(resume) != before { try readResume(resume) }
             try refuseOutputsThatAreInputs()
             if !overwrite { try refuseToReplaceUnfinishedRun() }
+            if let resume, let c = checkpoint {
+                let folder = (resume as NSString).deletingLastPathComponent
+                if !sameFile(folder.isEmpty ? "." : folder, runDir),
+                   let note = try RunFiles(directory: runDir).carryBestWeights(resumedFrom: resume, checkpoint: c) {
+                    print(note)
+                }
+            }
             if let tensorboard { try RunDirectory.createWritableFolder(tensorboard, what: "TensorBoard folder") }
         }
         return (data, config, checkpoint, vectors)

@@ -49,6 +49,9 @@ public final class Trainer {
     @_spi(Testing) public var delayFault: (rank: Int, value: Double)?
     /// `--inject-stall-inside RANK:STEP`: that rank stops inside the step's first collective.
     @_spi(Testing) public var insideStallFault: (rank: Int, step: Int)?
+    /// The run files rank 0 has written (the others of `files` that exist are older: a resumed
+    /// run's best weights from before the resume).
+    public private(set) var written: Set<String> = []
     /// `--timeline`: spans of this rank's work, gathered on rank 0 at every checkpoint.
     public var timeline: Timeline?
 
@@ -359,6 +362,7 @@ public final class Trainer {
             }
             try HistoryFile.write(to: files.history, history: history, config: config, worldSize: comm.size)
             try HistoryCSV.write(to: files.csv, history: history)
+            written.formUnion([files.weights, files.history, files.csv] + (improved ? [files.best] : []))
         } }
         try writeCheckpoint()
     }
@@ -386,6 +390,7 @@ public final class Trainer {
                                    iterations: optimizer.iterations, state: state, history: history, metadata: metadata)
                 try c.write(to: files.checkpoint)
             }
+            written.insert(files.checkpoint)
             for o in observers { try o.wrote(files.checkpoint, what: "checkpoint") }
         }
         try timeline?.flush()

@@ -222,6 +222,37 @@ final class RunFolderTests: ToyIMDBTestCase {
         }
     }
 
+    /// A run resumed into another folder carries its best weights so far over (no later epoch may
+    /// beat them), and a best.weights.h5 of another run in that folder never passes for this run's:
+    /// in both, the folder ends with the uninterrupted run's best weights, or none.
+    func testAResumeIntoAnotherFolderKeepsTheRunsBestWeights() throws {
+        let first = tmp.file("first"), whole = tmp.file("whole"), moved = tmp.file("moved"), reused = tmp.file("reused")
+        XCTAssertEqual(try train(first, ["--epochs", "2"]).status, 0)
+        XCTAssertEqual(try train(whole, ["--epochs", "3"]).status, 0)
+        let best = try WeightsFile.read(from: whole + "/best.weights.h5").weights
+        let r = try train(moved, ["--epochs", "3", "--resume", first + "/checkpoint.h5"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("copied \(first)/best.weights.h5 (this run's best weights so far) to \(moved)/best.weights.h5"), r.stdout)
+        XCTAssertEqual(try WeightsFile.read(from: moved + "/best.weights.h5").weights, best)
+        XCTAssertTrue(r.stdout.contains("wrote \(moved)/best.weights.h5") || r.stdout.contains("kept \(moved)/best.weights.h5"), r.stdout)
+        // The checkpoint alone (copied elsewhere), resumed into a finished run's folder: its best goes.
+        let alone = tmp.file("alone")
+        try FileManager.default.createDirectory(atPath: alone, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: first + "/checkpoint.h5", toPath: alone + "/checkpoint.h5")
+        XCTAssertEqual(try train(reused, ["--epochs", "1", "--seed", "9"]).status, 0)
+        let stale = try WeightsFile.read(from: reused + "/best.weights.h5").weights
+        let s = try train(reused, ["--epochs", "3", "--resume", alone + "/checkpoint.h5"])
+        XCTAssertEqual(s.status, 0, s.stderr)
+        XCTAssertTrue(s.stdout.contains("removed \(reused)/best.weights.h5: another run's best weights"), s.stdout)
+        if FileManager.default.fileExists(atPath: reused + "/best.weights.h5") {
+            let now = try WeightsFile.read(from: reused + "/best.weights.h5").weights
+            XCTAssertEqual(now, best, "epoch 3 was the best: written by this run")
+            XCTAssertNotEqual(now, stale)
+        } else {
+            XCTAssertNotEqual(best, try WeightsFile.read(from: whole + "/model.weights.h5").weights, "epoch 3 was the best, yet not written")
+        }
+    }
+
     /// An unfinished run's checkpoint is the only way to continue it: a new run in its folder
     /// (alone and under mpirun -n 2), or a run resumed from another folder's checkpoint, is refused
     /// in one line before it writes anything, and so is a checkpoint.h5 that cannot be read;
