@@ -119,6 +119,7 @@ public final class H5File: H5Group, @unchecked Sendable {
             throw HDF5Error(.missing, path: path, object: "", detail: "folder '\(dir)' does not exist")
         }
         removeStaleTemporaries(dir: dir, base: base)
+        let existed = access(path, F_OK) == 0
         do {
             let file = try create(tmp)
             do {
@@ -141,7 +142,7 @@ public final class H5File: H5Group, @unchecked Sendable {
             // Name the file the caller asked for (not the temporary one) and, for a failed write,
             // the system's reason, in one short line: e.g. a full disk.
             if let e = error as? HDF5Error, let reason = e.detail.systemReason {
-                throw HDF5Error(.invalid, path: path, object: "", detail: "cannot write (\(reason)); the previous file is kept")
+                throw HDF5Error(.invalid, path: path, object: "", detail: "cannot write (\(reason))" + (existed ? "; the previous file is kept" : ""))
             }
             throw error
         }

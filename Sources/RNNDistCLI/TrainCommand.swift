@@ -445,9 +445,21 @@ struct Train: ParsableCommand {
     func kerasModel(_ path: String, data: TrainingDataset) throws -> ModelConfig {
         let text: String
         if let kind = notAnInputFile(path) { throw CLIError("\(path): is \(kind), not a Keras model config file") }
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw CLIError("\(path): cannot be read (\(FileManager.default.fileExists(atPath: path) ? "not UTF-8 text" : "no such file"))")
+        // Read through a handle: a pipe (`--model-config <(python make_model.py)`) works too.
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw CLIError("\(path): cannot be read (\(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file"))")
         }
+        defer { try? handle.close() }
+        var bytes = Data()
+        let limit = 64 << 20   // a Keras config is kilobytes; a stream without end is not one
+        do {
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                bytes += chunk
+                guard bytes.count <= limit else { throw CLIError("\(path): over 64 MB, not a Keras model config") }
+            }
+        } catch let e as CLIError { throw e } catch { throw CLIError("\(path): cannot be read (\(error.localizedDescription))") }
+        guard let decoded = String(data: bytes, encoding: .utf8) else { throw CLIError("\(path): cannot be read (not UTF-8 text)") }
+        text = decoded
         let (model, maxlen): (ModelConfig, Int?)
         do { (model, maxlen) = try ModelConfig.fromKeras(json: text) } catch let e as KerasConfigError {
             throw CLIError("\(path): \(e)")

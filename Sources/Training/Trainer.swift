@@ -243,7 +243,8 @@ public final class Trainer {
             if let r = reproducible { return try r.reduce(model, stop: wantsStop, chunksInStep: r.chunkCount(rows: globalRows)) }
             return try exchange.exchange(model, local: local, stop: wantsStop)
         }
-        let mpiSeconds = comm.wallTime() - t
+        // At one rank nothing travels: the reproducible mode's fixed-point sums there are compute, not MPI.
+        let mpiSeconds = comm.size > 1 ? comm.wallTime() - t : 0
         // 3. Every rank holds the same sums, so every rank stops here alike, before the update.
         try requireFinite(global.lossSum.isFinite, "loss")
         try requireFinite(Self.allFinite(model.gradients), "gradient")
