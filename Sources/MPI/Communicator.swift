@@ -65,9 +65,9 @@ public final class Communicator: @unchecked Sendable {
     private var watchdog: Watchdog?
     private var watchdogComm = MPI_Comm(bitPattern: 0)
 
-    /// Collective: from here on, every collective first waits — at most `timeout` seconds — for
-    /// every rank to arrive (Watchdog.swift); past that the job ends naming the ranks that did not
-    /// (`CollectiveTimeout`, thrown on the rank that reports). `hostName`: this rank's, for the message.
+    /// Collective: from here on, every collective waits at most `timeout` seconds for every rank to
+    /// arrive and complete it (Watchdog.swift); past that the job ends (status 6), one rank naming
+    /// the ranks that stalled. `hostName`: this rank's, for the message.
     public func startWatchdog(timeout: Double, hostName: String) throws {
         guard usesMPI, size > 1, watchdog == nil else { return }
         var name = [UInt8](hostName.utf8.prefix(63))
@@ -111,6 +111,8 @@ public final class Communicator: @unchecked Sendable {
         if let w = watchdog { try w.run(clock: wallTime, start: start) } else { try blocking() }
     }
 
+    /// The largest all-reduce that goes through `scratch` (bytes; `selftest collectives` lowers it).
+    nonisolated(unsafe) public static var scratchLimit = 64 << 20
     /// Scratch memory for a not-in-place all-reduce under the watchdog (grown, never shrunk).
     private var scratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
@@ -118,7 +120,7 @@ public final class Communicator: @unchecked Sendable {
         let bytes = count * MemoryLayout<T>.stride
         if scratch.count < bytes {
             scratch.deallocate()
-            scratch = .allocate(byteCount: max(bytes, 2 * scratch.count), alignment: 64)
+            scratch = .allocate(byteCount: bytes, alignment: 64)
         }
         return scratch.baseAddress!.bindMemory(to: T.self, capacity: count)
     }
@@ -178,15 +180,18 @@ public final class Communicator: @unchecked Sendable {
             return
         }
         // Not in place: Open MPI's non-blocking all-reduce then chooses a bandwidth-optimal
-        // algorithm for large messages from 4 ranks up (in place, always a binomial tree).
-        let sums = scratch(T.self, count: p.count)
+        // algorithm for large messages from 4 ranks up (in place, always a binomial tree) — up to
+        // 64 MB; a larger buffer (a dense exchange of a large vocabulary) is summed in place rather
+        // than held twice.
+        let inPlace = p.count * MemoryLayout<T>.stride > Self.scratchLimit
+        let sums = inPlace ? p.baseAddress! : scratch(T.self, count: p.count)
         try collective({
             var request: MPI_Request? = rd_mpi_request_null()
-            try check(MPI_Iallreduce(p.baseAddress, sums, Int32(p.count), T.mpiType, op.handle, rd_mpi_comm_world(), &request),
-                      "MPI_Iallreduce(\(p.count) values)")
+            try check(MPI_Iallreduce(inPlace ? UnsafeRawPointer(rd_mpi_in_place()) : UnsafeRawPointer(p.baseAddress), sums, Int32(p.count), T.mpiType,
+                                     op.handle, rd_mpi_comm_world(), &request), "MPI_Iallreduce(\(p.count) values)")
             return request
         }, blocking: {})
-        p.baseAddress!.update(from: sums, count: p.count)
+        if !inPlace { p.baseAddress!.update(from: sums, count: p.count) }
     }
 
     /// All-reduce of one value.

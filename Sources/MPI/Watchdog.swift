@@ -17,9 +17,10 @@ import Foundation
 // collective has not completed after the timeout, the rank says so to every other rank ("waiting
 // in collective n"), and any rank that hears this while it waits itself answers the same; after a
 // short grace the ranks that neither answered, nor completed the collective, nor went past it are
-// the stalled ones: those that never arrived, and those that arrived but stopped inside. The
-// lowest-numbered rank that is not stalled prints one line naming them and ends the job with
-// `MPI_Abort`; the other waiting ranks give it 5 s, then abort too.
+// the stalled ones: those that never arrived, and those that arrived but stopped inside. A rank
+// that hears a peer wait starts its own grace too; the lowest-numbered of the ranks in their grace
+// prints one line naming the stalled ones and ends the job with `MPI_Abort`; the others give it
+// 5 s, then print and abort themselves.
 
 /// The ranks a collective waited for in vain.
 public struct CollectiveTimeout: Error, CustomStringConvertible, Sendable {
@@ -83,6 +84,9 @@ final class Watchdog {
     /// When this rank last ran its watchdog (arrived or polled): a gap of over a second is this
     /// rank's own stall.
     private var lastRun = 0.0
+    /// Whether this rank was itself stopped since it arrived at collective `sequence`: then it is
+    /// the stalled one, and it leaves the report to the others.
+    private var stoppedHere = false
     /// Whether this rank has told the others it is waiting in collective `sequence`.
     private var saidWaiting: Int64 = -1
     /// Whether a wait is polling now (an announcement "waiting" is then answered at once).
@@ -147,15 +151,14 @@ final class Watchdog {
                 try check(MPI_Test(&receives[peer], &done, rd_mpi_status_ignore()), "MPI_Test(watchdog)")
                 guard done != 0 else { break }
                 let b = receiveBuffers + Self.fields * peer
-                let (n, label) = (b[0], b[1])
-                switch Kind(rawValue: b[2]) {
+                let (n, label, kind) = (b[0], b[1], Kind(rawValue: b[2]))   // read before the buffer is reused
+                switch kind {
                 case .arrived?: arrived[peer] = max(arrived[peer], n); arrivedStep[peer] = label
                 case .completed?: completed[peer] = max(completed[peer], n)
                 case .waiting?: waiting[peer] = max(waiting[peer], n)
                 case nil: break
                 }
                 try postReceive(from: peer)
-                if b[2] == Kind.waiting.rawValue, polling { try sayWaiting() }
             }
         }
     }
@@ -197,6 +200,7 @@ final class Watchdog {
         arrivedStep[rank] = Int64(step)
         since = clock()
         lastRun = since
+        stoppedHere = false
         try announce(.arrived)
         var barrier: MPI_Request? = rd_mpi_request_null()
         try check(MPI_Ibarrier(comm, &barrier), "MPI_Ibarrier")
@@ -222,8 +226,9 @@ final class Watchdog {
         try complete()
     }
 
-    /// Polls `request`, a collective of this rank's current `sequence`, until it completes; throws
-    /// `CollectiveTimeout` (on the rank that reports) or ends the job when the timeout passes first.
+    /// Polls `request`, a collective of this rank's current `sequence`, until it completes, or ends
+    /// the job (status 6) when the timeout passes first, the rank that reports printing one line
+    /// naming the stalled ranks.
     /// With `backOff` (waiting for the others to arrive) it sleeps between polls once 10 ms have
     /// passed; without (the collective itself, every rank there), it only yields, as MPI's
     /// blocking calls do: a non-blocking collective moves only inside MPI calls, and a sleep
@@ -239,11 +244,14 @@ final class Watchdog {
         while true {
             var done: Int32 = 0
             try check(MPI_Test(&request, &done, rd_mpi_status_ignore()), "MPI_Test(collective)")
-            if done != 0 { return }
+            if done != 0 { return try drain() }     // the announcements never pile up unread
             let now = clock()
             // Not run for a second between two polls: this rank was the one stopped or frozen. Its
             // own stall does not count against the others (if it was long, they end the job).
-            if now - lastRun > 1 { since += now - lastRun }
+            if now - lastRun > 1 {
+                since += now - lastRun
+                stoppedHere = true
+            }
             lastRun = now
             let waited = now - since
             if waited < 0.01 {
@@ -251,7 +259,11 @@ final class Watchdog {
                 continue
             }
             try drain()
-            if graceEnds == nil, waited >= timeout {
+            // A peer that waits in this collective, or still in the one before, has timed out: this
+            // rank answers (it is alive) and starts its own grace, so that it reports in time if it
+            // is the one to.
+            let peerWaits = (0..<size).contains { $0 != rank && stillWaiting($0) }
+            if graceEnds == nil, waited >= timeout || peerWaits {
                 try sayWaiting()
                 graceEnds = waited + grace
             }
@@ -266,10 +278,7 @@ final class Watchdog {
         try drain()
         // Alive: this rank; a rank waiting in this collective, or still in the one before (which
         // this rank has completed); a rank that completed this one or arrived at a later one.
-        let alive = (0..<size).map { r in
-            r == rank || waiting[r] >= sequence || (waiting[r] == sequence - 1 && completed[r] < sequence - 1)
-                || completed[r] >= sequence || arrived[r] > sequence
-        }
+        let alive = (0..<size).map { r in r == rank || stillWaiting(r) || completed[r] >= sequence || arrived[r] > sequence }
         func missing(_ r: Int) -> CollectiveTimeout.Missing {
             CollectiveTimeout.Missing(rank: r, host: hosts[r], lastStep: arrivedStep[r] >= 0 ? Int(arrivedStep[r]) : nil)
         }
@@ -277,12 +286,24 @@ final class Watchdog {
         let timeoutError = CollectiveTimeout(seconds: timeout, step: step,
                                              missing: stalled.filter { arrived[$0] < sequence }.map(missing),
                                              stalledInside: stalled.filter { arrived[$0] >= sequence }.map(missing))
-        // The lowest-numbered rank that is alive reports; the others give it time to end the job.
-        let reporter = (0..<size).first { alive[$0] } ?? rank
-        if reporter == rank { throw timeoutError }
-        sleep(5)
+        // The lowest-numbered rank among those in their grace (this one, and every peer that said it
+        // waits) reports; the others give it 5 s to end the job, then report and end it themselves.
+        // Printed and ended here, with the collective still pending: its buffers stay valid.
+        let reporter = (0..<size).first { $0 == rank || (alive[$0] && stillWaiting($0)) } ?? rank
+        if reporter != rank || stoppedHere {
+            // 5 s by the clock: the signals that end the job (SIGTERM first) cut a plain sleep short.
+            let end = clock() + 5
+            while clock() < end { usleep(100_000) }
+        }
+        let line = "rnn-dist: error: rank \(rank): \(timeoutError)\n"
+        line.withCString { _ = write(2, $0, strlen($0)) }
         MPI_Abort(rd_mpi_comm_world(), CollectiveTimeout.exitCode)
         exit(CollectiveTimeout.exitCode)
+    }
+
+    /// Whether `peer` has said it waits in this rank's collective, or still in the one before.
+    private func stillWaiting(_ peer: Int) -> Bool {
+        waiting[peer] >= sequence || (waiting[peer] == sequence - 1 && completed[peer] < sequence - 1)
     }
 
     /// Cancels the posted receives and lets the sends go (before `MPI_Finalize`).

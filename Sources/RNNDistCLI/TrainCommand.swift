@@ -208,6 +208,8 @@ struct Train: ParsableCommand {
 
     func run() throws {
         // A rank that stalls while the job starts: MPI_Init and the watchdog's set-up, guarded apart.
+        // Whether --resume is this run folder's own checkpoint (decided before it is replaced).
+        let resumedInPlace = resume.map { sameFile($0, RunFiles(directory: runDir).checkpoint) } ?? false
         let startUp = StartUpGuard(seconds: collectiveTimeout)
         if let r = injectStallStart, ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] == "\(r)" { kill(getpid(), SIGSTOP) }
         let comm = try Communicator.world()
@@ -277,8 +279,20 @@ struct Train: ParsableCommand {
                       + String(format: "; PSS summed over the ranks: %.0f MB", pss)
                       + ((rows as? PreloadedRows)?.isShared == true ? " (rows shared per host)" : ""))
                 for p in trainer.files.all where FileManager.default.fileExists(atPath: p) {
-                    // A resumed run's best weights may be older than the resume: kept, not written.
-                    print((trainer.written.contains(p) ? "wrote " : "kept ") + p)
+                    if trainer.written.contains(p) { print("wrote \(p)") } else if p != trainer.files.best || resumedInPlace {
+                        print("kept \(p) (from before the resume)")      // best weights no later epoch beat
+                    }
+                }
+                // Best weights this run did not write: those of an epoch before a resume from
+                // another folder (beside that checkpoint), never a file another run left here.
+                if !trainer.written.contains(trainer.files.best), !resumedInPlace {
+                    let stale = FileManager.default.fileExists(atPath: trainer.files.best)
+                    if let resume {
+                        print("no best weights written: this run's best epoch came before the resume; its weights are the best.weights.h5 "
+                              + "beside \(resume)" + (stale ? " (\(trainer.files.best) is another run's)" : ""))
+                    } else if stale {
+                        print("no best weights written: \(trainer.files.best) is another run's")
+                    }
                 }
             }
         }
@@ -337,13 +351,6 @@ struct Train: ParsableCommand {
             if let resume, fileStamp(resume) != before { try readResume(resume) }
             try refuseOutputsThatAreInputs()
             if !overwrite { try refuseToReplaceUnfinishedRun() }
-            if let resume, let c = checkpoint {
-                let folder = (resume as NSString).deletingLastPathComponent
-                if !sameFile(folder.isEmpty ? "." : folder, runDir),
-                   let note = try RunFiles(directory: runDir).carryBestWeights(resumedFrom: resume, checkpoint: c) {
-                    print(note)
-                }
-            }
             if let tensorboard { try RunDirectory.createWritableFolder(tensorboard, what: "TensorBoard folder") }
         }
         return (data, config, checkpoint, vectors)

@@ -117,35 +117,11 @@ public struct RunDirectory {
 public struct RunFiles: Sendable {
     let directory: String
     var weights: String { directory + "/model.weights.h5" }
-    var best: String { directory + "/best.weights.h5" }
+    public var best: String { directory + "/best.weights.h5" }
     public var checkpoint: String { directory + "/checkpoint.h5" }
     var history: String { directory + "/history.h5" }
     /// Keras `CSVLogger`'s file.
     var csv: String { directory + "/history.csv" }
     public var all: [String] { [weights, best, checkpoint, history, csv] }
     public init(directory: String) { self.directory = directory }
-}
-
-extension RunFiles {
-    /// A run resumed from another folder's checkpoint: that folder's best.weights.h5 — this run's
-    /// best weights so far, when it is the same run's (its config agrees with the checkpoint's as a
-    /// resume must, same vocabulary and classes) — is copied here, since no later epoch may beat
-    /// it; otherwise a best.weights.h5 already here (another run's, in a reused folder) is removed,
-    /// so that the folder never offers another run's weights as this one's. Returns a line saying
-    /// what it did, or nil when there was nothing to do.
-    public func carryBestWeights(resumedFrom checkpointPath: String, checkpoint: Checkpoint) throws -> String? {
-        let folder = (checkpointPath as NSString).deletingLastPathComponent
-        let source = RunFiles(directory: folder.isEmpty ? "." : folder).best
-        let meta = checkpoint.metadata
-        if let (weights, m) = try? WeightsFile.read(from: source), m.config.resumeMismatches(against: meta.config).isEmpty,
-           m.config.dataChecksum == meta.config.dataChecksum, m.vocabulary == meta.vocabulary, m.classNames == meta.classNames {
-            try WeightsFile.write(to: best, weights: weights, metadata: m)
-            return "copied \(source) (this run's best weights so far) to \(best)"
-        }
-        guard FileManager.default.fileExists(atPath: best) else { return nil }
-        guard unlink(best) == 0 else {
-            throw TrainingError.invalid("\(best): cannot remove another run's best weights (\(SystemError().description))")
-        }
-        return "removed \(best): another run's best weights (\(checkpointPath) has no best.weights.h5 of its run beside it)"
-    }
 }

@@ -222,35 +222,54 @@ final class RunFolderTests: ToyIMDBTestCase {
         }
     }
 
-    /// A run resumed into another folder carries its best weights so far over (no later epoch may
-    /// beat them), and a best.weights.h5 of another run in that folder never passes for this run's:
-    /// in both, the folder ends with the uninterrupted run's best weights, or none.
-    func testAResumeIntoAnotherFolderKeepsTheRunsBestWeights() throws {
-        let first = tmp.file("first"), whole = tmp.file("whole"), moved = tmp.file("moved"), reused = tmp.file("reused")
+    /// Best weights from before a resume are never passed off as written, and another run's
+    /// best.weights.h5 in a reused folder is named as such and left alone: whatever epoch was best,
+    /// the output says where this run's best weights are (its own folder, or beside the checkpoint).
+    func testTheClosingLinesSayWhereARunsBestWeightsAre() throws {
+        // The book's rate (epoch 3 mostly the best), and 300 times it from epoch 3 (mostly not): both branches.
+        for (label, rate) in [("default", [String]()), ("jump", ["--lr-schedule", "step:2:300"])] { try closingLines(label, rate) }
+    }
+
+    func closingLines(_ label: String, _ rate: [String]) throws {
+        func train(_ dir: String, _ extra: [String]) throws -> ProcessResult { try self.train(dir, extra + rate) }
+        let first = tmp.file("first-\(label)"), whole = tmp.file("whole-\(label)"), moved = tmp.file("moved-\(label)")
+        let reused = tmp.file("reused-\(label)")
         XCTAssertEqual(try train(first, ["--epochs", "2"]).status, 0)
         XCTAssertEqual(try train(whole, ["--epochs", "3"]).status, 0)
         let best = try WeightsFile.read(from: whole + "/best.weights.h5").weights
+        let epoch3Best = best == (try WeightsFile.read(from: whole + "/model.weights.h5").weights)
+        print("RunFolderTests: rate \(label): epoch 3 \(epoch3Best ? "was" : "was not") the best")
+        let elsewhere = "no best weights written: this run's best epoch came before the resume; its weights are the best.weights.h5 beside \(first)/checkpoint.h5"
+        // Into another folder.
         let r = try train(moved, ["--epochs", "3", "--resume", first + "/checkpoint.h5"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("copied \(first)/best.weights.h5 (this run's best weights so far) to \(moved)/best.weights.h5"), r.stdout)
-        XCTAssertEqual(try WeightsFile.read(from: moved + "/best.weights.h5").weights, best)
-        XCTAssertTrue(r.stdout.contains("wrote \(moved)/best.weights.h5") || r.stdout.contains("kept \(moved)/best.weights.h5"), r.stdout)
-        // The checkpoint alone (copied elsewhere), resumed into a finished run's folder: its best goes.
-        let alone = tmp.file("alone")
-        try FileManager.default.createDirectory(atPath: alone, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: first + "/checkpoint.h5", toPath: alone + "/checkpoint.h5")
+        if epoch3Best {
+            XCTAssertTrue(r.stdout.contains("wrote \(moved)/best.weights.h5"), r.stdout)
+            XCTAssertEqual(try WeightsFile.read(from: moved + "/best.weights.h5").weights, best)
+        } else {
+            XCTAssertTrue(r.stdout.contains(elsewhere), r.stdout)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: moved + "/best.weights.h5"))
+            XCTAssertEqual(try WeightsFile.read(from: first + "/best.weights.h5").weights, best)
+        }
+        // Into a finished run's folder: that run's best.weights.h5 is named, not replaced or removed.
         XCTAssertEqual(try train(reused, ["--epochs", "1", "--seed", "9"]).status, 0)
         let stale = try WeightsFile.read(from: reused + "/best.weights.h5").weights
-        let s = try train(reused, ["--epochs", "3", "--resume", alone + "/checkpoint.h5"])
+        let s = try train(reused, ["--epochs", "3", "--resume", first + "/checkpoint.h5"])
         XCTAssertEqual(s.status, 0, s.stderr)
-        XCTAssertTrue(s.stdout.contains("removed \(reused)/best.weights.h5: another run's best weights"), s.stdout)
-        if FileManager.default.fileExists(atPath: reused + "/best.weights.h5") {
-            let now = try WeightsFile.read(from: reused + "/best.weights.h5").weights
-            XCTAssertEqual(now, best, "epoch 3 was the best: written by this run")
-            XCTAssertNotEqual(now, stale)
-        } else {
-            XCTAssertNotEqual(best, try WeightsFile.read(from: whole + "/model.weights.h5").weights, "epoch 3 was the best, yet not written")
+        XCTAssertFalse(s.stdout.contains("wrote \(reused)/best.weights.h5") && !epoch3Best, s.stdout)
+        XCTAssertFalse(s.stdout.contains("kept \(reused)/best.weights.h5"), s.stdout)
+        if !epoch3Best {
+            XCTAssertTrue(s.stdout.contains(elsewhere + " (\(reused)/best.weights.h5 is another run's)"), s.stdout)
+            XCTAssertEqual(try WeightsFile.read(from: reused + "/best.weights.h5").weights, stale)
         }
+        // In place, through a link to the checkpoint: the folder's own best weights, kept or written.
+        let link = tmp.file("latest-\(label).h5")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: first + "/checkpoint.h5")
+        let t = try train(first, ["--epochs", "3", "--resume", link])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        XCTAssertTrue(t.stdout.contains((epoch3Best ? "wrote " : "kept ") + first + "/best.weights.h5"), t.stdout)
+        XCTAssertFalse(t.stdout.contains("no best weights written"), t.stdout)
+        XCTAssertEqual(try WeightsFile.read(from: first + "/best.weights.h5").weights, best)
     }
 
     /// An unfinished run's checkpoint is the only way to continue it: a new run in its folder
