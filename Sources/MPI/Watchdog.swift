@@ -97,6 +97,8 @@ final class Watchdog {
     private var arrivedStep: [Int64]
     private var completed: [Int64]
     private var waiting: [Int64]
+    /// Per rank: the last collective in which its own timeout passed (−1: none).
+    private var timedOut: [Int64]
     /// One receive posted per other rank; a few sends in flight per other rank, with their buffers.
     private var receives: [MPI_Request?]
     private var sends: [MPI_Request?]
@@ -107,7 +109,8 @@ final class Watchdog {
     private static let fields = 3
     /// Sends in flight per peer (small messages complete at once; a stalled peer's may not).
     private static let slots = 4
-    private enum Kind: Int64 { case arrived = 0, completed = 1, waiting = 2 }
+    /// `waiting`: this rank's own timeout passed; `answering`: it waits too, told by a peer.
+    private enum Kind: Int64 { case arrived = 0, completed = 1, waiting = 2, answering = 3 }
 
     /// `--inject-stall …:inside` (tests): stop this rank (SIGSTOP) right after it starts the next
     /// collective, before it completes.
@@ -123,6 +126,7 @@ final class Watchdog {
         arrivedStep = [Int64](repeating: -1, count: size)
         completed = [Int64](repeating: -1, count: size)
         waiting = [Int64](repeating: -1, count: size)
+        timedOut = [Int64](repeating: -1, count: size)
         receives = [MPI_Request?](repeating: rd_mpi_request_null(), count: size)
         sends = [MPI_Request?](repeating: rd_mpi_request_null(), count: size * Self.slots)
         receiveBuffers = .allocate(capacity: Self.fields * size)
@@ -155,7 +159,8 @@ final class Watchdog {
                 switch kind {
                 case .arrived?: arrived[peer] = max(arrived[peer], n); arrivedStep[peer] = label
                 case .completed?: completed[peer] = max(completed[peer], n)
-                case .waiting?: waiting[peer] = max(waiting[peer], n)
+                case .waiting?: waiting[peer] = max(waiting[peer], n); timedOut[peer] = max(timedOut[peer], n)
+                case .answering?: waiting[peer] = max(waiting[peer], n)
                 case nil: break
                 }
                 try postReceive(from: peer)
@@ -185,11 +190,15 @@ final class Watchdog {
         }
     }
 
-    private func sayWaiting() throws {
-        guard saidWaiting < sequence else { return }
+    /// Tells the others this rank waits in collective `sequence`: its own timeout passed (`own`),
+    /// or it answers a peer's. Once per collective, and once more when its own timeout passes after
+    /// it answered.
+    private func sayWaiting(own: Bool) throws {
+        guard saidWaiting < sequence || (own && timedOut[rank] < sequence) else { return }
         saidWaiting = sequence
         waiting[rank] = sequence
-        try announce(.waiting)
+        if own { timedOut[rank] = sequence }
+        try announce(own ? .waiting : .answering)
     }
 
     /// This rank arrives at its next collective, and returns once every rank has (an `MPI_Ibarrier`
@@ -263,8 +272,9 @@ final class Watchdog {
             // rank answers (it is alive) and starts its own grace, so that it reports in time if it
             // is the one to.
             let peerWaits = (0..<size).contains { $0 != rank && stillWaiting($0) }
+            if waited >= timeout, timedOut[rank] < sequence { try sayWaiting(own: true) }
             if graceEnds == nil, waited >= timeout || peerWaits {
-                try sayWaiting()
+                if waited < timeout { try sayWaiting(own: false) }
                 graceEnds = waited + grace
             }
             if let end = graceEnds, waited >= end { break }
@@ -286,11 +296,14 @@ final class Watchdog {
         let timeoutError = CollectiveTimeout(seconds: timeout, step: step,
                                              missing: stalled.filter { arrived[$0] < sequence }.map(missing),
                                              stalledInside: stalled.filter { arrived[$0] >= sequence }.map(missing))
-        // The lowest-numbered rank among those in their grace (this one, and every peer that said it
-        // waits) reports; the others give it 5 s to end the job, then report and end it themselves.
-        // Printed and ended here, with the collective still pending: its buffers stay valid.
-        let reporter = (0..<size).first { $0 == rank || (alive[$0] && stillWaiting($0)) } ?? rank
-        if reporter != rank || stoppedHere {
+        // The lowest-numbered rank whose own timeout passed (this one, if it did; every peer that
+        // said so) reports; the others give it 5 s to end the job, then report and end it
+        // themselves. Printed and ended here, with the collective still pending: its buffers stay valid.
+        let ownTimeout = (0..<size).map { r in
+            timedOut[r] >= sequence || (timedOut[r] == sequence - 1 && completed[r] < sequence - 1)
+        }
+        let reporter = (0..<size).first { alive[$0] && ownTimeout[$0] } ?? rank
+        if reporter != rank || stoppedHere || !ownTimeout[rank] {
             // 5 s by the clock: the signals that end the job (SIGTERM first) cut a plain sleep short.
             let end = clock() + 5
             while clock() < end { usleep(100_000) }

@@ -16,10 +16,6 @@ func runDistributed(comm: Communicator, _ body: () throws -> Void) throws {
         if comm.isRoot { printError("\(e)") }
         try? comm.finalize()
         exit(e.exitCode)
-    } catch let e as CollectiveTimeout {
-        // The lowest-numbered rank that arrived names the ones that did not (MPI/Watchdog.swift).
-        printError("rank \(comm.rank): \(e)")
-        comm.abort(code: CollectiveTimeout.exitCode)
     } catch {
         printError(comm.size > 1 ? "rank \(comm.rank): \(error)" : "\(error)")
         comm.abort(code: 1)

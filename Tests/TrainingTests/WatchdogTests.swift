@@ -10,26 +10,36 @@ import TestSupport
 final class WatchdogTests: ToyIMDBTestCase {
     var flags: [String] { common + ["--epochs", "2", "--checkpoint-every", "2"] }
 
+    /// Runs the job at `ranks` with `stall` (a hook and its RANK:STEP) under `timeout`: it must end
+    /// within 40 s with status 6 and one line from `reporter` (checked by `named`), and its
+    /// checkpoint must resume to the uninterrupted run's bits.
+    func stallEndsTheJob(ranks: Int, stall: [String], timeout: Int, reporter: Int, _ label: String,
+                         named: (Substring) -> Bool) throws {
+        let whole = tmp.file("whole-\(label)-\(ranks)"), dir = tmp.file("\(label)-\(ranks)")
+        let w = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", whole] + flags)
+        XCTAssertEqual(w.status, 0, w.stderr)
+        let r = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", dir, "--collective-timeout", "\(timeout)"]
+                                      + stall + flags, timeout: 90)
+        XCTAssertFalse(r.timedOut, "the job hung")
+        XCTAssertEqual(r.status, 6, r.stderr)
+        XCTAssertLessThan(r.seconds, 40, "the job took \(r.seconds) s to end after a \(timeout) s timeout")
+        let lines = r.stderr.split(separator: "\n").filter { $0.contains("collective timeout") }
+        XCTAssertEqual(lines.count, 1, r.stderr)
+        XCTAssertTrue(lines.first?.hasPrefix("rnn-dist: error: rank \(reporter): collective timeout: waited \(timeout) s in step 5; ") ?? false, r.stderr)
+        XCTAssertTrue(lines.first.map(named) ?? false, r.stderr)
+        // The checkpoint of step 4 is whole and resumes to the uninterrupted run's bits.
+        let resumed = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", dir, "--resume", "\(dir)/checkpoint.h5"] + flags)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try WeightsFile.read(from: "\(dir)/model.weights.h5").weights,
+                       try WeightsFile.read(from: "\(whole)/model.weights.h5").weights, "\(label): resumed at \(ranks) ranks")
+    }
+
     func testAStalledRankEndsTheJobNamingItAndTheCheckpointResumes() throws {
         for (ranks, stalled) in [(2, 1), (3, 0)] {
-            let whole = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", tmp.file("whole-\(ranks)")] + flags)
-            XCTAssertEqual(whole.status, 0, whole.stderr)
-            let expected = try WeightsFile.read(from: tmp.file("whole-\(ranks)/model.weights.h5")).weights
-            let dir = tmp.file("stall-\(ranks)")
-            let r = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", dir, "--collective-timeout", "10",
-                                                  "--inject-stall", "\(stalled):5"] + flags, timeout: 90)
-            XCTAssertFalse(r.timedOut, "the job hung")
-            XCTAssertEqual(r.status, 6, r.stderr)
-            XCTAssertLessThan(r.seconds, 40, "the job took \(r.seconds) s to end after a 10 s timeout")
-            let lines = r.stderr.split(separator: "\n").filter { $0.contains("collective timeout") }
-            XCTAssertEqual(lines.count, 1, r.stderr)
-            let reporter = stalled == 0 ? 1 : 0
-            XCTAssertTrue(lines.first?.hasPrefix("rnn-dist: error: rank \(reporter): collective timeout: waited 10 s in step 5; this rank has not arrived: rank \(stalled) on ") ?? false, r.stderr)
-            XCTAssertTrue(lines.first?.contains("(last completed step 4)") ?? false, r.stderr)
-            // The checkpoint of step 4 is whole and resumes to the uninterrupted run's bits.
-            let resumed = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", dir, "--resume", "\(dir)/checkpoint.h5"] + flags)
-            XCTAssertEqual(resumed.status, 0, resumed.stderr)
-            XCTAssertEqual(try WeightsFile.read(from: "\(dir)/model.weights.h5").weights, expected, "resumed after \(ranks) ranks stalled")
+            try stallEndsTheJob(ranks: ranks, stall: ["--inject-stall", "\(stalled):5"], timeout: 10, reporter: stalled == 0 ? 1 : 0,
+                                "stall") { line in
+                line.contains("this rank has not arrived: rank \(stalled) on ") && line.contains("(last completed step 4)")
+            }
         }
     }
 
@@ -37,25 +47,12 @@ final class WatchdogTests: ToyIMDBTestCase {
     /// caught as well, named as stopped inside it, and the checkpoint resumes to the same bits.
     func testARankStoppedInsideACollectiveEndsTheJobNamingIt() throws {
         for (ranks, stalled) in [(2, 0), (3, 2)] {
-            let whole = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", tmp.file("whole-\(ranks)")] + flags)
-            XCTAssertEqual(whole.status, 0, whole.stderr)
-            let dir = tmp.file("inside-\(ranks)")
-            let r = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", dir, "--collective-timeout", "5",
-                                                  "--inject-stall-inside", "\(stalled):5"] + flags, timeout: 90)
-            XCTAssertFalse(r.timedOut, "the job hung")
-            XCTAssertEqual(r.status, 6, r.stderr)
-            XCTAssertLessThan(r.seconds, 40, "the job took \(r.seconds) s to end after a 5 s timeout")
-            let lines = r.stderr.split(separator: "\n").filter { $0.contains("collective timeout") }
-            XCTAssertEqual(lines.count, 1, r.stderr)
-            let reporter = stalled == 0 ? 1 : 0
-            XCTAssertTrue(lines.first?.hasPrefix("rnn-dist: error: rank \(reporter): collective timeout: waited 5 s in step 5; ") ?? false, r.stderr)
-            // Whether the peers saw it start depends on MPI's protocol for the message; named either way.
-            XCTAssertTrue(lines.first.map { $0.contains("arrived but stopped inside it: rank \(stalled) on ") && $0.contains("(in step 5)")
-                                            || $0.contains("not arrived: rank \(stalled) on ") } ?? false, r.stderr)
-            let resumed = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", dir, "--resume", "\(dir)/checkpoint.h5"] + flags)
-            XCTAssertEqual(resumed.status, 0, resumed.stderr)
-            XCTAssertEqual(try WeightsFile.read(from: "\(dir)/model.weights.h5").weights,
-                           try WeightsFile.read(from: tmp.file("whole-\(ranks)/model.weights.h5")).weights, "resumed after a stop inside")
+            try stallEndsTheJob(ranks: ranks, stall: ["--inject-stall-inside", "\(stalled):5"], timeout: 5,
+                                reporter: stalled == 0 ? 1 : 0, "inside") { line in
+                // Whether the peers saw it start depends on MPI's protocol for the message; named either way.
+                line.contains("arrived but stopped inside it: rank \(stalled) on ") && line.contains("(in step 5)")
+                    || line.contains("not arrived: rank \(stalled) on ")
+            }
         }
     }
 
