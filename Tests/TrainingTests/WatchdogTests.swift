@@ -10,6 +10,17 @@ import TestSupport
 final class WatchdogTests: ToyIMDBTestCase {
     var flags: [String] { common + ["--epochs", "2", "--checkpoint-every", "2"] }
 
+    /// A job ended by the watchdog: not hung, status 6, within 40 s of a `timeout` s timeout, and
+    /// exactly one "collective timeout" line, returned.
+    func timeoutLine(_ r: ProcessResult, after timeout: Int) -> Substring? {
+        XCTAssertFalse(r.timedOut, "the job hung")
+        XCTAssertEqual(r.status, 6, r.stderr)
+        XCTAssertLessThan(r.seconds, 40, "the job took \(r.seconds) s to end after a \(timeout) s timeout")
+        let lines = r.stderr.split(separator: "\n").filter { $0.contains("collective timeout") }
+        XCTAssertEqual(lines.count, 1, r.stderr)
+        return lines.first
+    }
+
     /// Runs the job at `ranks` with `stall` (a hook and its RANK:STEP) under `timeout`: it must end
     /// within 40 s with status 6 and one line from `reporter` (checked by `named`), and its
     /// checkpoint must resume to the uninterrupted run's bits.
@@ -20,13 +31,9 @@ final class WatchdogTests: ToyIMDBTestCase {
         XCTAssertEqual(w.status, 0, w.stderr)
         let r = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", dir, "--collective-timeout", "\(timeout)"]
                                       + stall + flags, timeout: 90)
-        XCTAssertFalse(r.timedOut, "the job hung")
-        XCTAssertEqual(r.status, 6, r.stderr)
-        XCTAssertLessThan(r.seconds, 40, "the job took \(r.seconds) s to end after a \(timeout) s timeout")
-        let lines = r.stderr.split(separator: "\n").filter { $0.contains("collective timeout") }
-        XCTAssertEqual(lines.count, 1, r.stderr)
-        XCTAssertTrue(lines.first?.hasPrefix("rnn-dist: error: rank \(reporter): collective timeout: waited \(timeout) s in step 5; ") ?? false, r.stderr)
-        XCTAssertTrue(lines.first.map(named) ?? false, r.stderr)
+        let line = timeoutLine(r, after: timeout)
+        XCTAssertTrue(line?.hasPrefix("rnn-dist: error: rank \(reporter): collective timeout: waited \(timeout) s in step 5; ") ?? false, r.stderr)
+        XCTAssertTrue(line.map(named) ?? false, r.stderr)
         // The checkpoint of step 4 is whole and resumes to the uninterrupted run's bits.
         let resumed = try Subprocess.mpiRun(ranks, ["train", "--data", dataset, "--run-dir", dir, "--resume", "\(dir)/checkpoint.h5"] + flags)
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
@@ -61,12 +68,8 @@ final class WatchdogTests: ToyIMDBTestCase {
     func testARankStoppedWhileTheJobStartsEndsIt() throws {
         let r = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("start"), "--collective-timeout", "3",
                                           "--inject-stall-start", "1"] + flags, timeout: 90)
-        XCTAssertFalse(r.timedOut, "the job hung")
-        XCTAssertEqual(r.status, 6, r.stderr)
-        XCTAssertLessThan(r.seconds, 40, "the job took \(r.seconds) s to end after a 3 s timeout")
-        let lines = r.stderr.split(separator: "\n").filter { $0.contains("collective timeout") }
-        XCTAssertEqual(lines.count, 1, r.stderr)
-        XCTAssertTrue(lines.first?.hasPrefix("rnn-dist: error: rank 0: collective timeout: the job has not started after 3 s") ?? false, r.stderr)
+        XCTAssertTrue(timeoutLine(r, after: 3)?.hasPrefix("rnn-dist: error: rank 0: collective timeout: the job has not started after 3 s") ?? false,
+                      r.stderr)
     }
 
     func testASlowRankDoesNotTripItAndTooShortATimeoutDoes() throws {
