@@ -636,6 +636,9 @@ def section_reproducible(c):
         log("reproducible accuracy", acc)
 
 
+# The sections --skip names.
+SKIPPABLE = ("models", "keras", "keras-check", "prepare", "scaling", "cluster", "bf16", "eval", "memory", "ch63", "timeline",
+            "own-data", "chapter6", "watchdog", "reproducible", "reproducible-cluster", "floor", "serve")
 FLOOR_MODELS = {"simple-rnn": ["--model", "simple-rnn"], "lstm": ["--model", "lstm"], "gru": ["--model", "gru"],
                 "bilstm": ["--model", "lstm", "--bidirectional"]}
 
@@ -804,10 +807,12 @@ def main():
     ap.add_argument("--serve-seconds", type=int, default=30, help="wrk's duration per connection count in the serve section")
     ap.add_argument("--ch6-models", default="", help="comma list of chapter6 models: flatten,convnet,convgru (default all)")
     ap.add_argument("--skip", default="",
-                    help="comma list of: models,keras,keras-check,prepare,scaling,cluster,bf16,eval,memory,ch63,timeline,own-data,chapter6,watchdog,reproducible,reproducible-cluster,floor,serve")
+                    help="comma list of: " + ",".join(SKIPPABLE))
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-results"))
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
+    if skip - set(SKIPPABLE):
+        ap.error(f"--skip: no section named {', '.join(sorted(skip - set(SKIPPABLE)))} (the sections: {','.join(SKIPPABLE)})")
     models = a.models.split(",")
     os.makedirs(a.out, exist_ok=True)
     os.makedirs(os.path.dirname(a.data), exist_ok=True)

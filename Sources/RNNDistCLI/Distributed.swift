@@ -13,7 +13,8 @@ func runDistributed(comm: Communicator, _ body: () throws -> Void) throws {
         try body()
         try comm.finalize()
     } catch let e as CollectiveError {
-        if comm.isRoot { printError("\(e)") }
+        // A stop on purpose (a signal, checkpoint written) is no error: said without "error:".
+        if comm.isRoot { e.exitCode == CollectiveError.interrupted ? printNotice("\(e)") : printError("\(e)") }
         try? comm.finalize()
         exit(e.exitCode)
     } catch {

@@ -74,8 +74,11 @@ func failAndExit(_ error: Error, code: Int32 = 1) -> Never {
 }
 
 /// One line on stderr, prefixed with the tool's name.
-func printError(_ message: String) {
-    let line = "rnn-dist: error: " + message.replacingOccurrences(of: "\n", with: " ") + "\n"
+func printError(_ message: String) { printNotice("error: " + message) }
+
+/// One line on stderr, prefixed with the tool's name only (`rnn-dist: interrupted by SIGTERM; …`).
+func printNotice(_ message: String) {
+    let line = "rnn-dist: " + message.replacingOccurrences(of: "\n", with: " ") + "\n"
     line.utf8CString.withUnsafeBufferPointer { p in
         _ = write(2, p.baseAddress, p.count - 1)
     }

@@ -262,9 +262,13 @@ struct Train: ParsableCommand {
             }
             if trainer.isFinished {
                 if comm.isRoot {
-                    let early = config.patience != nil && trainer.state.epoch < config.epochs
+                    // Early stopping: decided by the run that wrote the checkpoint, or by a --patience
+                    // lowered on this resume (then also in the middle of an epoch).
+                    let early = trainer.state.epoch < config.epochs ? config.patience : nil
+                    let without = trainer.state.epochsWithoutImprovement
                     print("nothing to train: the checkpoint is at epoch \(trainer.state.epoch) of --epochs \(config.epochs)" +
-                          (early ? " and early stopping had ended the run; raise --patience to continue" : "; raise --epochs to continue"))
+                          (early.map { " after \(without) epoch\(without == 1 ? "" : "s") without improvement of val_loss, which ends a run at --patience \($0); raise --patience to continue" }
+                           ?? "; raise --epochs to continue"))
                 }
                 return
             }
@@ -325,9 +329,8 @@ struct Train: ParsableCommand {
                     throw TrainingError.mismatch(path: resume, field: field, checkpoint: was, requested: now)
                 }
                 guard c.metadata.classNames == data.classNames else {
-                    throw TrainingError.mismatch(path: resume, field: "the classes of \(self.data)",
-                                                 checkpoint: c.metadata.classNames.joined(separator: ", "),
-                                                 requested: data.classNames.joined(separator: ", "))
+                    throw CLIError("\(self.data) has the classes \(data.classNames.joined(separator: ", ")); \(resume) was trained on "
+                                   + "\(c.metadata.classNames.joined(separator: ", ")): resume with the run's dataset, or start a new run")
                 }
                 if let difference = c.metadata.vocabularyDifference(from: data.vocabulary) {
                     throw CLIError("\(self.data) has another vocabulary than \(resume) was trained with (\(difference)): "

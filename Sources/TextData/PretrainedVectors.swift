@@ -41,7 +41,10 @@ public struct PretrainedVectors: Sendable {
 
         func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws {
             line += 1
-            var fields = bytes.split(separator: 0x20, omittingEmptySubsequences: true)
+            var body = bytes[...]
+            // A UTF-8 byte-order mark (a file saved by a Windows editor) is not part of the first word.
+            if line == 1 && body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }
+            var fields = body.split(separator: 0x20, omittingEmptySubsequences: true)
             if let last = fields.last, last.last == 0x0D { fields[fields.count - 1] = last.dropLast() }
             if fields.last?.isEmpty == true { fields.removeLast() }
             if fields.isEmpty { return }

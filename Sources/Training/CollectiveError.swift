@@ -14,7 +14,7 @@ public struct CollectiveError: Error, CustomStringConvertible {
     /// restart; an interruption left a checkpoint on purpose.
     static let badInput: Int32 = 2
     static let trainingFailed: Int32 = 3
-    static let interrupted: Int32 = 4
+    public static let interrupted: Int32 = 4
     /// The run folder is in use by another run: retry after a pause.
     static let runFolderBusy: Int32 = 5
 

@@ -228,7 +228,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         cmp("--allreduce-dtype", \.exchange.rawValue)
         cmp("dataset rows", \.dataRows)
         cmp("dataset seed", \.dataSeed)
-        cmp("--embeddings", \.embeddings?.checksum)
+        if embeddings?.checksum != requested.embeddings?.checksum {
+            func show(_ e: EmbeddingsSource?) -> String { e.map { "\($0.file) (checksum \($0.checksum))" } ?? "none" }
+            out.append(("--embeddings", show(embeddings), show(requested.embeddings)))
+        }
         cmp("--lr-schedule, --warmup-epochs, --lr-scaling", \.learningRateSchedule.description)
         cmp("--reduce-lr-on-plateau", \.reduceLROnPlateau)
         switch (reproducibleChunk, requested.reproducibleChunk) {

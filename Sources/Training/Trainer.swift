@@ -125,10 +125,14 @@ public final class Trainer {
         // Written here, before any signal: the handler then reads initialised globals only.
         settingUp = exitDuringSetUp ? 1 : 0
         stopSignal = 0
-        // The first signal asks for a clean stop; the handler then gives way to the default action,
+        // The first SIGINT asks for a clean stop; the handler then gives way to the default action,
         // so a second Ctrl-C ends the process at once.
         signal(SIGINT) { s in stopRequested(s); signal(SIGINT, SIG_DFL) }
-        signal(SIGTERM) { s in stopRequested(s); signal(SIGTERM, SIG_DFL) }
+        // SIGTERM stays caught: under a launcher a rank often gets it twice — scancel sends it to
+        // every process of the job, and mpirun, itself terminated, sends its own to its ranks — and
+        // the second must not end the batch and the checkpoint the first asked for (SIGKILL, a
+        // grace period later, is the hard stop).
+        signal(SIGTERM) { s in stopRequested(s) }
         // SIGUSR1 is the way to stop a job: mpirun and Slurm pass it to the ranks without killing
         // them (mpirun answers SIGTERM with SIGKILL after a grace period). It stays caught.
         signal(SIGUSR1) { s in stopRequested(s) }

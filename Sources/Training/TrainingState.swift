@@ -16,7 +16,7 @@ public struct TrainingState: Codable, Sendable, Equatable {
     var epochMPISeconds: Double = 0
     /// Lowest monitored loss so far, and epochs since it improved (early stopping).
     var bestValLoss: Double = .infinity
-    var epochsWithoutImprovement: Int = 0
+    public internal(set) var epochsWithoutImprovement: Int = 0
     /// The world size the state was written with.
     var worldSize: Int = 1
     /// Set in the checkpoint a stop signal made (e.g. "SIGTERM"): the mark by which a script tells a

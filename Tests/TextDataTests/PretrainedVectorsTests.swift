@@ -41,6 +41,18 @@ final class PretrainedVectorsTests: XCTestCase {
         XCTAssertNotEqual(a.checksum, v.checksum)
     }
 
+    /// A UTF-8 byte-order mark before the first word (a file saved by a Windows editor) is not part
+    /// of the word: "the" got no vector, silently, with the mark.
+    func testAByteOrderMarkIsNotPartOfTheFirstWord() throws {
+        let path = try write("\u{FEFF}the 1 2 3\ngreat 4 5 6\n", "bom.txt")
+        let v = try PretrainedVectors.load(path: path, vocabulary: vocabulary, width: 3)
+        XCTAssertEqual(v.found, 2)
+        XCTAssertEqual(Array(v.matrix[12 ..< 15]), [1, 2, 3])
+        // Only at the file's start: elsewhere the bytes belong to the word (here one not in the vocabulary).
+        let inner = try write("great 4 5 6\n\u{FEFF}the 1 2 3\n", "inner.txt")
+        XCTAssertEqual(try PretrainedVectors.load(path: inner, vocabulary: vocabulary, width: 3).found, 1)
+    }
+
     func testBadFilesNameTheLine() throws {
         let cases: [(String, String)] = [
             ("the 1 2 3\nmovie 1 2\n", " line 2: 2 values after the word, the embedding's width is 3"),

@@ -95,4 +95,28 @@ final class ClusterSimTests: ToyIMDBTestCase {
         XCTAssertEqual(try leftoverNamespaces(), [])
         XCTAssertNoThrow(try Checkpoint.read(from: dir + "/checkpoint.h5"))
     }
+
+    /// One emulated cluster at a time: while another holds the machine's lock (here this test, as a
+    /// running job would), a second job and --cleanup are refused with exit 5 and leave that job's
+    /// namespaces alone (a second job used to SIGKILL the first's processes and delete its hosts).
+    /// Once the lock is free, --cleanup removes what is left.
+    func testASecondClusterLeavesTheRunningOneAlone() throws {
+        let lock = FileManager.default.fileExists(atPath: "/run/lock") ? "/run/lock/rnn-dist-cluster-sim.lock" : "/tmp/rnn-dist-cluster-sim.lock"
+        let fd = open(lock, O_RDWR | O_CREAT, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0, "another cluster-sim job is running on this machine")
+        XCTAssertEqual(try Subprocess.run("/usr/sbin/ip", ["netns", "add", "rd-h9"]).status, 0)
+        defer { _ = try? Subprocess.run("/usr/sbin/ip", ["netns", "delete", "rd-h9"]) }
+        let second = try Subprocess.run("/bin/bash", [script, "--hosts", "1", "--slots", "1", "--", "train", "--data", dataset,
+                                                      "--run-dir", tmp.file("second")] + common, environment: environment(), timeout: 60)
+        XCTAssertEqual(second.status, 5, second.stderr)
+        XCTAssertTrue(second.stderr.contains("another emulated cluster is running on this machine"), second.stderr)
+        let cleanup = try Subprocess.run("/bin/bash", [script, "--cleanup"], environment: environment(), timeout: 60)
+        XCTAssertEqual(cleanup.status, 5, cleanup.stderr)
+        XCTAssertEqual(try leftoverNamespaces(), ["rd-h9"], "the running cluster's host is untouched")
+        close(fd)
+        let after = try Subprocess.run("/bin/bash", [script, "--cleanup"], environment: environment(), timeout: 60)
+        XCTAssertEqual(after.status, 0, after.stderr)
+        XCTAssertEqual(try leftoverNamespaces(), [])
+    }
 }

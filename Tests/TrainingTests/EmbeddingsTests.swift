@@ -41,7 +41,8 @@ final class EmbeddingsTests: ToyIMDBTestCase {
         let other = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("s"), "--resume", tmp.file("s/checkpoint.h5"),
                                             "--epochs", "3", "--lr", "1e-9", "--embeddings", tmp.file("other.txt")] + common)
         XCTAssertNotEqual(other.status, 0)
-        XCTAssertTrue(other.stderr.contains("--embeddings"), other.stderr)
+        // Both files named, with their checksums (the line gave the checksums alone).
+        XCTAssertTrue(other.stderr.contains("--embeddings = vectors.txt (checksum \(meta.config.embeddings!.checksum)), this run asks for other.txt (checksum "), other.stderr)
     }
 
     func testAVectorFileOfAnotherWidthIsOneLineBeforeTraining() throws {

@@ -417,4 +417,24 @@ final class RunFolderTests: ToyIMDBTestCase {
         XCTAssertEqual(lstat(link, &s), 0); XCTAssertEqual(s.st_mode & S_IFMT, S_IFLNK)
         XCTAssertEqual(try String(contentsOfFile: target, encoding: .utf8), "new")
     }
+
+    /// A --patience lowered on resume below the epochs the checkpoint has gone without improvement
+    /// ends the run at once, and the line says why in those terms (it said early stopping "had ended
+    /// the run", which the run that wrote the checkpoint had not).
+    func testALoweredPatienceSaysWhyTheRunIsOver() throws {
+        let dir = tmp.file("patience")
+        // 256 training rows in batches of 32: 8 a epoch; stopped in epoch 3. Whether epoch 2 improved
+        // depends on the arithmetic: the checkpoint is made to say it did not.
+        let stop = try train(dir, ["--epochs", "6", "--patience", "5", "--stop-after-batches", "20"])
+        XCTAssertEqual(stop.status, 4, stop.stderr)
+        var c = try Checkpoint.read(from: dir + "/checkpoint.h5")
+        XCTAssertEqual(c.state.epoch, 2)
+        c.state.epochsWithoutImprovement = 1
+        try c.write(to: dir + "/checkpoint.h5")
+        XCTAssertFalse(try Checkpoint.read(from: dir + "/checkpoint.h5").isFinished)
+        let r = try train(dir, ["--epochs", "6", "--patience", "1", "--resume", dir + "/checkpoint.h5"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("nothing to train: the checkpoint is at epoch 2 of --epochs 6 after 1 epoch without "
+                                        + "improvement of val_loss, which ends a run at --patience 1; raise --patience to continue"), r.stdout)
+    }
 }

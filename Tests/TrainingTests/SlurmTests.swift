@@ -85,8 +85,33 @@ final class SlurmTests: ToyIMDBTestCase {
         XCTAssertEqual(try timeless(dir), try timeless(full))
     }
 
-    /// scancel: every process gets SIGTERM; the ranks write a checkpoint marked SIGTERM before
-    /// Slurm's SIGKILL, and it loads.
+    /// A job resumed by hand (`sbatch Launch/slurm.sbatch … --resume OLD/checkpoint.h5`) that is then
+    /// requeued continues from its own run folder's checkpoint: the --resume among its flags is
+    /// dropped in the rerun (it came after the script's own and won: train refused the folder's
+    /// unfinished run, exit 2, and the job failed). It ends with the uninterrupted run's weights.
+    func testARequeueOfAJobResumedByHandContinuesItsOwnCheckpoint() throws {
+        let full = tmp.file("full")
+        XCTAssertEqual(try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", full] + common + ["--epochs", "8"]).status, 0)
+        let old = tmp.file("old")
+        let first = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", old] + common + ["--epochs", "8", "--stop-after-batches", "10"])
+        XCTAssertEqual(first.status, 4, first.stderr)
+        let dir = tmp.file("continued")
+        let id = try submit(dir, ["--epochs", "8", "--resume", old + "/checkpoint.h5"])
+        waitForCheckpoint(dir, epoch: 3)
+        XCTAssertEqual(try Subprocess.run("/usr/bin/scancel", ["--signal=USR1", "--batch", id], environment: slurmEnvironment()).status, 0)
+        waitForJob(id)
+        let out = (try? String(contentsOfFile: tmp.file("job-\(id).out"), encoding: .utf8)) ?? ""
+        XCTAssertTrue(out.contains("requeueing job \(id)"), out)
+        XCTAssertTrue(out.contains("resumed from \(dir)/checkpoint.h5"), out)
+        XCTAssertFalse(out.contains("rnn-dist: error"), out)
+        XCTAssertEqual(try WeightsFile.read(from: dir + "/model.weights.h5").weights,
+                       try WeightsFile.read(from: full + "/model.weights.h5").weights, "bit-identical to the uninterrupted run")
+    }
+
+    /// scancel: every process gets SIGTERM; the ranks write a checkpoint marked interrupted before
+    /// Slurm's SIGKILL, and it loads. A rank gets SIGTERM from Slurm and again from mpirun, and
+    /// SIGUSR1, as which Launch/supervise passes its own SIGTERM on: the mark names whichever came
+    /// first. (A rank once died of the second SIGTERM, with no checkpoint, in 2 of 3 runs.)
     func testScancelLeavesALoadableCheckpoint() throws {
         let dir = tmp.file("cancelled")
         let id = try submit(dir, ["--epochs", "400"])
@@ -95,6 +120,6 @@ final class SlurmTests: ToyIMDBTestCase {
         waitForJob(id)
         let c = try Checkpoint.read(from: dir + "/checkpoint.h5")
         XCTAssertGreaterThanOrEqual(c.state.epoch, 2)
-        XCTAssertEqual(c.state.interruptedBy, "SIGTERM")
+        XCTAssertTrue(["SIGTERM", "SIGUSR1"].contains(c.state.interruptedBy ?? "none"), c.state.interruptedBy ?? "no mark")
     }
 }

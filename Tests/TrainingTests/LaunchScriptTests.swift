@@ -1,0 +1,89 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import Training
+
+/// The scripts people run (Launch/run, Launch/supervise) with this build on the synthetic IMDB:
+/// what they do with the user's files, paths and stop signals.
+final class LaunchScriptTests: ToyIMDBTestCase {
+    var script: (String) -> String { { Subprocess.packageRoot.appendingPathComponent("Launch/\($0)").path } }
+
+    /// The environment of the scripts: this build, 2 ranks.
+    var environment: [String: String] {
+        var env = Subprocess.mpiEnvironment
+        env["RNN_DIST_BIN"] = Subprocess.rnnDist
+        env["RANKS"] = "2"
+        return env
+    }
+
+    /// A DATA that is not a dataset (here the user's CSV) is an error that names it, and the file is
+    /// left as it is: it was replaced by a freshly prepared IMDB, exit 0. A DATA that does not exist is
+    /// an error too (it trained on IMDB).
+    func testRunLeavesADataFileThatIsNotADatasetAlone() throws {
+        let csv = tmp.file("tickets.csv")
+        let bytes = Data("text,label\nthe printer is on fire,hardware\n".utf8)
+        try bytes.write(to: URL(fileURLWithPath: csv))
+        var env = environment
+        env["DATA"] = csv
+        env["IMDB_TARBALL"] = tmp.file("no-such.tar.gz")
+        let r = try Subprocess.run("/bin/bash", [script("run"), "--epochs", "1"], environment: env, timeout: 60, cwd: tmp.path)
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("run: \(csv) is not a usable dataset, left as it is"), r.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: csv)), bytes, "the CSV is untouched")
+
+        env["DATA"] = tmp.file("typo.h5")
+        let m = try Subprocess.run("/bin/bash", [script("run"), "--epochs", "1"], environment: env, timeout: 60, cwd: tmp.path)
+        XCTAssertEqual(m.status, 2, m.stdout + m.stderr)
+        XCTAssertTrue(m.stderr.contains("typo.h5: no such dataset"), m.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("typo.h5")))
+    }
+
+    /// Relative paths are the caller's: `--data` and `--run-dir` among the flags name files in the
+    /// folder Launch/run is started in, and prepare, train, eval and plot all use that dataset (eval
+    /// used data/imdb.h5 of the repository).
+    func testRunTakesItsPathsFromTheCallersFolder() throws {
+        try FileManager.default.copyItem(atPath: dataset, toPath: tmp.file("mine.h5"))
+        let r = try Subprocess.run("/bin/bash", [script("run"), "--data", "mine.h5", "--run-dir", "here"] + common + ["--epochs", "1"],
+                                   environment: environment, timeout: 120, cwd: tmp.path)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("run: rnn-dist eval --weights here/best.weights.h5 --data mine.h5 --split test"), r.stdout)
+        for file in ["best.weights.h5", "checkpoint.h5", "history.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: tmp.file("here/" + file)), file)
+        }
+    }
+
+    /// Ctrl-C at a terminal reaches the whole process group: Launch/supervise and mpirun both get
+    /// SIGINT. Open MPI's mpirun takes a second SIGINT as "abort now", so supervise passes the stop on
+    /// as SIGUSR1: the ranks finish their batch and write a checkpoint marked interrupted, and nothing
+    /// is restarted. (When supervise passed on the SIGINT itself, the job died at once, unmarked.)
+    func testCtrlCToASupervisedJobWritesAnInterruptedCheckpoint() throws {
+        let dir = tmp.file("stopped")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script("supervise"), "--max-restarts", "3", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "400"]
+        p.environment = environment
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let start = Date()
+        while !FileManager.default.fileExists(atPath: dir + "/history.h5") && p.isRunning && Date().timeIntervalSince(start) < 60 {
+            usleep(50_000)
+        }
+        let children = try Subprocess.run("/usr/bin/pgrep", ["-P", "\(p.processIdentifier)", "-x", "mpirun"])
+        guard let mpirun = children.stdout.split(separator: "\n").compactMap({ Int32($0) }).first else {
+            return XCTFail("no mpirun under Launch/supervise")
+        }
+        // What the terminal does: the signal to every process of the group, here the two of them.
+        kill(p.processIdentifier, SIGINT)
+        kill(mpirun, SIGINT)
+        while p.isRunning && Date().timeIntervalSince(start) < 90 { usleep(50_000) }
+        XCTAssertFalse(p.isRunning, "Launch/supervise still running after SIGINT")
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(stderr.contains("supervise: stopped by a signal"), stderr)
+        XCTAssertFalse(stderr.contains("supervise: restart"), stderr)
+        let c = try Checkpoint.read(from: dir + "/checkpoint.h5")
+        XCTAssertNotNil(c.state.interruptedBy, "the checkpoint is the interrupted run's: \(stderr.suffix(800))")
+    }
+}
