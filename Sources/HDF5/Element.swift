@@ -42,20 +42,39 @@ public enum H5ElementType: String, Sendable, CaseIterable {
     /// Classifies a stored datatype, or nil when it is none of ours (strings, compounds, …).
     static func of(typeID t: hid_t) -> H5ElementType? {
         let size = H5Tget_size(t)
+        let et: H5ElementType
         switch H5Tget_class(t) {
         case H5T_FLOAT:
-            return size == 4 ? .float32 : size == 8 ? .float64 : nil
+            guard size == 4 || size == 8 else { return nil }
+            et = size == 4 ? .float32 : .float64
         case H5T_INTEGER:
             let signed = H5Tget_sign(t) == H5T_SGN_2
             switch (size, signed) {
-            case (8, true): return .int64
-            case (4, true): return .int32
-            case (1, true): return .int8
-            case (1, false): return .uint8
+            case (8, true): et = .int64
+            case (4, true): et = .int32
+            case (1, true): et = .int8
+            case (1, false): et = .uint8
             default: return nil
             }
         default: return nil
         }
+        return et.hasTheLayout(of: t) ? et : nil
+    }
+
+    /// Whether `t` lays its bits out as this type's standard type does (either byte order): a float
+    /// with another exponent bias or field positions, or an integer with padding bits, would convert
+    /// to other numbers without an error.
+    private func hasTheLayout(of t: hid_t) -> Bool {
+        let ref = fileType
+        guard H5Tget_precision(t) == H5Tget_precision(ref), H5Tget_offset(t) == H5Tget_offset(ref) else { return false }
+        guard isFloat else { return true }
+        func fields(_ type: hid_t) -> [Int]? {
+            var spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0
+            guard H5Tget_fields(type, &spos, &epos, &esize, &mpos, &msize) >= 0 else { return nil }
+            return [spos, epos, esize, mpos, msize]
+        }
+        guard let a = fields(t), let b = fields(ref) else { return false }
+        return a == b && H5Tget_ebias(t) == H5Tget_ebias(ref) && H5Tget_norm(t) == H5Tget_norm(ref)
     }
 }
 

@@ -146,6 +146,9 @@ public class H5Group: H5Object, @unchecked Sendable {
         if count > 0 {
             try h5check(H5Dwrite(d, T.h5Type.memoryType, rd_h5s_all(), rd_h5s_all(), rd_h5p_default(), buffer.baseAddress),
                         "H5Dwrite", path: path, object: obj)
+            var hasher = ContentChecksum()
+            hasher.update(UnsafeRawBufferPointer(buffer))
+            try ds.setAttribute(H5Dataset.checksumAttribute, Int64(bitPattern: hasher.value))
         }
         return ds
     }

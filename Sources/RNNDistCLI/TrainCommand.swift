@@ -266,8 +266,9 @@ struct Train: ParsableCommand {
                     // lowered on this resume (then also in the middle of an epoch).
                     let early = trainer.state.epoch < config.epochs ? config.patience : nil
                     let without = trainer.state.epochsWithoutImprovement
+                    let monitored = config.validationSplit > 0 ? "val_loss" : "the training loss"   // as early stopping watches
                     print("nothing to train: the checkpoint is at epoch \(trainer.state.epoch) of --epochs \(config.epochs)" +
-                          (early.map { " after \(without) epoch\(without == 1 ? "" : "s") without improvement of val_loss, which ends a run at --patience \($0); raise --patience to continue" }
+                          (early.map { " after \(without) epoch\(without == 1 ? "" : "s") without improvement of \(monitored), which ends a run at --patience \($0); raise --patience to continue" }
                            ?? "; raise --epochs to continue"))
                 }
                 return

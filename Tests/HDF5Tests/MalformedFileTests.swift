@@ -152,4 +152,62 @@ final class MalformedFileTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains(kind == "cycle" ? "cycle" : "soft or external link"), "\(kind): \(r.stderr)")
         }
     }
+
+    /// A chunk zeroed together with its Fletcher-32 checksum (a zero-filled disk block) passes HDF5's
+    /// check — the Fletcher-32 of zeros is 0 — and read as zeros, exit 0: each dataset's content
+    /// checksum (`rnn_dist_checksum`) now makes it an error, in `read`, a full `readRows` and inspect.
+    func testAChunkZeroedWithItsChecksumIsAnError() throws {
+        let p = tmp.file("zeroed.h5")
+        try H5File.writeAtomically(to: p) { f in
+            try f.setAttribute("format", "rnn-dist-test-sample")
+            try f.createDataset("w", shape: [64, 4], data: (0 ..< 256).map { Float($0) / 7 + 1 }, chunkRows: 16)
+        }
+        // Where the second chunk lies in the file (rows 16–31), and its stored size (data + checksum).
+        var address: haddr_t = 0, size: hsize_t = 0
+        do {
+            let f = H5Fopen(p, rd_h5f_acc_rdonly(), rd_h5p_default())
+            defer { H5Fclose(f) }
+            let d = H5Dopen2(f, "/w", rd_h5p_default())
+            defer { H5Dclose(d) }
+            var offset: [hsize_t] = [16, 0], mask: UInt32 = 0
+            XCTAssertGreaterThanOrEqual(H5Dget_chunk_info_by_coord(d, &offset, &mask, &address, &size), 0)
+        }
+        XCTAssertEqual(size, 16 * 4 * 4 + 4, "a chunk of 16 × 4 floats and its Fletcher-32")
+        let h = try XCTUnwrap(FileHandle(forUpdatingAtPath: p))
+        try h.seek(toOffset: UInt64(address))
+        try h.write(contentsOf: Data(count: Int(size)))
+        try h.close()
+
+        let f = try H5File.open(p)
+        let d = try f.dataset("w")
+        XCTAssertThrowsError(try d.read(as: Float.self)) { XCTAssertTrue("\($0)".contains("do not match their checksum"), "\($0)") }
+        XCTAssertThrowsError(try d.readRows(0 ..< 64, as: Float.self))
+        XCTAssertEqual(try d.readRows(0 ..< 16, as: Float.self).count, 64, "a part is read unchecked (its chunks pass)")
+        let r = try Subprocess.rnnDist(["inspect", p], timeout: 20)
+        XCTAssertEqual(r.status, 1, r.stdout)
+        XCTAssertTrue(r.stderr.contains("/w: its values do not match their checksum"), r.stderr)
+    }
+
+    /// A float type of the right size but another layout (here IEEE single with exponent bias 124:
+    /// every value read ×8) was read as float32, converting silently; it is refused as unsupported.
+    func testAFloatOfAnotherLayoutIsRefused() throws {
+        let p = tmp.file("bias.h5")
+        try H5File.writeAtomically(to: p) { f in try f.setAttribute("format", "rnn-dist-test-sample") }
+        do {
+            let f = H5Fopen(p, rd_h5f_acc_rdwr(), rd_h5p_default())
+            defer { H5Fclose(f) }
+            let t = H5Tcopy(rd_h5t_ieee_f32le())
+            defer { H5Tclose(t) }
+            XCTAssertGreaterThanOrEqual(H5Tset_ebias(t, 124), 0)
+            var dims: [hsize_t] = [4]
+            let space = H5Screate_simple(1, &dims, nil)
+            defer { H5Sclose(space) }
+            let d = H5Dcreate2(f, "/v", t, space, rd_h5p_default(), rd_h5p_default(), rd_h5p_default())
+            XCTAssertGreaterThanOrEqual(d, 0)
+            var values: [Float] = [1, 2, 3, 4]
+            XCTAssertGreaterThanOrEqual(H5Dwrite(d, rd_h5t_native_float(), rd_h5s_all(), rd_h5s_all(), rd_h5p_default(), &values), 0)
+            H5Dclose(d)
+        }
+        XCTAssertThrowsError(try H5File.open(p).dataset("v")) { XCTAssertTrue("\($0)".contains("unsupported element type"), "\($0)") }
+    }
 }

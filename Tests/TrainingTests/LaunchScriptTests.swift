@@ -79,11 +79,65 @@ final class LaunchScriptTests: ToyIMDBTestCase {
         kill(p.processIdentifier, SIGINT)
         kill(mpirun, SIGINT)
         while p.isRunning && Date().timeIntervalSince(start) < 90 { usleep(50_000) }
-        XCTAssertFalse(p.isRunning, "Launch/supervise still running after SIGINT")
+        guard !p.isRunning else {
+            // Not reading stderr: the job's processes still hold the pipe. They go first.
+            kill(mpirun, SIGKILL)
+            _ = try? Subprocess.run("/usr/bin/pkill", ["-KILL", "-f", "--run-dir \(dir)"])
+            return XCTFail("Launch/supervise still running 90 s after SIGINT")
+        }
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertTrue(stderr.contains("supervise: stopped by a signal"), stderr)
         XCTAssertFalse(stderr.contains("supervise: restart"), stderr)
         let c = try Checkpoint.read(from: dir + "/checkpoint.h5")
         XCTAssertNotNil(c.state.interruptedBy, "the checkpoint is the interrupted run's: \(stderr.suffix(800))")
+    }
+
+    /// A job that does not stop at a batch's end — here its ranks wait in set-up on a FIFO no one
+    /// writes — still ends when supervise is asked again: a second TERM, 3 s after the first (which
+    /// went on as USR1), is passed on as itself and mpirun's abort ends the job; nothing is restarted.
+    func testASecondStopSignalEndsAJobStuckBeforeItsFirstBatch() throws {
+        let fifo = tmp.file("model.json")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script("supervise"), "--max-restarts", "3", "--data", dataset, "--run-dir", tmp.file("stuck"),
+                       "--model-config", fifo, "--limit", "320"]   // no model flags: the config replaces them
+        p.environment = environment
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        func ranks() -> [Int32] {
+            ((try? Subprocess.run("/usr/bin/pgrep", ["-f", "^\(Subprocess.rnnDist) train .*--model-config \(fifo)"]))?.stdout ?? "")
+                .split(separator: "\n").compactMap { Int32($0) }
+        }
+        defer {
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            for r in ranks() { kill(r, SIGKILL) }
+        }
+        // Both ranks catch SIGUSR1 (SigCgt in /proc: bit 9), i.e. their handlers are in place: before
+        // that, USR1 would end them by its default action.
+        func catchesUSR1(_ pid: Int32) -> Bool {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+                  let mask = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) else { return false }
+            return mask & (1 << (UInt64(SIGUSR1) - 1)) != 0
+        }
+        let start = Date()
+        while !(ranks().count == 2 && ranks().allSatisfy(catchesUSR1)) && Date().timeIntervalSince(start) < 60 { usleep(100_000) }
+        XCTAssertEqual(ranks().count, 2, "the two ranks never started")
+        usleep(300_000)
+        kill(p.processIdentifier, SIGTERM)
+        sleep(4)
+        XCTAssertTrue(p.isRunning, "the first TERM (passed on as USR1) cannot end a set-up blocked in open()")
+        let second = Date()
+        kill(p.processIdentifier, SIGTERM)
+        // A hang bound: mpirun's abort takes about 2 × its 2 s grace.
+        while p.isRunning && Date().timeIntervalSince(second) < 60 { usleep(100_000) }
+        guard !p.isRunning else { return XCTFail("the job still runs 60 s after the second SIGTERM") }
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(stderr.contains("supervise: stopped by a signal"), stderr)
+        XCTAssertFalse(stderr.contains("supervise: restart"), stderr)
+        XCTAssertEqual(ranks(), [], "no rank left behind")
     }
 }

@@ -110,8 +110,8 @@ final class SlurmTests: ToyIMDBTestCase {
 
     /// scancel: every process gets SIGTERM; the ranks write a checkpoint marked interrupted before
     /// Slurm's SIGKILL, and it loads. A rank gets SIGTERM from Slurm and again from mpirun, and
-    /// SIGUSR1, as which Launch/supervise passes its own SIGTERM on: the mark names whichever came
-    /// first. (A rank once died of the second SIGTERM, with no checkpoint, in 2 of 3 runs.)
+    /// SIGUSR1, as which Launch/supervise passes its own SIGTERM on: the mark names the last of them
+    /// before the write. (A rank once died of the second SIGTERM, with no checkpoint, in 2 of 3 runs.)
     func testScancelLeavesALoadableCheckpoint() throws {
         let dir = tmp.file("cancelled")
         let id = try submit(dir, ["--epochs", "400"])
