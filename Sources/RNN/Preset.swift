@@ -44,9 +44,14 @@ extension ModelConfig {
         /// their keys, which then mean the defaults.
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
+            // Checked before the stack is built from it (a damaged 10⁹ allocated 48 GB and aborted).
+            let layers = try c.decode(Int.self, forKey: .layers)
+            guard (1...ModelConfig.maxLayers).contains(layers) else {
+                throw ModelConfigError.outOfRange(name: "layers", value: layers, limit: ModelConfig.maxLayers)
+            }
             self.init(kind: try c.decode(Kind.self, forKey: .kind), numWords: try c.decode(Int.self, forKey: .numWords),
                       embedDim: try c.decode(Int.self, forKey: .embedDim), units: try c.decode(Int.self, forKey: .units),
-                      layers: try c.decode(Int.self, forKey: .layers),
+                      layers: layers,
                       bidirectional: try c.decodeIfPresent(Bool.self, forKey: .bidirectional) ?? false,
                       dropout: try c.decodeIfPresent(Double.self, forKey: .dropout) ?? 0,
                       recurrentDropout: try c.decodeIfPresent(Double.self, forKey: .recurrentDropout) ?? 0,

@@ -101,6 +101,9 @@ public final class TextDataset {
         guard Set(names).count == names.count else {
             throw DatasetError.badVocabulary(path: path, object: object, detail: "a class name occurs twice")
         }
+        if let problem = names.lazy.compactMap(ClassName.problem).first {
+            throw DatasetError.badVocabulary(path: path, object: object, detail: problem)
+        }
         return names
     }
 

@@ -176,6 +176,9 @@ public enum WeightsFile {
             throw TrainingError.badFile(path: f.path, object: "/rnn_dist/class_names",
                                         detail: "\(classes.count) names, the model tells \(config.model.classCount) distinct classes apart")
         }
+        if let problem = classes.lazy.compactMap(ClassName.problem).first {
+            throw TrainingError.badFile(path: f.path, object: "/rnn_dist/class_names", detail: problem)
+        }
         return WeightsMetadata(config: config, tokenizerJSON: tokenizer,
                                vocabulary: try g.readStringList("vocab"), classNames: classes)
     }

@@ -23,6 +23,13 @@ final class ModelConfigTests: XCTestCase {
         XCTAssertEqual(expected.recurrentLayers.map(\.returnSequences), [true, false])
         XCTAssertEqual(expected.layers.last, .dense(DenseSpec(units: 1)))
         XCTAssertEqual(expected.head, .sigmoid)
+        // A layer count out of range is refused before the stack is built (10⁹ layers allocated 48 GB
+        // and aborted: a damaged file crashed inspect, eval, predict and train --resume).
+        for layers in ["0", "1000000000", "9223372036854775807"] {
+            XCTAssertThrowsError(try decode(#"{"embedDim":8,"kind":"lstm","layers":"# + layers + #","numWords":100,"units":4}"#)) {
+                XCTAssertTrue("\($0)".contains("layers = \(layers) is outside 1…64"), "\($0)")
+            }
+        }
     }
 
     func testTheNewJSONRoundTripsAndNamesEveryLayer() throws {

@@ -414,6 +414,20 @@ final class CommandTests: XCTestCase {
         let v = try Subprocess.rnnDist(["inspect", tmp.file("twice.weights.h5")])
         XCTAssertEqual(v.status, 1, v.stdout)
         XCTAssertTrue(v.stderr.contains("repeats an earlier entry"), v.stderr)
+        // Class names prepare would refuse (a line feed injected a line into predict's output; an
+        // empty one named no class) are refused by every reader of the weights.
+        for (k, (names, problem)) in [(["neg", "pos\nINJECTED 0.99"], "control character U+000A"), (["", "pos"], "an empty class name")].enumerated() {
+            var bad = meta
+            bad.classNames = names
+            let file = tmp.file("names\(k).weights.h5")
+            try WeightsFile.write(to: file, weights: w, metadata: bad)
+            for args in [["inspect", file], ["predict", "--weights", file, "good"]] {
+                let r = try Subprocess.rnnDist(args)
+                XCTAssertEqual(r.status, 1, r.stdout)
+                XCTAssertEqual(r.stdout, "", "\(args[0]) printed nothing")
+                XCTAssertTrue(r.stderr.contains("/rnn_dist/class_names: ") && r.stderr.contains(problem), r.stderr)
+            }
+        }
         let j = try Subprocess.rnnDist(["inspect", "--json", Self.runDir + "/checkpoint.h5"])
         let doc = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any]
         XCTAssertEqual((doc?["checkpoint"] as? [String: Any])?["epoch"] as? Int, 3)
