@@ -24,9 +24,7 @@ public enum ClassName {
     public static func problem(_ name: String) -> String? {
         if name.isEmpty { return "an empty class name" }
         if name.utf8.count > PrepareLimits.maxLabelBytes { return "a class name of \(name.utf8.count) bytes, over \(PrepareLimits.maxLabelBytes)" }
-        if let c = name.unicodeScalars.first(where: OneLine.breaks) {
-            return "a class name holding the control character U+" + String(format: "%04X", c.value)
-        }
+        if let c = SourceContext.controlCharacter(name.utf8) { return "a class name holding the control character \(c)" }
         return nil
     }
 }
