@@ -88,10 +88,6 @@ struct Eval: ParsableCommand {
         if split != .test, let was = cfg.dataChecksum, let now = data.trainChecksum, was != now {
             throw CLIError("--split \(split.rawValue): \(self.data) holds other training rows than \(weights) was trained on (train_checksum \(now), the run's \(was)): its \(split.rawValue) rows would be other rows (some trained on); use the run's dataset, or --split test")
         }
-        if split == .test && data.test.rowCount == 0 {
-            // prepare never writes an empty split: a file with one is damaged or not prepare's.
-            throw CLIError("\(self.data) has no test rows: nothing to evaluate")
-        }
         if split == .val && cfg.schedule.validationRows.isEmpty {
             throw CLIError("--split val: the run that wrote \(weights) had no validation rows (--validation-split \(cfg.validationSplit))")
         }

@@ -74,7 +74,8 @@ public final class TextDataset {
         _ = try int("start_char", Int64(Vocabulary.startID) ... Int64(Vocabulary.startID))
         _ = try int("oov_char", Int64(Vocabulary.oovID) ... Int64(Vocabulary.oovID))
         seed = try file.intAttribute("seed")
-        trainChecksum = try? file.stringAttribute(Self.trainChecksumName)
+        // Files written before it have none; one of another type is damage, not a missing guard.
+        trainChecksum = file.hasAttribute(Self.trainChecksumName) ? try file.stringAttribute(Self.trainChecksumName) : nil
         source = try file.stringAttribute("source")
         tokenizer = try file.stringAttribute("tokenizer")
         vocabulary = try Vocabulary.read(from: file, numWords: numWords)
@@ -155,6 +156,10 @@ public final class DatasetSplit {
         let n = x.shape[0]
         guard x.shape == [n, maxlen] else {
             throw DatasetError.wrongShape(path: path, object: x.name, expected: "[N, \(maxlen)] (maxlen \(maxlen))", found: x.shape)
+        }
+        // prepare never writes an empty split (eval of one printed nan, exit 0).
+        guard n > 0 else {
+            throw DatasetError.wrongShape(path: path, object: x.name, expected: "[N, \(maxlen)] with N ≥ 1 (prepare writes no empty split)", found: x.shape)
         }
         let yd = try g.dataset("y")
         guard yd.elementType == .int8 || yd.elementType == .int32 else {

@@ -14,7 +14,7 @@ final class DatasetReaderTests: XCTestCase {
     /// A valid hand-written dataset: num_words 10, maxlen 4, 3 train rows and 2 test rows;
     /// `change` runs last and may replace anything.
     private func write(_ name: String, trainX: [Int32]? = nil, trainY: [Int8] = [0, 1, 1],
-                       complete: Bool = true, _ change: (H5File) throws -> Void = { _ in }) throws -> String {
+                       complete: Bool = true, testRows: Int = 2, _ change: (H5File) throws -> Void = { _ in }) throws -> String {
         let path = dir.file(name)
         func body(_ f: H5File) throws {
             try f.setAttribute("format", "rnn-dist-imdb")
@@ -30,8 +30,8 @@ final class DatasetReaderTests: XCTestCase {
             try f.writeStringList("vocab", ["the", "a", "movie", "good", "bad", "plot"])
             try f.createDataset("train/x", shape: [3, 4], data: trainX ?? [0, 1, 4, 5, 1, 9, 9, 2, 0, 0, 1, 6], chunkRows: 1)
             try f.createDataset("train/y", shape: [trainY.count], data: trainY)
-            try f.createDataset("test/x", shape: [2, 4], data: [Int32](repeating: 1, count: 8))
-            try f.createDataset("test/y", shape: [2], data: [Int8]([1, 0]))
+            try f.createDataset("test/x", shape: [testRows, 4], data: [Int32](repeating: 1, count: 4 * testRows))
+            try f.createDataset("test/y", shape: [testRows], data: (0 ..< testRows).map { Int8(($0 + 1) % 2) })
             try change(f)
         }
         if complete {
@@ -80,6 +80,16 @@ final class DatasetReaderTests: XCTestCase {
         assertOpenFails(version) { ($0 as? DatasetError) == .unsupportedVersion(path: version, found: 2) }
         let index = try write("index.h5") { try $0.setAttribute("index_from", 2) }
         assertOpenFails(index) { "\($0)".contains("/@index_from: 2 is outside 3...3") }
+    }
+
+    /// prepare never writes an empty split: one is refused on opening (eval of an empty test split
+    /// printed nan, exit 0), as is a train_checksum that is not a string (it was taken for none).
+    func testAnEmptySplitAndAChecksumOfAnotherTypeAreRefused() throws {
+        let empty = try write("empty.h5", testRows: 0)
+        assertOpenFails(empty) { "\($0)".contains("/test/x") && "\($0)".contains("N ≥ 1 (prepare writes no empty split)") }
+        let typed = try write("typed.h5") { try $0.setAttribute("train_checksum", 1234) }
+        assertOpenFails(typed) { "\($0)".contains("train_checksum") }
+        XCTAssertEqual(try TextDataset(path: try write("string.h5") { try $0.setAttribute("train_checksum", "4d2") }).trainChecksum, "4d2")
     }
 
     func testIncompleteFile() throws {
