@@ -341,18 +341,7 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         let full = tmp.file("unkilled"), dir = tmp.file("killed")
         let flags = ["--epochs", "12", "--checkpoint-every", "2"]
         try train(2, full, flags)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path, "--max-restarts", "5",
-                       "--data", dataset, "--run-dir", dir] + common + flags
-        var env = Subprocess.mpiEnvironment
-        env["RANKS"] = "2"
-        env["RNN_DIST_BIN"] = Subprocess.rnnDist
-        p.environment = env
-        let err = Pipe()
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = err
-        try p.run()
+        let (p, err) = try startSupervise(["--max-restarts", "5", "--data", dataset, "--run-dir", dir] + common + flags)
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         var killed: [Int32] = []
         for epoch in [2, 5, 8] {

@@ -8,14 +8,6 @@ import TestSupport
 final class LaunchScriptTests: ToyIMDBTestCase {
     var script: (String) -> String { { Subprocess.packageRoot.appendingPathComponent("Launch/\($0)").path } }
 
-    /// The environment of the scripts: this build, 2 ranks.
-    var environment: [String: String] {
-        var env = Subprocess.mpiEnvironment
-        env["RNN_DIST_BIN"] = Subprocess.rnnDist
-        env["RANKS"] = "2"
-        return env
-    }
-
     /// A DATA that is not a dataset (here the user's CSV) is an error that names it, and the file is
     /// left as it is: it was replaced by a freshly prepared IMDB, exit 0. A DATA that does not exist is
     /// an error too (it trained on IMDB).
@@ -23,7 +15,7 @@ final class LaunchScriptTests: ToyIMDBTestCase {
         let csv = tmp.file("tickets.csv")
         let bytes = Data("text,label\nthe printer is on fire,hardware\n".utf8)
         try bytes.write(to: URL(fileURLWithPath: csv))
-        var env = environment
+        var env = scriptEnvironment
         env["DATA"] = csv
         env["IMDB_TARBALL"] = tmp.file("no-such.tar.gz")
         let r = try Subprocess.run("/bin/bash", [script("run"), "--epochs", "1"], environment: env, timeout: 60, cwd: tmp.path)
@@ -44,7 +36,7 @@ final class LaunchScriptTests: ToyIMDBTestCase {
     func testRunTakesItsPathsFromTheCallersFolder() throws {
         try FileManager.default.copyItem(atPath: dataset, toPath: tmp.file("mine.h5"))
         let r = try Subprocess.run("/bin/bash", [script("run"), "--data", "mine.h5", "--run-dir", "here"] + common + ["--epochs", "1"],
-                                   environment: environment, timeout: 120, cwd: tmp.path)
+                                   environment: scriptEnvironment, timeout: 120, cwd: tmp.path)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("run: rnn-dist eval --weights here/best.weights.h5 --data mine.h5 --split test"), r.stdout)
         for file in ["best.weights.h5", "checkpoint.h5", "history.svg"] {
@@ -58,14 +50,7 @@ final class LaunchScriptTests: ToyIMDBTestCase {
     /// is restarted. (When supervise passed on the SIGINT itself, the job died at once, unmarked.)
     func testCtrlCToASupervisedJobWritesAnInterruptedCheckpoint() throws {
         let dir = tmp.file("stopped")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [script("supervise"), "--max-restarts", "3", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "400"]
-        p.environment = environment
-        let err = Pipe()
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = err
-        try p.run()
+        let (p, err) = try startSupervise(["--max-restarts", "3", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "400"])
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         let start = Date()
         while !FileManager.default.fileExists(atPath: dir + "/history.h5") && p.isRunning && Date().timeIntervalSince(start) < 60 {
@@ -98,15 +83,8 @@ final class LaunchScriptTests: ToyIMDBTestCase {
     func testASecondStopSignalEndsAJobStuckBeforeItsFirstBatch() throws {
         let fifo = tmp.file("model.json")
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [script("supervise"), "--max-restarts", "3", "--data", dataset, "--run-dir", tmp.file("stuck"),
-                       "--model-config", fifo, "--limit", "320"]   // no model flags: the config replaces them
-        p.environment = environment
-        let err = Pipe()
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = err
-        try p.run()
+        let (p, err) = try startSupervise(["--max-restarts", "3", "--data", dataset, "--run-dir", tmp.file("stuck"),
+                                           "--model-config", fifo, "--limit", "320"])   // no model flags: the config replaces them
         func ranks() -> [Int32] {
             ((try? Subprocess.run("/usr/bin/pgrep", ["-f", "^\(Subprocess.rnnDist) train .*--model-config \(fifo)"]))?.stdout ?? "")
                 .split(separator: "\n").compactMap { Int32($0) }
@@ -139,5 +117,28 @@ final class LaunchScriptTests: ToyIMDBTestCase {
         XCTAssertTrue(stderr.contains("supervise: stopped by a signal"), stderr)
         XCTAssertFalse(stderr.contains("supervise: restart"), stderr)
         XCTAssertEqual(ranks(), [], "no rank left behind")
+    }
+}
+
+extension ToyIMDBTestCase {
+    /// The environment of the Launch scripts: this build, 2 ranks.
+    var scriptEnvironment: [String: String] {
+        var env = Subprocess.mpiEnvironment
+        env["RNN_DIST_BIN"] = Subprocess.rnnDist
+        env["RANKS"] = "2"
+        return env
+    }
+
+    /// Starts `Launch/supervise ARGS` in the background (stdout discarded); its stderr is the pipe.
+    func startSupervise(_ args: [String]) throws -> (process: Process, stderr: Pipe) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path] + args
+        p.environment = scriptEnvironment
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        return (p, err)
     }
 }
