@@ -65,8 +65,101 @@ public final class H5Dataset: H5Object, @unchecked Sendable {
             var hasher = ContentChecksum()
             values.withUnsafeBytes { hasher.update($0) }
             try checkContent(hasher)
+        } else {
+            try values.withUnsafeBytes { try checkBlocks(range, $0) }
         }
         return values
+    }
+
+    /// Where the chunk holding `row` lies in the file, and its stored size (values and Fletcher-32):
+    /// for tests that damage a file as a disk would (`H5Dget_chunk_info_by_coord`).
+    public func storedChunk(containingRow row: Int) throws -> (offset: Int, bytes: Int) {
+        guard row >= 0 && row < rows else { throw error(.invalid, "row \(row) out of 0..<\(rows)") }
+        var offset = [hsize_t](repeating: 0, count: shape.count), mask: UInt32 = 0
+        var address: haddr_t = 0, size: hsize_t = 0
+        let plist = try h5check(H5Dget_create_plist(id), "H5Dget_create_plist", path: path, object: name)
+        defer { H5Pclose(plist) }
+        var chunk = [hsize_t](repeating: 0, count: shape.count)
+        try h5check(H5Pget_chunk(plist, Int32(shape.count), &chunk), "H5Pget_chunk", path: path, object: name)
+        offset[0] = hsize_t(row) / chunk[0] * chunk[0]
+        try h5check(H5Dget_chunk_info_by_coord(id, &offset, &mask, &address, &size), "H5Dget_chunk_info_by_coord",
+                    path: path, object: name)
+        return (Int(address), Int(size))
+    }
+
+    /// The attributes of a row dataset that is read in parts (a dataset file's ids and labels):
+    /// rows per block, and each block's `ContentChecksum` (int64 array), the last block short.
+    static let blockRowsAttribute = "rnn_dist_block_rows"
+    static let blockChecksumsAttribute = "rnn_dist_block_checksums"
+
+    /// Rows per block for a dataset of `rows` rows: a power of two from 8 up, at most 4,096 blocks
+    /// (a 32 KiB attribute). A power of two up to 1,024 divides the slabs the trainer loads and the
+    /// row groups evaluation reads (1,024 rows at the default batch), so their reads cover whole blocks.
+    static func blockRows(rows: Int) -> Int {
+        var b = 8
+        while (rows + b - 1) / b > 4096 { b *= 2 }
+        return b
+    }
+
+    /// The block checksums of the values `bytes` of `rows` rows (`blockRows(rows:)` rows each).
+    static func blockChecksums(_ bytes: UnsafeRawBufferPointer, rows: Int) -> [Int64] {
+        let b = blockRows(rows: rows), rowBytes = rows == 0 ? 0 : bytes.count / rows
+        return stride(from: 0, to: rows, by: b).map { start in
+            var h = ContentChecksum()
+            h.update(UnsafeRawBufferPointer(rebasing: bytes[(start * rowBytes) ..< (min(rows, start + b) * rowBytes)]))
+            return Int64(bitPattern: h.value)
+        }
+    }
+
+    /// The stored block checksums, read once: nil when the dataset has none (files before them,
+    /// datasets read whole).
+    private var blocks: (rows: Int, sums: [UInt64])?? = .none
+    /// A block whose first rows an earlier read hashed and stopped in (rows are read in order, in
+    /// slabs or groups that need not fall on blocks): the next read that continues it finishes it.
+    private var pendingBlock: (block: Int, next: Int, hasher: ContentChecksum)?
+
+    private func storedBlocks() throws -> (rows: Int, sums: [UInt64])? {
+        if case .some(let known) = blocks { return known }
+        var found: (rows: Int, sums: [UInt64])? = nil
+        if try attributeExists(Self.blockChecksumsAttribute) {
+            let b = Int(try intAttribute(Self.blockRowsAttribute))
+            let sums = try int64sAttribute(Self.blockChecksumsAttribute, limit: 1 << 20)
+            guard b >= 1, sums.count == (rows + b - 1) / b else {
+                throw error(.invalid, "\(sums.count) block checksums of \(b) rows do not fit its \(rows) rows")
+            }
+            found = (b, sums.map { UInt64(bitPattern: $0) })
+        }
+        blocks = .some(found)
+        return found
+    }
+
+    /// Checks every block that `range`'s values (`bytes`) complete against its stored checksum: the
+    /// blocks inside the range, and one that the previous read of this dataset began. A block only
+    /// partly read (its other rows read by another rank, or never) is not checked.
+    func checkBlocks(_ range: Range<Int>, _ bytes: UnsafeRawBufferPointer) throws {
+        guard !range.isEmpty, let (b, sums) = try storedBlocks() else { return }
+        let rowBytes = bytes.count / range.count
+        let pending = pendingBlock
+        pendingBlock = nil
+        var r = range.lowerBound
+        while r < range.upperBound {
+            let block = r / b, start = block * b, end = min(start + b, rows), upTo = min(end, range.upperBound)
+            var hasher: ContentChecksum? = nil
+            if r == start { hasher = ContentChecksum() }
+            else if let pending, pending.block == block, pending.next == r { hasher = pending.hasher }
+            if var h = hasher {
+                let from = (r - range.lowerBound) * rowBytes, to = (upTo - range.lowerBound) * rowBytes
+                h.update(UnsafeRawBufferPointer(rebasing: bytes[from ..< to]))
+                if upTo == end {
+                    guard h.value == sums[block] else {
+                        throw error(.invalid, "rows \(start)..<\(end) do not match their checksum (damaged: e.g. a block of zeros)")
+                    }
+                } else {
+                    pendingBlock = (block, upTo, h)
+                }
+            }
+            r = upTo
+        }
     }
 
     /// The attribute holding the checksum of a dataset's content (`ContentChecksum` of its values as
@@ -115,7 +208,9 @@ public final class H5Dataset: H5Object, @unchecked Sendable {
             while i < indices.count {
                 var j = i + 1
                 while j < indices.count && indices[j] == indices[j - 1] + 1 { j += 1 }
-                try readRows(indices[i] ..< indices[i] + (j - i), into: buf.baseAddress! + i * re)
+                let run = indices[i] ..< indices[i] + (j - i)
+                try readRows(run, into: buf.baseAddress! + i * re)
+                try checkBlocks(run, UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buf[(i * re) ..< (j * re)])))
                 i = j
             }
             initialized = count

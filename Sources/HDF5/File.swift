@@ -69,8 +69,9 @@ public final class H5File: H5Group, @unchecked Sendable {
                              "H5Fopen", path: path, object: "")
         let file = H5File(id: id, path: path, fileSize: Int(st.st_size))
         if requireComplete {
-            guard file.hasAttribute(completeAttribute),
-                  (try? file.intAttribute(completeAttribute)) == 1 else {
+            // A root header that cannot be read is damage, named as such, not an unfinished write.
+            guard try file.attributeExists(completeAttribute),
+                  try file.intAttribute(completeAttribute) == 1 else {
                 throw HDF5Error(.incomplete, path: path, object: "",
                                 detail: "incomplete file (no '\(completeAttribute)' mark): it was not written to the end")
             }

@@ -102,8 +102,11 @@ public class H5Group: H5Object, @unchecked Sendable {
     ///   - chunkRows: rows per chunk along axis 0 (default: about 256 KiB per chunk), so that a range
     ///     of rows reads only its chunks.
     @discardableResult
-    public func createDataset<T: H5Element>(_ relative: String, shape: [Int], data: [T], chunkRows: Int? = nil) throws -> H5Dataset {
-        try data.withUnsafeBufferPointer { try createDataset(relative, shape: shape, buffer: $0, chunkRows: chunkRows) }
+    public func createDataset<T: H5Element>(_ relative: String, shape: [Int], data: [T], chunkRows: Int? = nil,
+                                            blockChecksums: Bool = false) throws -> H5Dataset {
+        try data.withUnsafeBufferPointer {
+            try createDataset(relative, shape: shape, buffer: $0, chunkRows: chunkRows, blockChecksums: blockChecksums)
+        }
     }
 
     /// A 1-D dataset holding `data`.
@@ -114,8 +117,10 @@ public class H5Group: H5Object, @unchecked Sendable {
 
     /// As `createDataset(_:shape:data:chunkRows:)`, from a raw buffer.
     @discardableResult
+    /// - Parameter blockChecksums: also store a checksum per block of rows (`H5Dataset.blockRows`),
+    ///   for a dataset read in parts, whose reads the whole content's checksum cannot check.
     public func createDataset<T: H5Element>(_ relative: String, shape: [Int], buffer: UnsafeBufferPointer<T>,
-                                            chunkRows: Int? = nil) throws -> H5Dataset {
+                                            chunkRows: Int? = nil, blockChecksums: Bool = false) throws -> H5Dataset {
         let obj = child(relative)
         guard !shape.isEmpty, shape.count <= H5Limits.maxRank, shape.allSatisfy({ $0 >= 0 }) else {
             throw error(.invalid, "bad shape \(shape)", object: obj)
@@ -149,6 +154,11 @@ public class H5Group: H5Object, @unchecked Sendable {
             var hasher = ContentChecksum()
             hasher.update(UnsafeRawBufferPointer(buffer))
             try ds.setAttribute(H5Dataset.checksumAttribute, Int64(bitPattern: hasher.value))
+            if blockChecksums {
+                try ds.setAttribute(H5Dataset.blockRowsAttribute, H5Dataset.blockRows(rows: shape[0]))
+                try ds.setAttribute(H5Dataset.blockChecksumsAttribute,
+                                    int64s: H5Dataset.blockChecksums(UnsafeRawBufferPointer(buffer), rows: shape[0]))
+            }
         }
         return ds
     }

@@ -36,6 +36,12 @@ public class H5Object: @unchecked Sendable {
     /// Whether an attribute of that name exists (`H5Aexists`).
     public func hasAttribute(_ attr: String) -> Bool { H5Aexists(id, attr) > 0 }
 
+    /// Whether the attribute exists, throwing when the object's header cannot be read (a damaged
+    /// header is not an absent attribute).
+    public func attributeExists(_ attr: String) throws -> Bool {
+        try h5check(H5Aexists(id, attr), "H5Aexists", path: path, object: name) > 0
+    }
+
     /// The names of this object's attributes, in creation order where known.
     public func attributeNames() throws -> [String] {
         var info = H5O_info_t()
@@ -78,6 +84,35 @@ public class H5Object: @unchecked Sendable {
 
     /// Sets an integer attribute.
     public func setAttribute(_ attr: String, _ value: Int) throws { try setAttribute(attr, Int64(value)) }
+
+    /// Sets a 1-D array of 64-bit integers (replacing an attribute of the same name).
+    func setAttribute(_ attr: String, int64s values: [Int64]) throws {
+        var v = values.isEmpty ? [0] : values
+        try replaceAttribute(attr, type: rd_h5t_std_i64le(), count: values.count) { a in
+            v.withUnsafeMutableBufferPointer { H5Awrite(a, rd_h5t_native_int64(), $0.baseAddress) }
+        }
+    }
+
+    /// Reads a 1-D array of integers (any integer type) as Int64, of at most `limit` values.
+    func int64sAttribute(_ attr: String, limit: Int) throws -> [Int64] {
+        let object = name + "@" + attr
+        let a = try h5check(H5Aopen(id, attr, rd_h5p_default()), "H5Aopen", path: path, object: object)
+        defer { H5Aclose(a) }
+        let t = try h5check(H5Aget_type(a), "H5Aget_type", path: path, object: object)
+        defer { H5Tclose(t) }
+        let space = try h5check(H5Aget_space(a), "H5Aget_space", path: path, object: object)
+        defer { H5Sclose(space) }
+        guard H5Tget_class(t) == H5T_INTEGER, H5Tget_size(t) <= 8, H5Sget_simple_extent_ndims(space) == 1 else {
+            throw error(.invalid, "expected a 1-D array of integers", object: object)
+        }
+        let count = Int(H5Sget_simple_extent_npoints(space))
+        guard (0 ... limit).contains(count) else { throw error(.invalid, "holds \(count) values", object: object) }
+        var v = [Int64](repeating: 0, count: max(1, count))
+        try v.withUnsafeMutableBufferPointer { p in
+            _ = try h5check(H5Aread(a, rd_h5t_native_int64(), p.baseAddress), "H5Aread", path: path, object: object)
+        }
+        return Array(v.prefix(count))
+    }
 
     /// Sets a double attribute.
     public func setAttribute(_ attr: String, _ value: Double) throws {

@@ -450,15 +450,15 @@ public enum Preparer {
         // 16 KiB chunks (8 rows at maxlen 500): a rank reads random rows every batch, and each row
         // read decodes and checksums its whole chunk.
         let chunkRows = max(1, (16 << 10) / (maxlen * 4))
-        try file.createDataset("\(split.rawValue)/x", shape: [n, maxlen], data: x, chunkRows: chunkRows)
+        try file.createDataset("\(split.rawValue)/x", shape: [n, maxlen], data: x, chunkRows: chunkRows, blockChecksums: true)
         if layout.classCount <= Int(Int8.max) {
-            try file.createDataset("\(split.rawValue)/y", shape: [n], data: y.map { Int8($0) })
+            try file.createDataset("\(split.rawValue)/y", shape: [n], data: y.map { Int8($0) }, blockChecksums: true)
         } else {
-            try file.createDataset("\(split.rawValue)/y", shape: [n], data: y)
+            try file.createDataset("\(split.rawValue)/y", shape: [n], data: y, blockChecksums: true)
         }
         if layout.origins {
-            try file.createDataset("\(split.rawValue)/review_id", shape: [n], data: reviewID)
-            try file.createDataset("\(split.rawValue)/rating", shape: [n], data: rating)
+            try file.createDataset("\(split.rawValue)/review_id", shape: [n], data: reviewID, blockChecksums: true)
+            try file.createDataset("\(split.rawValue)/rating", shape: [n], data: rating, blockChecksums: true)
         }
         return report
     }

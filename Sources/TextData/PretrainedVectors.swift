@@ -59,7 +59,10 @@ public struct PretrainedVectors: Sendable {
             }
             guard let id = ids[String(decoding: fields[0], as: UTF8.self)] else { return }
             for j in 0 ..< width {
-                guard let v = Float(String(decoding: fields[j + 1], as: UTF8.self)), v.isFinite else {
+                // Decimal notation only, as GloVe and word2vec write it (Swift's parser also takes
+                // hexadecimal floats such as 0x10, which no vectors file holds).
+                guard fields[j + 1].allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2D || $0 == 0x2B || $0 | 0x20 == 0x65 }),
+                      let v = Float(String(decoding: fields[j + 1], as: UTF8.self)), v.isFinite else {
                     throw VectorsError(path, line: line, "value \(j + 1) '\(String(decoding: fields[j + 1].prefix(40), as: UTF8.self))' is not a finite number")
                 }
                 matrix[id * width + j] = v

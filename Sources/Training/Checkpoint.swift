@@ -84,8 +84,10 @@ public struct Checkpoint: Sendable {
         let cfg = meta.config
         let schedule = cfg.schedule
         let sums = [s.epochLossSum, s.epochSeconds, s.epochMPISeconds]
-        guard (0 ... TrainConfig.maxEpochs).contains(s.epoch), (0 ... schedule.batchesPerEpoch).contains(s.nextBatch),
-              (0 ... schedule.trainCount).contains(s.epochCount), (0 ... s.epochCount).contains(s.epochCorrect),
+        // A checkpoint is written before an epoch's last batch or after its end, never between: the
+        // next batch is one of the epoch's, and the running count is that of the batches before it.
+        guard (0 ... TrainConfig.maxEpochs).contains(s.epoch), (0 ..< schedule.batchesPerEpoch).contains(s.nextBatch),
+              s.epochCount == schedule.batch(0).count * s.nextBatch, (0 ... s.epochCount).contains(s.epochCorrect),
               (1 ... 1 << 20).contains(s.worldSize), (0 ... TrainConfig.maxEpochs).contains(s.epochsWithoutImprovement),
               !s.bestValLoss.isNaN, sums.allSatisfy({ $0.isFinite && $0 >= 0 }),
               s.lrFactor > 0 && s.lrFactor <= 1, !s.plateauBest.isNaN,

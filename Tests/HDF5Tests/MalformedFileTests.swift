@@ -162,22 +162,8 @@ final class MalformedFileTests: XCTestCase {
             try f.setAttribute("format", "rnn-dist-test-sample")
             try f.createDataset("w", shape: [64, 4], data: (0 ..< 256).map { Float($0) / 7 + 1 }, chunkRows: 16)
         }
-        // Where the second chunk lies in the file (rows 16–31), and its stored size (data + checksum).
-        var address: haddr_t = 0, size: hsize_t = 0
-        do {
-            let f = H5Fopen(p, rd_h5f_acc_rdonly(), rd_h5p_default())
-            defer { H5Fclose(f) }
-            let d = H5Dopen2(f, "/w", rd_h5p_default())
-            defer { H5Dclose(d) }
-            var offset: [hsize_t] = [16, 0], mask: UInt32 = 0
-            XCTAssertGreaterThanOrEqual(H5Dget_chunk_info_by_coord(d, &offset, &mask, &address, &size), 0)
-        }
-        XCTAssertEqual(size, 16 * 4 * 4 + 4, "a chunk of 16 × 4 floats and its Fletcher-32")
-        let h = try XCTUnwrap(FileHandle(forUpdatingAtPath: p))
-        try h.seek(toOffset: UInt64(address))
-        try h.write(contentsOf: Data(count: Int(size)))
-        try h.close()
-
+        // The second chunk (rows 16–31), its data and checksum.
+        XCTAssertEqual(try zeroStoredChunk(of: "w", containingRow: 16, in: p), 16 * 4 * 4 + 4, "a chunk of 16 × 4 floats and its Fletcher-32")
         let f = try H5File.open(p)
         let d = try f.dataset("w")
         XCTAssertThrowsError(try d.read(as: Float.self)) { XCTAssertTrue("\($0)".contains("do not match their checksum"), "\($0)") }
@@ -186,6 +172,66 @@ final class MalformedFileTests: XCTestCase {
         let r = try Subprocess.rnnDist(["inspect", p], timeout: 20)
         XCTAssertEqual(r.status, 1, r.stdout)
         XCTAssertTrue(r.stderr.contains("/w: its values do not match their checksum"), r.stderr)
+    }
+
+    /// A root object header whose checksum fails was reported as "incomplete file (no 'complete'
+    /// mark)" by every reader that asks for the mark (eval, predict, train --resume): the header's
+    /// damage is named instead, as the library reports it.
+    func testADamagedRootHeaderIsNotCalledIncomplete() throws {
+        let p = tmp.file("root.h5")
+        try writeSample(p)
+        var info = H5O_info_t()
+        do {
+            let f = H5Fopen(p, rd_h5f_acc_rdonly(), rd_h5p_default())
+            defer { H5Fclose(f) }
+            XCTAssertGreaterThanOrEqual(H5Oget_info2(f, &info, UInt32(H5O_INFO_BASIC)), 0)
+        }
+        let h = try XCTUnwrap(FileHandle(forUpdatingAtPath: p))
+        let at = UInt64(info.addr) + 12   // past the prefix, inside the first chunk's messages
+        try h.seek(toOffset: at)
+        let byte = try XCTUnwrap(h.readData(ofLength: 1).first)
+        try h.seek(toOffset: at)
+        try h.write(contentsOf: Data([byte ^ 0x10]))
+        try h.close()
+        XCTAssertThrowsError(try H5File.open(p, requireComplete: true)) { e in
+            XCTAssertFalse("\(e)".contains("incomplete"), "\(e)")
+            XCTAssertTrue("\(e)".contains("checksum"), "\(e)")
+        }
+    }
+
+    /// The content checksum checks whole reads only; the rows that training and evaluation read in
+    /// parts are checked by block (`rnn_dist_block_checksums`): every block a read completes, also one
+    /// begun by the previous read of the same dataset, and none that a read leaves partly unread.
+    func testAZeroedChunkIsFoundByTheReadsOfRowsThatCompleteItsBlocks() throws {
+        let p = tmp.file("blocks.h5")
+        try H5File.writeAtomically(to: p) { f in
+            try f.setAttribute("format", "rnn-dist-test-sample")
+            try f.createDataset("x", shape: [100, 4], data: (0 ..< 400).map { Int32($0 + 1) }, chunkRows: 16, blockChecksums: true)
+        }
+        XCTAssertEqual(H5Dataset.blockRows(rows: 100), 8)
+        XCTAssertEqual(H5Dataset.blockRows(rows: 4096 * 8 + 1), 16, "at most 4,096 blocks")
+        do {
+            let d = try H5File.open(p).dataset("x")
+            XCTAssertEqual(try d.readRows(0 ..< 100, as: Int32.self).count, 400)
+            XCTAssertEqual(try d.readRows(5 ..< 99, as: Int32.self).count, 376, "intact: every block passes")
+        }
+        try zeroStoredChunk(of: "x", containingRow: 16, in: p)   // rows 16–31: blocks 2 and 3
+        func reads(_ ranges: [Range<Int>]) throws -> String {
+            let d = try H5File.open(p).dataset("x")
+            do { for r in ranges { _ = try d.readRows(r, as: Int32.self) }; return "read" } catch { return "\(error)" }
+        }
+        XCTAssertEqual(try reads([0 ..< 16, 32 ..< 100]), "read", "blocks outside the chunk")
+        XCTAssertTrue(try reads([10 ..< 30]).contains("/x: rows 16..<24 do not match their checksum"))
+        // A block begun by one read and finished by the next (slabs or groups off the blocks' edges).
+        XCTAssertEqual(try reads([12 ..< 20]), "read")
+        XCTAssertTrue(try reads([12 ..< 20, 20 ..< 26]).contains("rows 16..<24 do not match"))
+        XCTAssertEqual(try reads([12 ..< 20, 21 ..< 24]), "read", "not a continuation: the block is not checked")
+        // Sets of rows are checked run by run.
+        let d = try H5File.open(p).dataset("x")
+        XCTAssertThrowsError(try d.readRows([1, 2, 24, 25, 26, 27, 28, 29, 30, 31], as: Int32.self)) {
+            XCTAssertTrue("\($0)".contains("rows 24..<32 do not match"), "\($0)")
+        }
+        XCTAssertEqual(try d.readRows([1, 17, 30], as: Int32.self).count, 12, "no block completed: unchecked")
     }
 
     /// A float type of the right size but another layout (here IEEE single with exponent bias 124:

@@ -59,6 +59,7 @@ final class PretrainedVectorsTests: XCTestCase {
             ("5 4\nthe 1 2 3 4\n", " line 1: vectors of 4 values, the embedding's width is 3"),
             ("the 1 2 3\ngreat 1 x 3\n", " line 2: value 2 'x' is not a finite number"),
             ("the 1 nan 3\n", " line 1: value 2 'nan' is not a finite number"),
+            ("the 1 0x10 3\n", " line 1: value 2 '0x10' is not a finite number"),   // Swift's parser read 16
             ("", ": holds no vectors"),
         ]
         for (k, (text, expect)) in cases.enumerated() {
@@ -67,6 +68,9 @@ final class PretrainedVectorsTests: XCTestCase {
                 XCTAssertEqual("\($0)", path + expect)
             }
         }
+        // Every decimal notation a vectors file uses is read.
+        let decimal = try write("the 1e-3 -2.5E+1 +.5\n", "decimal.txt")
+        XCTAssertEqual(Array(try PretrainedVectors.load(path: decimal, vocabulary: vocabulary, width: 3).matrix[12 ..< 15]), [1e-3, -25, 0.5])
         XCTAssertThrowsError(try PretrainedVectors.load(path: dir.file("none.txt"), vocabulary: vocabulary, width: 3)) {
             XCTAssertTrue("\($0)".contains("none.txt: no such file"), "\($0)")
         }

@@ -185,6 +185,29 @@ final class CommandTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("resumed") + "/checkpoint.h5"))
     }
 
+    /// A chunk of the dataset zeroed with its Fletcher-32 (a zero-filled disk block) read as rows of
+    /// padding and label 0: eval scored them, exit 0, and train trained on them. The block checksums
+    /// of the rows make both refuse the file, naming the rows.
+    func testADatasetWithAZeroedChunkIsRefusedByEvalAndTrain() throws {
+        let test = tmp.file("test-zeroed.h5"), train = tmp.file("train-zeroed.h5")
+        try FileManager.default.copyItem(atPath: Self.dataset, toPath: test)
+        try FileManager.default.copyItem(atPath: Self.dataset, toPath: train)
+        try zeroStoredChunk(of: "test/x", containingRow: 0, in: test)
+        try zeroStoredChunk(of: "train/y", containingRow: 0, in: train)
+        let e = try Subprocess.rnnDist(["eval", "--weights", Self.runDir + "/best.weights.h5", "--data", test])
+        XCTAssertNotEqual(e.status, 0, e.stdout)
+        XCTAssertTrue(e.stderr.contains("/test/x: rows 0..<8 do not match their checksum"), e.stderr)
+        XCTAssertEqual(e.stderr.split(separator: "\n").count, 1, e.stderr)
+        XCTAssertEqual(e.stdout, "")
+        let t = try Subprocess.rnnDist(["train", "--data", train, "--run-dir", tmp.file("run"), "--epochs", "1", "--batch-size", "16",
+                                        "--units", "8", "--embed-dim", "8", "--model", "gru"], timeout: 120)
+        XCTAssertNotEqual(t.status, 0, t.stdout)
+        XCTAssertTrue(t.stderr.contains("/train/y: rows 0..<8 do not match their checksum"), t.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("run") + "/checkpoint.h5"))
+        // The intact dataset's eval reads every row of the split through the same checks.
+        XCTAssertEqual(try Subprocess.rnnDist(["eval", "--weights", Self.runDir + "/best.weights.h5", "--data", Self.dataset]).status, 0)
+    }
+
     /// `--split val` and `train` are the run's rows only on the run's dataset: the same source
     /// prepared with another seed (its rows in another order) is refused for them, not for test.
     func testEvalOfTheRunsSplitsRefusesAnotherShuffleOfTheData() throws {

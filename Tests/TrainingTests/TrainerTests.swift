@@ -343,6 +343,16 @@ final class TrainerTests: XCTestCase {
             XCTAssertTrue(message.contains("/rnn_dist/state: values out of range"), "lr_factor \(factor): \(message)")
         }
         XCTAssertEqual(try refusal { $0.state.lrFactor = 0.25 }, "accepted")
+        // The next batch is one of the epoch's (at the last one's end the epoch ends: a row of NaN
+        // was recorded from a state that said otherwise), with the count of the batches before it.
+        let schedule = good.metadata.config.schedule
+        let batch = schedule.batch(0).count
+        XCTAssertGreaterThan(schedule.batchesPerEpoch, 1)
+        for (next, count) in [(schedule.batchesPerEpoch, 0), (schedule.batchesPerEpoch, schedule.trainCount), (1, 0), (1, batch + 1), (-1, 0)] {
+            let message = try refusal { $0.state.nextBatch = next; $0.state.epochCount = count }
+            XCTAssertTrue(message.contains("/rnn_dist/state: values out of range"), "next_batch \(next), count \(count): \(message)")
+        }
+        XCTAssertEqual(try refusal { $0.state.nextBatch = 1; $0.state.epochCount = batch }, "accepted")
         // Slots that fit another optimizer's name: the name must be the recorded config's optimizer's.
         XCTAssertTrue(try refusal { $0.optimizerName = "Adam" }.contains("/rnn_dist/optimizer@name: 'Adam', but the recorded config's optimizer is"))
         for (value, expect) in [(Float.nan, "nan at index 10"), (-1, "-1.0 at index 10"), (.infinity, "inf at index 10")] {
