@@ -124,7 +124,7 @@ public final class H5Dataset: H5Object, @unchecked Sendable {
         if try attributeExists(Self.blockChecksumsAttribute) {
             let b = Int(try intAttribute(Self.blockRowsAttribute))
             let sums = try int64sAttribute(Self.blockChecksumsAttribute, limit: 1 << 20)
-            guard b >= 1, sums.count == (rows + b - 1) / b else {
+            guard (1 ... 1 << 40).contains(b), sums.count == (rows + b - 1) / b else {
                 throw error(.invalid, "\(sums.count) block checksums of \(b) rows do not fit its \(rows) rows")
             }
             found = (b, sums.map { UInt64(bitPattern: $0) })

@@ -227,11 +227,22 @@ final class MalformedFileTests: XCTestCase {
         XCTAssertTrue(try reads([12 ..< 20, 20 ..< 26]).contains("rows 16..<24 do not match"))
         XCTAssertEqual(try reads([12 ..< 20, 21 ..< 24]), "read", "not a continuation: the block is not checked")
         // Sets of rows are checked run by run.
-        let d = try H5File.open(p).dataset("x")
-        XCTAssertThrowsError(try d.readRows([1, 2, 24, 25, 26, 27, 28, 29, 30, 31], as: Int32.self)) {
-            XCTAssertTrue("\($0)".contains("rows 24..<32 do not match"), "\($0)")
+        do {
+            let d = try H5File.open(p).dataset("x")
+            XCTAssertThrowsError(try d.readRows([1, 2, 24, 25, 26, 27, 28, 29, 30, 31], as: Int32.self)) {
+                XCTAssertTrue("\($0)".contains("rows 24..<32 do not match"), "\($0)")
+            }
+            XCTAssertEqual(try d.readRows([1, 17, 30], as: Int32.self).count, 12, "no block completed: unchecked")
         }
-        XCTAssertEqual(try d.readRows([1, 17, 30], as: Int32.self).count, 12, "no block completed: unchecked")
+        // Block attributes that do not fit the rows are refused, never trusted (nor overflowed).
+        for rows in [Int64.max, 0, 4] {
+            let f = try H5File.open(p, writable: true)
+            try f.dataset("x").setAttribute(H5Dataset.blockRowsAttribute, rows)
+            try f.close()
+            XCTAssertThrowsError(try H5File.open(p).dataset("x").readRows(40 ..< 48, as: Int32.self)) {
+                XCTAssertTrue("\($0)".contains("block checksums of \(rows) rows do not fit its 100 rows"), "\($0)")
+            }
+        }
     }
 
     /// A float type of the right size but another layout (here IEEE single with exponent bias 124:
