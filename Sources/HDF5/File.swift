@@ -73,7 +73,7 @@ public final class H5File: H5Group, @unchecked Sendable {
             guard try file.attributeExists(completeAttribute),
                   try file.intAttribute(completeAttribute) == 1 else {
                 throw HDF5Error(.incomplete, path: path, object: "",
-                                detail: "incomplete file (no '\(completeAttribute)' mark): it was not written to the end")
+                                detail: "incomplete or not written by rnn-dist (no '\(completeAttribute)' mark: a file of another program, or one whose writing did not finish)")
             }
         }
         return file

@@ -38,12 +38,11 @@ final class Dense: Layer {
     func forward(_ input: Activation, _ p: Pass) -> Activation {
         guard case .vector(let x) = input else { preconditionFailure("Dense: the input must be a vector") }
         let z = output.pointer, w = p.weights
-        if units == 1 {
-            BLAS.sgemv(m: p.batch, n: inputSize, a: x, lda: inputSize, x: w + kernel.offset, beta: 0, y: z)
-        } else {
-            BLAS.sgemm(m: p.batch, n: units, k: inputSize, a: x, lda: inputSize, b: w + kernel.offset, ldb: units,
-                       beta: 0, c: z, ldc: units)
-        }
+        // A product even for one unit (the two-class head): OpenBLAS's sgemv sums a row's products in
+        // an order that depends on the number of rows (`predict` of one text and of two differed in
+        // the last bits), the own kernel never does (BLAS.ownKernel).
+        BLAS.sgemm(m: p.batch, n: units, k: inputSize, a: x, lda: inputSize, b: w + kernel.offset, ldb: units,
+                   beta: 0, c: z, ldc: units)
         if let bias {
             for b in 0..<p.batch {
                 for k in 0..<units { z[b * units + k] += w[bias.offset + k] }

@@ -217,20 +217,26 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     public func layerTable(steps: Int? = nil) -> [LayerTensors] {
         var rows: [LayerTensors] = []
         var offset = 0
-        var used: [String: Int] = [:]
-        func name(_ base: String) -> String {
-            let n = used[base, default: 0]
-            used[base] = n + 1
+        // Two namings. A layer's name (`layer.name`, Keras 2's files, the summary) counts every layer
+        // of a class made, the one a Bidirectional wraps included: Bidirectional(LSTM) then LSTM are
+        // "bidirectional" (wrapping "lstm") and "lstm_1". A Keras 3 `.weights.h5` path counts the
+        // classes of the model's own layers only (saving_lib's `_get_unique_name`): "layers/lstm".
+        var used: [String: Int] = [:], usedInPaths: [String: Int] = [:]
+        func unique(_ base: String, _ counts: inout [String: Int]) -> String {
+            let n = counts[base, default: 0]
+            counts[base] = n + 1
             return n == 0 ? base : "\(base)_\(n)"
         }
         var shape = Shape.tokens(steps: steps ?? inputLength)
         for layer in layers {
             let spec = layer.specification
-            let layerName = name(spec.kerasBaseName)
-            let inner = spec.wrappedBaseName.map(name)
+            let layerName = unique(spec.kerasBaseName, &used)
+            let pathName = unique(spec.kerasBaseName, &usedInPaths)
+            let inner = spec.wrappedBaseName.map { unique($0, &used) }
             var views: [ParameterView] = []
             for p in spec.parameters(input: shape) {
-                let view = ParameterView(layerName: layerName, sublayer: p.sublayer, innerLayerName: p.sublayer == nil ? nil : inner,
+                let view = ParameterView(layerName: layerName, pathName: pathName, sublayer: p.sublayer,
+                                         innerLayerName: p.sublayer == nil ? nil : inner,
                                          varIndex: p.index, varName: p.name, shape: p.shape, offset: offset,
                                          isRecurrentCell: p.cell, initializer: p.initializer)
                 views.append(view)
@@ -462,8 +468,12 @@ public enum ModelConfigError: Error, Equatable, CustomStringConvertible {
 
 /// One Keras weight tensor as a view into the flat parameter (and gradient) buffer.
 public struct ParameterView: Sendable, Equatable, CustomStringConvertible {
-    /// Keras layer name: "embedding", "lstm", "lstm_1", "bidirectional", "dense", …
+    /// Keras layer name: "embedding", "lstm", "lstm_1", "bidirectional", "dense", … (`layer.name`:
+    /// a wrapped layer takes a number too).
     public let layerName: String
+    /// The layer's group under `layers/` in a Keras 3 file: its class's count among the model's
+    /// own layers ("lstm" for an LSTM after a Bidirectional(LSTM), whose name is "lstm_1").
+    public let pathName: String
     /// Inside a `Bidirectional` layer: "forward_layer" or "backward_layer"; else nil.
     public let sublayer: String?
     /// Inside a `Bidirectional` layer: the wrapped layer's own name ("lstm", "gru_1"); else nil.
@@ -486,11 +496,16 @@ public struct ParameterView: Sendable, Equatable, CustomStringConvertible {
     /// Elements `offset ..< offset + count` of the flat buffer.
     public var range: Range<Int> { offset..<(offset + count) }
     /// The group of the layer that owns the tensor: "layers/lstm", "layers/bidirectional/forward_layer".
-    public var layerPath: String { "layers/\(layerName)" + (sublayer.map { "/" + $0 } ?? "") }
+    public var layerPath: String { "layers/\(pathName)" + (sublayer.map { "/" + $0 } ?? "") }
     /// The dataset path in a Keras 3 `.weights.h5` file, e.g. "layers/lstm/cell/vars/0" or
     /// "layers/bidirectional/backward_layer/cell/vars/2".
-    public var kerasPath: String {
-        layerPath + "/" + (isRecurrentCell ? "cell/" : "") + "vars/\(varIndex)"
+    public var kerasPath: String { path(under: pathName) }
+    /// Where rnn-dist before 2026-12-06 wrote the tensor: under the layer's name, which differs
+    /// from `kerasPath` only after a Bidirectional that wraps a layer of a class used again.
+    public var earlierPath: String { path(under: layerName) }
+
+    private func path(under group: String) -> String {
+        "layers/\(group)" + (sublayer.map { "/" + $0 } ?? "") + "/" + (isRecurrentCell ? "cell/" : "") + "vars/\(varIndex)"
     }
 
     public var description: String {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import RNN
+import TextData
 #if canImport(Glibc)
 import Foundation
 import Glibc
@@ -31,6 +32,7 @@ public struct RNNDist: ParsableCommand {
         ComputeSetup.configureProcess()
         var command: ParsableCommand
         do {
+            try refuseGroupedShortFlags(Array(CommandLine.arguments.dropFirst()))
             command = try parseAsRoot()
         } catch {
             exitForCommandLine(error)
@@ -49,6 +51,18 @@ public struct RNNDist: ParsableCommand {
         }
     }
 
+    /// rnn-dist's options are all long (`--name`) but for `-h`. ArgumentParser reads an argument
+    /// such as `-the worst` as the grouped flags -t -h -e …, and the -h in it as a request for help:
+    /// `predict --weights W "-the worst"` printed the help and exited 0 with no predictions. Such an
+    /// argument (before any `--`) is a bad command line, saying where a text beginning with '-' goes.
+    static func refuseGroupedShortFlags(_ arguments: [String]) throws {
+        for a in arguments.prefix(while: { $0 != "--" })
+        where a.hasPrefix("-") && !a.hasPrefix("--") && a.count > 2 && a != "-help" && a.dropFirst().contains("h") {
+            throw ValidationError("'\(OneLine.flattened(String(a.prefix(40))))\(a.count > 40 ? "…" : "")' is not an option "
+                                  + "(rnn-dist's options are --long; a text that begins with '-' goes after '--', or on stdin)")
+        }
+    }
+
     /// An ArgumentParser error: a help or version request prints as ArgumentParser prints it (exit
     /// 0); a bad command line is one line — ArgumentParser's message and where the usage is — and
     /// ArgumentParser's exit status (64).
@@ -61,7 +75,10 @@ public struct RNNDist: ParsableCommand {
         let env = ProcessInfo.processInfo.environment
         let rank = ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"].lazy.compactMap { env[$0] }.first
         if rank == nil || rank == "0" {
-            printError(message(for: error) + " (usage: rnn-dist\(command.map { " " + $0 } ?? "") --help)")
+            // predict takes texts: one that begins with '-' reads as an option.
+            let hint = command == Predict._commandName && message(for: error).hasPrefix("Unknown option")
+                ? "; a text that begins with '-' goes after '--', or on stdin" : ""
+            printError(message(for: error) + hint + " (usage: rnn-dist\(command.map { " " + $0 } ?? "") --help)")
         }
         Glibc.exit(code.rawValue)
     }

@@ -127,7 +127,7 @@ struct Train: ParsableCommand {
     var logEvery: Int?
     @Option(help: "Write a Chrome trace (chrome://tracing, Perfetto) of every rank's work to this file (off by default).")
     var timeline: String?
-    @Option(help: "text: progress and a Keras-like line per epoch; json: one JSON object per epoch (epoch, seconds, samples_per_second, loss, acc, val_loss, val_acc, mpi_share, exchange_bytes_per_batch, embedding_rows_per_batch, embedding_rows_behind_backward_per_batch), no progress lines.")
+    @Option(help: "text: progress and a Keras-like line per epoch; json: stdout holds one JSON object per epoch and nothing else (epoch, epochs, seconds, samples_per_second, loss, acc, val_loss, val_acc, mpi_share, vocabulary; with more than one rank also exchange_bytes_per_batch, embedding_rows_per_batch, embedding_rows_behind_backward_per_batch), the other lines (the run's start, the files written) go to stderr.")
     var logFormat: LogFormat = .text
     @Option(help: ArgumentHelp("Test hook: stop as if interrupted after K batches.", visibility: .private))
     var stopAfterBatches: Int?
@@ -206,6 +206,12 @@ struct Train: ParsableCommand {
         return (r, v)
     }
 
+    /// A line that is not an epoch's record: on stdout, on stderr with `--log-format json` (whose
+    /// stdout holds JSON only, for scripts).
+    private func report(_ line: String) {
+        if logFormat == .json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
+    }
+
     func run() throws {
         // A rank that stalls while the job starts: MPI_Init and the watchdog's set-up, guarded apart.
         // Whether --resume is this run folder's own checkpoint (decided before it is replaced).
@@ -236,7 +242,7 @@ struct Train: ParsableCommand {
             if resume != nil { try trainer.restore(checkpoint) } else if let vectors {
                 // Every rank read the same file: the replicas start alike without a broadcast.
                 trainer.startEmbedding(from: vectors.matrix)
-                if comm.isRoot { print("embeddings: \(vectors.coverage)") }
+                if comm.isRoot { report("embeddings: \(vectors.coverage)") }
             }
             trainer.denseExchange = denseExchange
             trainer.exchangeOverlap = exchangeOverlap
@@ -254,7 +260,7 @@ struct Train: ParsableCommand {
             }
             if comm.isRoot {
                 let s = trainer.schedule
-                print("rnn-dist train: \(config.model.label), \(comm.size) rank\(comm.size == 1 ? "" : "s"), " +
+                report("rnn-dist train: \(config.model.label), \(comm.size) rank\(comm.size == 1 ? "" : "s"), " +
                       "\(s.trainCount) training and \(s.valCount) validation rows, global batch \(config.stepBatch)\(accumulate > 1 ? " (\(accumulate) × \(batchSize))" : ""), " +
                       "\(config.model.parameterCount) parameters" +
                       (resume.map { trainer.isFinished ? ", resumed from \($0), which has finished" : ", resumed from \($0) at epoch \(trainer.state.epoch + 1) batch \(trainer.state.nextBatch + 1)" } ?? "") +
@@ -267,7 +273,7 @@ struct Train: ParsableCommand {
                     let early = trainer.state.epoch < config.epochs ? config.patience : nil
                     let without = trainer.state.epochsWithoutImprovement
                     let monitored = config.validationSplit > 0 ? "val_loss" : "the training loss"   // as early stopping watches
-                    print("nothing to train: the checkpoint is at epoch \(trainer.state.epoch) of --epochs \(config.epochs)" +
+                    report("nothing to train: the checkpoint is at epoch \(trainer.state.epoch) of --epochs \(config.epochs)" +
                           (early.map { " after \(without) epoch\(without == 1 ? "" : "s") without improvement of \(monitored), which ends a run at --patience \($0); raise --patience to continue" }
                            ?? "; raise --epochs to continue"))
                 }
@@ -280,12 +286,12 @@ struct Train: ParsableCommand {
             let rss = try comm.allReduce(peakResidentMegabytes(), op: .max)
             let pss = try comm.allReduce(proportionalSetMegabytes(), op: .sum)
             if comm.isRoot {
-                print(String(format: "peak RSS per rank: %.0f MB", rss) + " (max over \(comm.size) rank\(comm.size == 1 ? "" : "s"))"
+                report(String(format: "peak RSS per rank: %.0f MB", rss) + " (max over \(comm.size) rank\(comm.size == 1 ? "" : "s"))"
                       + String(format: "; PSS summed over the ranks: %.0f MB", pss)
                       + ((rows as? PreloadedRows)?.isShared == true ? " (rows shared per host)" : ""))
                 for p in trainer.files.all where FileManager.default.fileExists(atPath: p) {
-                    if trainer.written.contains(p) { print("wrote \(p)") } else if p != trainer.files.best || resumedInPlace {
-                        print("kept \(p) (from before the resume)")      // best weights no later epoch beat
+                    if trainer.written.contains(p) { report("wrote \(p)") } else if p != trainer.files.best || resumedInPlace {
+                        report("kept \(p) (from before the resume)")      // best weights no later epoch beat
                     }
                 }
                 // Best weights this run did not write: those of an epoch before a resume from
@@ -293,10 +299,10 @@ struct Train: ParsableCommand {
                 if !trainer.written.contains(trainer.files.best), !resumedInPlace {
                     let stale = FileManager.default.fileExists(atPath: trainer.files.best)
                     if let resume {
-                        print("no best weights written: this run's best epoch came before the resume; its weights are the best.weights.h5 "
+                        report("no best weights written: this run's best epoch came before the resume; its weights are the best.weights.h5 "
                               + "beside \(resume)" + (stale ? " (\(trainer.files.best) is another run's)" : ""))
                     } else if stale {
-                        print("no best weights written: \(trainer.files.best) is another run's")
+                        report("no best weights written: \(trainer.files.best) is another run's")
                     }
                 }
             }

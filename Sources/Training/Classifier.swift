@@ -94,7 +94,7 @@ public final class Classifier {
     /// with a clear message when the file is another kind of rnn-dist file.
     public static func loadWeights(_ path: String) throws -> ([Float], WeightsMetadata) {
         let file = try? H5File.open(path)
-        switch file.flatMap(RunFileSummary.kind(of:)) {
+        switch try file.flatMap(RunFileSummary.kind(of:)) {
         case "checkpoint":
             let c = try Checkpoint.read(from: path)
             return (c.weights, c.metadata)

@@ -10,9 +10,14 @@ public struct RunFileSummary {
     public let json: [String: Any]
 
     /// The kind named by the file's format attributes, or nil when it is none of these three.
-    public static func kind(of f: H5File) -> String? {
-        if let s = try? f.stringAttribute("format"), s == HistoryFile.format { return "history" }
-        guard f.exists("rnn_dist"), let g = try? f.group("rnn_dist"), let s = try? g.stringAttribute("format") else { return nil }
+    /// A format mark that is there but cannot be read (a variable-length string, another type) is
+    /// an error, as for the commands that read the file, not a file without a mark.
+    public static func kind(of f: H5File) throws -> String? {
+        if try f.attributeExists("format"), try f.stringAttribute("format") == HistoryFile.format { return "history" }
+        guard f.exists("rnn_dist") else { return nil }
+        let g = try f.group("rnn_dist")
+        guard try g.attributeExists("format") else { return nil }
+        let s = try g.stringAttribute("format")
         switch s {
         case WeightsFile.format: return "weights"
         case Checkpoint.format: return "checkpoint"

@@ -68,19 +68,19 @@ public enum WeightsFile {
                 if let sublayer = view.sublayer {
                     // Bidirectional: its own (empty) vars, then each wrapped layer's, as Keras 3 writes them:
                     // layers/bidirectional/vars, …/forward_layer/vars (name "forward_lstm"), …/cell/vars.
-                    if !groupsDone.contains(view.layerName) {
-                        groupsDone.insert(view.layerName)
-                        try root.createGroup("layers/\(view.layerName)/vars").setAttribute("name", view.layerName)
+                    if !groupsDone.contains(view.pathName) {
+                        groupsDone.insert(view.pathName)
+                        try root.createGroup("layers/\(view.pathName)/vars").setAttribute("name", view.layerName)
                     }
                     let inner = view.innerLayerName ?? view.layerName
                     let prefix = sublayer == "backward_layer" ? "backward_" : "forward_"
                     try root.createGroup(view.layerPath + "/vars").setAttribute("name", prefix + inner)
                     try root.createGroup(view.layerPath + "/cell/vars").setAttribute("name", baseName(inner) + "_cell")
                 } else {
-                    let vars = try root.createGroup("layers/\(view.layerName)/vars")
+                    let vars = try root.createGroup("layers/\(view.pathName)/vars")
                     try vars.setAttribute("name", view.layerName)
                     if view.isRecurrentCell {
-                        let cellVars = try root.createGroup("layers/\(view.layerName)/cell/vars")
+                        let cellVars = try root.createGroup("layers/\(view.pathName)/cell/vars")
                         try cellVars.setAttribute("name", baseName(view.layerName) + "_cell")
                     }
                 }
@@ -108,8 +108,12 @@ public enum WeightsFile {
                                         detail: "describes \(count) parameters, more than the file's \(f.fileSize) bytes hold")
         }
         var weights = [Float](repeating: 0, count: count)
+        // A file of an earlier rnn-dist keeps a layer after a Bidirectional under the layer's name:
+        // told by the first tensor whose two paths differ (a Keras 3 file has the first, an earlier
+        // one never does), and then read so for every tensor.
+        let earlier = table.first { $0.earlierPath != $0.kerasPath }.map { !root.exists($0.kerasPath) && root.exists($0.earlierPath) } ?? false
         for view in table {
-            let d = try root.dataset(view.kerasPath)
+            let d = try root.dataset(earlier ? view.earlierPath : view.kerasPath)
             guard d.shape == view.shape else {
                 throw TrainingError.badFile(path: root.path, object: d.name,
                                             detail: "shape \(d.shape), the model needs \(view.shape)")

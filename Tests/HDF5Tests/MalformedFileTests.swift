@@ -245,6 +245,35 @@ final class MalformedFileTests: XCTestCase {
         }
     }
 
+    /// A format mark stored as a variable-length string (h5py's default for a str) is refused unread
+    /// by eval and predict; inspect said "not a … file of rnn-dist: its objects only", exit 0.
+    func testAFormatMarkThatCannotBeReadMakesInspectFail() throws {
+        for object in [".", "rnn_dist"] {
+            let p = tmp.file("vlen.h5")
+            try H5File.writeAtomically(to: p) { f in try f.createGroup("rnn_dist") }
+            do {
+                let f = H5Fopen(p, rd_h5f_acc_rdwr(), rd_h5p_default())
+                defer { H5Fclose(f) }
+                let o = H5Oopen(f, object, rd_h5p_default())
+                defer { H5Oclose(o) }
+                let t = H5Tcopy(rd_h5t_c_s1())
+                defer { H5Tclose(t) }
+                XCTAssertGreaterThanOrEqual(H5Tset_size(t, -1), 0)   // H5T_VARIABLE
+                let space = H5Screate(H5S_SCALAR)
+                defer { H5Sclose(space) }
+                let a = H5Acreate2(o, "format", t, space, rd_h5p_default(), rd_h5p_default())
+                defer { H5Aclose(a) }
+                "rnn-dist-weights".withCString { c in
+                    var pointer: UnsafePointer<CChar>? = c
+                    XCTAssertGreaterThanOrEqual(H5Awrite(a, t, &pointer), 0)
+                }
+            }
+            let r = try Subprocess.rnnDist(["inspect", p], timeout: 20)
+            XCTAssertEqual(r.status, 1, "\(object): \(r.stdout)")
+            XCTAssertTrue(r.stderr.contains("@format: variable-length string attributes are not read"), r.stderr)
+        }
+    }
+
     /// A float type of the right size but another layout (here IEEE single with exponent bias 124:
     /// every value read ×8) was read as float32, converting silently; it is refused as unsupported.
     func testAFloatOfAnotherLayoutIsRefused() throws {

@@ -74,6 +74,28 @@ final class PaddingSkipTests: XCTestCase {
         }
     }
 
+    /// With the own kernel, a row's logits are the same bits alone as among other rows (`predict` of
+    /// one text, a `serve` request, an evaluation group): the two-class head's product went to
+    /// OpenBLAS's sgemv, whose sums depend on the number of rows (predict of "good film" alone and
+    /// beside another text differed in the last bits).
+    func testARowsLogitsDoNotDependOnTheRowsBesideIt() throws {
+        try XCTSkipUnless(BLAS.ownKernel, "the own kernel is off here (CPU, OpenBLAS kernel or RNN_DIST_OWN_GEMM)")
+        var configs = ModelConfig.Kind.allCases.map { ModelConfig(kind: $0, numWords: numWords, embedDim: 4, units: 11) }
+        configs += [ModelConfig(kind: .lstm, numWords: numWords, embedDim: 4, units: 7, bidirectional: true),
+                    ModelConfig(kind: .gru, numWords: numWords, embedDim: 4, units: 5, classes: 3)]
+        let x = paddedRows()
+        for config in configs {
+            let m = model(config)
+            let together = m.logits(x: x, batch: leads.count, batchSize: 4)
+            let outputs = together.count / leads.count
+            for r in 0 ..< leads.count {
+                let alone = m.logits(x: Array(x[(r * steps) ..< ((r + 1) * steps)]), batch: 1, batchSize: 1)
+                XCTAssertEqual(alone.map(\.bitPattern), together[(r * outputs) ..< ((r + 1) * outputs)].map(\.bitPattern),
+                               "\(config.label), row \(r)")
+            }
+        }
+    }
+
     /// A bidirectional layer that returns its sequence to another (its backward direction's outputs
     /// at the padded steps are part of the next layer's input) computes every step.
     func testNonCausalModelsComputeEveryStep() {

@@ -270,6 +270,9 @@ final class CommandTests: XCTestCase {
             (["plot", Self.runDir + "/history.h5", "-o", tmp.file("x.png")], nil, "plot writes SVG only"),
             (["plot", Self.runDir + "/history.h5", "-o", ""], nil, "-o is empty"),
             (["export", "--onnx", w, "-o", ""], nil, "-o is empty"),
+            // A text that begins with '-': an -h inside it was a request for help (exit 0, nothing predicted).
+            (["predict", "--weights", w, "good", "-the worst"], nil, "'-the worst' is not an option (rnn-dist's options are --long; a text that begins with '-' goes after '--'"),
+            (["predict", "--weights", w, "-bad"], nil, "Unknown option '-bad'; a text that begins with '-' goes after '--', or on stdin"),
         ]
         for (args, stdin, expect) in cases {
             let r = try Subprocess.rnnDist(args, stdin: stdin)
@@ -278,6 +281,10 @@ final class CommandTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains(expect), "\(args): \(r.stderr)")
             if r.status == 1 || r.status == 2 { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): \(r.stderr)") }
         }
+        // After '--' such texts are texts.
+        let dashed = try Subprocess.rnnDist(["predict", "--weights", w, "--", "-the worst", "-h"])
+        XCTAssertEqual(dashed.status, 0, dashed.stderr)
+        XCTAssertEqual(dashed.stdout.split(separator: "\n").count, 2, dashed.stdout)
         // An output that is the input (another spelling, a hard link) is refused, the input kept.
         let copy = tmp.file("in.weights.h5"), history = tmp.file("h.h5")
         try FileManager.default.copyItem(atPath: w, toPath: copy)
@@ -380,10 +387,10 @@ final class CommandTests: XCTestCase {
             var exchange_bytes_per_batch, embedding_rows_per_batch: Double?
         }
         // JSONDecoder reads the digits exactly (JSONSerialization may round the last bit).
-        let epochs = try r.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }.map {
-            try JSONDecoder().decode(Epoch.self, from: Data($0.utf8))
-        }
-        XCTAssertFalse(r.stdout.contains("ETA") || r.stdout.contains("Epoch 1/2"), r.stdout)
+        // Every line of stdout is an epoch's object (the start line and the files written went there too).
+        let epochs = try r.stdout.split(separator: "\n").map { try JSONDecoder().decode(Epoch.self, from: Data($0.utf8)) }
+        XCTAssertTrue(r.stderr.contains("rnn-dist train: lstm, 2 ranks"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("wrote \(run)/history.h5"), r.stderr)
         let history = try HistoryFile.read(from: run + "/history.h5").0.records
         XCTAssertEqual(epochs.count, 2)
         XCTAssertEqual(history.count, 2)

@@ -48,4 +48,43 @@ final class KerasLegacyFileTests: XCTestCase {
         XCTAssertEqual(missing.stderr.split(separator: "\n").count, 1, missing.stderr)
         XCTAssertEqual(try Subprocess.rnnDist(["export", tmp.file("none.h5"), "-o", tmp.file("x.h5")]).status, 64)
     }
+
+    /// A layer after a Bidirectional that wraps one of its class: Keras 3's file path counts the
+    /// model's own layers ("layers/lstm" for LSTM after Bidirectional(LSTM)), Keras 2's names
+    /// count the wrapped one too ("lstm_1"). rnn-dist wrote "layers/lstm_1", which Keras 3's
+    /// `load_weights` refused (1 object not loaded); files written so are still read, every tensor
+    /// from its own group (in LSTM, Bidirectional(LSTM), LSTM, LSTM the last's new path,
+    /// "layers/lstm_2", is the third's earlier one).
+    func testKeras3PathsCountTheModelsOwnLayersAndEarlierFilesStillRead() throws {
+        func lstm(_ bidirectional: Bool = false) -> LayerSpec {
+            .recurrent(RecurrentSpec(kind: .lstm, units: 3, returnSequences: true, bidirectional: bidirectional))
+        }
+        let model = ModelConfig(layers: [.embedding(EmbeddingSpec(inputDim: 30, outputDim: 4)), lstm(), lstm(true), lstm(),
+                                         .recurrent(RecurrentSpec(kind: .lstm, units: 3)), .dense(DenseSpec(units: 1))])
+        let table = model.parameterTable
+        XCTAssertEqual(Array(Set(table.map { $0.layerPath })).sorted(), [
+            "layers/bidirectional/backward_layer", "layers/bidirectional/forward_layer", "layers/dense", "layers/embedding",
+            "layers/lstm", "layers/lstm_1", "layers/lstm_2"])
+        XCTAssertEqual(table.filter { $0.varIndex == 0 }.map(\.layerName),
+                       ["embedding", "lstm", "bidirectional", "bidirectional", "lstm_2", "lstm_3", "dense"], "Keras 2 names")
+        XCTAssertEqual(table.first { $0.sublayer == "forward_layer" }?.innerLayerName, "lstm_1")
+        var c = toyConfig(.lstm)
+        c.model = model
+        let m = Model(config: model, seed: 3)
+        let now = tmp.file("now.weights.h5"), earlier = tmp.file("earlier.weights.h5")
+        try WeightsFile.write(to: now, weights: m.weights, metadata: toyMetadata(c))
+        XCTAssertEqual(try WeightsFile.read(from: now).0, m.weights)
+        // The layout of an earlier rnn-dist: every tensor under its layer's name.
+        try H5File.writeAtomically(to: earlier) { f in
+            for view in table { try f.createDataset(view.earlierPath, shape: view.shape, data: Array(m.weights[view.range])) }
+            try WeightsFile.writeMetadata(toyMetadata(c), into: f, kind: WeightsFile.format)
+        }
+        XCTAssertTrue(try H5File.open(earlier).exists("layers/lstm_3"))
+        XCTAssertEqual(try WeightsFile.read(from: earlier).0, m.weights)
+        // The Keras 2 export keeps Keras 2's names.
+        let legacy = tmp.file("legacy.h5")
+        XCTAssertEqual(try Subprocess.rnnDist(["export", "--keras-legacy", now, "-o", legacy]).status, 0)
+        XCTAssertEqual(try H5File.open(legacy).fixedStringsAttribute("layer_names"),
+                       ["embedding", "lstm", "bidirectional", "lstm_2", "lstm_3", "dense"])
+    }
 }
