@@ -52,7 +52,7 @@ public enum ONNXExport {
         var b = GraphBuilder(weights: weights, maxlen: maxlen)
         for entry in config.layerTable(steps: maxlen) { b.add(entry) }
         b.head(config.head, classes: config.classCount)
-        var metadata = [(key: "maxlen", value: "\(maxlen)"), (key: "rnn_dist_model", value: config.label)]
+        var metadata = [(key: "maxlen", value: "\(maxlen)"), (key: "rnn_dist_model", value: config.summary)]
         let encoder = JSONEncoder()
         encoder.outputFormatting = .withoutEscapingSlashes
         if let json = try? encoder.encode(classNames) {

@@ -10,11 +10,11 @@ struct Predict: ParsableCommand {
         Texts come from the arguments, or one per line on standard input (every line, blank ones too: output line i answers input line i; a blank line is a text without words). Each is tokenized with the vocabulary and settings stored in the weights file, by the same code as `prepare`. Prints one line per text: the top class's probability and name, every class's probability, and the text's start. --json: one object per line with "class" (and "label", the same), "probabilities" (class name → probability), "text", and for a two-class model "probability", that of the second class (IMDB's pos).
         """)
 
-    @Option(help: "Weights file written by `train`.")
+    @Option(help: "Weights file written by `train` (model.weights.h5, best.weights.h5), or a checkpoint.")
     var weights: String
     @Flag(help: "Print JSON lines instead of text.")
     var json = false
-    @Argument(help: "Texts (default: one per line on stdin).")
+    @Argument(help: "Texts (default: one per line on stdin). A text that begins with '-' goes after '--'.")
     var texts: [String] = []
 
     func run() throws {

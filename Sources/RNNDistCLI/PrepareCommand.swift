@@ -42,10 +42,10 @@ struct Prepare: ParsableCommand {
     @Option(parsing: .unconditional, help: "Fraction of the rows drawn as the test set when the source has no test split (default 0.2).")
     var testSplit: Double?
 
-    @Option(parsing: .unconditional, help: "Vocabulary size: ids 0..<num-words; rarer words become 2 (out of vocabulary). At least 4.")
+    @Option(parsing: .unconditional, help: "Vocabulary size: ids 0..<num-words; rarer words become 2 (out of vocabulary). 4 … 2147483647.")
     var numWords = 10_000
 
-    @Option(parsing: .unconditional, help: "Ids per text: the last maxlen are kept, shorter texts are left-padded with 0. At least 1.")
+    @Option(parsing: .unconditional, help: "Ids per text: the last maxlen are kept, shorter texts are left-padded with 0. 1 … 1048576.")
     var maxlen = 500
 
     @Option(parsing: .unconditional, help: "Seed of the test-split draw and of the row permutation of each split (113 as Keras).")

@@ -14,7 +14,7 @@ struct ServeCommand: ParsableCommand {
         POST /v1/predict with {"texts": ["…", …]} answers {"predictions": [{"label": "pos", "probabilities": {"neg": 0.08, "pos": 0.92}}, …]}: the tokenizer and the numbers of `rnn-dist predict`. Requests that arrive together are scored in one forward pass (up to --max-batch texts; a free compute thread waits at most --batch-window-ms for more). GET /healthz answers {"status": "ok", …}; GET /metrics the Prometheus text format (requests by path and status, latency, batch sizes, the model file and its load time); GET / a page to type a text and see the answer.
         Errors are JSON {"error": "…"}: 400 for a body that is not valid UTF-8, not JSON or not {"texts": [strings]}; 413 for a body over 1 MiB (a Content-Length over it at once) or more than 1,000 texts; 415 for a Content-Encoding; 404 and 405 for an unknown path or method (HEAD is answered where GET is); 408 when a body does not arrive within --request-timeout.
         SIGHUP, or a new weights file at the same path (as train writes it: atomically), reloads the model; requests in flight finish with the model they started with, and a file that does not load leaves the old model answering. SIGTERM or SIGINT stops accepting connections, answers the requests in flight, and exits 0.
-        The first line on stdout, once the server listens, is "serving http://HOST:PORT" (with the real port when --port is 0).
+        The first line on stdout, once the server listens, is "serving http://HOST:PORT (WEIGHTS)" (with the real port when --port is 0).
         """)
 
     @Option(help: "Weights file written by `train` (or a checkpoint).")

@@ -123,7 +123,7 @@ struct Train: ParsableCommand {
     var overwrite = false
     @Option(help: "Write TensorBoard event files into this folder (off by default); `tensorboard --logdir` it.")
     var tensorboard: String?
-    @Option(parsing: .unconditional, help: "With --tensorboard: log batch_loss and learning_rate every K batches (default 20).")
+    @Option(parsing: .unconditional, help: "With --tensorboard: log batch_loss and learning_rate every K optimizer steps (default 20; a step is --accumulate batches).")
     var logEvery: Int?
     @Option(help: "Write a Chrome trace (chrome://tracing, Perfetto) of every rank's work to this file (off by default).")
     var timeline: String?
@@ -283,6 +283,11 @@ struct Train: ParsableCommand {
             ProductCounting.begin()
             try trainer.run(source: rows)
             try ProductCounting.finish(isRoot: comm.isRoot)
+            if comm.isRoot, trainer.state.epoch < config.epochs, let patience = config.patience {
+                let monitored = config.validationSplit > 0 ? "val_loss" : "the training loss"
+                report("early stopping after epoch \(trainer.state.epoch) of \(config.epochs): \(monitored) did not improve for "
+                       + "\(patience) epoch\(patience == 1 ? "" : "s") (--patience \(patience))")
+            }
             let rss = try comm.allReduce(peakResidentMegabytes(), op: .max)
             let pss = try comm.allReduce(proportionalSetMegabytes(), op: .sum)
             if comm.isRoot {

@@ -149,7 +149,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         try need(ModelConfigError.isRate(momentum), "--momentum", momentum, "[0, 1), 0 or at least 1.2e-38")
         try need(clipNorm.map { $0.isFinite && Float($0) >= smallest } ?? true, "--clip-norm", clipNorm ?? 0, "(0, ∞), at least 1.2e-38")
         try need(ModelConfigError.isRate(validationSplit), "--validation-split", validationSplit, "[0, 1), 0 or at least 1.2e-38")
-        try need(limit.map { (2 ... Self.maxRows).contains($0) } ?? true, "--limit", limit ?? 0, "2…\(Self.maxRows)")
+        // A limit above the dataset's rows is taken as all of them (the config records the rows used).
+        try need(limit.map { (2 ... Self.maxRows).contains($0) } ?? true, "--limit", limit ?? 0, "2…∞ (above the dataset's rows, all are used)")
         try need(checkpointEvery.map { (1 ... Self.maxRows).contains($0) } ?? true, "--checkpoint-every", checkpointEvery ?? 0,
                  "1…\(Self.maxRows)")
         try need(patience.map { (1 ... Self.maxEpochs).contains($0) } ?? true, "--patience", patience ?? 0, "1…\(Self.maxEpochs)")

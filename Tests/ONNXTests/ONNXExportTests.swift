@@ -132,6 +132,7 @@ final class ONNXExportTests: XCTestCase {
         XCTAssertEqual(onnx.opTypes, ["Gather", "Transpose", "LSTM", "Transpose", "Reshape", "MatMul", "Add", "Sigmoid", "Sub", "Concat"])
         XCTAssertEqual(onnx.metadata["class_names"], #"["neg","pos"]"#)
         XCTAssertEqual(onnx.metadata["maxlen"], "12")
+        XCTAssertEqual(onnx.metadata["rnn_dist_model"], "lstm, 1 layer of 5 units, embedding 30×4", "the model's summary, as inspect gives it")
         XCTAssertEqual(try onnx.node("lstm/Transpose_in").ints("perm"), [1, 0, 2])
         let lstm = try onnx.node("lstm/LSTM")
         XCTAssertEqual(try lstm.int("hidden_size"), 5)

@@ -418,6 +418,15 @@ final class RunFolderTests: ToyIMDBTestCase {
         XCTAssertEqual(try String(contentsOfFile: target, encoding: .utf8), "new")
     }
 
+    /// Early stopping says so when it ends a run (the run ended after fewer epochs than asked, with
+    /// no word). A rate of 1.2e-38 leaves the weights as they are, so val_loss never improves.
+    func testEarlyStoppingSaysItEndedTheRun() throws {
+        let r = try train(tmp.file("early"), ["--epochs", "5", "--patience", "1", "--lr", "1.2e-38"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("early stopping after epoch 2 of 5: val_loss did not improve for 1 epoch (--patience 1)"), r.stdout)
+        XCTAssertFalse(try train(tmp.file("full"), ["--epochs", "2", "--patience", "1"]).stdout.contains("early stopping"))
+    }
+
     /// A --patience lowered on resume below the epochs the checkpoint has gone without improvement
     /// ends the run at once, and the line says why in those terms (it said early stopping "had ended
     /// the run", which the run that wrote the checkpoint had not).
