@@ -62,7 +62,7 @@ let package = Package(
         ]),
         .executableTarget(name: "rnn-dist", dependencies: ["RNNDistCLI"]),
 
-        .target(name: "TestSupport", dependencies: ["HDF5"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["HDF5", "CHDF5"], path: "Tests/TestSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "CHDF5", "TestSupport"]),
         .testTarget(name: "MPITests", dependencies: ["MPI", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "TestSupport"]),

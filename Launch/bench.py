@@ -288,7 +288,7 @@ def section_memory(c):
         rd = os.path.join(work, "mem")
         r, _ = run(["mpirun", "-n", "4", a.bin, "train", "--data", a.data, "--run-dir", rd, "--epochs", "1",
                     "--limit", str(a.scaling_limit)])
-        m = re.search(r"peak RSS per rank: ([\d.]+) MB", r.stdout)
+        m = re.search(r"peak RSS per rank: ([\d.]+) MB", r.stdout + r.stderr)   # stderr with --log-format json
         res["peak_rss_mb_per_rank"] = float(m[1]) if m else None
         log("peak RSS per rank (MB)", res["peak_rss_mb_per_rank"])
 
@@ -660,7 +660,7 @@ def section_floor(c):
         r, _ = run([a.bin, "train", "--data", a.data, "--run-dir", rd, "--epochs", "2", "--validation-split", "0"] + FLOOR_MODELS[name],
                    env=dict(os.environ, RNN_DIST_COUNT_PRODUCTS=counts))
         e2 = parse_epochs(r.stdout)[-1]
-        m = re.search(r"(\d+) training and", r.stdout)
+        m = re.search(r"(\d+) training and", r.stdout + r.stderr)   # stderr with --log-format json
         rows = int(m[1]) if m else 25000
         step_seconds = rows / e2["samples_per_second"]
         p, _ = run([a.bin, "selftest", "products", counts, "--per", "2"])

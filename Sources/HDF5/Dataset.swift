@@ -2,6 +2,8 @@ import CHDF5
 
 /// An open N-D dataset. Reads check the element type exactly: an int8 dataset is never silently
 /// converted to float, nor the reverse (docs/FILES.md §Robustness: wrong dtypes are errors).
+/// One thread reads a dataset at a time (HDF5 is not built thread-safe here, and the block checks
+/// carry a partly read block from one read to the next).
 public final class H5Dataset: H5Object, @unchecked Sendable {
     /// Dimensions, axis 0 first (rows).
     public let shape: [Int]
@@ -69,22 +71,6 @@ public final class H5Dataset: H5Object, @unchecked Sendable {
             try values.withUnsafeBytes { try checkBlocks(range, $0) }
         }
         return values
-    }
-
-    /// Where the chunk holding `row` lies in the file, and its stored size (values and Fletcher-32):
-    /// for tests that damage a file as a disk would (`H5Dget_chunk_info_by_coord`).
-    public func storedChunk(containingRow row: Int) throws -> (offset: Int, bytes: Int) {
-        guard row >= 0 && row < rows else { throw error(.invalid, "row \(row) out of 0..<\(rows)") }
-        var offset = [hsize_t](repeating: 0, count: shape.count), mask: UInt32 = 0
-        var address: haddr_t = 0, size: hsize_t = 0
-        let plist = try h5check(H5Dget_create_plist(id), "H5Dget_create_plist", path: path, object: name)
-        defer { H5Pclose(plist) }
-        var chunk = [hsize_t](repeating: 0, count: shape.count)
-        try h5check(H5Pget_chunk(plist, Int32(shape.count), &chunk), "H5Pget_chunk", path: path, object: name)
-        offset[0] = hsize_t(row) / chunk[0] * chunk[0]
-        try h5check(H5Dget_chunk_info_by_coord(id, &offset, &mask, &address, &size), "H5Dget_chunk_info_by_coord",
-                    path: path, object: name)
-        return (Int(address), Int(size))
     }
 
     /// The attributes of a row dataset that is read in parts (a dataset file's ids and labels):

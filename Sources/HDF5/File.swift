@@ -72,12 +72,15 @@ public final class H5File: H5Group, @unchecked Sendable {
             // A root header that cannot be read is damage, named as such, not an unfinished write.
             guard try file.attributeExists(completeAttribute),
                   try file.intAttribute(completeAttribute) == 1 else {
-                throw HDF5Error(.incomplete, path: path, object: "",
-                                detail: "incomplete or not written by rnn-dist (no '\(completeAttribute)' mark: a file of another program, or one whose writing did not finish)")
+                throw HDF5Error(.incomplete, path: path, object: "", detail: incompleteDetail)
             }
         }
         return file
     }
+
+    /// What a file without the completion mark is (one line, after the path).
+    public static let incompleteDetail =
+        "incomplete or not written by rnn-dist (no '\(completeAttribute)' mark: a file of another program, or one whose writing did not finish)"
 
     /// Whether the completion mark is present.
     public var isComplete: Bool {

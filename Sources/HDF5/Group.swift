@@ -12,6 +12,10 @@ public class H5Group: H5Object, @unchecked Sendable {
         (try? resolve(relative)) == true
     }
 
+    /// As `exists`, but a header that cannot be read, or a soft or external link, is an error, not
+    /// an absent link.
+    public func contains(_ relative: String) throws -> Bool { try resolve(relative) }
+
     /// Whether every component of `relative` is present (false: missing). Only hard links are
     /// followed: rnn-dist never writes soft or external links, and following one from a crafted
     /// file could open another file, a device or a FIFO (and hang).
@@ -101,6 +105,8 @@ public class H5Group: H5Object, @unchecked Sendable {
     ///   - shape: dimensions, rank ≥ 1; `data.count` must equal their product.
     ///   - chunkRows: rows per chunk along axis 0 (default: about 256 KiB per chunk), so that a range
     ///     of rows reads only its chunks.
+    ///   - blockChecksums: also store a checksum per block of rows (`H5Dataset.blockRows`), for a
+    ///     dataset read in parts, whose reads the whole content's checksum cannot check.
     @discardableResult
     public func createDataset<T: H5Element>(_ relative: String, shape: [Int], data: [T], chunkRows: Int? = nil,
                                             blockChecksums: Bool = false) throws -> H5Dataset {
@@ -115,10 +121,8 @@ public class H5Group: H5Object, @unchecked Sendable {
         try createDataset(relative, shape: [data.count], data: data)
     }
 
-    /// As `createDataset(_:shape:data:chunkRows:)`, from a raw buffer.
+    /// As `createDataset(_:shape:data:chunkRows:blockChecksums:)`, from a raw buffer.
     @discardableResult
-    /// - Parameter blockChecksums: also store a checksum per block of rows (`H5Dataset.blockRows`),
-    ///   for a dataset read in parts, whose reads the whole content's checksum cannot check.
     public func createDataset<T: H5Element>(_ relative: String, shape: [Int], buffer: UnsafeBufferPointer<T>,
                                             chunkRows: Int? = nil, blockChecksums: Bool = false) throws -> H5Dataset {
         let obj = child(relative)

@@ -95,23 +95,32 @@ public class H5Object: @unchecked Sendable {
 
     /// Reads a 1-D array of integers (any integer type) as Int64, of at most `limit` values.
     func int64sAttribute(_ attr: String, limit: Int) throws -> [Int64] {
+        try withArrayAttribute(attr) { a, t, space, object in
+            guard H5Tget_class(t) == H5T_INTEGER, H5Tget_size(t) <= 8, H5Sget_simple_extent_ndims(space) == 1 else {
+                throw error(.invalid, "expected a 1-D array of integers", object: object)
+            }
+            let count = Int(H5Sget_simple_extent_npoints(space))
+            guard (0 ... limit).contains(count) else { throw error(.invalid, "holds \(count) values", object: object) }
+            var v = [Int64](repeating: 0, count: max(1, count))
+            try v.withUnsafeMutableBufferPointer { p in
+                _ = try h5check(H5Aread(a, rd_h5t_native_int64(), p.baseAddress), "H5Aread", path: path, object: object)
+            }
+            return Array(v.prefix(count))
+        }
+    }
+
+    /// Opens attribute `attr` with its type and dataspace for `body` (then closes them); `object`
+    /// names the attribute in errors.
+    private func withArrayAttribute<R>(_ attr: String, _ body: (_ a: hid_t, _ t: hid_t, _ space: hid_t, _ object: String) throws -> R) throws -> R {
         let object = name + "@" + attr
+        guard hasAttribute(attr) else { throw error(.missing, "", object: object) }
         let a = try h5check(H5Aopen(id, attr, rd_h5p_default()), "H5Aopen", path: path, object: object)
         defer { H5Aclose(a) }
         let t = try h5check(H5Aget_type(a), "H5Aget_type", path: path, object: object)
         defer { H5Tclose(t) }
         let space = try h5check(H5Aget_space(a), "H5Aget_space", path: path, object: object)
         defer { H5Sclose(space) }
-        guard H5Tget_class(t) == H5T_INTEGER, H5Tget_size(t) <= 8, H5Sget_simple_extent_ndims(space) == 1 else {
-            throw error(.invalid, "expected a 1-D array of integers", object: object)
-        }
-        let count = Int(H5Sget_simple_extent_npoints(space))
-        guard (0 ... limit).contains(count) else { throw error(.invalid, "holds \(count) values", object: object) }
-        var v = [Int64](repeating: 0, count: max(1, count))
-        try v.withUnsafeMutableBufferPointer { p in
-            _ = try h5check(H5Aread(a, rd_h5t_native_int64(), p.baseAddress), "H5Aread", path: path, object: object)
-        }
-        return Array(v.prefix(count))
+        return try body(a, t, space, object)
     }
 
     /// Sets a double attribute.
@@ -190,27 +199,22 @@ public class H5Object: @unchecked Sendable {
 
     /// Reads a 1-D array of fixed-length strings (as `setAttribute(_:fixedStrings:)` writes it).
     func fixedStringsAttribute(_ attr: String) throws -> [String] {
-        guard hasAttribute(attr) else { throw error(.missing, "", object: name + "@" + attr) }
-        let a = try h5check(H5Aopen(id, attr, rd_h5p_default()), "H5Aopen", path: path, object: name + "@" + attr)
-        defer { H5Aclose(a) }
-        let t = try h5check(H5Aget_type(a), "H5Aget_type", path: path, object: name + "@" + attr)
-        defer { H5Tclose(t) }
-        let space = try h5check(H5Aget_space(a), "H5Aget_space", path: path, object: name + "@" + attr)
-        defer { H5Sclose(space) }
-        guard H5Tget_class(t) == H5T_STRING, H5Tis_variable_str(t) == 0, H5Sget_simple_extent_ndims(space) == 1 else {
-            throw error(.invalid, "expected a 1-D array of fixed-length strings", object: name + "@" + attr)
-        }
-        let width = H5Tget_size(t), count = Int(H5Sget_simple_extent_npoints(space))
-        guard width > 0, width <= H5Limits.maxStringBytes, (0 ... H5Limits.maxChildren).contains(count) else {
-            throw error(.invalid, "\(count) strings of \(width) bytes", object: name + "@" + attr)
-        }
-        var buf = [UInt8](repeating: 0, count: max(1, width * count))
-        try buf.withUnsafeMutableBytes { p in
-            _ = try h5check(H5Aread(a, t, p.baseAddress), "H5Aread", path: path, object: name + "@" + attr)
-        }
-        return (0 ..< count).map { i in
-            let item = buf[(i * width) ..< ((i + 1) * width)]
-            return String(decoding: item.prefix { $0 != 0 }, as: UTF8.self)
+        try withArrayAttribute(attr) { a, t, space, object in
+            guard H5Tget_class(t) == H5T_STRING, H5Tis_variable_str(t) == 0, H5Sget_simple_extent_ndims(space) == 1 else {
+                throw error(.invalid, "expected a 1-D array of fixed-length strings", object: object)
+            }
+            let width = H5Tget_size(t), count = Int(H5Sget_simple_extent_npoints(space))
+            guard width > 0, width <= H5Limits.maxStringBytes, (0 ... H5Limits.maxChildren).contains(count) else {
+                throw error(.invalid, "\(count) strings of \(width) bytes", object: object)
+            }
+            var buf = [UInt8](repeating: 0, count: max(1, width * count))
+            try buf.withUnsafeMutableBytes { p in
+                _ = try h5check(H5Aread(a, t, p.baseAddress), "H5Aread", path: path, object: object)
+            }
+            return (0 ..< count).map { i in
+                let item = buf[(i * width) ..< ((i + 1) * width)]
+                return String(decoding: item.prefix { $0 != 0 }, as: UTF8.self)
+            }
         }
     }
 

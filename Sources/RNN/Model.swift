@@ -322,8 +322,9 @@ public final class Model {
     /// reviews 57% of all steps). A bidirectional reduction's forward direction skips too; its
     /// backward direction, which reads the padding last, first runs the skipped steps
     /// (`Pass.reversedPrefix`). Each row's logits are the same bits either way where a row of a
-    /// matrix product does not depend on how many rows share it (OpenBLAS's SkylakeX and Cooperlake
-    /// kernels); on its Haswell kernel they can differ in the last bits. Either way a row's logits
+    /// matrix product does not depend on how many rows share it (rnn-dist's own kernel for the
+    /// products it takes, `BLAS.ownKernel`; OpenBLAS's SkylakeX and Cooperlake kernels); on
+    /// OpenBLAS's Haswell kernel they can differ in the last bits. Either way a row's logits
     /// depend only on the rows of the call, never on anything else: `Evaluator` fixes which rows
     /// share a call, so evaluation stays the same bits at any number of ranks.
     /// - Parameters:

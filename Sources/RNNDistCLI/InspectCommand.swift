@@ -74,7 +74,7 @@ struct Inspect: ParsableCommand {
             }
         }
         if !complete {
-            throw CLIError("\(file): incomplete or not written by rnn-dist (no '\(H5File.completeAttribute)' mark: a file of another program, or one whose writing did not finish)")
+            throw CLIError("\(file): \(H5File.incompleteDetail)")
         }
 
     }

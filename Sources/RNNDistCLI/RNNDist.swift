@@ -51,15 +51,20 @@ public struct RNNDist: ParsableCommand {
         }
     }
 
-    /// rnn-dist's options are all long (`--name`) but for `-h`. ArgumentParser reads an argument
-    /// such as `-the worst` as the grouped flags -t -h -e …, and the -h in it as a request for help:
-    /// `predict --weights W "-the worst"` printed the help and exited 0 with no predictions. Such an
-    /// argument (before any `--`) is a bad command line, saying where a text beginning with '-' goes.
+    /// Where a text that begins with '-' goes (predict's texts), for the messages below.
+    static let dashedTextHint = "a text that begins with '-' goes after '--', or on stdin"
+
+    /// rnn-dist's short options are `-h` and `-o` (prepare, plot, export). ArgumentParser reads an
+    /// argument such as `-the worst` as the grouped flags -t -h -e …, and the -h in it as a request
+    /// for help: `predict --weights W "-the worst"` printed the help and exited 0 with no
+    /// predictions. Such an argument (before any `--`) is a bad command line; `-o=FILE.h5` (a short
+    /// option with its value) and `-help` are not refused.
     static func refuseGroupedShortFlags(_ arguments: [String]) throws {
-        for a in arguments.prefix(while: { $0 != "--" })
-        where a.hasPrefix("-") && !a.hasPrefix("--") && a.count > 2 && a != "-help" && a.dropFirst().contains("h") {
+        for a in arguments.prefix(while: { $0 != "--" }) where a.hasPrefix("-") && !a.hasPrefix("--") {
+            let name = a.dropFirst().prefix { $0 != "=" }
+            guard name.count > 1, name != "help", name.contains("h") else { continue }
             throw ValidationError("'\(OneLine.flattened(String(a.prefix(40))))\(a.count > 40 ? "…" : "")' is not an option "
-                                  + "(rnn-dist's options are --long; a text that begins with '-' goes after '--', or on stdin)")
+                                  + "(nor a group of short flags: rnn-dist's are -h and -o); \(dashedTextHint)")
         }
     }
 
@@ -76,8 +81,8 @@ public struct RNNDist: ParsableCommand {
         let rank = ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"].lazy.compactMap { env[$0] }.first
         if rank == nil || rank == "0" {
             // predict takes texts: one that begins with '-' reads as an option.
-            let hint = command == Predict._commandName && message(for: error).hasPrefix("Unknown option")
-                ? "; a text that begins with '-' goes after '--', or on stdin" : ""
+            let hint = command == Predict._commandName && message(for: error).hasPrefix("Unknown option '-")
+                && !message(for: error).hasPrefix("Unknown option '--") ? "; " + dashedTextHint : ""
             printError(message(for: error) + hint + " (usage: rnn-dist\(command.map { " " + $0 } ?? "") --help)")
         }
         Glibc.exit(code.rawValue)

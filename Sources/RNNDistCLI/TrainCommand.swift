@@ -272,9 +272,8 @@ struct Train: ParsableCommand {
                     // lowered on this resume (then also in the middle of an epoch).
                     let early = trainer.state.epoch < config.epochs ? config.patience : nil
                     let without = trainer.state.epochsWithoutImprovement
-                    let monitored = config.validationSplit > 0 ? "val_loss" : "the training loss"   // as early stopping watches
                     report("nothing to train: the checkpoint is at epoch \(trainer.state.epoch) of --epochs \(config.epochs)" +
-                          (early.map { " after \(without) epoch\(without == 1 ? "" : "s") without improvement of \(monitored), which ends a run at --patience \($0); raise --patience to continue" }
+                          (early.map { " after \(without) epoch\(without == 1 ? "" : "s") without improvement of \(config.monitoredLoss), which ends a run at --patience \($0); raise --patience to continue" }
                            ?? "; raise --epochs to continue"))
                 }
                 return
@@ -284,8 +283,7 @@ struct Train: ParsableCommand {
             try trainer.run(source: rows)
             try ProductCounting.finish(isRoot: comm.isRoot)
             if comm.isRoot, trainer.state.epoch < config.epochs, let patience = config.patience {
-                let monitored = config.validationSplit > 0 ? "val_loss" : "the training loss"
-                report("early stopping after epoch \(trainer.state.epoch) of \(config.epochs): \(monitored) did not improve for "
+                report("early stopping after epoch \(trainer.state.epoch) of \(config.epochs): \(config.monitoredLoss) did not improve for "
                        + "\(patience) epoch\(patience == 1 ? "" : "s") (--patience \(patience))")
             }
             let rss = try comm.allReduce(peakResidentMegabytes(), op: .max)

@@ -94,7 +94,9 @@ public final class Classifier {
     /// with a clear message when the file is another kind of rnn-dist file.
     public static func loadWeights(_ path: String) throws -> ([Float], WeightsMetadata) {
         let file = try? H5File.open(path)
-        switch try file.flatMap(RunFileSummary.kind(of:)) {
+        // The kind of a complete file (an unreadable format mark is then an error); a file without
+        // the completion mark is refused below as incomplete or not rnn-dist's.
+        switch try file.flatMap({ $0.isComplete ? try RunFileSummary.kind(of: $0) : nil }) {
         case "checkpoint":
             let c = try Checkpoint.read(from: path)
             return (c.weights, c.metadata)

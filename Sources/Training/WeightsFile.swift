@@ -111,7 +111,7 @@ public enum WeightsFile {
         // A file of an earlier rnn-dist keeps a layer after a Bidirectional under the layer's name:
         // told by the first tensor whose two paths differ (a Keras 3 file has the first, an earlier
         // one never does), and then read so for every tensor.
-        let earlier = table.first { $0.earlierPath != $0.kerasPath }.map { !root.exists($0.kerasPath) && root.exists($0.earlierPath) } ?? false
+        let earlier = try table.first { $0.earlierPath != $0.kerasPath }.map { try !root.contains($0.kerasPath) && root.contains($0.earlierPath) } ?? false
         for view in table {
             let d = try root.dataset(earlier ? view.earlierPath : view.kerasPath)
             guard d.shape == view.shape else {

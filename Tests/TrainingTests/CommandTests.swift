@@ -195,13 +195,13 @@ final class CommandTests: XCTestCase {
         try zeroStoredChunk(of: "test/x", containingRow: 0, in: test)
         try zeroStoredChunk(of: "train/y", containingRow: 0, in: train)
         let e = try Subprocess.rnnDist(["eval", "--weights", Self.runDir + "/best.weights.h5", "--data", test])
-        XCTAssertNotEqual(e.status, 0, e.stdout)
+        XCTAssertEqual(e.status, 1, e.stdout)
         XCTAssertTrue(e.stderr.contains("/test/x: rows 0..<8 do not match their checksum"), e.stderr)
         XCTAssertEqual(e.stderr.split(separator: "\n").count, 1, e.stderr)
         XCTAssertEqual(e.stdout, "")
         let t = try Subprocess.rnnDist(["train", "--data", train, "--run-dir", tmp.file("run"), "--epochs", "1", "--batch-size", "16",
                                         "--units", "8", "--embed-dim", "8", "--model", "gru"], timeout: 120)
-        XCTAssertNotEqual(t.status, 0, t.stdout)
+        XCTAssertEqual(t.status, 2, t.stdout)
         XCTAssertTrue(t.stderr.contains("/train/y: rows 0..<8 do not match their checksum"), t.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("run") + "/checkpoint.h5"))
         // The intact dataset's eval reads every row of the split through the same checks.
@@ -271,7 +271,7 @@ final class CommandTests: XCTestCase {
             (["plot", Self.runDir + "/history.h5", "-o", ""], nil, "-o is empty"),
             (["export", "--onnx", w, "-o", ""], nil, "-o is empty"),
             // A text that begins with '-': an -h inside it was a request for help (exit 0, nothing predicted).
-            (["predict", "--weights", w, "good", "-the worst"], nil, "'-the worst' is not an option (rnn-dist's options are --long; a text that begins with '-' goes after '--'"),
+            (["predict", "--weights", w, "good", "-the worst"], nil, "'-the worst' is not an option (nor a group of short flags: rnn-dist's are -h and -o); a text that begins with '-' goes after '--'"),
             (["predict", "--weights", w, "-bad"], nil, "Unknown option '-bad'; a text that begins with '-' goes after '--', or on stdin"),
         ]
         for (args, stdin, expect) in cases {
@@ -281,6 +281,13 @@ final class CommandTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains(expect), "\(args): \(r.stderr)")
             if r.status == 1 || r.status == 2 { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): \(r.stderr)") }
         }
+        // A mistyped long option gets no such hint; -o=FILE (a short option with its value) is an option.
+        let typo = try Subprocess.rnnDist(["predict", "--weigths", w, "nice"])
+        XCTAssertEqual(typo.status, 64)
+        XCTAssertFalse(typo.stderr.contains("goes after '--'"), typo.stderr)
+        let svg = tmp.file("h.svg")
+        XCTAssertEqual(try Subprocess.rnnDist(["plot", Self.runDir + "/history.h5", "-o=" + svg]).status, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: svg))
         // After '--' such texts are texts.
         let dashed = try Subprocess.rnnDist(["predict", "--weights", w, "--", "-the worst", "-h"])
         XCTAssertEqual(dashed.status, 0, dashed.stderr)
