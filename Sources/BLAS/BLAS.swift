@@ -78,7 +78,7 @@ public enum BLAS {
 
     /// Whether a product's shape and scalars are the own kernel's (`ownKernel`).
     @inlinable
-    static func takesOwnKernel(transB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float) -> Bool {
+    public static func takesOwnKernel(transB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float) -> Bool {
         !transB && alpha == 1 && (beta == 0 || beta == 1) && k >= 1 && k <= ownKernelMaxK && n * k <= ownKernelMaxB
     }
 

@@ -38,11 +38,17 @@ final class Dense: Layer {
     func forward(_ input: Activation, _ p: Pass) -> Activation {
         guard case .vector(let x) = input else { preconditionFailure("Dense: the input must be a vector") }
         let z = output.pointer, w = p.weights
-        // A product even for one unit (the two-class head): OpenBLAS's sgemv sums a row's products in
-        // an order that depends on the number of rows (`predict` of one text and of two differed in
-        // the last bits), the own kernel never does (BLAS.ownKernel).
-        BLAS.sgemm(m: p.batch, n: units, k: inputSize, a: x, lda: inputSize, b: w + kernel.offset, ldb: units,
-                   beta: 0, c: z, ldc: units)
+        // One unit (the two-class head) is a product in the own kernel where it takes it: OpenBLAS's
+        // sgemv sums a row's products in an order that depends on the number of rows (`predict` of
+        // one text and of two differed in the last bits), the own kernel never does (BLAS.ownKernel).
+        // Beyond it (a head after a Flatten: k = T·E), sgemv as before: OpenBLAS's sgemm keeps no
+        // row apart either, and packs the whole input first.
+        if units == 1 && !(BLAS.ownKernel && BLAS.takesOwnKernel(transB: false, m: p.batch, n: 1, k: inputSize, alpha: 1, beta: 0)) {
+            BLAS.sgemv(m: p.batch, n: inputSize, a: x, lda: inputSize, x: w + kernel.offset, beta: 0, y: z)
+        } else {
+            BLAS.sgemm(m: p.batch, n: units, k: inputSize, a: x, lda: inputSize, b: w + kernel.offset, ldb: units,
+                       beta: 0, c: z, ldc: units)
+        }
         if let bias {
             for b in 0..<p.batch {
                 for k in 0..<units { z[b * units + k] += w[bias.offset + k] }
