@@ -30,7 +30,7 @@ struct Plot: ParsableCommand {
         let title = "\(model), \(worldSize) rank\(worldSize == 1 ? "" : "s"), " +
             "\(h.records.count) epoch\(h.records.count == 1 ? "" : "s")"
         let svg = HistoryPlot.svg(h, title: title)
-        let dir = (output as NSString).deletingLastPathComponent
+        let dir = parentFolder(output)
         var isDir: ObjCBool = false
         guard dir.isEmpty || (FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && isDir.boolValue) else {
             throw CLIError("\(output): folder '\(dir)' does not exist")

@@ -52,19 +52,18 @@ public struct RNNDist: ParsableCommand {
     }
 
     /// Where a text that begins with '-' goes (predict's texts), for the messages below.
-    static let dashedTextHint = "a text that begins with '-' goes after '--', or on stdin"
+    static let dashedTextHint = "if it is a text: a text that begins with '-' goes after '--', or on stdin"
 
-    /// rnn-dist's short options are `-h` and `-o` (prepare, plot, export). ArgumentParser reads an
-    /// argument such as `-the worst` as the grouped flags -t -h -e …, and the -h in it as a request
-    /// for help: `predict --weights W "-the worst"` printed the help and exited 0 with no
-    /// predictions. Such an argument (before any `--`) is a bad command line; `-o=FILE.h5` (a short
-    /// option with its value) and `-help` are not refused.
+    /// predict takes texts, and ArgumentParser reads one such as `-the worst` as the grouped flags
+    /// -t -h -e …, and the -h in it as a request for help: `predict --weights W "-the worst"`
+    /// printed the help and exited 0 with no predictions. Such an argument (before any `--`) is a
+    /// bad command line of predict; `-help` and `-h` are help, as everywhere.
     static func refuseGroupedShortFlags(_ arguments: [String]) throws {
+        guard arguments.first(where: { !$0.hasPrefix("-") }) == Predict._commandName else { return }
         for a in arguments.prefix(while: { $0 != "--" }) where a.hasPrefix("-") && !a.hasPrefix("--") {
-            let name = a.dropFirst().prefix { $0 != "=" }
+            let name = a.dropFirst()
             guard name.count > 1, name != "help", name.contains("h") else { continue }
-            throw ValidationError("'\(OneLine.flattened(String(a.prefix(40))))\(a.count > 40 ? "…" : "")' is not an option "
-                                  + "(nor a group of short flags: rnn-dist's are -h and -o); \(dashedTextHint)")
+            throw ValidationError("'\(OneLine.flattened(String(a.prefix(40))))\(a.count > 40 ? "…" : "")' is not an option of predict; \(dashedTextHint)")
         }
     }
 
@@ -81,8 +80,7 @@ public struct RNNDist: ParsableCommand {
         let rank = ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"].lazy.compactMap { env[$0] }.first
         if rank == nil || rank == "0" {
             // predict takes texts: one that begins with '-' reads as an option.
-            let hint = command == Predict._commandName && message(for: error).hasPrefix("Unknown option '-")
-                && !message(for: error).hasPrefix("Unknown option '--") ? "; " + dashedTextHint : ""
+            let hint = command == Predict._commandName && message(for: error).hasPrefix("Unknown option") ? "; " + dashedTextHint : ""
             printError(message(for: error) + hint + " (usage: rnn-dist\(command.map { " " + $0 } ?? "") --help)")
         }
         Glibc.exit(code.rawValue)
@@ -104,6 +102,15 @@ func printNotice(_ message: String) {
     line.utf8CString.withUnsafeBufferPointer { p in
         _ = write(2, p.baseAddress, p.count - 1)
     }
+}
+
+/// The folder part of a path as NSString's `deletingLastPathComponent` gives it ("" for a bare
+/// name, "/" for a file at the root), which on Linux traps on a path of one character ("a", "-").
+func parentFolder(_ path: String) -> String {
+    var p = Substring(path)
+    while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }
+    guard let slash = p.lastIndex(of: "/") else { return "" }
+    return slash == p.startIndex ? "/" : String(p[..<slash])
 }
 
 /// A failure the CLI reports as-is.

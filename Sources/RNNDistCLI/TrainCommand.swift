@@ -404,7 +404,7 @@ struct Train: ParsableCommand {
         if sameFile(a, b) { return true }
         let (na, nb) = (a as NSString, b as NSString)
         guard na.lastPathComponent == nb.lastPathComponent else { return false }
-        let (da, db) = (na.deletingLastPathComponent, nb.deletingLastPathComponent)
+        let (da, db) = (parentFolder(a), parentFolder(b))
         return sameFile(da.isEmpty ? "." : da, db.isEmpty ? "." : db)
     }
 

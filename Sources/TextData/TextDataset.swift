@@ -56,7 +56,8 @@ public final class TextDataset {
         self.path = path
         let file = try H5File.open(path, requireComplete: true)
         self.file = file
-        let found = file.hasAttribute("format") ? ((try? file.stringAttribute("format")) ?? "(not a string)") : ""
+        // A mark that cannot be read (a variable-length string: h5py's default) says why, as every reader does.
+        let found = try file.attributeExists("format") ? try file.stringAttribute("format") : ""
         guard found == Self.format else { throw DatasetError.wrongFormat(path: path, found: found) }
         let version = try file.intAttribute("format_version")
         guard version == Self.formatVersion else { throw DatasetError.unsupportedVersion(path: path, found: version) }

@@ -126,20 +126,37 @@ public struct PreloadedRows: RowSource {
     /// rows in this process's memory; with ids above 16 bits, or a block larger than half the
     /// host's available memory, `source` itself (a file read per batch).
     public static func load(_ source: RowSource, rows: Int, numWords: Int, comm: Communicator) throws -> RowSource {
-        guard numWords <= maxNumWords else { return source }
+        guard numWords <= maxNumWords else { return try checked(source, rows: rows, comm: comm) }
         guard comm.size > 1 else {
             let own = try CollectiveError.agree(comm) { try PreloadedRows(source, rows: rows, numWords: numWords) }
             return own ?? source
         }
         let bytes = Store.bytes(rows: rows, maxlen: source.maxlen)
         let fits = try comm.allReduce(Int32(availableMemoryBytes().map { bytes <= $0 / 2 } ?? true ? 1 : 0), op: .min) == 1
-        guard fits, let block = try comm.hostSharedMemory(count: bytes) else { return source }
+        guard fits, let block = try comm.hostSharedMemory(count: bytes) else { return try checked(source, rows: rows, comm: comm) }
         let store = Store(block: block, rows: rows, maxlen: source.maxlen)
         try CollectiveError.agree(comm) {
             if block.isWriter { try store.fill(from: source, rows: rows, numWords: numWords, slabRows: 1024) }
         }
         try block.publish()
         return PreloadedRows(store: store, rows: rows, maxlen: source.maxlen)
+    }
+
+    /// Collective: `source` after rank 0 has read its first `rows` rows once, in slabs, the others
+    /// waiting for its verdict: a run that reads batches from the file checks the rows as a loaded
+    /// one does (their ids, labels and the dataset's block checksums, which a batch's scattered rows
+    /// seldom complete). A zeroed chunk in the rows of a run with more than 65,536 words trained on
+    /// without a word.
+    static func checked(_ source: RowSource, rows: Int, comm: Communicator, slabRows: Int = 1024) throws -> RowSource {
+        try CollectiveError.agree(comm) {
+            guard comm.rank == 0 else { return }
+            var start = 0
+            while start < rows {
+                _ = try source.read(range: start ..< min(rows, start + slabRows))
+                start += slabRows
+            }
+        }
+        return source
     }
 
     /// MemAvailable of /proc/meminfo, in bytes (nil where unreadable).

@@ -208,6 +208,25 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(try Subprocess.rnnDist(["eval", "--weights", Self.runDir + "/best.weights.h5", "--data", Self.dataset]).status, 0)
     }
 
+    /// With more than 65,536 words the ids do not fit the rows held in memory and train reads its
+    /// batches from the file, whose scattered rows seldom complete a block: a zeroed chunk was
+    /// trained on, exit 0. The rows are now read once at set-up, as a loaded run reads them.
+    func testARunReadingBatchesFromTheFileChecksItsRowsFirst() throws {
+        var csv = "text,label\n"
+        for r in 0 ..< 1000 { csv += (0 ..< 100).map { "w\(r * 100 + $0)" }.joined(separator: " ") + (r % 2 == 0 ? ",neg\n" : ",pos\n") }
+        try Data(csv.utf8).write(to: URL(fileURLWithPath: tmp.file("wide.csv")))
+        let data = tmp.file("wide.h5")
+        let p = try Subprocess.rnnDist(["prepare", "--source", tmp.file("wide.csv"), "-o", data, "--num-words", "70000", "--maxlen", "100"])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        let flags = ["--data", data, "--epochs", "1", "--limit", "200", "--batch-size", "8", "--units", "4", "--embed-dim", "4", "--num-words", "70000"]
+        let intact = try Subprocess.rnnDist(["train", "--run-dir", tmp.file("intact")] + flags, timeout: 120)
+        XCTAssertEqual(intact.status, 0, intact.stderr)
+        try zeroStoredChunk(of: "train/x", containingRow: 100, in: data)
+        let r = try Subprocess.rnnDist(["train", "--run-dir", tmp.file("damaged")] + flags, timeout: 120)
+        XCTAssertEqual(r.status, 2, r.stdout)
+        XCTAssertTrue(r.stderr.contains("/train/x: rows ") && r.stderr.contains("do not match their checksum"), r.stderr)
+    }
+
     /// `--split val` and `train` are the run's rows only on the run's dataset: the same source
     /// prepared with another seed (its rows in another order) is refused for them, not for test.
     func testEvalOfTheRunsSplitsRefusesAnotherShuffleOfTheData() throws {
@@ -271,8 +290,11 @@ final class CommandTests: XCTestCase {
             (["plot", Self.runDir + "/history.h5", "-o", ""], nil, "-o is empty"),
             (["export", "--onnx", w, "-o", ""], nil, "-o is empty"),
             // A text that begins with '-': an -h inside it was a request for help (exit 0, nothing predicted).
-            (["predict", "--weights", w, "good", "-the worst"], nil, "'-the worst' is not an option (nor a group of short flags: rnn-dist's are -h and -o); a text that begins with '-' goes after '--'"),
-            (["predict", "--weights", w, "-bad"], nil, "Unknown option '-bad'; a text that begins with '-' goes after '--', or on stdin"),
+            (["predict", "--weights", w, "good", "-the worst"], nil, "'-the worst' is not an option of predict; if it is a text: a text that begins with '-' goes after '--'"),
+            (["predict", "--weights", w, "-bad"], nil, "Unknown option '-bad'; if it is a text: a text that begins with '-' goes after '--', or on stdin"),
+            (["predict", "--weights", w, "--great"], nil, "Unknown option '--great'; if it is a text"),
+            // Other commands take no texts: their messages stay ArgumentParser's.
+            (["prepare", "--source", Self.folder, "-o", "-dash.h5"], nil, "Missing value for '-o <output>'"),
         ]
         for (args, stdin, expect) in cases {
             let r = try Subprocess.rnnDist(args, stdin: stdin)
@@ -281,13 +303,17 @@ final class CommandTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains(expect), "\(args): \(r.stderr)")
             if r.status == 1 || r.status == 2 { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): \(r.stderr)") }
         }
-        // A mistyped long option gets no such hint; -o=FILE (a short option with its value) is an option.
-        let typo = try Subprocess.rnnDist(["predict", "--weigths", w, "nice"])
-        XCTAssertEqual(typo.status, 64)
-        XCTAssertFalse(typo.stderr.contains("goes after '--'"), typo.stderr)
+        // -o=FILE (a short option with its value) is an option.
         let svg = tmp.file("h.svg")
         XCTAssertEqual(try Subprocess.rnnDist(["plot", Self.runDir + "/history.h5", "-o=" + svg]).status, 0)
         XCTAssertTrue(FileManager.default.fileExists(atPath: svg))
+        // A one-character output name (Foundation's deletingLastPathComponent traps on it: SIGILL).
+        for name in ["a", "-", "b/"] {
+            let r = try Subprocess.run(Subprocess.rnnDist, ["plot", Self.runDir + "/history.h5", "-o", name], cwd: tmp.path)
+            XCTAssertFalse(r.signaled, "\(name): \(r.stderr)")
+            XCTAssertEqual(r.status, name == "b/" ? 1 : 0, "\(name): \(r.stderr)")
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tmp.file("a")) && FileManager.default.fileExists(atPath: tmp.file("-")))
         // After '--' such texts are texts.
         let dashed = try Subprocess.rnnDist(["predict", "--weights", w, "--", "-the worst", "-h"])
         XCTAssertEqual(dashed.status, 0, dashed.stderr)
