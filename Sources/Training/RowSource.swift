@@ -124,7 +124,8 @@ public struct PreloadedRows: RowSource {
     /// host's first rank and mapped by the others, so a host holds one copy whatever its rank
     /// count. A failure to read on any writer is agreed on (`CollectiveError`). Without MPI, the
     /// rows in this process's memory; with ids above 16 bits, or a block larger than half the
-    /// host's available memory, `source` itself (a file read per batch).
+    /// host's available memory, `source` itself (a file read per batch), its rows read once first
+    /// (`checked`).
     public static func load(_ source: RowSource, rows: Int, numWords: Int, comm: Communicator) throws -> RowSource {
         guard numWords <= maxNumWords else { return try checked(source, rows: rows, comm: comm) }
         guard comm.size > 1 else {
