@@ -43,9 +43,7 @@ public final class H5Dataset: H5Object, @unchecked Sendable {
                                     buffer.baseAddress), "H5Dread", path: path, object: name)
             initialized = count
         }
-        var hasher = ContentChecksum()
-        values.withUnsafeBytes { hasher.update($0) }
-        try checkContent(hasher)
+        try checkContent(of: values)
         return values
     }
 
@@ -64,9 +62,7 @@ public final class H5Dataset: H5Object, @unchecked Sendable {
             initialized = count
         }
         if range == 0 ..< rows && count > 0 {
-            var hasher = ContentChecksum()
-            values.withUnsafeBytes { hasher.update($0) }
-            try checkContent(hasher)
+            try checkContent(of: values)
         } else {
             try values.withUnsafeBytes { try checkBlocks(range, $0) }
         }
@@ -153,8 +149,15 @@ public final class H5Dataset: H5Object, @unchecked Sendable {
     /// its checksum (a zero-filled disk block) is 0 again, so such a chunk read as zeros, no error.
     static let checksumAttribute = "rnn_dist_checksum"
 
-    /// Throws unless the whole content hashed into `hasher` matches the dataset's checksum (files
-    /// written before the checksum have none: nothing to check).
+    /// Throws unless `values`, the whole content, match the dataset's checksum (files written
+    /// before the checksum have none: nothing to check).
+    func checkContent<T>(of values: [T]) throws {
+        var hasher = ContentChecksum()
+        values.withUnsafeBytes { hasher.update($0) }
+        try checkContent(hasher)
+    }
+
+    /// As `checkContent(of:)`, for content hashed piece by piece (`verifyReadable`).
     func checkContent(_ hasher: ContentChecksum) throws {
         guard count > 0, hasAttribute(Self.checksumAttribute) else { return }
         let want = UInt64(bitPattern: try intAttribute(Self.checksumAttribute))

@@ -70,8 +70,7 @@ public final class H5File: H5Group, @unchecked Sendable {
         let file = H5File(id: id, path: path, fileSize: Int(st.st_size))
         if requireComplete {
             // A root header that cannot be read is damage, named as such, not an unfinished write.
-            guard try file.attributeExists(completeAttribute),
-                  try file.intAttribute(completeAttribute) == 1 else {
+            guard try file.hasCompletionMark() else {
                 throw HDF5Error(.incomplete, path: path, object: "", detail: incompleteDetail)
             }
         }
@@ -83,8 +82,11 @@ public final class H5File: H5Group, @unchecked Sendable {
         "incomplete or not written by rnn-dist (no '\(completeAttribute)' mark: a file of another program, or one whose writing did not finish)"
 
     /// Whether the completion mark is present.
-    public var isComplete: Bool {
-        hasAttribute(Self.completeAttribute) && (try? intAttribute(Self.completeAttribute)) == 1
+    public var isComplete: Bool { (try? hasCompletionMark()) == true }
+
+    /// Whether the completion mark is present, throwing when the root header cannot be read.
+    func hasCompletionMark() throws -> Bool {
+        try attributeExists(Self.completeAttribute) && intAttribute(Self.completeAttribute) == 1
     }
 
     /// Flushes buffers to the operating system (`H5Fflush`).

@@ -496,7 +496,7 @@ public struct ParameterView: Sendable, Equatable, CustomStringConvertible {
     /// Elements `offset ..< offset + count` of the flat buffer.
     public var range: Range<Int> { offset..<(offset + count) }
     /// The group of the layer that owns the tensor: "layers/lstm", "layers/bidirectional/forward_layer".
-    public var layerPath: String { "layers/\(pathName)" + (sublayer.map { "/" + $0 } ?? "") }
+    public var layerPath: String { layerPath(under: pathName) }
     /// The dataset path in a Keras 3 `.weights.h5` file, e.g. "layers/lstm/cell/vars/0" or
     /// "layers/bidirectional/backward_layer/cell/vars/2".
     public var kerasPath: String { path(under: pathName) }
@@ -504,8 +504,10 @@ public struct ParameterView: Sendable, Equatable, CustomStringConvertible {
     /// from `kerasPath` only after a Bidirectional that wraps a layer of a class used again.
     public var earlierPath: String { path(under: layerName) }
 
+    private func layerPath(under group: String) -> String { "layers/\(group)" + (sublayer.map { "/" + $0 } ?? "") }
+
     private func path(under group: String) -> String {
-        "layers/\(group)" + (sublayer.map { "/" + $0 } ?? "") + "/" + (isRecurrentCell ? "cell/" : "") + "vars/\(varIndex)"
+        layerPath(under: group) + "/" + (isRecurrentCell ? "cell/" : "") + "vars/\(varIndex)"
     }
 
     public var description: String {

@@ -117,11 +117,11 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     static let maxEpochs = 1_000_000
     public static let maxRows = 1 << 30
 
-    /// Whether a run of this config at `state` is over: all epochs done, or early stopping already
-    /// decided (a run resumed from the checkpoint written at that point has nothing left to do).
     /// What early stopping watches, for messages: val_loss, or the training loss without validation rows.
     public var monitoredLoss: String { validationSplit > 0 ? "val_loss" : "the training loss" }
 
+    /// Whether a run of this config at `state` is over: all epochs done, or early stopping already
+    /// decided (a run resumed from the checkpoint written at that point has nothing left to do).
     public func isFinished(at state: TrainingState) -> Bool {
         state.epoch >= epochs || (patience.map { state.epochsWithoutImprovement >= $0 } ?? false)
     }
