@@ -3,7 +3,7 @@
 //
 // Tolerance: the numeric gradient is taken in Double with eps 1e-5, so its own error
 // (truncation ~eps²·f''' and rounding ~1e-16/eps) is below 1e-9. The analytic gradient is computed
-// in Float with fast tanh/sigmoid (absolute error ≤ 2.5e-7), so each component carries rounding of a
+// in Float with fast tanh/sigmoid (absolute error ≤ 2.9e-7), so each component carries rounding of a
 // few 1e-7 relative to the magnitudes it was summed from. Hence |analytic − numeric| must be at most
 // 1e-3·|numeric| + 1e-5·‖numeric‖∞: the relative term checks every sizeable component to 0.1 %, the
 // floor (1e-5 of the largest component, ~100× the Float noise) only spares components that are

@@ -31,21 +31,29 @@ static inline __attribute__((target("fma"))) __m128 rd_fma4(__m128 a, __m128 b, 
 }
 
 /// The rational part of rnn-dist's tanh for four already clamped arguments, x·p(x²)/q(x²): the same
-/// operations in the same order as `fastTanh` in Sources/RNN/Kernels.swift (Horner with FMA), so the
-/// same bits. One call per four lanes where the Swift code is not built for FMA.
+/// operations in the same order, with the same coefficients (`TanhCoefficients`), as `fastTanh` in
+/// Sources/RNN/Kernels.swift (Horner with FMA), so the same bits. One call per four lanes where the
+/// Swift code is not built for FMA.
+#define RD_TANH_A3 1.344732195e-01f
+#define RD_TANH_A5 3.574976465e-03f
+#define RD_TANH_A7 2.195200796e-05f
+#define RD_TANH_A9 1.531535609e-08f
+#define RD_TANH_B2 4.678065181e-01f
+#define RD_TANH_B4 2.617722377e-02f
+#define RD_TANH_B6 3.416881664e-04f
+#define RD_TANH_B8 8.555908835e-07f
 static inline __attribute__((target("fma"))) __m128 rd_tanh_rational4(__m128 x) {
     __m128 x2 = _mm_mul_ps(x, x);
-    __m128 p = _mm_set1_ps(-2.76076847742355e-16f);
-    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(2.00018790482477e-13f));
-    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(-8.60467152213735e-11f));
-    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(5.12229709037114e-08f));
-    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(1.48572235717979e-05f));
-    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(6.37261928875436e-04f));
-    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(4.89352455891786e-03f));
-    __m128 q = _mm_set1_ps(1.19825839466702e-06f);
-    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(1.18534705686654e-04f));
-    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(2.26843463243900e-03f));
-    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(4.89352518554385e-03f));
+    __m128 p = _mm_set1_ps(RD_TANH_A9);
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(RD_TANH_A7));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(RD_TANH_A5));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(RD_TANH_A3));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(1.0f));
+    __m128 q = _mm_set1_ps(RD_TANH_B8);
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(RD_TANH_B6));
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(RD_TANH_B4));
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(RD_TANH_B2));
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(1.0f));
     return _mm_div_ps(_mm_mul_ps(x, p), q);
 }
 
@@ -54,17 +62,16 @@ static inline __attribute__((target("fma"))) __m128 rd_tanh_rational4(__m128 x) 
 /// scaled by powers of two, exactly), so the same bits.
 static inline __attribute__((target("fma"))) __m128 rd_sigmoid_rational4(__m128 x) {
     __m128 x2 = _mm_mul_ps(x, x);
-    __m128 p = _mm_set1_ps(-2.76076847742355e-16f * 0x1p-14f);
-    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(2.00018790482477e-13f * 0x1p-12f));
-    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(-8.60467152213735e-11f * 0x1p-10f));
-    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(5.12229709037114e-08f * 0x1p-8f));
-    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(1.48572235717979e-05f * 0x1p-6f));
-    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(6.37261928875436e-04f * 0x1p-4f));
-    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(4.89352455891786e-03f * 0x1p-2f));
-    __m128 q = _mm_set1_ps(1.19825839466702e-06f * 0x1p-6f);
-    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(1.18534705686654e-04f * 0x1p-4f));
-    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(2.26843463243900e-03f * 0x1p-2f));
-    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(4.89352518554385e-03f));
+    __m128 p = _mm_set1_ps(RD_TANH_A9 * 0x1p-10f);
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(RD_TANH_A7 * 0x1p-8f));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(RD_TANH_A5 * 0x1p-6f));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(RD_TANH_A3 * 0x1p-4f));
+    p = _mm_fmadd_ps(p, x2, _mm_set1_ps(0x1p-2f));
+    __m128 q = _mm_set1_ps(RD_TANH_B8 * 0x1p-8f);
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(RD_TANH_B6 * 0x1p-6f));
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(RD_TANH_B4 * 0x1p-4f));
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(RD_TANH_B2 * 0x1p-2f));
+    q = _mm_fmadd_ps(q, x2, _mm_set1_ps(1.0f));
     return _mm_add_ps(_mm_div_ps(_mm_mul_ps(x, p), q), _mm_set1_ps(0.5f));
 }
 #endif
