@@ -57,6 +57,17 @@ public func sameFile(_ a: String, _ b: String) -> Bool {
     return x.prefix(2) == y.prefix(2)
 }
 
+/// Whether `path` names an existing file that lies inside the folder `folder` (at any depth, both
+/// with links resolved); false when either is missing.
+public func isInsideFolder(_ path: String, _ folder: String) -> Bool {
+    guard let p = realpath(path, nil) else { return false }
+    defer { free(p) }
+    guard let f = realpath(folder, nil) else { return false }
+    defer { free(f) }
+    let file = String(cString: p), dir = String(cString: f)
+    return file.hasPrefix(dir == "/" ? dir : dir + "/")
+}
+
 /// What an input path is when it is no file to read text from: "a folder", "a device" (/dev/zero
 /// would be read forever), "a socket"; nil for a regular file, a FIFO (a pipe, `<(zcat …)`), or
 /// nothing there (the open that follows says why).

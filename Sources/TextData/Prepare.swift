@@ -57,6 +57,10 @@ public enum Preparer {
             if let input, sameFile(input, options.output) {
                 throw PrepareError.badOptions("-o \(options.output) is the \(flag) \(input): the dataset would replace the text it is made from")
             }
+            // A folder source reads its .txt files: an -o that is one of them would be replaced too.
+            if let input, options.output.hasSuffix(".txt"), isInsideFolder(options.output, input) {
+                throw PrepareError.badOptions("-o \(options.output) is a text file inside the \(flag) folder \(input): the dataset would replace the text it is made from")
+            }
         }
         let plan = try Plan(options)
         let labels = LabelSet(plan.format == .aclimdb ? ["neg", "pos"] : [])

@@ -74,5 +74,15 @@ final class PrepareCommandTests: XCTestCase {
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1)
             XCTAssertEqual(try String(contentsOfFile: csv, encoding: .utf8), text)
         }
+        // -o naming one of a folder source's text files (it was overwritten, exit 0).
+        let src = dir.path + "/src"
+        let enumerator = FileManager.default.enumerator(atPath: src)
+        let review = try XCTUnwrap((enumerator?.allObjects as? [String])?.sorted().first { $0.hasSuffix(".txt") })
+        let before = try Data(contentsOf: URL(fileURLWithPath: src + "/" + review))
+        let inside = try Subprocess.rnnDist(["prepare", "--source", src, "-o", src + "/./" + review])
+        XCTAssertEqual(inside.status, 2, inside.stderr)
+        XCTAssertTrue(inside.stderr.contains("is a text file inside the --source folder"), inside.stderr)
+        XCTAssertEqual(inside.stderr.split(separator: "\n").count, 1)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: src + "/" + review)), before)
     }
 }
