@@ -38,16 +38,17 @@ let package = Package(
                        providers: [.apt(["libarchive-dev"])]),
 
         .target(name: "POSIX"),
+        .target(name: "JSONSyntax"),
         .target(name: "MPI", dependencies: ["CMPI"]),
         .target(name: "HDF5", dependencies: ["CHDF5", "POSIX"]),
         .target(name: "CFloatMode"),
         .target(name: "CSmallGEMM"),
         .target(name: "BLAS", dependencies: ["CBLAS", "CFloatMode", "CSmallGEMM"]),
 
-        .target(name: "RNN", dependencies: ["BLAS", "CFloatMode"]),
+        .target(name: "RNN", dependencies: ["BLAS", "CFloatMode", "JSONSyntax"]),
         .target(name: "CGunzip", dependencies: ["CArchive"], linkerSettings: [.linkedLibrary("z")]),
         .target(name: "Archive", dependencies: ["CArchive", "CGunzip"]),
-        .target(name: "TextData", dependencies: ["HDF5", "Archive", "POSIX"]),
+        .target(name: "TextData", dependencies: ["HDF5", "Archive", "POSIX", "JSONSyntax"]),
         .target(name: "Training", dependencies: ["RNN", "TextData", "MPI", "HDF5", "POSIX"]),
         .target(name: "ONNX", dependencies: ["RNN"]),
         .target(name: "Serve", dependencies: [
@@ -67,7 +68,7 @@ let package = Package(
         .testTarget(name: "MPITests", dependencies: ["MPI", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "TestSupport"]),
         .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "TextDataTests", dependencies: ["TextData", "HDF5", "TestSupport"]),
+        .testTarget(name: "TextDataTests", dependencies: ["TextData", "HDF5", "JSONSyntax", "TestSupport"]),
         .testTarget(name: "ServeTests", dependencies: ["TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "TextData", "HDF5", "POSIX", "TestSupport"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "RNN", "Training", "TestSupport"]),

@@ -4,6 +4,7 @@
 // (docs/FILES.md §Keras model configs).
 
 import Foundation
+import JSONSyntax
 
 /// A Keras model config that rnn-dist cannot train as Keras would.
 public struct KerasConfigError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -15,6 +16,7 @@ extension ModelConfig {
     /// The model a Keras 3 `Sequential` JSON describes, and the sequence length its `InputLayer` (or
     /// the Embedding's Keras 2 length options) fixes (nil when it leaves it open).
     public static func fromKeras(json text: String) throws -> (config: ModelConfig, maxlen: Int?) {
+        if let problem = JSONSyntax.problem(text) { throw KerasConfigError("not valid JSON (\(problem))") }
         let object: JSONValue
         do { object = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) } catch {
             throw KerasConfigError("not valid JSON")

@@ -1,4 +1,5 @@
 import Foundation
+import JSONSyntax
 
 /// JSON Lines: one JSON object per line (LF or CRLF; blank lines skipped), the text and label under
 /// the keys `--text-column` and `--label-column`. The text is a JSON string; the label a string or
@@ -17,6 +18,9 @@ enum JSONLinesSource {
             if n > 0 && bytes[n - 1] == 13 { n -= 1 }
             let content = UnsafeBufferPointer(rebasing: bytes[..<n])
             guard !SourceContext.isBlank(content) else { return }
+            if let problem = JSONSyntax.problem(content) {
+                throw PrepareError.badRecord(path: path, line: line, detail: "not valid JSON (\(problem))")
+            }
             let row: LabelledText
             do {
                 row = try decoder.decode(LabelledText.self, from: Data(buffer: content))

@@ -178,7 +178,15 @@ final class KerasConfigTests: XCTestCase {
         XCTAssertEqual(refusal("[1, 2]"), "the JSON is not an object")
         XCTAssertEqual(refusal(lstm.replacingOccurrences(of: #""sparse": false"#, with: #""sparse": true"#, options: [], range: lstm.range(of: #""sparse": false"#))),
                        "layer 1 'input_layer' (InputLayer): option 'sparse' = true is not supported (only false)")
-        XCTAssertEqual(refusal("{\"class_name\": "), "not valid JSON")
+        XCTAssertEqual(refusal("{\"class_name\": "), "not valid JSON (the text ends where a value should be at byte 16)")
+        // What Python's json (model_from_json) refuses and Foundation's parser accepted: a trailing
+        // comma (it trained, exit 0), a number ending in '.'.
+        let last = try XCTUnwrap(lstm.range(of: #""optional": false"#))
+        XCTAssertTrue(refusal(lstm.replacingCharacters(in: last, with: #""optional": false,"#)).hasPrefix("not valid JSON (a trailing comma at byte "))
+        let list = try XCTUnwrap(lstm.range(of: "]"))
+        XCTAssertTrue(refusal(lstm.replacingCharacters(in: list, with: ",]")).hasPrefix("not valid JSON (a trailing comma at byte "))
+        let number = try XCTUnwrap(lstm.range(of: "40"))
+        XCTAssertTrue(refusal(lstm.replacingCharacters(in: number, with: "40.")).hasPrefix("not valid JSON (a number without digits after its '.' at byte "))
     }
 
     /// A custom class registered under a built-in's name runs its own code: refused, not trained as

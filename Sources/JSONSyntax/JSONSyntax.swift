@@ -1,0 +1,186 @@
+/// A strict check of JSON text against RFC 8259's grammar, byte by byte.
+///
+/// Foundation's parser on Linux accepts more than JSON: a trailing comma (`[1,]`, `{"a":1,}`), a
+/// number such as `1.`, an escape such as `\x41`. Python's `json` (what `model_from_json` and most
+/// JSON Lines writers use) refuses them, and so does rnn-dist, before decoding: a file that only
+/// one reader accepts is a file two programs read differently. UTF-8 is not checked here (the
+/// callers check strings' UTF-8 where they use them).
+public enum JSONSyntax {
+    /// Deepest nesting of arrays and objects accepted (Python's default recursion limit is about 1,000).
+    public static let maxDepth = 512
+
+    /// nil when `text` is one JSON value with optional white space around it; else what is wrong and
+    /// where (`a trailing comma at byte 27`), bytes counted from 1.
+    public static func problem(_ text: UnsafeBufferPointer<UInt8>) -> String? {
+        var p = Parser(text: text)
+        do {
+            p.skipSpace()
+            try p.value(depth: 0)
+            p.skipSpace()
+            if p.i < text.count { throw Failure(what: "text after the JSON value", at: p.i) }
+            return nil
+        } catch let f as Failure {
+            return "\(f.what) at byte \(f.at + 1)"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// `problem` of a string's UTF-8.
+    public static func problem(_ text: String) -> String? {
+        var s = text
+        return s.withUTF8 { problem($0) }
+    }
+
+    struct Failure: Error {
+        var what: String
+        var at: Int
+    }
+
+    struct Parser {
+        let text: UnsafeBufferPointer<UInt8>
+        var i = 0
+
+        init(text: UnsafeBufferPointer<UInt8>) { self.text = text }
+
+        var current: UInt8? { i < text.count ? text[i] : nil }
+
+        mutating func skipSpace() {
+            while let c = current, c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D { i += 1 }
+        }
+
+        func unexpected(_ expected: String) -> Failure {
+            guard let c = current else { return Failure(what: "the text ends where \(expected) should be", at: i) }
+            let shown = c >= 0x21 && c < 0x7F ? "'\(Character(Unicode.Scalar(c)))'" : "byte 0x\(String(c, radix: 16))"
+            return Failure(what: "\(shown) where \(expected) should be", at: i)
+        }
+
+        mutating func expect(_ byte: UInt8, _ what: String) throws {
+            guard current == byte else { throw unexpected(what) }
+            i += 1
+        }
+
+        mutating func value(depth: Int) throws {
+            guard let c = current else { throw unexpected("a value") }
+            switch c {
+            case UInt8(ascii: "{"): try object(depth: depth + 1)
+            case UInt8(ascii: "["): try array(depth: depth + 1)
+            case UInt8(ascii: "\""): try string()
+            case UInt8(ascii: "-"), UInt8(ascii: "0") ... UInt8(ascii: "9"): try number()
+            case UInt8(ascii: "t"): try literal("true")
+            case UInt8(ascii: "f"): try literal("false")
+            case UInt8(ascii: "n"): try literal("null")
+            default: throw unexpected("a value")
+            }
+        }
+
+        mutating func literal(_ word: StaticString) throws {
+            let start = i
+            for b in UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount) {
+                guard current == b else { throw Failure(what: "not a JSON value (\(word)?)", at: start) }
+                i += 1
+            }
+        }
+
+        mutating func object(depth: Int) throws {
+            guard depth <= JSONSyntax.maxDepth else { throw Failure(what: "nested deeper than \(JSONSyntax.maxDepth)", at: i) }
+            i += 1
+            skipSpace()
+            if current == UInt8(ascii: "}") { i += 1; return }
+            var comma = 0
+            while true {
+                skipSpace()
+                if current == UInt8(ascii: "}") { throw Failure(what: "a trailing comma", at: comma) }
+                guard current == UInt8(ascii: "\"") else { throw unexpected("a key (a string)") }
+                try string()
+                skipSpace()
+                try expect(UInt8(ascii: ":"), "':'")
+                skipSpace()
+                try value(depth: depth)
+                skipSpace()
+                if current == UInt8(ascii: ",") { comma = i; i += 1; continue }
+                try expect(UInt8(ascii: "}"), "',' or '}'")
+                return
+            }
+        }
+
+        mutating func array(depth: Int) throws {
+            guard depth <= JSONSyntax.maxDepth else { throw Failure(what: "nested deeper than \(JSONSyntax.maxDepth)", at: i) }
+            i += 1
+            skipSpace()
+            if current == UInt8(ascii: "]") { i += 1; return }
+            var comma = 0
+            while true {
+                skipSpace()
+                if current == UInt8(ascii: "]") { throw Failure(what: "a trailing comma", at: comma) }
+                try value(depth: depth)
+                skipSpace()
+                if current == UInt8(ascii: ",") { comma = i; i += 1; continue }
+                try expect(UInt8(ascii: "]"), "',' or ']'")
+                return
+            }
+        }
+
+        mutating func string() throws {
+            let start = i
+            i += 1
+            while true {
+                guard let c = current else { throw Failure(what: "a string that does not end", at: start) }
+                switch c {
+                case UInt8(ascii: "\""):
+                    i += 1
+                    return
+                case UInt8(ascii: "\\"):
+                    i += 1
+                    guard let e = current else { throw Failure(what: "a string that does not end", at: start) }
+                    switch e {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                         UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                        i += 1
+                    case UInt8(ascii: "u"):
+                        i += 1
+                        for _ in 0 ..< 4 {
+                            guard let h = current, (h >= 0x30 && h <= 0x39) || ((h | 0x20) >= 0x61 && (h | 0x20) <= 0x66) else {
+                                throw Failure(what: "an escape \\u without four hex digits in a string", at: i)
+                            }
+                            i += 1
+                        }
+                    default:
+                        throw Failure(what: "an invalid escape in a string (only \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)", at: i - 1)
+                    }
+                case 0x00 ..< 0x20:
+                    throw Failure(what: "a control character (0x\(String(c, radix: 16))) in a string: JSON needs it escaped", at: i)
+                default:
+                    i += 1
+                }
+            }
+        }
+
+        mutating func digits() -> Int {
+            let start = i
+            while let c = current, c >= 0x30 && c <= 0x39 { i += 1 }
+            return i - start
+        }
+
+        mutating func number() throws {
+            let start = i
+            if current == UInt8(ascii: "-") { i += 1 }
+            guard let first = current, first >= 0x30 && first <= 0x39 else { throw Failure(what: "a number without digits", at: start) }
+            if first == UInt8(ascii: "0") {
+                i += 1
+                if let c = current, c >= 0x30 && c <= 0x39 { throw Failure(what: "a number with a leading zero", at: start) }
+            } else {
+                _ = digits()
+            }
+            if current == UInt8(ascii: ".") {
+                i += 1
+                guard digits() > 0 else { throw Failure(what: "a number without digits after its '.'", at: start) }
+            }
+            if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+                i += 1
+                if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { i += 1 }
+                guard digits() > 0 else { throw Failure(what: "a number without digits in its exponent", at: start) }
+            }
+        }
+    }
+}
