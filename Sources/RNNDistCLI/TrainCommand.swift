@@ -8,27 +8,46 @@ import TextData
 
 /// Model and data flags shared by `train` (and, for the model kind, by `eval`).
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Recurrent cell: simple-rnn, lstm or gru.")
-    var model: ModelConfig.Kind = .lstm
+    // The flags that describe the network are optional underneath, so that `--model-config` can
+    // refuse one given at its default value too (`given`); the properties below apply the defaults.
+    @Option(name: .customLong("model"), help: "Recurrent cell: simple-rnn, lstm or gru. (default: lstm)")
+    var modelFlag: ModelConfig.Kind?
     @Option(parsing: .unconditional, help: "Vocabulary size V; must match the dataset (default: the dataset's num_words, 10000 from prepare).")
     var numWords: Int?
     @Option(parsing: .unconditional, help: "Sequence length T; must match the dataset (default: the dataset's maxlen, 500 from prepare).")
     var maxlen: Int?
-    @Option(parsing: .unconditional, help: "Embedding width E.")
-    var embedDim = 32
-    @Option(parsing: .unconditional, help: "Units H of each recurrent layer.")
-    var units = 32
-    @Option(parsing: .unconditional, help: "Stacked recurrent layers (all but the last return sequences).")
-    var layers = 1
+    @Option(name: .customLong("embed-dim"), parsing: .unconditional, help: "Embedding width E. (default: 32)")
+    var embedDimFlag: Int?
+    @Option(name: .customLong("units"), parsing: .unconditional, help: "Units H of each recurrent layer. (default: 32)")
+    var unitsFlag: Int?
+    @Option(name: .customLong("layers"), parsing: .unconditional, help: "Stacked recurrent layers (all but the last return sequences). (default: 1)")
+    var layersFlag: Int?
     @Flag(help: "Wrap every recurrent layer in Keras's Bidirectional (a forward and a backward copy, outputs concatenated).")
     var bidirectional = false
-    @Option(parsing: .unconditional, help: "Dropout rate R in [0, 1) on each recurrent layer's input (Keras `dropout`; training only).")
-    var dropout = 0.0
-    @Option(parsing: .unconditional, help: "Dropout rate R in [0, 1) on the recurrent state h(t-1) (Keras `recurrent_dropout`; training only).")
-    var recurrentDropout = 0.0
+    @Option(name: .customLong("dropout"), parsing: .unconditional,
+            help: "Dropout rate R in [0, 1) on each recurrent layer's input (Keras `dropout`; training only). (default: 0.0)")
+    var dropoutFlag: Double?
+    @Option(name: .customLong("recurrent-dropout"), parsing: .unconditional,
+            help: "Dropout rate R in [0, 1) on the recurrent state h(t-1) (Keras `recurrent_dropout`; training only). (default: 0.0)")
+    var recurrentDropoutFlag: Double?
     @Option(name: .customLong("gru-reset-after"),
-            help: "GRU only: true is Keras 3's GRU; false the reset-before GRU of Keras 2 (the book's), bias (3*units,).")
-    var gruResetAfter = true
+            help: "GRU only: true is Keras 3's GRU; false the reset-before GRU of Keras 2 (the book's), bias (3*units,). (default: true)")
+    var gruResetAfterFlag: Bool?
+
+    var model: ModelConfig.Kind { modelFlag ?? .lstm }
+    var embedDim: Int { embedDimFlag ?? 32 }
+    var units: Int { unitsFlag ?? 32 }
+    var layers: Int { layersFlag ?? 1 }
+    var dropout: Double { dropoutFlag ?? 0 }
+    var recurrentDropout: Double { recurrentDropoutFlag ?? 0 }
+    var gruResetAfter: Bool { gruResetAfterFlag ?? true }
+
+    /// The flags describing the network that the command line gives, at any value.
+    var given: [String] {
+        [("--model", modelFlag != nil), ("--embed-dim", embedDimFlag != nil), ("--units", unitsFlag != nil),
+         ("--layers", layersFlag != nil), ("--bidirectional", bidirectional), ("--dropout", dropoutFlag != nil),
+         ("--recurrent-dropout", recurrentDropoutFlag != nil), ("--gru-reset-after", gruResetAfterFlag != nil)].filter(\.1).map(\.0)
+    }
 
     /// The preset these flags describe, for a dataset of `numWords` and `classes`.
     func preset(numWords: Int, classes: Int = 2) -> ModelConfig.Preset {
@@ -181,12 +200,7 @@ struct Train: ParsableCommand {
         }
         let m = modelOptions
         if modelConfig != nil {
-            let d = ModelOptions.defaults
-            let given = [("--model", m.model != d.model), ("--embed-dim", m.embedDim != d.embedDim), ("--units", m.units != d.units),
-                         ("--layers", m.layers != d.layers), ("--bidirectional", m.bidirectional), ("--dropout", m.dropout != d.dropout),
-                         ("--recurrent-dropout", m.recurrentDropout != d.recurrentDropout),
-                         ("--gru-reset-after", m.gruResetAfter != d.gruResetAfter)].filter(\.1).map(\.0)
-            if let flag = given.first {
+            if let flag = m.given.first {
                 throw ValidationError("\(flag) describes the network, which --model-config sets; give one or the other")
             }
         }
@@ -602,7 +616,4 @@ func peakResidentMegabytes() -> Double { Double(procValue("/proc/self/status", f
 /// the host holds for them.
 func proportionalSetMegabytes() -> Double { Double(procValue("/proc/self/smaps_rollup", field: "Pss:") ?? 0) / 1024 }
 
-extension ModelOptions {
-    /// The flags' defaults (to tell which model flags a command line set).
-    static var defaults: ModelOptions { (try? ModelOptions.parse([])) ?? ModelOptions() }
-}
+

@@ -89,6 +89,12 @@ final class KerasModelConfigTests: ToyIMDBTestCase {
         let both = try Subprocess.rnnDist(["train", "--data", dataset, "--model-config", try keras("lstm"), "--units", "16"])
         XCTAssertEqual(both.status, 64)
         XCTAssertTrue(both.stderr.contains("--units describes the network, which --model-config sets; give one or the other"), both.stderr)
+        // At its default value too (it trained the config's network, exit 0).
+        for flags in [["--model", "lstm"], ["--units", "32"], ["--layers", "1"], ["--recurrent-dropout", "0"], ["--gru-reset-after", "true"]] {
+            let atDefault = try Subprocess.rnnDist(["train", "--data", dataset, "--model-config", try keras("lstm")] + flags)
+            XCTAssertEqual(atDefault.status, 64, flags.joined(separator: " "))
+            XCTAssertTrue(atDefault.stderr.contains("\(flags[0]) describes the network, which --model-config sets"), atDefault.stderr)
+        }
     }
 
     /// The book's chapter-6 models beyond 6.2 (6.1's Flatten, 6.4's convnet, Conv1D into a GRU) and
