@@ -65,8 +65,16 @@ public final class H5File: H5Group, @unchecked Sendable {
         guard H5Fis_hdf5(path) > 0 else {
             throw HDF5Error(.invalid, path: path, object: "", detail: "not an HDF5 file (no valid superblock)")
         }
-        let id = try h5check(H5Fopen(path, writable ? rd_h5f_acc_rdwr() : rd_h5f_acc_rdonly(), rd_h5p_default()),
+        let id: hid_t
+        do {
+            id = try h5check(H5Fopen(path, writable ? rd_h5f_acc_rdwr() : rd_h5f_acc_rdonly(), rd_h5p_default()),
                              "H5Fopen", path: path, object: "")
+        } catch let e as HDF5Error where e.detail.contains("already open for write") {
+            // HDF5 marks a file open for writing in its superblock and clears the mark on close: a
+            // writer killed before it closed the file left it set (a temporary checkpoint of a run
+            // killed mid-write). Partial, whatever h5clear would make of it.
+            throw HDF5Error(.incomplete, path: path, object: "", detail: Self.unclosedDetail)
+        }
         let file = H5File(id: id, path: path, fileSize: Int(st.st_size))
         if requireComplete {
             // A root header that cannot be read is damage, named as such, not an unfinished write.
@@ -80,6 +88,10 @@ public final class H5File: H5Group, @unchecked Sendable {
     /// What a file without the completion mark is (one line, after the path).
     public static let incompleteDetail =
         "incomplete or not written by rnn-dist (no '\(completeAttribute)' mark: a file of another program, or one whose writing did not finish)"
+
+    /// What a file whose writer never closed it is (one line, after the path).
+    public static let unclosedDetail =
+        "incomplete: its writing did not finish (the program writing it stopped before closing it; HDF5's open-for-write mark is still set)"
 
     /// Whether the completion mark is present.
     public var isComplete: Bool { (try? hasCompletionMark()) == true }

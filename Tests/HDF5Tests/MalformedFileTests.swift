@@ -199,6 +199,24 @@ final class MalformedFileTests: XCTestCase {
         }
     }
 
+    /// A file whose writer was killed before closing it (a temporary checkpoint of a run killed
+    /// mid-write) still has HDF5's open-for-write mark in its superblock: named incomplete, not
+    /// HDF5's "file is already open for write (may use <h5clear file> …)".
+    func testAFileItsWriterNeverClosedIsCalledIncomplete() throws {
+        let p = tmp.file("writing.h5"), copy = tmp.file("killed.h5")
+        let f = try H5File.create(p)
+        try f.setAttribute("format", "rnn-dist-test-sample")
+        try f.flush()
+        try FileManager.default.copyItem(atPath: p, toPath: copy)   // the bytes a kill -9 would leave
+        try f.close()
+        XCTAssertThrowsError(try H5File.open(copy)) { e in
+            XCTAssertEqual("\(e)", "\(copy): \(H5File.unclosedDetail)")
+        }
+        let r = try Subprocess.rnnDist(["inspect", copy], timeout: 20)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr, "rnn-dist: error: \(copy): \(H5File.unclosedDetail)\n")
+    }
+
     /// The content checksum checks whole reads only; the rows that training and evaluation read in
     /// parts are checked by block (`rnn_dist_block_checksums`): every block a read completes, also one
     /// begun by the previous read of the same dataset, and none that a read leaves partly unread.
