@@ -370,6 +370,8 @@ final class CommandTests: XCTestCase {
 
     func testBadTrainFlagsAreRefusedNamingTheFlag() throws {
         let cases: [([String], String)] = [
+            (["--resume", ""], "--resume needs a path, not an empty string"),
+            (["--data", ""], "--data needs a path, not an empty string"),
             (["--batch-size", "0"], "--batch-size 0 is outside 1…"),
             (["--epochs", "0"], "--epochs 0 is outside 1…"),
             (["--lr", "0"], "--lr 0.0 is outside (0, ∞)"),

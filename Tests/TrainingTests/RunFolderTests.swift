@@ -443,7 +443,8 @@ final class RunFolderTests: ToyIMDBTestCase {
         XCTAssertFalse(try Checkpoint.read(from: dir + "/checkpoint.h5").isFinished)
         let r = try train(dir, ["--epochs", "6", "--patience", "1", "--resume", dir + "/checkpoint.h5"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("nothing to train: the checkpoint is at epoch 2 of --epochs 6 after 1 epoch without "
+        // Numbered as inspect numbers it (it said "at epoch 2", inspect "epoch 3 of 6, next batch 5").
+        XCTAssertTrue(r.stdout.contains("nothing to train: the checkpoint is at epoch 3 of --epochs 6, next batch 5, after 1 epoch without "
                                         + "improvement of val_loss, which ends a run at --patience 1; raise --patience to continue"), r.stdout)
     }
 }
