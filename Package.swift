@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["RNN", "TextData", "MPI", "HDF5", "POSIX"]),
         .target(name: "ONNX", dependencies: ["RNN"]),
         .target(name: "Serve", dependencies: [
-            "Training", "TextData", "RNN",
+            "Training", "TextData", "RNN", "JSONSyntax",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),

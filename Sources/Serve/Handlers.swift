@@ -3,6 +3,7 @@
 
 import Foundation
 import Hummingbird
+import JSONSyntax
 import NIOCore
 
 struct Handlers: Sendable {
@@ -45,6 +46,11 @@ struct Handlers: Sendable {
     static func texts(fromBody bytes: Data, maxTexts: Int) throws -> [String] {
         guard String(validating: bytes, as: UTF8.self) != nil else {
             throw HTTPError(.badRequest, message: "the body is not valid UTF-8")
+        }
+        // Foundation's parser accepts a trailing comma (`{"texts": ["a",]}`); Python's json and the
+        // RFC refuse it, and so does serve (JSONSyntax), naming the byte.
+        if let problem = bytes.withUnsafeBytes({ JSONSyntax.problem($0.bindMemory(to: UInt8.self)) }) {
+            throw HTTPError(.badRequest, message: "the body is not JSON (\(problem)): expected {\"texts\": [\"…\", …]}")
         }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed]) } catch {

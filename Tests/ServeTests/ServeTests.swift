@@ -168,6 +168,9 @@ final class ServeTests: XCTestCase {
             ("POST", "/v1/predict", Array("{\"texts\": [true]}".utf8), 400, "\"texts\"[0] is not a string"),
             ("POST", "/v1/predict", Array("{\"texts\": [\"".utf8) + [0xC3, 0x28] + Array("\"]}".utf8), 400, "not valid UTF-8"),
             ("POST", "/v1/predict", [], 400, "not JSON"),
+            // Trailing commas: Python's json refuses them; Foundation's parser answered 200.
+            ("POST", "/v1/predict", Array("{\"texts\": [\"a\",]}".utf8), 400, "not JSON (a trailing comma at byte 15)"),
+            ("POST", "/v1/predict", Array("{\"texts\": [],}".utf8), 400, "not JSON (a trailing comma at byte 13)"),
             ("POST", "/v1/predict", big, 413, "over the limit of 1048576 bytes"),
             ("POST", "/v1/predict", many, 413, "1001 texts in one request; at most 1000"),
             ("GET", "/v1/nothing", nil, 404, "no such path"),
