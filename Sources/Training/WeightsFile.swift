@@ -149,6 +149,10 @@ public enum WeightsFile {
 
     static func readMetadata(from f: H5Group, expecting kind: String) throws -> WeightsMetadata {
         guard f.exists("rnn_dist") else {
+            // Another file of rnn-dist (a history, a dataset) keeps its format at the root.
+            if f.hasAttribute("format"), let other = try? f.stringAttribute("format"), other.hasPrefix("rnn-dist") {
+                throw TrainingError.badFile(path: f.path, object: "/@format", detail: "is '\(other)', expected '\(kind)'")
+            }
             throw TrainingError.badFile(path: f.path, object: "/rnn_dist",
                                         detail: "missing: not a file written by rnn-dist (no config or vocabulary)")
         }

@@ -389,6 +389,10 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try Checkpoint.read(from: dir + "/model.weights.h5")) { e in
             XCTAssertTrue("\(e)".contains("expected 'rnn-dist-checkpoint'"), "\(e)")
         }
+        // Nor is a history (it was called "not a file written by rnn-dist").
+        XCTAssertThrowsError(try Checkpoint.read(from: dir + "/history.h5")) { e in
+            XCTAssertTrue("\(e)".contains("/@format: is 'rnn-dist-history', expected 'rnn-dist-checkpoint'"), "\(e)")
+        }
         // Truncated: HDF5 refuses it (the completion mark is at the end).
         let cut = tmp.file("cut.h5")
         try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: cut))
