@@ -72,7 +72,8 @@ public final class H5File: H5Group, @unchecked Sendable {
         } catch let e as HDF5Error where e.detail.contains("already open for write") {
             // HDF5 marks a file open for writing in its superblock and clears the mark on close: a
             // writer killed before it closed the file left it set (a temporary checkpoint of a run
-            // killed mid-write). Partial, whatever h5clear would make of it.
+            // killed mid-write), or one still writing it (where file locking is off). Partial either
+            // way, whatever h5clear would make of it.
             throw HDF5Error(.incomplete, path: path, object: "", detail: Self.unclosedDetail)
         }
         let file = H5File(id: id, path: path, fileSize: Int(st.st_size))
@@ -91,7 +92,7 @@ public final class H5File: H5Group, @unchecked Sendable {
 
     /// What a file whose writer never closed it is (one line, after the path).
     public static let unclosedDetail =
-        "incomplete: its writing did not finish (the program writing it stopped before closing it; HDF5's open-for-write mark is still set)"
+        "incomplete: its writing did not finish, or is still going on (HDF5's open-for-write mark is set: the program writing it has not closed it, or was stopped first)"
 
     /// Whether the completion mark is present.
     public var isComplete: Bool { (try? hasCompletionMark()) == true }

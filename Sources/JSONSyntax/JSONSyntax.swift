@@ -3,16 +3,20 @@
 /// Foundation's parser on Linux accepts more than JSON: a trailing comma (`[1,]`, `{"a":1,}`), a
 /// number such as `1.`, an escape such as `\x41`. Python's `json` (what `model_from_json` and most
 /// JSON Lines writers use) refuses them, and so does rnn-dist, before decoding: a file that only
-/// one reader accepts is a file two programs read differently. UTF-8 is not checked here (the
+/// one reader accepts is a file two programs read differently. (Python's `json` accepts `NaN` and
+/// `Infinity`, which are not JSON; they are refused here, as Foundation refuses them.) UTF-8 is not checked here (the
 /// callers check strings' UTF-8 where they use them).
 public enum JSONSyntax {
     /// Deepest nesting of arrays and objects accepted (Python's default recursion limit is about 1,000).
     public static let maxDepth = 512
 
-    /// nil when `text` is one JSON value with optional white space around it; else what is wrong and
-    /// where (`a trailing comma at byte 27`), bytes counted from 1.
+    /// nil when `text` is one JSON value with optional white space around it (and an optional UTF-8
+    /// byte-order mark before it, which RFC 8259 §8.1 lets a parser ignore, as Foundation's decoder
+    /// and Python's `json.loads` of bytes do); else what is wrong and where (`a trailing comma at
+    /// byte 27`), bytes counted from 1.
     public static func problem(_ text: UnsafeBufferPointer<UInt8>) -> String? {
         var p = Parser(text: text)
+        if text.count >= 3 && text[0] == 0xEF && text[1] == 0xBB && text[2] == 0xBF { p.i = 3 }
         do {
             p.skipSpace()
             try p.value(depth: 0)

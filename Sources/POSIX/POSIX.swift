@@ -57,15 +57,29 @@ public func sameFile(_ a: String, _ b: String) -> Bool {
     return x.prefix(2) == y.prefix(2)
 }
 
-/// Whether `path` names an existing file that lies inside the folder `folder` (at any depth, both
-/// with links resolved); false when either is missing.
-public func isInsideFolder(_ path: String, _ folder: String) -> Bool {
-    guard let p = realpath(path, nil) else { return false }
-    defer { free(p) }
-    guard let f = realpath(folder, nil) else { return false }
-    defer { free(f) }
-    let file = String(cString: p), dir = String(cString: f)
-    return file.hasPrefix(dir == "/" ? dir : dir + "/")
+/// Whether a file whose name ends in `suffix`, in `folder` or in its folders down to `depth` levels
+/// (links followed, as the folder readers follow them), is the file `path` names — the same device
+/// and inode, whatever the spelling, link or hard link; false when `path` names no file.
+public func folderHoldsFile(_ folder: String, _ path: String, suffix: String, depth: Int) -> Bool {
+    guard let target = fileStamp(path)?.prefix(2) else { return false }
+    func walk(_ dir: String, _ level: Int) -> Bool {
+        guard let d = opendir(dir) else { return false }
+        defer { closedir(d) }
+        while let e = readdir(d) {
+            let name = String(decoding: withUnsafeBytes(of: e.pointee.d_name) { Array($0.prefix { $0 != 0 }) }, as: UTF8.self)
+            if name == "." || name == ".." { continue }
+            let p = dir + "/" + name
+            var st = stat()
+            guard stat(p, &st) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                if level < depth && walk(p, level + 1) { return true }
+            } else if name.hasSuffix(suffix) && [Int(st.st_dev), Int(st.st_ino)] == Array(target) {
+                return true
+            }
+        }
+        return false
+    }
+    return walk(folder, 0)
 }
 
 /// What an input path is when it is no file to read text from: "a folder", "a device" (/dev/zero

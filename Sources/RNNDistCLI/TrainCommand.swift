@@ -198,8 +198,8 @@ struct Train: ParsableCommand {
         for (flag, value) in [("--inject-stall", injectStall), ("--inject-stall-inside", injectStallInside), ("--inject-delay", injectDelay)] {
             if let v = value, Self.rankAndNumber(v) == nil { throw ValidationError("\(flag) must be RANK:NUMBER (got '\(v)')") }
         }
-        for (flag, path) in [("--data", data), ("--run-dir", runDir), ("--resume", resume), ("--model-config", modelConfig),
-                             ("--embeddings", embeddings), ("--tensorboard", tensorboard), ("--timeline", timeline)] where path?.isEmpty == true {
+        for (flag, path) in [("--data", data), ("--resume", resume), ("--model-config", modelConfig),
+                             ("--embeddings", embeddings), ("--timeline", timeline)] where path?.isEmpty == true {
             throw ValidationError("\(flag) needs a path, not an empty string")
         }
         let m = modelOptions
@@ -292,10 +292,10 @@ struct Train: ParsableCommand {
                     let without = trainer.state.epochsWithoutImprovement
                     // Numbered as `inspect` numbers it: the epoch in progress and its next batch.
                     let s = trainer.state
-                    let at = s.nextBatch > 0 ? "at epoch \(s.epoch + 1) of --epochs \(config.epochs), next batch \(s.nextBatch + 1),"
+                    let at = s.nextBatch > 0 ? "at epoch \(s.epoch + 1) of --epochs \(config.epochs), next batch \(s.nextBatch + 1)"
                                              : "at the end of epoch \(s.epoch) of --epochs \(config.epochs)"
                     report("nothing to train: the checkpoint is \(at)" +
-                          (early.map { " after \(without) epoch\(without == 1 ? "" : "s") without improvement of \(config.monitoredLoss), which ends a run at --patience \($0); raise --patience to continue" }
+                          (early.map { ", after \(without) epoch\(without == 1 ? "" : "s") without improvement of \(config.monitoredLoss), which ends a run at --patience \($0); raise --patience to continue" }
                            ?? "; raise --epochs to continue"))
                 }
                 return

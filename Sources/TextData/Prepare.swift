@@ -57,9 +57,10 @@ public enum Preparer {
             if let input, sameFile(input, options.output) {
                 throw PrepareError.badOptions("-o \(options.output) is the \(flag) \(input): the dataset would replace the text it is made from")
             }
-            // A folder source reads its .txt files: an -o that is one of them would be replaced too.
-            if let input, options.output.hasSuffix(".txt"), isInsideFolder(options.output, input) {
-                throw PrepareError.badOptions("-o \(options.output) is a text file inside the \(flag) folder \(input): the dataset would replace the text it is made from")
+            // A folder source reads the .txt files of its class folders (aclImdb: [aclImdb/]train/pos/…), links
+            // followed: an -o that is one of them — by any spelling or link — would be replaced too.
+            if let input, folderHoldsFile(input, options.output, suffix: ".txt", depth: 3) {
+                throw PrepareError.badOptions("-o \(options.output) is one of the text files of the \(flag) folder \(input) (by this name or through a link): the dataset would replace the text it is made from")
             }
         }
         let plan = try Plan(options)

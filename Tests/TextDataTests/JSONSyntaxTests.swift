@@ -7,7 +7,7 @@ final class JSONSyntaxTests: XCTestCase {
     func testJSONIsAcceptedAndWhatPythonRefusesIsNot() {
         for text in ["{}", "[]", " \t\r\n{} ", "0", "-0", "-0.5e+10", "1E-2", "true", "null", "\"\"",
                      #"{"a": [1, -0, 0.5, 1e5, true, false, null, "\u00e9\n\"\\\/\b\f\r\t"], "b": {"c": {}}}"#,
-                     "\"é ü 😀\"", String(repeating: "[", count: 512) + String(repeating: "]", count: 512)] {
+                     "\"é ü 😀\"", "\u{FEFF}{\"a\": 1}", String(repeating: "[", count: 512) + String(repeating: "]", count: 512)] {
             XCTAssertNil(JSONSyntax.problem(text), text)
         }
         let refused: [(String, String)] = [
@@ -30,12 +30,44 @@ final class JSONSyntaxTests: XCTestCase {
             ("tru", "not a JSON value (true?) at byte 1"),
             ("NaN", "'N' where a value should be at byte 1"),
             ("{} {}", "text after the JSON value at byte 4"),
+            ("{}\u{FEFF}", "text after the JSON value at byte 3"),   // a byte-order mark only at the start
             ("", "the text ends where a value should be at byte 1"),
             ("[", "the text ends where a value should be at byte 2"),
             (String(repeating: "[", count: 513) + String(repeating: "]", count: 513), "nested deeper than 512 at byte 513"),
         ]
         for (text, problem) in refused {
             XCTAssertEqual(JSONSyntax.problem(text), problem, text)
+        }
+    }
+
+    /// Strings are skipped eight bytes at a time where a word holds no byte that needs a look (a
+    /// control character, '"', '\\'): each such byte at every offset of a 24-byte string body, among
+    /// plain bytes (0x20, 0x7F and ≥ 0x80 too), is found where a byte-by-byte reading finds it.
+    func testTheWordAtATimeSkipFindsEveryByteThatNeedsALook() {
+        let plain: [UInt8] = [0x20, 0x21, 0x41, 0x7F, 0x80, 0xC3, 0xA9, 0xFF, 0x5B, 0x5D, 0x23, 0x5D]
+        for special: UInt8 in [0x00, 0x01, 0x09, 0x1F, 0x22, 0x5C] {
+            for offset in 0 ..< 24 {
+                var body = (0 ..< 24).map { plain[($0 * 7 + Int(special)) % plain.count] }
+                body[offset] = special
+                let text = [0x22] + body + [0x22]   // "…"
+                let got = text.withUnsafeBufferPointer { JSONSyntax.problem($0) }
+                let want: String?
+                switch special {
+                case 0x22:   // the string ends early; what follows (past white space) is extra
+                    var k = offset + 1
+                    while k < 24 && body[k] == 0x20 { k += 1 }
+                    want = "text after the JSON value at byte \(k + 2)"
+                case 0x5C: want = body[offset + 1 ..< 24].isEmpty ? "a string that does not end at byte 1"
+                                  : "an invalid escape in a string (only \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX) at byte \(offset + 2)"
+                default: want = "a control character (0x\(String(special, radix: 16))) in a string: JSON needs it escaped at byte \(offset + 2)"
+                }
+                XCTAssertEqual(got, want, "byte 0x\(String(special, radix: 16)) at offset \(offset)")
+            }
+        }
+        // Plain bytes only: accepted whatever their place relative to the words.
+        for length in 0 ..< 40 {
+            let text = [0x22] + (0 ..< length).map { plain[$0 % plain.count] } + [0x22]
+            XCTAssertNil(text.withUnsafeBufferPointer { JSONSyntax.problem($0) }, "length \(length)")
         }
     }
 }

@@ -81,8 +81,26 @@ final class PrepareCommandTests: XCTestCase {
         let before = try Data(contentsOf: URL(fileURLWithPath: src + "/" + review))
         let inside = try Subprocess.rnnDist(["prepare", "--source", src, "-o", src + "/./" + review])
         XCTAssertEqual(inside.status, 2, inside.stderr)
-        XCTAssertTrue(inside.stderr.contains("is a text file inside the --source folder"), inside.stderr)
+        XCTAssertTrue(inside.stderr.contains("is one of the text files of the --source folder"), inside.stderr)
         XCTAssertEqual(inside.stderr.split(separator: "\n").count, 1)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: src + "/" + review)), before)
+        // The same review through a link: -o a link to it; a class folder that is a link (-o names
+        // the review in the link's target); a review that is a link (-o names its target).
+        let fm = FileManager.default
+        try fm.createSymbolicLink(atPath: dir.file("data.h5"), withDestinationPath: src + "/" + review)
+        let outside = dir.path + "/outside"
+        try fm.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        let classFolder = (src + "/" + review as NSString).deletingLastPathComponent
+        let name = (review as NSString).lastPathComponent
+        try fm.moveItem(atPath: classFolder, toPath: outside + "/classes")
+        try fm.createSymbolicLink(atPath: classFolder, withDestinationPath: outside + "/classes")
+        try fm.moveItem(atPath: outside + "/classes/" + name, toPath: outside + "/review.txt")
+        try fm.createSymbolicLink(atPath: outside + "/classes/" + name, withDestinationPath: outside + "/review.txt")
+        for output in [dir.file("data.h5"), outside + "/classes/" + name, outside + "/review.txt"] {
+            let r = try Subprocess.rnnDist(["prepare", "--source", src, "-o", output])
+            XCTAssertEqual(r.status, 2, "\(output): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("is one of the text files of the --source folder"), r.stderr)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: outside + "/review.txt")), before, output)
+        }
     }
 }
