@@ -4,8 +4,8 @@
 /// number such as `1.`, an escape such as `\x41`. Python's `json` (what `model_from_json` and most
 /// JSON Lines writers use) refuses them, and so does rnn-dist, before decoding: a file that only
 /// one reader accepts is a file two programs read differently. (Python's `json` accepts `NaN` and
-/// `Infinity`, which are not JSON; they are refused here, as Foundation refuses them.) UTF-8 is not checked here (the
-/// callers check strings' UTF-8 where they use them).
+/// `Infinity`, which are not JSON; they are refused here, as Foundation refuses them.) UTF-8 is not
+/// checked here (the callers check strings' UTF-8 where they use them).
 public enum JSONSyntax {
     /// Deepest nesting of arrays and objects accepted (Python's default recursion limit is about 1,000).
     public static let maxDepth = 512
