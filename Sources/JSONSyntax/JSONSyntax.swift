@@ -67,8 +67,8 @@ public enum JSONSyntax {
         mutating func value(depth: Int) throws {
             guard let c = current else { throw unexpected("a value") }
             switch c {
-            case UInt8(ascii: "{"): try object(depth: depth + 1)
-            case UInt8(ascii: "["): try array(depth: depth + 1)
+            case UInt8(ascii: "{"): try container(depth: depth + 1, close: UInt8(ascii: "}"))
+            case UInt8(ascii: "["): try container(depth: depth + 1, close: UInt8(ascii: "]"))
             case UInt8(ascii: "\""): try string()
             case UInt8(ascii: "-"), UInt8(ascii: "0") ... UInt8(ascii: "9"): try number()
             case UInt8(ascii: "t"): try literal("true")
@@ -86,41 +86,28 @@ public enum JSONSyntax {
             }
         }
 
-        mutating func object(depth: Int) throws {
+        /// An object (`close` '}': members `"key": value`) or an array (`close` ']': values), from its
+        /// opening bracket: empty, or elements separated by commas, none after the last.
+        mutating func container(depth: Int, close: UInt8) throws {
             guard depth <= JSONSyntax.maxDepth else { throw Failure(what: "nested deeper than \(JSONSyntax.maxDepth)", at: i) }
             i += 1
             skipSpace()
-            if current == UInt8(ascii: "}") { i += 1; return }
+            if current == close { i += 1; return }
             var comma = 0
             while true {
                 skipSpace()
-                if current == UInt8(ascii: "}") { throw Failure(what: "a trailing comma", at: comma) }
-                guard current == UInt8(ascii: "\"") else { throw unexpected("a key (a string)") }
-                try string()
-                skipSpace()
-                try expect(UInt8(ascii: ":"), "':'")
-                skipSpace()
+                if current == close { throw Failure(what: "a trailing comma", at: comma) }
+                if close == UInt8(ascii: "}") {
+                    guard current == UInt8(ascii: "\"") else { throw unexpected("a key (a string)") }
+                    try string()
+                    skipSpace()
+                    try expect(UInt8(ascii: ":"), "':'")
+                    skipSpace()
+                }
                 try value(depth: depth)
                 skipSpace()
                 if current == UInt8(ascii: ",") { comma = i; i += 1; continue }
-                try expect(UInt8(ascii: "}"), "',' or '}'")
-                return
-            }
-        }
-
-        mutating func array(depth: Int) throws {
-            guard depth <= JSONSyntax.maxDepth else { throw Failure(what: "nested deeper than \(JSONSyntax.maxDepth)", at: i) }
-            i += 1
-            skipSpace()
-            if current == UInt8(ascii: "]") { i += 1; return }
-            var comma = 0
-            while true {
-                skipSpace()
-                if current == UInt8(ascii: "]") { throw Failure(what: "a trailing comma", at: comma) }
-                try value(depth: depth)
-                skipSpace()
-                if current == UInt8(ascii: ",") { comma = i; i += 1; continue }
-                try expect(UInt8(ascii: "]"), "',' or ']'")
+                try expect(close, "',' or '\(Character(Unicode.Scalar(close)))'")
                 return
             }
         }
