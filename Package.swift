@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "CHDF5", "TestSupport"]),
         .testTarget(name: "MPITests", dependencies: ["MPI", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "TestSupport"]),
-        .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "JSONSyntax", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TextDataTests", dependencies: ["TextData", "HDF5", "JSONSyntax", "TestSupport"]),
         .testTarget(name: "ServeTests", dependencies: ["TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "TextData", "HDF5", "POSIX", "TestSupport"]),

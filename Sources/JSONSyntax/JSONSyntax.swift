@@ -15,25 +15,81 @@ public enum JSONSyntax {
     /// and Python's `json.loads` of bytes do); else what is wrong and where (`a trailing comma at
     /// byte 27`), bytes counted from 1.
     public static func problem(_ text: UnsafeBufferPointer<UInt8>) -> String? {
-        var p = Parser(text: text)
-        if text.count >= 3 && text[0] == 0xEF && text[1] == 0xBB && text[2] == 0xBF { p.i = 3 }
-        do {
-            p.skipSpace()
-            try p.value(depth: 0)
-            p.skipSpace()
-            if p.i < text.count { throw Failure(what: "text after the JSON value", at: p.i) }
-            return nil
-        } catch let f as Failure {
-            return "\(f.what) at byte \(f.at + 1)"
-        } catch {
-            return "\(error)"
-        }
+        check(text).problem
     }
 
     /// `problem` of a string's UTF-8.
     public static func problem(_ text: String) -> String? {
         var s = text
         return s.withUTF8 { problem($0) }
+    }
+
+    /// One member (`"key": value`) of an object in a JSON text, by its place in the text.
+    public struct Member: Equatable, Sendable {
+        /// The object it is in: objects are numbered from 0 in the order their '{' comes.
+        public var object: Int
+        /// That object's depth: 1 for the whole text's value, 2 for a value in it, and so on.
+        public var depth: Int
+        /// The key's string, quotes included (`string(_:in:)` reads it).
+        public var key: Range<Int>
+        /// The value's JSON text (without the white space around it).
+        public var value: Range<Int>
+    }
+
+    /// `problem`, and when there is none, the members of the objects at depth ≤ `memberDepth`, in
+    /// the order of their keys in the text (duplicates included: a decoder keeps one of them). The
+    /// text is read once.
+    public static func check(_ text: UnsafeBufferPointer<UInt8>, memberDepth: Int = 0) -> (problem: String?, members: [Member]) {
+        var p = Parser(text: text, memberDepth: memberDepth)
+        if text.count >= 3 && text[0] == 0xEF && text[1] == 0xBB && text[2] == 0xBF { p.i = 3 }
+        do {
+            p.skipSpace()
+            try p.value(depth: 0)
+            p.skipSpace()
+            if p.i < text.count { throw Failure(what: "text after the JSON value", at: p.i) }
+            return (nil, p.members)
+        } catch let f as Failure {
+            return ("\(f.what) at byte \(f.at + 1)", [])
+        } catch {
+            return ("\(error)", [])
+        }
+    }
+
+    /// The string whose JSON text (quotes included, valid JSON) is at `range` in `text`, its escapes
+    /// decoded; a `\u` escape of a lone surrogate and bytes that are not UTF-8 read as U+FFFD.
+    public static func string(_ range: Range<Int>, in text: UnsafeBufferPointer<UInt8>) -> String {
+        let body = UnsafeBufferPointer(rebasing: text[range.lowerBound + 1 ..< range.upperBound - 1])
+        guard body.contains(UInt8(ascii: "\\")) else { return String(decoding: body, as: UTF8.self) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(body.count)
+        var i = 0
+        func hex4(_ at: Int) -> UInt32 {
+            body[at ..< at + 4].reduce(0) { v, h in v << 4 | UInt32(h <= 0x39 ? h - 0x30 : (h | 0x20) - 0x57) }
+        }
+        while i < body.count {
+            let c = body[i]
+            guard c == UInt8(ascii: "\\") else { bytes.append(c); i += 1; continue }
+            let e = body[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "b"): bytes.append(0x08)
+            case UInt8(ascii: "f"): bytes.append(0x0C)
+            case UInt8(ascii: "n"): bytes.append(0x0A)
+            case UInt8(ascii: "r"): bytes.append(0x0D)
+            case UInt8(ascii: "t"): bytes.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = hex4(i)
+                i += 4
+                if scalar >= 0xD800 && scalar < 0xDC00, i + 6 <= body.count, body[i] == UInt8(ascii: "\\"),
+                   body[i + 1] == UInt8(ascii: "u"), case let low = hex4(i + 2), low >= 0xDC00 && low < 0xE000 {
+                    scalar = 0x10000 + (scalar - 0xD800) << 10 + (low - 0xDC00)
+                    i += 6
+                }
+                UTF8.encode(Unicode.Scalar(scalar) ?? "\u{FFFD}") { bytes.append($0) }
+            default: bytes.append(e)   // " \ /
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     struct Failure: Error {
@@ -44,8 +100,15 @@ public enum JSONSyntax {
     struct Parser {
         let text: UnsafeBufferPointer<UInt8>
         var i = 0
+        /// Members are recorded for objects at this depth or less.
+        let memberDepth: Int
+        var members: [Member] = []
+        var objects = 0
 
-        init(text: UnsafeBufferPointer<UInt8>) { self.text = text }
+        init(text: UnsafeBufferPointer<UInt8>, memberDepth: Int = 0) {
+            self.text = text
+            self.memberDepth = memberDepth
+        }
 
         var current: UInt8? { i < text.count ? text[i] : nil }
 
@@ -90,6 +153,9 @@ public enum JSONSyntax {
         /// opening bracket: empty, or elements separated by commas, none after the last.
         mutating func container(depth: Int, close: UInt8) throws {
             guard depth <= JSONSyntax.maxDepth else { throw Failure(what: "nested deeper than \(JSONSyntax.maxDepth)", at: i) }
+            let isObject = close == UInt8(ascii: "}")
+            let object = isObject ? objects : -1
+            if isObject { objects += 1 }
             i += 1
             skipSpace()
             if current == close { i += 1; return }
@@ -97,14 +163,22 @@ public enum JSONSyntax {
             while true {
                 skipSpace()
                 if current == close { throw Failure(what: "a trailing comma", at: comma) }
-                if close == UInt8(ascii: "}") {
+                var member: Int?
+                if isObject {
                     guard current == UInt8(ascii: "\"") else { throw unexpected("a key (a string)") }
+                    let key = i
                     try string()
+                    if depth <= memberDepth {
+                        member = members.count
+                        members.append(Member(object: object, depth: depth, key: key ..< i, value: i ..< i))
+                    }
                     skipSpace()
                     try expect(UInt8(ascii: ":"), "':'")
                     skipSpace()
                 }
+                let start = i
                 try value(depth: depth)
+                if let m = member { members[m].value = start ..< i }
                 skipSpace()
                 if current == UInt8(ascii: ",") { comma = i; i += 1; continue }
                 try expect(close, "',' or '\(Character(Unicode.Scalar(close)))'")

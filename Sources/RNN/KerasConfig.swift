@@ -16,13 +16,18 @@ extension ModelConfig {
     /// The model a Keras 3 `Sequential` JSON describes, and the sequence length its `InputLayer` (or
     /// the Embedding's Keras 2 length options) fixes (nil when it leaves it open).
     public static func fromKeras(json text: String) throws -> (config: ModelConfig, maxlen: Int?) {
-        if let problem = JSONSyntax.problem(text) { throw KerasConfigError("not valid JSON (\(problem))") }
+        var utf8 = text
+        let (problem, repeated) = utf8.withUTF8 { json in
+            let (problem, members) = JSONSyntax.check(json, memberDepth: .max)
+            return (problem, JSONValue.firstRepeatedKey(members, in: json))
+        }
+        if let problem { throw KerasConfigError("not valid JSON (\(problem))") }
         let object: JSONValue
         do { object = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) } catch {
             throw KerasConfigError("not valid JSON")
         }
         // Python's json (model_from_json) keeps a repeated key's last value, JSONDecoder its first.
-        if let key = JSONValue.firstRepeatedKey(in: Array(text.utf8)) {
+        if let key = repeated {
             throw KerasConfigError("the key '\(key)' appears twice in one object (Keras would read its last value)")
         }
         guard case .object(let top) = object else { throw KerasConfigError("the JSON is not an object") }
@@ -426,40 +431,21 @@ enum JSONValue: Decodable, Equatable, CustomStringConvertible, ExpressibleByStri
         else { self = .object(try c.decode([String: JSONValue].self)) }
     }
 
-    /// The first key that appears twice in one object of `json`, a valid JSON text (e.g. `"units"`
-    /// in `{"units": 6, "units": 7}`), or nil. Keys are compared decoded (`"\u0075nits"` is `units`).
-    static func firstRepeatedKey(in json: [UInt8]) -> String? {
-        // One entry per open object or array: an object's keys so far, nil for an array.
-        var open: [Set<String>?] = []
-        var expectKey = false
-        var i = 0
-        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
-        while i < json.count {
-            switch json[i] {
-            case quote:
-                var end = i + 1, escaped = false
-                while end < json.count && json[end] != quote {
-                    if json[end] == backslash { escaped = true; end += 1 }
-                    end += 1
-                }
-                if expectKey, case var keys?? = open.last {
-                    let raw = json[i ... min(end, json.count - 1)]
-                    let key = escaped ? (try? JSONDecoder().decode(String.self, from: Data(raw))) ?? String(decoding: raw, as: UTF8.self)
-                                      : String(decoding: raw.dropFirst().dropLast(), as: UTF8.self)
-                    guard keys.insert(key).inserted else { return key }
-                    open[open.count - 1] = keys
-                    expectKey = false
-                }
-                i = end
-            case UInt8(ascii: "{"): open.append([]); expectKey = true
-            case UInt8(ascii: "["): open.append(nil); expectKey = false
-            case UInt8(ascii: "}"), UInt8(ascii: "]"): _ = open.popLast(); expectKey = false
-            case UInt8(ascii: ","): expectKey = open.last.map { $0 != nil } ?? false
-            default: break
-            }
-            i += 1
+    /// The first key that appears twice in one object (e.g. `"units"` in `{"units": 6, "units": 7}`)
+    /// among `members` (`JSONSyntax.check`'s, of `json`), or nil. Keys are compared decoded
+    /// (`"\u0075nits"` is `units`).
+    static func firstRepeatedKey(_ members: [JSONSyntax.Member], in json: UnsafeBufferPointer<UInt8>) -> String? {
+        var seen = Set<KeyIn>()
+        for m in members {
+            let key = JSONSyntax.string(m.key, in: json)
+            guard seen.insert(KeyIn(object: m.object, key: key)).inserted else { return key }
         }
         return nil
+    }
+
+    private struct KeyIn: Hashable {
+        var object: Int
+        var key: String
     }
 
     var string: String? { if case .string(let s) = self { return s } else { return nil } }

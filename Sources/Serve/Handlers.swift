@@ -49,8 +49,17 @@ struct Handlers: Sendable {
         }
         // Foundation's parser accepts a trailing comma (`{"texts": ["a",]}`); Python's json and the
         // RFC refuse it, and so does serve (JSONSyntax), naming the byte.
-        if let problem = bytes.withUnsafeBytes({ JSONSyntax.problem($0.bindMemory(to: UInt8.self)) }) {
+        let (problem, textsKeys) = bytes.withUnsafeBytes { raw in
+            let json = raw.bindMemory(to: UInt8.self)
+            let (problem, members) = JSONSyntax.check(json, memberDepth: 1)
+            return (problem, members.count { JSONSyntax.string($0.key, in: json) == "texts" })
+        }
+        if let problem {
             throw HTTPError(.badRequest, message: "the body is not JSON (\(problem)): expected {\"texts\": [\"…\", …]}")
+        }
+        // JSON leaves open which of a repeated key's values counts (Python's json keeps the last).
+        if textsKeys > 1 {
+            throw HTTPError(.badRequest, message: "the body has the key \"texts\" \(textsKeys) times: expected {\"texts\": [\"…\", …]}")
         }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed]) } catch {

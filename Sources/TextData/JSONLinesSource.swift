@@ -18,9 +18,11 @@ enum JSONLinesSource {
             if n > 0 && bytes[n - 1] == 13 { n -= 1 }
             let content = UnsafeBufferPointer(rebasing: bytes[..<n])
             guard !SourceContext.isBlank(content) else { return }
-            if let problem = JSONSyntax.problem(content) {
+            let (problem, members) = JSONSyntax.check(content, memberDepth: 1)
+            if let problem {
                 throw PrepareError.badRecord(path: path, line: line, detail: "not valid JSON (\(problem))")
             }
+            let keys = members.map { JSONSyntax.string($0.key, in: content) }
             let row: LabelledText
             do {
                 row = try decoder.decode(LabelledText.self, from: Data(buffer: content))
@@ -29,15 +31,15 @@ enum JSONLinesSource {
             } catch {
                 throw PrepareError.badRecord(path: path, line: line, detail: "not valid JSON (\(DecodingProblem.describe(error)))")
             }
-            let members = topLevelMembers(content)
             for (key, flag) in [(context.textColumn, "--text-column"), (context.labelColumn, "--label-column")] {
-                let times = members.count(where: { $0.key == key })
+                let times = keys.count(where: { $0 == key })
                 if times > 1 {
                     throw PrepareError.badRecord(path: path, line: line, detail: "the object has the key '\(key)' (\(flag)) \(times) times")
                 }
             }
+            /// A top-level member's value as JSON text (empty when the key is absent).
             func raw(_ key: String) -> UnsafeBufferPointer<UInt8> {
-                UnsafeBufferPointer(rebasing: content[members.first { $0.key == key }?.value ?? 0 ..< 0])
+                UnsafeBufferPointer(rebasing: content[keys.firstIndex(of: key).map { members[$0].value } ?? 0 ..< 0])
             }
             guard let text = row.text else {
                 let isString = raw(context.textColumn).first == UInt8(ascii: "\"")
@@ -57,60 +59,6 @@ enum JSONLinesSource {
         }
         try ByteStream.readLines(path, what: "JSON Lines", chunk: { try context.refuseNUL($0, path: path, line: line + 1) },
                                  line: parse)
-    }
-
-    /// The members of the object that `line` (valid JSON, an object) holds at its top level, in
-    /// order, duplicates included (a decoded object keeps one of them): each key, and where its value's
-    /// JSON text is in `line` (without the white space around it). Strings are skipped whole, escapes
-    /// included; a key with an escape is decoded, so `"\u0074ext"` is `text`.
-    static func topLevelMembers(_ line: UnsafeBufferPointer<UInt8>) -> [(key: String, value: Range<Int>)] {
-        var members: [(key: String, value: Range<Int>)] = []
-        var depth = 0, expectKey = false, valueStart: Int?, i = 0
-        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
-        func endValue(at end: Int) {
-            guard var a = valueStart, !members.isEmpty else { return }
-            var b = end
-            let space: Set<UInt8> = [32, 9, 10, 13]
-            while a < b && space.contains(line[a]) { a += 1 }
-            while b > a && space.contains(line[b - 1]) { b -= 1 }
-            members[members.count - 1].value = a ..< b
-            valueStart = nil
-        }
-        while i < line.count {
-            let b = line[i]
-            if b == quote {
-                var end = i + 1, escaped = false
-                while end < line.count && line[end] != quote {
-                    if line[end] == backslash { escaped = true; end += 1 }
-                    end += 1
-                }
-                if depth == 1 && expectKey {
-                    let raw = UnsafeBufferPointer(rebasing: line[i ... min(end, line.count - 1)])
-                    let key = escaped ? (try? JSONDecoder().decode(String.self, from: Data(buffer: raw))) ?? ""
-                                      : String(decoding: UnsafeBufferPointer(rebasing: raw.dropFirst().dropLast()), as: UTF8.self)
-                    members.append((key, i ..< i))
-                    expectKey = false
-                }
-                i = end + 1
-                continue
-            }
-            switch b {
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                depth += 1
-                if depth == 1 { expectKey = true }
-            case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                if depth == 1 { endValue(at: i) }
-                depth -= 1
-            case UInt8(ascii: ":"):
-                if depth == 1 { valueStart = i + 1 }
-            case UInt8(ascii: ","):
-                if depth == 1 { endValue(at: i); expectKey = true }
-            default:
-                break
-            }
-            i += 1
-        }
-        return members
     }
 
     /// A JSON integer's text (`-?(0|[1-9][0-9]*)`) as a label: its decimal digits, `-0` as `0`.

@@ -3,6 +3,7 @@
 // layer and the option it cannot run as Keras would.
 
 import Foundation
+import JSONSyntax
 @testable import RNN
 import XCTest
 
@@ -218,7 +219,11 @@ final class KerasConfigTests: XCTestCase {
         XCTAssertEqual(refusal(lstm.replacingOccurrences(of: #""units": 8,"#, with: #""units": 8, "\u0075nits": 9,"#)),
                        "the key 'units' appears twice in one object (Keras would read its last value)")
         // The same key in two objects, in an array, or as a string value is no repetition.
-        XCTAssertNil(JSONValue.firstRepeatedKey(in: Array(#"{"a": {"a": 1}, "b": [{"a": 2}, {"a": "a"}], "c": ["a", "a"]}"#.utf8)))
-        XCTAssertEqual(JSONValue.firstRepeatedKey(in: Array(#"{"a": [1, {"b": 1, "c": "\"", "b": 2}]}"#.utf8)), "b")
+        func repeated(_ json: String) -> String? {
+            Array(json.utf8).withUnsafeBufferPointer { JSONValue.firstRepeatedKey(JSONSyntax.check($0, memberDepth: .max).members, in: $0) }
+        }
+        XCTAssertNil(repeated(#"{"a": {"a": 1}, "b": [{"a": 2}, {"a": "a"}], "c": ["a", "a"]}"#))
+        XCTAssertEqual(repeated(#"{"a": [1, {"b": 1, "c": "\"", "b": 2}]}"#), "b")
+        XCTAssertEqual(repeated(#"{"a": {"\ud83d\ude00": 1, "x": {}, "😀": 2}, "a": 3}"#), "😀")   // the inner object's repeat comes first
     }
 }

@@ -171,6 +171,7 @@ final class ServeTests: XCTestCase {
             // Trailing commas: Python's json refuses them; Foundation's parser answered 200.
             ("POST", "/v1/predict", Array("{\"texts\": [\"a\",]}".utf8), 400, "not JSON (a trailing comma at byte 15)"),
             ("POST", "/v1/predict", Array("{\"texts\": [],}".utf8), 400, "not JSON (a trailing comma at byte 13)"),
+            ("POST", "/v1/predict", Array("{\"texts\": [\"a\"], \"t\\u0065xts\": [\"b\"]}".utf8), 400, "the key \"texts\" 2 times"),
             ("POST", "/v1/predict", big, 413, "over the limit of 1048576 bytes"),
             ("POST", "/v1/predict", many, 413, "1001 texts in one request; at most 1000"),
             ("GET", "/v1/nothing", nil, 404, "no such path"),

@@ -70,4 +70,33 @@ final class JSONSyntaxTests: XCTestCase {
             XCTAssertNil(text.withUnsafeBufferPointer { JSONSyntax.problem($0) }, "length \(length)")
         }
     }
+
+    /// `check` reports each object's members where they are in the text, down to `memberDepth`, and
+    /// `string` decodes a key as JSON does.
+    func testMembersAreReportedWhereTheyAreInTheText() {
+        let text = #"{"a" : [1, {"b": true}] , "c":{"d": "x\"y", "b": {}},"e":-1.5e3 }"#
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBufferPointer { json in
+            func shown(_ depth: Int) -> [String] {
+                JSONSyntax.check(json, memberDepth: depth).members.map {
+                    "\($0.object)/\($0.depth) \(JSONSyntax.string($0.key, in: json))=\(String(decoding: json[$0.value], as: UTF8.self))"
+                }
+            }
+            XCTAssertEqual(shown(0), [])
+            XCTAssertEqual(shown(1), [#"0/1 a=[1, {"b": true}]"#, #"0/1 c={"d": "x\"y", "b": {}}"#, "0/1 e=-1.5e3"])
+            XCTAssertEqual(shown(.max), [#"0/1 a=[1, {"b": true}]"#, "1/3 b=true", #"0/1 c={"d": "x\"y", "b": {}}"#,
+                                         #"2/2 d="x\"y""#, "2/2 b={}", "0/1 e=-1.5e3"])
+            XCTAssertNotNil(JSONSyntax.check(UnsafeBufferPointer(rebasing: json.dropLast()), memberDepth: 1).problem)
+            XCTAssertEqual(JSONSyntax.check(UnsafeBufferPointer(rebasing: json.dropLast()), memberDepth: 1).members, [])
+        }
+        let strings: [(String, String)] = [
+            (#""plain é""#, "plain é"), (#""\u0074ext""#, "text"), (#""\"\\\/\b\f\n\r\t""#, "\"\\/\u{8}\u{C}\n\r\t"),
+            (#""\u00E9\u00e9""#, "éé"), (#""\ud83d\ude00!""#, "😀!"), (#""\ud83d!""#, "\u{FFFD}!"), (#""\ude00\ud83d""#, "\u{FFFD}\u{FFFD}"),
+        ]
+        for (json, want) in strings {
+            let bytes = Array(json.utf8)
+            XCTAssertNil(JSONSyntax.problem(json), json)
+            XCTAssertEqual(bytes.withUnsafeBufferPointer { JSONSyntax.string(0 ..< $0.count, in: $0) }, want, json)
+        }
+    }
 }
