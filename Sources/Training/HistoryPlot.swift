@@ -51,6 +51,19 @@ public enum HistoryPlot {
         return out
     }
 
+    /// The labels of `ticks`' values: as many significant digits as their step needs (0.69225,
+    /// 0.6925, 0.69275 where three digits showed 0.692, 0.693, 0.693), at least three.
+    static func tickLabels(_ ticks: [Double]) -> [String] {
+        guard ticks.count > 1 else { return ticks.map { String(format: "%.3g", $0) } }
+        let step = (ticks[ticks.count - 1] - ticks[0]) / Double(ticks.count - 1)
+        let largest = ticks.map { abs($0) }.max()!
+        // The step's last significant digit (2.5 × 10^k has two), and the largest value's first.
+        let stepDigit = floor(log10(step) + 1e-9), mantissa = step / pow(10, stepDigit)
+        let last = abs(mantissa.rounded() - mantissa) > 1e-6 ? stepDigit - 1 : stepDigit
+        let digits = largest < step ? 1 : Int(floor(log10(largest) + 1e-9) - last) + 1
+        return ticks.map { String(format: "%.\(min(max(digits, 3), 17))g", abs($0) < step * 1e-6 ? 0 : $0) }
+    }
+
     static func chart(x: Double, y: Double, w: Double, h: Double, epochs: [Double], heading: String,
                       yLabel: String, series: [Series]) -> String {
         let finite = series.flatMap(\.values).filter(\.isFinite)
@@ -66,9 +79,10 @@ public enum HistoryPlot {
         var s = "<g class=\"chart\" data-title=\"\(escape(heading))\">\n"
         s += "<text x=\"\(fmt(x + w / 2))\" y=\"\(fmt(y - 24))\" text-anchor=\"middle\" font-size=\"14\">\(escape(heading))</text>\n"
         s += "<rect x=\"\(fmt(x))\" y=\"\(fmt(y))\" width=\"\(fmt(w))\" height=\"\(fmt(h))\" fill=\"none\" stroke=\"#444\"/>\n"
-        for t in ticks(lo, hi) {
+        let yTicks = ticks(lo, hi)
+        for (t, label) in zip(yTicks, tickLabels(yTicks)) {
             s += "<line x1=\"\(fmt(x - 4))\" y1=\"\(fmt(py(t)))\" x2=\"\(fmt(x + w))\" y2=\"\(fmt(py(t)))\" stroke=\"#ddd\"/>"
-            s += "<text x=\"\(fmt(x - 7))\" y=\"\(fmt(py(t) + 4))\" text-anchor=\"end\">\(String(format: "%.3g", t))</text>\n"
+            s += "<text x=\"\(fmt(x - 7))\" y=\"\(fmt(py(t) + 4))\" text-anchor=\"end\">\(label)</text>\n"
         }
         let step = max(1, Int((last - first) / 10))
         for e in stride(from: Int(first), through: Int(last), by: step) {

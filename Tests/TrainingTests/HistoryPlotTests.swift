@@ -29,6 +29,33 @@ final class HistoryPlotTests: XCTestCase {
         XCTAssertEqual(three.components(separatedBy: "<polyline").count - 1, 2)
     }
 
+    /// The value axis's labels tell its gridlines apart and name their values: a loss between 0.6921
+    /// and 0.6931 (a short run on the 0.693 plateau) was labelled 0.692, 0.693, 0.693, 0.693.
+    func testValueLabelsNameTheirGridlines() {
+        for (lo, hi) in [(0.6921, 0.6931), (0.99999, 1.0), (0.0, 1.0), (0.41, 0.93), (1234.5, 1290.25), (-0.002, 0.0031), (3e-7, 9e-7)] {
+            let ticks = HistoryPlot.ticks(lo, hi)
+            let labels = HistoryPlot.tickLabels(ticks)
+            XCTAssertGreaterThan(ticks.count, 1, "\(lo)…\(hi)")
+            XCTAssertEqual(Set(labels).count, labels.count, "\(lo)…\(hi): \(labels)")
+            let step = ticks[1] - ticks[0]
+            for (t, label) in zip(ticks, labels) {
+                XCTAssertEqual(Double(label) ?? .nan, t, accuracy: step * 1e-6, "\(lo)…\(hi): \(labels)")
+            }
+        }
+        XCTAssertEqual(HistoryPlot.tickLabels([0.69225, 0.6925, 0.69275, 0.693]), ["0.69225", "0.6925", "0.69275", "0.693"])
+        XCTAssertEqual(HistoryPlot.tickLabels([0, 0.2, 0.4, 0.6]), ["0", "0.2", "0.4", "0.6"])
+        // In the chart: the loss axis of that plateau run.
+        let flat = (1 ... 2).map { e in
+            EpochRecord(epoch: e, loss: 0.69308 - 0.00098 * Double(e - 1), acc: 0.5, valLoss: 0.6925, valAcc: 0.5,
+                        seconds: 1, samplesPerSecond: 100, mpiShare: 0, learningRate: 0.001)
+        }
+        let svg = HistoryPlot.svg(History(records: flat), title: "t")
+        let loss = svg.components(separatedBy: "data-title=\"Training and validation loss\"")[1]
+        let shown = loss.components(separatedBy: "text-anchor=\"end\">").dropFirst().map { String($0.prefix { $0 != "<" }) }
+        XCTAssertEqual(Set(shown).count, shown.count, "\(shown)")
+        XCTAssertTrue(shown.contains("0.6925"), "\(shown)")
+    }
+
     /// Without validation rows val_loss and val_acc are NaN: inspect --json gives null for them (a
     /// NaN cannot be written as JSON).
     func testAHistoryWithoutValidationSummarisesAsJSON() throws {
