@@ -99,6 +99,8 @@ public final class CompressedStream {
     private let path: String
     /// libarchive's name of the outermost filter: "gzip", "bzip2", "xz", "zstd", … or "none".
     public let filterName: String
+    /// The decompressed stream holds no byte.
+    private let empty: Bool
 
     public init(path: String) throws {
         guard let a = archive_read_new() else { throw ArchiveError(path: path, detail: "archive_read_new failed") }
@@ -106,6 +108,8 @@ public final class CompressedStream {
         self.path = path
         archive_read_support_filter_all(a)
         archive_read_support_format_raw(a)
+        // The raw format needs one byte; a compressed empty file (`: | gzip`) is the empty format.
+        archive_read_support_format_empty(a)
         let opened: Bool?
         do { opened = try ArchiveReader.open(a, path) } catch { archive_read_free(a); throw error }
         guard let viaZlib = opened else {
@@ -115,11 +119,12 @@ public final class CompressedStream {
         }
         var e: OpaquePointer?
         let r = archive_read_next_header(a, &e)
-        guard r == ARCHIVE_OK || r == ARCHIVE_WARN else {
+        guard r == ARCHIVE_OK || r == ARCHIVE_WARN || (r == ARCHIVE_EOF && archive_errno(a) == 0) else {
             let msg = archive_error_string(a).map { String(cString: $0) } ?? "empty or unreadable"
             archive_read_free(a)
             throw ArchiveError(path: path, detail: msg)
         }
+        empty = r == ARCHIVE_EOF
         // zlib inflated a gzip file before libarchive saw it; libarchive names any filter under that.
         let name = archive_filter_name(a, 0).map { String(cString: $0) } ?? "none"
         filterName = viaZlib && name == "none" ? "gzip" : name
@@ -129,6 +134,7 @@ public final class CompressedStream {
 
     /// Reads up to `count` decompressed bytes into `buffer`; 0 at the end.
     public func read(into buffer: UnsafeMutablePointer<UInt8>, count: Int) throws -> Int {
+        if empty { return 0 }
         let n = archive_read_data(handle, buffer, count)
         guard n >= 0 else {
             let msg = archive_error_string(handle).map { String(cString: $0) } ?? "unknown error"

@@ -61,12 +61,28 @@ final class PretrainedVectorsTests: XCTestCase {
             ("the 1 nan 3\n", " line 1: value 2 'nan' is not a finite number"),
             ("the 1 0x10 3\n", " line 1: value 2 '0x10' is not a finite number"),   // Swift's parser read 16
             ("", ": holds no vectors"),
+            ("\n\n \n", ": holds no vectors"),            // only blank lines: a zero embedding was trained, exit 0
+            ("5 3\n", ": holds no vectors"),               // a word2vec header alone
+            ("3 3\nthe 1 2 3\nmovie 4 5 6\n", ": its word2vec header declares 3 vectors, the file holds 2 (cut short?)"),
+            ("1 3\nthe 1 2 3\nmovie 4 5 6\n", ": its word2vec header declares 1 vectors, the file holds 2"),
+            ("the 1 2\u{0}3 4\n", " line 1: value 2 '2\\x003' is not a finite number"),   // a NUL or an escape is shown
+            ("the 1 \u{1B}[31m 3\n", " line 1: value 2 '\\x1b[31m' is not a finite number"),
         ]
         for (k, (text, expect)) in cases.enumerated() {
             let path = try write(text, "bad\(k).txt")
             XCTAssertThrowsError(try PretrainedVectors.load(path: path, vocabulary: vocabulary, width: 3)) {
                 XCTAssertEqual("\($0)", path + expect)
             }
+        }
+        // Fields apart by tabs or any run of white space, as the book's line.split() reads them; an
+        // empty gzip file holds no vectors, as an empty plain one.
+        let tabs = try write("the\t1\t2 \t 3\r\r\ngreat 4\u{0B}5\u{0C}6 \r\n", "tabs.txt")
+        let t = try PretrainedVectors.load(path: tabs, vocabulary: vocabulary, width: 3)
+        XCTAssertEqual(Array(t.matrix[12 ..< 15]) + Array(t.matrix[18 ..< 21]), [1, 2, 3, 4, 5, 6])
+        let empty = try write("", "empty.txt")
+        XCTAssertEqual(try Subprocess.run("/usr/bin/env", ["gzip", empty]).status, 0)
+        XCTAssertThrowsError(try PretrainedVectors.load(path: empty + ".gz", vocabulary: vocabulary, width: 3)) {
+            XCTAssertEqual("\($0)", empty + ".gz: holds no vectors")
         }
         // Every decimal notation a vectors file uses is read.
         let decimal = try write("the 1e-3 -2.5E+1 +.5\n", "decimal.txt")
