@@ -17,7 +17,13 @@ public enum HistoryFile {
 
     public static func read(from path: String) throws -> (History, TrainConfig, Int) {
         let f = try H5File.open(path, requireComplete: true)
-        let found = (try? f.stringAttribute("format")) ?? "(none)"
+        guard let found = try? f.stringAttribute("format") else {
+            // Weights and checkpoints keep their format in /rnn_dist.
+            if f.exists("rnn_dist"), let other = try? f.group("rnn_dist").stringAttribute("format") {
+                throw TrainingError.badFile(path: path, object: "/rnn_dist@format", detail: "is '\(other)', expected a history file ('\(format)' in /@format)")
+            }
+            throw TrainingError.badFile(path: path, object: "/@format", detail: "missing: not a history file written by rnn-dist")
+        }
         guard found == format else {
             throw TrainingError.badFile(path: path, object: "/@format", detail: "is '\(found)', expected '\(format)'")
         }
