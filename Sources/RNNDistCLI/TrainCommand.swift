@@ -163,6 +163,8 @@ struct Train: ParsableCommand {
     var injectStallInside: String?
     @Option(help: ArgumentHelp("Test hook: RANK stops that rank (SIGSTOP to itself) before MPI_Init.", visibility: .private))
     var injectStallStart: Int?
+    @Option(help: ArgumentHelp("Test hook: RANK sends itself SIGUSR1 before MPI_Init.", visibility: .private))
+    var injectStopStart: Int?
     @Option(help: ArgumentHelp("Test hook: RANK:SECONDS makes that rank sleep before every exchange.", visibility: .private))
     var injectDelay: String?
     @Option(parsing: .unconditional,
@@ -235,7 +237,9 @@ struct Train: ParsableCommand {
         // Whether --resume is this run folder's own checkpoint (decided before it is replaced).
         let resumedInPlace = resume.map { sameFile($0, RunFiles(directory: runDir).checkpoint) } ?? false
         let startUp = StartUpGuard(seconds: collectiveTimeout)
+        Trainer.catchStopSignals()
         if let r = injectStallStart, ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] == "\(r)" { kill(getpid(), SIGSTOP) }
+        if let r = injectStopStart, (ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "0") == "\(r)" { kill(getpid(), SIGUSR1) }
         let comm = try Communicator.world()
         try runDistributed(comm: comm) {
             if collectiveTimeout > 0 { try comm.startWatchdog(timeout: collectiveTimeout, hostName: hostName()) }

@@ -121,10 +121,27 @@ public final class Trainer {
     /// - Parameter exitDuringSetUp: whether a stop signal before `setUpDone` ends the process at
     ///   once (one process only: ranks of a job could be signalled apart and leave the others
     ///   waiting in a set-up collective; mpirun and Slurm end those jobs themselves).
+    ///
+    /// A signal caught since `catchStopSignals` is kept: the loop stops at its first batch, or, when
+    /// `exitDuringSetUp`, the process ends at once as it would have had the signal come now.
     public static func installSignalHandlers(exitDuringSetUp: Bool) {
         // Written here, before any signal: the handler then reads initialised globals only.
         settingUp = exitDuringSetUp ? 1 : 0
+        if exitDuringSetUp && stopSignal != 0 { stopRequested(stopSignal) }
+        // (Not again after a SIGINT: its handler has given way to the default action.)
+        if stopSignal == 0 { installHandlers() }
+    }
+
+    /// Catches the stop signals from the start of `train`, before MPI_Init (which takes a while under
+    /// a launcher: SIGUSR1's default action ended ranks signalled in their first 0.3 s): a signal is
+    /// recorded until `installSignalHandlers` decides what it does.
+    public static func catchStopSignals() {
+        settingUp = 0
         stopSignal = 0
+        installHandlers()
+    }
+
+    private static func installHandlers() {
         // The first SIGINT asks for a clean stop; the handler then gives way to the default action,
         // so a second Ctrl-C ends the process at once.
         signal(SIGINT) { s in stopRequested(s); signal(SIGINT, SIG_DFL) }

@@ -334,6 +334,23 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         XCTAssertNil(try Checkpoint.read(from: dir + "/checkpoint.h5").state.interruptedBy)
     }
 
+    /// A stop signal that reaches a rank while it starts (before MPI_Init; injected, as a launcher's
+    /// SIGUSR1 in a job's first 0.3 s) is kept: the job stops after its first batch with a checkpoint,
+    /// exit 4, and one process exits 4 at once. SIGUSR1's default action ended such a rank (mpirun
+    /// exit 138, no checkpoint).
+    func testAStopSignalWhileTheRanksStartIsKept() throws {
+        let dir = tmp.file("usr1-start")
+        let r = try train(2, dir, ["--epochs", "2", "--inject-stop-start", "0"], expect: 4)
+        XCTAssertTrue(r.stderr.contains("rnn-dist: interrupted by SIGUSR1; checkpoint written"), r.stderr)
+        let c = try Checkpoint.read(from: dir + "/checkpoint.h5")
+        XCTAssertEqual(c.state.interruptedBy, "SIGUSR1")
+        XCTAssertEqual([c.state.epoch, c.state.nextBatch], [0, 1], "stopped after the first batch")
+        let one = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("usr1-start-1")] + common
+                                         + ["--inject-stop-start", "0"])
+        XCTAssertEqual(one.status, 4, one.stderr)
+        XCTAssertTrue(one.stderr.contains("stopped by a signal during set-up, before training: no checkpoint written"), one.stderr)
+    }
+
     /// Launch/supervise: a rank killed three times during one run (SIGKILL, after the checkpoints of
     /// epochs 2, 5 and 8) → three restarts from the last checkpoint, each logged with its cause, and
     /// the run finishes with weights and history bit-identical to an uninterrupted run at the same N.
