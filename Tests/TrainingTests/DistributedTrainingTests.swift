@@ -441,6 +441,69 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         XCTAssertEqual(try weights(dir), try weights(fresh), "a new run, not the old one resumed")
     }
 
+    /// A checkpoint that another run writes while it holds the folder (this job's attempt exits 5)
+    /// is that run's: the restart starts as first started. It was resumed as the job's own (here
+    /// refused for its other seed, exit 2; with matching flags it would have continued that run).
+    func testACheckpointWrittenWhileAnotherRunHeldTheFolderIsNotTheJobsOwn() throws {
+        let dir = tmp.file("taken"), other = tmp.file("other")
+        XCTAssertEqual(try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", other] + common + ["--epochs", "1", "--seed", "7"]).status, 0)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let fd = try holdRunFolderLock(dir, holder: "pid 4250 on host another-host, since 2026-12-07T00:00:00Z")
+        // The holder writes its checkpoint (by rename, as rnn-dist does) once the job has started, then lets go.
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { _ = rename(other + "/checkpoint.h5", dir + "/checkpoint.h5") }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 2) { close(fd) }
+        let r = try supervise(["--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("supervise: restart 1/2 after exit 5 (the run folder was in use), as first started"), r.stderr)
+        let fresh = tmp.file("fresh")
+        XCTAssertEqual(try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", fresh] + common + ["--epochs", "1"]).status, 0)
+        XCTAssertEqual(try weights(dir), try weights(fresh), "this job's run, not the other one resumed")
+    }
+
+    /// The supervisor's own command line: a flag without its value, a missing program (it was run,
+    /// and its exit 132 restarted as "a rank was killed by signal 4"), and a stop signal during the
+    /// pause after exit 5, which waited for the whole pause.
+    func testTheSupervisorRefusesABadCommandLineAndStopsDuringItsPause() throws {
+        let bare = try supervise(["--data", dataset, "--max-restarts"])
+        XCTAssertEqual(bare.status, 64, bare.stderr)
+        XCTAssertTrue(bare.stderr.contains("supervise: --max-restarts needs a number"), bare.stderr)
+        var env = Subprocess.mpiEnvironment
+        env["RNN_DIST_BIN"] = tmp.file("no-such-rnn-dist")
+        let missing = try Subprocess.run("/bin/bash", [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path,
+                                                       "--data", dataset, "--run-dir", tmp.file("m")], environment: env, timeout: 60)
+        XCTAssertEqual(missing.status, 2, missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("no-such-rnn-dist: no rnn-dist program there"), missing.stderr)
+        XCTAssertFalse(missing.stderr.contains("restart"), missing.stderr)
+
+        let dir = tmp.file("paused")
+        let fd = try holdRunFolderLock(dir, holder: "pid 4251 on host another-host, since 2026-12-07T00:00:00Z")
+        defer { close(fd) }
+        env["RNN_DIST_BIN"] = Subprocess.rnnDist
+        env["RANKS"] = "2"
+        env["SUPERVISE_BUSY_PAUSE"] = "60"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path, "--data", dataset, "--run-dir", dir] + common
+        p.environment = env
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        // In the pause once the first attempt has ended (exit 5): then a SIGTERM.
+        let start = Date()
+        while (try? Subprocess.run("/usr/bin/pgrep", ["-P", "\(p.processIdentifier)", "-x", "sleep"]))?.status != 0
+                && p.isRunning && Date().timeIntervalSince(start) < 60 { usleep(100_000) }
+        kill(p.processIdentifier, SIGTERM)
+        let signalled = Date()
+        while p.isRunning && Date().timeIntervalSince(signalled) < 30 { usleep(50_000) }
+        XCTAssertLessThan(Date().timeIntervalSince(signalled), 10, "stopped within the 60 s pause")
+        p.waitUntilExit()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 4, text)
+        XCTAssertTrue(text.contains("supervise: stopped by a signal before restart 1: not restarted"), text)
+    }
+
     /// --timeline: one Chrome trace with a named track per rank, every span well nested in its
     /// track, a `step` per batch on every rank; an interrupted run keeps the trace of what it did up
     /// to its checkpoint (Chrome's array format may then lack its closing bracket).

@@ -24,9 +24,9 @@ final class SlurmTests: ToyIMDBTestCase {
     }
 
     /// Submits Launch/slurm.sbatch on 2 tasks (mpirun inside the allocation); returns the job id.
-    func submit(_ runDir: String, _ extra: [String]) throws -> String {
+    func submit(_ runDir: String, _ extra: [String], bin: String = Subprocess.rnnDist) throws -> String {
         var env = slurmEnvironment()
-        env["RNN_DIST_BIN"] = Subprocess.rnnDist
+        env["RNN_DIST_BIN"] = bin
         env["DATA"] = dataset
         env["RUN_DIR"] = runDir
         env["LAUNCHER"] = "mpirun"
@@ -60,8 +60,8 @@ final class SlurmTests: ToyIMDBTestCase {
         XCTFail("job \(id) still queued after 180 s")
     }
 
-    /// The time-limit warning (`--signal=B:USR1@…`), injected as Slurm delivers it (`scancel
-    /// --signal=USR1 --batch`): checkpoint, requeue, resume in the rerun, finish — weights and
+    /// The time-limit warning (`--signal=B:USR2@…`), injected as Slurm delivers it (`scancel
+    /// --signal=USR2 --batch`): checkpoint, requeue, resume in the rerun, finish — weights and
     /// history bit-identical to an uninterrupted run on 2 ranks.
     func testTheTimeLimitWarningCheckpointsRequeuesAndFinishesBitIdentically() throws {
         let full = tmp.file("full")
@@ -70,7 +70,7 @@ final class SlurmTests: ToyIMDBTestCase {
         let dir = tmp.file("requeued")
         let id = try submit(dir, ["--epochs", "6"])
         waitForCheckpoint(dir, epoch: 2)
-        let s = try Subprocess.run("/usr/bin/scancel", ["--signal=USR1", "--batch", id], environment: slurmEnvironment())
+        let s = try Subprocess.run("/usr/bin/scancel", ["--signal=USR2", "--batch", id], environment: slurmEnvironment())
         XCTAssertEqual(s.status, 0, s.stderr)
         waitForJob(id)
         let out = (try? String(contentsOfFile: tmp.file("job-\(id).out"), encoding: .utf8)) ?? ""
@@ -98,7 +98,7 @@ final class SlurmTests: ToyIMDBTestCase {
         let dir = tmp.file("continued")
         let id = try submit(dir, ["--epochs", "8", "--resume", old + "/checkpoint.h5"])
         waitForCheckpoint(dir, epoch: 3)
-        XCTAssertEqual(try Subprocess.run("/usr/bin/scancel", ["--signal=USR1", "--batch", id], environment: slurmEnvironment()).status, 0)
+        XCTAssertEqual(try Subprocess.run("/usr/bin/scancel", ["--signal=USR2", "--batch", id], environment: slurmEnvironment()).status, 0)
         waitForJob(id)
         let out = (try? String(contentsOfFile: tmp.file("job-\(id).out"), encoding: .utf8)) ?? ""
         XCTAssertTrue(out.contains("requeueing job \(id)"), out)
@@ -106,6 +106,56 @@ final class SlurmTests: ToyIMDBTestCase {
         XCTAssertFalse(out.contains("rnn-dist: error"), out)
         XCTAssertEqual(try WeightsFile.read(from: dir + "/model.weights.h5").weights,
                        try WeightsFile.read(from: full + "/model.weights.h5").weights, "bit-identical to the uninterrupted run")
+    }
+
+    /// `scancel --signal=USR1 --batch`, the documented stop: a checkpoint marked SIGUSR1, exit 4,
+    /// and no requeue (the script took every USR1 for the time-limit warning, requeued the job and
+    /// trained it to the end). The job's mark in the run folder is gone with it.
+    func testUSR1ToTheBatchScriptStopsTheJobWithoutARequeue() throws {
+        let dir = tmp.file("stopped")
+        let id = try submit(dir, ["--epochs", "400"])
+        waitForCheckpoint(dir, epoch: 2)
+        XCTAssertEqual(try Subprocess.run("/usr/bin/scancel", ["--signal=USR1", "--batch", id], environment: slurmEnvironment()).status, 0)
+        waitForJob(id)
+        let out = (try? String(contentsOfFile: tmp.file("job-\(id).out"), encoding: .utf8)) ?? ""
+        XCTAssertTrue(out.contains("interrupted by SIGUSR1; checkpoint written"), out)
+        XCTAssertFalse(out.contains("requeueing"), out)
+        XCTAssertFalse(out.contains("run 1,"), out)
+        XCTAssertEqual(try Checkpoint.read(from: dir + "/checkpoint.h5").state.interruptedBy, "SIGUSR1")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/.slurm-job-\(id)"))
+    }
+
+    /// A job requeued before it wrote a checkpoint of its own does what its first run did: here it
+    /// was to --overwrite an old unfinished run (another seed), and the rerun resumed that one
+    /// instead (refused, exit 2; with matching flags it would have continued it silently). The
+    /// first run is held before rnn-dist starts (a gate in RNN_DIST_BIN) and requeued there.
+    func testARequeueBeforeTheJobsFirstCheckpointDoesNotResumeAnOlderRun() throws {
+        let dir = tmp.file("overwritten")
+        let old = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "2", "--seed", "7", "--stop-after-batches", "3"])
+        XCTAssertEqual(old.status, 4, old.stderr)
+        let gate = tmp.file("gate"), wrapper = tmp.file("gated-rnn-dist")
+        try "#!/bin/sh\ntouch '\(gate).started'\nwhile [ ! -e '\(gate).open' ]; do sleep 0.1; done\nexec '\(Subprocess.rnnDist)' \"$@\"\n"
+            .write(toFile: wrapper, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
+        let id = try submit(dir, ["--epochs", "2", "--overwrite"], bin: wrapper)
+        let log = tmp.file("job-\(id).out")
+        func waitFor(_ what: String, _ done: () -> Bool) {
+            let start = Date()
+            while !done() && Date().timeIntervalSince(start) < 120 { usleep(100_000) }
+            XCTAssertTrue(done(), what)
+        }
+        waitFor("the first run reached rnn-dist") { FileManager.default.fileExists(atPath: gate + ".started") }
+        XCTAssertEqual(try Subprocess.run("/usr/bin/scontrol", ["requeue", id], environment: slurmEnvironment()).status, 0)
+        waitFor("the rerun started") { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("job \(id) run 1,") }
+        _ = FileManager.default.createFile(atPath: gate + ".open", contents: nil)
+        waitForJob(id)
+        let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertFalse(out.contains("resuming"), out)
+        XCTAssertFalse(out.contains("rnn-dist: error"), out)
+        let fresh = tmp.file("fresh")
+        XCTAssertEqual(try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", fresh] + common + ["--epochs", "2"]).status, 0)
+        XCTAssertEqual(try WeightsFile.read(from: dir + "/model.weights.h5").weights,
+                       try WeightsFile.read(from: fresh + "/model.weights.h5").weights, "the job's own run, not the old one resumed")
     }
 
     /// scancel: every process gets SIGTERM; the ranks write a checkpoint marked interrupted before
