@@ -118,8 +118,37 @@ final class ClusterSimTests: ToyIMDBTestCase {
         XCTAssertEqual(try leftoverNamespaces(), ["rd-h9"], "the running cluster's host is untouched")
         close(fd)
         fd = -1
+        // A hostfile folder of a job killed before its own cleanup goes too (it stayed for good).
+        let stray = try Subprocess.run("/usr/bin/mktemp", ["-d", "/tmp/rd-cluster.XXXXXX"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let after = try Subprocess.run("/bin/bash", [script, "--cleanup"], environment: environment(), timeout: 60)
         XCTAssertEqual(after.status, 0, after.stderr)
+        XCTAssertEqual(try leftoverNamespaces(), [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stray), stray)
+    }
+
+    /// SIGTERM to the script (a `kill`, a scheduler's stop) stops the job as SIGUSR1 does: the ranks
+    /// write a checkpoint marked interrupted, mpirun exits 4 and the cluster is removed. The script
+    /// ran mpirun in the foreground: the TERM waited until the job had trained to its end.
+    func testSIGTERMStopsTheJobWithACheckpoint() throws {
+        let dir = tmp.file("stopped")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script, "--hosts", "2", "--slots", "1", "--"] + ["train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "400"]
+        p.environment = environment()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let start = Date()
+        while !FileManager.default.fileExists(atPath: dir + "/history.h5") && Date().timeIntervalSince(start) < 120 { usleep(100_000) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/history.h5"), "the job never finished an epoch")
+        kill(p.processIdentifier, SIGTERM)
+        let signalled = Date()
+        while p.isRunning && Date().timeIntervalSince(signalled) < 60 { usleep(100_000) }
+        guard !p.isRunning else { return XCTFail("the job still runs 60 s after its SIGTERM") }
+        XCTAssertEqual(p.terminationStatus, 4)
+        XCTAssertEqual(try Checkpoint.read(from: dir + "/checkpoint.h5").state.interruptedBy, "SIGUSR1")
+        XCTAssertLessThan(try HistoryFile.read(from: dir + "/history.h5").0.records.count, 400)
         XCTAssertEqual(try leftoverNamespaces(), [])
     }
 }

@@ -118,6 +118,28 @@ final class LaunchScriptTests: ToyIMDBTestCase {
         XCTAssertFalse(stderr.contains("supervise: restart"), stderr)
         XCTAssertEqual(ranks(), [], "no rank left behind")
     }
+
+    /// Launch/cluster-sim's command line: a flag without its value ("$2: unbound variable", exit 1),
+    /// --slots 0 (a 1-rank job announced as "2 hosts × 0 slots"), a rate tc cannot read (exit 1 after
+    /// the namespaces were made) — each one line and exit 64, before anything is set up.
+    func testClusterSimRefusesABadCommandLine() throws {
+        let cases: [([String], String)] = [
+            (["--hosts"], "cluster-sim: --hosts needs a value"),
+            (["--rate"], "cluster-sim: --rate needs a value"),
+            (["--slots", "0", "--", "train"], "cluster-sim: --slots must be 1…256"),
+            (["--rate", "bogus", "--", "train"], "cluster-sim: --rate 'bogus' is not a rate such as 100mbit, 1gbit or 10gbit"),
+            (["--hosts", "2x", "--", "train"], "cluster-sim: --hosts and --slots take whole numbers"),
+        ]
+        for (args, message) in cases {
+            let r = try Subprocess.run("/bin/bash", [script("cluster-sim")] + args, environment: scriptEnvironment, timeout: 30)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines), message, "\(args)")
+        }
+        // A rate in tc's notation passes the checks (here to the next refusal: nothing to run).
+        let ok = try Subprocess.run("/bin/bash", [script("cluster-sim"), "--rate", "2.5Gbit", "--hosts", "1", "--slots", "1"],
+                                    environment: scriptEnvironment, timeout: 30)
+        XCTAssertTrue(ok.stderr.contains("nothing to run") || ok.stderr.contains("needs root"), ok.stderr)
+    }
 }
 
 extension ToyIMDBTestCase {
