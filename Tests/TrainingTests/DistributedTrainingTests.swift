@@ -449,12 +449,31 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         XCTAssertEqual(try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", other] + common + ["--epochs", "1", "--seed", "7"]).status, 0)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let fd = try holdRunFolderLock(dir, holder: "pid 4250 on host another-host, since 2026-12-07T00:00:00Z")
-        // The holder writes its checkpoint (by rename, as rnn-dist does) once the job has started, then lets go.
-        DispatchQueue.global().asyncAfter(deadline: .now() + 1) { _ = rename(other + "/checkpoint.h5", dir + "/checkpoint.h5") }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 2) { close(fd) }
-        let r = try supervise(["--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stderr.contains("supervise: restart 1/2 after exit 5 (the run folder was in use), as first started"), r.stderr)
+        var env = Subprocess.mpiEnvironment
+        env["RANKS"] = "2"
+        env["RNN_DIST_BIN"] = Subprocess.rnnDist
+        env["SUPERVISE_BUSY_PAUSE"] = "3"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path,
+                       "--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"]
+        p.environment = env
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        // Once the first attempt has exited 5 (supervise pauses), the holder writes its checkpoint
+        // (by rename, as rnn-dist does) and lets go.
+        let start = Date()
+        while (try? Subprocess.run("/usr/bin/pgrep", ["-P", "\(p.processIdentifier)", "-x", "sleep"]))?.status != 0
+                && p.isRunning && Date().timeIntervalSince(start) < 60 { usleep(50_000) }
+        XCTAssertEqual(rename(other + "/checkpoint.h5", dir + "/checkpoint.h5"), 0)
+        close(fd)
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("supervise: restart 1/2 after exit 5 (the run folder was in use), as first started"), text)
         let fresh = tmp.file("fresh")
         XCTAssertEqual(try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", fresh] + common + ["--epochs", "1"]).status, 0)
         XCTAssertEqual(try weights(dir), try weights(fresh), "this job's run, not the other one resumed")

@@ -158,6 +158,27 @@ final class SlurmTests: ToyIMDBTestCase {
                        try WeightsFile.read(from: fresh + "/model.weights.h5").weights, "the job's own run, not the old one resumed")
     }
 
+    /// A job requeued by `scontrol requeue` (SIGTERM to every process, then a rerun) after it wrote
+    /// checkpoints of its own resumes its own, also when its flags say `--resume OLD`: the SIGTERM
+    /// removed the job's mark, and the rerun resumed OLD again (the job's progress lost).
+    func testARequeueAfterTheJobsOwnCheckpointResumesIt() throws {
+        let old = tmp.file("old")
+        let first = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", old] + common + ["--epochs", "8", "--stop-after-batches", "10"])
+        XCTAssertEqual(first.status, 4, first.stderr)
+        let dir = tmp.file("own")
+        let id = try submit(dir, ["--epochs", "8", "--resume", old + "/checkpoint.h5"])
+        waitForCheckpoint(dir, epoch: 3)
+        XCTAssertEqual(try Subprocess.run("/usr/bin/scontrol", ["requeue", id], environment: slurmEnvironment()).status, 0)
+        waitForJob(id)
+        let out = (try? String(contentsOfFile: tmp.file("job-\(id).out"), encoding: .utf8)) ?? ""
+        guard let rerun = out.range(of: "job \(id) run 1,") else { return XCTFail("no rerun: \(out)") }
+        let after = out[rerun.lowerBound...]
+        XCTAssertTrue(after.contains("resumed from \(dir)/checkpoint.h5"), out)
+        XCTAssertFalse(after.contains("resumed from \(old)/checkpoint.h5"), out)
+        XCTAssertGreaterThanOrEqual(try HistoryFile.read(from: dir + "/history.h5").0.records.count, 8)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/.slurm-job-\(id)"), "the mark goes when the job ends")
+    }
+
     /// scancel: every process gets SIGTERM; the ranks write a checkpoint marked interrupted before
     /// Slurm's SIGKILL, and it loads. A rank gets SIGTERM from Slurm and again from mpirun, and
     /// SIGUSR1, as which Launch/supervise passes its own SIGTERM on: the mark names the last of them
