@@ -128,8 +128,9 @@ public final class Trainer {
         // Written here, before any signal: the handler then reads initialised globals only.
         settingUp = exitDuringSetUp ? 1 : 0
         if exitDuringSetUp && stopSignal != 0 { stopRequested(stopSignal) }
-        // (Not again after a SIGINT: its handler has given way to the default action.)
-        if stopSignal == 0 { installHandlers() }
+        // Again after MPI_Init, which may have set handlers of its own; but not SIGINT's after a
+        // SIGINT, whose handler has given way to the default action.
+        installHandlers(interrupt: stopSignal != SIGINT)
     }
 
     /// Catches the stop signals from the start of `train`, before MPI_Init (which takes a while under
@@ -141,10 +142,10 @@ public final class Trainer {
         installHandlers()
     }
 
-    private static func installHandlers() {
+    private static func installHandlers(interrupt: Bool = true) {
         // The first SIGINT asks for a clean stop; the handler then gives way to the default action,
         // so a second Ctrl-C ends the process at once.
-        signal(SIGINT) { s in stopRequested(s); signal(SIGINT, SIG_DFL) }
+        if interrupt { signal(SIGINT) { s in stopRequested(s); signal(SIGINT, SIG_DFL) } }
         // SIGTERM stays caught: under a launcher a rank often gets it twice — scancel sends it to
         // every process of the job, and mpirun, itself terminated, sends its own to its ranks — and
         // the second must not end the batch and the checkpoint the first asked for (SIGKILL, a
