@@ -54,14 +54,17 @@ public enum HistoryPlot {
     /// The labels of `ticks`' values: as many significant digits as their step needs (0.69225,
     /// 0.6925, 0.69275 where three digits showed 0.692, 0.693, 0.693), at least three.
     static func tickLabels(_ ticks: [Double]) -> [String] {
-        guard ticks.count > 1 else { return ticks.map { String(format: "%.3g", $0) } }
-        let step = (ticks[ticks.count - 1] - ticks[0]) / Double(ticks.count - 1)
-        let largest = ticks.map { abs($0) }.max()!
-        // The step's last significant digit (2.5 × 10^k has two), and the largest value's first.
+        let step = ticks.count > 1 ? (ticks[ticks.count - 1] - ticks[0]) / Double(ticks.count - 1) : 0
+        let largest = ticks.map { abs($0) }.max() ?? 0
+        // One tick, or ticks a step apart that no Double tells apart (a loss of 1e15 padded by ±0.05).
+        guard step > 0, step.isFinite, largest.isFinite else { return ticks.map { String(format: "%.3g", $0) } }
+        // The step's last significant digit (2.5 × 10^k has two), and the largest value's first;
+        // at least the integer digits, so that %g writes 1240, not 1.24e+03 (up to 10^17).
         let stepDigit = floor(log10(step) + 1e-9), mantissa = step / pow(10, stepDigit)
         let last = abs(mantissa.rounded() - mantissa) > 1e-6 ? stepDigit - 1 : stepDigit
-        let digits = largest < step ? 1 : Int(floor(log10(largest) + 1e-9) - last) + 1
-        return ticks.map { String(format: "%.\(min(max(digits, 3), 17))g", abs($0) < step * 1e-6 ? 0 : $0) }
+        let first = largest < step ? stepDigit : floor(log10(largest) + 1e-9)
+        let digits = max(Int(first - last) + 1, Int(first) + 1, 3)
+        return ticks.map { String(format: "%.\(min(digits, 17))g", abs($0) < step * 1e-6 ? 0 : $0) }
     }
 
     static func chart(x: Double, y: Double, w: Double, h: Double, epochs: [Double], heading: String,

@@ -44,6 +44,14 @@ final class HistoryPlotTests: XCTestCase {
         }
         XCTAssertEqual(HistoryPlot.tickLabels([0.69225, 0.6925, 0.69275, 0.693]), ["0.69225", "0.6925", "0.69275", "0.693"])
         XCTAssertEqual(HistoryPlot.tickLabels([0, 0.2, 0.4, 0.6]), ["0", "0.2", "0.4", "0.6"])
+        XCTAssertEqual(HistoryPlot.tickLabels([0, 500, 1000, 1500]), ["0", "500", "1000", "1500"], "no 1e+03")
+        XCTAssertEqual(HistoryPlot.tickLabels([1240, 1250, 1260]), ["1240", "1250", "1260"])
+        // Ticks no Double tells apart (every loss 1e15: the ±0.05 padding is below an ulp) trapped.
+        XCTAssertEqual(HistoryPlot.tickLabels([1e15, 1e15, 1e15]), ["1e+15", "1e+15", "1e+15"])
+        XCTAssertEqual(HistoryPlot.tickLabels([0.5]), ["0.5"])
+        let huge = EpochRecord(epoch: 1, loss: 1e15, acc: 0.5, valLoss: 1e15, valAcc: 0.5, seconds: 1, samplesPerSecond: 1,
+                               mpiShare: 0, learningRate: 0.001)
+        XCTAssertTrue(HistoryPlot.svg(History(records: [huge]), title: "t").contains("</svg>"))
         // In the chart: the loss axis of that plateau run.
         let flat = (1 ... 2).map { e in
             EpochRecord(epoch: e, loss: 0.69308 - 0.00098 * Double(e - 1), acc: 0.5, valLoss: 0.6925, valAcc: 0.5,
