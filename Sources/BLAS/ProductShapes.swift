@@ -52,6 +52,10 @@ extension BLAS {
     @usableFromInline
     static func count(_ shape: ProductShape) { counts?[shape, default: 0] += 1 }
 
+    /// Counts a product the code forms by hand rather than through `sgemm` (as the `sgemm` of its
+    /// shape), so that the counts hold every matrix product the code performs.
+    public static func countProduct(_ shape: ProductShape) { count(shape) }
+
     /// Seconds one call of `shape` takes here: the call repeated on buffers of its size (filled
     /// with small values, so no subnormal or overflow), in rounds of about `budget`/5 seconds each,
     /// the median round's time per call. Single-threaded, as the model runs it.

@@ -304,6 +304,9 @@ final class EmbeddingLookup {
         // rows the exchange forms during BPTT, `EmbeddingRowGradients`, are these bits), then into
         // the used rows of dEmb.
         let wT = UnsafePointer(layer.tensors.kernelTransposed.pointer)
+        // Counted (the floor benchmark) as the one product it is, however its rows were formed.
+        BLAS.countProduct(ProductShape(gemv: false, transA: false, transB: false, m: n, n: E, k: G, lda: G, ldb: E, ldc: E,
+                                       betaZero: true))
         for u in 0..<n where formed.pointer[u] == 0 {    // the others the exchange formed already
             tokenRowGradient(dTable + u * G, kernelTransposed: wT, gates: G, width: E, into: dRows.pointer + u * E)
         }

@@ -140,4 +140,24 @@ final class PaddingSkipTests: XCTestCase {
             assertClose(Double(all[r]), Double(one[0]), rtol: 1e-5, atol: 1e-6, "row \(r)")
         }
     }
+
+    /// A training step's counted products (the `floor` benchmark's numerator) include the embedding
+    /// rows' gradient dRows (N × E) = dTable (N × G) · Wᵀ, formed by hand outside `sgemm`: once per
+    /// batch and recurrent direction, N the batch's distinct tokens; none when the embedding is frozen.
+    func testATrainingStepCountsTheEmbeddingRowsGradient() {
+        let x = paddedRows(), y = (0 ..< leads.count).map { Float($0 % 2) }
+        let distinct = Set(x).count
+        for (frozen, bidirectional) in [(false, false), (false, true), (true, false)] {
+            var config = ModelConfig(kind: .lstm, numWords: numWords, embedDim: 8, units: 4, bidirectional: bidirectional)
+            if frozen { config.layers[0] = .embedding(EmbeddingSpec(inputDim: numWords, outputDim: 8, trainable: false)) }
+            let model = model(config)
+            model.zeroGradients()
+            BLAS.startCounting()
+            _ = model.accumulateGradients(x: x, y: y, batch: leads.count)
+            let counts = BLAS.stopCounting()
+            let rows = ProductShape(gemv: false, transA: false, transB: false, m: distinct, n: 8, k: 16, lda: 16, ldb: 8, ldc: 8,
+                                    betaZero: true)
+            XCTAssertEqual(counts[rows] ?? 0, frozen ? 0 : (bidirectional ? 2 : 1), "frozen \(frozen), bidirectional \(bidirectional): \(counts)")
+        }
+    }
 }
