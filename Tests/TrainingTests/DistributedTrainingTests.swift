@@ -449,34 +449,59 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         XCTAssertEqual(try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", other] + common + ["--epochs", "1", "--seed", "7"]).status, 0)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let fd = try holdRunFolderLock(dir, holder: "pid 4250 on host another-host, since 2026-12-07T00:00:00Z")
+        // Once the first attempt has exited 5, the holder writes its checkpoint (by rename, as
+        // rnn-dist does) and lets go.
+        let (status, text) = try superviseThroughABusyPause(["--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"]) {
+            XCTAssertEqual(rename(other + "/checkpoint.h5", dir + "/checkpoint.h5"), 0)
+            close(fd)
+        }
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("supervise: restart 1/2 after exit 5 (the run folder was in use), as first started"), text)
+        let fresh = tmp.file("fresh")
+        XCTAssertEqual(try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", fresh] + common + ["--epochs", "1"]).status, 0)
+        XCTAssertEqual(try weights(dir), try weights(fresh), "this job's run, not the other one resumed")
+    }
+
+    /// A job that resumes its run folder's checkpoint in place (as a Slurm rerun does) owns that
+    /// checkpoint from its start: another run that replaces it while the job waits for the folder
+    /// (exit 5) ends the supervision with exit 5. The other run's checkpoint was resumed as the job's.
+    func testAResumeInPlaceOwnsItsCheckpointFromTheStart() throws {
+        let dir = tmp.file("inplace"), other = tmp.file("other-run")
+        XCTAssertEqual(try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "2", "--stop-after-batches", "3"]).status, 4)
+        XCTAssertEqual(try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", other] + common + ["--epochs", "1", "--seed", "7"]).status, 0)
+        let fd = try holdRunFolderLock(dir, holder: "pid 4252 on host another-host, since 2026-12-07T00:00:00Z")
+        let (status, text) = try superviseThroughABusyPause(["--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common
+                                                            + ["--epochs", "2", "--resume", dir + "/checkpoint.h5"]) {
+            XCTAssertEqual(rename(other + "/checkpoint.h5", dir + "/checkpoint.h5"), 0)
+            close(fd)
+        }
+        XCTAssertEqual(status, 5, text)
+        XCTAssertTrue(text.contains("checkpoint.h5 is no longer this job's (another run replaced it while this one waited for the folder)"), text)
+    }
+
+    /// Runs Launch/supervise ARGS (2 ranks, a 3 s busy pause); once its first attempt has exited 5
+    /// (it pauses: a `sleep` child), calls `duringPause`; returns its status and stderr.
+    func superviseThroughABusyPause(_ args: [String], duringPause: () -> Void) throws -> (Int32, String) {
         var env = Subprocess.mpiEnvironment
         env["RANKS"] = "2"
         env["RNN_DIST_BIN"] = Subprocess.rnnDist
         env["SUPERVISE_BUSY_PAUSE"] = "3"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path,
-                       "--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"]
+        p.arguments = [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path] + args
         p.environment = env
         let err = Pipe()
         p.standardError = err
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        // Once the first attempt has exited 5 (supervise pauses), the holder writes its checkpoint
-        // (by rename, as rnn-dist does) and lets go.
         let start = Date()
         while (try? Subprocess.run("/usr/bin/pgrep", ["-P", "\(p.processIdentifier)", "-x", "sleep"]))?.status != 0
                 && p.isRunning && Date().timeIntervalSince(start) < 60 { usleep(50_000) }
-        XCTAssertEqual(rename(other + "/checkpoint.h5", dir + "/checkpoint.h5"), 0)
-        close(fd)
+        duringPause()
         let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, text)
-        XCTAssertTrue(text.contains("supervise: restart 1/2 after exit 5 (the run folder was in use), as first started"), text)
-        let fresh = tmp.file("fresh")
-        XCTAssertEqual(try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", fresh] + common + ["--epochs", "1"]).status, 0)
-        XCTAssertEqual(try weights(dir), try weights(fresh), "this job's run, not the other one resumed")
+        return (p.terminationStatus, text)
     }
 
     /// The supervisor's own command line: a flag without its value, a missing program (it was run,
