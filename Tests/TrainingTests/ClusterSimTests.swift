@@ -28,6 +28,18 @@ final class ClusterSimTests: ToyIMDBTestCase {
         return env
     }
 
+    /// Launch/cluster-sim ARGS started in the background, its output discarded.
+    func start(_ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script] + args
+        p.environment = environment()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
     /// Two hosts of two ranks agree with one host of four (the transport differs between them, and
     /// the exchange behind backward runs only across hosts), and nothing of the cluster remains afterwards.
     func testTwoHostsAgreeWithOneHostAndLeaveNothingBehind() throws {
@@ -71,14 +83,7 @@ final class ClusterSimTests: ToyIMDBTestCase {
     /// cluster is removed all the same.
     func testLosingAHostEndsTheJobAndTheClusterIsRemoved() throws {
         let dir = tmp.file("lost")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [script, "--hosts", "2", "--slots", "2", "--"] +
-            ["train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "400"]
-        p.environment = environment()
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try start(["--hosts", "2", "--slots", "2", "--", "train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "400"])
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         let start = Date()
         while !FileManager.default.fileExists(atPath: dir + "/checkpoint.h5") && Date().timeIntervalSince(start) < 120 { usleep(100_000) }
@@ -131,13 +136,7 @@ final class ClusterSimTests: ToyIMDBTestCase {
     /// ran mpirun in the foreground: the TERM waited until the job had trained to its end.
     func testSIGTERMStopsTheJobWithACheckpoint() throws {
         let dir = tmp.file("stopped")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [script, "--hosts", "2", "--slots", "1", "--"] + ["train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "400"]
-        p.environment = environment()
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try start(["--hosts", "2", "--slots", "1", "--", "train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "400"])
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         let start = Date()
         while !FileManager.default.fileExists(atPath: dir + "/history.h5") && Date().timeIntervalSince(start) < 120 { usleep(100_000) }

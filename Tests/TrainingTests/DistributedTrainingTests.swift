@@ -445,16 +445,8 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
     /// is that run's: the restart starts as first started. It was resumed as the job's own (here
     /// refused for its other seed, exit 2; with matching flags it would have continued that run).
     func testACheckpointWrittenWhileAnotherRunHeldTheFolderIsNotTheJobsOwn() throws {
-        let dir = tmp.file("taken"), other = tmp.file("other")
-        XCTAssertEqual(try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", other] + common + ["--epochs", "1", "--seed", "7"]).status, 0)
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let fd = try holdRunFolderLock(dir, holder: "pid 4250 on host another-host, since 2026-12-07T00:00:00Z")
-        // Once the first attempt has exited 5, the holder writes its checkpoint (by rename, as
-        // rnn-dist does) and lets go.
-        let (status, text) = try superviseThroughABusyPause(["--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"]) {
-            XCTAssertEqual(rename(other + "/checkpoint.h5", dir + "/checkpoint.h5"), 0)
-            close(fd)
-        }
+        let dir = tmp.file("taken")
+        let (status, text) = try superviseWhileAnotherRunReplacesTheCheckpoint(dir, ["--epochs", "1"])
         XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.contains("supervise: restart 1/2 after exit 5 (the run folder was in use), as first started"), text)
         let fresh = tmp.file("fresh")
@@ -466,26 +458,34 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
     /// checkpoint from its start: another run that replaces it while the job waits for the folder
     /// (exit 5) ends the supervision with exit 5. The other run's checkpoint was resumed as the job's.
     func testAResumeInPlaceOwnsItsCheckpointFromTheStart() throws {
-        let dir = tmp.file("inplace"), other = tmp.file("other-run")
+        let dir = tmp.file("inplace")
         XCTAssertEqual(try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "2", "--stop-after-batches", "3"]).status, 4)
-        XCTAssertEqual(try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", other] + common + ["--epochs", "1", "--seed", "7"]).status, 0)
-        let fd = try holdRunFolderLock(dir, holder: "pid 4252 on host another-host, since 2026-12-07T00:00:00Z")
-        let (status, text) = try superviseThroughABusyPause(["--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common
-                                                            + ["--epochs", "2", "--resume", dir + "/checkpoint.h5"]) {
-            XCTAssertEqual(rename(other + "/checkpoint.h5", dir + "/checkpoint.h5"), 0)
-            close(fd)
-        }
+        let (status, text) = try superviseWhileAnotherRunReplacesTheCheckpoint(dir, ["--epochs", "2", "--resume", dir + "/checkpoint.h5"])
         XCTAssertEqual(status, 5, text)
         XCTAssertTrue(text.contains("checkpoint.h5 is no longer this job's (another run replaced it while this one waited for the folder)"), text)
     }
 
-    /// Runs Launch/supervise ARGS (2 ranks, a 3 s busy pause); once its first attempt has exited 5
-    /// (it pauses: a `sleep` child), calls `duringPause`; returns its status and stderr.
-    func superviseThroughABusyPause(_ args: [String], duringPause: () -> Void) throws -> (Int32, String) {
+    /// Launch/supervise on `dir` with these flags while another run (seed 7) holds the folder: once
+    /// the job's first attempt has exited 5, that run writes its checkpoint there (by rename, as
+    /// rnn-dist does) and lets go. The supervisor's status and stderr.
+    func superviseWhileAnotherRunReplacesTheCheckpoint(_ dir: String, _ flags: [String]) throws -> (Int32, String) {
+        let other = dir + "-other"
+        XCTAssertEqual(try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", other] + common + ["--epochs", "1", "--seed", "7"]).status, 0)
+        let fd = try holdRunFolderLock(dir, holder: "pid 4250 on host another-host, since 2026-12-07T00:00:00Z")
+        return try superviseThroughABusyPause(["--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + flags) { _ in
+            XCTAssertEqual(rename(other + "/checkpoint.h5", dir + "/checkpoint.h5"), 0)
+            close(fd)
+        }
+    }
+
+    /// Runs Launch/supervise ARGS (2 ranks, a busy pause of `pause` s); once its first attempt has
+    /// exited 5 (it pauses: a `sleep` child), calls `duringPause` with its pid; returns its status and
+    /// stderr.
+    func superviseThroughABusyPause(_ args: [String], pause: Int = 3, duringPause: (pid_t) -> Void) throws -> (Int32, String) {
         var env = Subprocess.mpiEnvironment
         env["RANKS"] = "2"
         env["RNN_DIST_BIN"] = Subprocess.rnnDist
-        env["SUPERVISE_BUSY_PAUSE"] = "3"
+        env["SUPERVISE_BUSY_PAUSE"] = "\(pause)"
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path] + args
@@ -498,7 +498,7 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         let start = Date()
         while (try? Subprocess.run("/usr/bin/pgrep", ["-P", "\(p.processIdentifier)", "-x", "sleep"]))?.status != 0
                 && p.isRunning && Date().timeIntervalSince(start) < 60 { usleep(50_000) }
-        duringPause()
+        duringPause(p.processIdentifier)
         let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         return (p.terminationStatus, text)
@@ -519,32 +519,17 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         XCTAssertTrue(missing.stderr.contains("no-such-rnn-dist: no rnn-dist program there"), missing.stderr)
         XCTAssertFalse(missing.stderr.contains("restart"), missing.stderr)
 
+        // A SIGTERM in the pause after exit 5 (60 s here) ends the supervision at once.
         let dir = tmp.file("paused")
         let fd = try holdRunFolderLock(dir, holder: "pid 4251 on host another-host, since 2026-12-07T00:00:00Z")
         defer { close(fd) }
-        env["RNN_DIST_BIN"] = Subprocess.rnnDist
-        env["RANKS"] = "2"
-        env["SUPERVISE_BUSY_PAUSE"] = "60"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path, "--data", dataset, "--run-dir", dir] + common
-        p.environment = env
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        // In the pause once the first attempt has ended (exit 5): then a SIGTERM.
-        let start = Date()
-        while (try? Subprocess.run("/usr/bin/pgrep", ["-P", "\(p.processIdentifier)", "-x", "sleep"]))?.status != 0
-                && p.isRunning && Date().timeIntervalSince(start) < 60 { usleep(100_000) }
-        kill(p.processIdentifier, SIGTERM)
-        let signalled = Date()
-        while p.isRunning && Date().timeIntervalSince(signalled) < 30 { usleep(50_000) }
+        var signalled = Date()
+        let (status, text) = try superviseThroughABusyPause(["--data", dataset, "--run-dir", dir] + common, pause: 60) { pid in
+            signalled = Date()
+            kill(pid, SIGTERM)
+        }
         XCTAssertLessThan(Date().timeIntervalSince(signalled), 10, "stopped within the 60 s pause")
-        p.waitUntilExit()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        XCTAssertEqual(p.terminationStatus, 4, text)
+        XCTAssertEqual(status, 4, text)
         XCTAssertTrue(text.contains("supervise: stopped by a signal before restart 1: not restarted"), text)
     }
 

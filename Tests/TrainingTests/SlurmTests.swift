@@ -49,6 +49,11 @@ final class SlurmTests: ToyIMDBTestCase {
                 && Date().timeIntervalSince(start) < 120 { usleep(100_000) }
     }
 
+    /// The job's output file (all its runs: Slurm appends), or "" when there is none.
+    func output(_ id: String) -> String {
+        (try? String(contentsOfFile: tmp.file("job-\(id).out"), encoding: .utf8)) ?? ""
+    }
+
     /// Waits until the job has left the queue (requeued runs included); a hang bound of 180 s.
     func waitForJob(_ id: String) {
         let start = Date()
@@ -73,7 +78,7 @@ final class SlurmTests: ToyIMDBTestCase {
         let s = try Subprocess.run("/usr/bin/scancel", ["--signal=USR2", "--batch", id], environment: slurmEnvironment())
         XCTAssertEqual(s.status, 0, s.stderr)
         waitForJob(id)
-        let out = (try? String(contentsOfFile: tmp.file("job-\(id).out"), encoding: .utf8)) ?? ""
+        let out = output(id)
         XCTAssertTrue(out.contains("interrupted by SIGUSR1; checkpoint written"), out)
         XCTAssertTrue(out.contains("requeueing job \(id)"), out)
         XCTAssertTrue(out.contains("run 1,") && out.contains("resumed from"), out)
@@ -100,7 +105,7 @@ final class SlurmTests: ToyIMDBTestCase {
         waitForCheckpoint(dir, epoch: 3)
         XCTAssertEqual(try Subprocess.run("/usr/bin/scancel", ["--signal=USR2", "--batch", id], environment: slurmEnvironment()).status, 0)
         waitForJob(id)
-        let out = (try? String(contentsOfFile: tmp.file("job-\(id).out"), encoding: .utf8)) ?? ""
+        let out = output(id)
         XCTAssertTrue(out.contains("requeueing job \(id)"), out)
         XCTAssertTrue(out.contains("resumed from \(dir)/checkpoint.h5"), out)
         XCTAssertFalse(out.contains("rnn-dist: error"), out)
@@ -117,7 +122,7 @@ final class SlurmTests: ToyIMDBTestCase {
         waitForCheckpoint(dir, epoch: 2)
         XCTAssertEqual(try Subprocess.run("/usr/bin/scancel", ["--signal=USR1", "--batch", id], environment: slurmEnvironment()).status, 0)
         waitForJob(id)
-        let out = (try? String(contentsOfFile: tmp.file("job-\(id).out"), encoding: .utf8)) ?? ""
+        let out = output(id)
         XCTAssertTrue(out.contains("interrupted by SIGUSR1; checkpoint written"), out)
         XCTAssertFalse(out.contains("requeueing"), out)
         XCTAssertFalse(out.contains("run 1,"), out)
@@ -138,7 +143,6 @@ final class SlurmTests: ToyIMDBTestCase {
             .write(toFile: wrapper, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
         let id = try submit(dir, ["--epochs", "2", "--overwrite"], bin: wrapper)
-        let log = tmp.file("job-\(id).out")
         func waitFor(_ what: String, _ done: () -> Bool) {
             let start = Date()
             while !done() && Date().timeIntervalSince(start) < 120 { usleep(100_000) }
@@ -146,10 +150,10 @@ final class SlurmTests: ToyIMDBTestCase {
         }
         waitFor("the first run reached rnn-dist") { FileManager.default.fileExists(atPath: gate + ".started") }
         XCTAssertEqual(try Subprocess.run("/usr/bin/scontrol", ["requeue", id], environment: slurmEnvironment()).status, 0)
-        waitFor("the rerun started") { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("job \(id) run 1,") }
+        waitFor("the rerun started") { output(id).contains("job \(id) run 1,") }
         _ = FileManager.default.createFile(atPath: gate + ".open", contents: nil)
         waitForJob(id)
-        let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let out = output(id)
         XCTAssertFalse(out.contains("resuming"), out)
         XCTAssertFalse(out.contains("rnn-dist: error"), out)
         let fresh = tmp.file("fresh")
@@ -170,7 +174,7 @@ final class SlurmTests: ToyIMDBTestCase {
         waitForCheckpoint(dir, epoch: 3)
         XCTAssertEqual(try Subprocess.run("/usr/bin/scontrol", ["requeue", id], environment: slurmEnvironment()).status, 0)
         waitForJob(id)
-        let out = (try? String(contentsOfFile: tmp.file("job-\(id).out"), encoding: .utf8)) ?? ""
+        let out = output(id)
         guard let rerun = out.range(of: "job \(id) run 1,") else { return XCTFail("no rerun: \(out)") }
         let after = out[rerun.lowerBound...]
         XCTAssertTrue(after.contains("resumed from \(dir)/checkpoint.h5"), out)
