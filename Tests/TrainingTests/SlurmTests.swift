@@ -115,7 +115,8 @@ final class SlurmTests: ToyIMDBTestCase {
 
     /// `scancel --signal=USR1 --batch`, the documented stop: a checkpoint marked SIGUSR1, exit 4,
     /// and no requeue (the script took every USR1 for the time-limit warning, requeued the job and
-    /// trained it to the end). The job's mark in the run folder is gone with it.
+    /// trained it to the end). The job's mark stays in the run folder: only a job that finished
+    /// (exit 0) cannot be requeued and resumed any more.
     func testUSR1ToTheBatchScriptStopsTheJobWithoutARequeue() throws {
         let dir = tmp.file("stopped")
         let id = try submit(dir, ["--epochs", "400"])
@@ -127,7 +128,7 @@ final class SlurmTests: ToyIMDBTestCase {
         XCTAssertFalse(out.contains("requeueing"), out)
         XCTAssertFalse(out.contains("run 1,"), out)
         XCTAssertEqual(try Checkpoint.read(from: dir + "/checkpoint.h5").state.interruptedBy, "SIGUSR1")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/.slurm-job-\(id)"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/.slurm-job-\(id)"))
     }
 
     /// A job requeued before it wrote a checkpoint of its own does what its first run did: here it
