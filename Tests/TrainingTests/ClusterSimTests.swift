@@ -28,6 +28,13 @@ final class ClusterSimTests: ToyIMDBTestCase {
         return env
     }
 
+    /// Whether `path` exists within 120 s (a hang bound only).
+    func waitForFile(_ path: String) -> Bool {
+        let start = Date()
+        while !FileManager.default.fileExists(atPath: path) && Date().timeIntervalSince(start) < 120 { usleep(100_000) }
+        return FileManager.default.fileExists(atPath: path)
+    }
+
     /// Launch/cluster-sim ARGS started in the background, its output discarded.
     func start(_ args: [String]) throws -> Process {
         let p = Process()
@@ -85,9 +92,7 @@ final class ClusterSimTests: ToyIMDBTestCase {
         let dir = tmp.file("lost")
         let p = try start(["--hosts", "2", "--slots", "2", "--", "train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "400"])
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        let start = Date()
-        while !FileManager.default.fileExists(atPath: dir + "/checkpoint.h5") && Date().timeIntervalSince(start) < 120 { usleep(100_000) }
-        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/checkpoint.h5"), "the job never reached its first checkpoint")
+        XCTAssertTrue(waitForFile(dir + "/checkpoint.h5"), "the job never reached its first checkpoint")
         let pids = try Subprocess.run("/usr/sbin/ip", ["netns", "pids", "rd-h2"]).stdout.split(separator: "\n").compactMap { Int32($0) }
         XCTAssertFalse(pids.isEmpty, "no process on host 2")
         for pid in pids { kill(pid, SIGKILL) }
@@ -138,9 +143,7 @@ final class ClusterSimTests: ToyIMDBTestCase {
         let dir = tmp.file("stopped")
         let p = try start(["--hosts", "2", "--slots", "1", "--", "train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "400"])
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-        let start = Date()
-        while !FileManager.default.fileExists(atPath: dir + "/history.h5") && Date().timeIntervalSince(start) < 120 { usleep(100_000) }
-        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/history.h5"), "the job never finished an epoch")
+        XCTAssertTrue(waitForFile(dir + "/history.h5"), "the job never finished an epoch")
         kill(p.processIdentifier, SIGTERM)
         let signalled = Date()
         while p.isRunning && Date().timeIntervalSince(signalled) < 60 { usleep(100_000) }

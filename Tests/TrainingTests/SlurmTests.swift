@@ -54,6 +54,15 @@ final class SlurmTests: ToyIMDBTestCase {
         (try? String(contentsOfFile: tmp.file("job-\(id).out"), encoding: .utf8)) ?? ""
     }
 
+    /// Sends SIGNAL to the job's batch script as Slurm does (`scancel --signal=SIGNAL --batch`), waits
+    /// until the job has left the queue and returns its output.
+    func signalBatchScript(_ id: String, _ signal: String) throws -> String {
+        let s = try Subprocess.run("/usr/bin/scancel", ["--signal=\(signal)", "--batch", id], environment: slurmEnvironment())
+        XCTAssertEqual(s.status, 0, s.stderr)
+        waitForJob(id)
+        return output(id)
+    }
+
     /// Waits until the job has left the queue (requeued runs included); a hang bound of 180 s.
     func waitForJob(_ id: String) {
         let start = Date()
@@ -75,10 +84,7 @@ final class SlurmTests: ToyIMDBTestCase {
         let dir = tmp.file("requeued")
         let id = try submit(dir, ["--epochs", "6"])
         waitForCheckpoint(dir, epoch: 2)
-        let s = try Subprocess.run("/usr/bin/scancel", ["--signal=USR2", "--batch", id], environment: slurmEnvironment())
-        XCTAssertEqual(s.status, 0, s.stderr)
-        waitForJob(id)
-        let out = output(id)
+        let out = try signalBatchScript(id, "USR2")
         XCTAssertTrue(out.contains("interrupted by SIGUSR1; checkpoint written"), out)
         XCTAssertTrue(out.contains("requeueing job \(id)"), out)
         XCTAssertTrue(out.contains("run 1,") && out.contains("resumed from"), out)
@@ -103,9 +109,7 @@ final class SlurmTests: ToyIMDBTestCase {
         let dir = tmp.file("continued")
         let id = try submit(dir, ["--epochs", "8", "--resume", old + "/checkpoint.h5"])
         waitForCheckpoint(dir, epoch: 3)
-        XCTAssertEqual(try Subprocess.run("/usr/bin/scancel", ["--signal=USR2", "--batch", id], environment: slurmEnvironment()).status, 0)
-        waitForJob(id)
-        let out = output(id)
+        let out = try signalBatchScript(id, "USR2")
         XCTAssertTrue(out.contains("requeueing job \(id)"), out)
         XCTAssertTrue(out.contains("resumed from \(dir)/checkpoint.h5"), out)
         XCTAssertFalse(out.contains("rnn-dist: error"), out)
@@ -121,9 +125,7 @@ final class SlurmTests: ToyIMDBTestCase {
         let dir = tmp.file("stopped")
         let id = try submit(dir, ["--epochs", "400"])
         waitForCheckpoint(dir, epoch: 2)
-        XCTAssertEqual(try Subprocess.run("/usr/bin/scancel", ["--signal=USR1", "--batch", id], environment: slurmEnvironment()).status, 0)
-        waitForJob(id)
-        let out = output(id)
+        let out = try signalBatchScript(id, "USR1")
         XCTAssertTrue(out.contains("interrupted by SIGUSR1; checkpoint written"), out)
         XCTAssertFalse(out.contains("requeueing"), out)
         XCTAssertFalse(out.contains("run 1,"), out)
