@@ -61,6 +61,8 @@ public final class Model {
     /// Row k − 1: every recurrent layer's state (`RecurrentLayer.carriedStateWidth` each, in layer
     /// order) after k steps of padding, for k = 1… as far as evaluation needed (`enterAfterPadding`).
     private var paddingTrajectory: [Float] = []
+    /// `logits`' rows of one chunk, kept from call to call (evaluation calls it once per group).
+    private var logitsChunk = Int32Buffer(count: 0)
 
     /// A model with freshly initialised weights (Keras's initializers, seeded: the same seed gives
     /// the same weights in every process).
@@ -340,7 +342,8 @@ public final class Model {
         // Rows by leading padding, most first; each chunk skips its last row's padding.
         let leads = skipping ? (0..<rows).map { r in x[(r * steps)..<((r + 1) * steps)].prefix { $0 == 0 }.count } : []
         let order = skipping ? (0..<rows).sorted { leads[$0] > leads[$1] || (leads[$0] == leads[$1] && $0 < $1) } : Array(0..<rows)
-        var chunk = [Int32](repeating: 0, count: min(batchSize, rows) * steps)
+        logitsChunk = logitsChunk.ensuring(min(batchSize, rows) * steps)
+        let chunk = logitsChunk.pointer
         x.withUnsafeBufferPointer { xp in
             weights.withUnsafeBufferPointer { w in
                 if blocked && !inferenceReady {
@@ -351,14 +354,12 @@ public final class Model {
                 var start = 0
                 while start < rows {
                     let n = min(batchSize, rows - start), members = order[start..<(start + n)]
-                    chunk.withUnsafeMutableBufferPointer { c in
-                        for (i, r) in members.enumerated() { (c.baseAddress! + i * steps).update(from: xp.baseAddress! + r * steps, count: steps) }
-                    }
+                    for (i, r) in members.enumerated() { (chunk + i * steps).update(from: xp.baseAddress! + r * steps, count: steps) }
                     var p = Pass(batch: n, steps: steps, weights: w.baseAddress!)
                     p.inference = blocked
                     p.start = skipping ? min(leads[members.last!], steps - 1) : 0
                     if p.start > 0 { enterAfterPadding(steps: p.start, of: steps, batch: n, weights: w.baseAddress!) }
-                    let z = chunk.withUnsafeBufferPointer { forward(UnsafeBufferPointer(rebasing: $0[0..<(n * steps)]), p) }
+                    let z = forward(UnsafeBufferPointer(start: chunk, count: n * steps), p)
                     for (i, r) in members.enumerated() {
                         for k in 0..<K { out[r * K + k] = z[i * K + k] }
                     }

@@ -195,6 +195,22 @@ public final class DatasetSplit {
         return rows
     }
 
+    /// As `read(rows:)` of a range, the ids into `ids` (rows × maxlen, replacing what it held; its
+    /// storage is reused when large enough, so that a reader of group after group does not fault
+    /// fresh pages in for each): returns the labels.
+    public func read(rows range: Range<Int>, into ids: inout [Int32]) throws -> [Int32] {
+        guard range.lowerBound >= 0, range.upperBound <= count else {
+            throw DatasetError.rowOutOfRange(path: x.path, object: x.name, row: range.lowerBound < 0 ? range.lowerBound : range.upperBound - 1, rows: count)
+        }
+        let n = range.count * maxlen
+        if ids.count > n { ids.removeLast(ids.count - n) }
+        if ids.count < n { ids.append(contentsOf: repeatElement(0, count: n - ids.count)) }
+        try ids.withUnsafeMutableBufferPointer { try x.readRows(range, into: $0) }
+        let labels = try readLabels(range)
+        try ids.withUnsafeBufferPointer { try check(ids: $0, labels: labels) { range.lowerBound + $0 } }
+        return labels
+    }
+
     /// Reads an arbitrary set of rows, in the order given (runs of consecutive rows are read
     /// together), checking every id and label.
     public func read(rows indices: [Int]) throws -> LabelledRows {
@@ -254,14 +270,16 @@ public final class DatasetSplit {
 
     /// `fileRow(i)` is the file row of `rows` row i, for messages.
     private func check(_ rows: LabelledRows, fileRow: (Int) -> Int) throws {
+        try rows.x.withUnsafeBufferPointer { try check(ids: $0, labels: rows.y, fileRow: fileRow) }
+    }
+
+    private func check(ids p: UnsafeBufferPointer<Int32>, labels: [Int32], fileRow: (Int) -> Int) throws {
         let limit = Int32(clamping: numWords)
-        try rows.x.withUnsafeBufferPointer { p in
-            for (k, v) in p.enumerated() where v < 0 || v >= limit {
-                throw DatasetError.tokenOutOfRange(path: x.path, object: x.name, row: fileRow(k / maxlen),
-                                                   column: k % maxlen, id: v, numWords: numWords)
-            }
+        for (k, v) in p.enumerated() where v < 0 || v >= limit {
+            throw DatasetError.tokenOutOfRange(path: x.path, object: x.name, row: fileRow(k / maxlen),
+                                               column: k % maxlen, id: v, numWords: numWords)
         }
-        for (i, v) in rows.y.enumerated() where v < 0 || Int(v) >= classes {
+        for (i, v) in labels.enumerated() where v < 0 || Int(v) >= classes {
             throw DatasetError.badLabel(path: y.path, object: y.name, row: fileRow(i), value: v, classes: classes)
         }
     }

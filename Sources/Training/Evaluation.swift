@@ -116,9 +116,10 @@ public enum Evaluator {
         let groups = (rows.count + groupRows - 1) / groupRows
         let mine = Schedule.part(of: 0 ..< groups, rank: comm.rank, size: comm.size)
         var c = ClassificationCounts(classes: model.head.classes)
+        var x = [Int32]()                                   // one buffer for every group
         for g in mine {
             let start = rows.lowerBound + g * groupRows, end = min(rows.upperBound, start + groupRows)
-            let (x, y) = try source.read(range: start ..< end)
+            let y = try source.read(range: start ..< end, into: &x)
             let z = model.logits(x: x, batch: y.count, batchSize: batchSize), K = model.head.outputs
             z.withUnsafeBufferPointer { zp in
                 for i in 0 ..< y.count { c.add(logits: zp.baseAddress! + i * K, label: y[i], head: model.head) }

@@ -12,11 +12,25 @@ public protocol RowSource {
     var maxlen: Int { get }
     /// Token ids (rows.count, T) row-major, in the order given, and labels 0/1.
     func read(rows: [Int]) throws -> (x: [Int32], y: [Float])
+    /// A contiguous range of rows: their ids into `ids` (range.count × T, replacing what it held;
+    /// its storage is reused when large enough) and their labels. Evaluation reads group after
+    /// group into one buffer this way.
+    func read(range: Range<Int>, into ids: inout [Int32]) throws -> [Float]
 }
 
 extension RowSource {
+    public func read(range: Range<Int>, into ids: inout [Int32]) throws -> [Float] {
+        let (x, y) = try read(rows: Array(range))
+        ids = x
+        return y
+    }
+
     /// A contiguous range of rows.
-    func read(range: Range<Int>) throws -> (x: [Int32], y: [Float]) { try read(rows: Array(range)) }
+    func read(range: Range<Int>) throws -> (x: [Int32], y: [Float]) {
+        var ids = [Int32]()
+        let y = try read(range: range, into: &ids)
+        return (ids, y)
+    }
 }
 
 /// Rows held in memory (tests, small data).
@@ -162,6 +176,18 @@ public struct PreloadedRows: RowSource {
 
     /// MemAvailable of /proc/meminfo, in bytes (nil where unreadable).
     static func availableMemoryBytes() -> Int? { procValue("/proc/meminfo", field: "MemAvailable:").map { $0 * 1024 } }
+
+    public func read(range: Range<Int>, into ids: inout [Int32]) throws -> [Float] {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rowCount, "PreloadedRows: rows \(range) of \(rowCount)")
+        let T = maxlen, n = range.count * T
+        if ids.count > n { ids.removeLast(ids.count - n) }
+        if ids.count < n { ids.append(contentsOf: repeatElement(0, count: n - ids.count)) }
+        ids.withUnsafeMutableBufferPointer { xp in
+            let from = store.ids + range.lowerBound * T
+            for j in 0 ..< n { xp[j] = Int32(from[j]) }
+        }
+        return Array(UnsafeBufferPointer(start: store.labels + range.lowerBound, count: range.count))
+    }
 
     public func read(rows: [Int]) throws -> (x: [Int32], y: [Float]) {
         let T = maxlen

@@ -7,6 +7,11 @@ public struct DatasetRowSource: RowSource {
     public var rowCount: Int { split.count }
     public var maxlen: Int { split.maxlen }
 
+    /// Reads `range` straight into `ids`, checking every id and label.
+    public func read(range: Range<Int>, into ids: inout [Int32]) throws -> [Float] {
+        try split.read(rows: range, into: &ids).map { Float($0) }
+    }
+
     /// Reads `rows` in ascending order (neighbouring rows share chunks), then restores the order asked.
     public func read(rows: [Int]) throws -> (x: [Int32], y: [Float]) {
         let order = rows.indices.sorted { rows[$0] < rows[$1] }

@@ -26,9 +26,9 @@ final class PreloadedRowsTests: XCTestCase {
             try f.setAttribute("index_from", 3); try f.setAttribute("start_char", 1); try f.setAttribute("oov_char", 2)
             try f.setAttribute("seed", 1); try f.setAttribute("source", "s"); try f.setAttribute("tokenizer", "t")
             try f.writeStringList("vocab", ["a", "b", "c", "d", "e", "f"])
-            try f.createDataset("train/x", shape: [rows, T], data: x, chunkRows: 8)
+            try f.createDataset("train/x", shape: [rows, T], data: x, chunkRows: 8, blockChecksums: true)
             try f.createDataset("train/y", shape: [rows], data: y)
-            try f.createDataset("test/x", shape: [rows, T], data: x.map { $0 % 10 }, chunkRows: 8)
+            try f.createDataset("test/x", shape: [rows, T], data: x.map { $0 % 10 }, chunkRows: 8, blockChecksums: true)
             try f.createDataset("test/y", shape: [rows], data: y)
         }
         return path
@@ -50,6 +50,51 @@ final class PreloadedRowsTests: XCTestCase {
             XCTAssertEqual(a.y, b.y)
         }
         XCTAssertEqual(try held.read(rows: []).x, [])
+    }
+
+    /// Evaluation reads group after group into one buffer (`read(range:into:)`): whatever the buffer
+    /// held before — more rows, fewer, none — it comes back with exactly the range's rows, the same
+    /// as a fresh read, from the file and from the rows held in memory; its storage is reused.
+    func testARangeReadIntoAReusedBufferIsAFreshRead() throws {
+        let data = try TrainingDataset.open(try writeDataset("ok.h5", rows: 100))
+        guard let held = try PreloadedRows(data.train, rows: 100, numWords: 10, slabRows: 16) else {
+            return XCTFail("num_words 10 fits the UInt16 store")
+        }
+        for source in [data.train as RowSource, held, data.test] {
+            var ids = [Int32]()
+            for range in [0 ..< 64, 64 ..< 100, 3 ..< 4, 10 ..< 90, 99 ..< 100, 0 ..< 100] {
+                let y = try source.read(range: range, into: &ids)
+                let fresh = try source.read(rows: Array(range))
+                XCTAssertEqual(ids, fresh.x, "\(range)")
+                XCTAssertEqual(y, fresh.y, "\(range)")
+            }
+            let storage = ids.withUnsafeBufferPointer { $0.baseAddress }
+            _ = try source.read(range: 20 ..< 52, into: &ids)
+            XCTAssertEqual(ids.withUnsafeBufferPointer { $0.baseAddress }, storage, "a smaller group reuses the buffer")
+        }
+    }
+
+    /// The buffered read checks what the fresh one checks: an id outside the vocabulary names its
+    /// file row and position, a zeroed chunk fails its block checksum, and a range past the end is
+    /// refused.
+    func testARangeReadIntoABufferChecksItsRows() throws {
+        let path = try writeDataset("bad.h5", rows: 40, bad: (row: 37, position: 2, id: 10))
+        let data = try TrainingDataset.open(path)
+        var ids = [Int32](repeating: 7, count: 1000)
+        XCTAssertNoThrow(try data.train.read(range: 0 ..< 32, into: &ids))
+        XCTAssertThrowsError(try data.train.read(range: 32 ..< 40, into: &ids)) { e in
+            XCTAssertTrue("\(e)".contains("row 37, position 2: token id 10 is outside the vocabulary 0..<10"), "\(e)")
+        }
+        XCTAssertThrowsError(try data.train.read(range: 30 ..< 41, into: &ids)) { e in
+            XCTAssertTrue("\(e)".contains("40"), "\(e)")
+        }
+        let damaged = try writeDataset("damaged.h5", rows: 40)
+        _ = try zeroStoredChunk(of: "test/x", containingRow: 9, in: damaged)
+        var fresh = [Int32]()
+        XCTAssertNoThrow(try TrainingDataset.open(damaged).test.read(range: 0 ..< 8, into: &fresh))
+        XCTAssertThrowsError(try TrainingDataset.open(damaged).test.read(range: 8 ..< 16, into: &fresh)) { e in
+            XCTAssertTrue("\(e)".contains("do not match their checksum"), "\(e)")
+        }
     }
 
     /// Ids that do not fit 16 bits are left to the file; a source that is not the checked file gets
