@@ -89,13 +89,18 @@ struct ByteStream {
 extension ByteStream {
     /// `read`, cut into lines: `line` gets each line without its LF (a last line without one too),
     /// valid during the call; `chunk` sees every chunk first (checks, checksums).
-    static func readLines(_ path: String, what: String, chunk: (UnsafeBufferPointer<UInt8>) throws -> Void = { _ in },
+    /// A line longer than `readLines`' `maxLineBytes`: refused when it passes them, before it is held whole.
+    struct LineTooLong: Error { var limit: Int }
+
+    static func readLines(_ path: String, what: String, maxLineBytes: Int = .max,
+                          chunk: (UnsafeBufferPointer<UInt8>) throws -> Void = { _ in },
                           line: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
         var pending: [UInt8] = []
         try read(path, what: what) { bytes in
             try chunk(bytes)
             var start = 0
             while let nl = bytes.index(of: 10, from: start) {
+                guard pending.count + (nl - start) <= maxLineBytes else { throw LineTooLong(limit: maxLineBytes) }
                 if pending.isEmpty {
                     try line(UnsafeBufferPointer(rebasing: bytes[start ..< nl]))
                 } else {
@@ -105,6 +110,7 @@ extension ByteStream {
                 }
                 start = nl + 1
             }
+            guard pending.count + (bytes.count - start) <= maxLineBytes else { throw LineTooLong(limit: maxLineBytes) }
             pending.append(contentsOf: bytes[start...])
         }
         if !pending.isEmpty { try pending.withUnsafeBufferPointer { try line($0) } }

@@ -18,7 +18,13 @@ enum DelimitedSource {
         }
         do {
             try ByteStream.read(path, what: separator == 9 ? "TSV" : "CSV") { chunk in
-                try context.refuseNUL(chunk, path: path, line: parser.line)
+                if let base = chunk.baseAddress, let hit = memchr(base, 0, chunk.count) {
+                    // The bytes before it through the parser, which counts lines as records end
+                    // (LF, CRLF or a lone CR): the NUL's line is then the parser's.
+                    let k = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self)) - base
+                    try parser.feed(UnsafeBufferPointer(rebasing: chunk[..<k]), record)
+                    try context.refuseNUL(UnsafeBufferPointer(rebasing: chunk[k...]), path: path, line: parser.line)
+                }
                 try parser.feed(chunk, record)
             }
             try parser.finish(record)
@@ -48,6 +54,8 @@ struct DelimitedParser {
     private var headerFields: [[UInt8]] = []
     private var textColumn = -1, labelColumn = -1
     private var text: [UInt8] = [], label: [UInt8] = []
+    /// Bytes of the current text, label and header field beyond their limits (not held).
+    private var textExcess = 0, labelExcess = 0, headerExcess = 0
     private var state = State.fieldStart
     private var target = Target.header
     private var field = 0
@@ -72,10 +80,22 @@ struct DelimitedParser {
         markContent()
         switch target {
         case .drop: break
-        case .text: text.append(contentsOf: p)
-        case .label: label.append(contentsOf: p)
-        case .header: headerField.append(contentsOf: p)
+        case .text: Self.append(p, to: &text, beyond: &textExcess, limit: PrepareLimits.maxReviewBytes)
+        case .label: Self.append(p, to: &label, beyond: &labelExcess, limit: PrepareLimits.maxLabelBytes)
+        case .header: Self.append(p, to: &headerField, beyond: &headerExcess, limit: Self.maxColumnNameBytes)
         }
+    }
+
+    /// The longest column name of a header.
+    static let maxColumnNameBytes = 1024
+
+    /// Appends `p` to `field` while the field holds at most `limit` bytes and counts the rest in
+    /// `excess`: a field over its limit is refused at its record's end, with its size, and what is
+    /// held stays bounded (a 1 GiB text in a 1 MB `.csv.gz` was held whole before being refused).
+    private static func append(_ p: UnsafeBufferPointer<UInt8>, to field: inout [UInt8], beyond excess: inout Int, limit: Int) {
+        let room = max(0, limit - field.count), kept = min(room, p.count)
+        if kept > 0 { field.append(contentsOf: UnsafeBufferPointer(rebasing: p[0 ..< kept])) }
+        excess += p.count - kept
     }
 
     /// The current record is not a blank line; it starts on this line.
@@ -94,13 +114,20 @@ struct DelimitedParser {
         }
     }
 
-    private mutating func endField() {
+    private mutating func endField() throws {
         if header == nil {
+            try refuseLongColumnName()
             headerFields.append(headerField)
             headerField.removeAll(keepingCapacity: true)
         }
         field += 1
         startField()
+    }
+
+    private func refuseLongColumnName() throws {
+        guard headerExcess == 0 else {
+            throw Failure(line: recordLine, detail: "column \(headerFields.count + 1) of the header has a name of \(headerField.count + headerExcess) bytes, over the \(Self.maxColumnNameBytes)-byte limit")
+        }
     }
 
     private mutating func endRecord(_ emit: (Record) throws -> Void) throws {
@@ -109,11 +136,14 @@ struct DelimitedParser {
             recordHasContent = false
             text.removeAll(keepingCapacity: true)
             label.removeAll(keepingCapacity: true)
+            textExcess = 0
+            labelExcess = 0
             startField()
         }
         let fields = field + 1
         if fields == 1 && !recordHasContent { return }    // a blank line
         if header == nil {
+            try refuseLongColumnName()
             headerFields.append(headerField)
             headerField.removeAll()
             let names = headerFields.map { String(decoding: $0, as: UTF8.self) }
@@ -135,13 +165,45 @@ struct DelimitedParser {
         guard fields == header!.count else {
             throw Failure(line: recordLine, detail: "\(fields) field\(fields == 1 ? "" : "s"), the header has \(header!.count)")
         }
+        // `SourceContext.emit`'s limits, for the fields whose bytes beyond them were not kept.
+        if textExcess > 0 {
+            throw Failure(line: recordLine, detail: "the text has \(text.count + textExcess) bytes, over the 16 MiB limit")
+        }
+        if labelExcess > 0 {
+            throw Failure(line: recordLine, detail: "the label has \(label.count + labelExcess) bytes, over the \(PrepareLimits.maxLabelBytes)-byte limit")
+        }
         try text.withUnsafeBufferPointer { t in
             try label.withUnsafeBufferPointer { l in try emit(Record(text: t, label: l, line: recordLine)) }
         }
     }
 
+    /// The bytes of a UTF-8 byte order mark read so far at the start of the input (a chunk may end
+    /// inside it: a pipe delivers bytes as they come); nil once the mark is skipped or ruled out.
+    private var bomSoFar: [UInt8]? = []
+    private static let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+
     /// Parses one chunk, calling `emit` for each complete record after the header.
     mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, _ emit: (Record) throws -> Void) throws {
+        var i = 0
+        if var seen = bomSoFar {
+            while seen.count < 3 && i < chunk.count && chunk[i] == Self.bom[seen.count] {
+                seen.append(chunk[i])
+                i += 1
+            }
+            if seen.count == 3 {
+                bomSoFar = nil                                  // skipped
+            } else if i < chunk.count {
+                bomSoFar = nil                                  // not a mark: its bytes are text
+                try seen.withUnsafeBufferPointer { try parse($0, emit) }
+            } else {
+                bomSoFar = seen                                 // the chunk ended inside it
+                return
+            }
+        }
+        try parse(UnsafeBufferPointer(rebasing: chunk[i...]), emit)
+    }
+
+    private mutating func parse(_ chunk: UnsafeBufferPointer<UInt8>, _ emit: (Record) throws -> Void) throws {
         guard let base = chunk.baseAddress else { return }
         let n = chunk.count
         let sep = separator, quote = UInt8(ascii: "\""), cr: UInt8 = 13, lf: UInt8 = 10
@@ -149,7 +211,6 @@ struct DelimitedParser {
         if !started {
             started = true
             startField()
-            if n >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF { i = 3 }
         }
         while i < n {
             switch state {
@@ -177,7 +238,7 @@ struct DelimitedParser {
                 state = .fieldStart
                 if b == sep {
                     markContent()
-                    endField()
+                    try endField()
                 } else {
                     try endRecord(emit)
                     line += 1
@@ -208,7 +269,7 @@ struct DelimitedParser {
                     state = .quoted
                 case sep:
                     state = .fieldStart
-                    endField()
+                    try endField()
                 case cr, lf:
                     state = b == cr ? .afterCR : .fieldStart
                     try endRecord(emit)
@@ -223,6 +284,10 @@ struct DelimitedParser {
 
     /// Ends the input: completes a last record without a line break; refuses an open quote.
     mutating func finish(_ emit: (Record) throws -> Void) throws {
+        if let seen = bomSoFar {                                // the input ended inside a possible mark
+            bomSoFar = nil
+            try seen.withUnsafeBufferPointer { try parse($0, emit) }
+        }
         if state == .quoted {
             throw Failure(line: quoteLine, detail: "unterminated quote: the field opened here runs to the end of the file")
         }

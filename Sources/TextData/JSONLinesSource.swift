@@ -57,9 +57,19 @@ enum JSONLinesSource {
                 }
             }
         }
-        try ByteStream.readLines(path, what: "JSON Lines", chunk: { try context.refuseNUL($0, path: path, line: line + 1) },
-                                 line: parse)
+        do {
+            try ByteStream.readLines(path, what: "JSON Lines", maxLineBytes: maxLineBytes,
+                                     chunk: { try context.refuseNUL($0, path: path, line: line + 1) }, line: parse)
+        } catch let e as ByteStream.LineTooLong {
+            throw PrepareError.badRecord(path: path, line: line + 1, detail: "the line is longer than \(e.limit >> 20) MiB, the limit " +
+                                         "of a JSON line (room for a 16 MiB text written as \\u escapes throughout)")
+        }
     }
+
+    /// The longest line read: a text at the 16 MiB limit (`PrepareLimits.maxReviewBytes`) takes at
+    /// most 6 bytes of JSON a byte (`\u0001`), plus room for the label and other keys. Longer
+    /// lines are refused as they pass it (a 400 MiB text took 1.27 GB before it was refused).
+    static let maxLineBytes = 6 * PrepareLimits.maxReviewBytes + (4 << 20)
 
     /// A JSON integer's text (`-?(0|[1-9][0-9]*)`) as a label: its decimal digits, `-0` as `0`.
     static func integerLabel(_ raw: UnsafeBufferPointer<UInt8>) -> String? {

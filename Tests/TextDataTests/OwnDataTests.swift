@@ -158,6 +158,77 @@ final class OwnDataTests: XCTestCase {
         for chunk in 1 ..< 8 { XCTAssertEqual(try parse(chunk: chunk), whole, "chunks of \(chunk)") }
     }
 
+    /// A byte order mark cut by the chunks (a pipe delivers bytes as they come) is skipped as a
+    /// whole one is; bytes that only begin like one are text.
+    func testAByteOrderMarkAcrossChunksIsSkipped() throws {
+        func parse(_ parts: [[UInt8]]) throws -> [String] {
+            var p = DelimitedParser(separator: UInt8(ascii: ","), textColumn: "text", labelColumn: "label")
+            var out: [String] = []
+            let emit: (DelimitedParser.Record) throws -> Void = { out.append(String(decoding: $0.text, as: UTF8.self)) }
+            for part in parts { try part.withUnsafeBufferPointer { try p.feed($0, emit) } }
+            try p.finish(emit)
+            return out
+        }
+        let body = Array("text,label\nfoo,a\nbar,b\n".utf8)
+        for cut in [[1], [2], [1, 2], [3]] {
+            var parts: [[UInt8]] = [], bom: [UInt8] = [0xEF, 0xBB, 0xBF], start = 0
+            for c in cut { parts.append(Array(bom[start ..< c])); start = c }
+            parts.append(Array(bom[start...]) + body)
+            XCTAssertEqual(try parse(parts), ["foo", "bar"], "\(cut)")
+        }
+        // Not a mark: the header's first name begins with those bytes, and is not 'text'.
+        XCTAssertThrowsError(try parse([[0xEF, 0xBB], Array("xtext,label\nfoo,a\n".utf8)])) { e in
+            XCTAssertTrue("\((e as? DelimitedParser.Failure)?.detail ?? "")".contains("no column 'text'"), "\(e)")
+        }
+        XCTAssertEqual(try parse([[0xEF], [0xBB, 0xBF]] + [body]), ["foo", "bar"])
+    }
+
+    /// A text or label over its limit is refused with its size at its record's end, and only the
+    /// limit is held (a 1 GiB text in a 1 MB `.csv.gz` was held whole, 1.09 GB, before being refused).
+    func testAFieldOverItsLimitIsRefusedWithoutHoldingIt() throws {
+        func parse(text: Int, label: Int, chunk: Int) -> String {
+            var p = DelimitedParser(separator: UInt8(ascii: ","), textColumn: "text", labelColumn: "label")
+            let bytes = Array("text,label\n".utf8) + [UInt8](repeating: 0x61, count: text) + [0x2C] +
+                [UInt8](repeating: 0x62, count: label) + Array("\nok,b\n".utf8)
+            var emitted = 0
+            do {
+                var i = 0
+                while i < bytes.count {
+                    try bytes[i ..< min(bytes.count, i + chunk)].withUnsafeBufferPointer { try p.feed($0) { _ in emitted += 1 } }
+                    i += chunk
+                }
+                try p.finish { _ in emitted += 1 }
+                return "\(emitted) records"
+            } catch let e as DelimitedParser.Failure {
+                return "line \(e.line): \(e.detail)"
+            } catch { return "\(error)" }
+        }
+        let max = PrepareLimits.maxReviewBytes
+        XCTAssertEqual(parse(text: max, label: 1024, chunk: 1 << 20), "2 records")
+        XCTAssertEqual(parse(text: max + 1, label: 3, chunk: 1 << 20), "line 2: the text has \(max + 1) bytes, over the 16 MiB limit")
+        XCTAssertEqual(parse(text: 3 * max, label: 3, chunk: 1 << 20), "line 2: the text has \(3 * max) bytes, over the 16 MiB limit")
+        XCTAssertEqual(parse(text: 3, label: 5000, chunk: 7), "line 2: the label has 5000 bytes, over the 1024-byte limit")
+    }
+
+    /// JSON Lines are read line by line: a line is refused once it passes the limit, before it is
+    /// held whole (a 400 MiB text took 1.27 GB before its size was refused).
+    func testALineOverTheLimitIsRefusedAsItPassesIt() throws {
+        let path = try write(Data("ab\ncdefgh\nij".utf8), "lines.txt")
+        func lines(max: Int) -> String {
+            var seen: [String] = []
+            do {
+                try ByteStream.readLines(path, what: "lines", maxLineBytes: max) { seen.append(String(decoding: $0, as: UTF8.self)) }
+                return seen.joined(separator: "|")
+            } catch let e as ByteStream.LineTooLong {
+                return seen.joined(separator: "|") + " then over \(e.limit)"
+            } catch { return "\(error)" }
+        }
+        XCTAssertEqual(lines(max: 6), "ab|cdefgh|ij")
+        XCTAssertEqual(lines(max: 5), "ab then over 5")
+        XCTAssertEqual(lines(max: 1), " then over 1")
+        XCTAssertEqual(JSONLinesSource.maxLineBytes, 100 << 20, "6 bytes a byte of a 16 MiB text, and 4 MiB more")
+    }
+
     func testClassesAreSortedLabelsIntegersNumerically() throws {
         func csv(_ labels: [String]) -> Data {
             Data((["text,label"] + labels.enumerated().map { "word\($0.offset % 3) row,\($0.element)" }).joined(separator: "\n").utf8)
@@ -247,6 +318,11 @@ final class OwnDataTests: XCTestCase {
             ("headeronly.csv", "text,label\n", [:], "headeronly.csv: holds no rows"),
             ("nothing.csv", "", [:], "nothing.csv line 1: empty: no header row"),
             ("nul.csv", "text,label\nx\u{0}y,a\n", [:], "nul.csv: a NUL byte on line 2"),
+            // Lines end at a lone CR too, inside quotes as well (the line was counted by LFs alone: "line 1").
+            ("nulcr.csv", "text,label\rfoo,a\rbar,b\rba\u{0}z,a\r", [:], "nulcr.csv: a NUL byte on line 4"),
+            ("nulquoted.tsv", "text\tlabel\rfoo\ta\r\"x\ry\r\nz\"\tb\rba\u{0}z\ta\r", [:], "nulquoted.tsv: a NUL byte on line 6"),
+            ("longname.csv", "text,label," + String(repeating: "c", count: 1025) + "\nx,a,1\ny,b,2\n", [:],
+             "longname.csv line 1: column 3 of the header has a name of 1025 bytes, over the 1024-byte limit"),
             ("what.txt", "text,label\n", [:], "what.txt: cannot tell the format from the name"),
             ("dupcol.csv", "text,label,text\nx,a,q\ny,b,q\n", [:], "dupcol.csv line 1: the header has the column 'text' (--text-column) twice"),
             ("duplabel.csv", "label,text,label\na,x,b\nb,y,a\n", [:], "duplabel.csv line 1: the header has the column 'label' (--label-column) twice"),
