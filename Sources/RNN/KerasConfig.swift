@@ -22,10 +22,7 @@ extension ModelConfig {
             return (problem, JSONValue.firstRepeatedKey(members, in: json))
         }
         if let problem { throw KerasConfigError("not valid JSON (\(problem))") }
-        let object: JSONValue
-        do { object = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) } catch {
-            throw KerasConfigError("not valid JSON")
-        }
+        let object = utf8.withUTF8 { JSONValue.parse(checked: $0) }
         // Python's json (model_from_json) keeps a repeated key's last value, JSONDecoder its first.
         if let key = repeated {
             throw KerasConfigError("the key '\(key)' appears twice in one object (Keras would read its last value)")
@@ -414,21 +411,82 @@ private struct KerasReader {
 }
 
 /// A JSON value with its exact type (JSONSerialization cannot tell `false` from `0` on Linux).
-enum JSONValue: Decodable, Equatable, CustomStringConvertible, ExpressibleByStringLiteral, ExpressibleByBooleanLiteral {
+enum JSONValue: Equatable, CustomStringConvertible, ExpressibleByStringLiteral, ExpressibleByBooleanLiteral {
     case null, bool(Bool), int(Int), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
 
     init(stringLiteral value: String) { self = .string(value) }
     init(booleanLiteral value: Bool) { self = .bool(value) }
 
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int.self) { self = .int(i) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+    /// The value of `json`, a text `JSONSyntax.problem` accepts. A number written with a fraction
+    /// or an exponent (`3.0`, `1e2`) is a `.number` even when integral, as Python's `json` reads a
+    /// float (Keras refuses `"units": 3.0`); JSONDecoder gave it as an Int, so such a config trained
+    /// and wrote weights that Keras cannot load. Of a repeated key (refused by the caller) the last
+    /// value is kept.
+    static func parse(checked json: UnsafeBufferPointer<UInt8>) -> JSONValue {
+        var i = 0
+        if json.count >= 3 && json[0] == 0xEF && json[1] == 0xBB && json[2] == 0xBF { i = 3 }   // as `JSONSyntax`
+        return value(json, &i)
+    }
+
+    private static func skipSpace(_ t: UnsafeBufferPointer<UInt8>, _ i: inout Int) {
+        while i < t.count && (t[i] == 0x20 || t[i] == 0x09 || t[i] == 0x0A || t[i] == 0x0D) { i += 1 }
+    }
+
+    private static func value(_ t: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> JSONValue {
+        skipSpace(t, &i)
+        switch t[i] {
+        case UInt8(ascii: "{"):
+            i += 1
+            var members: [String: JSONValue] = [:]
+            skipSpace(t, &i)
+            while t[i] != UInt8(ascii: "}") {
+                skipSpace(t, &i)
+                let key = string(t, &i)
+                skipSpace(t, &i)
+                i += 1                                              // ':'
+                members[key] = value(t, &i)
+                skipSpace(t, &i)
+                if t[i] == UInt8(ascii: ",") { i += 1 }
+            }
+            i += 1
+            return .object(members)
+        case UInt8(ascii: "["):
+            i += 1
+            var elements: [JSONValue] = []
+            skipSpace(t, &i)
+            while t[i] != UInt8(ascii: "]") {
+                elements.append(value(t, &i))
+                skipSpace(t, &i)
+                if t[i] == UInt8(ascii: ",") { i += 1 }
+            }
+            i += 1
+            return .array(elements)
+        case UInt8(ascii: "\""):
+            return .string(string(t, &i))
+        case UInt8(ascii: "t"): i += 4; return .bool(true)
+        case UInt8(ascii: "f"): i += 5; return .bool(false)
+        case UInt8(ascii: "n"): i += 4; return .null
+        default:
+            let start = i
+            var integral = true
+            while i < t.count, let c = Optional(t[i]), c == UInt8(ascii: "-") || c == UInt8(ascii: "+") || c == UInt8(ascii: ".") ||
+                    c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || (c >= 0x30 && c <= 0x39) {
+                if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") { integral = false }
+                i += 1
+            }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: t[start ..< i]), as: UTF8.self)
+            if integral, let n = Int(text) { return .int(n) }
+            return .number(Double(text) ?? .nan)
+        }
+    }
+
+    /// The string whose opening quote is at `i`; `i` moves past its closing quote.
+    private static func string(_ t: UnsafeBufferPointer<UInt8>, _ i: inout Int) -> String {
+        let start = i
+        i += 1
+        while t[i] != UInt8(ascii: "\"") { i += t[i] == UInt8(ascii: "\\") ? 2 : 1 }
+        i += 1
+        return JSONSyntax.string(start ..< i, in: t)
     }
 
     /// The first key that appears twice in one object (e.g. `"units"` in `{"units": 6, "units": 7}`)

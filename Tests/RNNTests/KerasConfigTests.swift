@@ -133,6 +133,12 @@ final class KerasConfigTests: XCTestCase {
             (lstm, #""activation": "sigmoid""#, #""activation": "relu""#, "layer 4 'dense' (Dense): activation 'relu' with 1 unit is not supported as the output"),
             (lstm, #""class_name": "GlorotUniform""#, #""class_name": "HeNormal""#, "layer 3 'lstm' (LSTM): option 'kernel_initializer' = HeNormal is not supported (only Keras's default GlorotUniform)"),
             (lstm, #""units": 8,"#, #""units": 8.5,"#, "layer 3 'lstm' (LSTM): option 'units' must be an integer"),
+            // Integral numbers written as floats are floats to Python's json, and Keras refuses them
+            // (JSONDecoder read them as integers: the model trained and its weights did not load).
+            (lstm, #""units": 8,"#, #""units": 8.0,"#, "layer 3 'lstm' (LSTM): option 'units' must be an integer"),
+            (lstm, #""units": 8,"#, #""units": 8e0,"#, "layer 3 'lstm' (LSTM): option 'units' must be an integer"),
+            (convnet, "\"kernel_size\": [\n      5\n     ]", "\"kernel_size\": [\n      5.0\n     ]",
+             "layer 3 'conv1d' (Conv1D): option 'kernel_size' must be an integer or a list of one integer"),
             (lstm, #""dropout": 0.0"#, #""dropout": 1.5"#, "dropout = 1.5 is outside [0, 1)"),
             (stack, #""merge_mode": "concat""#, #""merge_mode": "sum""#, "layer 3 'bidirectional' (Bidirectional): option 'merge_mode' = 'sum' is not supported (only 'concat')"),
             (lstm, #""trainable": true,"#, #""trainable": false,"#, "the Sequential: option 'trainable' = false is not supported"),
