@@ -19,11 +19,14 @@ enum DelimitedSource {
         do {
             try ByteStream.read(path, what: separator == 9 ? "TSV" : "CSV") { chunk in
                 if let base = chunk.baseAddress, let hit = memchr(base, 0, chunk.count) {
-                    // The bytes before it through the parser, which counts lines as records end
-                    // (LF, CRLF or a lone CR): the NUL's line is then the parser's.
+                    // A chunk with a NUL is refused whole, as not text (a binary file's first
+                    // "line" is no header). Its line: a copy of the parser counts the lines before
+                    // it as records end (LF, CRLF or a lone CR), records and their errors ignored.
                     let k = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self)) - base
-                    try parser.feed(UnsafeBufferPointer(rebasing: chunk[..<k]), record)
-                    try context.refuseNUL(UnsafeBufferPointer(rebasing: chunk[k...]), path: path, line: parser.line)
+                    var counter = parser
+                    counter.countingLinesOnly = true
+                    try? counter.feed(UnsafeBufferPointer(rebasing: chunk[..<k])) { _ in }
+                    try context.refuseNUL(UnsafeBufferPointer(rebasing: chunk[k...]), path: path, line: counter.line)
                 }
                 try parser.feed(chunk, record)
             }
@@ -54,6 +57,11 @@ struct DelimitedParser {
     private var headerFields: [[UInt8]] = []
     private var textColumn = -1, labelColumn = -1
     private var text: [UInt8] = [], label: [UInt8] = []
+    /// Records are neither checked nor emitted, only their lines counted (where a NUL byte is).
+    var countingLinesOnly = false { didSet { if countingLinesOnly { target = .drop } } }
+    /// The bytes held of the current record's text and label and of the header (tests: they stay
+    /// within the limits whatever the input).
+    var heldBytes: Int { text.count + label.count + headerFields.reduce(headerField.count) { $0 + $1.count } }
     /// Bytes of the current text, label and header field beyond their limits (not held).
     private var textExcess = 0, labelExcess = 0, headerExcess = 0
     private var state = State.fieldStart
@@ -86,8 +94,9 @@ struct DelimitedParser {
         }
     }
 
-    /// The longest column name of a header.
+    /// The longest column name of a header, and the most columns (a header is held whole).
     static let maxColumnNameBytes = 1024
+    static let maxColumns = 65_536
 
     /// Appends `p` to `field` while the field holds at most `limit` bytes and counts the rest in
     /// `excess`: a field over its limit is refused at its record's end, with its size, and what is
@@ -108,6 +117,7 @@ struct DelimitedParser {
     }
 
     private mutating func startField() {
+        if countingLinesOnly { target = .drop; return }
         switch header {
         case nil: target = .header
         case .some: target = field == textColumn ? .text : field == labelColumn ? .label : .drop
@@ -115,8 +125,11 @@ struct DelimitedParser {
     }
 
     private mutating func endField() throws {
-        if header == nil {
+        if header == nil && !countingLinesOnly {
             try refuseLongColumnName()
+            guard headerFields.count < Self.maxColumns else {
+                throw Failure(line: recordLine, detail: "the header has more than \(Self.maxColumns) columns")
+            }
             headerFields.append(headerField)
             headerField.removeAll(keepingCapacity: true)
         }
@@ -142,13 +155,18 @@ struct DelimitedParser {
         }
         let fields = field + 1
         if fields == 1 && !recordHasContent { return }    // a blank line
+        if countingLinesOnly { return }
         if header == nil {
             try refuseLongColumnName()
+            guard headerFields.count < Self.maxColumns else {
+                throw Failure(line: recordLine, detail: "the header has more than \(Self.maxColumns) columns")
+            }
             headerFields.append(headerField)
             headerField.removeAll()
             let names = headerFields.map { String(decoding: $0, as: UTF8.self) }
             header = names
-            let found = names.map { "'\($0)'" }.joined(separator: ", ")
+            let shown = names.prefix(20).map { "'\($0)'" }.joined(separator: ", ")
+            let found = names.count > 20 ? shown + " and \(names.count - 20) more" : shown
             guard let t = names.firstIndex(of: textName) else {
                 throw Failure(line: recordLine, detail: "no column '\(textName)' (--text-column) in the header; columns: \(found)")
             }

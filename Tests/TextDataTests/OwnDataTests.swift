@@ -204,6 +204,12 @@ final class OwnDataTests: XCTestCase {
             } catch { return "\(error)" }
         }
         let max = PrepareLimits.maxReviewBytes
+        // What is held of a field over its limit stays at the limit while the rest streams by.
+        var p = DelimitedParser(separator: UInt8(ascii: ","), textColumn: "text", labelColumn: "label")
+        try Array("text,label\n".utf8).withUnsafeBufferPointer { try p.feed($0) { _ in } }
+        let mebibyte = [UInt8](repeating: 0x61, count: 1 << 20)
+        for _ in 0 ..< 40 { try mebibyte.withUnsafeBufferPointer { try p.feed($0) { _ in } } }
+        XCTAssertEqual(p.heldBytes, max + "textlabel".utf8.count, "40 MiB of text read, the limit held")
         XCTAssertEqual(parse(text: max, label: 1024, chunk: 1 << 20), "2 records")
         XCTAssertEqual(parse(text: max + 1, label: 3, chunk: 1 << 20), "line 2: the text has \(max + 1) bytes, over the 16 MiB limit")
         XCTAssertEqual(parse(text: 3 * max, label: 3, chunk: 1 << 20), "line 2: the text has \(3 * max) bytes, over the 16 MiB limit")
@@ -226,6 +232,10 @@ final class OwnDataTests: XCTestCase {
         XCTAssertEqual(lines(max: 6), "ab|cdefgh|ij")
         XCTAssertEqual(lines(max: 5), "ab then over 5")
         XCTAssertEqual(lines(max: 1), " then over 1")
+        // A last line without its LF, over the limit before the file ends: refused as it is read.
+        let tail = try write(Data("ab\ncdefghij".utf8), "tail.txt")
+        XCTAssertThrowsError(try ByteStream.readLines(tail, what: "lines", maxLineBytes: 7) { _ in }) { XCTAssertTrue($0 is ByteStream.LineTooLong) }
+        XCTAssertNoThrow(try ByteStream.readLines(tail, what: "lines", maxLineBytes: 8) { _ in })
         XCTAssertEqual(JSONLinesSource.maxLineBytes, 100 << 20, "6 bytes a byte of a 16 MiB text, and 4 MiB more")
     }
 
@@ -321,6 +331,10 @@ final class OwnDataTests: XCTestCase {
             // Lines end at a lone CR too, inside quotes as well (the line was counted by LFs alone: "line 1").
             ("nulcr.csv", "text,label\rfoo,a\rbar,b\rba\u{0}z,a\r", [:], "nulcr.csv: a NUL byte on line 4"),
             ("nulquoted.tsv", "text\tlabel\rfoo\ta\r\"x\ry\r\nz\"\tb\rba\u{0}z\ta\r", [:], "nulquoted.tsv: a NUL byte on line 6"),
+            // A binary file whose first "line" comes before its first NUL: not text, not a header without 'text'.
+            ("image.csv", "\u{7F}PNG\r\n\u{1A}\n\u{0}\u{0}\u{0}\rIHDR", [:], "image.csv: a NUL byte on line 3: not a UTF-8 text file"),
+            ("wide.csv", "text,label," + String(repeating: "c,", count: 70_000) + "z\nx,a\ny,b\n", [:],
+             "wide.csv line 1: the header has more than 65536 columns"),
             ("longname.csv", "text,label," + String(repeating: "c", count: 1025) + "\nx,a,1\ny,b,2\n", [:],
              "longname.csv line 1: column 3 of the header has a name of 1025 bytes, over the 1024-byte limit"),
             ("what.txt", "text,label\n", [:], "what.txt: cannot tell the format from the name"),

@@ -14,7 +14,7 @@ final class PreloadedRowsTests: XCTestCase {
 
     /// A small dataset file in the layout `prepare` writes: `rows` training rows of 4 ids from
     /// 3..<10 (num_words 10), test rows likewise; `bad` puts an id at (row, position) of train/x.
-    func writeDataset(_ name: String, rows: Int, bad: (row: Int, position: Int, id: Int32)? = nil) throws -> String {
+    func writeDataset(_ name: String, rows: Int, bad: (row: Int, position: Int, id: Int32)? = nil, blocks: Bool = true) throws -> String {
         let path = tmp.file(name), T = 4
         var g = SeededGenerator(seed: 5)
         var x = (0 ..< rows * T).map { _ in Int32(3 + g.next() % 7) }
@@ -26,9 +26,9 @@ final class PreloadedRowsTests: XCTestCase {
             try f.setAttribute("index_from", 3); try f.setAttribute("start_char", 1); try f.setAttribute("oov_char", 2)
             try f.setAttribute("seed", 1); try f.setAttribute("source", "s"); try f.setAttribute("tokenizer", "t")
             try f.writeStringList("vocab", ["a", "b", "c", "d", "e", "f"])
-            try f.createDataset("train/x", shape: [rows, T], data: x, chunkRows: 8, blockChecksums: true)
+            try f.createDataset("train/x", shape: [rows, T], data: x, chunkRows: 8, blockChecksums: blocks)
             try f.createDataset("train/y", shape: [rows], data: y)
-            try f.createDataset("test/x", shape: [rows, T], data: x.map { $0 % 10 }, chunkRows: 8, blockChecksums: true)
+            try f.createDataset("test/x", shape: [rows, T], data: x.map { $0 % 10 }, chunkRows: 8, blockChecksums: blocks)
             try f.createDataset("test/y", shape: [rows], data: y)
         }
         return path
@@ -86,15 +86,26 @@ final class PreloadedRowsTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("row 37, position 2: token id 10 is outside the vocabulary 0..<10"), "\(e)")
         }
         XCTAssertThrowsError(try data.train.read(range: 30 ..< 41, into: &ids)) { e in
-            XCTAssertTrue("\(e)".contains("40"), "\(e)")
+            XCTAssertEqual("\(e)", "\(path): /train/x: row 40 out of 0..<40")
         }
         let damaged = try writeDataset("damaged.h5", rows: 40)
         _ = try zeroStoredChunk(of: "test/x", containingRow: 9, in: damaged)
         var fresh = [Int32]()
         XCTAssertNoThrow(try TrainingDataset.open(damaged).test.read(range: 0 ..< 8, into: &fresh))
         XCTAssertThrowsError(try TrainingDataset.open(damaged).test.read(range: 8 ..< 16, into: &fresh)) { e in
-            XCTAssertTrue("\(e)".contains("do not match their checksum"), "\(e)")
+            XCTAssertTrue("\(e)".contains("/test/x: rows 8..<16 do not match their checksum"), "\(e)")
         }
+        // The whole split: its blocks are checked (naming the rows); a file without block checksums
+        // has its whole content checked instead, and a part of it is read unchecked.
+        XCTAssertThrowsError(try TrainingDataset.open(damaged).test.read(range: 0 ..< 40, into: &fresh)) { e in
+            XCTAssertTrue("\(e)".contains("/test/x: rows 8..<16 do not match their checksum"), "\(e)")
+        }
+        let unblocked = try writeDataset("unblocked.h5", rows: 40, blocks: false)
+        _ = try zeroStoredChunk(of: "test/x", containingRow: 9, in: unblocked)
+        XCTAssertThrowsError(try TrainingDataset.open(unblocked).test.read(range: 0 ..< 40, into: &fresh)) { e in
+            XCTAssertTrue("\(e)".contains("/test/x: its values do not match their checksum"), "\(e)")
+        }
+        XCTAssertNoThrow(try TrainingDataset.open(unblocked).test.read(range: 0 ..< 16, into: &fresh))
     }
 
     /// Ids that do not fit 16 bits are left to the file; a source that is not the checked file gets
