@@ -61,17 +61,16 @@ struct Handlers: Sendable {
         if textsKeys > 1 {
             throw HTTPError(.badRequest, message: "the body has the key \"texts\" \(textsKeys) times: expected {\"texts\": [\"…\", …]}")
         }
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed]) } catch {
-            throw HTTPError(.badRequest, message: "the body is not JSON: expected {\"texts\": [\"…\", …]}")
-        }
-        guard let dict = object as? [String: Any] else {
+        // Read from the checked text (JSONSerialization refused some JSON the RFC and Python accept,
+        // a number such as 1e400 or an escaped lone surrogate, without naming anything).
+        let object = bytes.withUnsafeBytes { JSONValue.parse(checked: $0.bindMemory(to: UInt8.self)) }
+        guard case .object(let dict) = object else {
             throw HTTPError(.badRequest, message: "the body must be a JSON object: {\"texts\": [\"…\", …]}")
         }
         guard let value = dict["texts"] else {
             throw HTTPError(.badRequest, message: "the body has no \"texts\": expected {\"texts\": [\"…\", …]}")
         }
-        guard let list = value as? [Any] else {
+        guard case .array(let list) = value else {
             throw HTTPError(.badRequest, message: "\"texts\" must be an array of strings")
         }
         guard list.count <= maxTexts else {
@@ -80,8 +79,7 @@ struct Handlers: Sendable {
         var texts: [String] = []
         texts.reserveCapacity(list.count)
         for (i, t) in list.enumerated() {
-            // NSString, not a number that bridges: JSONSerialization gives strings as String.
-            guard let s = t as? String, !(t is NSNumber) else {
+            guard case .string(let s) = t else {
                 throw HTTPError(.badRequest, message: "\"texts\"[\(i)] is not a string")
             }
             texts.append(s)

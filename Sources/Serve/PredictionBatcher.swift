@@ -83,9 +83,14 @@ final class PredictionBatcher: @unchecked Sendable {
 
     private func run(thread: Int) {
         while let jobs = nextBatch() {
-            if delay > 0 { usleep(UInt32(delay * 1e6)) }
+            // The batch's model, taken with the batch: a reload from here on serves the next ones
+            // (it was taken after the test hook's pause, so a request held there got the new model).
             let model = store.current
             let texts = jobs.flatMap(\.texts)
+            if delay > 0 {
+                FileHandle.standardError.write(Data("serve: test hook: holding a batch of \(texts.count) texts for model \(model.generation)\n".utf8))
+                usleep(UInt32(delay * 1e6))
+            }
             // One forward pass at a time, each of at most maxBatch texts (a request of more came
             // alone) and of at most Classifier.chunk (the classifier's own pass), counted as such.
             var predictions: [Prediction] = []
