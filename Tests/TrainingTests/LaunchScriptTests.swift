@@ -141,6 +141,29 @@ final class LaunchScriptTests: ToyIMDBTestCase {
         XCTAssertTrue(ok.stderr.contains("nothing to run") || ok.stderr.contains("needs root")
                       || ok.stderr.contains("another emulated cluster is running"), ok.stderr)
     }
+
+    /// Launch/compare-builds' command line: a binary that is not one (a traceback, exit 1), a rank
+    /// count that is not one (`x`: a traceback; `0`: a single process reported as "-n 0: identical",
+    /// exit 0), an empty --only (every configuration) — each one line, exit 2, before any run.
+    func testCompareBuildsRefusesABadCommandLine() throws {
+        guard (try? Subprocess.run("/usr/bin/env", ["python3", "--version"], timeout: 10))?.status == 0 else {
+            throw XCTSkip("no python3 (compare-builds is a Python script)")
+        }
+        let bin = Subprocess.rnnDist
+        let cases: [([String], String)] = [
+            (["--old", "/nonexistent", "--new", bin], "--old /nonexistent: not an executable file"),
+            (["--old", bin, "--new", tmp.path], "--new \(tmp.path): not an executable file"),
+            (["--old", bin, "--new", bin, "--ranks", "x"], "--ranks 'x': not a comma-separated list of rank counts"),
+            (["--old", bin, "--new", bin, "--ranks", "1,0"], "--ranks '1,0': every rank count must be 1 or more"),
+            (["--old", bin, "--new", bin, "--only", ""], "--only is empty: name configurations, or leave it out for all of them"),
+        ]
+        for (args, message) in cases {
+            let r = try Subprocess.run("/usr/bin/env", ["python3", script("compare-builds"), "--data", "none.h5"] + args, timeout: 30)
+            XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").last.map(String.init), "compare-builds: error: " + message, "\(args)")
+            XCTAssertEqual(r.stdout, "", "\(args): nothing started")
+        }
+    }
 }
 
 extension ToyIMDBTestCase {
