@@ -62,6 +62,8 @@ struct DelimitedParser {
     /// The bytes held of the current record's text and label and of the header (tests: they stay
     /// within the limits whatever the input).
     var heldBytes: Int { text.count + label.count + headerFields.reduce(headerField.count) { $0 + $1.count } }
+    /// The header's column names' storage (tests: each name's own size, not the longest one's).
+    var headerCapacity: Int { headerFields.reduce(0) { $0 + $1.capacity } }
     /// Bytes of the current text, label and header field beyond their limits (not held).
     private var textExcess = 0, labelExcess = 0, headerExcess = 0
     private var state = State.fieldStart
@@ -130,7 +132,7 @@ struct DelimitedParser {
             guard headerFields.count < Self.maxColumns else {
                 throw Failure(line: recordLine, detail: "the header has more than \(Self.maxColumns) columns")
             }
-            headerFields.append(headerField)
+            headerFields.append(headerField.withUnsafeBufferPointer { Array($0) })   // its own size: a shared buffer kept the largest name's capacity
             headerField.removeAll(keepingCapacity: true)
         }
         field += 1
@@ -161,7 +163,7 @@ struct DelimitedParser {
             guard headerFields.count < Self.maxColumns else {
                 throw Failure(line: recordLine, detail: "the header has more than \(Self.maxColumns) columns")
             }
-            headerFields.append(headerField)
+            headerFields.append(headerField.withUnsafeBufferPointer { Array($0) })   // its own size: a shared buffer kept the largest name's capacity
             headerField.removeAll()
             let names = headerFields.map { String(decoding: $0, as: UTF8.self) }
             header = names

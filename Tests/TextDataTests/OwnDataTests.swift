@@ -210,6 +210,12 @@ final class OwnDataTests: XCTestCase {
         let mebibyte = [UInt8](repeating: 0x61, count: 1 << 20)
         for _ in 0 ..< 40 { try mebibyte.withUnsafeBufferPointer { try p.feed($0) { _ in } } }
         XCTAssertEqual(p.heldBytes, max + "textlabel".utf8.count, "40 MiB of text read, the limit held")
+        // Each column name is held at its own size (a stored name shared the field's buffer, so
+        // every later name kept the longest one's capacity: 65,536 columns × 1 KiB).
+        var wide = DelimitedParser(separator: UInt8(ascii: ","), textColumn: "text", labelColumn: "label")
+        let header = String(repeating: "n", count: 1024) + "," + (0 ..< 1000).map { "c\($0 % 10)" }.joined(separator: ",") + ",text,label\n"
+        try Array(header.utf8).withUnsafeBufferPointer { try wide.feed($0) { _ in } }
+        XCTAssertLessThan(wide.headerCapacity, 1024 + 1000 * 64, "1,002 names of 2 bytes and one of 1,024")
         XCTAssertEqual(parse(text: max, label: 1024, chunk: 1 << 20), "2 records")
         XCTAssertEqual(parse(text: max + 1, label: 3, chunk: 1 << 20), "line 2: the text has \(max + 1) bytes, over the 16 MiB limit")
         XCTAssertEqual(parse(text: 3 * max, label: 3, chunk: 1 << 20), "line 2: the text has \(3 * max) bytes, over the 16 MiB limit")
