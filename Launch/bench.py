@@ -817,10 +817,45 @@ def main():
     skip = set(filter(None, a.skip.split(",")))
     if skip - set(SKIPPABLE):
         ap.error(f"--skip: no section named {', '.join(sorted(skip - set(SKIPPABLE)))} (the sections: {','.join(SKIPPABLE)})")
+    # Every value checked before any work: a bad name was a KeyError after hours of other sections,
+    # or silently nothing.
+    for flag, value, known, empty_ok in (
+            ("--models", a.models, ("simple-rnn", "lstm", "gru"), False),
+            ("--floor-models", a.floor_models, tuple(FLOOR_MODELS), True),
+            ("--reproducible-models", a.reproducible_models, tuple(REPRODUCIBLE_MODELS), True),
+            ("--reproducible-pair-models", a.reproducible_pair_models, tuple(REPRODUCIBLE_MODELS), True),
+            ("--ch63-only", a.ch63_only, ("speed", "accuracy", "check", "keras-bidirectional", "keras-dropout"), True),
+            ("--ch6-models", a.ch6_models, tuple(CH6), True)):
+        names = value.split(",") if value else []
+        if (not names and not empty_ok) or "" in names or set(names) - set(known):
+            ap.error(f"{flag} {value!r}: not a comma list of {','.join(known)}")
+    for flag, value in (("--epochs", a.epochs), ("--reps", a.reps), ("--accuracy-epochs", a.accuracy_epochs),
+                        ("--own-data-reps", a.own_data_reps), ("--watchdog-reps", a.watchdog_reps),
+                        ("--reproducible-reps", a.reproducible_reps), ("--serve-seconds", a.serve_seconds)):
+        if value < 1:
+            ap.error(f"{flag} {value}: must be 1 or more")
+    for flag, binary in (("--bin", a.bin), ("--baseline-bin", a.baseline_bin)):
+        if binary is not None and not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+            ap.error(f"{flag} {binary}: not an executable file")
+    if not a.data or not a.out:
+        ap.error("--data and --out need a path")
+    if os.path.exists(a.data) and os.path.exists(a.tarball) and "prepare" not in skip:
+        # The prepare section writes IMDB to --data: never over a file that is not IMDB prepared before.
+        info = subprocess.run([a.bin, "inspect", a.data], capture_output=True, text=True)
+        if info.returncode != 0 or "@source_format = aclimdb" not in info.stdout:
+            ap.error(f"--data {a.data} exists and is not an IMDB dataset prepared from the tarball: the prepare section "
+                     "would overwrite it (pass another --data, or --skip prepare to use it as it is)")
     models = a.models.split(",")
     os.makedirs(a.out, exist_ok=True)
-    os.makedirs(os.path.dirname(a.data), exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(a.data)), exist_ok=True)
     work = tempfile.mkdtemp(prefix="rnn-dist-bench-")
+    try:
+        bench(a, skip, models, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench(a, skip, models, work):
     res = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": platform.node(), "baseline_bin": a.baseline_bin,
            "cpus": os.cpu_count(), "epochs": a.epochs, "reps": a.reps, "models": models}
     try:
@@ -875,7 +910,6 @@ def main():
     if "serve" in res:
         print_serve(res["serve"])
     print(f"\nwritten to {path}")
-    shutil.rmtree(work, ignore_errors=True)
 
 
 CH63 = {"plain": ["--model", "lstm"],

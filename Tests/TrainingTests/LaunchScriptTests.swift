@@ -142,6 +142,55 @@ final class LaunchScriptTests: ToyIMDBTestCase {
                       || ok.stderr.contains("another emulated cluster is running"), ok.stderr)
     }
 
+    /// Launch/bench.py's values are checked before any work: a bad name in a list was a KeyError
+    /// after the sections before it had run (or silently nothing), --reps 0 a traceback at the
+    /// end, a missing --bin a traceback at the first run, and a --data that is not IMDB prepared
+    /// from the tarball (a CSV, the user's own dataset) was overwritten by the prepare section.
+    func testBenchRefusesABadCommandLineBeforeAnyWork() throws {
+        guard (try? Subprocess.run("/usr/bin/env", ["python3", "--version"], timeout: 10))?.status == 0 else {
+            throw XCTSkip("no python3 (the benchmark is a Python script)")
+        }
+        let csv = tmp.file("mine.csv")
+        try Data("text,label\na,b\n".utf8).write(to: URL(fileURLWithPath: csv))
+        let bin = Subprocess.rnnDist, out = tmp.file("bench-out")
+        let cases: [([String], String)] = [
+            (["--bin", bin, "--floor-models", "lstm,bogus"], "--floor-models 'lstm,bogus': not a comma list of simple-rnn,lstm,gru,bilstm"),
+            (["--bin", bin, "--reps", "0"], "--reps 0: must be 1 or more"),
+            (["--bin", "/nonexistent/rnn-dist"], "--bin /nonexistent/rnn-dist: not an executable file"),
+            (["--bin", bin, "--data", csv, "--tarball", csv],
+             "--data \(csv) exists and is not an IMDB dataset prepared from the tarball: the prepare section would overwrite it (pass another --data, or --skip prepare to use it as it is)"),
+        ]
+        for (args, message) in cases {
+            let r = try Subprocess.run("/usr/bin/env", ["python3", script("bench.py"), "--out", out] + args, timeout: 60)
+            XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stderr.split(separator: "\n").last.map(String.init), "bench.py: error: " + message, "\(args)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: csv, encoding: .utf8), "text,label\na,b\n", "the CSV is left as it is")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "nothing made before the checks")
+    }
+
+    /// Launch/run: RANKS that is not a rank count (passed to mpirun: Open MPI's banner, then
+    /// supervise's restarts; RANKS=0 ran on every slot while the log said "-n 0"), an empty --data
+    /// (the default dataset instead), and --help (train's help once per rank, after the set-up).
+    func testRunChecksRanksAndHasItsOwnHelp() throws {
+        var env = scriptEnvironment
+        for ranks in ["abc", "0", "-2"] {
+            env["RANKS"] = ranks
+            let r = try Subprocess.run("/bin/bash", [script("run"), "--epochs", "1"], environment: env, timeout: 30, cwd: tmp.path)
+            XCTAssertEqual(r.status, 64, "RANKS=\(ranks): \(r.stderr)")
+            XCTAssertEqual(r.stderr, "run: RANKS must be a whole number of ranks, 1 or more (got '\(ranks)')\n")
+        }
+        env["RANKS"] = nil
+        let empty = try Subprocess.run("/bin/bash", [script("run"), "--data", ""], environment: env, timeout: 30, cwd: tmp.path)
+        XCTAssertEqual(empty.status, 64, empty.stderr)
+        XCTAssertEqual(empty.stderr, "run: --data needs a path\n")
+        let help = try Subprocess.run("/bin/bash", [script("run"), "--help"], environment: env, timeout: 30, cwd: tmp.path)
+        XCTAssertEqual(help.status, 0, help.stderr)
+        XCTAssertTrue(help.stdout.hasPrefix("The main job, end to end"), help.stdout)
+        XCTAssertTrue(help.stdout.contains("RANKS         number of MPI ranks"), help.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file("runs")))
+    }
+
     /// Launch/compare-builds' command line: a binary that is not one (a traceback, exit 1), a rank
     /// count that is not one (`x`: a traceback; `0`: a single process reported as "-n 0: identical",
     /// exit 0), an empty --only (every configuration) — each one line, exit 2, before any run.
