@@ -129,6 +129,9 @@ final class LaunchScriptTests: ToyIMDBTestCase {
             (["--slots", "0", "--", "train"], "cluster-sim: --slots must be 1…256"),
             (["--rate", "bogus", "--", "train"], "cluster-sim: --rate 'bogus' is not a rate such as 100mbit, 1gbit or 10gbit"),
             (["--hosts", "2x", "--", "train"], "cluster-sim: --hosts and --slots take whole numbers"),
+            // A rate of 0 passed the pattern; the namespaces were made, then tc refused it.
+            (["--rate", "0bit", "--", "train"], "cluster-sim: --rate '0bit' must be above 0"),
+            (["--rate", "0.0Gbit", "--", "train"], "cluster-sim: --rate '0.0Gbit' must be above 0"),
         ]
         for (args, message) in cases {
             let r = try Subprocess.run("/bin/bash", [script("cluster-sim")] + args, environment: scriptEnvironment, timeout: 30)
@@ -140,6 +143,17 @@ final class LaunchScriptTests: ToyIMDBTestCase {
                                     environment: scriptEnvironment, timeout: 30)
         XCTAssertTrue(ok.stderr.contains("nothing to run") || ok.stderr.contains("needs root")
                       || ok.stderr.contains("another emulated cluster is running"), ok.stderr)
+        // A binary that is not there: said before any namespace is made (it was mpirun's exit 132).
+        if getuid() == 0 {
+            var env = scriptEnvironment
+            env["RNN_DIST_BIN"] = tmp.file("no-such-rnn-dist")
+            let r = try Subprocess.run("/bin/bash", [script("cluster-sim"), "--hosts", "1", "--slots", "1", "--", "train"],
+                                       environment: env, timeout: 30)
+            if !r.stderr.contains("another emulated cluster is running") {
+                XCTAssertEqual(r.status, 2, r.stderr)
+                XCTAssertEqual(r.stderr, "cluster-sim: \(tmp.file("no-such-rnn-dist")) is not an executable file (build it, or set RNN_DIST_BIN)\n")
+            }
+        }
     }
 
     /// Launch/bench.py's values are checked before any work: a bad name in a list was a KeyError
