@@ -87,11 +87,12 @@ struct ByteStream {
 }
 
 extension ByteStream {
-    /// `read`, cut into lines: `line` gets each line without its LF (a last line without one too),
-    /// valid during the call; `chunk` sees every chunk first (checks, checksums).
     /// A line longer than `readLines`' `maxLineBytes`: refused when it passes them, before it is held whole.
     struct LineTooLong: Error { var limit: Int }
 
+    /// `read`, cut into lines: `line` gets each line without its LF (a last line without one too),
+    /// valid during the call; `chunk` sees every chunk first (checks, checksums). A line longer than
+    /// `maxLineBytes` throws `LineTooLong`.
     static func readLines(_ path: String, what: String, maxLineBytes: Int = .max,
                           chunk: (UnsafeBufferPointer<UInt8>) throws -> Void = { _ in },
                           line: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {

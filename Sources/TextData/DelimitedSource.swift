@@ -18,11 +18,10 @@ enum DelimitedSource {
         }
         do {
             try ByteStream.read(path, what: separator == 9 ? "TSV" : "CSV") { chunk in
-                if let base = chunk.baseAddress, let hit = memchr(base, 0, chunk.count) {
+                if let k = chunk.index(of: 0, from: 0) {
                     // A chunk with a NUL is refused whole, as not text (a binary file's first
                     // "line" is no header). Its line: a copy of the parser counts the lines before
                     // it as records end (LF, CRLF or a lone CR), records and their errors ignored.
-                    let k = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self)) - base
                     var counter = parser
                     counter.countingLinesOnly = true
                     try? counter.feed(UnsafeBufferPointer(rebasing: chunk[..<k])) { _ in }
@@ -127,22 +126,21 @@ struct DelimitedParser {
     }
 
     private mutating func endField() throws {
-        if header == nil && !countingLinesOnly {
-            try refuseLongColumnName()
-            guard headerFields.count < Self.maxColumns else {
-                throw Failure(line: recordLine, detail: "the header has more than \(Self.maxColumns) columns")
-            }
-            headerFields.append(headerField.withUnsafeBufferPointer { Array($0) })   // its own size: a shared buffer kept the largest name's capacity
-            headerField.removeAll(keepingCapacity: true)
-        }
+        if header == nil && !countingLinesOnly { try storeHeaderField() }
         field += 1
         startField()
     }
 
-    private func refuseLongColumnName() throws {
+    /// Moves the header field just read into `headerFields`, within the limits of a header.
+    private mutating func storeHeaderField() throws {
         guard headerExcess == 0 else {
             throw Failure(line: recordLine, detail: "column \(headerFields.count + 1) of the header has a name of \(headerField.count + headerExcess) bytes, over the \(Self.maxColumnNameBytes)-byte limit")
         }
+        guard headerFields.count < Self.maxColumns else {
+            throw Failure(line: recordLine, detail: "the header has more than \(Self.maxColumns) columns")
+        }
+        headerFields.append(headerField.withUnsafeBufferPointer { Array($0) })   // its own size: a shared buffer kept the largest name's capacity
+        headerField.removeAll(keepingCapacity: true)
     }
 
     private mutating func endRecord(_ emit: (Record) throws -> Void) throws {
@@ -159,12 +157,7 @@ struct DelimitedParser {
         if fields == 1 && !recordHasContent { return }    // a blank line
         if countingLinesOnly { return }
         if header == nil {
-            try refuseLongColumnName()
-            guard headerFields.count < Self.maxColumns else {
-                throw Failure(line: recordLine, detail: "the header has more than \(Self.maxColumns) columns")
-            }
-            headerFields.append(headerField.withUnsafeBufferPointer { Array($0) })   // its own size: a shared buffer kept the largest name's capacity
-            headerField.removeAll()
+            try storeHeaderField()
             let names = headerFields.map { String(decoding: $0, as: UTF8.self) }
             header = names
             let shown = names.prefix(20).map { "'\($0)'" }.joined(separator: ", ")
