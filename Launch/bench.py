@@ -782,8 +782,9 @@ SECTIONS = [section_models, section_keras_check, section_scaling, section_cluste
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
+    ap = argparse.ArgumentParser(description="The benchmark (docs/BENCHMARKS.md). Launch/bench sets up, builds the release "
+                                 "binary and passes it as --bin; every other option goes through.")
+    ap.add_argument("--bin", required=True, help="the rnn-dist binary to measure")
     ap.add_argument("--data", default=os.path.join(ROOT, "data", "imdb.h5"))
     ap.add_argument("--tarball", default=os.environ.get("IMDB_TARBALL", os.path.join(SHARED, "data", "aclImdb_v1.tar.gz")))
     ap.add_argument("--models", default="simple-rnn,lstm,gru")

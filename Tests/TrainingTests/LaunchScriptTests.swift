@@ -219,6 +219,8 @@ final class LaunchScriptTests: ToyIMDBTestCase {
             (["--old", bin, "--new", bin, "--ranks", "x"], "--ranks 'x': not a comma-separated list of rank counts"),
             (["--old", bin, "--new", bin, "--ranks", "1,0"], "--ranks '1,0': every rank count must be 1 or more"),
             (["--old", bin, "--new", bin, "--only", ""], "--only is empty: name configurations, or leave it out for all of them"),
+            (["--old", bin, "--new", bin, "--limit", "0"], "--limit 0: must be 1 or more"),
+            (["--old", bin, "--new", bin], "--data none.h5: no such file"),
         ]
         for (args, message) in cases {
             let r = try Subprocess.run("/usr/bin/env", ["python3", script("compare-builds"), "--data", "none.h5"] + args, timeout: 30)
@@ -226,6 +228,32 @@ final class LaunchScriptTests: ToyIMDBTestCase {
             XCTAssertEqual(r.stderr.split(separator: "\n").last.map(String.init), "compare-builds: error: " + message, "\(args)")
             XCTAssertEqual(r.stdout, "", "\(args): nothing started")
         }
+    }
+
+    /// Launch/test, Launch/bench and Launch/setup answer --help at once: the first two ran the whole
+    /// set-up first (minutes on a fresh machine, a build otherwise), setup called it an unknown
+    /// argument. Copies of the scripts beside a set-up that only leaves a mark show it is not run.
+    func testTestBenchAndSetupAnswerHelpBeforeAnySetUp() throws {
+        let launch = tmp.file("repo/Launch")
+        try FileManager.default.createDirectory(atPath: launch, withIntermediateDirectories: true)
+        for name in ["test", "bench", "bench.py"] {
+            try FileManager.default.copyItem(atPath: script(name), toPath: "\(launch)/\(name)")
+        }
+        let mark = tmp.file("setup-ran")
+        try Data("#!/usr/bin/env bash\ntouch '\(mark)'\nexit 1\n".utf8).write(to: URL(fileURLWithPath: "\(launch)/setup"))
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(launch)/setup")
+        let hasPython = (try? Subprocess.run("/usr/bin/env", ["python3", "--version"], timeout: 10))?.status == 0
+        var cases: [(String, [String], String)] = [("test", ["--help"], "The whole test suite"), ("test", ["--filter", "X", "-h"], "Usage: Launch/test")]
+        if hasPython { cases.append(("bench", ["--models", "lstm", "--help"], "The benchmark (docs/BENCHMARKS.md)")) }
+        for (name, args, expected) in cases {
+            let r = try Subprocess.run("/bin/bash", ["\(launch)/\(name)"] + args, timeout: 30)
+            XCTAssertEqual(r.status, 0, "\(name) \(args): \(r.stderr)")
+            XCTAssertTrue(r.stdout.contains(expected), "\(name) \(args): \(r.stdout)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: mark), "\(name) \(args) ran the set-up")
+        }
+        let setup = try Subprocess.run("/bin/bash", [script("setup"), "--help"], timeout: 30)
+        XCTAssertEqual(setup.status, 0, setup.stderr)
+        XCTAssertTrue(setup.stdout.hasPrefix("Installs what rnn-dist needs on Debian"), setup.stdout)
     }
 }
 
