@@ -51,7 +51,9 @@ results.
 Prints one line per file, PASS or FAIL with the largest |p_keras - p_rnn-dist| over all reviews (and
 classes), and
 exits 1 when any file fails to load or differs by more than --tolerance (absolute, on probabilities),
-2 on a usage or set-up problem.
+2 on a usage or set-up problem. Where the float64 reference runs it arbitrates: a probability more than
+--tolerance from Keras's is still right when rnn-dist's is within --tolerance of the float64 value and
+nearer it than Keras's (Keras's own float32 round-off; the line says how many were so judged).
 
 Keras, TensorFlow and h5py are not dependencies of rnn-dist. Run this with the benchmark's virtual
 environment (~/.venvs/rnn-dist-keras, see Launch/bench); started by another Python without Keras, the
@@ -570,16 +572,34 @@ def check_file(path, args, keras, tokenize):
     theirs = keras_predict(model)
     exact = float64_reference(info, x) if info.preset else None
     diff = np.abs(ours - theirs)
-    # The worst (review, class): for two classes the class is 1 (the probability compared).
-    worst, worst_class = np.unravel_index(int(np.argmax(diff)), diff.shape) if multi else (int(np.argmax(diff)), None)
+    # Over the tolerance against Keras, a probability is still right when the float64 reference says the
+    # difference is Keras's float32 round-off: rnn-dist within the tolerance of the exact value and
+    # nearer it than Keras (a 10-epoch LSTM: Keras 2.4e-6 from float64, rnn-dist 3.1e-7). Without the
+    # reference (not a preset) the tolerance against Keras is the only test.
+    def judged(keras_p):
+        """(over the tolerance against Keras, of those Keras's round-off) per review and class."""
+        over = np.abs(ours - keras_p) > args.tolerance
+        if exact is None:
+            return over, np.zeros_like(over)
+        ours_error, keras_error = np.abs(ours - exact), np.abs(keras_p - exact)
+        return over, over & (ours_error <= args.tolerance) & (ours_error <= keras_error)
+
+    over, keras_round_off = judged(theirs)
+    failing = over & ~keras_round_off
+    # The worst (review, class) — among the failing ones when any fail; for two classes the class is 1
+    # (the probability compared).
+    ranked = np.where(failing, diff, -1.0) if failing.any() else diff
+    worst, worst_class = np.unravel_index(int(np.argmax(ranked)), diff.shape) if multi else (int(np.argmax(ranked)), None)
     at = (worst, worst_class) if multi else worst
-    result.update(reviews=len(texts), max_abs_diff=float(diff[at]), mean_abs_diff=float(diff.mean()),
+    result.update(reviews=len(texts), max_abs_diff=float(diff.max()), worst_abs_diff=float(diff[at]),
+                  mean_abs_diff=float(diff.mean()), over_tolerance=int(over.sum()),
+                  keras_round_off=int(keras_round_off.sum()),
                   worst_review=int(worst), worst_rnn_dist=float(ours[at]), worst_keras=float(theirs[at]),
                   worst_float64=None if exact is None else float(exact[at]),
                   **({"worst_class": info.class_names[worst_class]} if multi else {}),
                   rnn_dist_vs_float64=None if exact is None else float(np.abs(ours - exact).max()),
                   keras_vs_float64=None if exact is None else float(np.abs(theirs - exact).max()),
-                  ok=bool(diff[at] <= args.tolerance))
+                  ok=not bool(failing.any()))
     if args.legacy and args.model_json is not None:
         # As below, with the Keras model from the JSON; a refused export is reported, not raised.
         import tempfile
@@ -599,8 +619,9 @@ def check_file(path, args, keras, tokenize):
                 result.update(legacy_error="Keras 3 could not load the rnn-dist export --keras-legacy file: "
                               + " ".join(f"{type(e).__name__}: {e}".split()), ok=False)
                 return result
-        legacy_diff = float(np.abs(ours - p2).max())
-        result.update(legacy_max_abs_diff=legacy_diff, ok=bool(result["ok"] and legacy_diff <= args.tolerance))
+        legacy_over, legacy_round_off = judged(p2)
+        result.update(legacy_max_abs_diff=float(np.abs(ours - p2).max()),
+                      ok=bool(result["ok"] and not (legacy_over & ~legacy_round_off).any()))
     elif args.legacy:
         # `rnn-dist export --keras-legacy`: the Keras 2 HDF5 layout, loaded by Keras 3's legacy reader.
         import tempfile
@@ -612,8 +633,9 @@ def check_file(path, args, keras, tokenize):
             old = info.build(keras)
             old.load_weights(legacy)
             p2 = np.asarray(old.predict(np.asarray(x, dtype=np.int32), batch_size=64, verbose=0), dtype=np.float64).reshape(shape)
-        legacy_diff = float(np.abs(ours - p2).max())
-        result.update(legacy_max_abs_diff=legacy_diff, ok=bool(result["ok"] and legacy_diff <= args.tolerance))
+        legacy_over, legacy_round_off = judged(p2)
+        result.update(legacy_max_abs_diff=float(np.abs(ours - p2).max()),
+                      ok=bool(result["ok"] and not (legacy_over & ~legacy_round_off).any()))
     return result
 
 
@@ -683,14 +705,17 @@ def main():
         else:
             ref = (f"float64 reference: rnn-dist within {r['rnn_dist_vs_float64']:.2g}, "
                    f"Keras within {r['keras_vs_float64']:.2g}")
+        if r["keras_round_off"]:
+            ref += (f"; {r['keras_round_off']} of the {r['over_tolerance']} over the tolerance are Keras's round-off: "
+                    f"rnn-dist within {args.tolerance:g} of float64 there and nearer it than Keras")
         if r["ok"]:
             print(f"PASS {line} (tolerance {args.tolerance:g}; {ref})", flush=True)
         else:
             failed += 1
-            if "legacy_error" in r and r["max_abs_diff"] <= args.tolerance:
-                print(f"FAIL {line} (tolerance {args.tolerance:g}; {ref})", flush=True)
+            if r["over_tolerance"] == r["keras_round_off"]:     # the Keras 2 legacy export failed
+                print(f"FAIL {line} (the Keras 2 legacy export; tolerance {args.tolerance:g}; {ref})", flush=True)
                 continue
-            print(f"FAIL {line} > {args.tolerance:g} (review {r['worst_review']}"
+            print(f"FAIL {line}: {r['over_tolerance'] - r['keras_round_off']} over {args.tolerance:g} (worst review {r['worst_review']}"
                   + (f", class {r['worst_class']}" if "worst_class" in r else "") + ": rnn-dist "
                   f"{r['worst_rnn_dist']:.9f}, Keras {r['worst_keras']:.9f}, float64 "
                   + ("skipped" if r["worst_float64"] is None else f"{r['worst_float64']:.9f}") + f"; "

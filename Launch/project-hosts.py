@@ -12,6 +12,8 @@ Inputs are measured figures (docs/BENCHMARKS.md) and stated assumptions, not a b
 
   python3 Launch/project-hosts.py
 """
+import argparse
+
 ALPHA = {"1 Gbit/s": 50e-6, "10 Gbit/s": 20e-6, "100 Gbit/s": 10e-6}
 BETA = {"1 Gbit/s": 1e9 / 8, "10 Gbit/s": 10e9 / 8, "100 Gbit/s": 100e9 / 8}
 # (label, compute s per step on one host, exchange bytes per step, steps per epoch)
@@ -41,6 +43,8 @@ def step(compute, p, n, a, b, behind):
 
 
 def main():
+    # No options: --help prints the above, anything else is refused (it was ignored).
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     for label, compute1, n, steps in BATCHES:
         print(f"\n{label}: exposed exchange ms per step, epoch s — behind backward (after backward)")
         print("| hosts (2 ranks each) | compute ms/step | " + " | ".join(ALPHA) + " |")
