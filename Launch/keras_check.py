@@ -660,6 +660,12 @@ def main():
         ap.error(f"--bin {args.bin}: not an executable file")
     if args.rows < 1 or args.threads < 1:
         ap.error("--rows and --threads must be at least 1")
+    if not args.tolerance >= 0:
+        ap.error(f"--tolerance {args.tolerance}: must be 0 or more")
+    if args.data is not None and not os.path.isfile(args.data):
+        ap.error(f"--data {args.data}: no such file")
+    if args.json is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        ap.error(f"--json {args.json}: no folder {os.path.dirname(os.path.abspath(args.json))} to write it in")
     if args.model_json is not None:
         try:
             with open(args.model_json, encoding="utf-8") as f:

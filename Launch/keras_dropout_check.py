@@ -97,6 +97,8 @@ def main():
     args = ap.parse_args()
     if not os.access(args.bin, os.X_OK):
         ap.error(f"--bin {args.bin}: not an executable file")
+    if not os.path.isfile(args.data):
+        ap.error(f"--data {args.data}: no such file")
     reexec_with_venv_if_needed()
     import h5py
     import keras

@@ -86,6 +86,12 @@ def parse_args(argv):
     for name in ("limit", "test_limit"):
         if getattr(a, name) is not None and getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not os.path.isfile(a.data):
+        p.error(f"{a.data}: no such file (a dataset written by rnn-dist prepare)")
+    if a.model == "json" and not a.model_json:
+        p.error("the model json needs --model-json FILE")
+    if a.model_json and not os.path.isfile(a.model_json):
+        p.error(f"--model-json {a.model_json}: no such file")
     return a
 
 
