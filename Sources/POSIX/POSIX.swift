@@ -133,10 +133,13 @@ public func atomicWriteTarget(_ path: String) throws -> String {
         return path
     }
     var t = stat()
-    guard stat(path, &t) == 0, let resolved = realpath(path, nil) else {
-        throw NotAFilePath(path: path, what: "a symbolic link to a missing file")
+    guard stat(path, &t) == 0 else { throw NotAFilePath(path: path, what: "a symbolic link to a missing file") }
+    // What the link reaches first: /dev/stdout into a pipe reaches a FIFO through /proc's
+    // "pipe:[…]", which is no path (it was called a link to a missing file).
+    if let what = kind(t.st_mode) { throw NotAFilePath(path: path, what: "a symbolic link to \(what)") }
+    guard let resolved = realpath(path, nil) else {
+        throw NotAFilePath(path: path, what: "a symbolic link to a file without a path")
     }
     defer { free(resolved) }
-    if let what = kind(t.st_mode) { throw NotAFilePath(path: path, what: "a symbolic link to \(what)") }
     return String(cString: resolved)
 }

@@ -142,8 +142,14 @@ final class HDF5RoundTripTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
         try FileManager.default.createSymbolicLink(atPath: toDevice, withDestinationPath: "/dev/null")
         try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: tmp.file("nothing"))
+        // `-o /dev/stdout` into a pipe: a link through /proc to "pipe:[…]" (called a missing file).
+        var ends: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&ends), 0)
+        defer { close(ends[0]); close(ends[1]) }
+        let toPipe = tmp.file("stdout.h5")
+        try FileManager.default.createSymbolicLink(atPath: toPipe, withDestinationPath: "/proc/self/fd/\(ends[1])")
         for (path, what) in [(fifo, "is a FIFO"), (folder, "is a folder"), (toDevice, "is a symbolic link to a device"),
-                             (dangling, "is a symbolic link to a missing file")] {
+                             (dangling, "is a symbolic link to a missing file"), (toPipe, "is a symbolic link to a FIFO")] {
             XCTAssertThrowsError(try H5File.writeAtomically(to: path) { try $0.createDataset("x", data: [Float(1)]) }) { e in
                 XCTAssertTrue("\(e)".contains(what), "\(path): \(e)")
                 XCTAssertFalse("\(e)".contains("\n"))
