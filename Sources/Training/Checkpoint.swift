@@ -86,13 +86,23 @@ public struct Checkpoint: Sendable {
         let sums = [s.epochLossSum, s.epochSeconds, s.epochMPISeconds]
         // A checkpoint is written before an epoch's last batch or after its end, never between: the
         // next batch is one of the epoch's, and the running count is that of the batches before it.
-        guard (0 ... TrainConfig.maxEpochs).contains(s.epoch), (0 ..< schedule.batchesPerEpoch).contains(s.nextBatch),
-              s.epochCount == schedule.batch(0).count * s.nextBatch, (0 ... s.epochCount).contains(s.epochCorrect),
-              (1 ... 1 << 20).contains(s.worldSize), (0 ... TrainConfig.maxEpochs).contains(s.epochsWithoutImprovement),
-              !s.bestValLoss.isNaN, sums.allSatisfy({ $0.isFinite && $0 >= 0 }),
-              s.lrFactor > 0 && s.lrFactor <= 1, !s.plateauBest.isNaN,
-              (0 ... TrainConfig.maxEpochs).contains(s.plateauWait) else {
-            throw TrainingError.badFile(path: path, object: "/rnn_dist/state", detail: "values out of range for the recorded config")
+        let checks: [(String, Bool)] = [
+            ("epoch", (0 ... TrainConfig.maxEpochs).contains(s.epoch)),
+            ("next_batch", (0 ..< schedule.batchesPerEpoch).contains(s.nextBatch)),
+            ("epoch_count", s.epochCount == schedule.batch(0).count * s.nextBatch),
+            ("epoch_correct", (0 ... s.epochCount).contains(s.epochCorrect)),
+            ("world_size", (1 ... 1 << 20).contains(s.worldSize)),
+            ("epochs_without_improvement", (0 ... TrainConfig.maxEpochs).contains(s.epochsWithoutImprovement)),
+            ("best_val_loss", !s.bestValLoss.isNaN),
+            ("epoch_loss_sum, epoch_seconds, epoch_mpi_seconds", sums.allSatisfy({ $0.isFinite && $0 >= 0 })),
+            ("lr_factor", s.lrFactor > 0 && s.lrFactor <= 1),
+            ("plateau_best", !s.plateauBest.isNaN),
+            ("plateau_wait", (0 ... TrainConfig.maxEpochs).contains(s.plateauWait)),
+        ]
+        let bad = checks.filter { !$0.1 }.map(\.0)
+        guard bad.isEmpty else {
+            throw TrainingError.badFile(path: path, object: "/rnn_dist/state",
+                                        detail: "values out of range for the recorded config (\(bad.joined(separator: "; ")))")
         }
         let iterations = Int(try o.intAttribute("iterations"))
         guard (0 ... 1 << 40).contains(iterations) else {
@@ -111,6 +121,12 @@ public struct Checkpoint: Sendable {
         let history = try History.read(from: try f.group("rnn_dist/history"), learningRate: cfg.learningRate)
         guard history.records.count <= TrainConfig.maxEpochs else {
             throw TrainingError.badFile(path: path, object: "/rnn_dist/history", detail: "\(history.records.count) epochs")
+        }
+        // The history holds the epochs before the state's: a checkpoint written after epoch k ends
+        // says epoch k (0-based, next batch 0) and holds k rows, one written during epoch k as many.
+        guard history.records.count == s.epoch else {
+            throw TrainingError.badFile(path: path, object: "/rnn_dist/history",
+                                        detail: "\(history.records.count) epochs recorded, but the state is at epoch \(s.epoch) (0-based): they must agree")
         }
         return Checkpoint(weights: weights, optimizerName: optimizer.name, slots: slots,
                           iterations: iterations, state: s, history: history, metadata: meta)

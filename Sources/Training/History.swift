@@ -50,6 +50,11 @@ public struct History: Sendable, Equatable {
         for e in epochs where !(1 ... Int64(TrainConfig.maxEpochs)).contains(e) {
             throw TrainingError.badFile(path: group.path, object: "\(group.name)/epoch", detail: "epoch \(e) is out of range")
         }
+        // A run's epochs are 1, 2, … n, each once (a resumed run appends to its checkpoint's).
+        if let i = epochs.indices.first(where: { epochs[$0] != Int64($0 + 1) }) {
+            throw TrainingError.badFile(path: group.path, object: "\(group.name)/epoch",
+                                        detail: "row \(i) is epoch \(epochs[i]), not \(i + 1): the epochs must be 1, 2, … in order")
+        }
         var cols: [[Double]] = []
         for (name, _) in columns {
             if name == "learning_rate" && !group.exists(name) {

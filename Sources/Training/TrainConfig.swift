@@ -227,7 +227,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         cmp("--momentum", \.momentum)
         cmp("--validation-split", \.validationSplit)
         cmp("--seed", \.seed)
-        cmp("--limit", \.limit)
+        // The rows used: a limit at or above the dataset's rows is recorded as those rows, and no
+        // limit uses them all, so `--limit 1000` on 480 rows resumes a run without one, and back.
+        if (limit ?? dataRows) != (requested.limit ?? requested.dataRows) {
+            func rows(_ c: TrainConfig) -> String { c.limit.map { "\($0)" } ?? "none (all \(c.dataRows) rows)" }
+            out.append(("--limit", rows(self), rows(requested)))
+        }
         cmp("--clip-norm", \.clipNorm)
         cmp("--allreduce-dtype", \.exchange.rawValue)
         cmp("dataset rows", \.dataRows)

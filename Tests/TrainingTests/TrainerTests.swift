@@ -340,7 +340,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try refusal { _ in }, "accepted")
         for factor in [-1.0, 0, 2, .infinity] {
             let message = try refusal { $0.state.lrFactor = factor }
-            XCTAssertTrue(message.contains("/rnn_dist/state: values out of range"), "lr_factor \(factor): \(message)")
+            XCTAssertTrue(message.contains("/rnn_dist/state: values out of range for the recorded config (lr_factor)"), "lr_factor \(factor): \(message)")
         }
         XCTAssertEqual(try refusal { $0.state.lrFactor = 0.25 }, "accepted")
         // The next batch is one of the epoch's (at the last one's end the epoch ends: a row of NaN
@@ -353,6 +353,18 @@ final class TrainerTests: XCTestCase {
             XCTAssertTrue(message.contains("/rnn_dist/state: values out of range"), "next_batch \(next), count \(count): \(message)")
         }
         XCTAssertEqual(try refusal { $0.state.nextBatch = 1; $0.state.epochCount = batch }, "accepted")
+        XCTAssertTrue(try refusal { $0.state.nextBatch = 1; $0.state.epochCount = 0 }.hasSuffix("(epoch_count)"))
+        // The history holds the epochs before the state's, numbered 1, 2, …: a state one epoch on
+        // or back (a history row short or extra) was accepted, and the resumed history came out
+        // with a row missing or two of the same epoch.
+        XCTAssertEqual(good.state.epoch, 1)
+        XCTAssertEqual(good.history.records.map(\.epoch), [1])
+        for epoch in [0, 2] {
+            XCTAssertTrue(try refusal { $0.state.epoch = epoch }.hasSuffix(
+                "/rnn_dist/history: 1 epochs recorded, but the state is at epoch \(epoch) (0-based): they must agree"), "epoch \(epoch)")
+        }
+        XCTAssertTrue(try refusal { $0.history.records.append($0.history.records[0]); $0.state.epoch = 2 }.hasSuffix(
+            "/rnn_dist/history/epoch: row 1 is epoch 1, not 2: the epochs must be 1, 2, … in order"))
         // Slots that fit another optimizer's name: the name must be the recorded config's optimizer's.
         XCTAssertTrue(try refusal { $0.optimizerName = "Adam" }.contains("/rnn_dist/optimizer@name: 'Adam', but the recorded config's optimizer is"))
         for (value, expect) in [(Float.nan, "nan at index 10"), (-1, "-1.0 at index 10"), (.infinity, "inf at index 10")] {
@@ -375,7 +387,14 @@ final class TrainerTests: XCTestCase {
         e.limit = 4000
         e.clipNorm = 1
         let shown = c.resumeMismatches(against: e).filter { $0.0 == "--limit" || $0.0 == "--clip-norm" }.map { "\($0.0) \($0.1) \($0.2)" }
-        XCTAssertEqual(shown, ["--limit \(c.limit.map { "\($0)" } ?? "none") 4000", "--clip-norm none 1.0"])
+        XCTAssertNil(c.limit)
+        XCTAssertEqual(shown, ["--limit none (all \(c.dataRows) rows) 4000", "--clip-norm none 1.0"])
+        // A limit of all the dataset's rows (what a larger one is recorded as) is no limit: the same
+        // rows, either way round (it was refused: "written with --limit = 480, this run asks for none").
+        var all = c
+        all.limit = c.dataRows
+        XCTAssertEqual(c.resumeMismatches(against: all).map(\.0), [])
+        XCTAssertEqual(all.resumeMismatches(against: c).map(\.0), [])
     }
 
     func testDamagedCheckpointsAreRefusedWithOneLine() throws {
