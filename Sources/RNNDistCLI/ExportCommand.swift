@@ -36,6 +36,9 @@ struct Export: ParsableCommand {
             throw CLIError("-o \(output) is the input \(weights): the export would replace the weights it is made from; choose another -o")
         }
         let (w, meta) = try loadWeights(weights)
+        // The checks predict and serve make (the vocabulary, the class names, the weights' count):
+        // a file they refuse is not exported either.
+        _ = try Classifier(weights: w, metadata: meta, source: weights)
         guard onnx else {
             try KerasLegacyFile.write(to: output, weights: w, table: meta.config.model.parameterTable)
             print("wrote \(output) (Keras 2 HDF5 weights, \(meta.config.model.summary))")

@@ -1,4 +1,5 @@
 import BLAS
+import Training
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -19,7 +20,9 @@ public enum KernelChoice {
         let flags = Set(line.split(separator: ":").last.map { $0.split(separator: " ").map(String.init) } ?? [])
         guard let better = BLAS.betterCoreType(current: BLAS.coreName, cpuFlags: flags) else { return }
         setenv("OPENBLAS_CORETYPE", better, 1)
+        Trainer.keepStopSignalsAcrossExec()
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         unsetenv("OPENBLAS_CORETYPE")   // exec failed: carry on with the kernel OpenBLAS chose
+        if RNNDist.isTrain(CommandLine.arguments) { Trainer.catchStopSignals() }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import RNN
 import TextData
+import Training
 #if canImport(Glibc)
 import Foundation
 import Glibc
@@ -26,6 +27,19 @@ public struct RNNDist: ParsableCommand {
 
     public init() {}
 
+    /// `train`'s stop signals are caught from here on (`Trainer.catchStopSignals`), before the
+    /// kernel choice and the command line's parsing: `main` calls this first.
+    public static func catchStopSignalsOfTrain() {
+        guard isTrain(CommandLine.arguments) else { return }
+        Trainer.catchStopSignals()
+        if CommandLine.arguments.contains("--inject-stop-main") { raise(SIGUSR1) }   // train's test hook
+    }
+
+    /// Whether the command line runs `train`: its first argument that is not an option.
+    static func isTrain(_ arguments: [String]) -> Bool {
+        arguments.dropFirst().first { !$0.hasPrefix("-") } == Train._commandName
+    }
+
     /// Parses the arguments, runs the command, and turns any thrown error into one line on stderr
     /// and a non-zero exit (64 for a bad command line, 1 or a command's own status otherwise).
     public static func runMain() -> Never {
@@ -33,6 +47,7 @@ public struct RNNDist: ParsableCommand {
         var command: ParsableCommand
         do {
             try refuseGroupedShortFlags(Array(CommandLine.arguments.dropFirst()))
+            try refuseHelpForAnUnknownCommand(Array(CommandLine.arguments.dropFirst()))
             command = try parseAsRoot()
         } catch {
             exitForCommandLine(error)
@@ -65,6 +80,15 @@ public struct RNNDist: ParsableCommand {
             guard name.count > 1, name != "help", name.contains("h") else { continue }
             throw ValidationError("'\(OneLine.flattened(String(a.prefix(40))))\(a.count > 40 ? "…" : "")' is not an option of predict; \(dashedTextHint)")
         }
+    }
+
+    /// `rnn-dist help bogus` printed the top-level help and exited 0 (ArgumentParser's help command
+    /// falls back to it), where `rnn-dist bogus` is a bad command line (64).
+    static func refuseHelpForAnUnknownCommand(_ arguments: [String]) throws {
+        guard arguments.first == "help", let name = arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) else { return }
+        let names = configuration.subcommands.map { $0._commandName }
+        guard !names.contains(name) else { return }
+        throw ValidationError("help: no command named '\(OneLine.flattened(String(name.prefix(40))))' (the commands: \(names.joined(separator: ", ")))")
     }
 
     /// An ArgumentParser error: a help or version request prints as ArgumentParser prints it (exit

@@ -165,6 +165,9 @@ struct Train: ParsableCommand {
     var injectStallStart: Int?
     @Option(help: ArgumentHelp("Test hook: RANK sends itself SIGUSR1 before MPI_Init.", visibility: .private))
     var injectStopStart: Int?
+    @Flag(help: ArgumentHelp("Test hook: the process sends itself SIGUSR1 first thing in main, before the command line is parsed (RNNDist.catchStopSignalsOfTrain).",
+                             visibility: .private))
+    var injectStopMain = false
     @Option(help: ArgumentHelp("Test hook: RANK:SECONDS makes that rank sleep before every exchange.", visibility: .private))
     var injectDelay: String?
     @Option(parsing: .unconditional,

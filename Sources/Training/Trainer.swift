@@ -8,6 +8,8 @@ nonisolated(unsafe) private var stopSignal: Int32 = 0
 /// 4, before training) instead of waiting for a first batch that a set-up blocked in an open (a FIFO
 /// without a writer) would never reach.
 nonisolated(unsafe) private var settingUp: Int32 = 0
+/// Whether `catchStopSignals` has run in this process (a second call keeps what the first caught).
+nonisolated(unsafe) private var catching = false
 
 /// A stop signal's handler: during a single process's set-up, a line on stderr and exit 4
 /// (async-signal-safe calls only); otherwise the flag the training loop checks at each batch.
@@ -136,10 +138,33 @@ public final class Trainer {
     /// Catches the stop signals from the start of `train`, before MPI_Init (which takes a while under
     /// a launcher: SIGUSR1's default action ended ranks signalled in their first 0.3 s): a signal is
     /// recorded until `installSignalHandlers` decides what it does.
+    ///
+    /// `main` calls it first thing for `train` (the rest of a process's start — the libraries'
+    /// constructors, the command line's parsing — took about 60 ms during which a stop signal had
+    /// its default action); `train` again; a second call keeps what the first caught. It unblocks the
+    /// stop signals too: one sent across `KernelChoice`'s re-execution waited there, blocked.
     public static func catchStopSignals() {
-        settingUp = 0
-        stopSignal = 0
-        installHandlers()
+        if !catching {
+            catching = true
+            settingUp = 0
+            stopSignal = 0
+            installHandlers()
+        }
+        var stops = sigset_t()
+        sigemptyset(&stops)
+        for s in [SIGINT, SIGTERM, SIGUSR1] { sigaddset(&stops, s) }
+        sigprocmask(SIG_UNBLOCK, &stops, nil)
+    }
+
+    /// Before the process executes itself again (`KernelChoice`): blocks the stop signals — blocked
+    /// and pending signals survive `execve`, handlers do not — and raises again one already caught,
+    /// so the new image (`catchStopSignals`) receives it.
+    public static func keepStopSignalsAcrossExec() {
+        var stops = sigset_t()
+        sigemptyset(&stops)
+        for s in [SIGINT, SIGTERM, SIGUSR1] { sigaddset(&stops, s) }
+        sigprocmask(SIG_BLOCK, &stops, nil)
+        if catching && stopSignal != 0 { raise(stopSignal) }
     }
 
     private static func installHandlers(interrupt: Bool = true) {

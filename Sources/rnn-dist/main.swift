@@ -1,4 +1,5 @@
 import RNNDistCLI
 
+RNNDist.catchStopSignalsOfTrain()
 KernelChoice.reexecWithAVX2KernelsIfNeeded()
 RNNDist.runMain()

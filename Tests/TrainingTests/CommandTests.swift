@@ -296,6 +296,8 @@ final class CommandTests: XCTestCase {
             (["predict", "--weights", w, "--great"], nil, "Unknown option '--great'; if it is a text"),
             // Other commands take no texts: their messages stay ArgumentParser's.
             (["prepare", "--source", Self.folder, "-o", "-dash.h5"], nil, "Missing value for '-o <output>'"),
+            // Help for a command that does not exist printed the top-level help, exit 0.
+            (["help", "bogus"], nil, "help: no command named 'bogus' (the commands: prepare, train, eval, predict, serve, plot, inspect, export, selftest)"),
         ]
         for (args, stdin, expect) in cases {
             let r = try Subprocess.rnnDist(args, stdin: stdin)
@@ -304,6 +306,10 @@ final class CommandTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains(expect), "\(args): \(r.stderr)")
             if r.status == 1 || r.status == 2 { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): \(r.stderr)") }
         }
+        XCTAssertEqual(try Subprocess.rnnDist(["help", "bogus"]).status, 64)
+        let help = try Subprocess.rnnDist(["help", "eval"])
+        XCTAssertEqual(help.status, 0, help.stderr)
+        XCTAssertTrue(help.stdout.contains("USAGE: rnn-dist eval"), help.stdout)
         // -o=FILE (a short option with its value) is an option.
         let svg = tmp.file("h.svg")
         XCTAssertEqual(try Subprocess.rnnDist(["plot", Self.runDir + "/history.h5", "-o=" + svg]).status, 0)
@@ -480,6 +486,15 @@ final class CommandTests: XCTestCase {
         let v = try Subprocess.rnnDist(["inspect", tmp.file("twice.weights.h5")])
         XCTAssertEqual(v.status, 1, v.stdout)
         XCTAssertTrue(v.stderr.contains("repeats an earlier entry"), v.stderr)
+        // ... nor exported (export wrote them, exit 0).
+        for format in ["--onnx", "--keras-legacy"] {
+            let out = tmp.file("twice\(format).out")
+            let e = try Subprocess.rnnDist(["export", format, tmp.file("twice.weights.h5"), "-o", out])
+            XCTAssertEqual(e.status, 1, "\(format): \(e.stdout)")
+            XCTAssertEqual(e.stderr.split(separator: "\n").count, 1, e.stderr)
+            XCTAssertTrue(e.stderr.contains("/rnn_dist/vocab: entry 1 ") && e.stderr.contains("repeats an earlier entry"), e.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), format)
+        }
         // Class names prepare would refuse (a line feed injected a line into predict's output; an
         // empty one named no class) are refused by every reader of the weights.
         for (k, (names, problem)) in [(["neg", "pos\nINJECTED 0.99"], "control character U+000A"), (["", "pos"], "an empty class name")].enumerated() {

@@ -349,6 +349,15 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
                                          + ["--inject-stop-start", "0"])
         XCTAssertEqual(one.status, 4, one.stderr)
         XCTAssertTrue(one.stderr.contains("stopped by a signal during set-up, before training: no checkpoint written"), one.stderr)
+        // Earlier still: first thing in main, before the command line is parsed (the handlers were
+        // set ~60 ms after the process started; a signal before that ended it, exit 138).
+        let job = try train(2, tmp.file("usr1-main"), ["--epochs", "2", "--inject-stop-main"], expect: 4)
+        XCTAssertTrue(job.stderr.contains("rnn-dist: interrupted by SIGUSR1; checkpoint written"), job.stderr)
+        XCTAssertEqual(try Checkpoint.read(from: tmp.file("usr1-main") + "/checkpoint.h5").state.nextBatch, 1)
+        let main = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("usr1-main-1")] + common + ["--inject-stop-main"])
+        XCTAssertEqual(main.status, 4, main.stderr)
+        XCTAssertFalse(main.signaled, main.stderr)
+        XCTAssertTrue(main.stderr.contains("stopped by a signal during set-up, before training: no checkpoint written"), main.stderr)
     }
 
     /// Launch/supervise: a rank killed three times during one run (SIGKILL, after the checkpoints of
