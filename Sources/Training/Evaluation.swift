@@ -10,17 +10,18 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
     public let classes: Int
     /// `confusion[a * K + p]`: samples of actual class a predicted as p.
     public private(set) var confusion: [Int]
-    /// Σ per-sample cross-entropy f (in units of 2⁻³²) as two exact sums: of ⌊f / 2³²⌋ (whole nats)
-    /// and of f mod 2³². Neither can overflow for up to 2³⁰ rows (`TrainConfig.maxRows`), on one
-    /// rank or summed over all; a single Int64 held only 2³¹ nats in all (a diverged model over a
-    /// large split trapped, and an all-reduce of several ranks' sums wrapped around).
-    var lossWhole: Int64 = 0, lossFraction: Int64 = 0
-    /// Samples whose loss is not a number of at most `maxLoss` nats (f must fit an Int64): not in
-    /// the sums; the loss is then +∞.
+    /// Σ per-sample cross-entropy in units of 2⁻³², as three exact sums: with w = ⌊loss⌋ (whole nats),
+    /// of ⌊w / 2³¹⌋, of w mod 2³¹, and of the fraction's (loss − w)·2³² rounded. None can overflow
+    /// for up to 2³⁰ rows (`TrainConfig.maxRows`), on one rank or summed over all, for a loss of up to
+    /// 2⁶² nats a sample. (A single Int64 held only 2³¹ nats in all; then two sums held 2³⁰ nats a
+    /// sample, and a diverged model whose rows lost more was reported with a loss of +∞.)
+    var lossHigh: Int64 = 0, lossLow: Int64 = 0, lossFraction: Int64 = 0
+    /// Samples whose loss is not a number of at most `maxLoss` nats: not in the sums; the loss is
+    /// then +∞.
     var lossOverflow: Int64 = 0
 
-    /// The largest per-sample loss summed, 2³⁰ nats (a logit that far off has diverged).
-    static let maxLoss = 1_073_741_824.0
+    /// The largest per-sample loss summed, 2⁶² nats (a logit that far off has diverged).
+    static let maxLoss = 4_611_686_018_427_387_904.0
 
     init(classes: Int) {
         self.classes = classes
@@ -34,9 +35,13 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
     mutating func add(logits z: UnsafePointer<Float>, label y: Float, head: any Head) {
         let loss = head.loss(logits: z, label: y)
         if loss.isFinite && loss <= Self.maxLoss {
-            let f = Int64((loss * Self.scale).rounded())
-            lossWhole += f >> 32
-            lossFraction += f & 0xFFFF_FFFF
+            // loss ≥ 0: w and the fraction are exact in Double, and w·2³² + fraction is
+            // round(loss·2³²), the one fixed-point value a sample had before.
+            let whole = loss.rounded(.down)
+            let w = Int64(whole)
+            lossHigh += w >> 31
+            lossLow += w & 0x7FFF_FFFF
+            lossFraction += Int64(((loss - whole) * Self.scale).rounded())
         } else {
             lossOverflow += 1
         }
@@ -51,10 +56,14 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
     public var loss: Double {
         guard count > 0 else { return .nan }
         guard lossOverflow == 0 else { return .infinity }
-        // The one Int64 sum where it fits (the same bits as ever), else the two parts in Double.
-        let (shifted, o1) = lossWhole.multipliedReportingOverflow(by: 1 << 32)
-        let (total, o2) = shifted.addingReportingOverflow(lossFraction)
-        let nats = o1 || o2 ? Double(lossWhole) + Double(lossFraction) / Self.scale : Double(total) / Self.scale
+        // The one Int64 sum of 2⁻³² units where it fits (the same bits as ever), else the parts in Double.
+        let (high, o1) = lossHigh.multipliedReportingOverflow(by: 1 << 31)
+        let (whole, o2) = high.addingReportingOverflow(lossLow)
+        let (shifted, o3) = whole.multipliedReportingOverflow(by: 1 << 32)
+        let (total, o4) = shifted.addingReportingOverflow(lossFraction)
+        let nats = o1 || o2 || o3 || o4
+            ? Double(lossHigh) * 0x1p31 + Double(lossLow) + Double(lossFraction) / Self.scale
+            : Double(total) / Self.scale
         return nats / Double(count)
     }
     public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : .nan }
@@ -89,13 +98,14 @@ public struct ClassificationCounts: Sendable, Equatable, Codable {
         return (avg(false), avg(true))
     }
 
-    /// Sums the counts of every rank (one all-reduce of K² + 3 integers).
+    /// Sums the counts of every rank (one all-reduce of K² + 4 integers).
     func reduced(_ comm: Communicator) throws -> ClassificationCounts {
-        var v = confusion.map { Int64($0) } + [lossWhole, lossFraction, lossOverflow]
+        var v = confusion.map { Int64($0) } + [lossHigh, lossLow, lossFraction, lossOverflow]
         try comm.allReduce(&v)
         var c = ClassificationCounts(classes: classes)
-        c.confusion = v.dropLast(3).map { Int($0) }
-        (c.lossWhole, c.lossFraction, c.lossOverflow) = (v[v.count - 3], v[v.count - 2], v[v.count - 1])
+        c.confusion = v.dropLast(4).map { Int($0) }
+        let n = v.count
+        (c.lossHigh, c.lossLow, c.lossFraction, c.lossOverflow) = (v[n - 4], v[n - 3], v[n - 2], v[n - 1])
         return c
     }
 }

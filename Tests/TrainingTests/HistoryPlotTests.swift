@@ -110,4 +110,36 @@ final class ClassificationCountsTests: XCTestCase {
         XCTAssertEqual(c.loss, each, accuracy: each * 1e-12)
         XCTAssertEqual(c.count(actual: 1, predicted: 0), 600_000)
     }
+
+    /// A diverged model's rows lose more than 2³⁰ nats each (a probe: `--lr 1e10`, rows of up to
+    /// 9.8e10 nats): they were counted apart and the validation loss was +∞ (so no best weights were
+    /// ever written) though every loss was finite; up to 2⁶² nats a row is summed exactly now.
+    func testLossesAboveTwoToTheThirtyNatsAreSummed() {
+        var c = ClassificationCounts(classes: 2)
+        let head = SigmoidHead()
+        var expected = 0.0
+        for logit: Float in [-9.8e10, -3e9, -1.5, -2.7e12, 4e18] {
+            var z = [logit]
+            c.add(logits: &z, label: 1, head: head)
+            expected += Double(head.loss(logits: z, label: 1))
+        }
+        XCTAssertEqual(c.loss, expected / 5, accuracy: expected / 5 * 1e-12)
+        var z: [Float] = [-5e18]                      // above 2⁶² nats: apart, +∞
+        c.add(logits: &z, label: 1, head: head)
+        XCTAssertEqual(c.loss, .infinity)
+    }
+
+    /// Where the sum of 2⁻³² units fits one Int64, the mean is that sum over the count: the bits
+    /// the loss always had (each sample round(loss·2³²)).
+    func testSmallLossesKeepTheirBits() {
+        var c = ClassificationCounts(classes: 2)
+        let head = SigmoidHead()
+        var units: Int64 = 0
+        for logit: Float in [0.3, -2.25, 7.5, -0.001, 11.0, -17.75] {
+            var z = [logit]
+            c.add(logits: &z, label: 1, head: head)
+            units += Int64((Double(head.loss(logits: z, label: 1)) * 0x1p32).rounded())
+        }
+        XCTAssertEqual(c.loss.bitPattern, (Double(units) / 0x1p32 / 6).bitPattern)
+    }
 }
