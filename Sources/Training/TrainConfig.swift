@@ -148,9 +148,13 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         // Values used as 32-bit floats must be normal ones: 1e-50 is 0 as a Float (weights never
         // change), and a subnormal one cannot be read back from the config (JSON readers refuse it).
         let smallest = Float.leastNormalMagnitude
-        try need(learningRate.isFinite && Float(learningRate) >= smallest, "--lr", learningRate, "(0, ∞), at least 1.2e-38 (a smaller rate is 0 as a float)")
+        // Float(x) is finite: 1e39 became +∞ (a non-finite step at the first batch, exit 3; a clip
+        // norm that clipped nothing).
+        try need(learningRate.isFinite && Float(learningRate) >= smallest && Float(learningRate).isFinite, "--lr", learningRate,
+                 "(0, ∞), at least 1.2e-38 and at most 3.4e38 (a smaller rate is 0 as a float, a larger one ∞)")
         try need(ModelConfigError.isRate(momentum), "--momentum", momentum, "[0, 1), 0 or at least 1.2e-38")
-        try need(clipNorm.map { $0.isFinite && Float($0) >= smallest } ?? true, "--clip-norm", clipNorm ?? 0, "(0, ∞), at least 1.2e-38")
+        try need(clipNorm.map { $0.isFinite && Float($0) >= smallest && Float($0).isFinite } ?? true, "--clip-norm", clipNorm ?? 0,
+                 "(0, ∞), at least 1.2e-38 and at most 3.4e38")
         try need(ModelConfigError.isRate(validationSplit), "--validation-split", validationSplit, "[0, 1), 0 or at least 1.2e-38")
         // A limit above the dataset's rows is taken as all of them (the config records the rows used).
         try need(limit.map { (2 ... Self.maxRows).contains($0) } ?? true, "--limit", limit ?? 0, "2…∞ (above the dataset's rows, all are used)")
