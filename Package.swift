@@ -5,6 +5,7 @@
 //   CMPI, CHDF5, CBLAS, CArchive  C libraries: a module map + shim header each (found via pkg-config)
 //   CFloatMode                    the CPU's subnormal mode (MXCSR / FPCR) and its FMA instruction: one small C file
 //   CSmallGEMM                    the recurrence's small matrix products (AVX2 + FMA, chosen at run time): one C file
+//   CGates                        the LSTM's forward-only gate loop (AVX2 + FMA, chosen at run time): one C file
 //   CGunzip                       gzip input for libarchive inflated by zlib, which checks each member's CRC: one C file
 //   POSIX                         errno as a message, the host name (Linux only, like the package)
 //   MPI, HDF5, BLAS, Archive      thin Swift wrappers; the only files that call C
@@ -43,9 +44,10 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["CHDF5", "POSIX"]),
         .target(name: "CFloatMode"),
         .target(name: "CSmallGEMM"),
+        .target(name: "CGates"),
         .target(name: "BLAS", dependencies: ["CBLAS", "CFloatMode", "CSmallGEMM"]),
 
-        .target(name: "RNN", dependencies: ["BLAS", "CFloatMode", "JSONSyntax"]),
+        .target(name: "RNN", dependencies: ["BLAS", "CFloatMode", "CGates", "JSONSyntax"]),
         .target(name: "CGunzip", dependencies: ["CArchive"], linkerSettings: [.linkedLibrary("z")]),
         .target(name: "Archive", dependencies: ["CArchive", "CGunzip"]),
         .target(name: "TextData", dependencies: ["HDF5", "Archive", "POSIX", "JSONSyntax"]),

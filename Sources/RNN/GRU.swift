@@ -21,6 +21,7 @@ final class GRULayer: RecurrentLayer {
     var projectionRows: ProjectionRows?
     var sequenceInput: SequenceInput?
     var tokenInput: TokenRowGradients?
+    var forwardOnly = false
     /// Keras 3's GRU (true) or the reset-before GRU of Keras 2 (false).
     let resetAfter: Bool
 

@@ -7,6 +7,7 @@
 // Shape letters: B batch, T time steps, I input width, H units. Sequences are time-major (T, B, ·).
 
 import BLAS
+import CGates
 
 final class LSTMLayer: RecurrentLayer {
     let tensors: RecurrentTensors
@@ -14,6 +15,7 @@ final class LSTMLayer: RecurrentLayer {
     var projectionRows: ProjectionRows?
     var sequenceInput: SequenceInput?
     var tokenInput: TokenRowGradients?
+    var forwardOnly = false
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
     // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
@@ -69,6 +71,9 @@ final class LSTMLayer: RecurrentLayer {
     func fillCarriedState(from p: UnsafePointer<Float>, batch: Int) { carried.fill(from: p, batch: batch, units: units) }
 
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
+        if forwardOnly && Self.gatesInC && units % 8 == 0 {
+            return forwardOnlyInC(weights: w, batch: batch, steps: steps, carry: carry)
+        }
         let H = units, G = 4 * units, BH = batch * units, BG = batch * G
         let bi = tensors.bias(w), bc = bi + 2 * H, bo = bi + 3 * H
         let allGates = ws[.gates], cs = ws[.c], tanhCs = ws[.tanhC], hs = ws[.h]
@@ -106,6 +111,32 @@ final class LSTMLayer: RecurrentLayer {
                 }
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             }
+        }
+    }
+
+    /// Whether `forwardOnlyInC` runs here: a CPU with AVX2 and FMA.
+    static let gatesInC = rd_gates_supported() != 0
+
+    /// `forward` when no backward follows (evaluation), each step's gate loop in C
+    /// (`rd_lstm_forward_rows`): the same operations in the same order, so the same bits, two
+    /// vectors of units at a time, so that their activations' latencies overlap (one at a time,
+    /// evaluation waited on them, the division's above all); c_t and h_t only are kept.
+    private func forwardOnlyInC(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
+        let H = units, G = 4 * units, BH = batch * units, BG = batch * G
+        let bias = UnsafePointer(tensors.bias(w)), allGates = ws[.gates], cs = ws[.c], hs = ws[.h]
+        for t in 0..<steps {
+            let gates = allGates + t * BG
+            let cPrev = t > 0 ? cs + (t - 1) * BH : (carry ? carried[1] : ws[.zeros])
+            let recurrent = t > 0 || carry, rows = projectionRows
+            if recurrent {
+                addRecurrentProduct(step: t, hPrev: t > 0 ? hs + (t - 1) * BH : carried[0], into: gates,
+                                    beta: rows == nil ? 1 : 0, batch: batch, weights: w)
+            }
+            // h·U (with x·W when it is not read in place), or x·W alone in `gates`, or the table's row alone.
+            let g: UnsafePointer<Float>? = recurrent || rows == nil ? UnsafePointer(gates) : nil
+            rd_lstm_forward_rows(batch, H, g, G, rows?.table, rows?.indices(step: t),
+                                 rows.flatMap { t + 1 < steps ? $0.indices(step: t + 1) : nil }, rows?.sampleStride ?? 0,
+                                 bias, cPrev, cs + t * BH, hs + t * BH)
         }
     }
 

@@ -28,6 +28,9 @@ struct Pass {
     var totalSteps: Int
     /// Blocked evaluation with the whole vocabulary's projection table (`Layer.prepareInference`).
     var inference = false
+    /// Evaluation's recurrences keep only their states (`RecurrentLayer.forwardOnly`); the same
+    /// bits either way (`Model.fusedInference`).
+    var fusedInference = true
     /// A training pass with this batch's dropout masks.
     var masks = false
     /// The trainer's exchange behind backward: set on the embedding's and the first layer's passes

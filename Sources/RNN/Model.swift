@@ -58,6 +58,9 @@ public final class Model {
     var inferenceBlockSteps = 25
     /// Whether evaluation skips the padding rows share (`logits`); results do not depend on it.
     var skipsSharedPadding = true
+    /// Whether evaluation's recurrences run their forward-only loops (`RecurrentLayer.forwardOnly`:
+    /// the LSTM's in C where the CPU has AVX2 and FMA); results do not depend on it.
+    var fusedInference = true
     /// Row k − 1: every recurrent layer's state (`RecurrentLayer.carriedStateWidth` each, in layer
     /// order) after k steps of padding, for k = 1… as far as evaluation needed (`enterAfterPadding`).
     private var paddingTrajectory: [Float] = []
@@ -357,6 +360,7 @@ public final class Model {
                     for (i, r) in members.enumerated() { (chunk + i * steps).update(from: xp.baseAddress! + r * steps, count: steps) }
                     var p = Pass(batch: n, steps: steps, weights: w.baseAddress!)
                     p.inference = blocked
+                    p.fusedInference = fusedInference
                     p.start = skipping ? min(leads[members.last!], steps - 1) : 0
                     if p.start > 0 { enterAfterPadding(steps: p.start, of: steps, batch: n, weights: w.baseAddress!) }
                     let z = forward(UnsafeBufferPointer(start: chunk, count: n * steps), p)
@@ -400,6 +404,7 @@ public final class Model {
             var pass = Pass(batch: 2, steps: 1, weights: w)
             pass.totalSteps = total
             pass.inference = true
+            pass.fusedInference = fusedInference
             padding.withUnsafeBufferPointer { tokens in
                 trajectory.withUnsafeMutableBufferPointer { out in
                     for k in 0..<computed {

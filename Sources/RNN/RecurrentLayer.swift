@@ -40,6 +40,9 @@ protocol RecurrentLayer: AnyObject {
     /// step's dP_t rows into their tokens' rows of the batch's table (`backpropagateInput`) while they
     /// are in cache. Set before `backward`, nil otherwise.
     var tokenInput: TokenRowGradients? { get set }
+    /// No backward follows the next `forward` (evaluation): it may keep only the states (h, and an
+    /// LSTM's c), not what BPTT reads. Its results are the same bits either way.
+    var forwardOnly: Bool { get set }
 
     /// Makes every buffer large enough for (B, T); allocates only when they grow.
     func reserve(batch: Int, steps: Int)
@@ -83,8 +86,14 @@ struct ProjectionRows {
 
     @inline(__always)
     func row(step t: Int, sample b: Int) -> UnsafePointer<Float> {
+        table + Int(indices(step: t)[b * sampleStride]) * width
+    }
+
+    /// Step t's index list: sample b's row index at `[b · sampleStride]`.
+    @inline(__always)
+    func indices(step t: Int) -> UnsafePointer<Int32> {
         let s = start + t
-        return table + Int(indices[b * sampleStride + (reversed ? totalSteps - 1 - s : s) * stepStride]) * width
+        return indices + (reversed ? totalSteps - 1 - s : s) * stepStride
     }
 }
 

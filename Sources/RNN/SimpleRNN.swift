@@ -12,6 +12,7 @@ final class SimpleRNNLayer: RecurrentLayer {
     var projectionRows: ProjectionRows?
     var sequenceInput: SequenceInput?
     var tokenInput: TokenRowGradients?
+    var forwardOnly = false
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
     // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
