@@ -53,7 +53,9 @@ classes), and
 exits 1 when any file fails to load or differs by more than --tolerance (absolute, on probabilities),
 2 on a usage or set-up problem. Where the float64 reference runs it arbitrates: a probability more than
 --tolerance from Keras's is still right when rnn-dist's is within --tolerance of the float64 value and
-nearer it than Keras's (Keras's own float32 round-off; the line says how many were so judged).
+nearer it than Keras's, and Keras's within 10 × --tolerance of it (Keras's own float32 round-off; the
+line says how many were so judged). The Keras 2 export (--legacy) must predict what Keras predicts
+from the Keras 3 file, within --tolerance.
 
 Keras, TensorFlow and h5py are not dependencies of rnn-dist. Run this with the benchmark's virtual
 environment (~/.venvs/rnn-dist-keras, see Launch/bench); started by another Python without Keras, the
@@ -423,6 +425,11 @@ def dataset_reviews(info, tokenize, data_path, rows):
     return texts, kept
 
 
+# How far from the float64 value Keras's own float32 round-off may take a probability, in tolerances,
+# for a difference from Keras beyond the tolerance to count as Keras's round-off.
+ROUND_OFF = 10
+
+
 def float64_reference(info, x):
     """The same forward pass in float64 NumPy (Keras 3's cell equations; GRU with reset_after): a third
     opinion telling float32 round-off, which both sides have, from a real disagreement."""
@@ -574,15 +581,18 @@ def check_file(path, args, keras, tokenize):
     diff = np.abs(ours - theirs)
     # Over the tolerance against Keras, a probability is still right when the float64 reference says the
     # difference is Keras's float32 round-off: rnn-dist within the tolerance of the exact value and
-    # nearer it than Keras (a 10-epoch LSTM: Keras 2.4e-6 from float64, rnn-dist 3.1e-7). Without the
-    # reference (not a preset) the tolerance against Keras is the only test.
+    # nearer it than Keras, and Keras itself within ROUND_OFF × the tolerance of it (float32 round-off
+    # is that small; a real disagreement — a wrong layout, gate order or activation — is not). A
+    # 1-epoch LSTM: Keras 2.1e-6 from float64, rnn-dist 1e-7. The replay reads rnn-dist's tensors
+    # in rnn-dist's layout, so it cannot vouch for a layout both share: the bound on Keras's distance
+    # is what still catches one. Without the reference (not a preset) the tolerance is the only test.
     def judged(keras_p):
         """(over the tolerance against Keras, of those Keras's round-off) per review and class."""
         over = np.abs(ours - keras_p) > args.tolerance
         if exact is None:
             return over, np.zeros_like(over)
         ours_error, keras_error = np.abs(ours - exact), np.abs(keras_p - exact)
-        return over, over & (ours_error <= args.tolerance) & (ours_error <= keras_error)
+        return over, over & (ours_error <= args.tolerance) & (ours_error <= keras_error) & (keras_error <= ROUND_OFF * args.tolerance)
 
     over, keras_round_off = judged(theirs)
     failing = over & ~keras_round_off
@@ -619,9 +629,11 @@ def check_file(path, args, keras, tokenize):
                 result.update(legacy_error="Keras 3 could not load the rnn-dist export --keras-legacy file: "
                               + " ".join(f"{type(e).__name__}: {e}".split()), ok=False)
                 return result
-        legacy_over, legacy_round_off = judged(p2)
+        # The same Keras on the same weights in another file: its predictions must be Keras's own from
+        # the Keras 3 file (no round-off between them to arbitrate).
         result.update(legacy_max_abs_diff=float(np.abs(ours - p2).max()),
-                      ok=bool(result["ok"] and not (legacy_over & ~legacy_round_off).any()))
+                      legacy_vs_keras=float(np.abs(theirs - p2).max()),
+                      ok=bool(result["ok"] and np.abs(theirs - p2).max() <= args.tolerance))
     elif args.legacy:
         # `rnn-dist export --keras-legacy`: the Keras 2 HDF5 layout, loaded by Keras 3's legacy reader.
         import tempfile
@@ -633,9 +645,11 @@ def check_file(path, args, keras, tokenize):
             old = info.build(keras)
             old.load_weights(legacy)
             p2 = np.asarray(old.predict(np.asarray(x, dtype=np.int32), batch_size=64, verbose=0), dtype=np.float64).reshape(shape)
-        legacy_over, legacy_round_off = judged(p2)
+        # The same Keras on the same weights in another file: its predictions must be Keras's own from
+        # the Keras 3 file (no round-off between them to arbitrate).
         result.update(legacy_max_abs_diff=float(np.abs(ours - p2).max()),
-                      ok=bool(result["ok"] and not (legacy_over & ~legacy_round_off).any()))
+                      legacy_vs_keras=float(np.abs(theirs - p2).max()),
+                      ok=bool(result["ok"] and np.abs(theirs - p2).max() <= args.tolerance))
     return result
 
 
@@ -704,7 +718,7 @@ def main():
             continue
         line = (f"{path}: {r['describe']}; {r['reviews']} reviews; max |p_keras - p_rnn-dist| = "
                 f"{r['max_abs_diff']:.3g}"
-                + (f"; Keras 2 legacy export: {r['legacy_max_abs_diff']:.3g}" if "legacy_max_abs_diff" in r else "")
+                + (f"; Keras 2 legacy export: {r['legacy_max_abs_diff']:.3g} (from Keras 3's {r['legacy_vs_keras']:.3g})" if "legacy_max_abs_diff" in r else "")
                 + (f"; Keras 2 legacy export: {r['legacy_error']}" if "legacy_error" in r else ""))
         if r["rnn_dist_vs_float64"] is None:
             ref = "float64 reference: skipped, not a preset"
@@ -713,7 +727,8 @@ def main():
                    f"Keras within {r['keras_vs_float64']:.2g}")
         if r["keras_round_off"]:
             ref += (f"; {r['keras_round_off']} of the {r['over_tolerance']} over the tolerance are Keras's round-off: "
-                    f"rnn-dist within {args.tolerance:g} of float64 there and nearer it than Keras")
+                    f"rnn-dist within {args.tolerance:g} of float64 there and nearer it than Keras, Keras within "
+                    f"{ROUND_OFF * args.tolerance:g}")
         if r["ok"]:
             print(f"PASS {line} (tolerance {args.tolerance:g}; {ref})", flush=True)
         else:

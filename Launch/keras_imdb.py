@@ -90,7 +90,7 @@ def parse_args(argv):
         p.error(f"{a.data}: no such file (a dataset written by rnn-dist prepare)")
     if a.model == "json" and not a.model_json:
         p.error("the model json needs --model-json FILE")
-    if a.model_json and not os.path.isfile(a.model_json):
+    if a.model_json and (not os.path.exists(a.model_json) or os.path.isdir(a.model_json)):   # a pipe is fine
         p.error(f"--model-json {a.model_json}: no such file")
     return a
 

@@ -118,9 +118,9 @@ final class LSTMLayer: RecurrentLayer {
     static let gatesInC = rd_gates_supported() != 0
 
     /// `forward` when no backward follows (evaluation), each step's gate loop in C
-    /// (`rd_lstm_forward_rows`): the same operations in the same order, so the same bits, two
-    /// vectors of units at a time, so that their activations' latencies overlap (one at a time,
-    /// evaluation waited on them, the division's above all); c_t and h_t only are kept.
+    /// (`rd_lstm_forward_rows`): the same operations in the same order, so the same bits, each
+    /// activation over up to four vectors of units in lockstep, so that their latencies overlap (one
+    /// at a time, evaluation waited on them, the division's above all); c_t and h_t only are kept.
     private func forwardOnlyInC(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         let H = units, G = 4 * units, BH = batch * units, BG = batch * G
         let bias = UnsafePointer(tensors.bias(w)), allGates = ws[.gates], cs = ws[.c], hs = ws[.h]

@@ -14,15 +14,28 @@ import Glibc
 /// See docs/TRAINING.md §BLAS kernel.
 public enum KernelChoice {
     public static func reexecWithAVX2KernelsIfNeeded() {
+        // Test hook: execute again once whatever the kernel, keeping it (the signal tests; no CPU here
+        // needs the re-execution).
+        if getenv("RNN_DIST_TEST_REEXEC") != nil {
+            unsetenv("RNN_DIST_TEST_REEXEC")
+            FileHandle.standardError.write(Data("rnn-dist: test hook: executing again\n".utf8))
+            return reexec(coreType: BLAS.coreName)
+        }
         guard getenv("OPENBLAS_CORETYPE") == nil,
               let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return }
         let flags = Set(line.split(separator: ":").last.map { $0.split(separator: " ").map(String.init) } ?? [])
         guard let better = BLAS.betterCoreType(current: BLAS.coreName, cpuFlags: flags) else { return }
-        setenv("OPENBLAS_CORETYPE", better, 1)
-        Trainer.keepStopSignalsAcrossExec()
+        reexec(coreType: better)
+    }
+
+    private static func reexec(coreType: String) {
+        setenv("OPENBLAS_CORETYPE", coreType, 1)
+        // train's stop signals wait, blocked, for the new image (the other commands keep theirs as they are).
+        let train = RNNDist.catchesStopSignals(CommandLine.arguments)
+        if train { Trainer.keepStopSignalsAcrossExec() }
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         unsetenv("OPENBLAS_CORETYPE")   // exec failed: carry on with the kernel OpenBLAS chose
-        if RNNDist.isTrain(CommandLine.arguments) { Trainer.catchStopSignals() }
+        if train { Trainer.stopSignalsAfterAFailedExec() }
     }
 }

@@ -30,14 +30,17 @@ public struct RNNDist: ParsableCommand {
     /// `train`'s stop signals are caught from here on (`Trainer.catchStopSignals`), before the
     /// kernel choice and the command line's parsing: `main` calls this first.
     public static func catchStopSignalsOfTrain() {
-        guard isTrain(CommandLine.arguments) else { return }
+        guard catchesStopSignals(CommandLine.arguments) else { return }
         Trainer.catchStopSignals()
         if CommandLine.arguments.contains("--inject-stop-main") { raise(SIGUSR1) }   // train's test hook
     }
 
-    /// Whether the command line runs `train`: its first argument that is not an option.
-    static func isTrain(_ arguments: [String]) -> Bool {
-        arguments.dropFirst().first { !$0.hasPrefix("-") } == Train._commandName
+    /// Whether the command line runs `train` (its first argument that is not an option), and not
+    /// only its help: train's stop signals are caught from `main` on.
+    static func catchesStopSignals(_ arguments: [String]) -> Bool {
+        let options = arguments.dropFirst().prefix { $0 != "--" }
+        return arguments.dropFirst().first { !$0.hasPrefix("-") } == Train._commandName
+            && !options.contains { ["-h", "--help", "-help", "--version"].contains($0) }
     }
 
     /// Parses the arguments, runs the command, and turns any thrown error into one line on stderr
@@ -87,7 +90,7 @@ public struct RNNDist: ParsableCommand {
     static func refuseHelpForAnUnknownCommand(_ arguments: [String]) throws {
         guard arguments.first == "help", let name = arguments.dropFirst().first(where: { !$0.hasPrefix("-") }) else { return }
         let names = configuration.subcommands.map { $0._commandName }
-        guard !names.contains(name) else { return }
+        guard !names.contains(name) && name != "help" else { return }
         throw ValidationError("help: no command named '\(OneLine.flattened(String(name.prefix(40))))' (the commands: \(names.joined(separator: ", ")))")
     }
 

@@ -163,6 +163,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         try need(patience.map { (1 ... Self.maxEpochs).contains($0) } ?? true, "--patience", patience ?? 0, "1…\(Self.maxEpochs)")
         try need((0 ... Self.maxRows).contains(dataRows), "dataset rows", dataRows, "0…\(Self.maxRows)")
         try learningRateSchedule.validate(epochs: epochs)
+        // --lr-scaling raises the rate with the global batch: it must stay a finite Float too.
+        let ratio = Double(stepBatch) / Double(LearningRateSchedule.referenceBatch)
+        let scaled = learningRate * (learningRateSchedule.scaling == .linear ? ratio : learningRateSchedule.scaling == .sqrt ? ratio.squareRoot() : 1)
+        try need(Float(scaled).isFinite, "--lr × --lr-scaling", scaled, "(0, 3.4e38] (larger is ∞ as a float)")
         try need(reproducibleChunk.map { (1 ... 4096).contains($0) } ?? true, "--chunk-rows", reproducibleChunk ?? 0, "1…4096")
         if reproducibleChunk != nil && exchange == .bf16 {
             throw TrainingError.invalid("--reproducible needs --allreduce-dtype fp32 (bf16 rounds each rank's partial sum, so the bits depend on the rank count)")
@@ -233,7 +237,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         cmp("--seed", \.seed)
         // The rows used: a limit at or above the dataset's rows is recorded as those rows, and no
         // limit uses them all, so `--limit 1000` on 480 rows resumes a run without one, and back.
-        if (limit ?? dataRows) != (requested.limit ?? requested.dataRows) {
+        // (On another dataset's rows the mismatch is "dataset rows", below.)
+        if dataRows == requested.dataRows && (limit ?? dataRows) != (requested.limit ?? requested.dataRows) {
             func rows(_ c: TrainConfig) -> String { c.limit.map { "\($0)" } ?? "none (all \(c.dataRows) rows)" }
             out.append(("--limit", rows(self), rows(requested)))
         }

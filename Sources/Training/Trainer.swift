@@ -167,6 +167,22 @@ public final class Trainer {
         if catching && stopSignal != 0 { raise(stopSignal) }
     }
 
+    /// The execution `keepStopSignalsAcrossExec` prepared failed: the signals pending meanwhile are
+    /// taken as caught (a SIGINT's handler has given way to the default action after the first, so
+    /// unblocking it pending would end the process), then unblocked.
+    public static func stopSignalsAfterAFailedExec() {
+        var stops = sigset_t()
+        sigemptyset(&stops)
+        for s in [SIGINT, SIGTERM, SIGUSR1] { sigaddset(&stops, s) }
+        var now = timespec(tv_sec: 0, tv_nsec: 0)
+        while true {
+            let s = sigtimedwait(&stops, nil, &now)
+            guard s > 0 else { break }
+            if stopSignal == 0 { stopSignal = s }
+        }
+        catchStopSignals()
+    }
+
     private static func installHandlers(interrupt: Bool = true) {
         // The first SIGINT asks for a clean stop; the handler then gives way to the default action,
         // so a second Ctrl-C ends the process at once.

@@ -385,6 +385,7 @@ final class CommandTests: XCTestCase {
             // Beyond Float's range: +∞ as a float (exit 3 at the first batch; a clip norm that clipped nothing).
             (["--lr", "1e39"], "--lr 1e+39 is outside (0, ∞), at least 1.2e-38 and at most 3.4e38"),
             (["--clip-norm", "1e39"], "--clip-norm 1e+39 is outside (0, ∞), at least 1.2e-38 and at most 3.4e38"),
+            (["--lr", "3e38", "--batch-size", "256", "--lr-scaling", "linear"], "--lr × --lr-scaling 6e+38 is outside (0, 3.4e38]"),
             (["--momentum", "1"], "--momentum 1.0 is outside [0, 1)"),
             (["--validation-split", "1"], "--validation-split 1.0 is outside [0, 1)"),
             (["--limit", "1"], "--limit 1 is outside 2…"),

@@ -358,6 +358,43 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         XCTAssertEqual(main.status, 4, main.stderr)
         XCTAssertFalse(main.signaled, main.stderr)
         XCTAssertTrue(main.stderr.contains("stopped by a signal during set-up, before training: no checkpoint written"), main.stderr)
+        // Across the re-execution for a better OpenBLAS kernel (forced here): the signal caught before
+        // it is kept, blocked, for the new image.
+        var env = Subprocess.mpiEnvironment
+        env["RNN_DIST_TEST_REEXEC"] = "1"
+        let again = try Subprocess.run(Subprocess.rnnDist, ["train", "--data", dataset, "--run-dir", tmp.file("usr1-exec")] + common
+                                       + ["--inject-stop-main"], environment: env, timeout: 120)
+        XCTAssertTrue(again.stderr.contains("test hook: executing again"), again.stderr)
+        XCTAssertEqual(again.status, 4, again.stderr)
+        XCTAssertTrue(again.stderr.contains("stopped by a signal during set-up, before training"), again.stderr)
+        // The other commands' signals are as they were: a re-executed predict left INT, TERM and USR1
+        // blocked for good (Ctrl-C did nothing).
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Subprocess.rnnDist)
+        p.arguments = ["predict", "--weights", tmp.file("usr1-main") + "/checkpoint.h5"]   // reads texts from stdin
+        p.environment = env
+        let input = Pipe()
+        p.standardInput = input
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        var blocked: String?
+        for _ in 0 ..< 100 where blocked == nil {
+            usleep(50_000)
+            let status = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8)) ?? ""
+            if status.contains("State:\tS") && status.contains("SigBlk:") {   // waiting for its texts
+                blocked = status.split(separator: "\n").first { $0.hasPrefix("SigBlk:") }.map { String($0.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
+            }
+        }
+        let mask = UInt64(blocked ?? "", radix: 16)
+        XCTAssertNotNil(mask, "predict's SigBlk: \(blocked ?? "none")")
+        for s in [SIGINT, SIGTERM, SIGUSR1] { XCTAssertEqual((mask ?? 0) >> (UInt64(s) - 1) & 1, 0, "signal \(s) is blocked in predict") }
+        kill(p.processIdentifier, SIGTERM)
+        for _ in 0 ..< 200 where p.isRunning { usleep(50_000) }
+        XCTAssertFalse(p.isRunning, "SIGTERM did not end predict")
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .uncaughtSignal, "SIGTERM ends predict")
     }
 
     /// Launch/supervise: a rank killed three times during one run (SIGKILL, after the checkpoints of

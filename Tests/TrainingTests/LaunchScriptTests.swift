@@ -219,7 +219,7 @@ final class LaunchScriptTests: ToyIMDBTestCase {
             (["--old", bin, "--new", bin, "--ranks", "x"], "--ranks 'x': not a comma-separated list of rank counts"),
             (["--old", bin, "--new", bin, "--ranks", "1,0"], "--ranks '1,0': every rank count must be 1 or more"),
             (["--old", bin, "--new", bin, "--only", ""], "--only is empty: name configurations, or leave it out for all of them"),
-            (["--old", bin, "--new", bin, "--limit", "0"], "--limit 0: must be 1 or more"),
+            (["--old", bin, "--new", bin, "--limit", "1"], "--limit 1: must be 2 or more (train's --limit)"),
             (["--old", bin, "--new", bin], "--data none.h5: no such file"),
         ]
         for (args, message) in cases {

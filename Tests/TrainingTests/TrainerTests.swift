@@ -395,6 +395,10 @@ final class TrainerTests: XCTestCase {
         all.limit = c.dataRows
         XCTAssertEqual(c.resumeMismatches(against: all).map(\.0), [])
         XCTAssertEqual(all.resumeMismatches(against: c).map(\.0), [])
+        // Another dataset's rows are that, not a --limit (both without a limit).
+        var other = c
+        other.dataRows = c.dataRows + 20
+        XCTAssertEqual(c.resumeMismatches(against: other).map(\.0), ["dataset rows"])
     }
 
     func testDamagedCheckpointsAreRefusedWithOneLine() throws {
