@@ -74,18 +74,12 @@ final class LSTMLayer: RecurrentLayer {
         if forwardOnly && Self.gatesInC && units % 8 == 0 {
             return forwardOnlyInC(weights: w, batch: batch, steps: steps, carry: carry)
         }
-        let H = units, G = 4 * units, BH = batch * units, BG = batch * G
+        let H = units, G = 4 * units, BH = batch * units
         let bi = tensors.bias(w), bc = bi + 2 * H, bo = bi + 3 * H
-        let allGates = ws[.gates], cs = ws[.c], tanhCs = ws[.tanhC], hs = ws[.h]
+        let cs = ws[.c], tanhCs = ws[.tanhC], hs = ws[.h]
         for t in 0..<steps {
-            let gates = allGates + t * BG
-            let cPrev = t > 0 ? cs + (t - 1) * BH : (carry ? carried[1] : ws[.zeros])
-            let recurrent = t > 0 || carry, rows = projectionRows
-            if recurrent {
-                // a_t += h_{t−1}·U: (B × H)·(H × 4H); a_t = h_{t−1}·U when x·W is read in place
-                addRecurrentProduct(step: t, hPrev: t > 0 ? hs + (t - 1) * BH : carried[0], into: gates,
-                                    beta: rows == nil ? 1 : 0, batch: batch, weights: w)
-            }
+            let (gates, cPrev, recurrent) = beginStep(t, batch: batch, carry: carry, weights: w)
+            let rows = projectionRows
             for row in 0..<batch {
                 let gi = gates + row * G, gf = gi + H, gc = gi + 2 * H, go = gi + 3 * H
                 let cp = cPrev + row * H
@@ -114,6 +108,21 @@ final class LSTMLayer: RecurrentLayer {
         }
     }
 
+    /// Step t's pre-activation rows (after a_t += h_{t−1}·U: (B × H)·(H × 4H), or a_t = h_{t−1}·U when
+    /// x·W is read in place), c_{t−1}, and whether the step has a previous state.
+    @inline(__always)
+    private func beginStep(_ t: Int, batch: Int, carry: Bool, weights w: UnsafePointer<Float>)
+        -> (gates: UnsafeMutablePointer<Float>, cPrev: UnsafeMutablePointer<Float>, recurrent: Bool) {
+        let BH = batch * units, gates = ws[.gates] + t * batch * 4 * units, cs = ws[.c], hs = ws[.h]
+        let cPrev = t > 0 ? cs + (t - 1) * BH : (carry ? carried[1] : ws[.zeros])
+        let recurrent = t > 0 || carry
+        if recurrent {
+            addRecurrentProduct(step: t, hPrev: t > 0 ? hs + (t - 1) * BH : carried[0], into: gates,
+                                beta: projectionRows == nil ? 1 : 0, batch: batch, weights: w)
+        }
+        return (gates, cPrev, recurrent)
+    }
+
     /// Whether `forwardOnlyInC` runs here: a CPU with AVX2 and FMA.
     static let gatesInC = rd_gates_supported() != 0
 
@@ -122,16 +131,11 @@ final class LSTMLayer: RecurrentLayer {
     /// activation over up to four vectors of units in lockstep, so that their latencies overlap (one
     /// at a time, evaluation waited on them, the division's above all); c_t and h_t only are kept.
     private func forwardOnlyInC(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
-        let H = units, G = 4 * units, BH = batch * units, BG = batch * G
-        let bias = UnsafePointer(tensors.bias(w)), allGates = ws[.gates], cs = ws[.c], hs = ws[.h]
+        let H = units, G = 4 * units, BH = batch * units
+        let bias = UnsafePointer(tensors.bias(w)), cs = ws[.c], hs = ws[.h]
         for t in 0..<steps {
-            let gates = allGates + t * BG
-            let cPrev = t > 0 ? cs + (t - 1) * BH : (carry ? carried[1] : ws[.zeros])
-            let recurrent = t > 0 || carry, rows = projectionRows
-            if recurrent {
-                addRecurrentProduct(step: t, hPrev: t > 0 ? hs + (t - 1) * BH : carried[0], into: gates,
-                                    beta: rows == nil ? 1 : 0, batch: batch, weights: w)
-            }
+            let (gates, cPrev, recurrent) = beginStep(t, batch: batch, carry: carry, weights: w)
+            let rows = projectionRows
             // h·U (with x·W when it is not read in place), or x·W alone in `gates`, or the table's row alone.
             let g: UnsafePointer<Float>? = recurrent || rows == nil ? UnsafePointer(gates) : nil
             rd_lstm_forward_rows(batch, H, g, G, rows?.table, rows?.indices(step: t),

@@ -89,13 +89,18 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable, CustomStringCo
         return s + (warmupEpochs > 0 ? ", warm-up \(warmupEpochs) epochs" : "") + (scaling == .none ? "" : ", \(scaling.rawValue) scaling")
     }
 
+    /// `base` × the scaling's factor for `globalBatch` samples per step: the rate before warm-up and schedule.
+    func scaled(_ base: Double, globalBatch: Int) -> Double {
+        let ratio = Double(globalBatch) / Double(Self.referenceBatch)
+        return base * (scaling == .linear ? ratio : scaling == .sqrt ? ratio.squareRoot() : 1)
+    }
+
     /// The rate of optimizer step `t` (0-based, over the whole run).
     /// - Parameters:
     ///   - base: `--lr`; stepsPerEpoch: optimizer steps per epoch; epochs: the run's `--epochs`;
     ///     globalBatch: samples per optimizer step.
     public func rate(base: Double, step t: Int, stepsPerEpoch: Int, epochs: Int, globalBatch: Int) -> Double {
-        let ratio = Double(globalBatch) / Double(Self.referenceBatch)
-        let scaled = base * (scaling == .linear ? ratio : scaling == .sqrt ? ratio.squareRoot() : 1)
+        let scaled = scaled(base, globalBatch: globalBatch)
         let perEpoch = max(1, stepsPerEpoch)
         let warm = Int((warmupEpochs * Double(perEpoch)).rounded())
         if t < warm { return scaled * Double(t + 1) / Double(warm) }

@@ -164,8 +164,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         try need((0 ... Self.maxRows).contains(dataRows), "dataset rows", dataRows, "0…\(Self.maxRows)")
         try learningRateSchedule.validate(epochs: epochs)
         // --lr-scaling raises the rate with the global batch: it must stay a finite Float too.
-        let ratio = Double(stepBatch) / Double(LearningRateSchedule.referenceBatch)
-        let scaled = learningRate * (learningRateSchedule.scaling == .linear ? ratio : learningRateSchedule.scaling == .sqrt ? ratio.squareRoot() : 1)
+        let scaled = learningRateSchedule.scaled(learningRate, globalBatch: stepBatch)
         try need(Float(scaled).isFinite, "--lr × --lr-scaling", scaled, "(0, 3.4e38] (larger is ∞ as a float)")
         try need(reproducibleChunk.map { (1 ... 4096).contains($0) } ?? true, "--chunk-rows", reproducibleChunk ?? 0, "1…4096")
         if reproducibleChunk != nil && exchange == .bf16 {

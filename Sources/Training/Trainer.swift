@@ -150,19 +150,23 @@ public final class Trainer {
             stopSignal = 0
             installHandlers()
         }
+        var stops = stopSignalSet()
+        sigprocmask(SIG_UNBLOCK, &stops, nil)
+    }
+
+    /// SIGINT, SIGTERM and SIGUSR1.
+    private static func stopSignalSet() -> sigset_t {
         var stops = sigset_t()
         sigemptyset(&stops)
         for s in [SIGINT, SIGTERM, SIGUSR1] { sigaddset(&stops, s) }
-        sigprocmask(SIG_UNBLOCK, &stops, nil)
+        return stops
     }
 
     /// Before the process executes itself again (`KernelChoice`): blocks the stop signals — blocked
     /// and pending signals survive `execve`, handlers do not — and raises again one already caught,
     /// so the new image (`catchStopSignals`) receives it.
     public static func keepStopSignalsAcrossExec() {
-        var stops = sigset_t()
-        sigemptyset(&stops)
-        for s in [SIGINT, SIGTERM, SIGUSR1] { sigaddset(&stops, s) }
+        var stops = stopSignalSet()
         sigprocmask(SIG_BLOCK, &stops, nil)
         if catching && stopSignal != 0 { raise(stopSignal) }
     }
@@ -171,9 +175,7 @@ public final class Trainer {
     /// taken as caught (a SIGINT's handler has given way to the default action after the first, so
     /// unblocking it pending would end the process), then unblocked.
     public static func stopSignalsAfterAFailedExec() {
-        var stops = sigset_t()
-        sigemptyset(&stops)
-        for s in [SIGINT, SIGTERM, SIGUSR1] { sigaddset(&stops, s) }
+        var stops = stopSignalSet()
         var now = timespec(tv_sec: 0, tv_nsec: 0)
         while true {
             let s = sigtimedwait(&stops, nil, &now)
