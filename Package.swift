@@ -5,7 +5,7 @@
 //   CMPI, CHDF5, CBLAS, CArchive  C libraries: a module map + shim header each (found via pkg-config)
 //   CFloatMode                    the CPU's subnormal mode (MXCSR / FPCR) and its FMA instruction: one small C file
 //   CSmallGEMM                    the recurrence's small matrix products (AVX2 + FMA, chosen at run time): one C file
-//   CGates                        the LSTM's forward-only gate loop (AVX2 + FMA, chosen at run time): one C file
+//   CGates                        gate loops (AVX2 + FMA, chosen at run time): one C file
 //   CGunzip                       gzip input for libarchive inflated by zlib, which checks each member's CRC: one C file
 //   POSIX                         errno as a message, the host name (Linux only, like the package)
 //   MPI, HDF5, BLAS, Archive      thin Swift wrappers; the only files that call C

@@ -110,9 +110,112 @@ void rd_lstm_forward_rows(long rows, long units, const float *g, long g_stride, 
     }
 }
 
+/// N (1…4) vectors of lanes from unit j on: as the two lane passes of `GRULayer.forward` (reset after).
+RD_GATES void rd_gru_lanes(const int N, long H, long j, const float *x, const float *rec, const float *b,
+                           const float *hp, float *h) {
+    const float *inZ = b, *recZ = b + 3 * H;
+    __m256 z[4], r[4], a[4];
+    for (int v = 0; v < N; v++) {
+        const long u = j + 8 * v;
+        z[v] = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(x + u), _mm256_loadu_ps(inZ + u)),
+                                           _mm256_loadu_ps(rec + u)), _mm256_loadu_ps(recZ + u));
+        r[v] = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(x + H + u), _mm256_loadu_ps(inZ + H + u)),
+                                           _mm256_loadu_ps(rec + H + u)), _mm256_loadu_ps(recZ + H + u));
+    }
+    rd_sigmoid_n(N, z);
+    rd_sigmoid_n(N, r);
+    for (int v = 0; v < N; v++) {
+        const long u = j + 8 * v;
+        const __m256 rh = _mm256_add_ps(_mm256_loadu_ps(rec + 2 * H + u), _mm256_loadu_ps(recZ + 2 * H + u));
+        a[v] = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(x + 2 * H + u), _mm256_loadu_ps(inZ + 2 * H + u)),
+                             _mm256_mul_ps(r[v], rh));
+    }
+    rd_tanh_n(N, a);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (int v = 0; v < N; v++) {
+        const long u = j + 8 * v;
+        _mm256_storeu_ps(h + u, _mm256_add_ps(_mm256_mul_ps(z[v], _mm256_loadu_ps(hp + u)),
+                                              _mm256_mul_ps(_mm256_sub_ps(one, z[v]), a[v])));
+    }
+}
+
+__attribute__((target("avx2,fma")))
+void rd_gru_forward_rows(long rows, long units, const float *xg, long xg_stride, const float *x_table,
+                         const int32_t *x_index, const int32_t *x_next, long x_stride, const float *rec,
+                         const float *bias, const float *h_prev, float *h) {
+    const long H = units, G = 3 * units;
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x_table ? x_table + (long)x_index[r * x_stride] * G : xg + r * xg_stride;
+        if (x_table && x_next) {
+            const char *next = (const char *)(x_table + (long)x_next[r * x_stride] * G);
+            for (long off = 0; off < G * 4; off += 64) __builtin_prefetch(next + off, 0, 3);
+        }
+        const float *rr = rec + r * G, *hp = h_prev + r * H;
+        float *hr = h + r * H;
+        long j = 0;
+        for (; j + 32 <= H; j += 32) rd_gru_lanes(4, H, j, xr, rr, bias, hp, hr);
+        switch ((H - j) / 8) {
+        case 3: rd_gru_lanes(3, H, j, xr, rr, bias, hp, hr); break;
+        case 2: rd_gru_lanes(2, H, j, xr, rr, bias, hp, hr); break;
+        case 1: rd_gru_lanes(1, H, j, xr, rr, bias, hp, hr); break;
+        default: break;
+        }
+    }
+}
+
+/// N (1…4) vectors of `activate(TanhGate.self, …)` from unit j on.
+RD_GATES void rd_tanh_lanes(const int N, long j, const float *a, const float *x, const float *b, float *out) {
+    __m256 s[4];
+    for (int v = 0; v < N; v++) {
+        const long u = j + 8 * v;
+        __m256 t = a ? _mm256_loadu_ps(a + u) : _mm256_loadu_ps(x + u);
+        if (a && x) t = _mm256_add_ps(t, _mm256_loadu_ps(x + u));
+        s[v] = _mm256_add_ps(t, _mm256_loadu_ps(b + u));
+    }
+    rd_tanh_n(N, s);
+    for (int v = 0; v < N; v++) _mm256_storeu_ps(out + j + 8 * v, s[v]);
+}
+
+__attribute__((target("avx2,fma")))
+void rd_tanh_rows(long rows, long units, const float *a, const float *x_table, const int32_t *x_index,
+                  const int32_t *x_next, long x_stride, const float *bias, float *out) {
+    const long H = units;
+    for (long r = 0; r < rows; r++) {
+        const float *ar = a ? a + r * H : 0;
+        const float *xr = x_table ? x_table + (long)x_index[r * x_stride] * H : 0;
+        if (x_table && x_next) {
+            const char *next = (const char *)(x_table + (long)x_next[r * x_stride] * H);
+            for (long off = 0; off < H * 4; off += 64) __builtin_prefetch(next + off, 0, 3);
+        }
+        float *o = out + r * H;
+        long j = 0;
+        for (; j + 32 <= H; j += 32) rd_tanh_lanes(4, j, ar, xr, bias, o);
+        switch ((H - j) / 8) {
+        case 3: rd_tanh_lanes(3, j, ar, xr, bias, o); break;
+        case 2: rd_tanh_lanes(2, j, ar, xr, bias, o); break;
+        case 1: rd_tanh_lanes(1, j, ar, xr, bias, o); break;
+        default: break;
+        }
+    }
+}
+
 #else
 
 int rd_gates_supported(void) { return 0; }
+
+void rd_gru_forward_rows(long rows, long units, const float *xg, long xg_stride, const float *x_table,
+                         const int32_t *x_index, const int32_t *x_next, long x_stride, const float *rec,
+                         const float *bias, const float *h_prev, float *h) {
+    (void)rows; (void)units; (void)xg; (void)xg_stride; (void)x_table; (void)x_index; (void)x_next; (void)x_stride;
+    (void)rec; (void)bias; (void)h_prev; (void)h;
+    __builtin_trap();   // never called: rd_gates_supported() is 0
+}
+
+void rd_tanh_rows(long rows, long units, const float *a, const float *x_table, const int32_t *x_index,
+                  const int32_t *x_next, long x_stride, const float *bias, float *out) {
+    (void)rows; (void)units; (void)a; (void)x_table; (void)x_index; (void)x_next; (void)x_stride; (void)bias; (void)out;
+    __builtin_trap();   // never called: rd_gates_supported() is 0
+}
 
 void rd_lstm_forward_rows(long rows, long units, const float *g, long g_stride, const float *x_table,
                           const int32_t *x_index, const int32_t *x_next, long x_stride, const float *bias,

@@ -14,6 +14,7 @@
 // Shape letters: B batch, T time steps, I input width, H units. Sequences are time-major (T, B, ·).
 
 import BLAS
+import CGates
 
 final class GRULayer: RecurrentLayer {
     let tensors: RecurrentTensors
@@ -22,6 +23,7 @@ final class GRULayer: RecurrentLayer {
     var sequenceInput: SequenceInput?
     var tokenInput: TokenRowGradients?
     var forwardOnly = false
+    var gatesInC = false
     /// Keras 3's GRU (true) or the reset-before GRU of Keras 2 (false).
     let resetAfter: Bool
 
@@ -88,6 +90,9 @@ final class GRULayer: RecurrentLayer {
 
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
         if !resetAfter { return forwardResetBefore(weights: w, batch: batch, steps: steps, carry: carry) }
+        if forwardOnly && gatesInC && units % 8 == 0 {
+            return forwardOnlyInC(weights: w, batch: batch, steps: steps, carry: carry)
+        }
         let H = units, G = 3 * units, BH = batch * units, BG = batch * G
         // Input and recurrent biases, [z r h] each (z and r adjacent: one σ pass covers both).
         let inZ = tensors.bias(w), inH = inZ + 2 * H
@@ -96,12 +101,7 @@ final class GRULayer: RecurrentLayer {
         for t in 0..<steps {
             let gates = allGates + t * BG
             let hPrev = t > 0 ? hs + (t - 1) * BH : (carry ? carried[0] : ws[.zeros])
-            if t > 0 || carry {
-                // h_{t−1}·U: (B × H)·(H × 3H)
-                addRecurrentProduct(step: t, hPrev: hPrev, into: rec, beta: 0, batch: batch, weights: w)
-            } else {
-                rec.update(repeating: 0, count: BG)
-            }
+            recurrentProduct(step: t, hPrev: hPrev, carry: carry, batch: batch, weights: w)
             let rows = projectionRows
             for row in 0..<batch {
                 let xz = gates + row * G, xr = xz + H, xh = xz + 2 * H
@@ -127,6 +127,33 @@ final class GRULayer: RecurrentLayer {
                 }
                 forEachLane(H, { cell(Vector.self, $0) }, { cell(Float.self, $0) })
             }
+        }
+    }
+
+    /// Step t's h_{t−1}·U: (B × H)·(H × 3H) into the `recurrent` slot, or zeros without a previous state.
+    @inline(__always)
+    private func recurrentProduct(step t: Int, hPrev: UnsafePointer<Float>, carry: Bool, batch: Int, weights w: UnsafePointer<Float>) {
+        if t > 0 || carry {
+            addRecurrentProduct(step: t, hPrev: hPrev, into: ws[.recurrent], beta: 0, batch: batch, weights: w)
+        } else {
+            ws[.recurrent].update(repeating: 0, count: batch * 3 * units)
+        }
+    }
+
+    /// `forward` (reset after) when no backward follows (evaluation), each step's gate loop in C
+    /// (`rd_gru_forward_rows`): the same operations in the same order, so the same bits, each
+    /// activation over up to four vectors of units in lockstep; h_t only is kept.
+    private func forwardOnlyInC(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
+        let BH = batch * units, BG = 3 * BH
+        let bias = UnsafePointer(tensors.bias(w)), hs = ws[.h]
+        for t in 0..<steps {
+            let hPrev = t > 0 ? hs + (t - 1) * BH : (carry ? carried[0] : ws[.zeros])
+            recurrentProduct(step: t, hPrev: hPrev, carry: carry, batch: batch, weights: w)
+            let rows = projectionRows
+            // x·W: in `gates`, or read in place from the first layer's projection table.
+            rd_gru_forward_rows(batch, units, ws[.gates] + t * BG, 3 * units, rows?.table, rows?.indices(step: t),
+                                rows.flatMap { t + 1 < steps ? $0.indices(step: t + 1) : nil }, rows?.sampleStride ?? 0,
+                                ws[.recurrent], bias, hPrev, hs + t * BH)
         }
     }
 

@@ -16,6 +16,7 @@ final class LSTMLayer: RecurrentLayer {
     var sequenceInput: SequenceInput?
     var tokenInput: TokenRowGradients?
     var forwardOnly = false
+    var gatesInC = false
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
     // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
@@ -71,7 +72,7 @@ final class LSTMLayer: RecurrentLayer {
     func fillCarriedState(from p: UnsafePointer<Float>, batch: Int) { carried.fill(from: p, batch: batch, units: units) }
 
     func forward(weights w: UnsafePointer<Float>, batch: Int, steps: Int, carry: Bool) {
-        if forwardOnly && Self.gatesInC && units % 8 == 0 {
+        if forwardOnly && gatesInC && units % 8 == 0 {
             return forwardOnlyInC(weights: w, batch: batch, steps: steps, carry: carry)
         }
         let H = units, G = 4 * units, BH = batch * units
@@ -122,9 +123,6 @@ final class LSTMLayer: RecurrentLayer {
         }
         return (gates, cPrev, recurrent)
     }
-
-    /// Whether `forwardOnlyInC` runs here: a CPU with AVX2 and FMA.
-    static let gatesInC = rd_gates_supported() != 0
 
     /// `forward` when no backward follows (evaluation), each step's gate loop in C
     /// (`rd_lstm_forward_rows`): the same operations in the same order, so the same bits, each

@@ -31,6 +31,9 @@ struct Pass {
     /// Evaluation's recurrences keep only their states (`RecurrentLayer.forwardOnly`); the same
     /// bits either way (`Model.fusedInference`).
     var fusedInference = true
+    /// The cells' gate loops in C where the CPU allows (`RecurrentLayer.gatesInC`); the same bits
+    /// either way (`Model.gateLoopsInC`).
+    var gateLoopsInC = true
     /// A training pass with this batch's dropout masks.
     var masks = false
     /// The trainer's exchange behind backward: set on the embedding's and the first layer's passes

@@ -59,8 +59,11 @@ public final class Model {
     /// Whether evaluation skips the padding rows share (`logits`); results do not depend on it.
     var skipsSharedPadding = true
     /// Whether evaluation's recurrences run their forward-only loops (`RecurrentLayer.forwardOnly`:
-    /// the LSTM's in C where the CPU has AVX2 and FMA); results do not depend on it.
+    /// the LSTM's and the GRU's in C where the CPU has AVX2 and FMA); results do not depend on it.
     var fusedInference = true
+    /// Whether the cells' gate loops run in C where the CPU has AVX2 and FMA (`RecurrentLayer.gatesInC`);
+    /// results do not depend on it.
+    var gateLoopsInC = true
     /// Row k − 1: every recurrent layer's state (`RecurrentLayer.carriedStateWidth` each, in layer
     /// order) after k steps of padding, for k = 1… as far as evaluation needed (`enterAfterPadding`).
     private var paddingTrajectory: [Float] = []
@@ -275,6 +278,7 @@ public final class Model {
             gradients.withUnsafeMutableBufferPointer { gBuffer in
                 var p = Pass(batch: batch, steps: x.count / batch, weights: wBuffer.baseAddress!)
                 p.masks = masks
+                p.gateLoopsInC = gateLoopsInC
                 if reportsEmbeddingRowsDuringBackward { p.observer = backwardObserver }
                 let z = forward(x, p)
                 let stats = head.statistics(logits: z, labels: y)
@@ -361,6 +365,7 @@ public final class Model {
                     var p = Pass(batch: n, steps: steps, weights: w.baseAddress!)
                     p.inference = blocked
                     p.fusedInference = fusedInference
+                    p.gateLoopsInC = gateLoopsInC
                     p.start = skipping ? min(leads[members.last!], steps - 1) : 0
                     if p.start > 0 { enterAfterPadding(steps: p.start, of: steps, batch: n, weights: w.baseAddress!) }
                     let z = forward(UnsafeBufferPointer(start: chunk, count: n * steps), p)
@@ -405,6 +410,7 @@ public final class Model {
             pass.totalSteps = total
             pass.inference = true
             pass.fusedInference = fusedInference
+            pass.gateLoopsInC = gateLoopsInC
             padding.withUnsafeBufferPointer { tokens in
                 trajectory.withUnsafeMutableBufferPointer { out in
                     for k in 0..<computed {

@@ -106,6 +106,7 @@ final class Recurrent: Layer {
     func forward(_ input: Activation, _ p: Pass) -> Activation {
         for (k, d) in directions.enumerated() {
             d.cell.forwardOnly = p.inference && p.fusedInference
+            d.cell.gatesInC = p.gateLoopsInC && gateLoopsSupported
             switch input {
             case .embedded(let e) where p.inference:
                 let table = inferenceTables[k].pointer

@@ -15,6 +15,10 @@
 // run over the whole sequence, is dP kept for every position (`keepsProjectionGradient`).
 
 import BLAS
+import CGates
+
+/// Whether the gate loops in C (Sources/CGates) can run here: a CPU with AVX2 and FMA.
+let gateLoopsSupported = rd_gates_supported() != 0
 
 /// One recurrent layer (SimpleRNN, LSTM or GRU) over time-major sequences. Each cell keeps its own
 /// gate loops (forward and backward) in its own file; what they share is below.
@@ -43,6 +47,9 @@ protocol RecurrentLayer: AnyObject {
     /// No backward follows the next `forward` (evaluation): it may keep only the states (h, and an
     /// LSTM's c), not what BPTT reads. Its results are the same bits either way.
     var forwardOnly: Bool { get set }
+    /// The gate loops in C run (`gateLoopsSupported`, and the model's `Model.gateLoopsInC`): the
+    /// forward-only loops of the LSTM and the GRU, and the SimpleRNN's forward. The same bits either way.
+    var gatesInC: Bool { get set }
 
     /// Makes every buffer large enough for (B, T); allocates only when they grow.
     func reserve(batch: Int, steps: Int)

@@ -5,6 +5,7 @@
 // Shape letters: B batch, T time steps, I input width, H units. Sequences are time-major (T, B, ·).
 
 import BLAS
+import CGates
 
 final class SimpleRNNLayer: RecurrentLayer {
     let tensors: RecurrentTensors
@@ -13,6 +14,7 @@ final class SimpleRNNLayer: RecurrentLayer {
     var sequenceInput: SequenceInput?
     var tokenInput: TokenRowGradients?
     var forwardOnly = false
+    var gatesInC = false
 
     // The three cells share one outline on purpose (slots, init, accessors, reserve, carried
     // state): they differ in slots and shapes, and each gate loop stays a concrete method so it
@@ -62,6 +64,12 @@ final class SimpleRNNLayer: RecurrentLayer {
                 // a_t += h_{t−1}·U: (B × H)·(H × H); a_t = h_{t−1}·U when x·W is read in place
                 addRecurrentProduct(step: t, hPrev: t > 0 ? hs + (t - 1) * BH : carried[0], into: a,
                                     beta: rows == nil ? 1 : 0, batch: batch, weights: w)
+            }
+            if gatesInC && H % 8 == 0 {
+                // The same loop in C (`rd_tanh_rows`), four vectors of units in lockstep: the same bits.
+                rd_tanh_rows(batch, H, recurrent || rows == nil ? UnsafePointer(a) : nil, rows?.table, rows?.indices(step: t),
+                             rows.flatMap { t + 1 < steps ? $0.indices(step: t + 1) : nil }, rows?.sampleStride ?? 0, b, a)
+                continue
             }
             for row in 0..<batch {
                 let ar = a + row * H, x = rows?.row(step: t, sample: row)
