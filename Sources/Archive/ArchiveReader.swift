@@ -16,6 +16,8 @@ public final class ArchiveReader {
     private let path: String
     private var buffer: UnsafeMutablePointer<UInt8>
     private var capacity = 1 << 16
+    /// zlib's reader of a gzip file, until its data has been read to the end (`next`).
+    private var gzip: UnsafeMutableRawPointer?
 
     /// Opens `path` (`archive_read_open_filename`); format detection happens here.
     public init(path: String) throws {
@@ -25,7 +27,7 @@ public final class ArchiveReader {
         buffer = .allocate(capacity: capacity)
         archive_read_support_filter_all(a)
         archive_read_support_format_tar(a)
-        guard try Self.open(a, path) != nil else {
+        guard try Self.open(a, path, gzip: &gzip) != nil else {
             throw failure("expected a tar or tar.gz such as aclImdb_v1.tar.gz, or an aclImdb/ folder")
         }
     }
@@ -37,10 +39,12 @@ public final class ArchiveReader {
 
     /// Opens `path` for `a`: gzip through zlib (`rd_archive_open_gunzip`: every member's CRC-32 and
     /// length checked, which libarchive's own gzip filter skips), anything else with libarchive's
-    /// filters. Returns whether zlib reads it (nil: libarchive could not open it); throws when the
-    /// file cannot be read at all.
-    static func open(_ a: OpaquePointer, _ path: String) throws -> Bool? {
-        switch rd_archive_open_gunzip(a, path) {
+    /// filters. Returns whether zlib reads it (nil: libarchive could not open it), and zlib's reader
+    /// in `gzip`; throws when the file cannot be read at all.
+    static func open(_ a: OpaquePointer, _ path: String, gzip: inout UnsafeMutableRawPointer?) throws -> Bool? {
+        var state: UnsafeMutableRawPointer?
+        defer { gzip = state }
+        switch rd_archive_open_gunzip(a, path, &state) {
         case 1: return archive_read_open_filename(a, path, 1 << 20) == ARCHIVE_OK ? false : nil
         case 0: return true
         default:
@@ -56,17 +60,31 @@ public final class ArchiveReader {
         return ArchiveError(path: path, detail: "\(msg) (\(what))")
     }
 
-    /// The next entry's path and, for a regular file, its declared size (nil for anything else);
-    /// nil at the end of the archive.
-    public func next() throws -> (path: String, size: Int?)? {
+    /// The next entry's path and, for a regular file, its declared size (nil for anything else, whose
+    /// `kind` then says what it is: "a hard link to …", "a symbolic link to …", "a folder", …); nil at
+    /// the end of the archive (a gzip file's data then read to its end, every member's CRC-32
+    /// and length checked: the tar's end-of-archive marker comes before them).
+    public func next() throws -> (path: String, size: Int?, kind: String)? {
         var e: OpaquePointer?
         let r = archive_read_next_header(handle, &e)
-        if r == ARCHIVE_EOF { return nil }
+        if r == ARCHIVE_EOF {
+            if let state = gzip {
+                gzip = nil
+                guard rd_archive_gunzip_finish(handle, state) == 0 else { throw failure("after the archive's last entry") }
+            }
+            return nil
+        }
         guard r == ARCHIVE_OK || r == ARCHIVE_WARN, let e else { throw failure("reading an entry header") }
         let name = archive_entry_pathname(e).map { String(cString: $0) } ?? ""
-        let isFile = archive_entry_filetype(e) == 0o100000  // AE_IFREG (a cast macro Swift does not import)
+        // AE_IFREG, AE_IFDIR, AE_IFLNK: cast macros Swift does not import. A hard link's entry is a
+        // regular file's type with a link target and no data.
+        let type = archive_entry_filetype(e), hardlink = archive_entry_hardlink(e).map { String(cString: $0) }
+        let isFile = type == 0o100000 && hardlink == nil
         let size = archive_entry_size_is_set(e) != 0 ? Int(archive_entry_size(e)) : nil
-        return (name, isFile ? size ?? 0 : nil)
+        let kind = hardlink.map { "a hard link to \($0)" }
+            ?? (type == 0o120000 ? "a symbolic link to \(archive_entry_symlink(e).map { String(cString: $0) } ?? "?")"
+                : type == 0o040000 ? "a folder" : isFile ? "a file" : "not a regular file")
+        return (name, isFile ? size ?? 0 : nil, kind)
     }
 
     /// Reads the current entry's data, exactly `size` bytes as declared. The bytes stay valid until
@@ -111,7 +129,8 @@ public final class CompressedStream {
         // The raw format needs one byte; a compressed empty file (`: | gzip`) is the empty format.
         archive_read_support_format_empty(a)
         let opened: Bool?
-        do { opened = try ArchiveReader.open(a, path) } catch { archive_read_free(a); throw error }
+        var gzip: UnsafeMutableRawPointer?   // read to its end by `read` (the raw format's data is the whole stream)
+        do { opened = try ArchiveReader.open(a, path, gzip: &gzip) } catch { archive_read_free(a); throw error }
         guard let viaZlib = opened else {
             let msg = archive_error_string(a).map { String(cString: $0) } ?? "unknown error"
             archive_read_free(a)

@@ -93,7 +93,16 @@ static int gunzip_close(struct archive *a, void *data) {
     return ARCHIVE_OK;
 }
 
-int rd_archive_open_gunzip(struct archive *a, const char *path) {
+int rd_archive_gunzip_finish(struct archive *a, void *state) {
+    const void *buffer;
+    for (;;) {
+        la_ssize_t n = gunzip_read(a, state, &buffer);
+        if (n < 0) return -1;
+        if (n == 0) return 0;
+    }
+}
+
+int rd_archive_open_gunzip(struct archive *a, const char *path, void **state) {
     int fd;
     do { fd = open(path, O_RDONLY | O_CLOEXEC); } while (fd < 0 && errno == EINTR);
     if (fd < 0) return -1;
@@ -106,5 +115,7 @@ int rd_archive_open_gunzip(struct archive *a, const char *path) {
     s->fd = fd;
     if (inflateInit2(&s->z, 15 + 16) != Z_OK) { close(fd); free(s); errno = ENOMEM; return -1; }
     /* archive_read_open calls the close callback itself when it fails. */
-    return archive_read_open(a, s, NULL, gunzip_read, gunzip_close) == ARCHIVE_OK ? 0 : -1;
+    if (archive_read_open(a, s, NULL, gunzip_read, gunzip_close) != ARCHIVE_OK) return -1;
+    *state = s;
+    return 0;
 }

@@ -64,9 +64,16 @@ enum AclImdbSource {
         do {
             let archive = try ArchiveReader(path: path)
             var stats = Stats()
-            while let (name, size) = try archive.next() {
-                guard let size, let key = RowKey.parse(name.split(separator: "/")) else {
+            while let (name, size, kind) = try archive.next() {
+                let key = RowKey.parse(name.split(separator: "/"))
+                guard let size, let key else {
                     if size != nil { stats.ignoredEntries += 1 }
+                    // A review's name on a link (GNU tar stores a file hard-linked to another so):
+                    // its text is elsewhere, and the extracted folder would read it. Never dropped unsaid.
+                    if key != nil, kind != "a folder" {
+                        throw PrepareError.archive(path: path, detail: "\(name) is \(kind), not a review's text (rnn-dist reads "
+                                                   + "regular entries only: make the archive with tar --hard-dereference, or pass the extracted folder)")
+                    }
                     continue
                 }
                 guard size <= PrepareLimits.maxReviewBytes else {

@@ -219,6 +219,55 @@ final class PrepareTests: XCTestCase {
         assertFails(tgz) { if case .archive(let p, _) = $0 { return p == tgz } else { return false } }
     }
 
+    /// The tar's end-of-archive marker comes before the gzip member's end: a tarball cut by a few
+    /// bytes, or with a damaged CRC-32 or length, still held every entry, and was read as intact.
+    func testATarballsGzipEndIsChecked() throws {
+        let base = try RawIMDB.writeFolder(Self.reviews, at: dir.path + "/src")
+        let tgz = dir.file("whole.tar.gz")
+        try RawIMDB.writeTarball(folder: base, to: tgz)
+        XCTAssertNoThrow(try Preparer.prepare(PrepareOptions(source: tgz, output: dir.file("whole.h5"))))
+        let good = try Data(contentsOf: URL(fileURLWithPath: tgz))
+        var damaged: [(String, Data, String)] = [1, 4, 8, 12, 20].map {
+            ("cut\($0).tar.gz", Data(good.prefix(good.count - $0)), "gzip data is cut off")
+        }
+        damaged.append(("crc.tar.gz", Data(good.prefix(good.count - 8)) + Data([good[good.count - 8] ^ 1]) + good.suffix(7),
+                        "gzip data is corrupt (incorrect data check)"))
+        damaged.append(("junk.tar.gz", good + Data("junk".utf8), "gzip data is followed by bytes that are not gzip"))
+        for (name, bytes, expect) in damaged {
+            let path = dir.file(name)
+            try bytes.write(to: URL(fileURLWithPath: path))
+            assertFails(path) { if case .archive(let p, _) = $0 { return p == path && "\($0)".contains(expect) } else { return false } }
+        }
+        // Zero bytes after the last member are padding, as for a .gz.
+        let padded = dir.file("padded.tar.gz")
+        try (good + Data(repeating: 0, count: 1_000)).write(to: URL(fileURLWithPath: padded))
+        XCTAssertNoThrow(try Preparer.prepare(PrepareOptions(source: padded, output: dir.file("padded.h5"))))
+    }
+
+    /// A review stored as a link (GNU tar stores a file hard-linked to another as a link entry; a
+    /// symbolic link has no text of its own): refused by name, never dropped without a word while the
+    /// extracted folder would read it.
+    func testALinkEntryWithAReviewsNameIsRefused() throws {
+        for (name, link) in [("hard", FileManager.default.linkItem(atPath:toPath:)),
+                             ("symbolic", FileManager.default.createSymbolicLink(atPath:withDestinationPath:))] {
+            let base = try RawIMDB.writeFolder(Self.reviews, at: dir.path + "/\(name)")
+            let folder = base + "/train/pos"
+            let first = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()[0]
+            if name == "hard" {
+                try link(folder + "/" + first, folder + "/55_9.txt")
+            } else {
+                try link(folder + "/55_9.txt", first)
+            }
+            let folderRows = try Preparer.prepare(PrepareOptions(source: base, output: dir.file("\(name)-folder.h5"), numWords: 20, maxlen: 5))
+            XCTAssertEqual(folderRows.train.rows, 5, "the folder reads the linked review")
+            let tar = dir.file("\(name).tar")
+            try RawIMDB.writeTarball(folder: base, to: tar, gzip: false)
+            assertFails(tar) {
+                "\($0)".contains("train/pos/") && "\($0)".contains("is a \(name) link to") && "\($0)".contains("not a review's text")
+            }
+        }
+    }
+
     func testNotATarball() throws {
         let junk = dir.file("junk.tar.gz")
         try Data("this is not a gzip file at all, just text\n".utf8).write(to: URL(fileURLWithPath: junk))

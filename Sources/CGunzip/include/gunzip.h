@@ -11,7 +11,13 @@ struct archive;
 /// one after the other, as gzip does. Returns 1 when the file is not gzip (nothing is opened: the
 /// caller opens it as before), 0 when opened, and -1 when the file cannot be opened (errno set).
 /// A corrupt member (a bad CRC or length, a broken deflate stream, a cut-off file) makes a later
-/// `archive_read_*` call fail with a message that says so.
-int rd_archive_open_gunzip(struct archive *a, const char *path);
+/// `archive_read_*` call fail with a message that says so. When opened, `*state` is the reader's
+/// state, for `rd_archive_gunzip_finish` (freed with `a`).
+int rd_archive_open_gunzip(struct archive *a, const char *path, void **state);
+
+/// Inflates whatever gzip data is left once libarchive has stopped reading (a tar's end-of-archive
+/// marker comes before the last member's end and its CRC-32 and length): 0 when every member ends
+/// intact, followed by nothing but members or zero padding; else -1, the error set on `a`.
+int rd_archive_gunzip_finish(struct archive *a, void *state);
 
 #endif
