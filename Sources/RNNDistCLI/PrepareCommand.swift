@@ -63,6 +63,8 @@ struct Prepare: ParsableCommand {
         if let f = testSplit, !(f > 0 && f < 1) {
             throw ValidationError("--test-split must be between 0 and 1 (exclusive), got \(f)")
         }
+        guard !output.isEmpty else { throw ValidationError("-o is empty: name the dataset file to write") }
+        guard !source.isEmpty else { throw ValidationError("--source is empty: name the raw text to read") }
         guard !textColumn.isEmpty, !labelColumn.isEmpty else {
             throw ValidationError("--text-column and --label-column must not be empty")
         }

@@ -43,16 +43,21 @@ public struct History: Sendable, Equatable {
         }
     }
 
+    /// `name` in `group` as HDF5 names it: /epoch in the root group, /history/epoch in a checkpoint's.
+    private static func objectName(_ group: H5Group, _ name: String) -> String {
+        group.name.hasSuffix("/") ? group.name + name : group.name + "/" + name
+    }
+
     /// Reads what `write` wrote, checking that every column has one value per epoch. Files written
     /// before `learning_rate` was recorded get `learningRate` (the run's `--lr`) for every epoch.
     static func read(from group: H5Group, learningRate: Double) throws -> History {
         let epochs: [Int64] = try group.dataset("epoch").read()
         for e in epochs where !(1 ... Int64(TrainConfig.maxEpochs)).contains(e) {
-            throw TrainingError.badFile(path: group.path, object: "\(group.name)/epoch", detail: "epoch \(e) is out of range")
+            throw TrainingError.badFile(path: group.path, object: Self.objectName(group, "epoch"), detail: "epoch \(e) is out of range")
         }
         // A run's epochs are 1, 2, … n, each once (a resumed run appends to its checkpoint's).
         if let i = epochs.indices.first(where: { epochs[$0] != Int64($0 + 1) }) {
-            throw TrainingError.badFile(path: group.path, object: "\(group.name)/epoch",
+            throw TrainingError.badFile(path: group.path, object: Self.objectName(group, "epoch"),
                                         detail: "row \(i) is epoch \(epochs[i]), not \(i + 1): the epochs must be 1, 2, … in order")
         }
         var cols: [[Double]] = []
@@ -63,7 +68,7 @@ public struct History: Sendable, Equatable {
             }
             let c: [Double] = try group.dataset(name).read()
             guard c.count == epochs.count else {
-                throw TrainingError.badFile(path: group.path, object: "\(group.name)/\(name)",
+                throw TrainingError.badFile(path: group.path, object: Self.objectName(group, name),
                                             detail: "holds \(c.count) values for \(epochs.count) epochs")
             }
             cols.append(c)

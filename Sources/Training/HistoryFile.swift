@@ -3,11 +3,12 @@ import HDF5
 /// history.h5: one float64 dataset per metric, the config and world size as root attributes.
 public enum HistoryFile {
     static let format = "rnn-dist-history"
+    static let formatVersion = 1
 
     static func write(to path: String, history: History, config: TrainConfig, worldSize: Int) throws {
         try H5File.writeAtomically(to: path) { f in
             try f.setAttribute("format", format)
-            try f.setAttribute("format_version", 1)
+            try f.setAttribute("format_version", formatVersion)
             try f.setAttribute("config", config.json())
             try f.setAttribute("world_size", worldSize)
             try f.setAttribute("model", config.model.kindName)
@@ -27,8 +28,19 @@ public enum HistoryFile {
         guard found == format else {
             throw TrainingError.badFile(path: path, object: "/@format", detail: "is '\(found)', expected '\(format)'")
         }
-        let config = try TrainConfig.from(json: try f.stringAttribute("config"), path: path)
-        return (try History.read(from: f, learningRate: config.learningRate), config, Int(try f.intAttribute("world_size")))
+        if f.hasAttribute("format_version") {
+            let version = try f.intAttribute("format_version")
+            guard version == Int64(formatVersion) else {
+                throw TrainingError.badFile(path: path, object: "/@format_version",
+                                            detail: "is \(version); this rnn-dist reads version \(formatVersion)\(version > formatVersion ? " (a newer rnn-dist wrote it)" : "")")
+            }
+        }
+        let config = try TrainConfig.from(json: try f.stringAttribute("config"), path: path, object: "/@config")
+        let worldSize = try f.intAttribute("world_size")
+        guard (1 ... 1 << 20).contains(worldSize) else {
+            throw TrainingError.badFile(path: path, object: "/@world_size", detail: "is \(worldSize), expected 1…\(1 << 20) ranks")
+        }
+        return (try History.read(from: f, learningRate: config.learningRate), config, Int(worldSize))
     }
 }
 

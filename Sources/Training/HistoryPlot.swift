@@ -67,9 +67,13 @@ public enum HistoryPlot {
         return ticks.map { String(format: "%.\(min(digits, 17))g", abs($0) < step * 1e-6 ? 0 : $0) }
     }
 
+    /// Whether a value is drawn: finite, and small enough that the axis's span and padding stay
+    /// finite (a loss that large is +∞ in rnn-dist's own sums; only an edited file holds one).
+    static func drawn(_ v: Double) -> Bool { v.isFinite && abs(v) <= 1e300 }
+
     static func chart(x: Double, y: Double, w: Double, h: Double, epochs: [Double], heading: String,
                       yLabel: String, series: [Series]) -> String {
-        let finite = series.flatMap(\.values).filter(\.isFinite)
+        let finite = series.flatMap(\.values).filter(drawn)
         var lo = finite.min() ?? 0, hi = finite.max() ?? 1
         if hi - lo < 1e-6 { lo -= 0.05; hi += 0.05 }
         let pad = (hi - lo) * 0.08
@@ -95,15 +99,25 @@ public enum HistoryPlot {
         s += "<text x=\"\(fmt(x + w / 2))\" y=\"\(fmt(y + h + 34))\" text-anchor=\"middle\">epoch</text>\n"
         s += "<text transform=\"translate(\(fmt(x - 45)),\(fmt(y + h / 2))) rotate(-90)\" text-anchor=\"middle\">\(yLabel)</text>\n"
         for (k, ser) in series.enumerated() {
-            let pts = zip(epochs, ser.values).filter { $0.1.isFinite }
+            let pts = zip(epochs, ser.values).filter { drawn($0.1) }
             s += "<g class=\"series\" data-name=\"\(escape(ser.name))\" data-points=\"\(pts.count)\">\n"
             if ser.dots {
                 for (e, v) in pts { s += "<circle cx=\"\(fmt(px(e)))\" cy=\"\(fmt(py(v)))\" r=\"3.5\" fill=\"\(ser.color)\"/>\n" }
-            } else if !pts.isEmpty {
-                let d = pts.map { "\(fmt(px($0.0))),\(fmt(py($0.1)))" }.joined(separator: " ")
-                s += "<polyline points=\"\(d)\" fill=\"none\" stroke=\"\(ser.color)\" stroke-width=\"2\"/>\n"
-                if pts.count == 1 {    // a line of one point draws nothing: a ring marks it
-                    s += "<circle cx=\"\(fmt(px(pts[0].0)))\" cy=\"\(fmt(py(pts[0].1)))\" r=\"4\" fill=\"none\" stroke=\"\(ser.color)\" stroke-width=\"2\"/>\n"
+            } else {
+                // A line through each run of epochs with a value: an epoch without one (NaN, ±∞)
+                // leaves a gap, never a straight line across it.
+                var runs: [[(Double, Double)]] = []
+                var previous = -1
+                for (i, v) in ser.values.enumerated() where drawn(v) {
+                    if i == previous + 1, !runs.isEmpty { runs[runs.count - 1].append((epochs[i], v)) } else { runs.append([(epochs[i], v)]) }
+                    previous = i
+                }
+                for run in runs {
+                    let d = run.map { "\(fmt(px($0.0))),\(fmt(py($0.1)))" }.joined(separator: " ")
+                    s += "<polyline points=\"\(d)\" fill=\"none\" stroke=\"\(ser.color)\" stroke-width=\"2\"/>\n"
+                    if run.count == 1 {    // a line of one point draws nothing: a ring marks it
+                        s += "<circle cx=\"\(fmt(px(run[0].0)))\" cy=\"\(fmt(py(run[0].1)))\" r=\"4\" fill=\"none\" stroke=\"\(ser.color)\" stroke-width=\"2\"/>\n"
+                    }
                 }
             }
             s += "</g>\n"

@@ -99,15 +99,16 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     /// Reads a config stored in a file and checks every value (a damaged or crafted file must not
     /// make later arithmetic trap or allocate without bound).
-    static func from(json: String, path: String) throws -> TrainConfig {
+    /// The config of a file's `object` attribute (weights and checkpoints: /rnn_dist@config).
+    static func from(json: String, path: String, object: String = "/rnn_dist@config") throws -> TrainConfig {
         let c: TrainConfig
         do {
             c = try JSONDecoder().decode(TrainConfig.self, from: Data(json.utf8))
         } catch {
-            throw TrainingError.badFile(path: path, object: "/rnn_dist@config", detail: "unreadable config JSON: \(DecodingProblem.describe(error))")
+            throw TrainingError.badFile(path: path, object: object, detail: "unreadable config JSON: \(DecodingProblem.describe(error))")
         }
         do { try c.validate() } catch {
-            throw TrainingError.badFile(path: path, object: "/rnn_dist@config", detail: "\(error)")
+            throw TrainingError.badFile(path: path, object: object, detail: "\(error)")
         }
         return c
     }

@@ -307,6 +307,12 @@ final class CommandTests: XCTestCase {
             if r.status == 1 || r.status == 2 { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(args): \(r.stderr)") }
         }
         XCTAssertEqual(try Subprocess.rnnDist(["help", "bogus"]).status, 64)
+        // An empty -o or --source is a bad command line (64), as plot's and export's are (prepare's was 2).
+        for args in [["prepare", "--source", Self.folder, "-o", ""], ["prepare", "--source", "", "-o", tmp.file("e.h5")]] {
+            let r = try Subprocess.rnnDist(args)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("is empty"), r.stderr)
+        }
         let help = try Subprocess.rnnDist(["help", "eval"])
         XCTAssertEqual(help.status, 0, help.stderr)
         XCTAssertTrue(help.stdout.contains("USAGE: rnn-dist eval"), help.stdout)

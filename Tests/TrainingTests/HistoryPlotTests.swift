@@ -64,6 +64,26 @@ final class HistoryPlotTests: XCTestCase {
         XCTAssertTrue(shown.contains("0.6925"), "\(shown)")
     }
 
+    /// An epoch without a value leaves a gap in the validation line (it was joined across), and
+    /// values near Double's largest, whose span overflowed, drew coordinates of -nan.
+    func testGapsAndHugeValuesDrawOnlyNumbers() {
+        func rec(_ e: Int, loss: Double, valLoss: Double) -> EpochRecord {
+            EpochRecord(epoch: e, loss: loss, acc: 0.5, valLoss: valLoss, valAcc: 0.5, seconds: 1, samplesPerSecond: 1,
+                        mpiShare: 0, learningRate: 0.001)
+        }
+        let gap = HistoryPlot.svg(History(records: [rec(1, loss: 0.7, valLoss: 0.6), rec(2, loss: 0.6, valLoss: .infinity),
+                                                    rec(3, loss: 0.5, valLoss: 0.5), rec(4, loss: 0.4, valLoss: 0.45)]), title: "t")
+        let valLoss = gap.components(separatedBy: "data-name=\"Validation loss\"")[1].components(separatedBy: "</g>")[0]
+        let lines = valLoss.components(separatedBy: "<polyline points=\"").dropFirst().map { $0.prefix { $0 != "\"" }.split(separator: " ").count }
+        XCTAssertEqual(lines, [1, 2], "epoch 1 alone, then epochs 3-4: \(valLoss)")
+        XCTAssertEqual(valLoss.components(separatedBy: "r=\"4\" fill=\"none\"").count - 1, 1, "a ring marks epoch 1")
+        for losses in [[1.7e308, 0.5, 0.4], [1e308, -1e308, 0.4], [Double.greatestFiniteMagnitude, -Double.greatestFiniteMagnitude, 1]] {
+            let svg = HistoryPlot.svg(History(records: losses.enumerated().map { rec($0 + 1, loss: $1, valLoss: $1) }), title: "t")
+            XCTAssertFalse(svg.contains("nan") || svg.contains("inf"), "\(losses): \(svg)")
+            XCTAssertTrue(svg.contains("</svg>"))
+        }
+    }
+
     /// Without validation rows val_loss and val_acc are NaN: inspect --json gives null for them (a
     /// NaN cannot be written as JSON).
     func testAHistoryWithoutValidationSummarisesAsJSON() throws {

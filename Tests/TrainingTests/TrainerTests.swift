@@ -321,6 +321,39 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// history.h5's root attributes are checked as the other files' are (a format_version from a
+    /// newer rnn-dist, a world size of 0 or −5 were read and shown), and its objects named as HDF5
+    /// names them (/epoch, /@config; they were //epoch and /rnn_dist@config).
+    func testAHistoryFileIsCheckedAsTheOtherFilesAre() throws {
+        let rows = toyRows(64)
+        let dir = tmp.file("historyfile")
+        try makeTrainer(toyConfig(epochs: 1, rows: 64), dir: dir, rows: rows).run(source: rows)
+        let good = dir + "/history.h5"
+        XCTAssertNoThrow(try HistoryFile.read(from: good))
+        func refusal(_ edit: (H5File) throws -> Void) throws -> String {
+            let p = tmp.file("edited-history.h5")
+            try? FileManager.default.removeItem(atPath: p)
+            try FileManager.default.copyItem(atPath: good, toPath: p)
+            let f = try H5File.open(p, writable: true)
+            try edit(f)
+            try f.close()
+            do { _ = try HistoryFile.read(from: p); return "accepted" } catch { return "\(error)" }
+        }
+        XCTAssertEqual(try refusal { _ in }, "accepted")
+        XCTAssertTrue(try refusal { try $0.setAttribute("format_version", 99) }.hasSuffix(
+            "/@format_version: is 99; this rnn-dist reads version 1 (a newer rnn-dist wrote it)"))
+        for size in [0, -5, 1 << 21] {
+            XCTAssertTrue(try refusal { try $0.setAttribute("world_size", size) }.hasSuffix("/@world_size: is \(size), expected 1…1048576 ranks"), "\(size)")
+        }
+        XCTAssertEqual(try refusal { try $0.setAttribute("world_size", 3) }, "accepted")
+        XCTAssertTrue(try refusal { try $0.setAttribute("config", "{") }.contains(": /@config: unreadable config JSON"))
+        var (history, config, _) = try HistoryFile.read(from: good)
+        history.records[0].epoch = 0
+        let zero = tmp.file("epoch0-history.h5")
+        try HistoryFile.write(to: zero, history: history, config: config, worldSize: 1)
+        XCTAssertThrowsError(try HistoryFile.read(from: zero)) { XCTAssertTrue("\($0)".hasSuffix(": /epoch: epoch 0 is out of range"), "\($0)") }
+    }
+
     /// Values that HDF5's checksum cannot catch (a NaN where 0x0000 was 0xFFFF, a hand edit): a
     /// rate factor outside (0, 1], a NaN, infinite or negative velocity are refused naming the
     /// object, not trained with (a negative factor would climb the loss).
