@@ -26,6 +26,15 @@ public func hostName() -> String {
     return String(decoding: buffer[..<end], as: UTF8.self)
 }
 
+/// Bytes an unprivileged process may still write on the file system holding `path` (statvfs's
+/// f_bavail × f_frsize), or nil where it cannot be asked (a missing folder).
+public func freeBytes(atPath path: String) -> Int? {
+    var s = statvfs()
+    guard statvfs(path, &s) == 0 else { return nil }
+    let (bytes, overflow) = Int(clamping: s.f_bavail).multipliedReportingOverflow(by: Int(clamping: s.f_frsize))
+    return overflow ? Int.max : bytes
+}
+
 /// The number after `field` on its line of a /proc file (e.g. "MemAvailable:" of /proc/meminfo,
 /// "Pss:" of /proc/self/smaps_rollup; those are in kB), or nil where the file or field is missing.
 public func procValue(_ path: String, field: String) -> Int? {

@@ -137,9 +137,9 @@ public struct PreloadedRows: RowSource {
     /// Collective: the rows in one block per host (`Communicator.hostSharedMemory`), written by the
     /// host's first rank and mapped by the others, so a host holds one copy whatever its rank
     /// count. A failure to read on any writer is agreed on (`CollectiveError`). Without MPI, the
-    /// rows in this process's memory; with ids above 16 bits, or a block larger than half the
-    /// host's available memory, `source` itself (a file read per batch), its rows read once first
-    /// (`checked`).
+    /// rows in this process's memory; with ids above 16 bits, or a block that does not fit
+    /// (`sharedBlockFits`) on some host, `source` itself (a file read per batch), its rows read once
+    /// first (`checked`).
     public static func load(_ source: RowSource, rows: Int, numWords: Int, comm: Communicator) throws -> RowSource {
         guard numWords <= maxNumWords else { return try checked(source, rows: rows, comm: comm) }
         guard comm.size > 1 else {
@@ -147,7 +147,7 @@ public struct PreloadedRows: RowSource {
             return own ?? source
         }
         let bytes = Store.bytes(rows: rows, maxlen: source.maxlen)
-        let fits = try comm.allReduce(Int32(availableMemoryBytes().map { bytes <= $0 / 2 } ?? true ? 1 : 0), op: .min) == 1
+        let fits = try comm.allReduce(Int32(sharedBlockFits(bytes: bytes) ? 1 : 0), op: .min) == 1
         guard fits, let block = try comm.hostSharedMemory(count: bytes) else { return try checked(source, rows: rows, comm: comm) }
         let store = Store(block: block, rows: rows, maxlen: source.maxlen)
         try CollectiveError.agree(comm) {
@@ -172,6 +172,21 @@ public struct PreloadedRows: RowSource {
             }
         }
         return source
+    }
+
+    /// Whether a host's block of `bytes` is made: at most half the host's MemAvailable, and room for
+    /// it (and 1 MiB) where Open MPI backs shared windows, `sharedMemoryFolder` — Docker's default
+    /// /dev/shm of 64 MB failed `MPI_Win_allocate_shared` (an MPI error, exit 1) instead.
+    static func sharedBlockFits(bytes: Int) -> Bool {
+        let memory = availableMemoryBytes().map { bytes <= $0 / 2 } ?? true
+        let room = freeBytes(atPath: sharedMemoryFolder()).map { bytes <= $0 - (1 << 20) } ?? false
+        return memory && room
+    }
+
+    /// Where Open MPI's shared windows have their backing files: `osc_sm_backing_directory`, /dev/shm
+    /// on Linux unless the environment sets it.
+    static func sharedMemoryFolder() -> String {
+        getenv("OMPI_MCA_osc_sm_backing_directory").map { String(cString: $0) } ?? "/dev/shm"
     }
 
     /// MemAvailable of /proc/meminfo, in bytes (nil where unreadable).

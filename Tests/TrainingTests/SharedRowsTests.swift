@@ -20,6 +20,21 @@ final class SharedRowsTests: ToyIMDBTestCase {
         XCTAssertLessThanOrEqual(zip(a, b).map { abs($0 - $1) }.max()!, 1e-4)
     }
 
+    /// Where Open MPI cannot back the window (a full or small /dev/shm, as Docker's 64 MB; here a
+    /// folder that does not exist), the ranks read their batches from the file: the same weights as
+    /// the shared rows'. `MPI_Win_allocate_shared` failed instead (exit 1).
+    func testNoRoomForTheSharedRowsFallsBackToTheFile() throws {
+        let shared = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("shm")] + common + ["--epochs", "1"])
+        XCTAssertEqual(shared.status, 0, shared.stderr)
+        XCTAssertTrue(shared.stdout.contains("(rows shared per host)"), shared.stdout)
+        let file = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("file")] + common + ["--epochs", "1"],
+                                         mpirunArgs: ["--mca", "osc_sm_backing_directory", tmp.file("no-such-folder")])
+        XCTAssertEqual(file.status, 0, file.stderr)
+        XCTAssertFalse(file.stdout.contains("(rows shared per host)"), file.stdout)
+        XCTAssertEqual(try WeightsFile.read(from: tmp.file("shm/model.weights.h5")).weights,
+                       try WeightsFile.read(from: tmp.file("file/model.weights.h5")).weights)
+    }
+
     /// Without MPI the rows are this process's own, and equal to the source's.
     func testAloneTheRowsAreReadIntoPrivateMemory() throws {
         let source = try TrainingDataset.open(dataset).train
