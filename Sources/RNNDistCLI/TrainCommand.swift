@@ -171,7 +171,7 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Test hook: RANK:SECONDS makes that rank sleep before every exchange.", visibility: .private))
     var injectDelay: String?
     @Option(parsing: .unconditional,
-            help: "Seconds a collective may wait for the slowest rank before the job stops, naming the ranks that did not arrive (exit status 6; Launch/supervise restarts from the last checkpoint). 0 turns the watchdog off.")
+            help: "Seconds a collective may wait for the slowest rank before the job stops, naming the ranks that did not arrive (exit status 6; Launch/supervise restarts from the last checkpoint): 1 to 86400; 0 turns the watchdog off.")
     var collectiveTimeout: Double = 600
 
     /// The rules are `TrainConfig.validate`'s: here they run on the flags alone (with the book's
@@ -199,6 +199,10 @@ struct Train: ParsableCommand {
         }
         guard collectiveTimeout.isFinite, collectiveTimeout >= 0, collectiveTimeout <= 86_400 else {
             throw ValidationError("--collective-timeout \(collectiveTimeout) is outside 0…86400 seconds (0 turns it off)")
+        }
+        // Below a second, MPI_Init alone outlasts it: every start "stalled" (exit 6), and was restarted.
+        guard collectiveTimeout == 0 || collectiveTimeout >= 1 else {
+            throw ValidationError("--collective-timeout \(collectiveTimeout) is below 1 second (starting the job takes longer; 0 turns it off)")
         }
         for (flag, value) in [("--inject-stall", injectStall), ("--inject-stall-inside", injectStallInside), ("--inject-delay", injectDelay)] {
             if let v = value, Self.rankAndNumber(v) == nil { throw ValidationError("\(flag) must be RANK:NUMBER (got '\(v)')") }

@@ -557,6 +557,20 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         let bare = try supervise(["--data", dataset, "--max-restarts"])
         XCTAssertEqual(bare.status, 64, bare.stderr)
         XCTAssertTrue(bare.stderr.contains("supervise: --max-restarts needs a number"), bare.stderr)
+        // More digits than bash's integers hold: "integer expression expected", then no limit at all.
+        let huge = try supervise(["--max-restarts", "99999999999999999999", "--data", dataset])
+        XCTAssertEqual(huge.status, 64, huge.stderr)
+        XCTAssertEqual(huge.stderr, "supervise: --max-restarts must be at most 999999 (got '99999999999999999999')\n")
+        // A rank count mpirun cannot take: every attempt failed (exit 1) and was restarted.
+        for ranks in ["abc", "0", "-2"] {
+            var env = Subprocess.mpiEnvironment
+            env["RANKS"] = ranks
+            env["RNN_DIST_BIN"] = Subprocess.rnnDist
+            let r = try Subprocess.run("/bin/bash", [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path,
+                                                     "--data", dataset, "--run-dir", tmp.file("ranks")], environment: env, timeout: 60)
+            XCTAssertEqual(r.status, 64, "RANKS=\(ranks): \(r.stderr)")
+            XCTAssertEqual(r.stderr, "supervise: RANKS must be a whole number of ranks, 1 or more (got '\(ranks)')\n")
+        }
         var env = Subprocess.mpiEnvironment
         env["RNN_DIST_BIN"] = tmp.file("no-such-rnn-dist")
         let missing = try Subprocess.run("/bin/bash", [Subprocess.packageRoot.appendingPathComponent("Launch/supervise").path,

@@ -77,6 +77,51 @@ final class LaunchScriptTests: ToyIMDBTestCase {
         XCTAssertNotNil(c.state.interruptedBy, "the checkpoint is the interrupted run's: \(stderr.suffix(800))")
     }
 
+    /// mpirun drops a signal that comes before it has started the ranks (srun likewise): a stop
+    /// passed on once at that moment was lost, and the job trained to its end (exit 0). Supervise
+    /// passes it on again each second until the job ends. The launcher here drops USR1 for its
+    /// first 1.5 s, then runs the rank itself.
+    func testAStopThatCameBeforeTheRanksStartedIsNotLost() throws {
+        let launcher = tmp.file("late-launcher"), started = tmp.file("launcher-started")
+        try """
+        #!/bin/bash
+        trap '' USR1
+        touch "\(started)"
+        sleep 1.5
+        trap - USR1
+        exec "$@"
+
+        """.write(toFile: launcher, atomically: true, encoding: .utf8)
+        XCTAssertEqual(chmod(launcher, 0o755), 0)
+        let dir = tmp.file("late")
+        var env = scriptEnvironment
+        env["LAUNCH"] = launcher
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script("supervise"), "--data", dataset, "--run-dir", dir] + common + ["--epochs", "400"]
+        p.environment = env
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        defer {
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            _ = try? Subprocess.run("/usr/bin/pkill", ["-KILL", "-f", "--run-dir \(dir)"])
+        }
+        let start = Date()
+        while !FileManager.default.fileExists(atPath: started) && Date().timeIntervalSince(start) < 30 { usleep(10_000) }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: started), "the launcher never started")
+        kill(p.processIdentifier, SIGTERM)
+        while p.isRunning && Date().timeIntervalSince(start) < 90 { usleep(50_000) }
+        guard !p.isRunning else { return XCTFail("Launch/supervise still running 90 s after SIGTERM") }
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 4, stderr)
+        XCTAssertTrue(stderr.contains("supervise: stopped by a signal (exit 4)"), stderr)
+        let c = try Checkpoint.read(from: dir + "/checkpoint.h5")
+        XCTAssertNotNil(c.state.interruptedBy, stderr)
+        XCTAssertLessThan(c.history.records.count, 10, "stopped at once, not after 400 epochs")
+    }
+
     /// A job that does not stop at a batch's end — here its ranks wait in set-up on a FIFO no one
     /// writes — still ends when supervise is asked again: a second TERM, 3 s after the first (which
     /// went on as USR1), is passed on as itself and mpirun's abort ends the job; nothing is restarted.
@@ -130,8 +175,11 @@ final class LaunchScriptTests: ToyIMDBTestCase {
             (["--rate", "bogus", "--", "train"], "cluster-sim: --rate 'bogus' is not a rate such as 100mbit, 1gbit or 10gbit"),
             (["--hosts", "2x", "--", "train"], "cluster-sim: --hosts and --slots take whole numbers"),
             // A rate of 0 passed the pattern; the namespaces were made, then tc refused it.
-            (["--rate", "0bit", "--", "train"], "cluster-sim: --rate '0bit' must be above 0"),
-            (["--rate", "0.0Gbit", "--", "train"], "cluster-sim: --rate '0.0Gbit' must be above 0"),
+            (["--rate", "0bit", "--", "train"], "cluster-sim: --rate '0bit' must be at least 1kbit"),
+            (["--rate", "0.0Gbit", "--", "train"], "cluster-sim: --rate '0.0Gbit' must be at least 1kbit"),
+            // Above 0 but below a byte a second: tc refused it after the namespaces were made (exit 1).
+            (["--rate", "1bit", "--", "train"], "cluster-sim: --rate '1bit' must be at least 1kbit"),
+            (["--rate", "999bit", "--", "train"], "cluster-sim: --rate '999bit' must be at least 1kbit"),
         ]
         for (args, message) in cases {
             let r = try Subprocess.run("/bin/bash", [script("cluster-sim")] + args, environment: scriptEnvironment, timeout: 30)

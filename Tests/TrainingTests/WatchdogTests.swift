@@ -94,5 +94,11 @@ final class WatchdogTests: ToyIMDBTestCase {
             XCTAssertEqual(r.status, 64, r.stderr)
             XCTAssertTrue(r.stderr.contains("--collective-timeout"), r.stderr)
         }
+        // Below a second MPI_Init alone outlasts it: every start was reported stalled (exit 6, restarted).
+        for bad in ["0.001", "0.5", "0.99"] {
+            let r = try Subprocess.rnnDist(["train", "--data", dataset, "--collective-timeout", bad])
+            XCTAssertEqual(r.status, 64, r.stderr)
+            XCTAssertTrue(r.stderr.contains("--collective-timeout \(Double(bad)!) is below 1 second"), r.stderr)
+        }
     }
 }
