@@ -60,6 +60,30 @@ RD_GATES void rd_sigmoid_n(const int N, __m256 *x) {
     for (int v = 0; v < N; v++) x[v] = _mm256_add_ps(_mm256_div_ps(_mm256_mul_ps(xc[v], p[v]), q[v]), _mm256_set1_ps(0.5f));
 }
 
+/// Row r's row of the projection table (`width` floats, read in place), the next step's row
+/// prefetched when `next` is given; NULL without a table.
+RD_GATES const float *rd_table_row(const float *table, const int32_t *index, const int32_t *next, long stride,
+                                   long r, long width) {
+    if (!table) return 0;
+    if (next) {
+        const char *p = (const char *)(table + (long)next[r * stride] * width);
+        for (long off = 0; off < width * 4; off += 64) __builtin_prefetch(p + off, 0, 3);
+    }
+    return table + (long)index[r * stride] * width;
+}
+
+/// LANES(N, j) over a row's H units: four vectors (32 units) at a time, then the 3, 2 or 1 left.
+#define RD_FOR_LANES(H, LANES) do {                                   \
+        long j_ = 0;                                                  \
+        for (; j_ + 32 <= (H); j_ += 32) LANES(4, j_);                \
+        switch (((H) - j_) / 8) {                                     \
+        case 3: LANES(3, j_); break;                                  \
+        case 2: LANES(2, j_); break;                                  \
+        case 1: LANES(1, j_); break;                                  \
+        default: break;                                               \
+        }                                                             \
+    } while (0)
+
 /// N (1…4) vectors of lanes from unit j on: as `activate` then the state update of LSTM.swift.
 RD_GATES void rd_lstm_lanes(const int N, long H, long j, const float *g, const float *x, const float *b,
                             const float *cp, float *c, float *h) {
@@ -92,21 +116,12 @@ void rd_lstm_forward_rows(long rows, long units, const float *g, long g_stride, 
     const long H = units, G = 4 * units;
     for (long r = 0; r < rows; r++) {
         const float *gr = g ? g + r * g_stride : 0;
-        const float *xr = x_table ? x_table + (long)x_index[r * x_stride] * G : 0;
-        if (x_table && x_next) {
-            const char *next = (const char *)(x_table + (long)x_next[r * x_stride] * G);
-            for (long off = 0; off < G * 4; off += 64) __builtin_prefetch(next + off, 0, 3);
-        }
+        const float *xr = rd_table_row(x_table, x_index, x_next, x_stride, r, G);
         const float *cp = c_prev + r * H;
         float *cr = c + r * H, *hr = h + r * H;
-        long j = 0;
-        for (; j + 32 <= H; j += 32) rd_lstm_lanes(4, H, j, gr, xr, bias, cp, cr, hr);
-        switch ((H - j) / 8) {
-        case 3: rd_lstm_lanes(3, H, j, gr, xr, bias, cp, cr, hr); break;
-        case 2: rd_lstm_lanes(2, H, j, gr, xr, bias, cp, cr, hr); break;
-        case 1: rd_lstm_lanes(1, H, j, gr, xr, bias, cp, cr, hr); break;
-        default: break;
-        }
+#define LANES(N, j) rd_lstm_lanes(N, H, j, gr, xr, bias, cp, cr, hr)
+        RD_FOR_LANES(H, LANES);
+#undef LANES
     }
 }
 
@@ -145,21 +160,13 @@ void rd_gru_forward_rows(long rows, long units, const float *xg, long xg_stride,
                          const float *bias, const float *h_prev, float *h) {
     const long H = units, G = 3 * units;
     for (long r = 0; r < rows; r++) {
-        const float *xr = x_table ? x_table + (long)x_index[r * x_stride] * G : xg + r * xg_stride;
-        if (x_table && x_next) {
-            const char *next = (const char *)(x_table + (long)x_next[r * x_stride] * G);
-            for (long off = 0; off < G * 4; off += 64) __builtin_prefetch(next + off, 0, 3);
-        }
+        const float *row = rd_table_row(x_table, x_index, x_next, x_stride, r, G);
+        const float *xr = row ? row : xg + r * xg_stride;
         const float *rr = rec + r * G, *hp = h_prev + r * H;
         float *hr = h + r * H;
-        long j = 0;
-        for (; j + 32 <= H; j += 32) rd_gru_lanes(4, H, j, xr, rr, bias, hp, hr);
-        switch ((H - j) / 8) {
-        case 3: rd_gru_lanes(3, H, j, xr, rr, bias, hp, hr); break;
-        case 2: rd_gru_lanes(2, H, j, xr, rr, bias, hp, hr); break;
-        case 1: rd_gru_lanes(1, H, j, xr, rr, bias, hp, hr); break;
-        default: break;
-        }
+#define LANES(N, j) rd_gru_lanes(N, H, j, xr, rr, bias, hp, hr)
+        RD_FOR_LANES(H, LANES);
+#undef LANES
     }
 }
 
@@ -182,20 +189,11 @@ void rd_tanh_rows(long rows, long units, const float *a, const float *x_table, c
     const long H = units;
     for (long r = 0; r < rows; r++) {
         const float *ar = a ? a + r * H : 0;
-        const float *xr = x_table ? x_table + (long)x_index[r * x_stride] * H : 0;
-        if (x_table && x_next) {
-            const char *next = (const char *)(x_table + (long)x_next[r * x_stride] * H);
-            for (long off = 0; off < H * 4; off += 64) __builtin_prefetch(next + off, 0, 3);
-        }
+        const float *xr = rd_table_row(x_table, x_index, x_next, x_stride, r, H);
         float *o = out + r * H;
-        long j = 0;
-        for (; j + 32 <= H; j += 32) rd_tanh_lanes(4, j, ar, xr, bias, o);
-        switch ((H - j) / 8) {
-        case 3: rd_tanh_lanes(3, j, ar, xr, bias, o); break;
-        case 2: rd_tanh_lanes(2, j, ar, xr, bias, o); break;
-        case 1: rd_tanh_lanes(1, j, ar, xr, bias, o); break;
-        default: break;
-        }
+#define LANES(N, j) rd_tanh_lanes(N, j, ar, xr, bias, o)
+        RD_FOR_LANES(H, LANES);
+#undef LANES
     }
 }
 
