@@ -91,7 +91,7 @@ public struct Checkpoint: Sendable {
             ("next_batch", (0 ..< schedule.batchesPerEpoch).contains(s.nextBatch)),
             ("epoch_count", s.epochCount == schedule.batch(0).count * s.nextBatch),
             ("epoch_correct", (0 ... s.epochCount).contains(s.epochCorrect)),
-            ("world_size", (1 ... 1 << 20).contains(s.worldSize)),
+            ("world_size", TrainingState.worldSizes.contains(s.worldSize)),
             ("epochs_without_improvement", (0 ... TrainConfig.maxEpochs).contains(s.epochsWithoutImprovement)),
             ("best_val_loss", !s.bestValLoss.isNaN),
             ("epoch_loss_sum, epoch_seconds, epoch_mpi_seconds", sums.allSatisfy({ $0.isFinite && $0 >= 0 })),

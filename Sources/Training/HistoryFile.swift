@@ -28,17 +28,11 @@ public enum HistoryFile {
         guard found == format else {
             throw TrainingError.badFile(path: path, object: "/@format", detail: "is '\(found)', expected '\(format)'")
         }
-        if f.hasAttribute("format_version") {
-            let version = try f.intAttribute("format_version")
-            guard version == Int64(formatVersion) else {
-                throw TrainingError.badFile(path: path, object: "/@format_version",
-                                            detail: "is \(version); this rnn-dist reads version \(formatVersion)\(version > formatVersion ? " (a newer rnn-dist wrote it)" : "")")
-            }
-        }
+        try f.checkFormatVersion(formatVersion, object: "/@format_version")
         let config = try TrainConfig.from(json: try f.stringAttribute("config"), path: path, object: "/@config")
         let worldSize = try f.intAttribute("world_size")
-        guard (1 ... 1 << 20).contains(worldSize) else {
-            throw TrainingError.badFile(path: path, object: "/@world_size", detail: "is \(worldSize), expected 1…\(1 << 20) ranks")
+        guard TrainingState.worldSizes.contains(Int(worldSize)) else {
+            throw TrainingError.badFile(path: path, object: "/@world_size", detail: "is \(worldSize), expected 1…\(TrainingState.worldSizes.upperBound) ranks")
         }
         return (try History.read(from: f, learningRate: config.learningRate), config, Int(worldSize))
     }

@@ -19,6 +19,8 @@ public struct TrainingState: Codable, Sendable, Equatable {
     public internal(set) var epochsWithoutImprovement: Int = 0
     /// The world size the state was written with.
     var worldSize: Int = 1
+    /// The world sizes a checkpoint or history may record.
+    static let worldSizes = 1 ... 1 << 20
     /// Set in the checkpoint a stop signal made (e.g. "SIGTERM"): the mark by which a script tells a
     /// clean interruption from a failure, whatever exit status `mpirun` reported. Nil otherwise.
     var interruptedBy: String?

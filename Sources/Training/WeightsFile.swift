@@ -161,13 +161,7 @@ public enum WeightsFile {
         guard found == kind else {
             throw TrainingError.badFile(path: f.path, object: "/rnn_dist@format", detail: "is '\(found)', expected '\(kind)'")
         }
-        if g.hasAttribute("format_version") {
-            let version = try g.intAttribute("format_version")
-            guard version == Int64(formatVersion) else {
-                throw TrainingError.badFile(path: f.path, object: "/rnn_dist@format_version",
-                                            detail: "is \(version); this rnn-dist reads version \(formatVersion)\(version > formatVersion ? " (a newer rnn-dist wrote it)" : "")")
-            }
-        }
+        try g.checkFormatVersion(formatVersion, object: "/rnn_dist@format_version")
         let config = try TrainConfig.from(json: try g.stringAttribute("config"), path: f.path)
         try config.model.validate()
         // The tokenizer settings predict and serve apply are this build's, for this config's sizes.
@@ -196,5 +190,18 @@ public enum WeightsFile {
         let f = try H5File.open(path, requireComplete: true)
         let m = try readMetadata(from: f, expecting: format)
         return (try readTensors(table: m.config.model.parameterTable, from: f), m)
+    }
+}
+
+extension H5Object {
+    /// Refuses a `format_version` attribute other than `expected`, naming `object` (a file written
+    /// before the attribute existed has none, and is read).
+    func checkFormatVersion(_ expected: Int, object: String) throws {
+        guard hasAttribute("format_version") else { return }
+        let version = try intAttribute("format_version")
+        guard version == Int64(expected) else {
+            throw TrainingError.badFile(path: path, object: object,
+                                        detail: "is \(version); this rnn-dist reads version \(expected)\(version > expected ? " (a newer rnn-dist wrote it)" : "")")
+        }
     }
 }
