@@ -7,6 +7,7 @@
 //   CSmallGEMM                    the recurrence's small matrix products (AVX2 + FMA, chosen at run time): one C file
 //   CGates                        gate loops (AVX2 + FMA, chosen at run time): one C file
 //   CGunzip                       gzip input for libarchive inflated by zlib, which checks each member's CRC: one C file
+//   CFaultGuard                   a fault inside HDF5 (a crafted file) as one line and exit 2, not a crash: one C file
 //   POSIX                         errno as a message, the host name (Linux only, like the package)
 //   MPI, HDF5, BLAS, Archive      thin Swift wrappers; the only files that call C
 //   RNN                           model math: layers, loss, optimizers (no MPI, no files)
@@ -41,7 +42,8 @@ let package = Package(
         .target(name: "POSIX"),
         .target(name: "JSONSyntax"),
         .target(name: "MPI", dependencies: ["CMPI"]),
-        .target(name: "HDF5", dependencies: ["CHDF5", "POSIX"]),
+        .target(name: "CFaultGuard"),
+        .target(name: "HDF5", dependencies: ["CHDF5", "CFaultGuard", "POSIX"]),
         .target(name: "CFloatMode"),
         .target(name: "CSmallGEMM"),
         .target(name: "CGates"),

@@ -1,3 +1,4 @@
+import CFaultGuard
 import CHDF5
 #if canImport(Glibc)
 import Glibc
@@ -26,9 +27,12 @@ public final class H5File: H5Group, @unchecked Sendable {
     public static let completeAttribute = "rnn_dist_complete"
     public let fileSize: Int
     private var isOpen = true
+    /// This file's slot in the fault guard's list of files open for reading (-1: none; H5Library).
+    private let guardSlot: Int32
 
-    private init(id: hid_t, path: String, fileSize: Int) {
+    private init(id: hid_t, path: String, fileSize: Int, guardSlot: Int32 = -1) {
         self.fileSize = fileSize
+        self.guardSlot = guardSlot
         super.init(id: id, path: path, name: "/", closer: { _ in 0 })
     }
 
@@ -66,17 +70,23 @@ public final class H5File: H5Group, @unchecked Sendable {
             throw HDF5Error(.invalid, path: path, object: "", detail: "not an HDF5 file (no valid superblock)")
         }
         let id: hid_t
+        // Named from here on if HDF5 crashes on the file's metadata (H5Library.prepare's guard).
+        let slot = rd_fault_guard_file_opened(path)
         do {
             id = try h5check(H5Fopen(path, writable ? rd_h5f_acc_rdwr() : rd_h5f_acc_rdonly(), rd_h5p_default()),
                              "H5Fopen", path: path, object: "")
         } catch let e as HDF5Error where e.detail.contains("already open for write") {
+            rd_fault_guard_file_closed(slot)
             // HDF5 marks a file open for writing in its superblock and clears the mark on close: a
             // writer killed before it closed the file left it set (a temporary checkpoint of a run
             // killed mid-write), or one still writing it (where file locking is off). Partial either
             // way, whatever h5clear would make of it.
             throw HDF5Error(.incomplete, path: path, object: "", detail: Self.unclosedDetail)
+        } catch {
+            rd_fault_guard_file_closed(slot)
+            throw error
         }
-        let file = H5File(id: id, path: path, fileSize: Int(st.st_size))
+        let file = H5File(id: id, path: path, fileSize: Int(st.st_size), guardSlot: slot)
         if requireComplete {
             // A root header that cannot be read is damage, named as such, not an unfinished write.
             guard try file.hasCompletionMark() else {
@@ -111,11 +121,15 @@ public final class H5File: H5Group, @unchecked Sendable {
     func close() throws {
         guard isOpen else { return }
         isOpen = false
+        defer { rd_fault_guard_file_closed(guardSlot) }
         try h5check(H5Fclose(id), "H5Fclose", path: path, object: "")
     }
 
     deinit {
-        if isOpen { H5Fclose(id) }
+        if isOpen {
+            H5Fclose(id)
+            rd_fault_guard_file_closed(guardSlot)
+        }
     }
 
     /// Most bytes a single read may allocate: a dataset of ours is never larger than its file

@@ -199,6 +199,28 @@ final class MalformedFileTests: XCTestCase {
         }
     }
 
+    /// A root group whose Link Info message points at a fractal heap that is not there, its header's
+    /// checksum recomputed: HDF5 1.10.8 trusts it and crashed (SIGSEGV in H5Literate, exit 139). The
+    /// fault guard makes that one line naming the file, exit 2; the same file is still refused.
+    func testMetadataThatCrashesHDF5IsOneLineAndExitStatus2() throws {
+        for address: UInt64 in [0x100, 0x30, 0xFFFF_0000] {
+            let p = tmp.file("crafted-\(address).h5")
+            try writeSample(p)
+            XCTAssertTrue(try redirectLinkHeap(in: p, to: address), "no root Link Info message found")
+            let r = try Subprocess.rnnDist(["inspect", p], timeout: 20)
+            XCTAssertFalse(r.timedOut, "hang")
+            XCTAssertFalse(r.signaled, "crashed with signal \(r.status): \(r.stderr.prefix(300))")
+            XCTAssertEqual(r.status, r.stderr.contains("crashed") ? 2 : 1, r.stderr)
+            let lines = r.stderr.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, r.stderr.prefix(600) + "")
+            XCTAssertTrue(lines.first?.hasPrefix("rnn-dist: error: \(p): ") ?? false, r.stderr)
+        }
+        // The guard claims only faults with HDF5 on the stack: an intact file still reads.
+        let good = tmp.file("good.h5")
+        try writeSample(good)
+        XCTAssertEqual(try Subprocess.rnnDist(["inspect", good], timeout: 20).status, 0)
+    }
+
     /// A file whose writer was killed before closing it (a temporary checkpoint of a run killed
     /// mid-write) still has HDF5's open-for-write mark in its superblock: named incomplete, not
     /// HDF5's "file is already open for write (may use <h5clear file> …)".

@@ -194,6 +194,37 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }.count, 1, r.stderr)
     }
 
+    /// A dataset or checkpoint whose checksummed metadata crash HDF5 1.10.8 (TestSupport's
+    /// `redirectLinkHeap`): every rank reads it and faulted (exit 139 and a backtrace per rank). Now
+    /// the job ends with exit 2 (bad input: not restarted by supervise) and a line naming the file.
+    func testFilesThatCrashHDF5EndTheJobWithOneLine() throws {
+        let dir = tmp.file("ok")
+        try train(1, dir, ["--epochs", "1"])
+        let data = tmp.file("crafted-data.h5"), checkpoint = tmp.file("crafted-checkpoint.h5")
+        try FileManager.default.copyItem(atPath: dataset, toPath: data)
+        try FileManager.default.copyItem(atPath: dir + "/checkpoint.h5", toPath: checkpoint)
+        XCTAssertTrue(try redirectLinkHeap(in: data))
+        XCTAssertTrue(try redirectLinkHeap(in: checkpoint))
+        for (label, args) in [("dataset", ["train", "--data", data, "--run-dir", tmp.file("d")] + common),
+                              ("checkpoint", ["train", "--data", dataset, "--run-dir", tmp.file("c")] + common
+                                + ["--epochs", "2", "--resume", checkpoint])] {
+            let r = try Subprocess.mpiRun(2, args, timeout: 60)
+            XCTAssertFalse(r.timedOut, "\(label): hang")
+            XCTAssertEqual(r.status, 2, "\(label): \(r.stderr.suffix(1500))")
+            // Rank 0 says it at once, rank 1 two seconds later unless mpirun has ended it: one line,
+            // or two identical ones when rank 1 had already taken mpirun's SIGTERM as a stop request.
+            let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("rnn-dist: error:") }
+            XCTAssertTrue((1 ... 2).contains(lines.count) && Set(lines).count == 1, "\(label): \(r.stderr.suffix(1500))")
+            XCTAssertFalse(r.stderr.contains("Backtrac") || r.stderr.contains("Program crashed"), r.stderr.suffix(1500) + "")
+            XCTAssertTrue(lines.first?.contains(label == "dataset" ? data : checkpoint) ?? false, r.stderr.suffix(1500) + "")
+        }
+        // eval and a single process: the same line, exit 2.
+        let r = try Subprocess.rnnDist(["eval", "--weights", checkpoint, "--data", dataset], timeout: 60)
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("rnn-dist: error: \(checkpoint): "), r.stderr)
+    }
+
     func testTCPTransport() throws {
         let a = tmp.file("tcp"), b = tmp.file("shm")
         try train(2, a, ["--epochs", "1"], mpirunArgs: ["--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo",
