@@ -496,6 +496,20 @@ final class DistributedTrainingTests: ToyIMDBTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/model.weights.h5"))
     }
 
+    /// A RUN_DIR/ranks without a usable count is ignored with one line per attempt (a restart read it
+    /// twice, and said so twice).
+    func testABadRanksFileIsReportedOncePerAttempt() throws {
+        let dir = tmp.file("badranks")
+        let fd = try holdRunFolderLock(dir, holder: "pid 4252 on host another-host, since 2026-12-07T00:00:00Z")
+        try Data("none\n".utf8).write(to: URL(fileURLWithPath: dir + "/ranks"))
+        DispatchQueue.global().asyncAfter(deadline: .now() + 2) { close(fd) }
+        let r = try supervise(["--max-restarts", "2", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("supervise: restart 1/2 after exit 5"), r.stderr)
+        let said = r.stderr.split(separator: "\n").filter { $0.contains("holds no rank count of 1 or more: ignored (2 ranks)") }
+        XCTAssertEqual(said.count, 2, r.stderr)
+    }
+
     /// A restart before the job wrote its first checkpoint repeats the first attempt: it does not
     /// resume a checkpoint that was in the folder before (here an old finished run with another
     /// seed, which such a resume would refuse — or, with matching flags, silently continue).
