@@ -10,6 +10,17 @@ public enum JSONSyntax {
     /// Deepest nesting of arrays and objects accepted (Python's default recursion limit is about 1,000).
     public static let maxDepth = 512
 
+    /// How messages call a refused text: `not valid JSON (…)`, or, for JSON nested deeper than
+    /// `maxDepth` (valid: RFC 8259 §9 lets a parser limit the nesting), `JSON nested deeper than the
+    /// 512 levels rnn-dist reads (…)`.
+    public static func refusal(_ problem: String) -> String {
+        isTooDeep(problem) ? "JSON nested deeper than the \(maxDepth) levels rnn-dist reads (\(problem))"
+                           : "not valid JSON (\(problem))"
+    }
+    /// Whether `problem` (from `check` or `problem`) is the nesting limit, not a fault of the JSON.
+    public static func isTooDeep(_ problem: String) -> Bool { problem.hasPrefix(depthProblem) }
+    static let depthProblem = "nested deeper than \(maxDepth)"
+
     /// nil when `text` is one JSON value with optional white space around it (and an optional UTF-8
     /// byte-order mark before it, which RFC 8259 §8.1 lets a parser ignore, as Foundation's decoder
     /// and Python's `json.loads` of bytes do); else what is wrong and where (`a trailing comma at
@@ -152,7 +163,7 @@ public enum JSONSyntax {
         /// An object (`close` '}': members `"key": value`) or an array (`close` ']': values), from its
         /// opening bracket: empty, or elements separated by commas, none after the last.
         mutating func container(depth: Int, close: UInt8) throws {
-            guard depth <= JSONSyntax.maxDepth else { throw Failure(what: "nested deeper than \(JSONSyntax.maxDepth)", at: i) }
+            guard depth <= JSONSyntax.maxDepth else { throw Failure(what: JSONSyntax.depthProblem, at: i) }
             let isObject = close == UInt8(ascii: "}")
             let object = isObject ? objects : -1
             if isObject { objects += 1 }

@@ -16,12 +16,27 @@ extension ModelConfig {
     /// The model a Keras 3 `Sequential` JSON describes, and the sequence length its `InputLayer` (or
     /// the Embedding's Keras 2 length options) fixes (nil when it leaves it open).
     public static func fromKeras(json text: String) throws -> (config: ModelConfig, maxlen: Int?) {
+        let read = try KerasModel(json: text)
+        return (read.config, read.maxlen)
+    }
+}
+
+/// A Keras 3 `Sequential` JSON read as a `ModelConfig`, with how its first and last layers are named
+/// in messages (`layer 2 'embedding' (Embedding)`), for the checks against a dataset.
+public struct KerasModel: Sendable {
+    public let config: ModelConfig
+    /// The sequence length the `InputLayer` (or the Embedding's Keras 2 options) fixes; nil: open.
+    public let maxlen: Int?
+    public let embeddingLayer: String
+    public let outputLayer: String
+
+    public init(json text: String) throws {
         var utf8 = text
         let (problem, repeated) = utf8.withUTF8 { json in
             let (problem, members) = JSONSyntax.check(json, memberDepth: .max)
             return (problem, JSONValue.firstRepeatedKey(members, in: json))
         }
-        if let problem { throw KerasConfigError("not valid JSON (\(problem))") }
+        if let problem { throw KerasConfigError(JSONSyntax.refusal(problem)) }
         let object = utf8.withUTF8 { JSONValue.parse(checked: $0) }
         // Python's json (model_from_json) keeps a repeated key's last value, JSONDecoder its first.
         if let key = repeated {
@@ -40,7 +55,10 @@ extension ModelConfig {
         }
         var reader = KerasReader()
         for (i, layer) in layers.enumerated() { try reader.add(layer, position: i + 1) }
-        return (try reader.finish(), reader.maxlen)
+        config = try reader.finish()
+        maxlen = reader.maxlen
+        embeddingLayer = reader.origins.first?.label ?? "the Embedding"
+        outputLayer = reader.origins.last?.label ?? "the output Dense"
     }
 }
 
@@ -61,8 +79,10 @@ private struct KerasReader {
         let position: Int
         let config: [String: JSONValue]
 
+        /// `layer 3 'lstm' (LSTM)`: how messages name it.
+        var label: String { "layer \(position) '\(name)' (\(className))" }
         func fail(_ what: String) -> KerasConfigError {
-            KerasConfigError("layer \(position) '\(name)' (\(className)): \(what)")
+            KerasConfigError("\(label): \(what)")
         }
 
         /// Keras writes `"registered_name": null` for its own layers and the registered name of a

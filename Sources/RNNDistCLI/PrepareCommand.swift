@@ -17,7 +17,7 @@ struct Prepare: ParsableCommand {
         Classes are the distinct training labels, sorted (numerically when all are integers); any number of them. \
         The test set is --test-source, the source's own test/ split, or --test-split of the rows, drawn with --seed. \
         Tokenizes as keras.datasets.imdb, builds the vocabulary from the training rows, and writes the dataset \
-        atomically: on any error (one line naming the file and line, exit 2) nothing is left at the output path. \
+        atomically: on any error (one line naming the file and line, exit 2) nothing new is left at the output path (a file already there is unchanged). \
         The layout and the row order are in docs/DATASET.md.
         """)
 

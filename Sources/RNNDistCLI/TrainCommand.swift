@@ -513,19 +513,20 @@ struct Train: ParsableCommand {
         } catch let e as CLIError { throw e } catch { throw CLIError("\(path): cannot be read (\(error.localizedDescription))") }
         guard let decoded = String(data: bytes, encoding: .utf8) else { throw CLIError("\(path): cannot be read (not UTF-8 text)") }
         text = decoded
-        let (model, maxlen): (ModelConfig, Int?)
-        do { (model, maxlen) = try ModelConfig.fromKeras(json: text) } catch let e as KerasConfigError {
+        let read: KerasModel
+        do { read = try KerasModel(json: text) } catch let e as KerasConfigError {
             throw CLIError("\(path): \(e)")
         }
-        if let maxlen, maxlen != data.maxlen {
+        let model = read.config
+        if let maxlen = read.maxlen, maxlen != data.maxlen {
             throw CLIError("\(path): the model takes sequences of \(maxlen) but \(self.data) has maxlen \(data.maxlen)")
         }
         guard model.vocabularySize == data.numWords else {
-            throw CLIError("\(path): the Embedding has input_dim \(model.vocabularySize) but \(self.data) has num_words \(data.numWords)")
+            throw CLIError("\(path): \(read.embeddingLayer): option 'input_dim' = \(model.vocabularySize) but \(self.data) has num_words \(data.numWords)")
         }
         guard model.classCount == data.classNames.count else {
             let out = model.head == .softmax ? "a softmax over \(model.classCount) classes" : "one unit (2 classes)"
-            throw CLIError("\(path): the output Dense gives \(out) but \(self.data) has \(data.classNames.count) classes (\(data.classNames.joined(separator: ", ")))")
+            throw CLIError("\(path): \(read.outputLayer): option 'units' gives \(out) but \(self.data) has \(data.classNames.count) classes (\(data.classNames.joined(separator: ", ")))")
         }
         do { try model.validate(steps: data.maxlen) } catch let e as ModelConfigError {
             throw CLIError("\(path): at \(self.data)'s maxlen \(data.maxlen): \("\(e)".replacingOccurrences(of: "model config: ", with: ""))")

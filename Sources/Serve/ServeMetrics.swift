@@ -45,6 +45,8 @@ final class ServeMetrics: @unchecked Sendable {
         generation = registry.makeGauge(
             descriptor: MetricNameDescriptor(namespace: "rnn_dist", metricName: "model_generation", unitName: "",
                                              helpText: "1 for the model loaded at start, +1 per successful reload."))
+        // Both results from the start, at 0: an alert on rate(…{result="failed"}) has a series to read.
+        for result in ["ok", "failed"] { _ = reloads(result) }
     }
 
     func request(path: String, status: Int, duration: Duration) {
@@ -61,11 +63,14 @@ final class ServeMetrics: @unchecked Sendable {
         predictions.increment(by: Int64(texts))
     }
 
-    func reload(succeeded: Bool) {
+    func reload(succeeded: Bool) { reloads(succeeded ? "ok" : "failed").increment() }
+
+    /// The reload counter of one result (the same counter each time: the registry keeps it).
+    private func reloads(_ result: String) -> Counter {
         registry.makeCounter(
             descriptor: MetricNameDescriptor(namespace: "rnn_dist", metricName: "model_reloads",
                                              unitName: "total", helpText: "Reloads of the weights file, by result."),
-            labels: [("result", succeeded ? "ok" : "failed")]).increment()
+            labels: [("result", result)])
     }
 
     /// The model now answering: its file, architecture and load figures.

@@ -20,7 +20,7 @@ enum JSONLinesSource {
             guard !SourceContext.isBlank(content) else { return }
             let (problem, members) = JSONSyntax.check(content, memberDepth: 1)
             if let problem {
-                throw PrepareError.badRecord(path: path, line: line, detail: "not valid JSON (\(problem))")
+                throw PrepareError.badRecord(path: path, line: line, detail: JSONSyntax.refusal(problem))
             }
             let keys = members.map { JSONSyntax.string($0.key, in: content) }
             let row: LabelledText

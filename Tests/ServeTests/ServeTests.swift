@@ -134,6 +134,9 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(metrics.text.contains(#"rnn_dist_model_info{file="\#(Self.lstm)""#), metrics.text)
         XCTAssertTrue(metrics.text.contains("rnn_dist_http_request_duration_seconds_bucket"), metrics.text)
         XCTAssertTrue(metrics.text.contains("rnn_dist_model_load_duration_seconds "), metrics.text)
+        // Both reload results exist from the start, at 0 (an alert on the failed ones reads a series).
+        XCTAssertTrue(metrics.text.contains(#"rnn_dist_model_reloads_total{result="ok"} 0"#), metrics.text)
+        XCTAssertTrue(metrics.text.contains(#"rnn_dist_model_reloads_total{result="failed"} 0"#), metrics.text)
     }
 
     /// --max-batch bounds every forward pass: a request of more texts is scored that many at a time
@@ -171,6 +174,10 @@ final class ServeTests: XCTestCase {
             // Trailing commas: Python's json refuses them; Foundation's parser answered 200.
             ("POST", "/v1/predict", Array("{\"texts\": [\"a\",]}".utf8), 400, "not JSON (a trailing comma at byte 15)"),
             ("POST", "/v1/predict", Array("{\"texts\": [],}".utf8), 400, "not JSON (a trailing comma at byte 13)"),
+            // Valid JSON, deeper than the 512 levels JSONSyntax reads: said so, not called "not JSON".
+            ("POST", "/v1/predict", Array(("{\"x\": " + String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+                                           + ", \"texts\": [\"a\"]}").utf8), 400,
+             "the body is JSON nested deeper than the 512 levels serve reads (nested deeper than 512 at byte 518)"),
             ("POST", "/v1/predict", Array("{\"texts\": [\"a\"], \"t\\u0065xts\": [\"b\"]}".utf8), 400, "the key \"texts\" 2 times"),
             ("POST", "/v1/predict", big, 413, "over the limit of 1048576 bytes"),
             ("POST", "/v1/predict", many, 413, "1001 texts in one request; at most 1000"),

@@ -38,6 +38,11 @@ final class JSONSyntaxTests: XCTestCase {
         for (text, problem) in refused {
             XCTAssertEqual(JSONSyntax.problem(text), problem, text)
         }
+        // The nesting limit is rnn-dist's, not a fault of the text: messages say which.
+        let deep = String(repeating: "[", count: 513) + String(repeating: "]", count: 513)
+        XCTAssertEqual(JSONSyntax.refusal(try XCTUnwrap(JSONSyntax.problem(deep))),
+                       "JSON nested deeper than the 512 levels rnn-dist reads (nested deeper than 512 at byte 513)")
+        XCTAssertEqual(JSONSyntax.refusal(try XCTUnwrap(JSONSyntax.problem("[1,]"))), "not valid JSON (a trailing comma at byte 3)")
     }
 
     /// Strings are skipped eight bytes at a time where a word holds no byte that needs a look (a

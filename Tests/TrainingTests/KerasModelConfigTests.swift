@@ -62,11 +62,14 @@ final class KerasModelConfigTests: ToyIMDBTestCase {
     }
 
     func testConfigsThatDoNotFitAreRefusedWithOneLine() throws {
+        let words = try TrainingDataset.open(dataset).numWords
         let cases: [(String, String)] = [
+            (try keras("lstm", edit: ("\"input_dim\": \(words)", "\"input_dim\": \(words + 1)")),
+             "layer 2 'embedding' (Embedding): option 'input_dim' = \(words + 1) but \(dataset) has num_words \(words)"),
             (try keras("conv", edit: ("\"Conv1D\"", "\"Conv2D\"")), "layer 3 'conv1d' (Conv2D): layer type not supported"),
             (try keras("convnet", edit: ("\"kernel_size\": [\n      5\n     ]", "\"kernel_size\": [\n      30\n     ]")),
              "layer 5 'conv1d_1' (Conv1D): cannot take a sequence of width 4 and length 3: too few steps for its window"),
-            (try keras("softmax3"), "the output Dense gives a softmax over 3 classes but \(dataset) has 2 classes (neg, pos)"),
+            (try keras("softmax3"), "layer 4 'dense_5' (Dense): option 'units' gives a softmax over 3 classes but \(dataset) has 2 classes (neg, pos)"),
             (tmp.file("none.json"), "none.json: cannot be read (no such file)"),
         ]
         for (config, expect) in cases {
