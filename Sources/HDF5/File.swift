@@ -27,7 +27,7 @@ public final class H5File: H5Group, @unchecked Sendable {
     public static let completeAttribute = "rnn_dist_complete"
     public let fileSize: Int
     private var isOpen = true
-    /// This file's slot in the fault guard's list of files open for reading (-1: none; H5Library).
+    /// This file's slot in the fault guard's list of files open (-1: none; H5Library.prepare).
     private let guardSlot: Int32
 
     private init(id: hid_t, path: String, fileSize: Int, guardSlot: Int32 = -1) {
@@ -47,9 +47,16 @@ public final class H5File: H5Group, @unchecked Sendable {
         let fcpl = try h5check(H5Pcreate(rd_h5p_file_create()), "H5Pcreate", path: path, object: "")
         defer { H5Pclose(fcpl) }
         try h5check(H5Pset_obj_track_times(fcpl, false), "H5Pset_obj_track_times", path: path, object: "")
-        let id = try h5check(H5Fcreate(path, rd_h5f_acc_trunc(), fcpl, fapl),
-                             "H5Fcreate", path: path, object: "")
-        return H5File(id: id, path: path, fileSize: 0)
+        // While it is written, a fault in HDF5 is not a damaged input's (H5Library.prepare's guard).
+        let slot = rd_fault_guard_file_opened(path, 1)
+        let id: hid_t
+        do {
+            id = try h5check(H5Fcreate(path, rd_h5f_acc_trunc(), fcpl, fapl), "H5Fcreate", path: path, object: "")
+        } catch {
+            rd_fault_guard_file_closed(slot)
+            throw error
+        }
+        return H5File(id: id, path: path, fileSize: 0, guardSlot: slot)
     }
 
     /// Opens an existing file read-only (or read-write). Wraps `H5Fopen`.
@@ -70,8 +77,9 @@ public final class H5File: H5Group, @unchecked Sendable {
             throw HDF5Error(.invalid, path: path, object: "", detail: "not an HDF5 file (no valid superblock)")
         }
         let id: hid_t
-        // Named from here on if HDF5 crashes on the file's metadata (H5Library.prepare's guard).
-        let slot = rd_fault_guard_file_opened(path)
+        // Named from here on if HDF5 crashes on the file's metadata (H5Library.prepare's guard); one
+        // opened to be changed counts as written.
+        let slot = rd_fault_guard_file_opened(path, writable ? 1 : 0)
         do {
             id = try h5check(H5Fopen(path, writable ? rd_h5f_acc_rdwr() : rd_h5f_acc_rdonly(), rd_h5p_default()),
                              "H5Fopen", path: path, object: "")

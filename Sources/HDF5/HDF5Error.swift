@@ -55,8 +55,9 @@ enum H5Library {
         _ = rd_h5_silence_errors()
         // HDF5 1.10 follows addresses in metadata whose checksums match: a crafted file (an address
         // changed, its checksum recomputed) crashed it inside H5Literate. A fault with HDF5 on the
-        // stack while a file is open for reading ends the process with one line naming the file(s)
-        // and exit status 2 (CFaultGuard); any other fault goes to the handler that was there.
+        // stack while a file is open for reading (and none is being written) ends the process with
+        // one line naming the file(s) and exit status 2 (CFaultGuard); any other fault goes to the
+        // handler that was there. RNN_DIST_FAULT_GUARD=0 turns the guard off.
         _ = rd_fault_guard_install("libhdf5")
         ready = true
     }

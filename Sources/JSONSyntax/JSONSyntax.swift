@@ -10,11 +10,12 @@ public enum JSONSyntax {
     /// Deepest nesting of arrays and objects accepted (Python's default recursion limit is about 1,000).
     public static let maxDepth = 512
 
-    /// How messages call a refused text: `not valid JSON (…)`, or, for JSON nested deeper than
-    /// `maxDepth` (valid: RFC 8259 §9 lets a parser limit the nesting), `JSON nested deeper than the
-    /// 512 levels rnn-dist reads (…)`.
+    /// How messages call a refused text: `not valid JSON (…)`, or, where arrays and objects nest
+    /// deeper than `maxDepth` (RFC 8259 §9 lets a parser limit the nesting; the text is not read
+    /// further, so whether the rest is valid is not known), `arrays and objects nested deeper than
+    /// the 512 levels rnn-dist reads (…)`.
     public static func refusal(_ problem: String) -> String {
-        isTooDeep(problem) ? "JSON nested deeper than the \(maxDepth) levels rnn-dist reads (\(problem))"
+        isTooDeep(problem) ? "arrays and objects nested deeper than the \(maxDepth) levels rnn-dist reads (\(problem))"
                            : "not valid JSON (\(problem))"
     }
     /// Whether `problem` (from `check` or `problem`) is the nesting limit, not a fault of the JSON.

@@ -191,12 +191,15 @@ public struct ModelConfig: Codable, Hashable, Sendable {
             guard let next = layer.output(from: shape) else {
                 throw ModelConfigError.badStack("layer \(i + 1) (\(layer.label)) cannot take a \(shape)")
             }
-            // Every factor is at most maxWidth or maxNumWords here, so each product fits in Int.
-            total += layer.specification.parameters(input: shape).reduce(0) { $0 + $1.shape.reduce(1, *) }
-            if total > Self.maxParameters {
-                throw ModelConfigError.outOfRange(name: "parameter count", value: total, limit: Self.maxParameters)
-            }
+            // Every factor is at most maxWidth or maxNumWords here, so each product fits in Int; the
+            // sum is the whole model's (the message quotes it), saturating rather than overflowing.
+            let own = layer.specification.parameters(input: shape).reduce(0) { $0 + $1.shape.reduce(1, *) }
+            let (sum, overflow) = total.addingReportingOverflow(own)
+            total = overflow ? .max : sum
             shape = next
+        }
+        if total > Self.maxParameters {
+            throw ModelConfigError.outOfRange(name: "parameter count", value: total, limit: Self.maxParameters)
         }
         guard case .vector(let width) = shape, head.accepts(width: width) else {
             throw ModelConfigError.badStack("the head (\(head.rawValue)) needs \(head.needs), the last layer gives a \(shape)")

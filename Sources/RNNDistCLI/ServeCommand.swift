@@ -13,7 +13,7 @@ struct ServeCommand: ParsableCommand {
         discussion: """
         POST /v1/predict with {"texts": ["…", …]} answers {"predictions": [{"label": "pos", "probabilities": {"neg": 0.08, "pos": 0.92}}, …]}: the tokenizer and the numbers of `rnn-dist predict`. Requests that arrive together are scored in one forward pass (up to --max-batch texts; a free compute thread waits at most --batch-window-ms for more). GET /healthz answers {"status": "ok", …}; GET /metrics the Prometheus text format (requests by path and status, latency, batch sizes, the model file and its load time); GET / a page to type a text and see the answer.
         Errors are JSON {"error": "…"}: 400 for a body that is not valid UTF-8, not JSON or not {"texts": [strings]}; 413 for a body over 1 MiB (a Content-Length over it at once) or more than 1,000 texts; 415 for a Content-Encoding; 404 and 405 for an unknown path or method (HEAD is answered where GET is); 408 when a body does not arrive within --request-timeout.
-        SIGHUP, or a new weights file at the same path (as train writes it: atomically), reloads the model; requests in flight finish with the model they started with, and a file that does not load leaves the old model answering. SIGTERM or SIGINT stops accepting connections, answers the requests in flight, and exits 0.
+        SIGHUP, or a new weights file at the same path (as train writes it: atomically), reloads the model; requests in flight finish with the model they started with, and a file that does not load leaves the old model answering (it is first read by `rnn-dist inspect` in a child process, so that one whose metadata crash the HDF5 library ends that process, not the server). SIGTERM or SIGINT stops accepting connections, answers the requests in flight, and exits 0.
         The first line on stdout, once the server listens, is "serving http://HOST:PORT (WEIGHTS)" (with the real port when --port is 0).
         """)
 
@@ -46,6 +46,31 @@ struct ServeCommand: ParsableCommand {
         guard watchInterval >= 0, watchInterval <= 86_400 else { throw ValidationError("--watch-interval must be in [0, 86400] seconds, not \(watchInterval)") }
     }
 
+    /// `rnn-dist inspect PATH` in a child process, before a reload: a file whose metadata crash the
+    /// HDF5 library ends the child (exit 2 from the fault guard, or a signal), not the server. nil
+    /// when the child did not crash: the load then reads the file and names any other damage itself.
+    @Sendable static func inspectInAnotherProcess(_ path: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        guard n > 0 else { return nil }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        child.arguments = ["inspect", path]
+        let errors = Pipe()
+        child.standardOutput = FileHandle.nullDevice
+        child.standardError = errors
+        child.standardInput = FileHandle.nullDevice
+        do { try child.run() } catch { return nil }
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        child.waitUntilExit()
+        if child.terminationReason == .uncaughtSignal {
+            return "reading it crashed a checking process (signal \(child.terminationStatus)): the file is damaged"
+        }
+        guard child.terminationStatus == 2, text.contains("the HDF5 library crashed") else { return nil }
+        let line = text.split(separator: "\n").first { $0.contains("the HDF5 library crashed") } ?? ""
+        return String(line.dropFirst(line.hasPrefix("rnn-dist: error: ") ? 17 : 0))
+    }
+
     func run() throws {
         var o = ServeOptions(weights: weights)
         o.host = host
@@ -59,6 +84,7 @@ struct ServeCommand: ParsableCommand {
         if let ms = ProcessInfo.processInfo.environment["RNN_DIST_SERVE_BATCH_DELAY_MS"].flatMap(Double.init), ms >= 0, ms <= 60_000 {
             o.batchDelay = ms / 1000
         }
+        o.reloadCheck = Self.inspectInAnotherProcess
         let options = o
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)

@@ -218,8 +218,12 @@ struct Train: ParsableCommand {
             }
         }
         do {
-            try checkPreset(numWords: m.numWords ?? 10_000)
-            try config(numWords: m.numWords ?? 10_000, maxlen: m.maxlen ?? 500, dataRows: TrainConfig.maxRows).validate()
+            // Without --num-words the dataset's vocabulary is not known yet: the smallest one (4 ids)
+            // here, so that only what no dataset could fix is a bad command line; prepare() checks
+            // the model again with the dataset's (exit 2: a 10,000-word guess refused models that
+            // fit a small vocabulary).
+            try checkPreset(numWords: m.numWords ?? 4)
+            try config(numWords: m.numWords ?? 4, maxlen: m.maxlen ?? 500, dataRows: TrainConfig.maxRows).validate()
         } catch { throw ValidationError("\(error)") }
         if momentum != TrainConfig.Defaults.momentum && optimizer != .sgd {
             throw ValidationError("--momentum is --optimizer sgd's; \(optimizer.rawValue) would ignore it")

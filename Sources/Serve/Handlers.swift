@@ -55,7 +55,7 @@ struct Handlers: Sendable {
             return (problem, members.count { JSONSyntax.string($0.key, in: json) == "texts" })
         }
         if let problem {
-            throw HTTPError(.badRequest, message: "the body is \(JSONSyntax.isTooDeep(problem) ? "JSON nested deeper than the \(JSONSyntax.maxDepth) levels serve reads" : "not JSON") (\(problem)): expected {\"texts\": [\"…\", …]}")
+            throw HTTPError(.badRequest, message: "the body \(JSONSyntax.isTooDeep(problem) ? "nests arrays and objects deeper than the \(JSONSyntax.maxDepth) levels serve reads" : "is not JSON") (\(problem)): expected {\"texts\": [\"…\", …]}")
         }
         // JSON leaves open which of a repeated key's values counts (Python's json keeps the last).
         if textsKeys > 1 {

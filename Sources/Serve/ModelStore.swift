@@ -34,6 +34,11 @@ final class LoadedModel: Sendable {
     }
 }
 
+/// A replacement file that `ServeOptions.reloadCheck` refused.
+struct ReloadRefused: Error, CustomStringConvertible {
+    let description: String
+}
+
 /// What tells a file replaced (a new inode from an atomic rename) or rewritten (size, mtime).
 struct FileIdentity: Equatable, Sendable {
     let device: UInt64, inode: UInt64, size: Int64, modified: Int64
@@ -61,9 +66,13 @@ final class ModelStore: @unchecked Sendable {
     /// watch from loading at once.
     private let queue = DispatchQueue(label: "rnn-dist-serve-reload")
 
-    init(path: String, threads: Int) throws {
+    /// Run before each reload (ServeOptions.reloadCheck).
+    private let check: (@Sendable (String) -> String?)?
+
+    init(path: String, threads: Int, check: (@Sendable (String) -> String?)? = nil) throws {
         self.path = path
         self.threads = threads
+        self.check = check
         loaded = try LoadedModel(path: path, threads: threads, generation: 1)
     }
 
@@ -74,7 +83,10 @@ final class ModelStore: @unchecked Sendable {
 
     /// Loads the file again (on `queue`); on success the next batch uses it, on failure the old model stays.
     private func reload() -> Result<LoadedModel, any Error> {
-        let result = Result { try LoadedModel(path: path, threads: threads, generation: current.generation + 1) }
+        let result = Result {
+            if let problem = check?(path) { throw ReloadRefused(description: problem) }
+            return try LoadedModel(path: path, threads: threads, generation: current.generation + 1)
+        }
         if case .success(let m) = result {
             lock.lock(); loaded = m; lock.unlock()
         }

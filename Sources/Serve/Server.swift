@@ -37,6 +37,10 @@ public struct ServeOptions: Sendable {
     /// A pause before each batch is computed (seconds): a test hook (RNN_DIST_SERVE_BATCH_DELAY_MS)
     /// that holds requests in flight, for the shutdown and reload tests.
     public var batchDelay = 0.0
+    /// A check of a replacement file, run before each reload: nil when the file may be loaded, else
+    /// why not (the reload then fails and the old model keeps answering). The CLI's reads the file
+    /// in another process, so a file that crashes the HDF5 library ends that one, not the server.
+    public var reloadCheck: (@Sendable (String) -> String?)?
 
     public init(weights: String) { self.weights = weights }
 }
@@ -53,7 +57,7 @@ public enum Server {
     public static func run(_ options: ServeOptions, ready: @escaping @Sendable (String, Int) -> Void,
                            log: @escaping @Sendable (String) -> Void) async throws {
         let store: ModelStore
-        do { store = try ModelStore(path: options.weights, threads: options.computeThreads) } catch {
+        do { store = try ModelStore(path: options.weights, threads: options.computeThreads, check: options.reloadCheck) } catch {
             throw ServeError("\(error)")
         }
         let metrics = ServeMetrics()

@@ -41,7 +41,7 @@ final class JSONSyntaxTests: XCTestCase {
         // The nesting limit is rnn-dist's, not a fault of the text: messages say which.
         let deep = String(repeating: "[", count: 513) + String(repeating: "]", count: 513)
         XCTAssertEqual(JSONSyntax.refusal(try XCTUnwrap(JSONSyntax.problem(deep))),
-                       "JSON nested deeper than the 512 levels rnn-dist reads (nested deeper than 512 at byte 513)")
+                       "arrays and objects nested deeper than the 512 levels rnn-dist reads (nested deeper than 512 at byte 513)")
         XCTAssertEqual(JSONSyntax.refusal(try XCTUnwrap(JSONSyntax.problem("[1,]"))), "not valid JSON (a trailing comma at byte 3)")
     }
 

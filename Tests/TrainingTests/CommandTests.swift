@@ -414,6 +414,22 @@ final class CommandTests: XCTestCase {
         try assertTrainRefuses(cases, in: tmp)
     }
 
+    /// The parameter limit (2²⁸) is checked against the dataset's vocabulary: a 10,000-word guess at
+    /// parse time refused a wide Embedding that fits a small one (exit 64). A refusal quotes the
+    /// whole model's count, not the running sum where it crossed the limit (268,584,000 here).
+    func testTheParameterLimitUsesTheDatasetsVocabulary() throws {
+        let words = try TrainingDataset.open(Self.dataset).numWords
+        XCTAssertLessThan(words * 30_000, 1 << 28)
+        let wide = try Subprocess.rnnDist(["train", "--data", Self.dataset, "--run-dir", tmp.file("wide"), "--epochs", "1",
+                                           "--batch-size", "16", "--limit", "32", "--embed-dim", "30000", "--units", "1"])
+        XCTAssertEqual(wide.status, 0, wide.stderr)
+        // 4 ids × 32 + LSTM(1000) on 32 + 63 × LSTM(1000) on 1000 + Dense(1): 128 + 4,132,000 + 504,252,000 + 1,001.
+        let deep = try Subprocess.rnnDist(["train", "--data", Self.dataset, "--layers", "64", "--units", "1000"])
+        XCTAssertEqual(deep.status, 64, deep.stderr)
+        XCTAssertTrue(deep.stderr.contains("508385129"), deep.stderr)
+        XCTAssertEqual(deep.stderr.split(separator: "\n").count, 1, deep.stderr)
+    }
+
     /// A --limit above the dataset's rows uses them all, and says so in the run's first line.
     func testALimitAboveTheRowsIsNamed() throws {
         let r = try Subprocess.rnnDist(["train", "--data", Self.dataset, "--run-dir", tmp.file("limit"), "--epochs", "1", "--batch-size", "16",
