@@ -159,7 +159,7 @@ public final class H5File: H5Group, @unchecked Sendable {
         guard stat(dir, &dirStat) == 0, (dirStat.st_mode & S_IFMT) == S_IFDIR else {
             throw HDF5Error(.missing, path: path, object: "", detail: "folder '\(dir)' does not exist")
         }
-        removeStaleTemporaries(dir: dir, base: base)
+        POSIX.removeStaleTemporaries(dir: dir, base: base)
         let existed = access(path, F_OK) == 0
         do {
             let file = try create(tmp)
@@ -186,20 +186,6 @@ public final class H5File: H5Group, @unchecked Sendable {
                 throw HDF5Error(.invalid, path: path, object: "", detail: "cannot write (\(reason))" + (existed ? "; the previous file is kept" : ""))
             }
             throw error
-        }
-    }
-
-    /// Removes `.BASE.tmp-PID-*` files left by writers that were killed (their PID is gone).
-    static func removeStaleTemporaries(dir: String, base: String) {
-        guard let d = opendir(dir) else { return }
-        defer { closedir(d) }
-        let prefix = ".\(base).tmp-"
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            guard name.hasPrefix(prefix), let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }) else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { unlink(dir + "/" + name) }
         }
     }
 

@@ -152,3 +152,18 @@ public func atomicWriteTarget(_ path: String) throws -> String {
     defer { free(resolved) }
     return String(cString: resolved)
 }
+
+/// Removes `.BASE.tmp-PID…` files in `dir` left by writers that were killed (no process PID): the
+/// temporary names of rnn-dist's atomic writes (HDF5 files, and history.csv, SVG, ONNX).
+public func removeStaleTemporaries(dir: String, base: String) {
+    guard let d = opendir(dir) else { return }
+    defer { closedir(d) }
+    let prefix = ".\(base).tmp-"
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        guard name.hasPrefix(prefix), let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }) else { continue }
+        if kill(pid, 0) != 0 && errno == ESRCH { unlink(dir + "/" + name) }
+    }
+}

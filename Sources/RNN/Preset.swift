@@ -116,8 +116,10 @@ extension ModelConfig {
 }
 
 extension ModelConfig {
-    /// The cell name files and `eval --json` report: a preset's ("lstm"), else "sequential".
-    public var kindName: String { preset?.kind.rawValue ?? "sequential" }
+    /// The cell name files and `eval --json` report: a preset's ("lstm"), else "sequential". A frozen
+    /// Embedding (`--freeze-embeddings`) does not change the cell: it was "sequential" (history.h5's
+    /// @model, and `eval --model lstm` refused such weights).
+    public var kindName: String { embedding(trainable: true).preset?.kind.rawValue ?? "sequential" }
 
     /// "lstm, 2 layers of 32 units, embedding 10000×32" for a preset, else the layers.
     public var summary: String {

@@ -63,6 +63,8 @@ struct Prepare: ParsableCommand {
         if let f = testSplit, !(f > 0 && f < 1) {
             throw ValidationError("--test-split must be between 0 and 1 (exclusive), got \(f)")
         }
+        // Known from the command line alone: a bad command line (64), as export's exclusive flags.
+        if testSplit != nil && testSource != nil { throw ValidationError("--test-split and --test-source exclude each other") }
         guard !output.isEmpty else { throw ValidationError("-o is empty: name the dataset file to write") }
         guard !source.isEmpty else { throw ValidationError("--source is empty: name the raw text to read") }
         guard !textColumn.isEmpty, !labelColumn.isEmpty else {

@@ -27,6 +27,8 @@ public enum TextFile {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
+        // Those of writers that were killed (their PID is gone) go first, as for the HDF5 files.
+        removeStaleTemporaries(dir: dir, base: url.lastPathComponent)
         func fail(_ what: String) -> TrainingError {
             let reason = SystemError().description
             unlink(tmp)

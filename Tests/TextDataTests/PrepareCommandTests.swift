@@ -57,6 +57,10 @@ final class PrepareCommandTests: XCTestCase {
             XCTAssertNotEqual(r.status, 0)
             XCTAssertTrue(r.stderr.contains(words), r.stderr)
         }
+        // Flags that exclude each other: a bad command line (64, as export's), known before any file is read (it exited 2).
+        let both = try Subprocess.rnnDist(["prepare", "--source", dir.path + "/src", "-o", out, "--test-split", "0.2", "--test-source", dir.path + "/src"])
+        XCTAssertEqual(both.status, 64, both.stderr)
+        XCTAssertTrue(both.stderr.contains("--test-split and --test-source exclude each other"), both.stderr)
         let noFolder = try Subprocess.rnnDist(["prepare", "--source", dir.path + "/src", "-o", dir.path + "/nope/imdb.h5"])
         XCTAssertEqual(noFolder.status, 2)
         XCTAssertTrue(noFolder.stderr.contains("the output folder does not exist"), noFolder.stderr)

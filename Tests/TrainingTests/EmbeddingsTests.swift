@@ -83,6 +83,12 @@ final class EmbeddingsTests: ToyIMDBTestCase {
         XCTAssertEqual(Array(w[0 ..< E * 8]), expected, "the frozen embedding changed")
         XCTAssertNotEqual(Array(start.weights[0 ..< E * 8]), expected, "the trainable run's embedding did not train")
         XCTAssertFalse(meta.config.model.embeddingTrainable)
+        // Still an LSTM by name (history.h5's @model said "sequential"), and eval --model lstm takes it.
+        XCTAssertEqual(meta.config.model.kindName, "lstm")
+        let history = try Subprocess.rnnDist(["inspect", tmp.file("f/history.h5")])
+        XCTAssertTrue(history.stdout.contains("@model = lstm"), history.stdout)
+        let eval = try Subprocess.rnnDist(["eval", "--weights", tmp.file("f/model.weights.h5"), "--data", dataset, "--model", "lstm"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
         let (t, f) = (megabytesPerBatch(trainable.stdout), megabytesPerBatch(frozen.stdout))
         XCTAssertNotNil(t, trainable.stdout)
         XCTAssertNotNil(f, frozen.stdout)

@@ -43,6 +43,23 @@ final class RunFolderTests: ToyIMDBTestCase {
     /// What a run writes is never what it reads: --timeline naming the dataset or the checkpoint
     /// to resume, or a dataset kept in the run folder under a run file's name, is refused before
     /// anything is written (they were overwritten, exit 0).
+    /// Temporary files of killed writers (their PID gone) are removed by the next write of the same
+    /// file: history.csv's and the SVG's too (only the HDF5 files' were), not a living writer's.
+    func testTemporariesOfKilledWritersAreRemoved() throws {
+        let dir = tmp.file("stale")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var dead: Int32 = 4_194_000
+        while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
+        let names = [".history.csv.tmp-\(dead)", ".history.h5.tmp-\(dead)-123", ".history.svg.tmp-\(dead)"]
+        let living = ".history.csv.tmp-\(getpid())"
+        for n in names + [living] { XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/" + n, contents: Data("x".utf8))) }
+        XCTAssertEqual(try train(dir, ["--epochs", "1"]).status, 0)
+        let plot = try Subprocess.rnnDist(["plot", dir + "/history.h5", "-o", dir + "/history.svg"])
+        XCTAssertEqual(plot.status, 0, plot.stderr)
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }
+        XCTAssertEqual(left, [living], "a killed writer's temporary left, or a living one's removed")
+    }
+
     func testARunDoesNotWriteOverItsInputs() throws {
         let copy = tmp.file("copy.h5")
         try FileManager.default.copyItem(atPath: dataset, toPath: copy)
