@@ -50,11 +50,8 @@ struct ServeCommand: ParsableCommand {
     /// HDF5 library ends the child (exit 2 from the fault guard, or a signal), not the server. nil
     /// when the child did not crash: the load then reads the file and names any other damage itself.
     @Sendable static func inspectInAnotherProcess(_ path: String) -> String? {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-        guard n > 0 else { return nil }
         let child = Process()
-        child.executableURL = URL(fileURLWithPath: String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        child.executableURL = URL(fileURLWithPath: "/proc/self/exe")   // this very binary, as KernelChoice re-runs it
         child.arguments = ["inspect", path]
         let errors = Pipe()
         child.standardOutput = FileHandle.nullDevice
