@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "BLASTests", dependencies: ["BLAS", "TestSupport"]),
         .testTarget(name: "RNNTests", dependencies: ["RNN", "BLAS", "JSONSyntax", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TextDataTests", dependencies: ["TextData", "HDF5", "JSONSyntax", "TestSupport"]),
-        .testTarget(name: "ServeTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "ServeTests", dependencies: ["Serve", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RNN", "TextData", "HDF5", "POSIX", "TestSupport"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "RNN", "Training", "TestSupport"]),
     ]

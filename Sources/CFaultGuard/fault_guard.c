@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { SLOTS = 32, PATH_BYTES = 1024, RANGES = 16, FRAMES = 128, LINE_BYTES = 4096 };
+enum { SLOTS = 32, PATH_BYTES = 4096, RANGES = 16, FRAMES = 128, LINE_BYTES = 16384 };
 
 /// Each slot: 0 free, 1 open for reading, 2 being written.
 static char paths[SLOTS][PATH_BYTES];
@@ -179,6 +179,9 @@ int rd_fault_guard_file_opened(const char *path, int writing) {
     for (int i = 0; i < SLOTS; i++) {
         if (atomic_load(&state[i])) continue;
         snprintf(paths[i], PATH_BYTES, "%s", path);
+        // One line whatever the name holds, as the other error lines (a line break is a space).
+        for (char *c = paths[i]; *c; c++)
+            if (*c == '\n' || *c == '\r') *c = ' ';
         atomic_store(&state[i], writing ? 2 : 1);
         slot = i;
         break;

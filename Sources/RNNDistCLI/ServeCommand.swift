@@ -52,7 +52,7 @@ struct ServeCommand: ParsableCommand {
     @Sendable static func inspectInAnotherProcess(_ path: String) -> String? {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe")   // this very binary, as KernelChoice re-runs it
-        child.arguments = ["inspect", path]
+        child.arguments = ["inspect", "--", path]   // a path may begin with '-'
         let errors = Pipe()
         child.standardOutput = FileHandle.nullDevice
         child.standardError = errors

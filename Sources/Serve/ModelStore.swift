@@ -83,15 +83,38 @@ final class ModelStore: @unchecked Sendable {
 
     /// Loads the file again (on `queue`); on success the next batch uses it, on failure the old model stays.
     private func reload() -> Result<LoadedModel, any Error> {
-        let result = Result {
-            if let problem = check?(path) { throw ReloadRefused(description: problem) }
-            return try LoadedModel(path: path, threads: threads, generation: current.generation + 1)
-        }
+        let result = Result { try loadChecked() }
         if case .success(let m) = result {
             lock.lock(); loaded = m; lock.unlock()
         }
         onReload?(result)
         return result
+    }
+
+    /// The file at `path` now, checked by `check` first. The check and the load read one file: the
+    /// one open on a descriptor taken before either (through /proc/PID/fd/N), so a file renamed over
+    /// `path` in between (a probe swapped a crafted file in 0.14 s after SIGHUP) is not loaded
+    /// unchecked: HDF5 cannot open the replaced file by that name, the reload fails saying so, and
+    /// the new file is checked and loaded at the next reload (the watch sees its new identity).
+    /// Messages name `path`.
+    private func loadChecked() throws -> LoadedModel {
+        let generation = current.generation + 1
+        guard let check else { return try LoadedModel(path: path, threads: threads, generation: generation) }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Unopenable: the load names why (missing, not readable, …).
+        guard fd >= 0 else { return try LoadedModel(path: path, threads: threads, generation: generation) }
+        defer { close(fd) }
+        let here = "/proc/self/fd/\(fd)", there = "/proc/\(getpid())/fd/\(fd)"
+        func named(_ text: String) -> String {
+            text.replacingOccurrences(of: there, with: path).replacingOccurrences(of: here, with: path)
+        }
+        if let problem = check(there) { throw ReloadRefused(description: named(problem)) }
+        do { return try LoadedModel(path: here, threads: threads, generation: generation) } catch {
+            if FileIdentity(path: here) != FileIdentity(path: path) {
+                throw ReloadRefused(description: "\(path): replaced while it was being reloaded; the new file is read at the next reload")
+            }
+            throw ReloadRefused(description: named("\(error)"))
+        }
     }
 
     /// Reloads (SIGHUP).

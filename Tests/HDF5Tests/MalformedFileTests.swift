@@ -230,6 +230,14 @@ final class MalformedFileTests: XCTestCase {
             let off = try Subprocess.run(Subprocess.rnnDist, ["inspect", tmp.file("crafted-256.h5")], environment: env, timeout: 20)
             XCTAssertTrue(off.signaled && off.status == SIGSEGV, "status \(off.status), signaled \(off.signaled): \(off.stderr.prefix(300))")
         }
+        // A name with a line break is still one line (the break as a space), as other errors write it.
+        let broken = tmp.file("two\nlines.h5")
+        try writeSample(broken)
+        XCTAssertTrue(try redirectLinkHeap(in: broken))
+        let r = try Subprocess.rnnDist(["inspect", broken], timeout: 20)
+        XCTAssertFalse(r.signaled || r.timedOut, r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        if r.status == 2 { XCTAssertTrue(r.stderr.contains("two lines.h5: the HDF5 library crashed"), r.stderr) }
         // The guard claims only faults with HDF5 on the stack: an intact file still reads.
         let good = tmp.file("good.h5")
         try writeSample(good)

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import TestSupport
+@testable import Serve
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -383,6 +384,37 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(server.waitForExit(10), 0, server.stderr)
     }
 
+    /// The reload check and the load read one file: a file renamed over the path while the check
+    /// runs is not loaded unchecked (a crafted file swapped in 0.14 s after SIGHUP ended the server).
+    /// The check reads /proc/PID/fd/N, the bytes of the moment the reload began; the replaced file
+    /// cannot be opened by that name any more, so the reload fails saying why, and the next one
+    /// checks and loads the new file.
+    func testTheReloadCheckAndTheLoadReadOneFile() async throws {
+        let path = tmp.file("pinned.weights.h5"), swapped = tmp.file("swapped.h5")
+        let gru = try Data(contentsOf: URL(fileURLWithPath: Self.gru)), lstm = try Data(contentsOf: URL(fileURLWithPath: Self.lstm))
+        try gru.write(to: URL(fileURLWithPath: path))
+        try lstm.write(to: URL(fileURLWithPath: swapped))
+        let checked = Flag(), swap = Flag()
+        swap.value = true
+        let store = try ModelStore(path: path, threads: 1, check: { name in
+            checked.value = name.hasPrefix("/proc/") && (try? Data(contentsOf: URL(fileURLWithPath: name))) == (swap.value ? gru : lstm)
+            if swap.value { XCTAssertEqual(rename(swapped, path), 0) }   // replaced while it is checked
+            return nil
+        })
+        let outcome = Outcome()
+        store.onReload = { r in outcome.set(r.map(\.summary)) }
+        await store.reloadInBackground()
+        XCTAssertTrue(checked.value, "the check did not read the file through the reload's descriptor")
+        guard case .failure(let e)? = outcome.value else { return XCTFail("the file renamed in during the check was loaded: \(String(describing: outcome.value))") }
+        XCTAssertEqual("\(e)", "\(path): replaced while it was being reloaded; the new file is read at the next reload")
+        XCTAssertEqual(store.current.generation, 1)
+        swap.value = false
+        await store.reloadInBackground()
+        XCTAssertTrue(checked.value)
+        XCTAssertEqual(store.current.generation, 2)
+        XCTAssertTrue(store.current.summary.hasPrefix("lstm"), store.current.summary)
+    }
+
     /// Waits until the server's stderr holds `line` (the batch-delay hook says when it holds a batch).
     func waitForStderr(_ server: ServerProcess, _ line: String, seconds: Double = 30) throws {
         let deadline = Date().addingTimeInterval(seconds)
@@ -523,4 +555,12 @@ final class Counter: @unchecked Sendable {
     private var v = 0
     var value: Int { lock.lock(); defer { lock.unlock() }; return v }
     func add() { lock.lock(); v += 1; lock.unlock() }
+}
+
+/// The last reload's result (a model's summary, or the error).
+final class Outcome: @unchecked Sendable {
+    private let lock = NSLock()
+    private var v: Result<String, any Error>?
+    var value: Result<String, any Error>? { lock.lock(); defer { lock.unlock() }; return v }
+    func set(_ r: Result<String, any Error>) { lock.lock(); v = r; lock.unlock() }
 }
