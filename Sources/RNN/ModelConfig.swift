@@ -127,7 +127,7 @@ public struct ModelConfig: Codable, Hashable, Sendable {
     /// The model in a few words for banners, titles and summaries: a preset's ("bidirectional gru
     /// (reset before), dropout 0.2"), else the layers ("embedding, lstm(32), dense(1)").
     public var label: String {
-        preset?.label ?? layers.map(\.label).joined(separator: ", ")
+        cellPreset.map { $0.label + frozenMark } ?? layers.map(\.label).joined(separator: ", ")
     }
 
     /// Where `other` differs from this model, for a one-line refusal: ("the model", this label, the

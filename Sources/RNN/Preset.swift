@@ -119,11 +119,19 @@ extension ModelConfig {
     /// The cell name files and `eval --json` report: a preset's ("lstm"), else "sequential". A frozen
     /// Embedding (`--freeze-embeddings`) does not change the cell: it was "sequential" (history.h5's
     /// @model, and `eval --model lstm` refused such weights).
-    public var kindName: String { embedding(trainable: true).preset?.kind.rawValue ?? "sequential" }
+    public var kindName: String { cellPreset?.kind.rawValue ?? "sequential" }
+
+    /// The preset this model is with its Embedding trainable: a frozen Embedding keeps the preset's
+    /// words in labels and summaries, followed by `frozenMark`.
+    public var cellPreset: Preset? { embedding(trainable: true).preset }
+
+    /// ", frozen embedding" when the Embedding does not train, else "".
+    public var frozenMark: String { embeddingTrainable ? "" : ", frozen embedding" }
 
     /// "lstm, 2 layers of 32 units, embedding 10000×32" for a preset, else the layers.
     public var summary: String {
-        guard let p = preset else { return label }
+        guard let p = cellPreset else { return label }
         return "\(p.label), \(p.layers) layer\(p.layers == 1 ? "" : "s") of \(p.units) units, embedding \(p.numWords)×\(p.embedDim)"
+            + frozenMark
     }
 }

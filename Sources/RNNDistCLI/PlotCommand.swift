@@ -26,7 +26,7 @@ struct Plot: ParsableCommand {
         }
         let (h, config, worldSize) = try HistoryFile.read(from: history)
         guard !h.records.isEmpty else { throw CLIError("\(history): no epochs recorded yet") }
-        let model = config.model.preset.map { "\($0.label) (\($0.units) units)" } ?? config.model.label
+        let model = config.model.cellPreset.map { "\($0.label) (\($0.units) units)\(config.model.frozenMark)" } ?? config.model.label
         let title = "\(model), \(worldSize) rank\(worldSize == 1 ? "" : "s"), " +
             "\(h.records.count) epoch\(h.records.count == 1 ? "" : "s")"
         let svg = HistoryPlot.svg(h, title: title)

@@ -96,6 +96,9 @@ final class EmbeddingsTests: ToyIMDBTestCase {
         XCTAssertTrue(frozen.stdout.contains("0 of \(E) embedding rows"), frozen.stdout)
         let inspect = try Subprocess.rnnDist(["inspect", tmp.file("f/model.weights.h5")])
         XCTAssertTrue(inspect.stdout.contains("Non-trainable params: \(E * 8) ("), inspect.stdout)
+        // Summaries name the cell and say the embedding is frozen (they listed the layers instead).
+        XCTAssertTrue(inspect.stdout.contains("lstm, 1 layer of 8 units, embedding \(E)×8, frozen embedding, maxlen"), inspect.stdout)
+        XCTAssertTrue(frozen.stdout.contains("rnn-dist train: lstm, frozen embedding, 2 ranks"), frozen.stdout)
         // A resume must freeze it too.
         let stop = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("s"), "--freeze-embeddings"] + flags
                                          + ["--stop-after-batches", "9"])
