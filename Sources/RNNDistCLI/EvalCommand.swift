@@ -29,6 +29,7 @@ struct Eval: ParsableCommand {
     var json = false
 
     func validate() throws {
+        try refuseEmptyPaths([("--weights", weights), ("--data", data)])
         guard (1 ... TrainConfig.maxRows).contains(batchSize) else {
             throw ValidationError("--batch-size must be in 1 … \(TrainConfig.maxRows), not \(batchSize)")
         }

@@ -8,7 +8,7 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "What an rnn-dist HDF5 file holds, and whether it is complete and intact.",
         discussion: """
-        Lists every group and dataset with its shape, type and attributes, and reads every dataset in full so that each Fletcher-32 checksum is verified. A dataset, weights file, checkpoint or history file is then read as `train`, `eval` and `plot` read it, and summarised. Exit status 0: the file is complete and intact; 1: it is damaged, partial or unreadable (one line on stderr says why).
+        Lists every group and dataset with its shape and type, and the root's attributes with their values (--json: every object's attribute names too), and reads every dataset in full so that each Fletcher-32 checksum is verified. A dataset, weights file, checkpoint or history file is then read as `train`, `eval` and `plot` read it, and summarised. Exit status 0: the file is complete and intact; 1: it is damaged, partial or unreadable (one line on stderr says why); 2: its metadata crashed the HDF5 library (one line says so). A file name that begins with '-' goes after '--'.
         """)
 
     @Argument(help: "The HDF5 file to inspect.")
@@ -19,6 +19,10 @@ struct Inspect: ParsableCommand {
 
     /// What an attribute whose type rnn-dist does not read is shown as.
     static let unread = "(not read: a type rnn-dist does not read)"
+
+    func validate() throws {
+        try refuseEmptyPaths([("<file>", file)])
+    }
 
     func run() throws {
         let f = try H5File.open(file)

@@ -13,6 +13,7 @@ struct Plot: ParsableCommand {
     var output = "history.svg"
 
     func validate() throws {
+        try refuseEmptyPaths([("<history>", history)])
         guard !output.isEmpty else { throw ValidationError("-o is empty: name the SVG file to write") }
     }
 
@@ -26,7 +27,10 @@ struct Plot: ParsableCommand {
         }
         let (h, config, worldSize) = try HistoryFile.read(from: history)
         guard !h.records.isEmpty else { throw CLIError("\(history): no epochs recorded yet") }
-        let model = config.model.cellPreset.map { "\($0.label) (\($0.units) units)\(config.model.frozenMark)" } ?? config.model.label
+        // The recurrent layers' count too (a 2-layer LSTM was titled "lstm (8 units)").
+        let model = config.model.cellPreset.map {
+            "\($0.label) (\($0.layers == 1 ? "" : "\($0.layers) layers of ")\($0.units) units)\(config.model.frozenMark)"
+        } ?? config.model.label
         let title = "\(model), \(worldSize) rank\(worldSize == 1 ? "" : "s"), " +
             "\(h.records.count) epoch\(h.records.count == 1 ? "" : "s")"
         let svg = HistoryPlot.svg(h, title: title)

@@ -7,8 +7,11 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Class probabilities for raw text.",
         discussion: """
-        Texts come from the arguments, or one per line on standard input (every line, blank ones too: output line i answers input line i; a blank line is a text without words). Each is tokenized with the vocabulary and settings stored in the weights file, by the same code as `prepare`. Prints one line per text: the top class's probability and name, every class's probability, and the text's start. --json: one object per line with "class" (and "label", the same), "probabilities" (class name → probability), "text", and for a two-class model "probability", that of the second class (IMDB's pos).
+        Texts come from the arguments, or one per line on standard input (every line, blank ones too: output line i answers input line i; a blank line is a text without words). Each is tokenized with the vocabulary and settings stored in the weights file, by the same code as `prepare`. Prints one line per text: the top class's probability and name, every class's probability (beyond 8 classes, the 8 most probable and how many more --json lists), and the text's start. --json: one object per line with "class" (and "label", the same), "probabilities" (class name → probability), "text", and for a two-class model "probability", that of the second class (IMDB's pos).
         """)
+
+    /// Classes the text line lists, at most.
+    static let classesShown = 8
 
     @Option(help: "Weights file written by `train` (model.weights.h5, best.weights.h5), or a checkpoint.")
     var weights: String
@@ -16,6 +19,10 @@ struct Predict: ParsableCommand {
     var json = false
     @Argument(help: "Texts (default: one per line on stdin). A text that begins with '-' goes after '--'.")
     var texts: [String] = []
+
+    func validate() throws {
+        try refuseEmptyPaths([("--weights", weights)])
+    }
 
     func run() throws {
         let classifier = try Classifier(path: weights)
@@ -43,8 +50,13 @@ struct Predict: ParsableCommand {
                 // One line per text: line breaks, tabs and escape sequences' control characters as spaces.
                 let shown = OneLine.flattened(r)
                 let head = shown.count > 60 ? String(shown.prefix(57)) + "..." : shown
-                let all = zip(names, p).prefix(8).map { String(format: "%@ %.4f", $0, $1) }.joined(separator: ", ")
-                print(String(format: "%.4f  ", p[top]) + names[top] + "  (" + all + (names.count > 8 ? ", …" : "") + ")  " + head)
+                // Every class in order; beyond 8, the 8 most probable (the top one among them, which
+                // the first 8 in order left out) and how many more --json lists.
+                let shownClasses = names.count <= Self.classesShown ? Array(names.indices)
+                    : Array(p.indices.sorted { p[$0] != p[$1] ? p[$0] > p[$1] : $0 < $1 }.prefix(Self.classesShown))
+                let all = shownClasses.map { String(format: "%@ %.4f", names[$0], p[$0]) }.joined(separator: ", ")
+                let more = names.count - shownClasses.count
+                print(String(format: "%.4f  ", p[top]) + names[top] + "  (" + all + (more > 0 ? ", \(more) more in --json" : "") + ")  " + head)
             }
         }
     }

@@ -57,6 +57,8 @@ public struct RNNDist: ParsableCommand {
         }
         do {
             try command.run()
+            // What train and serve print is a log; every other command's output is its result.
+            if !(command is Train) && !(command is ServeCommand) { checkStandardOutput() }
             Glibc.exit(0)
         } catch let e as ExitCode {
             Glibc.exit(e.rawValue)
@@ -85,6 +87,21 @@ public struct RNNDist: ParsableCommand {
         }
     }
 
+    /// A help request no one made: ArgumentParser reads an argument such as `-foo.h5` as the grouped
+    /// short flags -f -o -o -. -h -5, and the -h in it as a request for help — `inspect -foo.h5`
+    /// printed the help and exited 0, as if the file were intact (also plot, export). The argument
+    /// (before any `--`) that did it, when no `-h`, `--help`, `-help` or `help` asked for help; nil
+    /// otherwise.
+    static func groupedHelp(_ arguments: [String]) -> String? {
+        let options = arguments.prefix { $0 != "--" }
+        guard arguments.first != "help", !options.contains(where: { ["-h", "--help", "-help"].contains($0) }) else { return nil }
+        return options.first {
+            guard $0.hasPrefix("-") && !$0.hasPrefix("--") else { return false }
+            let name = $0.dropFirst().prefix { $0 != "=" }
+            return name.count > 1 && name.contains("h")
+        }
+    }
+
     /// `rnn-dist help bogus` printed the top-level help and exited 0 (ArgumentParser's help command
     /// falls back to it), where `rnn-dist bogus` is a bad command line (64).
     static func refuseHelpForAnUnknownCommand(_ arguments: [String]) throws {
@@ -98,6 +115,10 @@ public struct RNNDist: ParsableCommand {
     /// 0); a bad command line is one line — ArgumentParser's message and where the usage is — and
     /// ArgumentParser's exit status (64).
     static func exitForCommandLine(_ error: Error) -> Never {
+        if exitCode(for: error) == .success, let a = groupedHelp(Array(CommandLine.arguments.dropFirst())) {
+            exitForCommandLine(ValidationError("'\(OneLine.flattened(String(a.prefix(40))))\(a.count > 40 ? "…" : "")' is not an option "
+                + "(nor a group of short flags: rnn-dist's are -h and -o); a file name that begins with '-' goes after '--', or as ./NAME"))
+        }
         let code = exitCode(for: error)
         guard code != .success else { exit(withError: error) }
         let names = configuration.subcommands.map { $0._commandName }
@@ -111,6 +132,14 @@ public struct RNNDist: ParsableCommand {
             printError(message(for: error) + hint + " (usage: rnn-dist\(command.map { " " + $0 } ?? "") --help)")
         }
         Glibc.exit(code.rawValue)
+    }
+}
+
+/// A path given as an empty string is a bad command line (64), as `train`'s are: it read as a missing
+/// file named '' (exit 1 or 2, "rnn-dist: error: : missing").
+func refuseEmptyPaths(_ paths: [(name: String, path: String?)]) throws {
+    for (name, path) in paths where path?.isEmpty == true {
+        throw ValidationError("\(name) needs a path, not an empty string")
     }
 }
 

@@ -281,7 +281,8 @@ struct Train: ParsableCommand {
             trainer.exchangeOverlap = exchangeOverlap
             if comm.isRoot {
                 let printer = ProgressPrinter(format: logFormat)
-                printer.traffic = { [unowned trainer] in trainer.traffic }
+                // One rank exchanges nothing (--reproducible's chunk sums counted as traffic: "exchange: 0.000 MB/batch").
+                if comm.size > 1 { printer.traffic = { [unowned trainer] in trainer.traffic } }
                 printer.vocabulary = config.model.vocabularySize
                 trainer.observers.append(printer)
                 if let tensorboard {

@@ -51,7 +51,9 @@ public struct RunFileSummary {
             lines = ["checkpoint: \(describe(c.metadata.config))",
                      "  classes (\(c.metadata.classNames.count)): \(c.metadata.classNames.joined(separator: ", "))",
                      "  \(c.isFinished ? "" : "at ")\(c.progress); \(c.iterations) optimizer steps (\(c.optimizerName), slots \(c.slots.map(\.name).joined(separator: ", ")))",
-                     "  written by \(s.worldSize) rank\(s.worldSize == 1 ? "" : "s"); \(c.history.records.count) epoch\(c.history.records.count == 1 ? "" : "s") of history; best val_loss \(s.bestValLoss)"]
+                     "  written by \(s.worldSize) rank\(s.worldSize == 1 ? "" : "s"); \(c.history.records.count) epoch\(c.history.records.count == 1 ? "" : "s") of history; "
+                        // What was monitored: without validation rows, the training loss (it read "best val_loss").
+                        + "best \(c.metadata.config.validationSplit > 0 ? "val_loss" : "training loss (no validation rows)") \(s.bestValLoss)"]
                 + (s.interruptedBy.map { ["  written when \($0) stopped the run (a clean interruption: resume it)"] } ?? [])
             json = ["kind": kind, "epoch": s.epoch, "next_batch": s.nextBatch, "epochs": c.metadata.config.epochs,
                     "finished": c.isFinished, "iterations": c.iterations,

@@ -15,14 +15,17 @@ public enum HistoryPlot {
         <text x="\(width / 2)" y="20" text-anchor="middle" font-size="16">\(escape(title))</text>
 
         """
-        out += chart(x: 60, y: 70, w: 400, h: 310, epochs: epochs, heading: "Training and validation accuracy",
+        // A run without validation rows (--validation-split 0) records NaN: no validation series,
+        // nor a legend entry for one.
+        let validated = history.records.contains { !$0.valAcc.isNaN || !$0.valLoss.isNaN }
+        out += chart(x: 60, y: 70, w: 400, h: 310, epochs: epochs, heading: validated ? "Training and validation accuracy" : "Training accuracy",
                      yLabel: "accuracy", series: [
-                        Series(name: "Training acc", values: history.records.map(\.acc), dots: true, color: "#1f5fbf"),
-                        Series(name: "Validation acc", values: history.records.map(\.valAcc), dots: false, color: "#1f5fbf")])
-        out += chart(x: 560, y: 70, w: 400, h: 310, epochs: epochs, heading: "Training and validation loss",
+                        Series(name: "Training acc", values: history.records.map(\.acc), dots: true, color: "#1f5fbf")]
+                        + (validated ? [Series(name: "Validation acc", values: history.records.map(\.valAcc), dots: false, color: "#1f5fbf")] : []))
+        out += chart(x: 560, y: 70, w: 400, h: 310, epochs: epochs, heading: validated ? "Training and validation loss" : "Training loss",
                      yLabel: "loss", series: [
-                        Series(name: "Training loss", values: history.records.map(\.loss), dots: true, color: "#c0392b"),
-                        Series(name: "Validation loss", values: history.records.map(\.valLoss), dots: false, color: "#c0392b")])
+                        Series(name: "Training loss", values: history.records.map(\.loss), dots: true, color: "#c0392b")]
+                        + (validated ? [Series(name: "Validation loss", values: history.records.map(\.valLoss), dots: false, color: "#c0392b")] : []))
         out += "</svg>\n"
         return out
     }

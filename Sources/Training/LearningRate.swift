@@ -80,13 +80,7 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable, CustomStringCo
     }
 
     public var description: String {
-        let s: String
-        switch shape {
-        case .constant: s = "constant"
-        case .cosine: s = "cosine"
-        case .step(let every, let factor): s = "step:\(every):\(factor)"
-        }
-        return s + (warmupEpochs > 0 ? ", warm-up \(warmupEpochs) epochs" : "") + (scaling == .none ? "" : ", \(scaling.rawValue) scaling")
+        shape.flag + (warmupEpochs > 0 ? ", warm-up \(warmupEpochs) epochs" : "") + (scaling == .none ? "" : ", \(scaling.rawValue) scaling")
     }
 
     /// `base` × the scaling's factor for `globalBatch` samples per step: the rate before warm-up and schedule.
@@ -123,6 +117,17 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable, CustomStringCo
         }
         if case .step(let every, let factor) = shape, !(every >= 1 && factor.isNormal && factor > 0) {
             throw TrainingError.invalid("--lr-schedule step:\(every):\(factor) needs EVERY ≥ 1 and FACTOR > 0")
+        }
+    }
+}
+
+extension LearningRateSchedule.Shape {
+    /// `constant`, `cosine` or `step:EVERY:FACTOR`, as `--lr-schedule` takes it.
+    public var flag: String {
+        switch self {
+        case .constant: return "constant"
+        case .cosine: return "cosine"
+        case .step(let every, let factor): return "step:\(every):\(factor)"
         }
     }
 }

@@ -167,6 +167,15 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         // --lr-scaling raises the rate with the global batch: it must stay a finite Float too.
         let scaled = learningRateSchedule.scaled(learningRate, globalBatch: stepBatch)
         try need(Float(scaled).isFinite, "--lr × --lr-scaling", scaled, "(0, 3.4e38] (larger is ∞ as a float)")
+        // A step schedule multiplies it by FACTOR^k up to the last epoch: that rate must be a normal,
+        // finite Float too (step:1:1e-300 trained at a rate of 0 and exited 0; step:1:1e300 reached ∞).
+        if case .step(let every, let factor) = learningRateSchedule.shape, epochs > every {
+            let k = (epochs - 1) / every, last = scaled * pow(factor, Double(k))
+            if !(Float(last).isFinite && Float(last) >= smallest) {
+                throw TrainingError.invalid("--lr-schedule \(learningRateSchedule.shape.flag) takes the rate to \(String(format: "%.3g", last)) by epoch \(k * every + 1) "
+                    + "(the rate × FACTOR^\(k)): outside 1.2e-38…3.4e38, where it is a float other than 0 and ∞")
+            }
+        }
         try need(reproducibleChunk.map { (1 ... 4096).contains($0) } ?? true, "--chunk-rows", reproducibleChunk ?? 0, "1…4096")
         if reproducibleChunk != nil && exchange == .bf16 {
             throw TrainingError.invalid("--reproducible needs --allreduce-dtype fp32 (bf16 rounds each rank's partial sum, so the bits depend on the rank count)")
@@ -181,7 +190,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         switch error {
         case .outOfRange(let name, let value, let limit):
             let flag = name.contains(" ") ? name : "--" + name.replacingOccurrences(of: "_", with: "-")
-            return .invalid("\(flag) \(value) is outside 1…\(limit)")
+            // num_words's ids 0–3 are reserved (as the check of the dataset's vocabulary says).
+            let least = name == "num_words" ? "4" : "1"
+            return .invalid("\(flag) \(value) is outside \(least)…\(limit)" + (name == "num_words" ? " (ids 0–3 are reserved)" : ""))
         case .badRate(let name, let value):
             return .invalid("--\(name.replacingOccurrences(of: "_", with: "-")) \(value) is \(ModelConfigError.rateProblem(value))")
         case .resetAfterNeedsGRU:

@@ -174,9 +174,13 @@ public enum WeightsFile {
         }
         // Files written before class names were stored hold IMDB's two classes.
         let classes = g.exists("class_names") ? try g.readStringList("class_names") : ["neg", "pos"]
-        guard classes.count == config.model.classCount, Set(classes).count == classes.count else {
+        guard classes.count == config.model.classCount else {
             throw TrainingError.badFile(path: f.path, object: "/rnn_dist/class_names",
                                         detail: "\(classes.count) names, the model tells \(config.model.classCount) distinct classes apart")
+        }
+        if let repeated = classes.indices.first(where: { classes[..<$0].contains(classes[$0]) }) {
+            throw TrainingError.badFile(path: f.path, object: "/rnn_dist/class_names",
+                                        detail: "name \(repeated + 1) '\(OneLine.flattened(String(classes[repeated].prefix(40))))' repeats an earlier one: the classes' names must differ")
         }
         if let problem = classes.lazy.compactMap(ClassName.problem).first {
             throw TrainingError.badFile(path: f.path, object: "/rnn_dist/class_names", detail: problem)

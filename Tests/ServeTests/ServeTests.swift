@@ -505,7 +505,9 @@ final class ServeTests: XCTestCase {
         for (flags, expect) in [(["--port", "70000"], "--port must be in 0 … 65535, not 70000"),
                                 (["--port", "-1"], "--port must be in 0 … 65535, not -1"),
                                 (["--idle-timeout", "-5"], "--idle-timeout must be in (0, 86400] seconds, not -5.0"),
-                                (["--batch-window-ms", "-1"], "--batch-window-ms must be in 0 … 100, not -1.0")] {
+                                (["--batch-window-ms", "-1"], "--batch-window-ms must be in 0 … 100, not -1.0"),
+                                // 1e-6 s spun a core while idle.
+                                (["--watch-interval", "1e-6"], "--watch-interval must be 0 (off) or in 0.05 … 86400 seconds, not 1e-06")] {
             let r = try Subprocess.rnnDist(["serve", "--weights", Self.lstm] + flags, timeout: 20)
             XCTAssertEqual(r.status, 64, "\(flags): \(r.stderr)")
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)

@@ -331,6 +331,43 @@ final class CommandTests: XCTestCase {
         let dashed = try Subprocess.rnnDist(["predict", "--weights", w, "--", "-the worst", "-h"])
         XCTAssertEqual(dashed.status, 0, dashed.stderr)
         XCTAssertEqual(dashed.stdout.split(separator: "\n").count, 2, dashed.stdout)
+        // A file named '-….h5' read as grouped short flags with an -h: the help and exit 0, inspect's
+        // "intact" for a file never read. Now a bad command line; after '--' it is the file.
+        let dashedFile = tmp.file("-run.h5")
+        try FileManager.default.copyItem(atPath: Self.runDir + "/history.h5", toPath: dashedFile)
+        for args in [["inspect", "-run.h5"], ["inspect", "-run.h5", "--json"], ["plot", "-run.h5", "-o", "x.svg"],
+                     ["export", "--onnx", "-run.h5", "-o", "x.onnx"]] {
+            let r = try Subprocess.run(Subprocess.rnnDist, args, cwd: tmp.path)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.stdout.prefix(200))")
+            XCTAssertEqual(r.stderr, "rnn-dist: error: '-run.h5' is not an option (nor a group of short flags: rnn-dist's are -h and -o); "
+                           + "a file name that begins with '-' goes after '--', or as ./NAME (usage: rnn-dist \(args[0]) --help)\n")
+        }
+        let inspected = try Subprocess.run(Subprocess.rnnDist, ["inspect", "--", "-run.h5"], cwd: tmp.path)
+        XCTAssertEqual(inspected.status, 0, inspected.stderr)
+        XCTAssertTrue(inspected.stdout.hasPrefix("-run.h5: "), inspected.stdout)
+        for args in [["inspect", "-h"], ["inspect", "--help", "-run.h5"], ["help", "inspect"]] {
+            let r = try Subprocess.run(Subprocess.rnnDist, args, cwd: tmp.path)
+            XCTAssertEqual(r.status, 0, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stdout.contains("USAGE: rnn-dist inspect"), "\(args): \(r.stdout)")
+        }
+        // Output that cannot be written is an error (exit 1, one line), not exit 0 with the output lost.
+        for args in [["predict", "--weights", w, "good"], ["inspect", w], ["inspect", "--json", w], ["eval", "--weights", w, "--data", Self.dataset]] {
+            let r = try Subprocess.run("/bin/sh", ["-c", "exec \"$0\" \"$@\" > /dev/full", Subprocess.rnnDist] + args)
+            XCTAssertEqual(r.status, 1, "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stderr, "rnn-dist: error: standard output: cannot write (No space left on device): the output is incomplete\n", "\(args)")
+        }
+        // An empty path is a bad command line (64) everywhere, as train's are: it read as a file named ''
+        // ("rnn-dist: error: : missing", exit 1 or 2).
+        for (args, expect) in [(["eval", "--weights", ""], "--weights needs a path"), (["eval", "--weights", w, "--data", ""], "--data needs a path"),
+                               (["predict", "--weights", "", "x"], "--weights needs a path"), (["serve", "--weights", ""], "--weights needs a path"),
+                               (["serve", "--weights", w, "--host", ""], "--host needs an address or a name"),
+                               (["plot", "", "-o", tmp.file("e.svg")], "<history> needs a path"), (["inspect", ""], "<file> needs a path"),
+                               (["export", "--onnx", "", "-o", tmp.file("e.onnx")], "<weights> needs a path")] {
+            let r = try Subprocess.rnnDist(args, timeout: 20)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.hasPrefix("rnn-dist: error: " + expect + ", not an empty string") && r.stderr.split(separator: "\n").count == 1,
+                          "\(args): \(r.stderr)")
+        }
         // An output that is the input (another spelling, a hard link) is refused, the input kept.
         let copy = tmp.file("in.weights.h5"), history = tmp.file("h.h5")
         try FileManager.default.copyItem(atPath: w, toPath: copy)
@@ -398,6 +435,8 @@ final class CommandTests: XCTestCase {
             (["--units", "0"], "--units 0 is outside 1…65536"),
             (["--layers", "100"], "--layers 100 is outside 1…"),
             (["--num-words", "3"], "--num-words 3 is outside 4…"),
+            // The model's check said 1… for the same flag.
+            (["--num-words", "10000001"], "--num-words 10000001 is outside 4…10000000 (ids 0–3 are reserved)"),
             (["--optimizer", "adagrad"], "adagrad"),
             (["--log-format", "xml"], "xml"),
             (["--layers", "0"], "--layers 0 is outside 1…64"),
@@ -468,6 +507,16 @@ final class CommandTests: XCTestCase {
             XCTAssertGreaterThan(e.exchange_bytes_per_batch ?? 0, 0, "two ranks exchanged")
             XCTAssertGreaterThan(e.embedding_rows_per_batch ?? 0, 0)
         }
+        // One rank exchanges nothing: no exchange fields, also with --reproducible (its chunk sums
+        // were counted as traffic), and no "exchange:" in the text line.
+        for format in ["json", "text"] {
+            let one = try Subprocess.rnnDist(["train", "--data", Self.dataset, "--run-dir", tmp.file("one-" + format), "--epochs", "1",
+                                              "--batch-size", "16", "--units", "8", "--embed-dim", "8", "--reproducible",
+                                              "--log-format", format])
+            XCTAssertEqual(one.status, 0, one.stderr)
+            XCTAssertFalse(one.stdout.contains("exchange"), one.stdout)
+            XCTAssertTrue(one.stdout.contains(format == "json" ? "\"val_loss\"" : "val_loss: "), one.stdout)
+        }
     }
 
     func testInspectNamesEachKindAndDetectsDamage() throws {
@@ -514,7 +563,7 @@ final class CommandTests: XCTestCase {
         XCTAssertTrue(v.stderr.contains("repeats an earlier entry"), v.stderr)
         // ... nor exported (export wrote them, exit 0).
         for format in ["--onnx", "--keras-legacy"] {
-            let out = tmp.file("twice\(format).out")
+            let out = tmp.file("twice\(format).h5")
             let e = try Subprocess.rnnDist(["export", format, tmp.file("twice.weights.h5"), "-o", out])
             XCTAssertEqual(e.status, 1, "\(format): \(e.stdout)")
             XCTAssertEqual(e.stderr.split(separator: "\n").count, 1, e.stderr)
@@ -523,7 +572,9 @@ final class CommandTests: XCTestCase {
         }
         // Class names prepare would refuse (a line feed injected a line into predict's output; an
         // empty one named no class) are refused by every reader of the weights.
-        for (k, (names, problem)) in [(["neg", "pos\nINJECTED 0.99"], "control character U+000A"), (["", "pos"], "an empty class name")].enumerated() {
+        for (k, (names, problem)) in [(["neg", "pos\nINJECTED 0.99"], "control character U+000A"), (["", "pos"], "an empty class name"),
+                                      // was "2 names, the model tells 2 distinct classes apart"
+                                      (["pos", "pos"], "name 2 'pos' repeats an earlier one: the classes' names must differ")].enumerated() {
             var bad = meta
             bad.classNames = names
             let file = tmp.file("names\(k).weights.h5")

@@ -43,6 +43,13 @@ final class KerasLegacyFileTests: XCTestCase {
         let names = conv.parameterTable.map(KerasLegacyFile.weightName)
         XCTAssertEqual(names, ["embedding/embeddings:0", "conv1d/kernel:0", "conv1d/bias:0", "dense/kernel:0", "dense/bias:0"])
         // A bad call: one line, non-zero.
+        // Keras chooses its reader by the name: these names made files Keras 3 would not read as Keras 2's.
+        for name in ["x.weights.h5", "x.keras", "x.bin"] {
+            let r = try Subprocess.rnnDist(["export", "--keras-legacy", tmp.file("none.h5"), "-o", tmp.file(name)])
+            XCTAssertEqual(r.status, 64, "\(name): \(r.stderr)")
+            XCTAssertTrue(r.stderr.hasPrefix("rnn-dist: error: -o \(tmp.file(name)): Keras ") && r.stderr.contains("name the Keras 2 file *.h5"), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: tmp.file(name)))
+        }
         let missing = try Subprocess.rnnDist(["export", "--keras-legacy", tmp.file("none.h5"), "-o", tmp.file("x.h5")])
         XCTAssertEqual(missing.status, 1)
         XCTAssertEqual(missing.stderr.split(separator: "\n").count, 1, missing.stderr)

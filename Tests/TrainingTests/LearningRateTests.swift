@@ -81,7 +81,12 @@ final class LearningRateTests: ToyIMDBTestCase {
     /// ArgumentParser's usage errors (status 64) are one line naming the flag and where the usage is.
     func testBadScheduleFlagsAreUsageErrors() throws {
         for (flags, expect) in [(["--lr-schedule", "step:0:0.5"], "--lr-schedule must be"), (["--lr-scaling", "cubic"], "--lr-scaling must be"),
-                                (["--warmup-epochs", "20", "--epochs", "10"], "--warmup-epochs 20.0 is outside 0…10")] {
+                                (["--warmup-epochs", "20", "--epochs", "10"], "--warmup-epochs 20.0 is outside 0…10"),
+                                // The rate at the last epoch must stay a normal float: it trained at 0 and exited 0, or reached ∞.
+                                (["--lr-schedule", "step:1:1e-20", "--epochs", "3"],
+                                 "--lr-schedule step:1:1e-20 takes the rate to 1e-43 by epoch 3 (the rate × FACTOR^2): outside 1.2e-38…3.4e38"),
+                                (["--lr-schedule", "step:2:1e42", "--epochs", "3"], "--lr-schedule step:2:1e+42 takes the rate to 1e+39 by epoch 3"),
+                                (["--lr-schedule", "step:3:1e-300", "--epochs", "10"], "--lr-schedule step:3:1e-300 takes the rate to 0 by epoch 10 (the rate × FACTOR^3)")] {
             let r = try Subprocess.rnnDist(["train", "--data", dataset] + flags)
             XCTAssertEqual(r.status, 64, r.stderr)
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)

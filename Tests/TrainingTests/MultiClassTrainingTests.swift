@@ -100,6 +100,45 @@ final class MultiClassTrainingTests: XCTestCase {
         XCTAssertEqual(try WeightsFile.read(from: dir + "/model.weights.h5").weights, w[2]!)
     }
 
+    /// predict's text line lists every class up to 8; beyond, the 8 most probable (it listed the
+    /// first 8 in order, leaving out the predicted class c9) and how many more --json has.
+    func testPredictsTextLineNamesTheTopClassesBeyondEight() throws {
+        var lines = ["text,label"]
+        for i in 0 ..< 200 { lines.append("w\(i % 10) w\(i % 10) common,c\(i % 10)") }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: tmp.file("ten.csv"), atomically: false, encoding: .utf8)
+        let prepare = try Subprocess.rnnDist(["prepare", "--source", tmp.file("ten.csv"), "-o", tmp.file("ten.h5"), "--maxlen", "4"])
+        XCTAssertEqual(prepare.status, 0, prepare.stderr)
+        let run = try Subprocess.rnnDist(["train", "--data", tmp.file("ten.h5"), "--run-dir", tmp.file("ten"), "--epochs", "1",
+                                          "--batch-size", "16", "--units", "4", "--embed-dim", "4", "--validation-split", "0", "--layers", "2"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        // Without validation rows inspect names the loss it monitored (it said "best val_loss"), and
+        // plot draws no validation series (their legend entries stood over empty series); its title
+        // counts the layers (a 2-layer LSTM was "lstm (4 units)").
+        let inspect = try Subprocess.rnnDist(["inspect", tmp.file("ten/checkpoint.h5")])
+        XCTAssertTrue(inspect.stdout.contains("; best training loss (no validation rows) "), inspect.stdout)
+        let plot = try Subprocess.rnnDist(["plot", tmp.file("ten/history.h5"), "-o", tmp.file("ten.svg")])
+        XCTAssertEqual(plot.status, 0, plot.stderr)
+        let svg = try String(contentsOfFile: tmp.file("ten.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.contains("data-name=\"Training acc\"") && svg.contains("data-name=\"Training loss\""), svg)
+        XCTAssertFalse(svg.contains("Validation"), svg)
+        XCTAssertTrue(svg.contains("lstm, 10 classes (2 layers of 4 units), 1 rank, 1 epoch"), svg)
+        let weights = tmp.file("ten/model.weights.h5")
+        let json = try Subprocess.rnnDist(["predict", "--json", "--weights", weights, "w9 w9 common"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let p = try XCTUnwrap(doc["probabilities"] as? [String: Double])
+        XCTAssertEqual(p.count, 10)
+        let ranked = p.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        let text = try Subprocess.rnnDist(["predict", "--weights", weights, "w9 w9 common"])
+        XCTAssertEqual(text.status, 0, text.stderr)
+        let inner = try XCTUnwrap(text.stdout.split(separator: "(").dropFirst().first?.split(separator: ")").first)
+        let listed = inner.components(separatedBy: ", ")
+        XCTAssertEqual(listed.count, 9, text.stdout)
+        XCTAssertEqual(listed.last, "2 more in --json", text.stdout)
+        XCTAssertEqual(listed.prefix(8).map { String($0.split(separator: " ")[0]) }, ranked.prefix(8).map(\.key), text.stdout)
+        XCTAssertTrue(listed.contains { $0.hasPrefix("\(doc["class"] as? String ?? "?") ") }, "the predicted class is listed: \(text.stdout)")
+    }
+
     func testEvalPredictAndInspectSpeakInClassNames() throws {
         let dir = tmp.file("run")
         try train(2, dir, ["--epochs", "3", "--tensorboard", dir + "/tb"])

@@ -291,6 +291,11 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try WeightsFile.read(from: bad)) {
             XCTAssertTrue("\($0)".contains("/rnn_dist/class_names: 2 names, the model tells 3 distinct classes apart"), "\($0)")
         }
+        meta.classNames = ["x", "y", "x"]
+        try WeightsFile.write(to: bad, weights: m.weights, metadata: meta)
+        XCTAssertThrowsError(try WeightsFile.read(from: bad)) {
+            XCTAssertTrue("\($0)".contains("/rnn_dist/class_names: name 3 'x' repeats an earlier one"), "\($0)")
+        }
     }
 
     /// One serialisation serves the checkpoint and the broadcast: every field comes back bit for
