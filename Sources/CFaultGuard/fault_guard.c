@@ -149,6 +149,7 @@ int rd_fault_guard_install(const char *library) {
     if (off && strcmp(off, "0") == 0) return -1;
     dl_iterate_phdr(find_ranges, (void *)library);
     if (ranges == 0) return -1;
+    // The list of Communicator.launcherRankVariables (Sources/MPI), in the same order.
     static const char *const rank_variables[] = { "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID" };
     for (int i = 0; i < 4; i++) {
         const char *r = getenv(rank_variables[i]);

@@ -131,6 +131,15 @@ public final class Communicator: @unchecked Sendable {
     /// used by Slurm's srun). `RNN_DIST_FORCE_MPI=1` initialises MPI regardless.
     static let launcherVariables = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"]
 
+    /// Where launchers put this process's rank before MPI_Init (Open MPI, PMIx, PMI, Slurm), first
+    /// found first; CFaultGuard's fault_guard.c reads the same list in C.
+    public static let launcherRankVariables = ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"]
+
+    /// This process's rank as its launcher set it, before MPI_Init; nil outside a launcher.
+    public static var launcherRank: Int? {
+        launcherRankVariables.lazy.compactMap { (name: String) -> Int? in getenv(name).flatMap { Int(String(cString: $0)) } }.first
+    }
+
     /// Whether this process was started by an MPI launcher.
     public static var launchedByMPI: Bool {
         if let force = getenv("RNN_DIST_FORCE_MPI"), String(cString: force) == "1" { return true }

@@ -345,8 +345,7 @@ public final class StartUpGuard: @unchecked Sendable {
     /// Starts the guard when this process was started by an MPI launcher (else it does nothing).
     public init(seconds: Double) {
         guard Communicator.launchedByMPI, seconds > 0 else { return }
-        let variables = ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"]
-        let rank = variables.lazy.compactMap { (name: String) -> Int? in getenv(name).flatMap { Int(String(cString: $0)) } }.first
+        let rank = Communicator.launcherRank
         let message = "rnn-dist: error: rank \(rank.map(String.init) ?? "?"): collective timeout: the job has not started after "
             + "\(Int(seconds.rounded())) s (MPI_Init and the watchdog's set-up): a rank stalled while starting (stopped, frozen or "
             + "stuck in I/O?); the job stops with status \(CollectiveTimeout.exitCode)\n"

@@ -1,4 +1,5 @@
 import ArgumentParser
+import MPI
 import RNN
 import TextData
 import Training
@@ -124,9 +125,8 @@ public struct RNNDist: ParsableCommand {
         let names = configuration.subcommands.map { $0._commandName }
         let command = CommandLine.arguments.dropFirst().first { !$0.hasPrefix("-") }.flatMap { names.contains($0) ? $0 : nil }
         // Under mpirun every rank parses the same line: the first rank alone says so.
-        let env = ProcessInfo.processInfo.environment
-        let rank = ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"].lazy.compactMap { env[$0] }.first
-        if rank == nil || rank == "0" {
+        let rank = Communicator.launcherRank
+        if rank == nil || rank == 0 {
             // predict takes texts: one that begins with '-' reads as an option.
             let hint = command == Predict._commandName && message(for: error).hasPrefix("Unknown option") ? "; " + dashedTextHint : ""
             printError(message(for: error) + hint + " (usage: rnn-dist\(command.map { " " + $0 } ?? "") --help)")
