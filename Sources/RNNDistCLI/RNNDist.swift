@@ -58,8 +58,8 @@ public struct RNNDist: ParsableCommand {
         }
         do {
             try command.run()
-            // What train and serve print is a log; every other command's output is its result.
-            if !(command is Train) && !(command is ServeCommand) { checkStandardOutput() }
+            // predict, inspect and eval print their result; the others a log (their results are files).
+            if command is Predict || command is Inspect || command is Eval { checkStandardOutput() }
             Glibc.exit(0)
         } catch let e as ExitCode {
             Glibc.exit(e.rawValue)
@@ -117,8 +117,10 @@ public struct RNNDist: ParsableCommand {
     /// ArgumentParser's exit status (64).
     static func exitForCommandLine(_ error: Error) -> Never {
         if exitCode(for: error) == .success, let a = groupedHelp(Array(CommandLine.arguments.dropFirst())) {
+            let name = CommandLine.arguments.dropFirst().first { !$0.hasPrefix("-") } ?? ""
+            let short = [Prepare._commandName, Plot._commandName, Export._commandName].contains(name) ? "-h and -o" : "-h"
             exitForCommandLine(ValidationError("'\(OneLine.flattened(String(a.prefix(40))))\(a.count > 40 ? "…" : "")' is not an option "
-                + "(nor a group of short flags: rnn-dist's are -h and -o); a file name that begins with '-' goes after '--', or as ./NAME"))
+                + "(nor a group of short flags: \(name.isEmpty ? "rnn-dist" : name)'s are \(short)); a file name that begins with '-' goes after '--', or as ./NAME"))
         }
         let code = exitCode(for: error)
         guard code != .success else { exit(withError: error) }

@@ -223,7 +223,9 @@ struct Train: ParsableCommand {
             // the model again with the dataset's (exit 2: a 10,000-word guess refused models that
             // fit a small vocabulary).
             try checkPreset(numWords: m.numWords ?? 4)
-            try config(numWords: m.numWords ?? 4, maxlen: m.maxlen ?? 500, dataRows: TrainConfig.maxRows).validate()
+            let flags = config(numWords: m.numWords ?? 4, maxlen: m.maxlen ?? 500, dataRows: TrainConfig.maxRows)
+            try flags.validate()
+            try flags.validateRates()
         } catch { throw ValidationError("\(error)") }
         if momentum != TrainConfig.Defaults.momentum && optimizer != .sgd {
             throw ValidationError("--momentum is --optimizer sgd's; \(optimizer.rawValue) would ignore it")
@@ -366,6 +368,7 @@ struct Train: ParsableCommand {
             vectors = v
         }
         try config.validate()
+        try config.validateRates()
         var checkpoint: Checkpoint?
         if comm.isRoot {
             /// Reads and checks the --resume checkpoint against this run's flags and dataset.

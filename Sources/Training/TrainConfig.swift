@@ -167,21 +167,34 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         // --lr-scaling raises the rate with the global batch: it must stay a finite Float too.
         let scaled = learningRateSchedule.scaled(learningRate, globalBatch: stepBatch)
         try need(Float(scaled).isFinite, "--lr × --lr-scaling", scaled, "(0, 3.4e38] (larger is ∞ as a float)")
-        // A step schedule multiplies it by FACTOR^k up to the last epoch: that rate must be a normal,
-        // finite Float too (step:1:1e-300 trained at a rate of 0 and exited 0; step:1:1e300 reached ∞).
-        if case .step(let every, let factor) = learningRateSchedule.shape, epochs > every {
-            let k = (epochs - 1) / every, last = scaled * pow(factor, Double(k))
-            if !(Float(last).isFinite && Float(last) >= smallest) {
-                throw TrainingError.invalid("--lr-schedule \(learningRateSchedule.shape.flag) takes the rate to \(String(format: "%.3g", last)) by epoch \(k * every + 1) "
-                    + "(the rate × FACTOR^\(k)): outside 1.2e-38…3.4e38, where it is a float other than 0 and ∞")
-            }
-        }
         try need(reproducibleChunk.map { (1 ... 4096).contains($0) } ?? true, "--chunk-rows", reproducibleChunk ?? 0, "1…4096")
         if reproducibleChunk != nil && exchange == .bf16 {
             throw TrainingError.invalid("--reproducible needs --allreduce-dtype fp32 (bf16 rounds each rank's partial sum, so the bits depend on the rank count)")
         }
         if let p = reduceLROnPlateau, PlateauRule.parse(p.description) == nil {
             throw TrainingError.invalid("--reduce-lr-on-plateau \(p) needs 0 < FACTOR < 1 and PATIENCE ≥ 1")
+        }
+    }
+
+    /// The rates a run will use, for `train` (a run starting or resuming), not for files read back
+    /// (a file written by an earlier rnn-dist stays readable): the scaled rate and, after warm-up, a
+    /// step schedule's rate at the last epoch must be normal, finite Floats — step:1:1e-300 trained at
+    /// a rate of 0 and exited 0, step:1:1e300 reached ∞; a scaled rate below 1.2e-38 was blamed on
+    /// the schedule.
+    public func validateRates() throws {
+        let smallest = Float.leastNormalMagnitude
+        let scaled = learningRateSchedule.scaled(learningRate, globalBatch: stepBatch)
+        if !(Float(scaled).isFinite && Float(scaled) >= smallest) {
+            throw TrainingError.invalid("--lr × --lr-scaling \(String(format: "%.3g", scaled)) is outside 1.2e-38…3.4e38, "
+                                        + "where it is a float other than 0 and ∞")
+        }
+        // Warm-up over the whole run applies no factor.
+        if case .step(let every, let factor) = learningRateSchedule.shape, epochs > every, learningRateSchedule.warmupEpochs < Double(epochs) {
+            let k = (epochs - 1) / every, last = scaled * pow(factor, Double(k))
+            if !(Float(last).isFinite && Float(last) >= smallest) {
+                throw TrainingError.invalid("--lr-schedule \(learningRateSchedule.shape.flag) takes the rate to \(String(format: "%.3g", last)) by epoch "
+                    + "\(k * every + 1) (the rate × FACTOR^\(k)): outside 1.2e-38…3.4e38, where it is a float other than 0 and ∞")
+            }
         }
     }
 

@@ -339,7 +339,7 @@ final class CommandTests: XCTestCase {
                      ["export", "--onnx", "-run.h5", "-o", "x.onnx"]] {
             let r = try Subprocess.run(Subprocess.rnnDist, args, cwd: tmp.path)
             XCTAssertEqual(r.status, 64, "\(args): \(r.stdout.prefix(200))")
-            XCTAssertEqual(r.stderr, "rnn-dist: error: '-run.h5' is not an option (nor a group of short flags: rnn-dist's are -h and -o); "
+            XCTAssertEqual(r.stderr, "rnn-dist: error: '-run.h5' is not an option (nor a group of short flags: \(args[0])'s are \(args[0] == "inspect" ? "-h" : "-h and -o")); "
                            + "a file name that begins with '-' goes after '--', or as ./NAME (usage: rnn-dist \(args[0]) --help)\n")
         }
         let inspected = try Subprocess.run(Subprocess.rnnDist, ["inspect", "--", "-run.h5"], cwd: tmp.path)

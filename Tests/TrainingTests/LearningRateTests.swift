@@ -122,6 +122,27 @@ final class LearningRateTests: ToyIMDBTestCase {
         XCTAssertEqual(try JSONDecoder().decode(TrainingState.self, from: data).lrFactor, f)
     }
 
+    /// The rates a run will use are `train`'s check, not a file's: a config whose step schedule ends
+    /// below the float range reads back (files of earlier builds had such configs, and inspect,
+    /// eval, predict and serve refused them), warm-up over the whole run applies no factor, and a
+    /// scaled rate below the range is named as such (it was blamed on the schedule).
+    func testTheRunsRatesAreCheckedWhereTheRunStarts() throws {
+        var c = toyConfig(.gru)
+        c.epochs = 3
+        c.lrSchedule = LearningRateSchedule(shape: .step(every: 1, factor: 1e-20))
+        XCTAssertNoThrow(try c.validate())
+        XCTAssertEqual(try TrainConfig.from(json: c.json(), path: "x.h5"), c)
+        XCTAssertThrowsError(try c.validateRates()) {
+            XCTAssertTrue("\($0)".contains("--lr-schedule step:1:1e-20 takes the rate to 1e-43 by epoch 3"), "\($0)")
+        }
+        c.lrSchedule = LearningRateSchedule(shape: .step(every: 1, factor: 1e-20), warmupEpochs: 3)
+        XCTAssertNoThrow(try c.validateRates(), "every step warms up")
+        c.lrSchedule = LearningRateSchedule(shape: .step(every: 1, factor: 0.99), scaling: .linear)
+        c.learningRate = 1.3e-38
+        c.batchSize = 1
+        XCTAssertThrowsError(try c.validateRates()) { XCTAssertTrue("\($0)".hasPrefix("--lr × --lr-scaling 1.02e-40 is outside"), "\($0)") }
+    }
+
     /// Values used as floats must be normal ones: a subnormal --lr, --momentum, --validation-split
     /// or dropout rate was accepted and its config could not be read back.
     func testSubnormalOptionValuesAreRefused() {
