@@ -56,6 +56,9 @@ public struct RNNDist: ParsableCommand {
         } catch {
             exitForCommandLine(error)
         }
+        // train's and serve's output is a log: a reader that went away (`| head -1`) must not end
+        // them (SIGPIPE killed a training run after its first epoch, exit 141, no checkpoint written).
+        if command is Train || command is ServeCommand { signal(SIGPIPE, SIG_IGN) }
         do {
             try command.run()
             // predict, inspect and eval print their result; the others a log (their results are files).

@@ -18,12 +18,20 @@ public struct RunDirectory {
         self.path = path
         try Self.createFolder(path)
         try checkWritable()
-        try lock()
         // Each file the run writes is replaced by a rename: what is in its place must be a file (or
         // a link to one), or the run would fail at its first write, after training an epoch.
+        // Temporaries of writers that were killed are removed now, before the lock's note takes room:
+        // each was removed by the next write of its own file only, and on a full disk the model's
+        // write at an epoch's end failed before the checkpoint's would have removed a killed
+        // checkpoint write's (every restart, again). Only a gone process's are removed.
         for file in RunFiles(directory: path).all {
-            do { _ = try atomicWriteTarget(file) } catch { throw TrainingError.invalid("\(error)") }
+            let target: String
+            do { target = try atomicWriteTarget(file) } catch { throw TrainingError.invalid("\(error)") }
+            let slash = target.lastIndex(of: "/")
+            let dir = slash.map { target[..<$0].isEmpty ? "/" : String(target[..<$0]) } ?? "."
+            removeStaleTemporaries(dir: dir, base: slash.map { String(target[target.index(after: $0)...]) } ?? target)
         }
+        try lock()
     }
 
     /// Creates `path` and its missing parents (mode 0755) with a readable reason on failure.
@@ -109,7 +117,13 @@ public struct RunDirectory {
         let since = ISO8601DateFormatter().string(from: Date())
         let info = Array("pid \(getpid()) on host \(hostName()), since \(since)\n".utf8)
         _ = ftruncate(fd, 0)
-        _ = info.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        // A full disk (or quota) is found here, at set-up (exit 2), not at the first epoch's end after
+        // an epoch of training (exit 1, and a supervised job restarted into the same failure).
+        let written = info.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        if written != info.count {
+            let why = written < 0 ? SystemError().description : "\(written) of \(info.count) bytes written"
+            throw TrainingError.invalid("\(path): the run folder is not writable (\(why): writing its lock note)")
+        }
     }
 }
 

@@ -141,6 +141,48 @@ final class RunFolderTests: ToyIMDBTestCase {
     /// D1 on a really full file system: a tmpfs just large enough for the run's files, alone and
     /// under mpirun -n 2 (mpirun's shared-memory files rule out a file size limit there). Skipped,
     /// saying so, where this machine cannot mount one.
+    /// Set-up removes every run file's temporaries of killed writers (each was removed only by the
+    /// next write of its own file: on a full disk the model's write failed first, at every restart)
+    /// and finds a full disk at once: the lock's note cannot be written (exit 2, before an epoch of
+    /// training and a failed write at its end, exit 1, which a supervisor restarted).
+    func testSetUpClearsStaleTemporariesAndFindsAFullDisk() throws {
+        let dir = tmp.file("setup")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var dead: Int32 = 4_194_000
+        while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
+        let stale = [".checkpoint.h5.tmp-\(dead)-1", ".model.weights.h5.tmp-\(dead)-2", ".history.csv.tmp-\(dead)"]
+        let living = ".checkpoint.h5.tmp-\(getpid())-3"
+        for n in stale + [living] { XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/" + n, contents: Data("x".utf8))) }
+        _ = try RunDirectory(dir)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }, [living])
+
+        let full = tmp.file("full-setup")
+        try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: true)
+        guard (try? Subprocess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", full]))?.status == 0 else {
+            print("RunFolderTests: cannot mount a tmpfs here; the full disk at set-up is not tried")
+            return
+        }
+        defer { _ = try? Subprocess.run("/bin/umount", [full]) }
+        _ = try Subprocess.run("/bin/dd", ["if=/dev/zero", "of=" + full + "/filler", "bs=4k", "count=64"])
+        let r = try train(full + "/run", ["--epochs", "1"])
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertEqual(r.stderr, "rnn-dist: error: \(full)/run: the run folder is not writable (No space left on device: writing its lock note)\n")
+        XCTAssertFalse(r.stdout.contains("Epoch 1/1"), "it trained before it failed: \(r.stdout)")
+    }
+
+    /// train's output is a log: a reader that goes away (`| head -c 1`) does not end the run
+    /// (SIGPIPE killed it after its first epoch, exit 141, the checkpoint unfinished).
+    func testAClosedOutputPipeDoesNotEndTraining() throws {
+        let dir = tmp.file("pipe")
+        let command = (["train", "--data", dataset, "--run-dir", dir] + common + ["--epochs", "3"]).map { "'" + $0 + "'" }.joined(separator: " ")
+        let r = try Subprocess.run("/bin/bash", ["-c", "'\(Subprocess.rnnDist)' \(command) | head -c 1 > /dev/null; exit ${PIPESTATUS[0]}"], timeout: 120)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.signaled, r.stderr)
+        let inspect = try Subprocess.rnnDist(["inspect", "--json", dir + "/checkpoint.h5"])
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual((doc["checkpoint"] as? [String: Any])?["finished"] as? Bool, true, inspect.stdout)
+    }
+
     func testAFullDiskIsOneLineAndKeepsThePreviousCheckpointAloneAndUnderMPI() throws {
         for mpi in [false, true] {
             let seed = tmp.file("seed-\(mpi)")
