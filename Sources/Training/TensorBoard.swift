@@ -141,8 +141,11 @@ public final class TensorBoardWriter {
 
     /// Appends every pending record (one write) and fsyncs.
     func flush() throws {
+        let whole = lseek(fd, 0, SEEK_END)
         let failed = TextFile.writeAll(fd, pending)
         guard failed == 0 else {
+            // Back to the last whole record (a full disk left a record cut short, which readers stop at).
+            if whole >= 0 { _ = ftruncate(fd, whole) }
             throw TrainingError.invalid("\(path): writing TensorBoard events failed (\(SystemError(failed).description))")
         }
         pending.removeAll(keepingCapacity: true)

@@ -93,7 +93,12 @@ public final class Timeline {
     private func write(_ text: String) throws {
         let bytes = Array(text.utf8)
         let failed = TextFile.writeAll(fd, bytes)
-        guard failed == 0 else { throw TrainingError.invalid("\(path): writing the timeline failed (\(SystemError(failed).description))") }
+        guard failed == 0 else {
+            // Back to the last whole write (a full disk left an event cut in the middle of a string):
+            // the trace then loads as it stood at the last flush.
+            _ = ftruncate(fd, off_t(written))
+            throw TrainingError.invalid("\(path): writing the timeline failed (\(SystemError(failed).description))")
+        }
         written += bytes.count
         guard fsync(fd) == 0 else { throw TrainingError.invalid("\(path): fsync failed (\(SystemError().description))") }
     }

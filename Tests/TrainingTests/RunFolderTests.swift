@@ -170,6 +170,35 @@ final class RunFolderTests: ToyIMDBTestCase {
         XCTAssertFalse(r.stdout.contains("Epoch 1/1"), "it trained before it failed: \(r.stdout)")
     }
 
+    /// A full disk under the timeline or the TensorBoard folder ends the run (exit 1, one line) and
+    /// leaves what was whole: an event was cut in the middle of a string, a record short of its end.
+    func testAFailedAppendLeavesTheTimelineAndTheEventsWhole() throws {
+        for (what, size) in [("timeline", "12k"), ("tensorboard", "8k")] {
+            let tiny = tmp.file("tiny-" + what)
+            try FileManager.default.createDirectory(atPath: tiny, withIntermediateDirectories: true)
+            guard (try? Subprocess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=" + size, "tmpfs", tiny]))?.status == 0 else {
+                print("RunFolderTests: cannot mount a tmpfs here; a full disk under the \(what) is not tried")
+                return
+            }
+            defer { _ = try? Subprocess.run("/bin/umount", [tiny]) }
+            let flags = what == "timeline" ? ["--timeline", tiny + "/t.json"] : ["--tensorboard", tiny + "/tb", "--log-every", "1"]
+            let r = try train(tmp.file("run-" + what), ["--epochs", "200"] + flags)
+            XCTAssertEqual(r.status, 1, "\(what): \(r.stderr)")
+            XCTAssertEqual(errorLines(r).count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains("failed (No space left on device)"), r.stderr)
+            if what == "timeline" {
+                let text = try String(contentsOfFile: tiny + "/t.json", encoding: .utf8)
+                let events = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data((text + "\n]").utf8)) as? [[String: Any]], text.suffix(200).description)
+                XCTAssertGreaterThan(events.count, 0)
+            } else {
+                let files = try FileManager.default.contentsOfDirectory(atPath: tiny + "/tb")
+                XCTAssertEqual(files.count, 1, "\(files)")
+                let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: tiny + "/tb/" + files[0])))
+                XCTAssertGreaterThan(try EventReader.records(bytes).count, 1)
+            }
+        }
+    }
+
     /// train's output is a log: a reader that goes away (`| head -c 1`) does not end the run
     /// (SIGPIPE killed it after its first epoch, exit 141, the checkpoint unfinished).
     func testAClosedOutputPipeDoesNotEndTraining() throws {
