@@ -61,8 +61,9 @@ public struct RNNDist: ParsableCommand {
         if command is Train || command is ServeCommand { signal(SIGPIPE, SIG_IGN) }
         do {
             try command.run()
-            // predict, inspect and eval print their result; the others a log (their results are files).
-            if command is Predict || command is Inspect || command is Eval { checkStandardOutput() }
+            // predict, inspect, eval (and selftest, for the bench) print their result; the others a log
+            // (their results are files).
+            if command is Predict || command is Inspect || command is Eval || command is SelfTest { checkStandardOutput() }
             Glibc.exit(0)
         } catch let e as ExitCode {
             Glibc.exit(e.rawValue)

@@ -225,7 +225,7 @@ struct Train: ParsableCommand {
             try checkPreset(numWords: m.numWords ?? 4)
             let flags = config(numWords: m.numWords ?? 4, maxlen: m.maxlen ?? 500, dataRows: TrainConfig.maxRows)
             try flags.validate()
-            try flags.validateRates()
+            try flags.validateRates(dataKnown: false)
         } catch { throw ValidationError("\(error)") }
         if momentum != TrainConfig.Defaults.momentum && optimizer != .sgd {
             throw ValidationError("--momentum is --optimizer sgd's; \(optimizer.rawValue) would ignore it")

@@ -18,12 +18,14 @@ public struct RunDirectory {
         self.path = path
         try Self.createFolder(path)
         try checkWritable()
+        let fd = try lock()
         // Each file the run writes is replaced by a rename: what is in its place must be a file (or
         // a link to one), or the run would fail at its first write, after training an epoch.
-        // Temporaries of writers that were killed are removed now, before the lock's note takes room:
-        // each was removed by the next write of its own file only, and on a full disk the model's
-        // write at an epoch's end failed before the checkpoint's would have removed a killed
-        // checkpoint write's (every restart, again). Only a gone process's are removed.
+        // Temporaries of writers that were killed are removed now, with the lock held (so no writer
+        // of this folder lives, on any host; a refused run touches nothing): each was removed by the
+        // next write of its own file only, and on a full disk the model's write at an epoch's end
+        // failed before the checkpoint's would have removed a killed checkpoint write's (every
+        // restart, again).
         for file in RunFiles(directory: path).all {
             let target: String
             do { target = try atomicWriteTarget(file) } catch { throw TrainingError.invalid("\(error)") }
@@ -31,7 +33,8 @@ public struct RunDirectory {
             let dir = slash.map { target[..<$0].isEmpty ? "/" : String(target[..<$0]) } ?? "."
             removeStaleTemporaries(dir: dir, base: slash.map { String(target[target.index(after: $0)...]) } ?? target)
         }
-        try lock()
+        try checkRoom()
+        try writeNote(fd)
     }
 
     /// Creates `path` and its missing parents (mode 0755) with a readable reason on failure.
@@ -89,7 +92,24 @@ public struct RunDirectory {
         return String(decoding: buf.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    private func lock() throws {
+    /// A full disk (or quota) is found at set-up (exit 2), not at the first epoch's end after an
+    /// epoch of training (exit 1, and a supervised job restarted into the same failure): room for
+    /// one block must be there. (The lock's note proved nothing: it reuses its own block.)
+    private func checkRoom() throws {
+        let probe = path + "/.rnn-dist-room-test-\(getpid())"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw TrainingError.invalid("\(path): the run folder is not writable (\(SystemError().description))") }
+        let failed = posix_fallocate(fd, 0, 4096)
+        close(fd)
+        unlink(probe)
+        if failed == ENOSPC || failed == EDQUOT {
+            throw TrainingError.invalid("\(path): the run folder is full (\(SystemError(failed).description): no room for 4 KiB)")
+        }
+    }
+
+    /// Takes the folder's lock (waiting, within `lockWait`, for a holder on this host); its
+    /// descriptor, whose note `writeNote` then writes.
+    private func lock() throws -> Int32 {
         let lockPath = path + "/.lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
@@ -114,11 +134,14 @@ public struct RunDirectory {
             }
             usleep(100_000)
         }
+        return fd
+    }
+
+    /// Who holds the lock, for a second run to name.
+    private func writeNote(_ fd: Int32) throws {
         let since = ISO8601DateFormatter().string(from: Date())
         let info = Array("pid \(getpid()) on host \(hostName()), since \(since)\n".utf8)
         _ = ftruncate(fd, 0)
-        // A full disk (or quota) is found here, at set-up (exit 2), not at the first epoch's end after
-        // an epoch of training (exit 1, and a supervised job restarted into the same failure).
         let written = info.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
         if written != info.count {
             let why = written < 0 ? SystemError().description : "\(written) of \(info.count) bytes written"

@@ -97,6 +97,7 @@ public final class Timeline {
             // Back to the last whole write (a full disk left an event cut in the middle of a string):
             // the trace then loads as it stood at the last flush.
             _ = ftruncate(fd, off_t(written))
+            _ = lseek(fd, off_t(written), SEEK_SET)
             throw TrainingError.invalid("\(path): writing the timeline failed (\(SystemError(failed).description))")
         }
         written += bytes.count

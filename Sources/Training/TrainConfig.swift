@@ -181,15 +181,20 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// step schedule's rate at the last epoch must be normal, finite Floats — step:1:1e-300 trained at
     /// a rate of 0 and exited 0, step:1:1e300 reached ∞; a scaled rate below 1.2e-38 was blamed on
     /// the schedule.
-    public func validateRates() throws {
+    /// - Parameter dataKnown: whether `dataRows` is the dataset's (else the step schedule is checked
+    ///   only where warm-up surely ends before the last epoch; the run checks it again with the data).
+    public func validateRates(dataKnown: Bool = true) throws {
         let smallest = Float.leastNormalMagnitude
         let scaled = learningRateSchedule.scaled(learningRate, globalBatch: stepBatch)
         if !(Float(scaled).isFinite && Float(scaled) >= smallest) {
             throw TrainingError.invalid("--lr × --lr-scaling \(String(format: "%.3g", scaled)) is outside 1.2e-38…3.4e38, "
                                         + "where it is a float other than 0 and ∞")
         }
-        // Warm-up over the whole run applies no factor.
-        if case .step(let every, let factor) = learningRateSchedule.shape, epochs > every, learningRateSchedule.warmupEpochs < Double(epochs) {
+        // Warm-up over the whole run applies no factor: its steps counted as `rate` counts them.
+        let perEpoch = max(1, schedule.batchesPerEpoch)
+        let warmsAll = dataKnown ? Int((learningRateSchedule.warmupEpochs * Double(perEpoch)).rounded()) >= epochs * perEpoch
+                                 : learningRateSchedule.warmupEpochs > Double(epochs - 1)
+        if case .step(let every, let factor) = learningRateSchedule.shape, epochs > every, !warmsAll {
             let k = (epochs - 1) / every, last = scaled * pow(factor, Double(k))
             if !(Float(last).isFinite && Float(last) >= smallest) {
                 throw TrainingError.invalid("--lr-schedule \(learningRateSchedule.shape.flag) takes the rate to \(String(format: "%.3g", last)) by epoch "

@@ -138,36 +138,53 @@ final class RunFolderTests: ToyIMDBTestCase {
         XCTAssertEqual(try train(dir, ["--epochs", "2", "--resume", dir + "/checkpoint.h5"]).status, 0)
     }
 
-    /// D1 on a really full file system: a tmpfs just large enough for the run's files, alone and
-    /// under mpirun -n 2 (mpirun's shared-memory files rule out a file size limit there). Skipped,
-    /// saying so, where this machine cannot mount one.
-    /// Set-up removes every run file's temporaries of killed writers (each was removed only by the
-    /// next write of its own file: on a full disk the model's write failed first, at every restart)
-    /// and finds a full disk at once: the lock's note cannot be written (exit 2, before an epoch of
-    /// training and a failed write at its end, exit 1, which a supervisor restarted).
+    /// Set-up, with the folder's lock held, removes every run file's temporaries of killed writers
+    /// (each was removed only by the next write of its own file: on a disk a killed checkpoint
+    /// write filled, the model's write failed first, at every restart), and finds a full disk at
+    /// once (exit 2, which a supervisor does not restart; it trained an epoch and failed its write,
+    /// exit 1), also in a folder whose lock note exists (the note reuses its block). A run refused
+    /// because the folder is in use touches nothing in it.
     func testSetUpClearsStaleTemporariesAndFindsAFullDisk() throws {
-        let dir = tmp.file("setup")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var dead: Int32 = 4_194_000
         while kill(dead, 0) == 0 || errno != ESRCH { dead -= 1 }
-        let stale = [".checkpoint.h5.tmp-\(dead)-1", ".model.weights.h5.tmp-\(dead)-2", ".history.csv.tmp-\(dead)"]
+        let locked = tmp.file("locked-stale")
+        let fd = try holdRunFolderLock(locked, holder: "pid 4242 on host test-host, since 2026-11-30T00:00:00Z")
+        let stale = ".checkpoint.h5.tmp-\(dead)-1"
+        XCTAssertTrue(FileManager.default.createFile(atPath: locked + "/" + stale, contents: Data("x".utf8)))
+        XCTAssertEqual(try train(locked, ["--epochs", "1"]).status, 5)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: locked + "/" + stale), "a refused run removed a file of the holder's folder")
+        close(fd)
+
+        let dir = tmp.file("setup")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let names = [stale, ".model.weights.h5.tmp-\(dead)-2", ".history.csv.tmp-\(dead)"]
         let living = ".checkpoint.h5.tmp-\(getpid())-3"
-        for n in stale + [living] { XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/" + n, contents: Data("x".utf8))) }
+        for n in names + [living] { XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/" + n, contents: Data("x".utf8))) }
         _ = try RunDirectory(dir)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }, [living])
 
         let full = tmp.file("full-setup")
         try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: true)
-        guard (try? Subprocess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", full]))?.status == 0 else {
-            print("RunFolderTests: cannot mount a tmpfs here; the full disk at set-up is not tried")
+        guard (try? Subprocess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", full]))?.status == 0 else {
+            print("RunFolderTests: cannot mount a tmpfs here; a full disk at set-up is not tried")
             return
         }
         defer { _ = try? Subprocess.run("/bin/umount", [full]) }
-        _ = try Subprocess.run("/bin/dd", ["if=/dev/zero", "of=" + full + "/filler", "bs=4k", "count=64"])
-        let r = try train(full + "/run", ["--epochs", "1"])
-        XCTAssertEqual(r.status, 2, r.stderr)
-        XCTAssertEqual(r.stderr, "rnn-dist: error: \(full)/run: the run folder is not writable (No space left on device: writing its lock note)\n")
-        XCTAssertFalse(r.stdout.contains("Epoch 1/1"), "it trained before it failed: \(r.stdout)")
+        let run = full + "/run"
+        XCTAssertEqual(try train(run, ["--epochs", "1"]).status, 0)
+        // A killed checkpoint write's temporary fills the disk: set-up removes it, and the run goes on.
+        _ = try Subprocess.run("/bin/dd", ["if=/dev/zero", "of=" + run + "/" + stale, "bs=4k", "count=1000"])
+        let resumed = try train(run, ["--epochs", "2", "--resume", run + "/checkpoint.h5"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run + "/" + stale))
+        // A disk that is full: refused at set-up, for a new folder and for the run's own.
+        _ = try Subprocess.run("/bin/dd", ["if=/dev/zero", "of=" + full + "/filler", "bs=4k", "count=1000"])
+        for folder in [full + "/new", run] {
+            let r = try train(folder, ["--epochs", "3", "--overwrite"])
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertEqual(r.stderr, "rnn-dist: error: \(folder): the run folder is full (No space left on device: no room for 4 KiB)\n")
+            XCTAssertFalse(r.stdout.contains("Epoch 1/3"), "it trained before it failed: \(r.stdout)")
+        }
     }
 
     /// A full disk under the timeline or the TensorBoard folder ends the run (exit 1, one line) and
@@ -212,6 +229,9 @@ final class RunFolderTests: ToyIMDBTestCase {
         XCTAssertEqual((doc["checkpoint"] as? [String: Any])?["finished"] as? Bool, true, inspect.stdout)
     }
 
+    /// D1 on a really full file system: a tmpfs just large enough for the run's files, alone and
+    /// under mpirun -n 2 (mpirun's shared-memory files rule out a file size limit there). Skipped,
+    /// saying so, where this machine cannot mount one.
     func testAFullDiskIsOneLineAndKeepsThePreviousCheckpointAloneAndUnderMPI() throws {
         for mpi in [false, true] {
             let seed = tmp.file("seed-\(mpi)")
