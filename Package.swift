@@ -8,6 +8,7 @@
 //   CGates                        gate loops (AVX2 + FMA, chosen at run time): one C file
 //   CGunzip                       gzip input for libarchive inflated by zlib, which checks each member's CRC: one C file
 //   CFaultGuard                   a fault inside HDF5 (a crafted file) as one line and exit 2, not a crash: one C file
+//   CTemporaries                  temporaries of atomic writes removed by a stop signal: one C file
 //   POSIX                         errno as a message, the host name (Linux only, like the package)
 //   MPI, HDF5, BLAS, Archive      thin Swift wrappers; the only files that call C
 //   RNN                           model math: layers, loss, optimizers (no MPI, no files)
@@ -39,7 +40,8 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive",
                        providers: [.apt(["libarchive-dev"])]),
 
-        .target(name: "POSIX"),
+        .target(name: "CTemporaries"),
+        .target(name: "POSIX", dependencies: ["CTemporaries"]),
         .target(name: "JSONSyntax"),
         .target(name: "MPI", dependencies: ["CMPI"]),
         .target(name: "CFaultGuard"),

@@ -162,20 +162,23 @@ public final class H5File: H5Group, @unchecked Sendable {
         POSIX.removeStaleTemporaries(dir: dir, base: base)
         let existed = access(path, F_OK) == 0
         do {
-            let file = try create(tmp)
-            do {
-                try body(file)
-                try file.setAttribute(completeAttribute, Int64(1))
-                try file.flush()
-                try file.close()
-            } catch {
-                try? file.close()
-                throw error
-            }
-            try fsyncPath(tmp)
-            guard rename(tmp, path) == 0 else {
-                throw HDF5Error(.invalid, path: path, object: "",
-                                detail: "rename from temporary file failed: \(SystemError().description)")
+            // A stop signal meanwhile removes the temporary (in commands that ask for it).
+            try SignalTemporaries.writing(tmp) {
+                let file = try create(tmp)
+                do {
+                    try body(file)
+                    try file.setAttribute(completeAttribute, Int64(1))
+                    try file.flush()
+                    try file.close()
+                } catch {
+                    try? file.close()
+                    throw error
+                }
+                try fsyncPath(tmp)
+                guard rename(tmp, path) == 0 else {
+                    throw HDF5Error(.invalid, path: path, object: "",
+                                    detail: "rename from temporary file failed: \(SystemError().description)")
+                }
             }
             try? fsyncPath(dir)
         } catch {

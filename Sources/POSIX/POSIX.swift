@@ -2,6 +2,7 @@
 // a value of a /proc file.
 // Linux only (Glibc), as the package is.
 
+import CTemporaries
 import Glibc
 
 /// The error of the system call that just failed: its `errno`, captured when this is made, so make
@@ -166,4 +167,18 @@ public func removeStaleTemporaries(dir: String, base: String) {
         guard name.hasPrefix(prefix), let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }) else { continue }
         if kill(pid, 0) != 0 && errno == ESRCH { unlink(dir + "/" + name) }
     }
+}
+
+/// Temporaries of atomic writes that a stop signal removes (see `CTemporaries`).
+public enum SignalTemporaries {
+    /// Runs `body` with `path` remembered as a temporary being written.
+    public static func writing<T>(_ path: String, _ body: () throws -> T) rethrows -> T {
+        let slot = rd_temporary_register(path)
+        defer { rd_temporary_unregister(slot) }
+        return try body()
+    }
+
+    /// SIGINT, SIGTERM and SIGHUP remove the temporaries being written, then end the process by
+    /// that signal. For commands with no signal handling of their own (prepare, export, plot).
+    public static func removeOnStopSignals() { rd_temporaries_remove_on_signals() }
 }

@@ -47,6 +47,7 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
+        SignalTemporaries.removeOnStopSignals()   // Ctrl-C while writing leaves no temporary
         guard !sameFile(weights, output) else {
             throw CLIError("-o \(output) is the input \(weights): the export would replace the weights it is made from; choose another -o")
         }

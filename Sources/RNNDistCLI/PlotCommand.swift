@@ -18,6 +18,7 @@ struct Plot: ParsableCommand {
     }
 
     func run() throws {
+        SignalTemporaries.removeOnStopSignals()   // Ctrl-C while writing leaves no temporary
         guard !sameFile(history, output) else {
             throw CLIError("-o \(output) is the input \(history): the chart would replace the history it is drawn from; choose another -o")
         }

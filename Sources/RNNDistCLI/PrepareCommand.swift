@@ -1,4 +1,5 @@
 import ArgumentParser
+import POSIX
 import TextData
 
 extension SourceFormat: ExpressibleByArgument {}
@@ -76,6 +77,7 @@ struct Prepare: ParsableCommand {
     }
 
     func run() throws {
+        SignalTemporaries.removeOnStopSignals()   // Ctrl-C while writing leaves no temporary
         let report: PrepareReport
         do {
             report = try Preparer.prepare(

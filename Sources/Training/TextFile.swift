@@ -34,13 +34,15 @@ public enum TextFile {
             unlink(tmp)
             return TrainingError.invalid("\(path): cannot \(what) (\(reason))")
         }
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw fail("write") }
-        let failed = writeAll(fd, bytes)
-        guard failed == 0 else { close(fd); errno = failed; throw fail("write") }
-        guard fsync(fd) == 0 else { close(fd); throw fail("flush") }
-        close(fd)
-        guard rename(tmp, path) == 0 else { throw fail("rename the temporary file into place") }
+        try SignalTemporaries.writing(tmp) {
+            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw fail("write") }
+            let failed = writeAll(fd, bytes)
+            guard failed == 0 else { close(fd); errno = failed; throw fail("write") }
+            guard fsync(fd) == 0 else { close(fd); throw fail("flush") }
+            close(fd)
+            guard rename(tmp, path) == 0 else { throw fail("rename the temporary file into place") }
+        }
     }
 }
 

@@ -16,6 +16,48 @@ final class PrepareCommandTests: XCTestCase {
 
     override func tearDown() { dir?.remove() }
 
+    /// SIGTERM while the dataset is being written removes its temporary (it stayed, up to the
+    /// dataset's size, until the next write of the same file) and keeps the previous file. The
+    /// process is stopped (SIGSTOP) as soon as the temporary appears, so the signal lands mid-write.
+    func testAStopSignalWhileWritingLeavesNoTemporary() throws {
+        let out = dir.file("o.h5")
+        XCTAssertTrue(FileManager.default.createFile(atPath: out, contents: Data("previous".utf8)))
+        var rows = 20_000
+        for attempt in 1 ... 4 {
+            var lines = ["text,label"]
+            lines.reserveCapacity(rows + 1)
+            for i in 0 ..< rows { lines.append((0 ..< 40).map { "w\(($0 * 7919 + i * 104_729) % 5000)" }.joined(separator: " ") + (i % 2 == 0 ? ",neg" : ",pos")) }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: dir.file("big.csv"), atomically: false, encoding: .utf8)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Subprocess.rnnDist)
+            p.arguments = ["prepare", "--source", dir.file("big.csv"), "-o", out]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            var seen = false
+            while p.isRunning && !seen {
+                seen = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).contains { $0.hasPrefix(".o.h5.tmp-") }
+                if seen { kill(p.processIdentifier, SIGSTOP) } else { usleep(500) }
+            }
+            if !seen {
+                // It wrote faster than the poll: a larger input.
+                p.waitUntilExit()
+                rows *= 4
+                continue
+            }
+            kill(p.processIdentifier, SIGTERM)
+            kill(p.processIdentifier, SIGCONT)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationReason, .uncaughtSignal, "attempt \(attempt)")
+            XCTAssertEqual(p.terminationStatus, SIGTERM)
+            let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp-") }
+            XCTAssertEqual(left, [], "the temporary stayed")
+            XCTAssertEqual(try String(contentsOfFile: out, encoding: .utf8), "previous", "the previous file changed")
+            return
+        }
+        XCTFail("the temporary was never seen while prepare ran")
+    }
+
     func testPrepareThenInspect() throws {
         let base = try RawIMDB.writeFolder(PrepareTests.reviews, at: dir.path)
         try RawIMDB.writeTarball(folder: base, to: dir.file("aclImdb_v1.tar.gz"))
