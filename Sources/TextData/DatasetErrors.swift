@@ -87,7 +87,8 @@ public enum PrepareError: Error, CustomStringConvertible, Equatable, Sendable {
         case .singleClass(let p, let l):
             return "\(p): every training row has the label '\(l)': a classifier needs at least 2 classes"
         case .unseenLabel(let p, let line, let l, let c):
-            let shown = c.prefix(20).joined(separator: ", ") + (c.count > 20 ? ", …" : "")
+            // Quoted: ' pos' and 'pos ' are classes apart from 'pos'.
+            let shown = c.prefix(20).map { "'\($0)'" }.joined(separator: ", ") + (c.count > 20 ? ", …" : "")
             return "\(p)\(line > 0 ? " line \(line)" : ""): label '\(l)' is not a class of the training rows (\(shown))"
         case .tooManyClasses(let p, let n):
             return "\(p): \(n) classes, more than the limit of \(PrepareLimits.maxClasses)"

@@ -105,15 +105,15 @@ final class SourceContext {
     /// "path line N" (or "path" for a whole-file row), for messages.
     func location(_ key: RowKey) -> (path: String, line: Int) { (files[Int(key.file)], Int(key.line)) }
 
-    /// Checks one row and hands it on: its text must hold more than white space, its label must
-    /// not be empty.
+    /// Checks one row and hands it on: its text and its label must hold more than white space.
     func emit(text: UnsafeBufferPointer<UInt8>, label: UnsafeBufferPointer<UInt8>, split: Split, file: Int32, line: Int,
               _ body: RowSink) throws {
         guard !Self.isBlank(text) else {
             throw PrepareError.badRecord(path: files[Int(file)], line: line, detail: "the text is empty")
         }
-        guard !label.isEmpty else {
-            throw PrepareError.badRecord(path: files[Int(file)], line: line, detail: "the label is empty")
+        // A label of only white space named a class no message could show (" " printed as nothing).
+        guard !Self.isBlank(label) else {
+            throw PrepareError.badRecord(path: files[Int(file)], line: line, detail: label.isEmpty ? "the label is empty" : "the label is empty (nothing but white space)")
         }
         guard text.count <= PrepareLimits.maxReviewBytes else {
             throw PrepareError.badRecord(path: files[Int(file)], line: line, detail: "the text has \(text.count) bytes, over the 16 MiB limit")
