@@ -50,7 +50,6 @@ public struct RNNDist: ParsableCommand {
         ComputeSetup.configureProcess()
         var command: ParsableCommand
         do {
-            try refuseGroupedShortFlags(Array(CommandLine.arguments.dropFirst()))
             try refuseHelpForAnUnknownCommand(Array(CommandLine.arguments.dropFirst()))
             command = try parseAsRoot()
         } catch {
@@ -79,22 +78,10 @@ public struct RNNDist: ParsableCommand {
     /// Where a text that begins with '-' goes (predict's texts), for the messages below.
     static let dashedTextHint = "if it is a text: a text that begins with '-' goes after '--', or on stdin"
 
-    /// predict takes texts, and ArgumentParser reads one such as `-the worst` as the grouped flags
-    /// -t -h -e …, and the -h in it as a request for help: `predict --weights W "-the worst"`
-    /// printed the help and exited 0 with no predictions. Such an argument (before any `--`) is a
-    /// bad command line of predict; `-help` and `-h` are help, as everywhere.
-    static func refuseGroupedShortFlags(_ arguments: [String]) throws {
-        guard arguments.first(where: { !$0.hasPrefix("-") }) == Predict._commandName else { return }
-        for a in arguments.prefix(while: { $0 != "--" }) where a.hasPrefix("-") && !a.hasPrefix("--") {
-            let name = a.dropFirst()
-            guard name.count > 1, name != "help", name.contains("h") else { continue }
-            throw ValidationError("'\(OneLine.flattened(String(a.prefix(40))))\(a.count > 40 ? "…" : "")' is not an option of predict; \(dashedTextHint)")
-        }
-    }
-
     /// A help request no one made: ArgumentParser reads an argument such as `-foo.h5` as the grouped
     /// short flags -f -o -o -. -h -5, and the -h in it as a request for help — `inspect -foo.h5`
-    /// printed the help and exited 0, as if the file were intact (also plot, export). The argument
+    /// printed the help and exited 0, as if the file were intact (also plot, export), and
+    /// `predict --weights W "-the worst"` printed no predictions. The argument
     /// (before any `--`) that did it, when no `-h`, `--help`, `-help` or `help` asked for help; nil
     /// otherwise.
     static func groupedHelp(_ arguments: [String]) -> String? {
@@ -123,7 +110,9 @@ public struct RNNDist: ParsableCommand {
         if exitCode(for: error) == .success, let a = groupedHelp(Array(CommandLine.arguments.dropFirst())) {
             let name = CommandLine.arguments.dropFirst().first { !$0.hasPrefix("-") } ?? ""
             let short = [Prepare._commandName, Plot._commandName, Export._commandName].contains(name) ? "-h and -o" : "-h"
-            exitForCommandLine(ValidationError("'\(OneLine.flattened(String(a.prefix(40))))\(a.count > 40 ? "…" : "")' is not an option "
+            let shown = OneLine.flattened(String(a.prefix(40))) + (a.count > 40 ? "…" : "")
+            if name == Predict._commandName { exitForCommandLine(ValidationError("'\(shown)' is not an option of predict; \(dashedTextHint)")) }
+            exitForCommandLine(ValidationError("'\(shown)' is not an option "
                 + "(nor a group of short flags: \(name.isEmpty ? "rnn-dist" : name)'s are \(short)); a file name that begins with '-' goes after '--', or as ./NAME"))
         }
         let code = exitCode(for: error)
