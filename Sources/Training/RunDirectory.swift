@@ -33,7 +33,10 @@ public struct RunDirectory {
             let dir = slash.map { target[..<$0].isEmpty ? "/" : String(target[..<$0]) } ?? "."
             removeStaleTemporaries(dir: dir, base: slash.map { String(target[target.index(after: $0)...]) } ?? target)
         }
-        try checkRoom()
+        // A full disk (or quota) is found at set-up (exit 2), not at the first epoch's end after an
+        // epoch of training (exit 1, and a supervised job restarted into the same failure). (The
+        // lock's note proved nothing: it reuses its own block.)
+        try Self.checkWritable(path, what: "run folder", room: true)
         try writeNote(fd)
     }
 
@@ -72,14 +75,19 @@ public struct RunDirectory {
 
     private func checkWritable() throws { try Self.checkWritable(path, what: "run folder") }
 
-    private static func checkWritable(_ path: String, what: String) throws {
+    /// A file can be created in `path`; with `room`, it can also hold one block (4 KiB).
+    private static func checkWritable(_ path: String, what: String, room: Bool = false) throws {
         let probe = path + "/.rnn-dist-write-test-\(getpid())"
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw TrainingError.invalid("\(path): the \(what) is not writable (\(SystemError().description))")
         }
+        let failed = room ? posix_fallocate(fd, 0, 4096) : 0
         close(fd)
         unlink(probe)
+        if failed == ENOSPC || failed == EDQUOT {
+            throw TrainingError.invalid("\(path): the \(what) is full (\(SystemError(failed).description): no room for 4 KiB)")
+        }
     }
 
     /// Seconds to wait for a run folder's lock held by a process on this host.
@@ -90,21 +98,6 @@ public struct RunDirectory {
         var buf = [UInt8](repeating: 0, count: 512)
         let n = pread(fd, &buf, buf.count, 0)
         return String(decoding: buf.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    /// A full disk (or quota) is found at set-up (exit 2), not at the first epoch's end after an
-    /// epoch of training (exit 1, and a supervised job restarted into the same failure): room for
-    /// one block must be there. (The lock's note proved nothing: it reuses its own block.)
-    private func checkRoom() throws {
-        let probe = path + "/.rnn-dist-room-test-\(getpid())"
-        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw TrainingError.invalid("\(path): the run folder is not writable (\(SystemError().description))") }
-        let failed = posix_fallocate(fd, 0, 4096)
-        close(fd)
-        unlink(probe)
-        if failed == ENOSPC || failed == EDQUOT {
-            throw TrainingError.invalid("\(path): the run folder is full (\(SystemError(failed).description): no room for 4 KiB)")
-        }
     }
 
     /// Takes the folder's lock (waiting, within `lockWait`, for a holder on this host); its
