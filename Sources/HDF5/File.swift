@@ -152,9 +152,7 @@ public final class H5File: H5Group, @unchecked Sendable {
         do { path = try atomicWriteTarget(requested) } catch let e as NotAFilePath {
             throw HDF5Error(.invalid, path: requested, object: "", detail: "is \(e.what), not a file; give the path of a file to create or replace")
         }
-        let dir = directoryOf(path)
-        let base = path.split(separator: "/").last.map(String.init) ?? path
-        let tmp = (dir == "." && !path.hasPrefix("./") ? "" : dir + "/") + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        let (dir, base, tmp) = atomicTemporary(for: path)
         var dirStat = stat()
         guard stat(dir, &dirStat) == 0, (dirStat.st_mode & S_IFMT) == S_IFDIR else {
             throw HDF5Error(.missing, path: path, object: "", detail: "folder '\(dir)' does not exist")
@@ -190,12 +188,6 @@ public final class H5File: H5Group, @unchecked Sendable {
             }
             throw error
         }
-    }
-
-    static func directoryOf(_ path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        let d = String(path[..<slash])
-        return d.isEmpty ? "/" : d
     }
 
     static func fsyncPath(_ p: String) throws {

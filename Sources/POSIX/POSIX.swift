@@ -154,6 +154,29 @@ public func atomicWriteTarget(_ path: String) throws -> String {
     return String(cString: resolved)
 }
 
+/// A path's folder and last name, as `dirname` and `basename` give them: "." for a bare name, "/" for
+/// a name at the root; trailing slashes are not part of the name ("a/b/" → "a", "b").
+public func splitFolder(_ path: String) -> (folder: String, name: String) {
+    var p = Substring(path)
+    while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }
+    guard let slash = p.lastIndex(of: "/") else { return (".", String(p)) }
+    let name = String(p[p.index(after: slash)...])
+    var folder = p[..<slash]
+    while folder.count > 1 && folder.hasSuffix("/") { folder = folder.dropLast() }   // "a//b"
+    return (folder.isEmpty ? "/" : String(folder), name.isEmpty ? "/" : name)
+}
+
+/// The temporary file an atomic write of `path` fills before renaming it over `path`: in the same
+/// folder (a rename does not cross file systems), hidden, named after the file and this process
+/// (`.NAME.tmp-PID-RANDOM`, which `removeStaleTemporaries` recognises once PID is gone).
+public func atomicTemporary(for path: String) -> (folder: String, name: String, temporary: String) {
+    let (folder, name) = splitFolder(path)
+    let hidden = ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+    // A bare name stays relative ("x.h5" → ".x.h5.tmp-…"), as the caller wrote it.
+    let temporary = folder == "." && !path.hasPrefix("./") ? hidden : (folder == "/" ? "/" : folder + "/") + hidden
+    return (folder, name, temporary)
+}
+
 /// Removes `.BASE.tmp-PID…` files in `dir` left by writers that were killed (no process PID): the
 /// temporary names of rnn-dist's atomic writes (HDF5 files, and history.csv, SVG, ONNX).
 public func removeStaleTemporaries(dir: String, base: String) {

@@ -35,9 +35,9 @@ struct Plot: ParsableCommand {
         let title = "\(model), \(worldSize) rank\(worldSize == 1 ? "" : "s"), " +
             "\(h.records.count) epoch\(h.records.count == 1 ? "" : "s")"
         let svg = HistoryPlot.svg(h, title: title)
-        let dir = parentFolder(output)
+        let dir = splitFolder(output).folder
         var isDir: ObjCBool = false
-        guard dir.isEmpty || (FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && isDir.boolValue) else {
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw CLIError("\(output): folder '\(dir)' does not exist")
         }
         try TextFile.writeAtomically(svg, to: output)

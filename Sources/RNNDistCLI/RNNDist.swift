@@ -155,15 +155,6 @@ func printNotice(_ message: String) {
     }
 }
 
-/// The folder part of a path as NSString's `deletingLastPathComponent` gives it ("" for a bare
-/// name, "/" for a file at the root), which on Linux traps on a path of one character ("a", "-").
-func parentFolder(_ path: String) -> String {
-    var p = Substring(path)
-    while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }
-    guard let slash = p.lastIndex(of: "/") else { return "" }
-    return slash == p.startIndex ? "/" : String(p[..<slash])
-}
-
 /// A failure the CLI reports as-is.
 struct CLIError: Error, CustomStringConvertible {
     let description: String

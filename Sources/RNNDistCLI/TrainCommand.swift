@@ -418,7 +418,7 @@ struct Train: ParsableCommand {
         let inputs: [(String, String)] = [(data, "--data"), (resume, "--resume"), (embeddings, "--embeddings"),
                                           (modelConfig, "--model-config")].compactMap { path, flag in path.map { ($0, flag) } }
         let files = RunFiles(directory: runDir)
-        var outputs = files.all.map { ($0, "the run's \(($0 as NSString).lastPathComponent)") }
+        var outputs = files.all.map { ($0, "the run's \(splitFolder($0).name)") }
         if let timeline {
             var st = stat()
             if stat(timeline, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
@@ -428,7 +428,7 @@ struct Train: ParsableCommand {
         }
         // The timeline is truncated at set-up and written apart: it must not be a run file either.
         if let timeline, let file = files.all.first(where: { samePlace(timeline, $0) }) {
-            throw CLIError("--timeline \(timeline) is the run's \((file as NSString).lastPathComponent), which this run writes: choose another --timeline")
+            throw CLIError("--timeline \(timeline) is the run's \(splitFolder(file).name), which this run writes: choose another --timeline")
         }
         for (output, what) in outputs {
             for (input, flag) in inputs where sameFile(output, input) {
@@ -443,10 +443,8 @@ struct Train: ParsableCommand {
     /// either is missing, the same name in the same folder (the folders compared by identity).
     func samePlace(_ a: String, _ b: String) -> Bool {
         if sameFile(a, b) { return true }
-        let (na, nb) = (a as NSString, b as NSString)
-        guard na.lastPathComponent == nb.lastPathComponent else { return false }
-        let (da, db) = (parentFolder(a), parentFolder(b))
-        return sameFile(da.isEmpty ? "." : da, db.isEmpty ? "." : db)
+        let (pa, pb) = (splitFolder(a), splitFolder(b))
+        return pa.name == pb.name && sameFile(pa.folder, pb.folder)
     }
 
     /// A new run, or one resumed from another file, writes its first checkpoint over

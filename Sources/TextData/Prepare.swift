@@ -153,9 +153,9 @@ public enum Preparer {
     /// Fails early, before any work, when the output cannot be written where asked.
     private static func checkOutput(_ output: String) throws {
         guard !output.isEmpty else { throw PrepareError.badOptions("-o is empty: name the dataset file to write") }
-        let dir = output.contains("/") ? String(output[..<output.lastIndex(of: "/")!]) : "."
+        let dir = splitFolder(output).folder
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir.isEmpty ? "/" : dir, isDirectory: &isDir), isDir.boolValue else {
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw PrepareError.outputFolderMissing(path: output)
         }
         if FileManager.default.fileExists(atPath: output, isDirectory: &isDir), isDir.boolValue {

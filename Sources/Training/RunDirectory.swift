@@ -29,9 +29,8 @@ public struct RunDirectory {
         for file in RunFiles(directory: path).all {
             let target: String
             do { target = try atomicWriteTarget(file) } catch { throw TrainingError.invalid("\(error)") }
-            let slash = target.lastIndex(of: "/")
-            let dir = slash.map { target[..<$0].isEmpty ? "/" : String(target[..<$0]) } ?? "."
-            removeStaleTemporaries(dir: dir, base: slash.map { String(target[target.index(after: $0)...]) } ?? target)
+            let (dir, base) = splitFolder(target)
+            removeStaleTemporaries(dir: dir, base: base)
         }
         // A full disk (or quota) is found at set-up (exit 2), not at the first epoch's end after an
         // epoch of training (exit 1, and a supervised job restarted into the same failure). (The

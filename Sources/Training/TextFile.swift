@@ -24,11 +24,9 @@ public enum TextFile {
     public static func writeAtomically(bytes: [UInt8], to requested: String) throws {
         let path: String
         do { path = try atomicWriteTarget(requested) } catch let e as NotAFilePath { throw TrainingError.invalid(e.description) }
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path
-        let tmp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
+        let (dir, base, tmp) = atomicTemporary(for: path)
         // Those of writers that were killed (their PID is gone) go first, as for the HDF5 files.
-        removeStaleTemporaries(dir: dir, base: url.lastPathComponent)
+        removeStaleTemporaries(dir: dir, base: base)
         func fail(_ what: String) -> TrainingError {
             let reason = SystemError().description
             unlink(tmp)
