@@ -9,6 +9,13 @@ public struct ArchiveError: Error, CustomStringConvertible, Sendable {
     public var description: String { "\(path): \(detail)" }
 }
 
+/// libarchive's message for `a`'s last error, worded as its other decompressors word it where
+/// liblzma's is opaque: a cut `.xz` file gave "Lzma library error:  No progress is possible".
+func errorMessage(_ a: OpaquePointer) -> String? {
+    guard let m = archive_error_string(a).map({ String(cString: $0) }) else { return nil }
+    return m.hasPrefix("Lzma library error") && m.hasSuffix("No progress is possible") ? "truncated xz input" : m
+}
+
 /// A tar archive (plain or compressed: gzip, bzip2, xz…) read as a stream of entries with
 /// libarchive. The only file that calls libarchive; the handle is freed in `deinit`.
 public final class ArchiveReader {
@@ -56,7 +63,7 @@ public final class ArchiveReader {
     }
 
     private func failure(_ what: String) -> ArchiveError {
-        let msg = archive_error_string(handle).map { String(cString: $0) } ?? "unknown error"
+        let msg = errorMessage(handle) ?? "unknown error"
         return ArchiveError(path: path, detail: "\(msg) (\(what))")
     }
 
@@ -132,14 +139,14 @@ public final class CompressedStream {
         var gzip: UnsafeMutableRawPointer?   // read to its end by `read` (the raw format's data is the whole stream)
         do { opened = try ArchiveReader.open(a, path, gzip: &gzip) } catch { archive_read_free(a); throw error }
         guard let viaZlib = opened else {
-            let msg = archive_error_string(a).map { String(cString: $0) } ?? "unknown error"
+            let msg = errorMessage(a) ?? "unknown error"
             archive_read_free(a)
             throw ArchiveError(path: path, detail: msg)
         }
         var e: OpaquePointer?
         let r = archive_read_next_header(a, &e)
         guard r == ARCHIVE_OK || r == ARCHIVE_WARN || (r == ARCHIVE_EOF && archive_errno(a) == 0) else {
-            let msg = archive_error_string(a).map { String(cString: $0) } ?? "empty or unreadable"
+            let msg = errorMessage(a) ?? "empty or unreadable"
             archive_read_free(a)
             throw ArchiveError(path: path, detail: msg)
         }
@@ -156,7 +163,7 @@ public final class CompressedStream {
         if empty { return 0 }
         let n = archive_read_data(handle, buffer, count)
         guard n >= 0 else {
-            let msg = archive_error_string(handle).map { String(cString: $0) } ?? "unknown error"
+            let msg = errorMessage(handle) ?? "unknown error"
             throw ArchiveError(path: path, detail: "\(msg) (decompressing)")
         }
         return n

@@ -132,6 +132,46 @@ final class OwnDataTests: XCTestCase {
         XCTAssertFalse(try H5File.open(dir.file("csv.h5")).exists("train/review_id"), "only aclImdb has review ids")
     }
 
+    /// The same 200-row CSV as `bzip2 -9`, `xz -9` and `zstd -19` wrote it (made once with those
+    /// tools, kept here as bytes so the test needs none of them): each reads as the plain file, and
+    /// each cut in half is one line naming the format.
+    static let compressedCSV: [String: String] = [
+        "bz2": "QlpoOTFBWSZTWaYAgTUABg3ZgAAQQAR/4DYkncBAAnwwQAKAAAMmQNTR/qqo/1T1TepMgAKAAAMmQNP1VJD3qfqqg08oPKbx+fmA" +
+            "CAAgAgAIAIACACAAgAgAIAIACACAAgAgAIAIAFfskxJi5vr27oANKAMmQFDQEADSgDJkBQ0BAeJ29e/gGlAGTIChoCABpQBkyAoa" +
+            "AgAPuSYkx+e3Ok5vnpzrzl3d3d30mJupve97666u7u7u7vSZDMhmQzIZkMyGZDMhmQzJeKtttu3d3d3etAAAvFvFttu7d3d3euQA" +
+            "ALxbe1tt3du7u718AAAXi232tt3d27u717gAAXi22+9t3d3bu717AAAXi2234t3d3du712AAAvFttt5u7u7u3euAAAJxe1ttt555" +
+            "5555562gABHiTJM7pMkzv5kmSZ4STJM/0kyTO/qSZJnnn+yTJM9STJM8yTJM9STJM//HxJJkmfMkyTH0LuSKcKEhTAECag==",
+        "xz": "/Td6WFoAAATm1rRGAgAhARwAAAAQz1jM4A50ATBdADoZS3gQr6F2RWQ1l+T4Pz+xnMIEq3v22y1ylb23B4AY1QZMbhmLkpcEJ+dt" +
+            "jiJtPKXDpmgd5k9qdMiemllqg/R1skBm5xSrNvyoDrs8yKGrpKITp5ozB4rSOCON+hvxCNFaBQfryHO4hU4VI/hjRQ68OOEXbUi1" +
+            "n4/1lgKie6NlyuJYSI6PGz2u8nnlBFcm85DRxdx29BBfuJ1Z/bc6/aAHzNR0BOgZL+QJJimYBfFdo2rLqsKGTbpfqUYkLXf99G1k" +
+            "qXE+Jp7W4lU7kTanCRbJaB9lvmwgLmtzNn0Jwf7ArbcM8t6rvaaI+Z3HZIcJ90YALJFFKZWWbnpn8ZX/bW+8us1MW3bESVeyoBvr" +
+            "PEnKR2BjhpcY/OWZwV8y3UU4cFZVTdqxXxws7sm5eeDV0AEAHG0LYeUAvPsAAcwC9RwAAPPlO3uxxGf7AgAAAAAEWVo=",
+        "zst": "KLUv/WR1DW0IAHbUKhSQW3NozWut08y0Ly0t2bLz3//gBDAAIwAeAFVVRUREREQ0MzMzM9O2bdv+/3/iWdGU8ECwKCgSjoAEHIZD" +
+            "w6AAIAyEAULAeBgYAf/////LsizLsizLcmZmZmYmIiIiIuLd3d3dnZmZmZlZVVUF13Vd13Vd1zRN0zRN0zQ9z/M8z/M8z7333nvv" +
+            "vf8BeZ7neZ7neY7jOI7jOI7j933f933f923btm3btm3bFYDJqBEQ+v3fwKMUBxBGiIAIJz53bm1tnZ2rc3Nr7WxdnZtza6sHBTB/" +
+            "qy96m5d2qy5zCzcSAAAAAAAAAAAAAAAAANxN2KK20GK2ZBFbYPFarqZQFEWxCEUpLgqs6bYqP1APLA==",
+    ]
+
+    func testBzip2XzAndZstdReadAsThePlainFile() throws {
+        let text = "text,label\n" + (0 ..< 200).map { "review \($0) words,\($0 % 2 == 0 ? "a" : "b")" }.joined(separator: "\n") + "\n"
+        let plain = try write(Data(text.utf8), "z/f.csv")
+        try prepare(plain, "z-plain.h5", testSplit: 0.25)
+        let reference = try arrays("z-plain.h5")
+        XCTAssertEqual(reference["train/y"]?.count, 150)
+        let cut = ["bz2": "truncated bzip2 input", "xz": "truncated xz input", "zst": "Truncated zstd input"]
+        for (ext, base64) in Self.compressedCSV.sorted(by: { $0.key < $1.key }) {
+            let bytes = try XCTUnwrap(Data(base64Encoded: base64), ext)
+            let path = try write(bytes, "z/f.csv.\(ext)")
+            try prepare(path, "z-\(ext).h5", testSplit: 0.25)
+            XCTAssertEqual(try arrays("z-\(ext).h5"), reference, ext)
+            let half = try write(Data(bytes.prefix(bytes.count / 2)), "z/half.csv.\(ext)")
+            XCTAssertThrowsError(try prepare(half, "z-half.h5", testSplit: 0.25)) {
+                XCTAssertTrue("\($0)".contains("half.csv.\(ext): cannot read the archive: \(cut[ext]!)"), "\(ext): \($0)")
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.file("z-half.h5")))
+        }
+    }
+
     /// Records cut at every possible chunk boundary parse as the whole file does.
     func testCSVParserIsIndependentOfChunking() throws {
         let text = "\u{FEFF}a,text,label\r\n1,\"x,\"\"y\"\"\r\nz\",p\n\n2,plain,q\r3,\"\",r\r\n4,\"ab\"c,s\r5,\"m\rn\r\no\no\",t\r6,after,u"
