@@ -100,6 +100,7 @@ public final class H5File: H5Group, @unchecked Sendable {
             guard try file.hasCompletionMark() else {
                 throw HDF5Error(.incomplete, path: path, object: "", detail: incompleteDetail)
             }
+            try file.checkDigest()
         }
         return file
     }
@@ -114,6 +115,58 @@ public final class H5File: H5Group, @unchecked Sendable {
 
     /// Whether the completion mark is present.
     public var isComplete: Bool { (try? hasCompletionMark()) == true }
+
+    /// The root attribute `writeAtomically` sets with the completion mark: `contentDigest()` of what
+    /// it wrote. Per-dataset checksums cannot see a file whose parts come from two writes of files
+    /// laid out alike (another run's weights copied over it in place — `rsync --inplace`, `dd
+    /// conv=notrunc` — and stopped, or read mid-copy); this can.
+    public static let digestAttribute = "rnn_dist_digest"
+
+    /// What a file whose digest does not match is (one line, after the path).
+    public static let mixedDetail =
+        "damaged: its parts do not belong together (the whole-file digest does not match: written over in place by a copy that did not finish, or read while one was running; replace files with a rename, e.g. cp to a temporary name, then mv)"
+
+    /// A digest of everything the file holds but its two marks: every object's name, every attribute's
+    /// name and stored bytes, and so every dataset's values through its content checksum attribute
+    /// (which `read` checks). Objects in `walk()`'s order (depth first, names sorted), attributes by
+    /// name.
+    func contentDigest() throws -> UInt64 {
+        var h = ContentChecksum()
+        func add(_ bytes: [UInt8]) {
+            var n = UInt64(bytes.count).littleEndian
+            withUnsafeBytes(of: &n) { h.update($0) }
+            bytes.withUnsafeBytes { h.update($0) }
+        }
+        func add(_ object: H5Object, _ name: String, _ attributes: [String]) throws {
+            add(Array(name.utf8))
+            for a in attributes.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                if object === self && (a == Self.completeAttribute || a == Self.digestAttribute) { continue }
+                add(Array(a.utf8))
+                add(try object.attributeBytes(a))
+            }
+        }
+        try add(self, "/", try attributeNames())
+        for e in try walk() {
+            let relative = String(e.name.dropFirst())
+            switch e.kind {
+            case .group: try add(try group(relative), e.name, e.attributes)
+            case .dataset(let shape, let type):
+                try add(try dataset(relative), e.name + " \(type.rawValue) \(shape)", e.attributes)
+            case .other: add(Array(e.name.utf8))
+            }
+        }
+        return h.value
+    }
+
+    /// Throws `mixedDetail` when the file has a digest and its content does not match it (files
+    /// written before the digest have none: nothing to check).
+    public func checkDigest() throws {
+        guard try attributeExists(Self.digestAttribute) else { return }
+        let want = UInt64(bitPattern: try intAttribute(Self.digestAttribute))
+        guard try contentDigest() == want else {
+            throw HDF5Error(.invalid, path: path, object: "", detail: Self.mixedDetail)
+        }
+    }
 
     /// Whether the completion mark is present, throwing when the root header cannot be read.
     func hasCompletionMark() throws -> Bool {
@@ -165,6 +218,7 @@ public final class H5File: H5Group, @unchecked Sendable {
                 let file = try create(tmp)
                 do {
                     try body(file)
+                    try file.setAttribute(digestAttribute, Int64(bitPattern: try file.contentDigest()))
                     try file.setAttribute(completeAttribute, Int64(1))
                     try file.flush()
                     try file.close()

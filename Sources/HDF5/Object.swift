@@ -109,6 +109,29 @@ public class H5Object: @unchecked Sendable {
         }
     }
 
+    /// The stored bytes of attribute `attr`, in its own type (any fixed-size type: numbers, fixed-length
+    /// strings, arrays of them); a variable-length type is refused unread, as `stringAttribute` does.
+    func attributeBytes(_ attr: String) throws -> [UInt8] {
+        try withArrayAttribute(attr) { a, t, space, object in
+            guard H5Tis_variable_str(t) == 0 else {
+                throw error(.invalid, "variable-length string attributes are not read (not written by rnn-dist)", object: object)
+            }
+            guard H5Tdetect_class(t, H5T_VLEN) == 0 else {
+                throw error(.invalid, "variable-length attributes are not read (not written by rnn-dist)", object: object)
+            }
+            let width = H5Tget_size(t), count = Int(H5Sget_simple_extent_npoints(space))
+            let (bytes, overflow) = width.multipliedReportingOverflow(by: count)
+            guard width > 0, count >= 0, !overflow, bytes <= H5Limits.maxStringBytes else {
+                throw error(.invalid, "\(count) values of \(width) bytes", object: object)
+            }
+            var buf = [UInt8](repeating: 0, count: max(1, bytes))
+            try buf.withUnsafeMutableBytes { p in
+                _ = try h5check(H5Aread(a, t, p.baseAddress), "H5Aread", path: path, object: object)
+            }
+            return Array(buf.prefix(bytes))
+        }
+    }
+
     /// Opens attribute `attr` with its type and dataspace for `body` (then closes them); `object`
     /// names the attribute in errors.
     private func withArrayAttribute<R>(_ attr: String, _ body: (_ a: hid_t, _ t: hid_t, _ space: hid_t, _ object: String) throws -> R) throws -> R {

@@ -38,6 +38,8 @@ struct Inspect: ParsableCommand {
             else { attrValues[a] = Self.unread; attrJSON[a] = Self.unread }
         }
         let complete = f.isComplete
+        // Parts of two writes (a copy over it in place) are damage, though each dataset reads.
+        if complete { try f.checkDigest() }
         // A dataset written by `prepare` also gets its own report (validating every row).
         let dataset = complete && attrValues["format"] == TextDataset.format ? try DatasetSummary(path: file) : nil
         // Weights, checkpoints and history files are read by the code that uses them.

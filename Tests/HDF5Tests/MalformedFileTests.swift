@@ -117,6 +117,61 @@ final class MalformedFileTests: XCTestCase {
         return true
     }
 
+    /// Two writes of one layout (the same objects, sizes and attribute lengths; other values).
+    func writeVariant(_ path: String, _ v: Int) throws {
+        try H5File.writeAtomically(to: path) { f in
+            try f.setAttribute("format", "rnn-dist-test-sample")
+            try f.setAttribute("num_words", 100 + v)
+            try f.createDataset("layers/embedding/vars/0", shape: [64, 16], data: (0 ..< 1024).map { Float($0 + v) / 7 }, chunkRows: 16)
+            try f.createDataset("layers/lstm/cell/vars/0", shape: [16, 64], data: (0 ..< 1024).map { Float($0 * (v + 2)) / 9 })
+            try f.createDataset("layers/dense/vars/0", shape: [16, 1], data: (0 ..< 16).map { Float($0 - v) })
+            try f.writeStringList("vocab", (0 ..< 50).map { "w\(v)-\($0)" })
+            try f.group("layers").setAttribute("config", #"{"kind":"lstm","seed":\#(v)}"#)
+        }
+    }
+
+    struct Values: Equatable {
+        var floats: [[Float]], vocab: [String], format: String, words: Int64, config: String
+        init(_ path: String) throws {
+            let f = try H5File.open(path, requireComplete: true)
+            floats = try ["layers/embedding/vars/0", "layers/lstm/cell/vars/0", "layers/dense/vars/0"].map { try f.dataset($0).read(as: Float.self) }
+            vocab = try f.readStringList("vocab")
+            format = try f.stringAttribute("format")
+            words = try f.intAttribute("num_words")
+            config = try f.group("layers").stringAttribute("config")
+        }
+    }
+
+    /// One file copied over another of the same layout in place (`dd conv=notrunc`, `rsync
+    /// --inplace`), stopped at any byte: each dataset still matches its own checksum, but the file
+    /// is no write's. Every such file is refused, or reads as one whole write (the cut past every
+    /// byte that differs), never as a mix.
+    func testPartsOfTwoWritesAreRefusedNotMixed() throws {
+        let a = tmp.file("a.h5"), b = tmp.file("b.h5")
+        try writeVariant(a, 1)
+        try writeVariant(b, 2)
+        let (va, vb) = (try Values(a), try Values(b))
+        XCTAssertNotEqual(va, vb)
+        let ba = [UInt8](try Data(contentsOf: URL(fileURLWithPath: a))), bb = [UInt8](try Data(contentsOf: URL(fileURLWithPath: b)))
+        XCTAssertEqual(ba.count, bb.count, "the two writes are laid out alike")
+        var refused = 0, whole = 0, mixed: [Int] = [], firstRefused: Int?
+        let p = tmp.file("mixed.h5")
+        for cut in stride(from: 0, through: ba.count, by: 32) {
+            try Data(bb.prefix(cut) + ba.suffix(from: cut)).write(to: URL(fileURLWithPath: p))
+            guard let v = try? Values(p) else { refused += 1; firstRefused = firstRefused ?? cut; continue }
+            if v == va || v == vb { whole += 1 } else { mixed.append(cut) }
+        }
+        XCTAssertEqual(mixed, [], "read as a mix of the two writes at these cuts")
+        XCTAssertGreaterThan(refused, 50, "refused \(refused), whole \(whole)")
+        // What inspect says of such a file: damaged, exit 1, one line.
+        let cut = try XCTUnwrap(firstRefused)
+        try Data(bb.prefix(cut) + ba.suffix(from: cut)).write(to: URL(fileURLWithPath: p))
+        let r = try Subprocess.rnnDist(["inspect", p], timeout: 20)
+        XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        print("copies over in place: \(refused) refused, \(whole) whole, \(mixed.count) mixed, of \(ba.count / 32 + 1) cuts")
+    }
+
     func testMissingAndUnreadablePaths() throws {
         for (p, expect) in [(tmp.file("nope.h5"), "missing"), (tmp.path, "not a regular file")] {
             let r = try Subprocess.rnnDist(["inspect", p])
