@@ -19,7 +19,7 @@ struct ServeCommand: ParsableCommand {
 
     @Option(help: "Weights file written by `train` (or a checkpoint).")
     var weights: String
-    @Option(help: "Address to listen on.")
+    @Option(help: "Address to listen on: a name, an IPv4 address, or an IPv6 one (::1 or [::1]).")
     var host = "127.0.0.1"
     @Option(parsing: .unconditional, help: "Port to listen on, 0 … 65535 (0: any free port; the first stdout line tells which).")
     var port = 8080
@@ -54,28 +54,58 @@ struct ServeCommand: ParsableCommand {
     /// `rnn-dist inspect PATH` in a child process, before a reload: a file whose metadata crash the
     /// HDF5 library ends the child (exit 2 from the fault guard, or a signal), not the server. nil
     /// when the child did not crash: the load then reads the file and names any other damage itself.
-    @Sendable static func inspectInAnotherProcess(_ path: String) -> String? {
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/proc/self/exe")   // this very binary, as KernelChoice re-runs it
-        child.arguments = ["inspect", "--", path]   // a path may begin with '-'
-        let errors = Pipe()
-        child.standardOutput = FileHandle.nullDevice
-        child.standardError = errors
-        child.standardInput = FileHandle.nullDevice
-        do { try child.run() } catch { return nil }
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        child.waitUntilExit()
-        if child.terminationReason == .uncaughtSignal {
-            return "reading it crashed a checking process (signal \(child.terminationStatus)): the file is damaged"
+    @Sendable static func inspectInAnotherProcess(_ path: String) throws -> String? {
+        // posix_spawn, not Foundation's Process: once a spawn was tried with no descriptor left (a
+        // server at its limit of connections), Process never started a child again (EBADF), and each
+        // reload after that failed, for the server's life. A child that cannot start now (EMFILE,
+        // EAGAIN) defers the reload: the file is neither loaded unchecked nor held bad.
+        func deferred(_ what: String, _ code: Int32) -> ReloadDeferred {
+            ReloadDeferred("\(path): \(what) (\(String(cString: strerror(code)))); not held against the file: the watch, or a SIGHUP, tries it again")
         }
-        guard child.terminationStatus == 2, text.contains("the HDF5 library crashed") else { return nil }
-        let line = text.split(separator: "\n").first { $0.contains("the HDF5 library crashed") } ?? ""
+        var pipeEnds: [Int32] = [-1, -1]
+        guard pipe(&pipeEnds) == 0 else { throw deferred("no pipe for the checking process", errno) }
+        for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }   // the child gets only its dup2'ed 2
+        var readEnd = pipeEnds[0]
+        defer { if readEnd >= 0 { close(readEnd) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
+        // This very binary, as KernelChoice re-runs it; a path may begin with '-'.
+        let argv: [UnsafeMutablePointer<CChar>?] = ["rnn-dist", "inspect", "--", path].map { $0.withCString { strdup($0) } } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ)
+        close(pipeEnds[1])
+        guard spawned == 0 else { throw deferred("the checking process could not start", spawned) }
+        var text: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            if text.count < 1 << 16 { text += chunk[0 ..< n] }
+        }
+        close(readEnd)
+        readEnd = -1
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let signal = status & 0x7F, exitStatus = (status >> 8) & 0xFF   // WTERMSIG, WEXITSTATUS
+        if signal != 0 && signal != 0x7F {
+            return "reading it crashed a checking process (signal \(signal)): the file is damaged"
+        }
+        let stderr = String(decoding: text, as: UTF8.self)
+        guard exitStatus == 2, stderr.contains("the HDF5 library crashed") else { return nil }
+        let line = stderr.split(separator: "\n").first { $0.contains("the HDF5 library crashed") } ?? ""
         return String(line.dropFirst(line.hasPrefix("rnn-dist: error: ") ? 17 : 0))
     }
 
     func run() throws {
         var o = ServeOptions(weights: weights)
-        o.host = host
+        // "[::1]", as the serving line and URLs write an IPv6 address, is the address ::1.
+        o.host = host.count > 2 && host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         o.port = port
         o.computeThreads = computeThreads
         o.maxBatch = maxBatch

@@ -39,6 +39,20 @@ struct ReloadRefused: Error, CustomStringConvertible {
     let description: String
 }
 
+/// A reload that could not be tried now for a reason of the server's, not the file's (no file
+/// descriptor left, no process for the check): the file is not held bad, and the watch tries it again.
+public struct ReloadDeferred: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Whether this process has no file descriptor left (EMFILE) or the system none (ENFILE).
+func descriptorsExhausted() -> Bool {
+    let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+    if fd >= 0 { close(fd); return false }
+    return errno == EMFILE || errno == ENFILE
+}
+
 /// What tells a file replaced (a new inode from an atomic rename) or rewritten (size, mtime).
 struct FileIdentity: Equatable, Sendable {
     let device: UInt64, inode: UInt64, size: Int64, modified: Int64
@@ -67,9 +81,9 @@ final class ModelStore: @unchecked Sendable {
     private let queue = DispatchQueue(label: "rnn-dist-serve-reload")
 
     /// Run before each reload (ServeOptions.reloadCheck).
-    private let check: (@Sendable (String) -> String?)?
+    private let check: (@Sendable (String) throws -> String?)?
 
-    init(path: String, threads: Int, check: (@Sendable (String) -> String?)? = nil) throws {
+    init(path: String, threads: Int, check: (@Sendable (String) throws -> String?)? = nil) throws {
         self.path = path
         self.threads = threads
         self.check = check
@@ -100,16 +114,34 @@ final class ModelStore: @unchecked Sendable {
     private func loadChecked() throws -> LoadedModel {
         let generation = current.generation + 1
         guard let check else { return try LoadedModel(path: path, threads: threads, generation: generation) }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        // Unopenable: the load names why (missing, not readable, …).
-        guard fd >= 0 else { return try LoadedModel(path: path, threads: threads, generation: generation) }
+        // Not blocking: a FIFO put at the path blocked this open (and so every later reload, and the
+        // exit at SIGTERM) until something wrote to it.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            let reason = errno
+            if reason == EMFILE || reason == ENFILE {
+                throw ReloadDeferred("\(path): cannot be opened now (\(String(cString: strerror(reason)))); not held against the file: the watch, or a SIGHUP, tries it again")
+            }
+            // Unopenable: the load names why (missing, not readable, …).
+            return try LoadedModel(path: path, threads: threads, generation: generation)
+        }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw ReloadRefused(description: "\(path): not a regular file")
+        }
         let here = "/proc/self/fd/\(fd)", there = "/proc/\(getpid())/fd/\(fd)"
         func named(_ text: String) -> String {
             text.replacingOccurrences(of: there, with: path).replacingOccurrences(of: here, with: path)
         }
-        if let problem = check(there) { throw ReloadRefused(description: named(problem)) }
+        let problem: String?
+        do { problem = try check(there) } catch let e as ReloadDeferred { throw ReloadDeferred(named(e.description)) }
+        if let problem { throw ReloadRefused(description: named(problem)) }
         do { return try LoadedModel(path: here, threads: threads, generation: generation) } catch {
+            // Out of descriptors, HDF5 called the file "not an HDF5 file": the server's state, not the file's.
+            if descriptorsExhausted() {
+                throw ReloadDeferred("\(path): cannot be read now (\(String(cString: strerror(EMFILE)))); not held against the file: the watch, or a SIGHUP, tries it again")
+            }
             if FileIdentity(path: here) != FileIdentity(path: path) {
                 throw ReloadRefused(description: "\(path): replaced while it was being reloaded; the new file is read at the next reload")
             }
@@ -117,7 +149,22 @@ final class ModelStore: @unchecked Sendable {
         }
     }
 
-    /// Reloads (SIGHUP).
+    /// Reloads (SIGHUP), without waiting. Signals that come while a reload waits to start join it:
+    /// a burst of 50 SIGHUPs loaded the file 50 times (each with a checking process), and a new
+    /// file waited behind them; now it is at most the reload running and one after it.
+    func requestReload() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !reloadWaiting else { return }
+        reloadWaiting = true
+        queue.async {
+            self.lock.lock(); self.reloadWaiting = false; self.lock.unlock()
+            _ = self.reload()
+        }
+    }
+    private var reloadWaiting = false
+
+    /// Reloads now (on the queue) and returns when done (tests).
     func reloadInBackground() async { await onQueue { _ = self.reload() } }
 
     /// Reloads when the file changed (the file watch).
@@ -138,7 +185,11 @@ final class ModelStore: @unchecked Sendable {
         guard FileIdentity(path: path) == now else { return }
         // A failed load of this version is not retried until the file changes again.
         if lastFailed == now { return }
-        if case .failure = reload() { lastFailed = now } else { lastFailed = nil }
+        switch reload() {
+        case .success: lastFailed = nil
+        case .failure(let e as ReloadDeferred): lastFailed = nil; _ = e   // not the file's fault: tried again
+        case .failure: lastFailed = now
+        }
     }
     private var lastFailed: FileIdentity?
 }

@@ -10,6 +10,7 @@
 
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -40,7 +41,8 @@ public struct ServeOptions: Sendable {
     /// A check of a replacement file, run before each reload: nil when the file may be loaded, else
     /// why not (the reload then fails and the old model keeps answering). The CLI's reads the file
     /// in another process, so a file that crashes the HDF5 library ends that one, not the server.
-    public var reloadCheck: (@Sendable (String) -> String?)?
+    /// It throws `ReloadDeferred` when it cannot check now (the reload is tried again).
+    public var reloadCheck: (@Sendable (String) throws -> String?)?
 
     public init(weights: String) { self.weights = weights }
 }
@@ -91,7 +93,11 @@ public enum Server {
         logger.logLevel = .critical
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(options.idleTimeout * 1000)))),
+            server: HTTPServerBuilder { responder in
+                ServeHTTP1Channel(inner: HTTP1Channel(responder: responder,
+                                                      configuration: .init(idleTimeout: .milliseconds(Int64(options.idleTimeout * 1000)))),
+                                  maxBodyBytes: options.maxBodyBytes)
+            },
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "rnn-dist"),
             services: [ReloadService(store: store, interval: options.watchInterval)],
             onServerRunning: { channel in
@@ -117,7 +123,7 @@ struct ReloadService: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                    await store.reloadInBackground()
+                    store.requestReload()
                 }
             }
             if interval > 0 {

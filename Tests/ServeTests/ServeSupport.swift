@@ -149,13 +149,19 @@ final class ServerProcess: @unchecked Sendable {
 
     /// - Parameters:
     ///   - batchDelay: milliseconds each batch waits before it is computed (RNN_DIST_SERVE_BATCH_DELAY_MS).
-    init(weights: String, extra: [String] = [], folder: TempDir, batchDelay: Int = 0, timeout: Double = 30) throws {
+    ///   - openFiles: the limit of open files (`ulimit -n`, set by a shell that then execs serve).
+    init(weights: String, extra: [String] = [], folder: TempDir, batchDelay: Int = 0, openFiles: Int? = nil,
+         timeout: Double = 30) throws {
         stdoutPath = folder.file("serve-\(UUID().uuidString).out")
         stderrPath = folder.file("serve-\(UUID().uuidString).err")
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: Subprocess.rnnDist)
         process.arguments = ["serve", "--weights", weights, "--port", "0"] + extra
+        if let openFiles {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", "ulimit -n \(openFiles) && exec \"$0\" \"$@\"", Subprocess.rnnDist] + process.arguments!
+        }
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.standardInput = FileHandle.nullDevice

@@ -495,6 +495,89 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(try server.connect().request("GET", "/healthz").status, 200)
     }
 
+    /// HTTP/1.0 without keep-alive closes after its answer (it waited for the idle timeout, 30 s);
+    /// `Expect: 100-continue` gets `100 Continue` (curl waited 1 s, a strict client until the 408),
+    /// and a declared body over the limit its 413 at once, without the 100.
+    func testHTTP10ClosesAndExpectContinueIsAnswered() throws {
+        let server = try ServerProcess(weights: Self.lstm, folder: tmp)
+        let old = try RawHTTPConnection(port: server.port, timeout: 5)
+        try old.send(Array("GET /healthz HTTP/1.0\r\n\r\n".utf8))
+        XCTAssertEqual(try old.readAnswer().status, 200)
+        XCTAssertTrue(old.closesWithin(5), "an HTTP/1.0 connection stays open after its answer")
+        // HTTP/1.0 asking for keep-alive, and HTTP/1.1, stay open for the next request.
+        let kept = try RawHTTPConnection(port: server.port, timeout: 5)
+        try kept.send(Array("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".utf8))
+        XCTAssertEqual(try kept.readAnswer().status, 200)
+        XCTAssertEqual(try kept.request("GET", "/healthz").status, 200)
+        XCTAssertFalse(kept.closesWithin(1))
+
+        let body = Array(try JSONSerialization.data(withJSONObject: ["texts": Self.reviews]))
+        let asking = try RawHTTPConnection(port: server.port, timeout: 5)
+        try asking.send(Array("POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: \(body.count)\r\n\r\n".utf8))
+        XCTAssertEqual(try asking.readAnswer(head: true).status, 100, "no 100 Continue within 5 s")
+        try asking.send(body)
+        try assertSameAsPredict(try asking.readAnswer(), weights: Self.lstm, Self.reviews)
+        let tooLarge = try RawHTTPConnection(port: server.port, timeout: 5)
+        try tooLarge.send(Array("POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: \(2 << 20)\r\n\r\n".utf8))
+        XCTAssertEqual(try tooLarge.readAnswer().status, 413)
+    }
+
+    /// A FIFO put at the weights path: the reload says "not a regular file" (it blocked in open(2),
+    /// and every later reload and the exit at SIGTERM with it). A burst of SIGHUPs is one or two
+    /// reloads, not one each (50 took 6.9 s of reloads, and a new file waited behind them).
+    func testReloadRefusesAFIFOAndJoinsABurstOfSIGHUPs() throws {
+        let path = tmp.file("fifo.weights.h5")
+        try FileManager.default.copyItem(atPath: Self.lstm, toPath: path)
+        let server = try ServerProcess(weights: path, extra: ["--watch-interval", "0"], folder: tmp)
+        func generation() throws -> Int { try server.connect().request("GET", "/healthz").object?["generation"] as? Int ?? -1 }
+        XCTAssertEqual(unlink(path), 0)
+        XCTAssertEqual(mkfifo(path, 0o644), 0)
+        server.signal(SIGHUP)
+        try waitForStderr(server, "\(path): not a regular file", seconds: 15)
+        XCTAssertEqual(unlink(path), 0)
+        try FileManager.default.copyItem(atPath: Self.gru, toPath: path)
+        server.signal(SIGHUP)
+        try waitForStderr(server, "reloaded \(path) (model 2, gru")
+        for _ in 0 ..< 30 { server.signal(SIGHUP); usleep(2_000) }
+        // Settled: the generation holds still for a second.
+        var last = -1, now = try generation()
+        while now != last { last = now; sleep(1); now = try generation() }
+        XCTAssertTrue((3 ... 5).contains(now), "30 SIGHUPs in 60 ms gave \(now - 2) reloads: \(server.stderr)")
+        server.signal(SIGTERM)
+        XCTAssertEqual(server.waitForExit(10), 0, server.stderr)
+    }
+
+    /// A new file found while no descriptor is left (a server at its limit of connections): the
+    /// reload fails saying so, and loads once descriptors are free (it blamed the file, "not an
+    /// HDF5 file", and never tried that version again; the checking process then never started).
+    func testAReloadWithoutDescriptorsIsTriedAgain() throws {
+        let path = tmp.file("limited.weights.h5")
+        try FileManager.default.copyItem(atPath: Self.lstm, toPath: path)
+        let server = try ServerProcess(weights: path, extra: ["--watch-interval", "0.2"], folder: tmp, openFiles: 48)
+        var held: [RawHTTPConnection] = []
+        for _ in 0 ..< 80 { if let c = try? RawHTTPConnection(port: server.port, timeout: 2) { held.append(c) } }
+        try FileManager.default.copyItem(atPath: Self.gru, toPath: path + ".tmp")
+        XCTAssertEqual(rename(path + ".tmp", path), 0)
+        try waitForStderr(server, "\(path): cannot be opened now (Too many open files)", seconds: 15)
+        XCTAssertFalse(server.stderr.contains("not an HDF5 file"), server.stderr)
+        held.removeAll()
+        try waitForStderr(server, "reloaded \(path) (model 2, gru", seconds: 30)
+        XCTAssertEqual(try server.connect().request("GET", "/healthz").object?["generation"] as? Int, 2)
+        server.signal(SIGTERM)
+        XCTAssertEqual(server.waitForExit(35), 0, server.stderr)
+    }
+
+    /// `--host [::1]`, the form the serving line prints, is the address ::1 (it was an unknown host).
+    func testABracketedIPv6HostIsItsAddress() throws {
+        let r = try Subprocess.rnnDist(["serve", "--weights", Self.lstm, "--host", "[::1]", "--port", "0", "--watch-interval", "0"],
+                                       timeout: 5)
+        if r.stderr.contains("Cannot assign requested address") || r.stderr.contains("Address family not supported") {
+            throw XCTSkip("no IPv6 loopback here: \(r.stderr)")
+        }
+        XCTAssertTrue(r.timedOut, "serve --host [::1] ended: \(r.stderr)")
+        XCTAssertTrue(r.stdout.hasPrefix("serving http://[::1]:"), r.stdout + r.stderr)
+    }
+
     func testBadFlagsAndFilesGetOneLine() throws {
         let missing = try Subprocess.rnnDist(["serve", "--weights", tmp.file("none.h5"), "--port", "0"], timeout: 20)
         XCTAssertNotEqual(missing.status, 0)
