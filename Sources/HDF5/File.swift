@@ -30,9 +30,14 @@ public final class H5File: H5Group, @unchecked Sendable {
     /// This file's slot in the fault guard's list of files open (-1: none; H5Library.prepare).
     private let guardSlot: Int32
 
-    private init(id: hid_t, path: String, fileSize: Int, guardSlot: Int32 = -1) {
+    /// Opened writable (`open(writable: true)`: only tests, editing a file as another writer of
+    /// rnn-dist would): its digest, where it has one, is computed again when it is closed.
+    private let reseals: Bool
+
+    private init(id: hid_t, path: String, fileSize: Int, guardSlot: Int32 = -1, reseals: Bool = false) {
         self.fileSize = fileSize
         self.guardSlot = guardSlot
+        self.reseals = reseals
         super.init(id: id, path: path, name: "/", closer: { _ in 0 })
     }
 
@@ -94,7 +99,7 @@ public final class H5File: H5Group, @unchecked Sendable {
             rd_fault_guard_file_closed(slot)
             throw error
         }
-        let file = H5File(id: id, path: path, fileSize: Int(st.st_size), guardSlot: slot)
+        let file = H5File(id: id, path: path, fileSize: Int(st.st_size), guardSlot: slot, reseals: writable)
         if requireComplete {
             // A root header that cannot be read is damage, named as such, not an unfinished write.
             guard try file.hasCompletionMark() else {
@@ -158,6 +163,12 @@ public final class H5File: H5Group, @unchecked Sendable {
         return h.value
     }
 
+    /// Sets the digest again for the file's content now (a file opened writable, when it is closed).
+    func resealDigest() throws {
+        guard try attributeExists(Self.digestAttribute) else { return }
+        try setAttribute(Self.digestAttribute, Int64(bitPattern: try contentDigest()))
+    }
+
     /// Throws `mixedDetail` when the file has a digest and its content does not match it (files
     /// written before the digest have none: nothing to check).
     public func checkDigest() throws {
@@ -181,6 +192,7 @@ public final class H5File: H5Group, @unchecked Sendable {
     /// Closes the file, reporting failures (`H5Fclose`). Objects opened from it must be released first.
     func close() throws {
         guard isOpen else { return }
+        if reseals { try resealDigest() }
         isOpen = false
         defer { rd_fault_guard_file_closed(guardSlot) }
         try h5check(H5Fclose(id), "H5Fclose", path: path, object: "")
@@ -188,6 +200,7 @@ public final class H5File: H5Group, @unchecked Sendable {
 
     deinit {
         if isOpen {
+            if reseals { try? resealDigest() }
             H5Fclose(id)
             rd_fault_guard_file_closed(guardSlot)
         }

@@ -44,7 +44,7 @@ public class H5Group: H5Object, @unchecked Sendable {
         try h5check(H5Pset_obj_track_times(gcpl, false), "H5Pset_obj_track_times", path: path, object: name)
         let g = try h5check(H5Gcreate2(id, relative, rd_h5p_default(), gcpl, rd_h5p_default()),
                             "H5Gcreate2", path: path, object: child(relative))
-        return H5Group(id: g, path: path, name: child(relative), closer: H5Gclose)
+        return adopt(H5Group(id: g, path: path, name: child(relative), closer: H5Gclose))
     }
 
     /// Creates every missing group on the way to `relative` (not `relative` itself).
@@ -62,7 +62,7 @@ public class H5Group: H5Object, @unchecked Sendable {
         guard try resolve(relative) else { throw error(.missing, "", object: child(relative)) }
         guard try kind(of: relative) == .group else { throw error(.invalid, "not a group", object: child(relative)) }
         let g = try h5check(H5Gopen2(id, relative, rd_h5p_default()), "H5Gopen2", path: path, object: child(relative))
-        return H5Group(id: g, path: path, name: child(relative), closer: H5Gclose)
+        return adopt(H5Group(id: g, path: path, name: child(relative), closer: H5Gclose))
     }
 
     /// Whether a child is a group or a dataset (`H5Oopen` + `H5Iget_type`). An object that cannot
@@ -151,7 +151,7 @@ public class H5Group: H5Object, @unchecked Sendable {
         try createParents(of: relative)
         let d = try h5check(H5Dcreate2(id, relative, T.h5Type.fileType, space, rd_h5p_default(), dcpl, rd_h5p_default()),
                             "H5Dcreate2", path: path, object: obj)
-        let ds = H5Dataset(id: d, path: path, name: obj, shape: shape, elementType: T.h5Type, maxReadBytes: Int.max)
+        let ds = adopt(H5Dataset(id: d, path: path, name: obj, shape: shape, elementType: T.h5Type, maxReadBytes: Int.max))
         if count > 0 {
             try h5check(H5Dwrite(d, T.h5Type.memoryType, rd_h5s_all(), rd_h5s_all(), rd_h5p_default(), buffer.baseAddress),
                         "H5Dwrite", path: path, object: obj)
@@ -216,7 +216,7 @@ public class H5Group: H5Object, @unchecked Sendable {
                 }
             }
         }
-        return H5Dataset(id: d, path: path, name: obj, shape: dims.map { Int($0) }, elementType: et, maxReadBytes: limit)
+        return adopt(H5Dataset(id: d, path: path, name: obj, shape: dims.map { Int($0) }, elementType: et, maxReadBytes: limit))
     }
 
     /// The file's size bound for reads made through a sub-group.

@@ -8,6 +8,9 @@ public class H5Object: @unchecked Sendable {
     /// The object's name inside the file (e.g. `/train/x`).
     public let name: String
     private let closer: (hid_t) -> herr_t
+    /// The group this object was opened from, kept alive while this lives: a file is released (and
+    /// closed, its digest sealed again if it was opened writable) only after every object of it.
+    var parent: H5Object?
 
     init(id: hid_t, path: String, name: String, closer: @escaping (hid_t) -> herr_t) {
         self.id = id
@@ -17,6 +20,12 @@ public class H5Object: @unchecked Sendable {
     }
 
     deinit { _ = closer(id) }
+
+    /// `child`, opened from this object, which it keeps alive.
+    func adopt<T: H5Object>(_ child: T) -> T {
+        child.parent = self
+        return child
+    }
 
     func error(_ kind: HDF5Error.Kind, _ detail: String, object: String? = nil) -> HDF5Error {
         HDF5Error(kind, path: path, object: object ?? name, detail: detail)

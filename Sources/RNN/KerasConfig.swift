@@ -29,6 +29,9 @@ public struct KerasModel: Sendable {
     public let maxlen: Int?
     public let embeddingLayer: String
     public let outputLayer: String
+    /// What `model.compile()` set (Keras writes it with the model once compiled): the optimizer
+    /// `train` must be given to train as that model would be; nil when the JSON has none.
+    public let compile: KerasCompile?
 
     public init(json text: String) throws {
         var utf8 = text
@@ -47,8 +50,15 @@ public struct KerasModel: Sendable {
         guard className == "Sequential" else {
             throw KerasConfigError("a \(className) model: only Sequential models are supported (model.to_json() of keras.Sequential)")
         }
-        guard let layers = top["config"]?.object?["layers"]?.array?.compactMap(\.object) else {
+        guard let entries = top["config"]?.object?["layers"]?.array else {
             throw KerasConfigError("Sequential without config.layers")
+        }
+        // Each entry is a layer's object; another value was dropped, training a model without it.
+        let layers = try entries.enumerated().map { i, entry in
+            guard let layer = entry.object else {
+                throw KerasConfigError("layer \(i + 1): \(entry) is not a layer (an object with class_name and config)")
+            }
+            return layer
         }
         if let trainable = top["config"]?.object?["trainable"], trainable != .bool(true) {
             throw KerasConfigError("the Sequential: option 'trainable' = \(trainable) is not supported (only true; freeze the Embedding alone)")
@@ -56,6 +66,7 @@ public struct KerasModel: Sendable {
         var reader = KerasReader()
         for (i, layer) in layers.enumerated() { try reader.add(layer, position: i + 1) }
         config = try reader.finish()
+        compile = try KerasCompile(top["compile_config"], head: config.head)
         maxlen = reader.maxlen
         embeddingLayer = reader.origins.first?.label ?? "the Embedding"
         outputLayer = reader.origins.last?.label ?? "the output Dense"
@@ -290,6 +301,8 @@ private struct KerasReader {
         case "Dropout":
             try layer.checkOptions(["rate", "noise_shape", "seed"])
             try layer.requireNull("noise_shape")
+            // Keras requires it (a Dropout without one trained as rate 0).
+            guard layer.config["rate"] != nil else { throw layer.fail("option 'rate' is missing") }
             let rate = try layer.double("rate", default: 0)
             guard rate >= 0 && rate < 1 else { throw layer.fail("option 'rate' = \(rate) is outside [0, 1)") }
             specs.append(.dropout(DropoutSpec(rate: rate)))
@@ -427,5 +440,102 @@ private struct KerasReader {
             throw KerasConfigError("\(e)".replacingOccurrences(of: "model config: ", with: ""))
         }
         return config
+    }
+}
+
+/// A Keras `compile_config`: the optimizer it names (class, learning rate, SGD's momentum; every other
+/// option at Keras's default, which is what rnn-dist runs) and a loss that is the output layer's own
+/// (`binary_crossentropy` for a sigmoid, with `from_logits` for a logit, `sparse_categorical_crossentropy`
+/// for a softmax). Anything else is refused: rnn-dist would train otherwise without a word. Metrics
+/// and execution options (`steps_per_execution`, `jit_compile`, …) do not change the training and are
+/// not read.
+public struct KerasCompile: Sendable, Equatable {
+    public let optimizer: OptimizerKind
+    public let learningRate: Double
+    public let momentum: Double
+    /// How the JSON writes it, for messages: `Adam(learning_rate=0.01)`.
+    public let label: String
+
+    /// Whether a run with these settings trains with this optimizer (the rates compared as float32).
+    public func matches(optimizer o: OptimizerKind, learningRate lr: Double, momentum m: Double) -> Bool {
+        o == optimizer && Float(lr) == Float(learningRate) && (o != .sgd || Float(m) == Float(momentum))
+    }
+
+    init?(_ raw: JSONValue?, head: HeadSpec) throws {
+        guard let raw, raw != .null else { return nil }
+        func fail(_ what: String) -> KerasConfigError { KerasConfigError("compile_config: \(what)") }
+        guard let compile = raw.object else { throw fail("\(raw) is not an object") }
+        if compile.isEmpty { return nil }   // what an uncompiled model writes
+        if let weights = compile["loss_weights"], weights != .null {
+            throw fail("option 'loss_weights' = \(weights) is not supported (only null)")
+        }
+        // The optimizer: a name ("rmsprop") or a serialized optimizer.
+        let name: String, options: [String: JSONValue]
+        switch compile["optimizer"] {
+        case .string(let s)?: name = s.lowercased(); options = [:]
+        case .object(let o)?:
+            guard o["registered_name"] == nil || o["registered_name"] == .null else {
+                throw fail("the optimizer is a custom class (registered_name \(o["registered_name"]!)); only Keras's RMSprop, Adam and SGD are supported")
+            }
+            name = (o["class_name"]?.string ?? "").lowercased()
+            options = o["config"]?.object ?? [:]
+        default: throw fail("option 'optimizer' = \(compile["optimizer"] ?? .null) is not an optimizer")
+        }
+        guard let kind = OptimizerKind(rawValue: name) else {
+            throw fail("optimizer '\(name)' is not supported (RMSprop, Adam or SGD)")
+        }
+        var defaults: [String: JSONValue] = ["weight_decay": .null, "clipnorm": .null, "clipvalue": .null, "global_clipnorm": .null,
+                                             "use_ema": .bool(false), "ema_overwrite_frequency": .null, "loss_scale_factor": .null,
+                                             "gradient_accumulation_steps": .null]
+        switch kind {
+        case .rmsprop: defaults.merge(["rho": .number(0.9), "momentum": .number(0), "epsilon": .number(1e-7), "centered": .bool(false)]) { a, _ in a }
+        case .adam: defaults.merge(["beta_1": .number(0.9), "beta_2": .number(0.999), "epsilon": .number(1e-7), "amsgrad": .bool(false)]) { a, _ in a }
+        case .sgd: defaults.merge(["nesterov": .bool(false)]) { a, _ in a }
+        }
+        // Read, not compared: the name; EMA's rate when EMA is off.
+        let free: Set<String> = Set(["name", "learning_rate", "ema_momentum"] + (kind == .sgd ? ["momentum"] : []))
+        for key in options.keys.sorted() where !free.contains(key) {
+            guard let d = defaults[key] else { throw fail("optimizer option '\(key)' is not one rnn-dist knows") }
+            let same = options[key] == d || (options[key]?.double != nil && options[key]?.double == d.double)
+            guard same else { throw fail("optimizer option '\(key)' = \(options[key]!) is not supported (only Keras's default \(d))") }
+        }
+        func number(_ key: String, _ d: Double) throws -> Double {
+            guard let v = options[key] else { return d }
+            guard let x = v.double else { throw fail("optimizer option '\(key)' = \(v) is not supported (only a number; no schedule)") }
+            return x
+        }
+        optimizer = kind
+        learningRate = try number("learning_rate", kind.defaultLearningRate)
+        momentum = kind == .sgd ? try number("momentum", 0) : 0
+        // Keras writes them as float32 values (0.0010000000474974513): shown and compared as such.
+        label = "\(kind.kerasName)(learning_rate=\(Float(learningRate))\(kind == .sgd ? ", momentum=\(Float(momentum))" : ""))"
+        // The loss must be the output layer's own.
+        let want: (name: String, className: String, logits: Bool) = switch head {
+        case .sigmoid: ("binary_crossentropy", "BinaryCrossentropy", false)
+        case .logit: ("binary_crossentropy", "BinaryCrossentropy", true)
+        case .softmax: ("sparse_categorical_crossentropy", "SparseCategoricalCrossentropy", false)
+        }
+        let lossText = compile["loss"].map { "\($0)" } ?? "none"
+        let refused = fail("loss \(lossText) is not this output layer's (rnn-dist trains it with \(want.className)(from_logits=\(want.logits ? "True" : "False"))")
+        switch compile["loss"] {
+        case .string(let s)? where s == want.name && !want.logits: break
+        case .object(let o)?:
+            let c = o["config"]?.object ?? [:]
+            guard o["class_name"]?.string == want.className, c["from_logits"] ?? .bool(false) == .bool(want.logits),
+                  (c["label_smoothing"]?.double ?? 0) == 0, c["ignore_class"] ?? .null == .null,
+                  (c["axis"]?.int ?? -1) == -1 else { throw refused }
+        default: throw refused
+        }
+    }
+}
+
+extension OptimizerKind {
+    /// Keras's class name.
+    public var kerasName: String {
+        switch self {
+        case .rmsprop: return "RMSprop"
+        case .adam: return "Adam"
+        case .sgd: return "SGD"
+        }
     }
 }

@@ -359,7 +359,17 @@ struct Train: ParsableCommand {
         let data = try TrainingDataset.open(self.data)
         try checkPreset(numWords: data.numWords)
         var config = try makeConfig(data)
-        if let modelConfig { config.model = try kerasModel(modelConfig, data: data) }
+        if let modelConfig {
+            let (model, compile) = try kerasModel(modelConfig, data: data)
+            config.model = model
+            // A compiled model's JSON names its optimizer: trained with another one, without a word.
+            if let compile, !compile.matches(optimizer: config.optimizer, learningRate: config.learningRate, momentum: config.momentum) {
+                let lr = Float(compile.learningRate)
+                throw CLIError("\(modelConfig): its compile_config trains with \(compile.label), this run with "
+                    + "\(config.optimizer.kerasName)(learning_rate=\(Float(config.learningRate))\(config.optimizer == .sgd ? ", momentum=\(Float(config.momentum))" : "")): "
+                    + "give --optimizer \(compile.optimizer.rawValue) --lr \(lr)\(compile.optimizer == .sgd ? " --momentum \(Float(compile.momentum))" : "") (or remove compile_config from the JSON)")
+            }
+        }
         if freezeEmbeddings { config.model = config.model.embedding(trainable: false) }
         var vectors: PretrainedVectors?
         if let embeddings {
@@ -501,7 +511,7 @@ struct Train: ParsableCommand {
     }
 
     /// The network of a Keras `model.to_json()` file, checked against the dataset it trains on.
-    func kerasModel(_ path: String, data: TrainingDataset) throws -> ModelConfig {
+    func kerasModel(_ path: String, data: TrainingDataset) throws -> (ModelConfig, KerasCompile?) {
         let text: String
         if let kind = notAnInputFile(path) { throw CLIError("\(path): is \(kind), not a Keras model config file") }
         // Read through a handle: a pipe (`--model-config <(python make_model.py)`) works too.
@@ -537,7 +547,7 @@ struct Train: ParsableCommand {
         do { try model.validate(steps: data.maxlen) } catch let e as ModelConfigError {
             throw CLIError("\(path): at \(self.data)'s maxlen \(data.maxlen): \("\(e)".replacingOccurrences(of: "model config: ", with: ""))")
         }
-        return model
+        return (model, read.compile)
     }
 
     func makeConfig(_ data: TrainingDataset) throws -> TrainConfig {

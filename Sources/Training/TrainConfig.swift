@@ -254,7 +254,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             preset("--recurrent-dropout", \.recurrentDropout)
             preset("--gru-reset-after", \.resetAfter)
         } else if let (name, was, now) = model.difference(from: requestedModel) {
-            out.append((name, was, now))
+            // A network read from --model-config is no preset; a resume without that flag asks for one.
+            let hint = model.preset == nil && requestedModel.preset != nil ? " (from --model-config: give that file again)" : ""
+            out.append((name + hint, was, now))
         }
         cmp("--maxlen", \.maxlen)
         cmp("--batch-size", \.batchSize)

@@ -196,6 +196,57 @@ final class KerasConfigTests: XCTestCase {
         XCTAssertTrue(refusal(lstm.replacingCharacters(in: number, with: "40.")).hasPrefix("not valid JSON (a number without digits after its '.' at byte "))
     }
 
+    /// A compiled model's JSON (`keras-lstm-compiled.json`: the book's `compile(optimizer="rmsprop",
+    /// loss="binary_crossentropy", metrics=["accuracy"])`, Keras 3.15) names its optimizer, which `train`
+    /// compares with its own; an optimizer option rnn-dist does not run, or a loss other than the output
+    /// layer's, is refused (both were dropped without a word: RMSprop at 0.001 trained for Adam(0.01)
+    /// and loss "mse"). A layer entry that is not an object, and a Dropout without a rate, are refused
+    /// (the first was dropped, the second trained as rate 0).
+    func testCompileConfigLayerEntriesAndDropoutRateAreReadNotDropped() throws {
+        let compiled = try fixture("lstm-compiled")
+        let model = try KerasModel(json: compiled)
+        XCTAssertEqual(model.config, try ModelConfig.fromKeras(json: try fixture("lstm")).config)
+        let compile = try XCTUnwrap(model.compile)
+        XCTAssertEqual(compile.label, "RMSprop(learning_rate=0.001)")
+        XCTAssertTrue(compile.matches(optimizer: .rmsprop, learningRate: 0.001, momentum: 0))
+        XCTAssertFalse(compile.matches(optimizer: .rmsprop, learningRate: 0.002, momentum: 0))
+        XCTAssertFalse(compile.matches(optimizer: .adam, learningRate: 0.001, momentum: 0))
+        XCTAssertNil(try KerasModel(json: try fixture("lstm")).compile)
+        let edits: [(String, String, String)] = [
+            (#""loss": "binary_crossentropy""#, #""loss": "mse""#, "compile_config: loss 'mse' is not this output layer's (rnn-dist trains it with BinaryCrossentropy(from_logits=False)"),
+            (#""loss": "binary_crossentropy""#, #""loss": {"module": "keras.losses", "class_name": "BinaryCrossentropy", "config": {"from_logits": false, "label_smoothing": 0.2}}"#,
+             "compile_config: loss {…} is not this output layer's"),
+            (#""centered": false"#, #""centered": true"#, "compile_config: optimizer option 'centered' = true is not supported (only Keras's default false)"),
+            (#""clipnorm": null"#, #""clipnorm": 1.0"#, "compile_config: optimizer option 'clipnorm' = 1.0 is not supported (only Keras's default null)"),
+            (#""class_name": "RMSprop""#, #""class_name": "Nadam""#, "compile_config: optimizer 'nadam' is not supported (RMSprop, Adam or SGD)"),
+            (#""loss_weights": null"#, #""loss_weights": [2.0]"#, "compile_config: option 'loss_weights' = [2.0] is not supported (only null)"),
+            (#""rho": 0.9"#, #""rho": 0.9, "frobnicate": 1"#, "compile_config: optimizer option 'frobnicate' is not one rnn-dist knows"),
+        ]
+        for (from, to, expect) in edits {
+            XCTAssertTrue(compiled.contains(from), from)
+            let message = refusal(compiled.replacingOccurrences(of: from, with: to))
+            XCTAssertTrue(message.hasPrefix(expect), "\(to): \(message)")
+        }
+        // The same loss written as a class, and the optimizer as a name, are the book's.
+        XCTAssertEqual(refusal(compiled.replacingOccurrences(of: #""loss": "binary_crossentropy""#, with:
+            #""loss": {"module": "keras.losses", "class_name": "BinaryCrossentropy", "config": {"from_logits": false, "label_smoothing": 0.0, "axis": -1}}"#)), "accepted")
+
+        var top = try JSONSerialization.jsonObject(with: Data(try fixture("lstm").utf8)) as! [String: Any]
+        var config = top["config"] as! [String: Any]
+        for entry: Any in [NSNull(), "Dense", 5] {
+            var layers = config["layers"] as! [Any]
+            layers.insert(entry, at: 3)
+            config["layers"] = layers
+            top["config"] = config
+            let message = refusal(String(decoding: try JSONSerialization.data(withJSONObject: top), as: UTF8.self))
+            XCTAssertTrue(message.hasPrefix("layer 4: ") && message.hasSuffix("is not a layer (an object with class_name and config)"), message)
+            config["layers"] = (config["layers"] as! [Any]).enumerated().filter { $0.offset != 3 }.map(\.element)
+        }
+        let mixed = try fixture("mixed")
+        XCTAssertEqual(refusal(mixed.replacingOccurrences(of: "\"rate\": 0.25,", with: "")),
+                       "layer 3 'dropout' (Dropout): option 'rate' is missing")
+    }
+
     /// A custom class registered under a built-in's name runs its own code: refused, not trained as
     /// Keras's layer. A key given twice is refused (Keras's json reads the last value, Swift's the first).
     func testCustomClassesAndRepeatedKeysAreRefused() throws {

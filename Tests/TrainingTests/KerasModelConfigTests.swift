@@ -78,6 +78,18 @@ final class KerasModelConfigTests: ToyIMDBTestCase {
             XCTAssertTrue(r.stderr.contains(expect), r.stderr)
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
         }
+        // A compiled model's optimizer, other than the run's, is refused naming the flags that give it.
+        let adam = try keras("lstm-compiled", edit: (#""learning_rate": 0.0010000000474974513"#, #""learning_rate": 0.009999999776482582"#))
+        let other = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("bad"), "--model-config", adam] + flags)
+        XCTAssertEqual(other.status, 2, other.stderr)
+        XCTAssertTrue(other.stderr.contains("its compile_config trains with RMSprop(learning_rate=0.01), this run with RMSprop(learning_rate=0.001): give --optimizer rmsprop --lr 0.01 (or remove compile_config from the JSON)"), other.stderr)
+        let given = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("compiled"), "--model-config", adam, "--lr", "0.01"] + flags)
+        XCTAssertEqual(given.status, 0, given.stderr)
+        // Its resume without --model-config says which flag is missing.
+        let bare = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("compiled"), "--resume", tmp.file("compiled") + "/checkpoint.h5",
+                                           "--lr", "0.01", "--limit", "320", "--batch-size", "32", "--seed", "5", "--epochs", "2"])
+        XCTAssertEqual(bare.status, 2, bare.stderr)
+        XCTAssertTrue(bare.stderr.contains("checkpoint was written with the model (from --model-config: give that file again) = "), bare.stderr)
         // Under mpirun every rank meets the refusal at set-up and the job ends with exit 2.
         let ranks = try Subprocess.mpiRun(2, ["train", "--data", dataset, "--run-dir", tmp.file("bad"), "--model-config",
                                               try keras("conv", edit: ("\"Conv1D\"", "\"Conv2D\""))] + flags)
