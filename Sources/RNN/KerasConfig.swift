@@ -181,12 +181,39 @@ private struct KerasReader {
             if let raw = config[key], raw != .null { throw fail("option '\(key)' = \(raw) is not supported (only null)") }
         }
 
-        /// An initializer option must be Keras's default (rnn-dist draws that one).
-        func requireInitializer(_ key: String, _ className: String, _ check: ([String: JSONValue]) -> Bool = { _ in true }) throws {
+        /// An initializer option must be Keras's default (rnn-dist draws that one): its serialized
+        /// class with only the options it has (`check` reads their values), or its name as Keras
+        /// accepts it (`"glorot_uniform"`, or the class name).
+        func requireInitializer(_ key: String, _ className: String, options: Set<String> = [],
+                                _ check: ([String: JSONValue]) -> Bool = { _ in true }) throws {
             guard let raw = config[key] else { return }
-            guard raw.object?["class_name"]?.string == className, check(raw.object?["config"]?.object ?? [:]) else {
-                throw fail("option '\(key)' = \(raw.object?["class_name"]?.string ?? "\(raw)") is not supported (only Keras's default \(className))")
+            let aliases = ["GlorotUniform": "glorot_uniform", "Orthogonal": "orthogonal", "Zeros": "zeros", "RandomUniform": "random_uniform"]
+            if let name = raw.string, name == className || name == aliases[className] || (className == "RandomUniform" && name == "uniform") {
+                return
             }
+            let given = raw.object?["class_name"]?.string
+            guard given == className else {
+                throw fail("option '\(key)' = \(given ?? "\(raw)") is not supported (only Keras's default \(className))")
+            }
+            guard check(raw.object?["config"]?.object ?? [:]) else {
+                throw fail("option '\(key)' = \(className) with other \(options.sorted().joined(separator: ", ")) is not supported (only Keras's defaults)")
+            }
+            for option in (raw.object?["config"]?.object ?? [:]).keys.sorted() where option != "seed" && !options.contains(option) {
+                throw fail("option '\(key)': \(className) option '\(option)' is not one rnn-dist knows")
+            }
+        }
+
+        /// GlorotUniform with its fan axes at their default (null), as rnn-dist computes the fans.
+        func requireGlorot(_ key: String) throws {
+            try requireInitializer(key, "GlorotUniform", options: ["input_axes", "output_axes"]) {
+                ($0["input_axes"] ?? .null) == .null && ($0["output_axes"] ?? .null) == .null
+            }
+        }
+
+        /// `data_format` absent, null (Keras's default, channels_last) or channels_last.
+        func requireChannelsLast() throws {
+            guard let raw = config["data_format"], raw != .null else { return }
+            try require("data_format", "channels_last")
         }
     }
 
@@ -247,7 +274,7 @@ private struct KerasReader {
                 try layer.requireNull(k)
             }
             try readLength(layer)
-            try layer.requireInitializer("embeddings_initializer", "RandomUniform") {
+            try layer.requireInitializer("embeddings_initializer", "RandomUniform", options: ["minval", "maxval"]) {
                 ($0["minval"]?.double ?? -0.05) == -0.05 && ($0["maxval"]?.double ?? 0.05) == 0.05
             }
             specs.append(.embedding(EmbeddingSpec(inputDim: try layer.int("input_dim"), outputDim: try layer.int("output_dim"),
@@ -289,14 +316,14 @@ private struct KerasReader {
                       "quantization_config", "lora_rank"] {
                 try layer.requireNull(k)
             }
-            try layer.requireInitializer("kernel_initializer", "GlorotUniform")
+            try layer.requireGlorot("kernel_initializer")
             try layer.requireInitializer("bias_initializer", "Zeros")
             let units = try layer.int("units")
             denseActivations[specs.count] = try layer.activationName()
             specs.append(.dense(DenseSpec(units: units, useBias: try layer.bool("use_bias", default: true))))
         case "Flatten":
             try layer.checkOptions(["data_format"])
-            try layer.require("data_format", "channels_last")
+            try layer.requireChannelsLast()
             specs.append(.flatten(FlattenSpec()))
         case "Dropout":
             try layer.checkOptions(["rate", "noise_shape", "seed"])
@@ -310,13 +337,13 @@ private struct KerasReader {
             try layer.checkOptions(["filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups", "activation",
                                     "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
                                     "activity_regularizer", "kernel_constraint", "bias_constraint", "lora_rank", "lora_alpha"])
-            try layer.require("data_format", "channels_last")
+            try layer.requireChannelsLast()
             try layer.require("groups", .int(1))
             for k in ["kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint",
                       "lora_rank"] {
                 try layer.requireNull(k)
             }
-            try layer.requireInitializer("kernel_initializer", "GlorotUniform")
+            try layer.requireGlorot("kernel_initializer")
             try layer.requireInitializer("bias_initializer", "Zeros")
             try layer.requireOne("strides", 1)
             try layer.requireOne("dilation_rate", 1)
@@ -329,8 +356,8 @@ private struct KerasReader {
                                             activation: try layer.activation(), useBias: try layer.bool("use_bias", default: true))))
         case "MaxPooling1D":
             try layer.checkOptions(["pool_size", "strides", "padding", "data_format"])
-            try layer.require("data_format", "channels_last")
-            let size = try layer.one("pool_size")
+            try layer.requireChannelsLast()
+            let size = layer.config["pool_size"] == nil ? 2 : try layer.one("pool_size")   // Keras's default
             let strides = layer.config["strides"] == nil || layer.config["strides"] == .null ? size : try layer.one("strides")
             let padding = layer.config["padding"]?.string ?? "valid"
             guard let p = Pooling1DSpec.Padding(rawValue: padding) else {
@@ -339,7 +366,7 @@ private struct KerasReader {
             specs.append(.pooling1D(Pooling1DSpec(poolSize: size, strides: strides, padding: p)))
         case "GlobalMaxPooling1D", "GlobalAveragePooling1D":
             try layer.checkOptions(["data_format", "keepdims"])
-            try layer.require("data_format", "channels_last")
+            try layer.requireChannelsLast()
             try layer.require("keepdims", false)
             specs.append(.globalPooling1D(GlobalPooling1DSpec(average: className == "GlobalAveragePooling1D")))
         default:
@@ -375,8 +402,8 @@ private struct KerasReader {
                   "kernel_constraint", "recurrent_constraint", "bias_constraint"] {
             try layer.requireNull(k)
         }
-        try layer.requireInitializer("kernel_initializer", "GlorotUniform")
-        try layer.requireInitializer("recurrent_initializer", "Orthogonal") { ($0["gain"]?.double ?? 1) == 1 }
+        try layer.requireGlorot("kernel_initializer")
+        try layer.requireInitializer("recurrent_initializer", "Orthogonal", options: ["gain"]) { ($0["gain"]?.double ?? 1) == 1 }
         try layer.requireInitializer("bias_initializer", "Zeros")
         let resetAfter = try layer.bool("reset_after", default: true)
         return RecurrentSpec(kind: kind, units: try layer.int("units"),

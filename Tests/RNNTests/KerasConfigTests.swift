@@ -247,6 +247,41 @@ final class KerasConfigTests: XCTestCase {
                        "layer 3 'dropout' (Dropout): option 'rate' is missing")
     }
 
+    /// What Keras itself reads as its defaults is accepted: an initializer by name ("glorot_uniform",
+    /// "uniform", …: refused, "only Keras's default GlorotUniform"), `data_format` null, a
+    /// MaxPooling1D without `pool_size` (2); an option inside an initializer's config that rnn-dist
+    /// does not know is refused (it was accepted).
+    func testKerasDefaultsWrittenOtherwiseAreAccepted() throws {
+        let lstm = try fixture("lstm"), convnet = try fixture("convnet")
+        func replacingBlock(_ json: String, after key: String, with value: String) throws -> String {
+            let start = try XCTUnwrap(json.range(of: "\"\(key)\": {"))
+            let end = try XCTUnwrap(json.range(of: "\"registered_name\": null\n     }", range: start.upperBound ..< json.endIndex))
+            return json.replacingCharacters(in: start.lowerBound ..< end.upperBound, with: "\"\(key)\": \(value)")
+        }
+        let base = try ModelConfig.fromKeras(json: lstm).config
+        for (key, name) in [("kernel_initializer", "glorot_uniform"), ("recurrent_initializer", "orthogonal"),
+                            ("bias_initializer", "zeros"), ("embeddings_initializer", "uniform"), ("embeddings_initializer", "RandomUniform")] {
+            let edited = try replacingBlock(lstm, after: key, with: "\"\(name)\"")
+            XCTAssertEqual(try ModelConfig.fromKeras(json: edited).config, base, "\(key) = \(name)")
+        }
+        XCTAssertEqual(refusal(try replacingBlock(lstm, after: "kernel_initializer", with: "\"he_normal\"")),
+                       "layer 3 'lstm' (LSTM): option 'kernel_initializer' = 'he_normal' is not supported (only Keras's default GlorotUniform)")
+        XCTAssertEqual(refusal(lstm.replacingOccurrences(of: "\"gain\": 1.0", with: "\"gain\": 1.0, \"scale\": 2")),
+                       "layer 3 'lstm' (LSTM): option 'recurrent_initializer': Orthogonal option 'scale' is not one rnn-dist knows")
+        XCTAssertTrue(refusal(lstm.replacingOccurrences(of: "\"input_axes\": null", with: "\"input_axes\": [0]")).hasSuffix(
+            "option 'kernel_initializer' = GlorotUniform with other input_axes, output_axes is not supported (only Keras's defaults)"))
+        let convBase = try ModelConfig.fromKeras(json: convnet).config
+        XCTAssertEqual(try ModelConfig.fromKeras(json: convnet.replacingOccurrences(of: "\"data_format\": \"channels_last\"", with: "\"data_format\": null")).config,
+                       convBase)
+        let noPool = convnet.replacingOccurrences(of: "\"pool_size\": [\n      3\n     ],", with: "")
+        XCTAssertNotEqual(noPool, convnet)
+        var sizes: [Int] = []
+        for layer in try ModelConfig.fromKeras(json: noPool).config.layers {
+            if case .pooling1D(let p) = layer { sizes.append(p.poolSize) }
+        }
+        XCTAssertEqual(sizes, [2])
+    }
+
     /// A custom class registered under a built-in's name runs its own code: refused, not trained as
     /// Keras's layer. A key given twice is refused (Keras's json reads the last value, Swift's the first).
     func testCustomClassesAndRepeatedKeysAreRefused() throws {
