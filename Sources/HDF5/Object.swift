@@ -125,8 +125,11 @@ public class H5Object: @unchecked Sendable {
             guard H5Tis_variable_str(t) == 0 else {
                 throw error(.invalid, "variable-length string attributes are not read (not written by rnn-dist)", object: object)
             }
-            guard H5Tdetect_class(t, H5T_VLEN) == 0 else {
-                throw error(.invalid, "variable-length attributes are not read (not written by rnn-dist)", object: object)
+            // Integers, floats and fixed-length strings (what rnn-dist writes): an array or compound
+            // type may hold variable-length members, read from the global heap (as pointers).
+            let typeClass = H5Tget_class(t)
+            guard typeClass == H5T_INTEGER || typeClass == H5T_FLOAT || typeClass == H5T_STRING else {
+                throw error(.invalid, "attributes of this type (HDF5 class \(typeClass.rawValue)) are not read (not written by rnn-dist)", object: object)
             }
             let width = H5Tget_size(t), count = Int(H5Sget_simple_extent_npoints(space))
             let (bytes, overflow) = width.multipliedReportingOverflow(by: count)

@@ -126,6 +126,8 @@ public struct NotAFilePath: Error, Sendable, CustomStringConvertible {
 /// link stays a link and its file is replaced); otherwise throws `NotAFilePath` — renaming over a
 /// device or a FIFO would replace the node itself.
 public func atomicWriteTarget(_ path: String) throws -> String {
+    // "new.h5/" names a folder: refused now, not at the rename after all the work.
+    if path.count > 1 && path.hasSuffix("/") { throw NotAFilePath(path: path, what: "a folder's path (it ends in '/')") }
     var s = stat()
     guard lstat(path, &s) == 0 else { return path }          // nothing there (or unreadable: the write says why)
     func kind(_ mode: mode_t) -> String? {

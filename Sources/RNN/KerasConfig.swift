@@ -480,12 +480,15 @@ public struct KerasCompile: Sendable, Equatable {
     public let optimizer: OptimizerKind
     public let learningRate: Double
     public let momentum: Double
+    /// `global_clipnorm` (nil: none), which `--clip-norm` gives.
+    public let globalClipNorm: Double?
     /// How the JSON writes it, for messages: `Adam(learning_rate=0.01)`.
     public let label: String
 
     /// Whether a run with these settings trains with this optimizer (the rates compared as float32).
-    public func matches(optimizer o: OptimizerKind, learningRate lr: Double, momentum m: Double) -> Bool {
+    public func matches(optimizer o: OptimizerKind, learningRate lr: Double, momentum m: Double, clipNorm: Double?) -> Bool {
         o == optimizer && Float(lr) == Float(learningRate) && (o != .sgd || Float(m) == Float(momentum))
+            && clipNorm.map(Float.init) == globalClipNorm.map(Float.init)
     }
 
     init?(_ raw: JSONValue?, head: HeadSpec) throws {
@@ -511,7 +514,7 @@ public struct KerasCompile: Sendable, Equatable {
         guard let kind = OptimizerKind(rawValue: name) else {
             throw fail("optimizer '\(name)' is not supported (RMSprop, Adam or SGD)")
         }
-        var defaults: [String: JSONValue] = ["weight_decay": .null, "clipnorm": .null, "clipvalue": .null, "global_clipnorm": .null,
+        var defaults: [String: JSONValue] = ["weight_decay": .null, "clipnorm": .null, "clipvalue": .null,
                                              "use_ema": .bool(false), "ema_overwrite_frequency": .null, "loss_scale_factor": .null,
                                              "gradient_accumulation_steps": .null]
         switch kind {
@@ -520,7 +523,7 @@ public struct KerasCompile: Sendable, Equatable {
         case .sgd: defaults.merge(["nesterov": .bool(false)]) { a, _ in a }
         }
         // Read, not compared: the name; EMA's rate when EMA is off.
-        let free: Set<String> = Set(["name", "learning_rate", "ema_momentum"] + (kind == .sgd ? ["momentum"] : []))
+        let free: Set<String> = Set(["name", "learning_rate", "ema_momentum", "global_clipnorm"] + (kind == .sgd ? ["momentum"] : []))
         for key in options.keys.sorted() where !free.contains(key) {
             guard let d = defaults[key] else { throw fail("optimizer option '\(key)' is not one rnn-dist knows") }
             let same = options[key] == d || (options[key]?.double != nil && options[key]?.double == d.double)
@@ -534,8 +537,15 @@ public struct KerasCompile: Sendable, Equatable {
         optimizer = kind
         learningRate = try number("learning_rate", kind.defaultLearningRate)
         momentum = kind == .sgd ? try number("momentum", 0) : 0
+        // Clipping by the global norm is --clip-norm's.
+        if let g = options["global_clipnorm"], g != .null {
+            guard let x = g.double, x > 0 else { throw fail("optimizer option 'global_clipnorm' = \(g) is not supported (a positive number or null)") }
+            globalClipNorm = x
+        } else {
+            globalClipNorm = nil
+        }
         // Keras writes them as float32 values (0.0010000000474974513): shown and compared as such.
-        label = "\(kind.kerasName)(learning_rate=\(Float(learningRate))\(kind == .sgd ? ", momentum=\(Float(momentum))" : ""))"
+        label = OptimizerKind.kerasLabel(kind, learningRate: learningRate, momentum: momentum, clipNorm: globalClipNorm)
         // The loss must be the output layer's own.
         let want: (name: String, className: String, logits: Bool) = switch head {
         case .sigmoid: ("binary_crossentropy", "BinaryCrossentropy", false)
@@ -548,7 +558,9 @@ public struct KerasCompile: Sendable, Equatable {
         case .string(let s)? where s == want.name && !want.logits: break
         case .object(let o)?:
             let c = o["config"]?.object ?? [:]
-            guard o["class_name"]?.string == want.className, c["from_logits"] ?? .bool(false) == .bool(want.logits),
+            guard o["class_name"]?.string == want.className, o["registered_name"] ?? .null == .null,
+                  c["from_logits"] ?? .bool(false) == .bool(want.logits),
+                  (c["reduction"] ?? .string("sum_over_batch_size")) == .string("sum_over_batch_size"),
                   (c["label_smoothing"]?.double ?? 0) == 0, c["ignore_class"] ?? .null == .null,
                   (c["axis"]?.int ?? -1) == -1 else { throw refused }
         default: throw refused
@@ -557,6 +569,12 @@ public struct KerasCompile: Sendable, Equatable {
 }
 
 extension OptimizerKind {
+    /// `Adam(learning_rate=0.01, global_clipnorm=1.0)`: an optimizer as Keras would be given it.
+    public static func kerasLabel(_ kind: OptimizerKind, learningRate: Double, momentum: Double, clipNorm: Double?) -> String {
+        "\(kind.kerasName)(learning_rate=\(Float(learningRate))\(kind == .sgd ? ", momentum=\(Float(momentum))" : "")"
+            + "\(clipNorm.map { ", global_clipnorm=\(Float($0))" } ?? ""))"
+    }
+
     /// Keras's class name.
     public var kerasName: String {
         switch self {

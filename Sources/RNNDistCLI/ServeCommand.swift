@@ -35,6 +35,8 @@ struct ServeCommand: ParsableCommand {
     var requestTimeout = 10.0
     @Option(parsing: .unconditional, help: "Seconds between checks of the weights file for a new version, 0.05 … 86400 (0: only SIGHUP reloads).")
     var watchInterval = 1.0
+    @Option(parsing: .unconditional, help: "Connections open at once at most, 1 … 1000000; more wait to be accepted (default: the open-file limit less a reserve for reloads, logs and the model's files).")
+    var maxConnections: Int?
 
     func validate() throws {
         try refuseEmptyPaths([("--weights", weights)])
@@ -48,6 +50,9 @@ struct ServeCommand: ParsableCommand {
         // Below 0.05 s the watch only spins (a change must hold still 0.2 s anyway): 1e-6 took 60% of a core idle.
         guard watchInterval == 0 || (0.05 ... 86_400).contains(watchInterval) else {
             throw ValidationError("--watch-interval must be 0 (off) or in 0.05 … 86400 seconds, not \(watchInterval)")
+        }
+        if let m = maxConnections, !(1 ... 1_000_000).contains(m) {
+            throw ValidationError("--max-connections must be in 1 … 1000000, not \(m)")
         }
     }
 
@@ -64,7 +69,7 @@ struct ServeCommand: ParsableCommand {
         }
         var pipeEnds: [Int32] = [-1, -1]
         guard pipe(&pipeEnds) == 0 else { throw deferred("no pipe for the checking process", errno) }
-        for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }   // the child gets only its dup2'ed 2
+        for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
         var readEnd = pipeEnds[0]
         defer { if readEnd >= 0 { close(readEnd) } }
         var actions = posix_spawn_file_actions_t()
@@ -73,11 +78,26 @@ struct ServeCommand: ParsableCommand {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
+        // Only 0, 1 and 2: NIO's sockets are not close-on-exec, and a child holding the listening
+        // socket and the connections kept closed connections open and the port taken after exit.
+        closeFromThree(&actions)
+        // Signals as a new process has them: UnixSignals ignores SIGHUP, SIGTERM and SIGINT here,
+        // and this thread may block some.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), these = sigset_t()
+        sigemptyset(&none)
+        sigemptyset(&these)
+        for s in [SIGHUP, SIGTERM, SIGINT, SIGPIPE, SIGUSR1, SIGUSR2] { sigaddset(&these, s) }
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &these)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         // This very binary, as KernelChoice re-runs it; a path may begin with '-'.
         let argv: [UnsafeMutablePointer<CChar>?] = ["rnn-dist", "inspect", "--", path].map { $0.withCString { strdup($0) } } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ)
+        let spawned = posix_spawn(&pid, "/proc/self/exe", &actions, &attributes, argv, environ)
         close(pipeEnds[1])
         guard spawned == 0 else { throw deferred("the checking process could not start", spawned) }
         var text: [UInt8] = []
@@ -91,7 +111,9 @@ struct ServeCommand: ParsableCommand {
         close(readEnd)
         readEnd = -1
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        var waited: pid_t
+        repeat { waited = waitpid(pid, &status, 0) } while waited < 0 && errno == EINTR
+        guard waited == pid else { throw deferred("the checking process could not be waited for", errno) }
         let signal = status & 0x7F, exitStatus = (status >> 8) & 0xFF   // WTERMSIG, WEXITSTATUS
         if signal != 0 && signal != 0x7F {
             return "reading it crashed a checking process (signal \(signal)): the file is damaged"
@@ -100,6 +122,33 @@ struct ServeCommand: ParsableCommand {
         guard exitStatus == 2, stderr.contains("the HDF5 library crashed") else { return nil }
         let line = stderr.split(separator: "\n").first { $0.contains("the HDF5 library crashed") } ?? ""
         return String(line.dropFirst(line.hasPrefix("rnn-dist: error: ") ? 17 : 0))
+    }
+
+    /// The open-file limit (soft) less a reserve: a server that accepted until no descriptor was left
+    /// could not open a new weights file, start the reload's check, or write a log line. The reserve
+    /// is 64 descriptors, or half the limit when that is small.
+    static func defaultMaxConnections() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return 1_000_000 }   // RLIM_INFINITY
+        let soft = Int(clamping: limit.rlim_cur)
+        return max(1, min(1_000_000, soft - min(64, soft / 2)))
+    }
+
+    /// Adds "close every descriptor from 3 up" to `actions`: glibc's
+    /// `posix_spawn_file_actions_addclosefrom_np` (2.34 and later; not exported to Swift by its
+    /// header's feature macros, so looked up), else one close per descriptor open now.
+    static func closeFromThree(_ actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {   // RTLD_DEFAULT
+            if unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3) == 0 { return }
+        }
+        guard let d = opendir("/proc/self/fd") else { return }
+        defer { closedir(d) }
+        let own = dirfd(d)
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let fd = Int32(name), fd >= 3, fd != own { posix_spawn_file_actions_addclose(&actions, fd) }
+        }
     }
 
     func run() throws {
@@ -113,6 +162,7 @@ struct ServeCommand: ParsableCommand {
         o.idleTimeout = idleTimeout
         o.requestTimeout = requestTimeout
         o.watchInterval = watchInterval
+        o.maxConnections = maxConnections ?? Self.defaultMaxConnections()
         if let ms = ProcessInfo.processInfo.environment["RNN_DIST_SERVE_BATCH_DELAY_MS"].flatMap(Double.init), ms >= 0, ms <= 60_000 {
             o.batchDelay = ms / 1000
         }

@@ -363,11 +363,14 @@ struct Train: ParsableCommand {
             let (model, compile) = try kerasModel(modelConfig, data: data)
             config.model = model
             // A compiled model's JSON names its optimizer: trained with another one, without a word.
-            if let compile, !compile.matches(optimizer: config.optimizer, learningRate: config.learningRate, momentum: config.momentum) {
+            // The rate compared is --lr's, before --lr-scaling (and any --lr-schedule) act on it.
+            if let compile, !compile.matches(optimizer: config.optimizer, learningRate: config.learningRate, momentum: config.momentum,
+                                             clipNorm: config.clipNorm) {
                 let lr = Float(compile.learningRate)
-                throw CLIError("\(modelConfig): its compile_config trains with \(compile.label), this run with "
-                    + "\(config.optimizer.kerasName)(learning_rate=\(Float(config.learningRate))\(config.optimizer == .sgd ? ", momentum=\(Float(config.momentum))" : "")): "
-                    + "give --optimizer \(compile.optimizer.rawValue) --lr \(lr)\(compile.optimizer == .sgd ? " --momentum \(Float(compile.momentum))" : "") (or remove compile_config from the JSON)")
+                let run = OptimizerKind.kerasLabel(config.optimizer, learningRate: config.learningRate, momentum: config.momentum, clipNorm: config.clipNorm)
+                throw CLIError("\(modelConfig): its compile_config trains with \(compile.label), this run with \(run): "
+                    + "give --optimizer \(compile.optimizer.rawValue) --lr \(lr)\(compile.optimizer == .sgd ? " --momentum \(Float(compile.momentum))" : "")"
+                    + "\(compile.globalClipNorm.map { " --clip-norm \(Float($0))" } ?? "") (or remove compile_config from the JSON)")
             }
         }
         if freezeEmbeddings { config.model = config.model.embedding(trainable: false) }

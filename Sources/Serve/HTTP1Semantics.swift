@@ -12,10 +12,16 @@ import NIOHTTPTypesHTTP1
 ///   hung): the request is given `Connection: close`, which Hummingbird honours.
 /// - `Expect: 100-continue` gets its interim `100 Continue` when the body may come (a declared length
 ///   within the limit, or chunked), so such a client sends it at once (curl waited 1 s, a strict one
-///   until the 408); a body over the limit gets no 100 and its 413 at once, as before.
-final class HTTP1Semantics: ChannelInboundHandler, RemovableChannelHandler {
+///   until the 408); a body over the limit gets no 100 and its 413 at once, as before. Only when no
+///   earlier response is still being written (pipelined requests): a 100 then would land inside it.
+final class HTTP1Semantics: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Requests read whose response has not ended (this handler's event loop only).
+    private var unanswered = 0
 
     let maxBodyBytes: Int
     init(maxBodyBytes: Int) { self.maxBodyBytes = maxBodyBytes }
@@ -25,18 +31,24 @@ final class HTTP1Semantics: ChannelInboundHandler, RemovableChannelHandler {
             context.fireChannelRead(data)
             return
         }
+        unanswered += 1
         if head.version == .http1_0 && !head.isKeepAlive {
             head.headers.replaceOrAdd(name: "connection", value: "close")
         }
         if head.version != .http1_0, head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
             let declared = head.headers["content-length"].first.map { Int($0) ?? Int.max }
-            if declared.map({ $0 <= maxBodyBytes }) ?? true {
+            if unanswered == 1, declared.map({ $0 <= maxBodyBytes }) ?? true {
                 let interim = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .continue))
                 context.writeAndFlush(NIOAny(interim), promise: nil)
             }
             head.headers.remove(name: "expect")
         }
         context.fireChannelRead(wrapInboundOut(.head(head)))
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { unanswered = max(0, unanswered - 1) }
+        context.write(data, promise: promise)
     }
 }
 

@@ -114,8 +114,13 @@ final class ModelStore: @unchecked Sendable {
     private func loadChecked() throws -> LoadedModel {
         let generation = current.generation + 1
         guard let check else { return try LoadedModel(path: path, threads: threads, generation: generation) }
-        // Not blocking: a FIFO put at the path blocked this open (and so every later reload, and the
-        // exit at SIGTERM) until something wrote to it.
+        // What is not a regular file is not opened at all (opening a device can act on it); the open
+        // does not block either, and the descriptor is checked again (the path may change between):
+        // a FIFO put at the path blocked here, and so every later reload and the exit at SIGTERM.
+        var before = stat()
+        if stat(path, &before) == 0, (before.st_mode & S_IFMT) != S_IFREG {
+            throw ReloadRefused(description: "\(path): not a regular file")
+        }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let reason = errno

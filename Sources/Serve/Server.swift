@@ -35,6 +35,8 @@ public struct ServeOptions: Sendable {
     public var requestTimeout = 10.0
     /// How often the weights file is checked for a new version (seconds; 0: never).
     public var watchInterval = 1.0
+    /// Connections open at once at most (nil: no limit); more wait in the listen queue.
+    public var maxConnections: Int?
     /// A pause before each batch is computed (seconds): a test hook (RNN_DIST_SERVE_BATCH_DELAY_MS)
     /// that holds requests in flight, for the shutdown and reload tests.
     public var batchDelay = 0.0
@@ -98,7 +100,8 @@ public enum Server {
                                                       configuration: .init(idleTimeout: .milliseconds(Int64(options.idleTimeout * 1000)))),
                                   maxBodyBytes: options.maxBodyBytes)
             },
-            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "rnn-dist"),
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "rnn-dist",
+                                 availableConnectionsDelegate: options.maxConnections.map { MaximumAvailableConnections($0) }),
             services: [ReloadService(store: store, interval: options.watchInterval)],
             onServerRunning: { channel in
                 ready(options.host, channel.localAddress?.port ?? options.port)

@@ -208,13 +208,21 @@ final class KerasConfigTests: XCTestCase {
         XCTAssertEqual(model.config, try ModelConfig.fromKeras(json: try fixture("lstm")).config)
         let compile = try XCTUnwrap(model.compile)
         XCTAssertEqual(compile.label, "RMSprop(learning_rate=0.001)")
-        XCTAssertTrue(compile.matches(optimizer: .rmsprop, learningRate: 0.001, momentum: 0))
-        XCTAssertFalse(compile.matches(optimizer: .rmsprop, learningRate: 0.002, momentum: 0))
-        XCTAssertFalse(compile.matches(optimizer: .adam, learningRate: 0.001, momentum: 0))
+        XCTAssertTrue(compile.matches(optimizer: .rmsprop, learningRate: 0.001, momentum: 0, clipNorm: nil))
+        XCTAssertFalse(compile.matches(optimizer: .rmsprop, learningRate: 0.002, momentum: 0, clipNorm: nil))
+        XCTAssertFalse(compile.matches(optimizer: .adam, learningRate: 0.001, momentum: 0, clipNorm: nil))
         XCTAssertNil(try KerasModel(json: try fixture("lstm")).compile)
+        // Keras's clipping by the global norm is --clip-norm's.
+        let clipped = try XCTUnwrap(try KerasModel(json: compiled.replacingOccurrences(of: #""global_clipnorm": null"#, with: #""global_clipnorm": 1.0"#)).compile)
+        XCTAssertEqual(clipped.label, "RMSprop(learning_rate=0.001, global_clipnorm=1.0)")
+        XCTAssertTrue(clipped.matches(optimizer: .rmsprop, learningRate: 0.001, momentum: 0, clipNorm: 1))
+        XCTAssertFalse(clipped.matches(optimizer: .rmsprop, learningRate: 0.001, momentum: 0, clipNorm: nil))
+        XCTAssertFalse(compile.matches(optimizer: .rmsprop, learningRate: 0.001, momentum: 0, clipNorm: 1))
         let edits: [(String, String, String)] = [
             (#""loss": "binary_crossentropy""#, #""loss": "mse""#, "compile_config: loss 'mse' is not this output layer's (rnn-dist trains it with BinaryCrossentropy(from_logits=False)"),
             (#""loss": "binary_crossentropy""#, #""loss": {"module": "keras.losses", "class_name": "BinaryCrossentropy", "config": {"from_logits": false, "label_smoothing": 0.2}}"#,
+             "compile_config: loss {…} is not this output layer's"),
+            (#""loss": "binary_crossentropy""#, #""loss": {"module": "keras.losses", "class_name": "BinaryCrossentropy", "config": {"from_logits": false, "reduction": "sum"}}"#,
              "compile_config: loss {…} is not this output layer's"),
             (#""centered": false"#, #""centered": true"#, "compile_config: optimizer option 'centered' = true is not supported (only Keras's default false)"),
             (#""clipnorm": null"#, #""clipnorm": 1.0"#, "compile_config: optimizer option 'clipnorm' = 1.0 is not supported (only Keras's default null)"),

@@ -159,6 +159,10 @@ final class ServerProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: Subprocess.rnnDist)
         process.arguments = ["serve", "--weights", weights, "--port", "0"] + extra
         if let openFiles {
+            // One event loop, whatever the cores: each takes descriptors of the few the limit allows.
+            var env = process.environment ?? ProcessInfo.processInfo.environment
+            env["NIO_SINGLETON_GROUP_LOOP_COUNT"] = "1"
+            process.environment = env
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
             process.arguments = ["-c", "ulimit -n \(openFiles) && exec \"$0\" \"$@\"", Subprocess.rnnDist] + process.arguments!
         }
@@ -166,7 +170,7 @@ final class ServerProcess: @unchecked Sendable {
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.standardInput = FileHandle.nullDevice
         if batchDelay > 0 {
-            var env = ProcessInfo.processInfo.environment
+            var env = process.environment ?? ProcessInfo.processInfo.environment
             env["RNN_DIST_SERVE_BATCH_DELAY_MS"] = String(batchDelay)
             process.environment = env
         }

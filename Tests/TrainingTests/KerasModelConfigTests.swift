@@ -85,9 +85,11 @@ final class KerasModelConfigTests: ToyIMDBTestCase {
         XCTAssertTrue(other.stderr.contains("its compile_config trains with RMSprop(learning_rate=0.01), this run with RMSprop(learning_rate=0.001): give --optimizer rmsprop --lr 0.01 (or remove compile_config from the JSON)"), other.stderr)
         let given = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("compiled"), "--model-config", adam, "--lr", "0.01"] + flags)
         XCTAssertEqual(given.status, 0, given.stderr)
-        // Its resume without --model-config says which flag is missing.
-        let bare = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("compiled"), "--resume", tmp.file("compiled") + "/checkpoint.h5",
-                                           "--lr", "0.01", "--limit", "320", "--batch-size", "32", "--seed", "5", "--epochs", "2"])
+        // A run of a network no preset describes, resumed without --model-config: the line names the flag.
+        let conv = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("conv"), "--model-config", try keras("convgru")] + flags)
+        XCTAssertEqual(conv.status, 0, conv.stderr)
+        let bare = try Subprocess.rnnDist(["train", "--data", dataset, "--run-dir", tmp.file("conv"), "--resume", tmp.file("conv") + "/checkpoint.h5",
+                                           "--limit", "320", "--batch-size", "32", "--seed", "5", "--epochs", "2"])
         XCTAssertEqual(bare.status, 2, bare.stderr)
         XCTAssertTrue(bare.stderr.contains("checkpoint was written with the model (from --model-config: give that file again) = "), bare.stderr)
         // Under mpirun every rank meets the refusal at set-up and the job ends with exit 2.

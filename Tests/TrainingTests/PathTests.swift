@@ -18,6 +18,13 @@ final class PathTests: XCTestCase {
         }
     }
 
+    /// A path ending in '/' names a folder: refused before any work (prepare -o new.h5/ ran to the
+    /// rename, which failed).
+    func testAFolderPathIsNoWriteTarget() {
+        XCTAssertThrowsError(try atomicWriteTarget("new.h5/")) { XCTAssertTrue("\($0)".contains("new.h5/: is a folder's path (it ends in '/')"), "\($0)") }
+        XCTAssertEqual(try atomicWriteTarget("/nonexistent-folder/new.h5"), "/nonexistent-folder/new.h5")
+    }
+
     /// The temporary sits in the target's folder, hidden, named so that `removeStaleTemporaries`
     /// knows its writer; a bare name stays relative, as written.
     func testAtomicTemporaryIsBesideTheTarget() {
