@@ -64,9 +64,7 @@ struct ServeCommand: ParsableCommand {
         // server at its limit of connections), Process never started a child again (EBADF), and each
         // reload after that failed, for the server's life. A child that cannot start now (EMFILE,
         // EAGAIN) defers the reload: the file is neither loaded unchecked nor held bad.
-        func deferred(_ what: String, _ code: Int32) -> ReloadDeferred {
-            ReloadDeferred("\(path): \(what) (\(String(cString: strerror(code)))); not held against the file: the watch, or a SIGHUP, tries it again")
-        }
+        func deferred(_ what: String, _ code: Int32) -> ReloadDeferred { ReloadDeferred(path, what, code: code) }
         var pipeEnds: [Int32] = [-1, -1]
         guard pipe(&pipeEnds) == 0 else { throw deferred("no pipe for the checking process", errno) }
         for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }

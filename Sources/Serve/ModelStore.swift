@@ -43,7 +43,11 @@ struct ReloadRefused: Error, CustomStringConvertible {
 /// descriptor left, no process for the check): the file is not held bad, and the watch tries it again.
 public struct ReloadDeferred: Error, CustomStringConvertible {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// "PATH: WHAT (the system's reason for `code`); not held against the file: …".
+    public init(_ path: String, _ what: String, code: Int32) {
+        description = "\(path): \(what) (\(String(cString: strerror(code)))); not held against the file: the watch, or a SIGHUP, tries it again"
+    }
+    init(description: String) { self.description = description }
 }
 
 /// Whether this process has no file descriptor left (EMFILE) or the system none (ENFILE).
@@ -125,7 +129,7 @@ final class ModelStore: @unchecked Sendable {
         guard fd >= 0 else {
             let reason = errno
             if reason == EMFILE || reason == ENFILE {
-                throw ReloadDeferred("\(path): cannot be opened now (\(String(cString: strerror(reason)))); not held against the file: the watch, or a SIGHUP, tries it again")
+                throw ReloadDeferred(path, "cannot be opened now", code: reason)
             }
             // Unopenable: the load names why (missing, not readable, …).
             return try LoadedModel(path: path, threads: threads, generation: generation)
@@ -140,12 +144,12 @@ final class ModelStore: @unchecked Sendable {
             text.replacingOccurrences(of: there, with: path).replacingOccurrences(of: here, with: path)
         }
         let problem: String?
-        do { problem = try check(there) } catch let e as ReloadDeferred { throw ReloadDeferred(named(e.description)) }
+        do { problem = try check(there) } catch let e as ReloadDeferred { throw ReloadDeferred(description: named(e.description)) }
         if let problem { throw ReloadRefused(description: named(problem)) }
         do { return try LoadedModel(path: here, threads: threads, generation: generation) } catch {
             // Out of descriptors, HDF5 called the file "not an HDF5 file": the server's state, not the file's.
             if descriptorsExhausted() {
-                throw ReloadDeferred("\(path): cannot be read now (\(String(cString: strerror(EMFILE)))); not held against the file: the watch, or a SIGHUP, tries it again")
+                throw ReloadDeferred(path, "cannot be read now", code: EMFILE)
             }
             if FileIdentity(path: here) != FileIdentity(path: path) {
                 throw ReloadRefused(description: "\(path): replaced while it was being reloaded; the new file is read at the next reload")
