@@ -482,8 +482,11 @@ public struct KerasCompile: Sendable, Equatable {
     public let momentum: Double
     /// `global_clipnorm` (nil: none), which `--clip-norm` gives.
     public let globalClipNorm: Double?
-    /// How the JSON writes it, for messages: `Adam(learning_rate=0.01)`.
-    public let label: String
+    /// How the JSON writes it, for messages: `Adam(learning_rate=0.01)` (Keras writes the rates as
+    /// float32 values, 0.0010000000474974513: shown as such).
+    public var label: String {
+        OptimizerKind.kerasLabel(optimizer, learningRate: learningRate, momentum: momentum, clipNorm: globalClipNorm)
+    }
 
     /// Whether a run with these settings trains with this optimizer (the rates compared as float32).
     public func matches(optimizer o: OptimizerKind, learningRate lr: Double, momentum m: Double, clipNorm: Double?) -> Bool {
@@ -544,8 +547,6 @@ public struct KerasCompile: Sendable, Equatable {
         } else {
             globalClipNorm = nil
         }
-        // Keras writes them as float32 values (0.0010000000474974513): shown and compared as such.
-        label = OptimizerKind.kerasLabel(kind, learningRate: learningRate, momentum: momentum, clipNorm: globalClipNorm)
         // The loss must be the output layer's own.
         let want: (name: String, className: String, logits: Bool) = switch head {
         case .sigmoid: ("binary_crossentropy", "BinaryCrossentropy", false)

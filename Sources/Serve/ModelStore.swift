@@ -196,7 +196,7 @@ final class ModelStore: @unchecked Sendable {
         if lastFailed == now { return }
         switch reload() {
         case .success: lastFailed = nil
-        case .failure(let e as ReloadDeferred): lastFailed = nil; _ = e   // not the file's fault: tried again
+        case .failure(let e) where e is ReloadDeferred: lastFailed = nil   // not the file's fault: tried again
         case .failure: lastFailed = now
         }
     }
